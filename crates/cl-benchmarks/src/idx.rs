@@ -1,0 +1,313 @@
+//! A reader for IDX files, the format of MNIST and Fashion-MNIST.
+//!
+//! An IDX file is: two zero bytes, an element-type byte (`0x08` = unsigned
+//! byte, the only type supported here), a byte giving the number of dimensions
+//! `d`, then `d` big-endian `u32` dimension sizes, then the elements in
+//! row-major order. Files may be gzip-compressed; compression is detected by
+//! the gzip magic bytes `0x1f 0x8b`, never by the file name.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::data_error::DataError;
+
+/// The IDX element-type byte for unsigned bytes.
+pub const IDX_DTYPE_U8: u8 = 0x08;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// An n-dimensional array of bytes read from an IDX file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// The dimension sizes, outermost first (e.g. `[n, rows, cols]` for images).
+    pub dims: Vec<usize>,
+    /// The elements in row-major order; `data.len()` is the product of `dims`.
+    pub data: Vec<u8>,
+}
+
+impl IdxArray {
+    /// The number of items along the first dimension (1 for a 0-dimensional array).
+    pub fn num_items(&self) -> usize {
+        self.dims.first().copied().unwrap_or(1)
+    }
+
+    /// The number of bytes of one item: the product of all dimensions but the first.
+    pub fn item_len(&self) -> usize {
+        self.dims.iter().skip(1).product()
+    }
+}
+
+impl std::fmt::Debug for IdxArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The data can be tens of megabytes: show its length, not its bytes.
+        f.debug_struct("IdxArray")
+            .field("dims", &self.dims)
+            .field("data_len", &self.data.len())
+            .finish()
+    }
+}
+
+/// Reads an IDX file of unsigned bytes, raw or gzip-compressed.
+///
+/// Errors: [`DataError::Io`] if the file cannot be read, [`DataError::Gzip`]
+/// for a corrupt gzip stream, and the errors of [`parse_idx`] (carrying `path`).
+pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
+    let path = path.as_ref();
+    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    parse_owned(raw, Some(path))
+}
+
+/// Parses the bytes of an IDX file of unsigned bytes, raw or gzip-compressed.
+///
+/// Errors: [`DataError::Gzip`], [`DataError::BadMagic`],
+/// [`DataError::UnsupportedDtype`], [`DataError::Truncated`] (header or data
+/// shorter than declared), [`DataError::TrailingData`] and
+/// [`DataError::DimsOverflow`]; their `path` is `None`.
+pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, DataError> {
+    parse_owned(bytes.to_vec(), None)
+}
+
+/// Decompresses (if gzip) and parses, reusing `raw`'s allocation when not compressed.
+fn parse_owned(raw: Vec<u8>, path: Option<&Path>) -> Result<IdxArray, DataError> {
+    let path_buf = || path.map(Path::to_path_buf);
+    let bytes = if raw.starts_with(&GZIP_MAGIC) {
+        gunzip(&raw).map_err(|source| DataError::Gzip { path: path_buf(), source })?
+    } else {
+        raw
+    };
+    let (dims, header_len, data_len) = parse_header(&bytes, path_buf)?;
+    let actual = bytes.len() - header_len;
+    if actual < data_len {
+        return Err(DataError::Truncated {
+            path: path_buf(),
+            what: "data",
+            expected: data_len,
+            actual,
+        });
+    }
+    if actual > data_len {
+        return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual });
+    }
+    let mut data = bytes;
+    data.drain(..header_len);
+    Ok(IdxArray { dims, data })
+}
+
+/// Validates the header; returns (dims, header length, data length in bytes).
+fn parse_header(
+    bytes: &[u8],
+    path: impl Fn() -> Option<PathBuf>,
+) -> Result<(Vec<usize>, usize, usize), DataError> {
+    // Check the magic on whatever is there first, so that a short non-IDX input
+    // is reported as such rather than as a truncated header.
+    if bytes.len() >= 2 && bytes[..2] != [0, 0] || bytes.len() == 1 && bytes[0] != 0 {
+        return Err(DataError::BadMagic { path: path(), seen: bytes[..bytes.len().min(4)].to_vec() });
+    }
+    if bytes.len() < 4 {
+        return Err(DataError::Truncated { path: path(), what: "header", expected: 4, actual: bytes.len() });
+    }
+    let dtype = bytes[2];
+    if dtype != IDX_DTYPE_U8 {
+        return Err(DataError::UnsupportedDtype { path: path(), dtype });
+    }
+    let ndims = usize::from(bytes[3]);
+    let header_len = 4 + 4 * ndims;
+    if bytes.len() < header_len {
+        return Err(DataError::Truncated {
+            path: path(),
+            what: "header",
+            expected: header_len,
+            actual: bytes.len(),
+        });
+    }
+    let dims: Vec<usize> = bytes[4..header_len]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let data_len = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| DataError::DimsOverflow { path: path(), dims: dims.clone() })?;
+    Ok((dims, header_len, data_len))
+}
+
+/// Decompresses a (possibly multi-member) gzip stream.
+fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    // The gzip trailer holds the uncompressed size modulo 2^32: a capacity hint
+    // only (capped, so a corrupt trailer cannot request a huge allocation).
+    let hint = match raw.len() {
+        n if n >= 18 => u32::from_le_bytes([raw[n - 4], raw[n - 3], raw[n - 2], raw[n - 1]]) as usize,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(hint.min(256 << 20));
+    MultiGzDecoder::new(raw).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fashion-mnist-mini")
+            .join(name)
+    }
+
+    fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 0, IDX_DTYPE_U8, dims.len() as u8];
+        for d in dims {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn reads_fixture_labels_and_images() {
+        let labels = read_idx(fixture("train-labels-idx1-ubyte.gz")).unwrap();
+        assert_eq!(labels.dims, vec![2000]);
+        // The values Python's gzip/struct read from the same file (make_fixture.py).
+        assert_eq!(&labels.data[..10], &[9, 0, 0, 3, 0, 2, 7, 2, 5, 5]);
+        let test_labels = read_idx(fixture("t10k-labels-idx1-ubyte.gz")).unwrap();
+        assert_eq!(test_labels.dims, vec![500]);
+        assert_eq!(&test_labels.data[..10], &[9, 2, 1, 1, 6, 1, 4, 6, 5, 7]);
+
+        let images = read_idx(fixture("train-images-idx3-ubyte.gz")).unwrap();
+        assert_eq!(images.dims, vec![2000, 28, 28]);
+        assert_eq!(images.data.len(), 2000 * 28 * 28);
+        assert_eq!(images.num_items(), 2000);
+        assert_eq!(images.item_len(), 784);
+        // Python: sum(gzip.open(...).read()[16:16 + 784]) == 76247.
+        assert_eq!(images.data[..784].iter().map(|&p| u32::from(p)).sum::<u32>(), 76247);
+    }
+
+    #[test]
+    fn raw_and_gzip_parse_the_same() {
+        let raw = idx_bytes(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+        let a = parse_idx(&raw).unwrap();
+        let b = parse_idx(&gzip(&raw)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.dims, vec![2, 3]);
+        assert_eq!(a.data, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn detects_gzip_by_magic_not_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // Gzip content under a raw name, raw content under a .gz name.
+        let p1 = dir.path().join("labels-idx1-ubyte");
+        let p2 = dir.path().join("labels-idx1-ubyte.gz");
+        let raw = idx_bytes(&[3], &[7, 8, 9]);
+        std::fs::write(&p1, gzip(&raw)).unwrap();
+        std::fs::write(&p2, &raw).unwrap();
+        assert_eq!(read_idx(&p1).unwrap().data, vec![7, 8, 9]);
+        assert_eq!(read_idx(&p2).unwrap().data, vec![7, 8, 9]);
+    }
+
+    #[test]
+    fn bad_magic() {
+        let mut raw = idx_bytes(&[3], &[1, 2, 3]);
+        raw[0] = 0x50;
+        match parse_idx(&raw) {
+            Err(DataError::BadMagic { seen, path: None }) => assert_eq!(seen, vec![0x50, 0, 8, 1]),
+            other => panic!("expected BadMagic, got {other:?}"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.txt");
+        std::fs::write(&p, b"hello world").unwrap();
+        let err = read_idx(&p).unwrap_err();
+        assert!(matches!(&err, DataError::BadMagic { path: Some(q), .. } if q == &p), "{err:?}");
+        assert!(err.to_string().contains("x.txt"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_dtype_is_named() {
+        let mut raw = idx_bytes(&[1], &[0, 0, 0, 0]);
+        raw[2] = 0x0d;
+        let err = parse_idx(&raw).unwrap_err();
+        assert!(matches!(err, DataError::UnsupportedDtype { dtype: 0x0d, .. }), "{err:?}");
+        assert!(err.to_string().contains("f32"), "{err}");
+    }
+
+    #[test]
+    fn truncated_header_and_data() {
+        // Header cut inside the dimensions.
+        let raw = idx_bytes(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+        match parse_idx(&raw[..9]) {
+            Err(DataError::Truncated { what: "header", expected: 12, actual: 9, .. }) => {}
+            other => panic!("expected truncated header, got {other:?}"),
+        }
+        match parse_idx(&[0, 0]) {
+            Err(DataError::Truncated { what: "header", expected: 4, actual: 2, .. }) => {}
+            other => panic!("expected truncated header, got {other:?}"),
+        }
+        match parse_idx(&[]) {
+            Err(DataError::Truncated { what: "header", .. }) => {}
+            other => panic!("expected truncated header, got {other:?}"),
+        }
+        // Data shorter than the dims say, raw and inside a valid gzip stream.
+        for bytes in [raw[..15].to_vec(), gzip(&raw[..15])] {
+            match parse_idx(&bytes) {
+                Err(DataError::Truncated { what: "data", expected: 6, actual: 3, .. }) => {}
+                other => panic!("expected truncated data, got {other:?}"),
+            }
+        }
+        // A truncated file on disk names its path.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("short-idx3-ubyte");
+        std::fs::write(&p, &raw[..15]).unwrap();
+        let err = read_idx(&p).unwrap_err();
+        assert!(matches!(&err, DataError::Truncated { path: Some(q), .. } if q == &p), "{err:?}");
+    }
+
+    #[test]
+    fn trailing_data() {
+        let raw = idx_bytes(&[2], &[1, 2, 3]);
+        match parse_idx(&raw) {
+            Err(DataError::TrailingData { expected: 2, actual: 3, .. }) => {}
+            other => panic!("expected TrailingData, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dims_overflow() {
+        let raw = idx_bytes(&[u32::MAX, u32::MAX, u32::MAX], &[]);
+        assert!(matches!(parse_idx(&raw), Err(DataError::DimsOverflow { .. })));
+    }
+
+    #[test]
+    fn corrupt_and_cut_gzip() {
+        let gz = gzip(&idx_bytes(&[1000], &[5; 1000]));
+        // Valid magic, garbage after it.
+        let mut bad = gz.clone();
+        for b in bad.iter_mut().skip(10) {
+            *b = 0xff;
+        }
+        assert!(matches!(parse_idx(&bad), Err(DataError::Gzip { path: None, .. })));
+        // Stream cut in the middle.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cut.gz");
+        std::fs::write(&p, &gz[..gz.len() / 2]).unwrap();
+        let err = read_idx(&p).unwrap_err();
+        assert!(matches!(&err, DataError::Gzip { path: Some(q), .. } if q == &p), "{err:?}");
+    }
+
+    #[test]
+    fn missing_file_is_io_error_with_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nope");
+        let err = read_idx(&p).unwrap_err();
+        assert!(matches!(&err, DataError::Io { path, .. } if path == &p), "{err:?}");
+    }
+}

@@ -1,0 +1,20 @@
+//! # cl-benchmarks
+//!
+//! Datasets, scenario generators and classic continual-learning benchmarks, usable without any
+//! strategy: readers for the standard files ([`idx`], [`mnist_files`]), a checked downloader
+//! ([`download`]), the class-incremental generator [`nc_benchmark`], and SplitMNIST /
+//! SplitFMNIST ([`split_mnist`], [`split_fmnist`]).
+
+pub mod classic;
+pub mod data_error;
+pub mod download;
+mod error;
+pub mod idx;
+pub mod mnist_files;
+pub mod scenarios;
+
+pub use classic::{SplitMnistConfig, split_fmnist, split_mnist};
+pub use data_error::DataError;
+pub use error::BenchmarkError;
+pub use mnist_files::MnistKind;
+pub use scenarios::{NcConfig, nc_benchmark};

@@ -1,0 +1,24 @@
+//! Loss functions used as the strategy's criterion.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor};
+
+/// A loss over logits and class targets, returning a scalar tensor (`[1]`).
+pub trait Criterion: Send + Sync {
+    /// The loss of `logits` (`[batch, classes]`) against `targets` (`[batch]`).
+    fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1>;
+}
+
+/// Mean cross-entropy, as `torch.nn.CrossEntropyLoss()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CrossEntropyLoss;
+
+impl Criterion for CrossEntropyLoss {
+    fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        let [n, _] = logits.dims();
+        log_softmax(logits, 1)
+            .gather(1, targets.reshape([n, 1]))
+            .mean()
+            .neg()
+    }
+}

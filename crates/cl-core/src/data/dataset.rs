@@ -1,0 +1,472 @@
+//! [`ClassificationDataset`]: samples `(x, y, t)` over contiguous storage, with cheap views.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand_chacha::ChaCha8Rng;
+
+use super::batch::MiniBatch;
+use super::storage::{InputBuffer, Storage};
+use super::transform::{TransformGroups, TransformMode};
+use crate::error::{ClError, Result};
+
+/// One sample: input values (flattened, as f32 before transforms), class label, task label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Flattened input values (u8 inputs scaled to `[0, 1]`), before transforms.
+    pub x: Vec<f32>,
+    /// Class label.
+    pub y: u32,
+    /// Task label.
+    pub t: u32,
+}
+
+/// A contiguous range of one storage, possibly re-indexed, relabelled or re-tasked.
+#[derive(Debug, Clone)]
+struct Part {
+    storage: Arc<Storage>,
+    /// Storage indices of this part's samples; `None` means all samples in order.
+    indices: Option<Arc<[u32]>>,
+    /// Class relabelling: `target_map[original] = new`.
+    target_map: Option<Arc<[u32]>>,
+    /// Task label overriding the storage's.
+    task_label: Option<u32>,
+}
+
+impl Part {
+    fn len(&self) -> usize {
+        self.indices.as_ref().map_or(self.storage.len(), |i| i.len())
+    }
+
+    #[inline]
+    fn storage_index(&self, local: usize) -> usize {
+        self.indices.as_ref().map_or(local, |i| i[local] as usize)
+    }
+
+    #[inline]
+    fn target(&self, local: usize) -> u32 {
+        let y = self.storage.targets[self.storage_index(local)];
+        self.target_map.as_ref().map_or(y, |m| m[y as usize])
+    }
+
+    #[inline]
+    fn task_label(&self, local: usize) -> u32 {
+        self.task_label.unwrap_or_else(|| {
+            self.storage
+                .task_labels
+                .as_ref()
+                .map_or(0, |t| t[self.storage_index(local)])
+        })
+    }
+}
+
+/// A classification dataset: inputs in one contiguous buffer (u8 or f32), class labels and task
+/// labels, seen through cheap views.
+///
+/// Subsets are index views (no copy of the inputs), concatenation appends views (O(number of
+/// parts), never a copy of the samples), and `train()`/`eval()` select the transform group.
+/// Cloning is cheap (reference counted).
+///
+/// ```
+/// use cl_core::data::ClassificationDataset;
+/// // 4 samples of shape [2]: inputs, labels.
+/// let ds = ClassificationDataset::from_f32(vec![0.0; 8], vec![2], vec![0, 1, 1, 0]).unwrap();
+/// let ones = ds.subset(&[1, 2]).unwrap();
+/// assert_eq!(ones.targets(), vec![1, 1]);
+/// let both = ds.concat(&ones).unwrap();
+/// assert_eq!(both.len(), 6);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClassificationDataset {
+    parts: Arc<[Part]>,
+    /// `offsets[p]` = index of part `p`'s first sample; `offsets[parts.len()]` = len.
+    offsets: Arc<[usize]>,
+    sample_shape: Arc<[usize]>,
+    transforms: TransformGroups,
+    mode: TransformMode,
+}
+
+impl ClassificationDataset {
+    fn from_storage(storage: Storage) -> Self {
+        let len = storage.len();
+        let sample_shape: Arc<[usize]> = storage.sample_shape.clone().into();
+        Self {
+            parts: vec![Part {
+                storage: Arc::new(storage),
+                indices: None,
+                target_map: None,
+                task_label: None,
+            }]
+            .into(),
+            offsets: vec![0, len].into(),
+            sample_shape,
+            transforms: TransformGroups::default(),
+            mode: TransformMode::Train,
+        }
+    }
+
+    /// A dataset of raw bytes (e.g. image pixels), `targets.len()` samples of `sample_shape`.
+    ///
+    /// Bytes are scaled to `[0, 1]` when batches are built.
+    pub fn from_u8(inputs: Vec<u8>, sample_shape: Vec<usize>, targets: Vec<u32>) -> Result<Self> {
+        Ok(Self::from_storage(Storage::new(
+            InputBuffer::U8(inputs),
+            sample_shape,
+            targets,
+            None,
+        )?))
+    }
+
+    /// A dataset of f32 values, `targets.len()` samples of `sample_shape`.
+    pub fn from_f32(inputs: Vec<f32>, sample_shape: Vec<usize>, targets: Vec<u32>) -> Result<Self> {
+        Ok(Self::from_storage(Storage::new(
+            InputBuffer::F32(inputs),
+            sample_shape,
+            targets,
+            None,
+        )?))
+    }
+
+    /// Like [`from_u8`](Self::from_u8)/[`from_f32`](Self::from_f32) with one task label per sample.
+    pub fn with_task_label_buffer(
+        inputs: InputBuffer,
+        sample_shape: Vec<usize>,
+        targets: Vec<u32>,
+        task_labels: Vec<u32>,
+    ) -> Result<Self> {
+        Ok(Self::from_storage(Storage::new(
+            inputs,
+            sample_shape,
+            targets,
+            Some(task_labels),
+        )?))
+    }
+
+    /// Copies a `burn_dataset::Dataset` into contiguous storage.
+    ///
+    /// `to_sample` turns an item into (flattened f32 inputs, class label, task label); every item
+    /// must have `sample_shape.iter().product()` values.
+    pub fn from_burn_dataset<I, D, F>(dataset: &D, sample_shape: Vec<usize>, to_sample: F) -> Result<Self>
+    where
+        D: burn_dataset::Dataset<I> + ?Sized,
+        I: Send + Sync,
+        F: Fn(I) -> (Vec<f32>, u32, u32),
+    {
+        let sample_len: usize = sample_shape.iter().product();
+        let n = dataset.len();
+        let mut inputs = Vec::with_capacity(n * sample_len);
+        let mut targets = Vec::with_capacity(n);
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let item = dataset
+                .get(i)
+                .map_err(|e| ClError::DatasetLayout(format!("burn dataset item {i}: {e}")))?;
+            let (x, y, t) = to_sample(item);
+            if x.len() != sample_len {
+                return Err(ClError::DatasetLayout(format!(
+                    "item {i} has {} values, the sample shape {sample_shape:?} needs {sample_len}",
+                    x.len()
+                )));
+            }
+            inputs.extend_from_slice(&x);
+            targets.push(y);
+            tasks.push(t);
+        }
+        Self::with_task_label_buffer(InputBuffer::F32(inputs), sample_shape, targets, tasks)
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        *self.offsets.last().unwrap_or(&0)
+    }
+
+    /// Whether the dataset has no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shape of one sample's input, e.g. `[1, 28, 28]`.
+    pub fn sample_shape(&self) -> &[usize] {
+        &self.sample_shape
+    }
+
+    /// Number of values of one sample's input.
+    pub fn sample_len(&self) -> usize {
+        self.sample_shape.iter().product()
+    }
+
+    #[inline]
+    fn locate(&self, index: usize) -> (&Part, usize) {
+        // `partition_point` gives the first part starting after `index`.
+        let p = self.offsets.partition_point(|&o| o <= index) - 1;
+        (&self.parts[p], index - self.offsets[p])
+    }
+
+    fn check(&self, index: usize) -> Result<()> {
+        if index >= self.len() {
+            return Err(ClError::IndexOutOfBounds {
+                index,
+                len: self.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Class label of sample `index`.
+    pub fn target(&self, index: usize) -> Result<u32> {
+        self.check(index)?;
+        let (p, l) = self.locate(index);
+        Ok(p.target(l))
+    }
+
+    /// Task label of sample `index`.
+    pub fn task_label(&self, index: usize) -> Result<u32> {
+        self.check(index)?;
+        let (p, l) = self.locate(index);
+        Ok(p.task_label(l))
+    }
+
+    /// Sample `index` (inputs before transforms).
+    pub fn sample(&self, index: usize) -> Result<Sample> {
+        self.check(index)?;
+        let (p, l) = self.locate(index);
+        let mut x = Vec::with_capacity(self.sample_len());
+        p.storage.push_input(p.storage_index(l), &mut x);
+        Ok(Sample {
+            x,
+            y: p.target(l),
+            t: p.task_label(l),
+        })
+    }
+
+    /// All class labels, in order.
+    pub fn targets(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.len());
+        for p in self.parts.iter() {
+            out.extend((0..p.len()).map(|l| p.target(l)));
+        }
+        out
+    }
+
+    /// All task labels, in order.
+    pub fn task_labels(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.len());
+        for p in self.parts.iter() {
+            match p.task_label {
+                Some(t) => out.extend(std::iter::repeat_n(t, p.len())),
+                None => out.extend((0..p.len()).map(|l| p.task_label(l))),
+            }
+        }
+        out
+    }
+
+    /// The distinct class labels present.
+    pub fn classes(&self) -> BTreeSet<u32> {
+        self.targets().into_iter().collect()
+    }
+
+    /// The distinct task labels present.
+    pub fn distinct_task_labels(&self) -> BTreeSet<u32> {
+        self.task_labels().into_iter().collect()
+    }
+
+    /// A view of the samples at `indices` (in that order; repeats allowed), without copying inputs.
+    pub fn subset(&self, indices: &[usize]) -> Result<Self> {
+        let len = self.len();
+        if let Some(&bad) = indices.iter().find(|&&i| i >= len) {
+            return Err(ClError::IndexOutOfBounds { index: bad, len });
+        }
+        // Group consecutive runs that fall into the same part into one new part.
+        let mut parts: Vec<Part> = Vec::new();
+        let mut offsets = vec![0usize];
+        let mut run: Vec<u32> = Vec::new();
+        let mut run_part: Option<usize> = None;
+        let flush = |run: &mut Vec<u32>, pi: usize, parts: &mut Vec<Part>, offsets: &mut Vec<usize>| {
+            if run.is_empty() {
+                return;
+            }
+            let src = &self.parts[pi];
+            parts.push(Part {
+                storage: src.storage.clone(),
+                indices: Some(std::mem::take(run).into()),
+                target_map: src.target_map.clone(),
+                task_label: src.task_label,
+            });
+            offsets.push(offsets.last().unwrap() + parts.last().unwrap().len());
+        };
+        for &i in indices {
+            let pi = self.offsets.partition_point(|&o| o <= i) - 1;
+            if run_part != Some(pi) {
+                if let Some(prev) = run_part {
+                    flush(&mut run, prev, &mut parts, &mut offsets);
+                }
+                run_part = Some(pi);
+            }
+            run.push(self.parts[pi].storage_index(i - self.offsets[pi]) as u32);
+        }
+        if let Some(prev) = run_part {
+            flush(&mut run, prev, &mut parts, &mut offsets);
+        }
+        Ok(Self {
+            parts: parts.into(),
+            offsets: offsets.into(),
+            sample_shape: self.sample_shape.clone(),
+            transforms: self.transforms.clone(),
+            mode: self.mode,
+        })
+    }
+
+    /// `self` followed by `other`; costs O(number of parts), the samples are not copied.
+    ///
+    /// The result keeps `self`'s transforms and mode.
+    pub fn concat(&self, other: &Self) -> Result<Self> {
+        if self.sample_shape != other.sample_shape {
+            return Err(ClError::SampleShapeMismatch {
+                left: self.sample_shape.to_vec(),
+                right: other.sample_shape.to_vec(),
+            });
+        }
+        let mut parts: Vec<Part> = self.parts.to_vec();
+        parts.extend(other.parts.iter().cloned());
+        let mut offsets: Vec<usize> = self.offsets.to_vec();
+        let base = self.len();
+        offsets.extend(other.offsets[1..].iter().map(|o| o + base));
+        Ok(Self {
+            parts: parts.into(),
+            offsets: offsets.into(),
+            sample_shape: self.sample_shape.clone(),
+            transforms: self.transforms.clone(),
+            mode: self.mode,
+        })
+    }
+
+    /// Relabels classes: a sample of class `c` gets class `mapping[c]` (applied after any earlier
+    /// mapping). Every present class must be in range.
+    pub fn with_class_mapping(&self, mapping: &[u32]) -> Result<Self> {
+        let mut parts = self.parts.to_vec();
+        for p in parts.iter_mut() {
+            let composed: Arc<[u32]> = match &p.target_map {
+                Some(m) => m
+                    .iter()
+                    .map(|&c| mapping.get(c as usize).copied().unwrap_or(u32::MAX))
+                    .collect(),
+                None => mapping.into(),
+            };
+            p.target_map = Some(composed);
+        }
+        let out = Self {
+            parts: parts.into(),
+            ..self.clone()
+        };
+        if let Some(bad) = self.classes().into_iter().find(|&c| c as usize >= mapping.len()) {
+            return Err(ClError::DatasetLayout(format!(
+                "class {bad} has no entry in a class mapping of {} classes",
+                mapping.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Gives every sample the task label `task`.
+    pub fn with_task_label(&self, task: u32) -> Self {
+        let mut parts = self.parts.to_vec();
+        for p in parts.iter_mut() {
+            p.task_label = Some(task);
+        }
+        Self {
+            parts: parts.into(),
+            ..self.clone()
+        }
+    }
+
+    /// Replaces the transform groups.
+    pub fn with_transforms(&self, transforms: TransformGroups) -> Self {
+        Self {
+            transforms,
+            ..self.clone()
+        }
+    }
+
+    /// The transform groups.
+    pub fn transforms(&self) -> &TransformGroups {
+        &self.transforms
+    }
+
+    /// The view applying the training transforms.
+    pub fn train(&self) -> Self {
+        Self {
+            mode: TransformMode::Train,
+            ..self.clone()
+        }
+    }
+
+    /// The view applying the evaluation transforms.
+    pub fn eval(&self) -> Self {
+        Self {
+            mode: TransformMode::Eval,
+            ..self.clone()
+        }
+    }
+
+    /// The transform group this view applies.
+    pub fn mode(&self) -> TransformMode {
+        self.mode
+    }
+
+    /// Builds the mini-batch of the samples at `indices` on `device`, transforms applied.
+    ///
+    /// Inputs are gathered into one buffer and uploaded once; labels are kept on the host too.
+    pub fn batch(&self, indices: &[usize], device: &Device, rng: &mut ChaCha8Rng) -> Result<MiniBatch> {
+        let len = self.len();
+        if let Some(&bad) = indices.iter().find(|&&i| i >= len) {
+            return Err(ClError::IndexOutOfBounds { index: bad, len });
+        }
+        let n = indices.len();
+        let sample_len = self.sample_len();
+        let mut x = Vec::with_capacity(n * sample_len);
+        let mut targets = Vec::with_capacity(n);
+        let mut tasks = Vec::with_capacity(n);
+        for &i in indices {
+            let (p, l) = self.locate(i);
+            p.storage.push_input(p.storage_index(l), &mut x);
+            targets.push(p.target(l));
+            tasks.push(p.task_label(l));
+        }
+        let mut xt = Tensor::<2>::from_data(TensorData::new(x, [n, sample_len]), device);
+        for t in self.transforms.group(self.mode) {
+            xt = t.apply(xt, &self.sample_shape, rng);
+        }
+        let y = Tensor::<1, Int>::from_data(
+            TensorData::new(targets.iter().map(|&v| v as i64).collect::<Vec<_>>(), [n]),
+            device,
+        );
+        let t = Tensor::<1, Int>::from_data(
+            TensorData::new(tasks.iter().map(|&v| v as i64).collect::<Vec<_>>(), [n]),
+            device,
+        );
+        Ok(MiniBatch {
+            x: xt,
+            y,
+            t,
+            targets,
+            task_labels: tasks,
+            sample_shape: self.sample_shape.clone(),
+        })
+    }
+}
+
+impl burn_dataset::Dataset<Sample> for ClassificationDataset {
+    /// Panics if `index >= len()`, as the trait specifies; use [`ClassificationDataset::sample`]
+    /// for a checked lookup.
+    fn get(&self, index: usize) -> Result<Sample, burn_dataset::DatasetError> {
+        match self.sample(index) {
+            Ok(s) => Ok(s),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn len(&self) -> usize {
+        ClassificationDataset::len(self)
+    }
+}

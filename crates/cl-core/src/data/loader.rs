@@ -1,0 +1,130 @@
+//! Data loaders: turn a dataset into a sequence of mini-batches.
+
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::batch::MiniBatch;
+use super::dataset::ClassificationDataset;
+use crate::error::{ClError, Result};
+
+/// A source of mini-batches, epoch after epoch.
+///
+/// The strategy calls [`start_epoch`](Self::start_epoch) before each epoch, then
+/// [`next_batch`](Self::next_batch) until it returns `None`. Plugins may replace the strategy's
+/// loader with their own (e.g. a replay loader mixing memory and current data).
+pub trait DataLoader: Send {
+    /// Batches per epoch.
+    fn num_batches(&self) -> usize;
+    /// Prepares a new epoch (e.g. reshuffles).
+    fn start_epoch(&mut self);
+    /// The next batch of the epoch on `device`, or `None` at the end of the epoch.
+    fn next_batch(&mut self, device: &Device) -> Option<Result<MiniBatch>>;
+}
+
+/// Options of [`ClassificationDataLoader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataLoaderConfig {
+    /// Samples per batch (> 0).
+    pub batch_size: usize,
+    /// Reshuffle at every epoch.
+    pub shuffle: bool,
+    /// Drop the last batch if it is smaller than `batch_size`.
+    pub drop_last: bool,
+    /// Seed of the shuffling and of random transforms.
+    pub seed: u64,
+}
+
+impl DataLoaderConfig {
+    /// A training loader: shuffled, last partial batch kept.
+    pub fn train(batch_size: usize, seed: u64) -> Self {
+        Self {
+            batch_size,
+            shuffle: true,
+            drop_last: false,
+            seed,
+        }
+    }
+
+    /// An evaluation loader: in order.
+    pub fn eval(batch_size: usize) -> Self {
+        Self {
+            batch_size,
+            shuffle: false,
+            drop_last: false,
+            seed: 0,
+        }
+    }
+}
+
+/// The default loader: batches of a [`ClassificationDataset`], shuffled with a seeded RNG.
+pub struct ClassificationDataLoader {
+    dataset: ClassificationDataset,
+    config: DataLoaderConfig,
+    order: Vec<usize>,
+    pos: usize,
+    rng: ChaCha8Rng,
+    batch_indices: Vec<usize>,
+}
+
+impl ClassificationDataLoader {
+    /// A loader over `dataset`; errors if the batch size is 0.
+    pub fn new(dataset: ClassificationDataset, config: DataLoaderConfig) -> Result<Self> {
+        if config.batch_size == 0 {
+            return Err(ClError::config("batch_size", "must be at least 1"));
+        }
+        let n = dataset.len();
+        Ok(Self {
+            dataset,
+            config,
+            order: (0..n).collect(),
+            pos: 0,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            batch_indices: Vec::with_capacity(config.batch_size),
+        })
+    }
+
+    /// The dataset iterated.
+    pub fn dataset(&self) -> &ClassificationDataset {
+        &self.dataset
+    }
+
+    fn epoch_len(&self) -> usize {
+        if self.config.drop_last {
+            self.num_batches() * self.config.batch_size
+        } else {
+            self.order.len()
+        }
+    }
+}
+
+impl DataLoader for ClassificationDataLoader {
+    fn num_batches(&self) -> usize {
+        let n = self.dataset.len();
+        if self.config.drop_last {
+            n / self.config.batch_size
+        } else {
+            n.div_ceil(self.config.batch_size)
+        }
+    }
+
+    fn start_epoch(&mut self) {
+        self.pos = 0;
+        if self.config.shuffle {
+            self.order.shuffle(&mut self.rng);
+        }
+    }
+
+    fn next_batch(&mut self, device: &Device) -> Option<Result<MiniBatch>> {
+        let end = self.epoch_len();
+        if self.pos >= end {
+            return None;
+        }
+        let stop = (self.pos + self.config.batch_size).min(end);
+        self.batch_indices.clear();
+        self.batch_indices.extend_from_slice(&self.order[self.pos..stop]);
+        self.pos = stop;
+        Some(self.dataset.batch(&self.batch_indices, device, &mut self.rng))
+    }
+}

@@ -1,0 +1,114 @@
+//! Transforms applied per batch, on tensors, with a train and an eval group as in Avalanche.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use burn::tensor::{Tensor, TensorData};
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{ClError, Result};
+
+/// A transformation of a batch of inputs.
+///
+/// `x` is `[batch, sample_len]` (each row a flattened sample of shape `sample_shape`). Random
+/// transforms draw from `rng`, which the data loader seeds, so results are reproducible.
+pub trait Transform: Send + Sync + Debug {
+    /// Applies the transform to a batch.
+    fn apply(&self, x: Tensor<2>, sample_shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor<2>;
+}
+
+/// Per-channel normalisation `(x - mean) / std`, as torchvision's `Normalize`.
+///
+/// ```
+/// use cl_core::data::Normalize;
+/// let fmnist = Normalize::new(vec![0.2860], vec![0.3530]).unwrap();
+/// assert_eq!(fmnist.mean(), &[0.2860]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Normalize {
+    mean: Vec<f32>,
+    std: Vec<f32>,
+}
+
+impl Normalize {
+    /// One mean and one standard deviation per channel (the first dimension of the sample shape).
+    pub fn new(mean: Vec<f32>, std: Vec<f32>) -> Result<Self> {
+        if mean.is_empty() || mean.len() != std.len() {
+            return Err(ClError::config(
+                "normalize",
+                format!("{} means for {} standard deviations", mean.len(), std.len()),
+            ));
+        }
+        if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || mean.iter().any(|m| !m.is_finite()) {
+            return Err(ClError::config(
+                "normalize",
+                "means must be finite and standard deviations finite and > 0",
+            ));
+        }
+        Ok(Self { mean, std })
+    }
+
+    /// The per-channel means.
+    pub fn mean(&self) -> &[f32] {
+        &self.mean
+    }
+
+    /// The per-channel standard deviations.
+    pub fn std(&self) -> &[f32] {
+        &self.std
+    }
+}
+
+impl Transform for Normalize {
+    fn apply(&self, x: Tensor<2>, sample_shape: &[usize], _rng: &mut ChaCha8Rng) -> Tensor<2> {
+        if self.mean.len() == 1 {
+            return x.sub_scalar(self.mean[0]).div_scalar(self.std[0]);
+        }
+        let [b, len] = x.dims();
+        let c = sample_shape[0];
+        assert_eq!(c, self.mean.len(), "Normalize has {} channels, samples have {c}", self.mean.len());
+        let device = x.device();
+        let mean = Tensor::<3>::from_data(TensorData::new(self.mean.clone(), [1, c, 1]), &device);
+        let inv_std: Vec<f32> = self.std.iter().map(|s| 1.0 / s).collect();
+        let inv_std = Tensor::<3>::from_data(TensorData::new(inv_std, [1, c, 1]), &device);
+        ((x.reshape([b, c, len / c]) - mean) * inv_std).reshape([b, len])
+    }
+}
+
+/// Which transform group a dataset view applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransformMode {
+    /// Training transforms (augmentation included).
+    #[default]
+    Train,
+    /// Evaluation transforms.
+    Eval,
+}
+
+/// The train and eval transform groups of a dataset (cheap to clone).
+#[derive(Debug, Clone, Default)]
+pub struct TransformGroups {
+    /// Applied by the `train()` view.
+    pub train: Arc<[Arc<dyn Transform>]>,
+    /// Applied by the `eval()` view.
+    pub eval: Arc<[Arc<dyn Transform>]>,
+}
+
+impl TransformGroups {
+    /// The same transforms for training and evaluation.
+    pub fn same(transforms: Vec<Arc<dyn Transform>>) -> Self {
+        let t: Arc<[Arc<dyn Transform>]> = transforms.into();
+        Self {
+            train: t.clone(),
+            eval: t,
+        }
+    }
+
+    /// The group used in `mode`.
+    pub fn group(&self, mode: TransformMode) -> &[Arc<dyn Transform>] {
+        match mode {
+            TransformMode::Train => &self.train,
+            TransformMode::Eval => &self.eval,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Typed errors of the core crate.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout `cl-core`.
+pub type Result<T, E = ClError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the core data model and training loop.
+///
+/// Each variant names the problem and, where there is one, the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ClError {
+    /// A configuration value is out of its valid range.
+    #[error("invalid configuration `{field}`: {reason}")]
+    InvalidConfig {
+        /// The offending field.
+        field: &'static str,
+        /// Why the value is rejected and what is accepted.
+        reason: String,
+    },
+    /// A sample index is past the end of a dataset.
+    #[error("index {index} is out of bounds for a dataset of {len} samples")]
+    IndexOutOfBounds {
+        /// The index asked for.
+        index: usize,
+        /// The dataset length.
+        len: usize,
+    },
+    /// Buffers handed to a dataset constructor have inconsistent lengths.
+    #[error("dataset buffers disagree: {0}")]
+    DatasetLayout(String),
+    /// Two datasets with different sample shapes were combined.
+    #[error("cannot combine datasets with sample shapes {left:?} and {right:?}")]
+    SampleShapeMismatch {
+        /// Shape of the first dataset's samples.
+        left: Vec<usize>,
+        /// Shape of the second dataset's samples.
+        right: Vec<usize>,
+    },
+    /// The model produces fewer outputs than the classes of the data need.
+    #[error(
+        "the model outputs {model_outputs} classes but experience {experience} of stream `{stream}` \
+         contains class {max_class} (the benchmark has {benchmark_classes} classes): build the model \
+         with at least {needed} outputs (e.g. SimpleMLPConfig::new().with_num_classes({needed}))"
+    )]
+    ModelOutputMismatch {
+        /// Outputs of the model's classifier.
+        model_outputs: usize,
+        /// Largest class label in the experience.
+        max_class: u32,
+        /// Number of outputs needed.
+        needed: usize,
+        /// Number of classes of the whole benchmark.
+        benchmark_classes: usize,
+        /// The experience's index.
+        experience: usize,
+        /// The experience's stream name.
+        stream: String,
+    },
+    /// The model expects inputs of another size than the samples have.
+    #[error(
+        "the model expects {model_input} input features but samples of experience {experience} have \
+         shape {sample_shape:?} ({sample_len} values): build the model with input_size = {sample_len}"
+    )]
+    InputShapeMismatch {
+        /// Input features the model expects.
+        model_input: usize,
+        /// The samples' shape.
+        sample_shape: Vec<usize>,
+        /// Values per sample.
+        sample_len: usize,
+        /// The experience's index.
+        experience: usize,
+    },
+    /// A step of the template ran while a piece of state it needs was not set.
+    #[error("strategy state `{0}` is not set at this point of the loop (a plugin or an overridden step removed it?)")]
+    MissingState(&'static str),
+    /// A training or evaluation call was given no experience.
+    #[error("{0} was called with no experience")]
+    NoExperience(&'static str),
+    /// An experience has no samples.
+    #[error("experience {experience} of stream `{stream}` has no samples")]
+    EmptyExperience {
+        /// The experience's index.
+        experience: usize,
+        /// The stream it comes from.
+        stream: String,
+    },
+    /// Plugins that cannot be combined.
+    #[error("incompatible plugins: {0}")]
+    IncompatiblePlugins(String),
+    /// A plugin failed in one of its callbacks.
+    #[error("plugin `{plugin}` failed in `{callback}`: {message}")]
+    Plugin {
+        /// The plugin's name.
+        plugin: String,
+        /// The callback that failed.
+        callback: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// A strategy that may be trained only once was trained again.
+    #[error("{0}")]
+    InvalidUse(String),
+    /// Reading or writing a file failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl ClError {
+    /// Shorthand for [`ClError::InvalidConfig`].
+    pub fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidConfig {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

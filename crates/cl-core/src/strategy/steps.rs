@@ -1,0 +1,160 @@
+//! [`TemplateSteps`]: the overridable steps of the loop, and their default implementations.
+//!
+//! A new strategy that changes one step (e.g. `Cumulative` changes the dataset adaptation)
+//! implements this trait overriding that method only; the loop itself is not copied.
+
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+use super::state::StrategyState;
+use crate::data::{ClassificationDataLoader, DataLoaderConfig};
+use crate::error::{ClError, Result};
+use crate::model::Model;
+
+/// The steps of the template that a strategy may override. Each default calls the function of
+/// the same name in [`defaults`], which an override may call too.
+pub trait TemplateSteps<M: Model>: Send {
+    /// Sets `state.adapted_dataset` for training (default: the experience's data, train view).
+    fn train_dataset_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        defaults::train_dataset_adaptation(state)
+    }
+    /// Sets `state.dataloader` for training (default: shuffled, seeded, `train_mb_size`).
+    fn make_train_dataloader(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        defaults::make_train_dataloader(state)
+    }
+    /// Sets `state.adapted_dataset` for evaluation (default: the experience's data, eval view).
+    fn eval_dataset_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        defaults::eval_dataset_adaptation(state)
+    }
+    /// Sets `state.dataloader` for evaluation (default: in order, `eval_mb_size`).
+    fn make_eval_dataloader(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        defaults::make_eval_dataloader(state)
+    }
+    /// Adapts the model to the experience (default: [`Model::adaptation`]).
+    fn model_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        defaults::model_adaptation(state)
+    }
+    /// Sets `state.optimizer` (default: a fresh optimizer from the spec, i.e. state reset).
+    fn make_optimizer(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        defaults::make_optimizer(state)
+    }
+    /// The model's output on `state.mbatch` (default: [`Model::forward`]).
+    fn forward(&mut self, state: &mut StrategyState<M>) -> Result<Tensor<2>> {
+        defaults::forward(state)
+    }
+    /// The criterion's loss on `state.mb_output` (default: `state.criterion` vs the targets).
+    fn criterion(&mut self, state: &mut StrategyState<M>) -> Result<Tensor<1>> {
+        defaults::criterion(state)
+    }
+    /// Computes `state.grads` from `state.loss`.
+    fn backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        defaults::backward(state)
+    }
+    /// Applies `state.grads` to the model with the optimizer at `state.lr`.
+    fn optimizer_step(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        defaults::optimizer_step(state)
+    }
+}
+
+/// The template's steps as Avalanche's `SupervisedTemplate` defines them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DefaultSteps;
+
+impl<M: Model> TemplateSteps<M> for DefaultSteps {}
+
+/// The default implementation of each step, callable from overrides.
+pub mod defaults {
+    use super::*;
+
+    /// The experience's dataset, train view.
+    pub fn train_dataset_adaptation<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
+        let ds = state.current_experience()?.dataset.train();
+        state.adapted_dataset = Some(ds);
+        Ok(())
+    }
+
+    /// The experience's dataset, eval view.
+    pub fn eval_dataset_adaptation<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
+        let ds = state.current_experience()?.dataset.eval();
+        state.adapted_dataset = Some(ds);
+        Ok(())
+    }
+
+    /// A shuffled loader of `train_mb_size`, seeded from the strategy seed and the experience
+    /// counter (so each experience gets its own reproducible order).
+    pub fn make_train_dataloader<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
+        let ds = state
+            .adapted_dataset
+            .clone()
+            .ok_or(ClError::MissingState("adapted_dataset"))?;
+        let seed = state
+            .seed
+            .wrapping_add(state.clock.train_exp_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let loader = ClassificationDataLoader::new(ds, DataLoaderConfig::train(state.train_mb_size, seed))?;
+        state.dataloader = Some(Box::new(loader));
+        Ok(())
+    }
+
+    /// An in-order loader of `eval_mb_size`.
+    pub fn make_eval_dataloader<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
+        let ds = state
+            .adapted_dataset
+            .clone()
+            .ok_or(ClError::MissingState("adapted_dataset"))?;
+        let loader = ClassificationDataLoader::new(ds, DataLoaderConfig::eval(state.eval_mb_size))?;
+        state.dataloader = Some(Box::new(loader));
+        Ok(())
+    }
+
+    /// Calls [`Model::adaptation`] with the current experience.
+    pub fn model_adaptation<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
+        let exp = state.experience.take().ok_or(ClError::MissingState("experience"))?;
+        state.model_mut().adaptation(&exp);
+        state.experience = Some(exp);
+        Ok(())
+    }
+
+    /// A fresh optimizer (Avalanche resets the optimizer state before each experience).
+    pub fn make_optimizer<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
+        state.optimizer = Some(state.optimizer_spec.build());
+        Ok(())
+    }
+
+    /// [`Model::forward`] of the forward model on the current batch.
+    pub fn forward<M: Model>(state: &mut StrategyState<M>) -> Result<Tensor<2>> {
+        let batch = state.current_batch()?;
+        Ok(state.forward_model().forward(batch))
+    }
+
+    /// `state.criterion` on the output and the batch's targets.
+    pub fn criterion<M: Model>(state: &mut StrategyState<M>) -> Result<Tensor<1>> {
+        let out = state.mb_output.clone().ok_or(ClError::MissingState("mb_output"))?;
+        let y = state.current_batch()?.y.clone();
+        Ok(state.criterion.loss(out, y))
+    }
+
+    /// Backpropagates `state.loss` into `state.grads`.
+    pub fn backward<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
+        let loss = state.loss.as_ref().ok_or(ClError::MissingState("loss"))?;
+        let grads = loss.backward();
+        state.grads = Some(GradientsParams::from_grads(grads, state.model()));
+        Ok(())
+    }
+
+    /// One optimizer update with `state.grads` at `state.lr`.
+    pub fn optimizer_step<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
+        let grads = state.grads.take().ok_or(ClError::MissingState("grads"))?;
+        let lr = state.lr;
+        let model = state.take_model();
+        let optimizer = match state.optimizer.as_mut() {
+            Some(o) => o,
+            None => {
+                state.set_model(model);
+                return Err(ClError::MissingState("optimizer"));
+            }
+        };
+        let model = optimizer.step(lr, model, grads);
+        state.set_model(model);
+        Ok(())
+    }
+}

@@ -1,0 +1,515 @@
+//! [`Strategy`]: Avalanche's training/evaluation template, with every callback.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use burn::tensor::Device;
+
+use super::evaluator::{Evaluator, MetricResults, NoMetrics};
+use super::plugin::{Callback, Plugin, dispatch};
+use super::state::StrategyState;
+use super::steps::{DefaultSteps, TemplateSteps};
+use crate::criterion::{CrossEntropyLoss, Criterion};
+use crate::data::{ClassificationDataset, DataLoader, MiniBatch};
+use crate::error::{ClError, Result};
+use crate::model::Model;
+use crate::optim::OptimizerSpec;
+use crate::scenario::{Experience, Stream};
+
+/// Something `train` and `eval` accept: one experience, a slice of them, or a stream.
+pub trait AsExperiences {
+    /// The experiences, in order.
+    fn as_experiences(&self) -> &[Experience];
+}
+
+impl AsExperiences for Experience {
+    fn as_experiences(&self) -> &[Experience] {
+        std::slice::from_ref(self)
+    }
+}
+
+impl AsExperiences for [Experience] {
+    fn as_experiences(&self) -> &[Experience] {
+        self
+    }
+}
+
+impl AsExperiences for Vec<Experience> {
+    fn as_experiences(&self) -> &[Experience] {
+        self
+    }
+}
+
+impl AsExperiences for Stream {
+    fn as_experiences(&self) -> &[Experience] {
+        self.experiences()
+    }
+}
+
+/// A continual-learning strategy: the template loop over a model, an optimizer, a criterion,
+/// plugins and an evaluator.
+///
+/// The loop follows Avalanche's `SupervisedTemplate` exactly (see [`Callback`] for the points
+/// where plugins are called). The steps in [`TemplateSteps`] can be overridden by giving another
+/// `S`; named strategies (`Naive`, `Cumulative`, ...) in `cl-strategies` are built this way.
+pub struct Strategy<M: Model, S: TemplateSteps<M> = DefaultSteps> {
+    /// The state plugins see.
+    pub state: StrategyState<M>,
+    /// The (possibly overridden) steps.
+    pub steps: S,
+    plugins: Vec<Box<dyn Plugin<M>>>,
+    evaluator: Box<dyn Evaluator<M>>,
+    eval_every: Option<usize>,
+}
+
+/// Training state saved while evaluating during training.
+struct SavedTrainState {
+    experience: Option<Experience>,
+    adapted_dataset: Option<ClassificationDataset>,
+    dataloader: Option<Box<dyn DataLoader>>,
+    mbatch: Option<MiniBatch>,
+    is_training: bool,
+}
+
+impl<M: Model> Strategy<M, DefaultSteps> {
+    /// A builder with the default steps; see [`StrategyBuilder`].
+    pub fn builder(model: M, optimizer: OptimizerSpec, device: Device) -> StrategyBuilder<M, DefaultSteps> {
+        StrategyBuilder::new(model, optimizer, device, DefaultSteps)
+    }
+}
+
+impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
+    /// The model.
+    pub fn model(&self) -> &M {
+        self.state.model()
+    }
+
+    /// The evaluator.
+    pub fn evaluator(&self) -> &dyn Evaluator<M> {
+        self.evaluator.as_ref()
+    }
+
+    /// The evaluator as its concrete type (e.g. `cl_metrics::EvaluationPlugin` for the history).
+    pub fn evaluator_as<E: Evaluator<M>>(&self) -> Option<&E> {
+        (self.evaluator.as_ref() as &dyn Any).downcast_ref::<E>()
+    }
+
+    /// The plugins, in call order.
+    pub fn plugins(&self) -> &[Box<dyn Plugin<M>>] {
+        &self.plugins
+    }
+
+    fn fire(&mut self, callback: Callback) -> Result<()> {
+        for p in self.plugins.iter_mut() {
+            dispatch(p.as_mut(), callback, &mut self.state)?;
+        }
+        dispatch(self.evaluator.as_mut(), callback, &mut self.state)?;
+        self.state.clock.after(callback);
+        Ok(())
+    }
+
+    /// Checks the model against the experiences before anything runs.
+    fn check_model(&self, experiences: &[Experience]) -> Result<()> {
+        let model = self.state.model();
+        for exp in experiences {
+            if exp.dataset.is_empty() {
+                return Err(ClError::EmptyExperience {
+                    experience: exp.current_experience,
+                    stream: exp.origin_stream.clone(),
+                });
+            }
+            if let Some(n) = model.input_size()
+                && n != exp.dataset.sample_len()
+            {
+                return Err(ClError::InputShapeMismatch {
+                    model_input: n,
+                    sample_shape: exp.dataset.sample_shape().to_vec(),
+                    sample_len: exp.dataset.sample_len(),
+                    experience: exp.current_experience,
+                });
+            }
+            if let Some(outputs) = model.num_outputs() {
+                let max_class = exp.max_class().unwrap_or(0);
+                let needed = exp.n_classes.max(max_class as usize + 1);
+                if outputs < needed {
+                    return Err(ClError::ModelOutputMismatch {
+                        model_outputs: outputs,
+                        max_class: max_class.max(exp.n_classes.saturating_sub(1) as u32),
+                        needed,
+                        benchmark_classes: exp.n_classes,
+                        experience: exp.current_experience,
+                        stream: exp.origin_stream.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Trains on one experience, a list of them or a stream (in order), and returns the
+    /// evaluator's last metrics.
+    pub fn train<E: AsExperiences + ?Sized>(&mut self, experiences: &E) -> Result<MetricResults> {
+        self.train_with_eval(experiences, &[])
+    }
+
+    /// Like [`train`](Self::train), evaluating `eval_streams` periodically as set by the
+    /// builder's `eval_every`: `Some(0)` after each experience, `Some(k)` before each experience
+    /// and after every `k` epochs.
+    pub fn train_with_eval<E: AsExperiences + ?Sized>(
+        &mut self,
+        experiences: &E,
+        eval_streams: &[&Stream],
+    ) -> Result<MetricResults> {
+        let experiences = experiences.as_experiences();
+        if experiences.is_empty() {
+            return Err(ClError::NoExperience("train"));
+        }
+        self.check_model(experiences)?;
+        self.state.is_training = true;
+        self.state.stop_requested = false;
+        let result = self.train_inner(experiences, eval_streams);
+        self.state.is_training = false;
+        result?;
+        Ok(self.evaluator.last_metrics())
+    }
+
+    fn train_inner(&mut self, experiences: &[Experience], eval_streams: &[&Stream]) -> Result<()> {
+        self.fire(Callback::BeforeTraining)?;
+        for exp in experiences {
+            self.state.experience = Some(exp.clone());
+            self.before_training_exp()?;
+            if matches!(self.eval_every, Some(k) if k > 0) {
+                self.periodic_eval(eval_streams)?;
+            }
+            self.train_exp(eval_streams)?;
+            if self.eval_every == Some(0) {
+                self.periodic_eval(eval_streams)?;
+            }
+            self.fire(Callback::AfterTrainingExp)?;
+        }
+        self.fire(Callback::AfterTraining)
+    }
+
+    fn before_training_exp(&mut self) -> Result<()> {
+        self.fire(Callback::BeforeTrainDatasetAdaptation)?;
+        self.steps.train_dataset_adaptation(&mut self.state)?;
+        self.fire(Callback::AfterTrainDatasetAdaptation)?;
+        self.steps.make_train_dataloader(&mut self.state)?;
+        self.steps.model_adaptation(&mut self.state)?;
+        self.steps.make_optimizer(&mut self.state)?;
+        self.fire(Callback::BeforeTrainingExp)
+    }
+
+    fn train_exp(&mut self, eval_streams: &[&Stream]) -> Result<()> {
+        for _ in 0..self.state.train_epochs {
+            self.fire(Callback::BeforeTrainingEpoch)?;
+            if self.state.stop_requested {
+                self.state.stop_requested = false;
+                break;
+            }
+            self.training_epoch()?;
+            self.fire(Callback::AfterTrainingEpoch)?;
+            if let Some(k) = self.eval_every
+                && k > 0
+                && self.state.clock.train_exp_epochs % k as u64 == 0
+            {
+                self.periodic_eval(eval_streams)?;
+            }
+        }
+        self.state.stop_requested = false;
+        Ok(())
+    }
+
+    fn training_epoch(&mut self) -> Result<()> {
+        let mut loader = self
+            .state
+            .dataloader
+            .take()
+            .ok_or(ClError::MissingState("dataloader"))?;
+        loader.start_epoch();
+        let result = self.run_training_iterations(loader.as_mut());
+        if self.state.dataloader.is_none() {
+            self.state.dataloader = Some(loader);
+        }
+        result
+    }
+
+    fn run_training_iterations(&mut self, loader: &mut dyn DataLoader) -> Result<()> {
+        loop {
+            if self.state.stop_requested {
+                break;
+            }
+            let Some(batch) = loader.next_batch(&self.state.device) else {
+                break;
+            };
+            self.state.mbatch = Some(batch?);
+            self.fire(Callback::BeforeTrainingIteration)?;
+            self.state.loss = None;
+            self.state.grads = None;
+            self.fire(Callback::BeforeForward)?;
+            let out = self.steps.forward(&mut self.state)?;
+            self.state.mb_output = Some(out);
+            self.fire(Callback::AfterForward)?;
+            let loss = self.steps.criterion(&mut self.state)?;
+            self.state.add_loss(loss);
+            self.fire(Callback::BeforeBackward)?;
+            self.steps.backward(&mut self.state)?;
+            self.fire(Callback::AfterBackward)?;
+            self.fire(Callback::BeforeUpdate)?;
+            self.steps.optimizer_step(&mut self.state)?;
+            self.fire(Callback::AfterUpdate)?;
+            self.fire(Callback::AfterTrainingIteration)?;
+        }
+        Ok(())
+    }
+
+    fn periodic_eval(&mut self, eval_streams: &[&Stream]) -> Result<()> {
+        for stream in eval_streams {
+            self.eval(*stream)?;
+        }
+        Ok(())
+    }
+
+    fn save_train_state(&mut self) -> SavedTrainState {
+        SavedTrainState {
+            experience: self.state.experience.take(),
+            adapted_dataset: self.state.adapted_dataset.take(),
+            dataloader: self.state.dataloader.take(),
+            mbatch: self.state.mbatch.take(),
+            is_training: self.state.is_training,
+        }
+    }
+
+    fn load_train_state(&mut self, saved: SavedTrainState) {
+        self.state.experience = saved.experience;
+        self.state.adapted_dataset = saved.adapted_dataset;
+        self.state.dataloader = saved.dataloader;
+        self.state.mbatch = saved.mbatch;
+        self.state.is_training = saved.is_training;
+        self.state.mb_output = None;
+        self.state.loss = None;
+        self.state.eval_model = None;
+        self.state.eval_stream = None;
+    }
+
+    /// Evaluates on one experience, a list of them or a stream, and returns the evaluator's
+    /// last metrics. The training state (experience, dataset, loader, mode) is restored after,
+    /// so `eval` may be called during training (periodic evaluation, early stopping).
+    pub fn eval<E: AsExperiences + ?Sized>(&mut self, experiences: &E) -> Result<MetricResults> {
+        let experiences = experiences.as_experiences();
+        if experiences.is_empty() {
+            return Err(ClError::NoExperience("eval"));
+        }
+        self.check_model(experiences)?;
+        let saved = self.save_train_state();
+        self.state.is_training = false;
+        let result = self.eval_inner(experiences);
+        self.load_train_state(saved);
+        result?;
+        Ok(self.evaluator.last_metrics())
+    }
+
+    fn eval_inner(&mut self, experiences: &[Experience]) -> Result<()> {
+        self.state.eval_stream = Some(experiences[0].origin_stream.clone());
+        self.fire(Callback::BeforeEval)?;
+        for exp in experiences {
+            self.state.experience = Some(exp.clone());
+            self.state.eval_stream = Some(exp.origin_stream.clone());
+            self.fire(Callback::BeforeEvalDatasetAdaptation)?;
+            self.steps.eval_dataset_adaptation(&mut self.state)?;
+            self.fire(Callback::AfterEvalDatasetAdaptation)?;
+            self.steps.make_eval_dataloader(&mut self.state)?;
+            self.steps.model_adaptation(&mut self.state)?;
+            self.fire(Callback::BeforeEvalExp)?;
+            self.state.eval_model = Some(self.state.model().valid());
+            self.eval_epoch()?;
+            self.fire(Callback::AfterEvalExp)?;
+            self.state.eval_model = None;
+        }
+        self.fire(Callback::AfterEval)
+    }
+
+    fn eval_epoch(&mut self) -> Result<()> {
+        let mut loader = self
+            .state
+            .dataloader
+            .take()
+            .ok_or(ClError::MissingState("dataloader"))?;
+        loader.start_epoch();
+        let device = self.state.eval_device.clone();
+        let result = (|| {
+            while let Some(batch) = loader.next_batch(&device) {
+                self.state.mbatch = Some(batch?);
+                self.fire(Callback::BeforeEvalIteration)?;
+                self.fire(Callback::BeforeEvalForward)?;
+                let out = self.steps.forward(&mut self.state)?;
+                self.state.mb_output = Some(out);
+                self.fire(Callback::AfterEvalForward)?;
+                let loss = self.steps.criterion(&mut self.state)?;
+                self.state.loss = Some(loss);
+                self.fire(Callback::AfterEvalIteration)?;
+            }
+            Ok(())
+        })();
+        if self.state.dataloader.is_none() {
+            self.state.dataloader = Some(loader);
+        }
+        result
+    }
+}
+
+/// Builds a [`Strategy`], validating the configuration (Avalanche's constructor arguments).
+///
+/// ```ignore
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.001, 0.9, 0.0)?, device)
+///     .train_mb_size(100)
+///     .train_epochs(4)
+///     .eval_mb_size(100)
+///     .build()?;
+/// ```
+pub struct StrategyBuilder<M: Model, S: TemplateSteps<M> = DefaultSteps> {
+    model: M,
+    optimizer: OptimizerSpec,
+    device: Device,
+    steps: S,
+    criterion: Arc<dyn Criterion>,
+    train_mb_size: usize,
+    train_epochs: usize,
+    eval_mb_size: usize,
+    eval_every: Option<usize>,
+    seed: u64,
+    plugins: Vec<Box<dyn Plugin<M>>>,
+    evaluator: Option<Box<dyn Evaluator<M>>>,
+}
+
+impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
+    /// A builder with Avalanche's defaults: `train_mb_size = 1`, `train_epochs = 1`,
+    /// `eval_mb_size = 1`, cross-entropy loss, no periodic evaluation, seed 0, no metrics.
+    pub fn new(model: M, optimizer: OptimizerSpec, device: Device, steps: S) -> Self {
+        Self {
+            model,
+            optimizer,
+            device,
+            steps,
+            criterion: Arc::new(CrossEntropyLoss),
+            train_mb_size: 1,
+            train_epochs: 1,
+            eval_mb_size: 1,
+            eval_every: None,
+            seed: 0,
+            plugins: Vec::new(),
+            evaluator: None,
+        }
+    }
+
+    /// Training mini-batch size (> 0).
+    pub fn train_mb_size(mut self, n: usize) -> Self {
+        self.train_mb_size = n;
+        self
+    }
+
+    /// Epochs per experience (> 0).
+    pub fn train_epochs(mut self, n: usize) -> Self {
+        self.train_epochs = n;
+        self
+    }
+
+    /// Evaluation mini-batch size (> 0).
+    pub fn eval_mb_size(mut self, n: usize) -> Self {
+        self.eval_mb_size = n;
+        self
+    }
+
+    /// Periodic evaluation during `train_with_eval`: `None` never, `Some(0)` after each
+    /// experience, `Some(k)` before each experience and every `k` epochs.
+    pub fn eval_every(mut self, every: Option<usize>) -> Self {
+        self.eval_every = every;
+        self
+    }
+
+    /// Seed of data order, dropout and other randomness of the loop.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The loss (default: cross-entropy).
+    pub fn criterion(mut self, criterion: impl Criterion + 'static) -> Self {
+        self.criterion = Arc::new(criterion);
+        self
+    }
+
+    /// Adds a plugin; plugins run in the order added.
+    pub fn plugin(mut self, plugin: impl Plugin<M> + 'static) -> Self {
+        self.plugins.push(Box::new(plugin));
+        self
+    }
+
+    /// Adds a boxed plugin.
+    pub fn boxed_plugin(mut self, plugin: Box<dyn Plugin<M>>) -> Self {
+        self.plugins.push(plugin);
+        self
+    }
+
+    /// Sets the evaluator (default: [`NoMetrics`]).
+    pub fn evaluator(mut self, evaluator: impl Evaluator<M> + 'static) -> Self {
+        self.evaluator = Some(Box::new(evaluator));
+        self
+    }
+
+    /// Whether an evaluator was set.
+    pub fn has_evaluator(&self) -> bool {
+        self.evaluator.is_some()
+    }
+
+    /// Replaces the steps (to build a strategy that overrides some of them).
+    pub fn steps<S2: TemplateSteps<M>>(self, steps: S2) -> StrategyBuilder<M, S2> {
+        StrategyBuilder {
+            model: self.model,
+            optimizer: self.optimizer,
+            device: self.device,
+            steps,
+            criterion: self.criterion,
+            train_mb_size: self.train_mb_size,
+            train_epochs: self.train_epochs,
+            eval_mb_size: self.eval_mb_size,
+            eval_every: self.eval_every,
+            seed: self.seed,
+            plugins: self.plugins,
+            evaluator: self.evaluator,
+        }
+    }
+
+    /// Validates the configuration and builds the strategy. The model is moved to the device
+    /// with autodiff enabled; the device's RNG is seeded with `seed`.
+    pub fn build(self) -> Result<Strategy<M, S>> {
+        for (field, v) in [
+            ("train_mb_size", self.train_mb_size),
+            ("train_epochs", self.train_epochs),
+            ("eval_mb_size", self.eval_mb_size),
+        ] {
+            if v == 0 {
+                return Err(ClError::config(field, "must be at least 1"));
+            }
+        }
+        let device = self.device.autodiff();
+        device.seed(self.seed);
+        let model = self.model.to_device(&device).train();
+        Ok(Strategy {
+            state: StrategyState::new(
+                model,
+                self.optimizer,
+                self.criterion,
+                self.train_mb_size,
+                self.train_epochs,
+                self.eval_mb_size,
+                self.seed,
+                device,
+            ),
+            steps: self.steps,
+            plugins: self.plugins,
+            evaluator: self.evaluator.unwrap_or_else(|| Box::new(NoMetrics)),
+            eval_every: self.eval_every,
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! # cl-models
+//!
+//! Models for continual learning, backend-agnostic Burn modules implementing
+//! [`cl_core::Model`]: [`SimpleMLP`] (Avalanche's defaults).
+
+mod simple_mlp;
+
+pub use simple_mlp::{HiddenLayer, SimpleMLP, SimpleMLPConfig};

@@ -1,0 +1,168 @@
+//! Quickstart: SplitFMNIST (5 experiences), SimpleMLP, Naive and Cumulative.
+//!
+//! ```text
+//! cargo run --release --example quickstart [-- --epochs 4 --seed 1 --data-dir DIR]
+//! ```
+//!
+//! Prints the accuracy on each test experience after each training experience, the final
+//! average accuracy and forgetting, and writes `target/quickstart/results.json`.
+
+use std::error::Error;
+use std::time::Instant;
+
+use cl::core::TemplateSteps;
+use cl::metrics::names::test_exp_accuracy;
+use cl::prelude::*;
+
+struct Args {
+    epochs: usize,
+    seed: u64,
+    data_dir: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { epochs: 4, seed: 1, data_dir: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match a.as_str() {
+            "--epochs" => args.epochs = value("--epochs")?.parse().map_err(|e| format!("--epochs: {e}"))?,
+            "--seed" => args.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--data-dir" => args.data_dir = Some(value("--data-dir")?),
+            "-h" | "--help" => {
+                println!("usage: quickstart [--epochs N] [--seed S] [--data-dir DIR]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}; see --help")),
+        }
+    }
+    Ok(args)
+}
+
+struct RunResult {
+    name: &'static str,
+    matrix: AccuracyMatrix,
+    seconds: f64,
+    iterations: u64,
+}
+
+fn run<S: TemplateSteps<SimpleMLP>>(
+    name: &'static str,
+    mut strategy: Strategy<SimpleMLP, S>,
+    benchmark: &Benchmark,
+) -> Result<RunResult, Box<dyn Error>> {
+    let n = benchmark.n_experiences();
+    let mut matrix = AccuracyMatrix::new(n);
+    println!("\n== {name} ==");
+    print!("{:<22}", "after training on");
+    for j in 0..n {
+        print!("  exp{j} {:<6}", format!("{:?}", benchmark.test_stream[j].classes_in_this_experience));
+    }
+    println!("   avg");
+    let start = Instant::now();
+    for experience in &benchmark.train_stream {
+        strategy.train(experience)?;
+        let results = strategy.eval(&benchmark.test_stream)?;
+        let i = experience.current_experience;
+        print!("{:<22}", format!("exp{i} {:?}", experience.classes_in_this_experience));
+        for j in 0..n {
+            let acc = results[&test_exp_accuracy(0, j)];
+            matrix.set(i, j, acc);
+            print!("  {:>11.4}", acc);
+        }
+        println!("   {:.4}", matrix.average_accuracy(i));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let iterations = strategy.state.clock.train_iterations;
+    println!(
+        "{name}: final average accuracy {:.4}, forgetting {:.4}, {seconds:.1} s, {:.0} training it/s",
+        matrix.average_accuracy(n - 1),
+        matrix.forgetting(),
+        iterations as f64 / seconds
+    );
+    Ok(RunResult { name, matrix, seconds, iterations })
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = parse_args()?;
+    let mut config = SplitMnistConfig::new(5).with_seed(args.seed);
+    if let Some(dir) = &args.data_dir {
+        config = config.with_dataset_root(dir);
+    }
+    let benchmark = match split_fmnist(&config) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let device = cl::default_device();
+    println!(
+        "SplitFMNIST: {} experiences, class order {:?}, seed {}; SimpleMLP; SGD(lr=0.001, momentum=0.9); \
+         {} epochs, batch 100; backend {}",
+        benchmark.n_experiences(),
+        benchmark.classes_order,
+        args.seed,
+        args.epochs,
+        cl::default_backend_name()
+    );
+
+    let optimizer = OptimizerSpec::sgd(0.001, 0.9, 0.0)?;
+    let model = || SimpleMLPConfig::new().with_num_classes(10).init(&device);
+    let naive = Naive::builder(model()?, optimizer.clone(), device.clone())
+        .train_mb_size(100)
+        .train_epochs(args.epochs)
+        .eval_mb_size(100)
+        .seed(args.seed)
+        .build()?;
+    let cumulative = Cumulative::builder(model()?, optimizer, device.clone())
+        .train_mb_size(100)
+        .train_epochs(args.epochs)
+        .eval_mb_size(100)
+        .seed(args.seed)
+        .build()?;
+    let results = vec![run("Naive", naive, &benchmark)?, run("Cumulative", cumulative, &benchmark)?];
+
+    println!("\n| strategy | final avg accuracy | forgetting | wall time (s) | training it/s |");
+    println!("|---|---|---|---|---|");
+    for r in &results {
+        let n = r.matrix.len();
+        println!(
+            "| {} | {:.4} | {:.4} | {:.1} | {:.0} |",
+            r.name,
+            r.matrix.average_accuracy(n - 1),
+            r.matrix.forgetting(),
+            r.seconds,
+            r.iterations as f64 / r.seconds
+        );
+    }
+
+    let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/quickstart");
+    std::fs::create_dir_all(&out_dir)?;
+    let json = format!(
+        "{{\"benchmark\":\"SplitFMNIST\",\"n_experiences\":{},\"seed\":{},\"epochs\":{},\"backend\":\"{}\",\
+         \"cl_version\":\"{}\",\"burn_version\":\"0.22.1\",\"classes_order\":{:?},\"runs\":[{}]}}",
+        benchmark.n_experiences(),
+        args.seed,
+        args.epochs,
+        cl::default_backend_name(),
+        env!("CARGO_PKG_VERSION"),
+        benchmark.classes_order,
+        results
+            .iter()
+            .map(|r| format!(
+                "{{\"strategy\":\"{}\",\"accuracy_matrix\":{:?},\"final_average_accuracy\":{},\"forgetting\":{},\"seconds\":{},\"train_iterations\":{}}}",
+                r.name,
+                r.matrix.rows(),
+                r.matrix.average_accuracy(r.matrix.len() - 1),
+                r.matrix.forgetting(),
+                r.seconds,
+                r.iterations
+            ))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    std::fs::write(out_dir.join("results.json"), json)?;
+    println!("results written to {}", out_dir.join("results.json").display());
+    Ok(())
+}
