@@ -1,0 +1,226 @@
+//! What a plugin can do through the strategy state, each proven by a small test plugin.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use cl::burn;
+use cl::core::data::{ClassificationDataLoader, DataLoaderConfig};
+use cl::core::{Plugin, Result, StrategyState};
+use cl::prelude::*;
+use common::*;
+
+fn builder(model: SimpleMLP, lr: f64) -> StrategyBuilder<SimpleMLP> {
+    Naive::builder(model, OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap(), cl::default_device())
+        .train_mb_size(2)
+        .train_epochs(2)
+        .seed(3)
+}
+
+/// Adds a constant and an L2 penalty on the classifier to the loss; records the loss seen
+/// before and after.
+struct AddLoss {
+    constant: f32,
+    l2: f32,
+    seen: Arc<Mutex<Vec<(f32, f32)>>>,
+    before: f32,
+}
+
+impl Plugin<SimpleMLP> for AddLoss {
+    fn before_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.before = s.loss.clone().unwrap().into_scalar::<f32>();
+        let device = s.device.clone();
+        let w = s.model().classifier.weight.val();
+        let penalty = w.powf_scalar(2.0).sum().mul_scalar(self.l2);
+        s.add_loss(Tensor::<1>::from_floats([self.constant], &device) + penalty);
+        Ok(())
+    }
+    fn after_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let after = s.loss.clone().unwrap().into_scalar::<f32>();
+        self.seen.lock().unwrap().push((self.before, after));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plugin_adds_a_term_to_the_loss_before_backward() {
+    let stream = generated_stream("train", 1, 6);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut s = builder(tiny_mlp(2), 0.1)
+        .plugin(AddLoss { constant: 5.0, l2: 0.0, seen: seen.clone(), before: 0.0 })
+        .build()
+        .unwrap();
+    s.train(&stream).unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 6);
+    for (before, after) in seen.iter() {
+        assert!((after - before - 5.0).abs() < 1e-4, "loss {before} + 5 != {after}");
+    }
+
+    // A penalty term changes the gradients: a strong L2 term shrinks the classifier.
+    let norm = |m: &SimpleMLP| classifier_weight(m).iter().map(|v| v * v).sum::<f32>();
+    let mut plain = builder(tiny_mlp(2), 0.1).build().unwrap();
+    plain.train(&stream).unwrap();
+    let mut penalised = builder(tiny_mlp(2), 0.1)
+        .plugin(AddLoss { constant: 0.0, l2: 2.0, seen: Arc::default(), before: 0.0 })
+        .build()
+        .unwrap();
+    penalised.train(&stream).unwrap();
+    assert!(norm(penalised.model()) < 0.5 * norm(plain.model()));
+}
+
+/// Replaces the gradients with none at all: the update must leave the model unchanged.
+struct DropGrads;
+impl Plugin<SimpleMLP> for DropGrads {
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        assert!(s.grads.as_ref().is_some_and(|g| !g.is_empty()), "gradients are visible before the update");
+        s.grads = Some(GradientsParams::new());
+        Ok(())
+    }
+}
+
+/// Scales every gradient of the classifier weight by 0 through its parameter id.
+struct ZeroClassifierGrad;
+impl Plugin<SimpleMLP> for ZeroClassifierGrad {
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let id = s.model().classifier.weight.id;
+        let grads = s.grads.as_mut().unwrap();
+        let g: Tensor<2> = grads.remove(id).expect("classifier gradient present");
+        grads.register(id, g.zeros_like());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plugin_reads_and_rewrites_gradients_before_the_update() {
+    let stream = generated_stream("train", 1, 6);
+    let model = tiny_mlp(2);
+    let w0 = classifier_weight(&model);
+    let mut s = builder(model, 0.5).plugin(DropGrads).build().unwrap();
+    s.train(&stream).unwrap();
+    assert_eq!(classifier_weight(s.model()), w0);
+
+    let model = tiny_mlp(2);
+    let w0 = classifier_weight(&model);
+    let hidden0 = model.features[0].linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
+    let mut s = builder(model, 0.5).plugin(ZeroClassifierGrad).build().unwrap();
+    s.train(&stream).unwrap();
+    assert_eq!(classifier_weight(s.model()), w0, "zeroed gradient leaves the classifier");
+    let hidden1 = s.model().features[0].linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
+    assert_ne!(hidden0, hidden1, "other parameters still train");
+}
+
+/// Replaces the dataloader with one over 2 samples, batch 1.
+struct SmallLoader;
+impl Plugin<SimpleMLP> for SmallLoader {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let ds = s.adapted_dataset.as_ref().unwrap().subset(&[0, 1])?;
+        s.dataloader = Some(Box::new(ClassificationDataLoader::new(ds, DataLoaderConfig::train(1, 0))?));
+        Ok(())
+    }
+}
+
+/// Replaces the adapted dataset with its first 4 samples.
+struct SmallDataset;
+impl Plugin<SimpleMLP> for SmallDataset {
+    fn after_train_dataset_adaptation(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let ds = s.adapted_dataset.as_ref().unwrap().subset(&[0, 1, 2, 3])?;
+        s.adapted_dataset = Some(ds);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plugin_replaces_the_dataloader_or_the_adapted_dataset() {
+    let stream = generated_stream("train", 1, 6);
+    let mut s = builder(tiny_mlp(2), 0.1).plugin(SmallLoader).build().unwrap();
+    s.train(&stream).unwrap();
+    assert_eq!(s.state.clock.train_iterations, 4, "2 epochs × 2 batches of 1");
+
+    let mut s = builder(tiny_mlp(2), 0.1).plugin(SmallDataset).build().unwrap();
+    s.train(&stream).unwrap();
+    assert_eq!(s.state.clock.train_iterations, 4, "2 epochs × 2 batches of 2");
+}
+
+/// Snapshots the model before the experience, overwrites the classifier bias, and checks the
+/// snapshot is unaffected by training.
+struct SnapshotAndModify {
+    snapshot: Option<SimpleMLP>,
+}
+impl Plugin<SimpleMLP> for SnapshotAndModify {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.snapshot = Some(s.model().clone());
+        let model = s.model_mut();
+        let bias = model.classifier.bias.take().unwrap();
+        model.classifier.bias = Some(bias.map(|b| b.ones_like().mul_scalar(7.0)));
+        Ok(())
+    }
+}
+
+/// Sets the learning rate to zero.
+struct FreezeLr;
+impl Plugin<SimpleMLP> for FreezeLr {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        s.lr = 0.0;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plugin_snapshots_and_modifies_parameters_and_changes_the_learning_rate() {
+    let stream = generated_stream("train", 1, 6);
+    let mut s = builder(tiny_mlp(2), 0.5).plugin(SnapshotAndModify { snapshot: None }).plugin(FreezeLr).build().unwrap();
+    let w0 = classifier_weight(s.model());
+    s.train(&stream).unwrap();
+    let bias = s.model().classifier.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(bias, vec![7.0, 7.0], "the modification persists and lr = 0 keeps it");
+    assert_eq!(classifier_weight(s.model()), w0);
+
+    // With the learning rate left alone, the same training moves the weights.
+    let mut s = builder(tiny_mlp(2), 0.5).build().unwrap();
+    let w0 = classifier_weight(s.model());
+    s.train(&stream).unwrap();
+    assert_ne!(classifier_weight(s.model()), w0);
+}
+
+/// Stops training after the second iteration.
+struct StopEarly;
+impl Plugin<SimpleMLP> for StopEarly {
+    fn after_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        if s.clock.train_exp_iterations == 1 {
+            s.stop_training();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plugin_stops_training_early() {
+    let stream = generated_stream("train", 2, 6);
+    let mut s = builder(tiny_mlp(4), 0.1).train_epochs(5).plugin(StopEarly).build().unwrap();
+    s.train(&stream).unwrap();
+    // Each experience: 2 iterations, its epoch closed, no further epoch.
+    assert_eq!(s.state.clock.train_iterations, 4);
+    assert_eq!(s.state.clock.train_exp_epochs, 1);
+    assert_eq!(s.state.clock.train_exp_counter, 2, "the next experience trains again");
+}
+
+/// Fails in a callback.
+struct Failing;
+impl Plugin<SimpleMLP> for Failing {
+    fn before_training_epoch(&mut self, _s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        Err(ClError::Plugin { plugin: "Failing".into(), callback: "before_training_epoch", message: "boom".into() })
+    }
+}
+
+#[test]
+fn a_plugin_error_stops_the_loop_and_is_returned() {
+    let stream = generated_stream("train", 1, 6);
+    let mut s = builder(tiny_mlp(2), 0.1).plugin(Failing).build().unwrap();
+    let err = s.train(&stream).unwrap_err();
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(s.state.clock.train_iterations, 0);
+    assert!(!s.state.is_training);
+}

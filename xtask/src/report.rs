@@ -1,0 +1,73 @@
+//! Human-readable output of `bench`: a stdout summary per run and the markdown table.
+
+use std::fmt::Write;
+
+use crate::bench::BenchRecord;
+
+/// Prints the headline numbers of one run.
+pub fn print_record(r: &BenchRecord) {
+    println!(
+        "{} {} {}ep: final average accuracy {:.4}, stream accuracy {:.4}, forgetting {:.4}\n  \
+         wall {:.2} s (train {:.2} s, eval {:.2} s; load {:.2} s not included); \
+         {} iterations, {:.1} it/s, {:.0} samples/s",
+        r.benchmark,
+        r.strategy,
+        r.epochs,
+        r.final_average_accuracy,
+        r.final_stream_accuracy,
+        r.forgetting,
+        r.wall_time_s,
+        r.train_time_s,
+        r.eval_time_s,
+        r.load_time_s,
+        r.train_iterations,
+        r.train_iterations_per_s,
+        r.train_samples_per_s
+    );
+}
+
+/// The content of `summary.md`: provenance of the invocation and one table row per run.
+pub fn markdown_table(records: &[BenchRecord]) -> String {
+    let mut s = String::from("# cl benchmarks\n\n");
+    if let Some(first) = records.first() {
+        let p = &first.provenance;
+        let _ = writeln!(
+            s,
+            "`cargo xtask bench` at {} (Unix time); commit `{}`; cl {}, burn {}, {}; backend {}, {} threads{}.\n",
+            first.timestamp,
+            p.git_commit,
+            p.cl_version,
+            p.burn_version,
+            p.rustc_version,
+            p.backend,
+            p.threads,
+            p.hostname.as_deref().map(|h| format!(", host `{h}`")).unwrap_or_default()
+        );
+    }
+    s.push_str(
+        "| benchmark | strategy | epochs | batch | seed | final avg acc | stream acc | forgetting \
+         | train it/s | train samples/s | train (s) | eval (s) | wall (s) | load (s) |\n",
+    );
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in records {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.1} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            r.benchmark,
+            r.strategy,
+            r.epochs,
+            r.batch_size,
+            r.seed,
+            r.final_average_accuracy,
+            r.final_stream_accuracy,
+            r.forgetting,
+            r.train_iterations_per_s,
+            r.train_samples_per_s,
+            r.train_time_s,
+            r.eval_time_s,
+            r.wall_time_s,
+            r.load_time_s
+        );
+    }
+    s
+}
