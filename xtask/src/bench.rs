@@ -41,7 +41,12 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { epochs: vec![1, 4], data_dir: None, seed: 1, batch_size: 128 }
+        Self {
+            epochs: vec![1, 4],
+            data_dir: None,
+            seed: 1,
+            batch_size: 128,
+        }
     }
 }
 
@@ -163,7 +168,8 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
 
     let provenance = Provenance::collect(&workspace_root());
     let out_dir = output_dir();
-    std::fs::create_dir_all(&out_dir).map_err(|e| BenchError::Write(out_dir.clone(), e.to_string()))?;
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| BenchError::Write(out_dir.clone(), e.to_string()))?;
     println!(
         "{BENCHMARK}: {} experiences, class order {:?}, seed {}, loaded in {load_time_s:.2} s; \
          {STRATEGY}, SimpleMLP, SGD(lr={LR}, momentum={MOMENTUM}), batch {}; backend {}, {} threads",
@@ -205,9 +211,14 @@ fn run_one(
     load_time_s: f64,
     provenance: &Provenance,
 ) -> Result<BenchRecord, BenchError> {
-    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let device = cl::default_device();
-    let model = SimpleMLPConfig::new().with_num_classes(benchmark.n_classes).init(&device)?;
+    let model = SimpleMLPConfig::new()
+        .with_num_classes(benchmark.n_classes)
+        .init(&device)?;
     let samples = Arc::new(AtomicU64::new(0));
     let mut strategy = Naive::builder(model, OptimizerSpec::sgd(LR, MOMENTUM, 0.0)?, device)
         .train_mb_size(options.batch_size)
@@ -241,7 +252,10 @@ fn run_one(
         println!(
             "after exp{i} {:<8} acc per exp {:?}  avg {:.4}  stream {:.4}",
             format!("{:?}", experience.classes_in_this_experience),
-            matrix.rows()[i].iter().map(|a| (a * 1e4).round() / 1e4).collect::<Vec<_>>(),
+            matrix.rows()[i]
+                .iter()
+                .map(|a| (a * 1e4).round() / 1e4)
+                .collect::<Vec<_>>(),
             matrix.average_accuracy(i),
             stream_accuracy
         );
@@ -277,16 +291,25 @@ fn run_one(
 
 /// `results[name]`, or an error naming the missing metric.
 fn metric(results: &MetricResults, name: &str) -> Result<f64, BenchError> {
-    results.get(name).copied().ok_or_else(|| BenchError::MissingMetric(name.to_string()))
+    results
+        .get(name)
+        .copied()
+        .ok_or_else(|| BenchError::MissingMetric(name.to_string()))
 }
 
 /// `count / seconds`, 0 when no time was measured.
 fn per_second(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 /// Writes `record` as pretty JSON.
 fn write_json(path: &Path, record: &BenchRecord) -> Result<(), BenchError> {
-    let json = serde_json::to_string_pretty(record).map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))?;
-    std::fs::write(path, json + "\n").map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))
+    let json = serde_json::to_string_pretty(record)
+        .map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))?;
+    std::fs::write(path, json + "\n")
+        .map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))
 }

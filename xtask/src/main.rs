@@ -63,7 +63,10 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        if !matches!(flag.as_str(), "--epochs" | "--data-dir" | "--seed" | "--batch") {
+        if !matches!(
+            flag.as_str(),
+            "--epochs" | "--data-dir" | "--seed" | "--batch"
+        ) {
             return Err(format!("unknown option `{arg}` for `bench`"));
         }
         let value = match inline {
@@ -73,7 +76,11 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
         match flag.as_str() {
             "--epochs" => options.epochs = parse_epochs(&value)?,
             "--data-dir" => options.data_dir = Some(PathBuf::from(value)),
-            "--seed" => options.seed = value.parse().map_err(|e| format!("--seed `{value}`: {e}"))?,
+            "--seed" => {
+                options.seed = value
+                    .parse()
+                    .map_err(|e| format!("--seed `{value}`: {e}"))?
+            }
             "--batch" => options.batch_size = parse_positive("--batch", &value)?,
             _ => unreachable!("flag checked above"),
         }
@@ -139,15 +146,29 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(parse(&["bench"]), Ok(Command::Bench(BenchOptions::default())));
+        assert_eq!(
+            parse(&["bench"]),
+            Ok(Command::Bench(BenchOptions::default()))
+        );
         let d = BenchOptions::default();
-        assert_eq!((d.epochs, d.seed, d.batch_size, d.data_dir), (vec![1, 4], 1, 128, None));
+        assert_eq!(
+            (d.epochs, d.seed, d.batch_size, d.data_dir),
+            (vec![1, 4], 1, 128, None)
+        );
     }
 
     #[test]
     fn all_flags() {
-        let Ok(Command::Bench(o)) = parse(&["bench", "--epochs", "2,1,2", "--seed=7", "--batch", "64", "--data-dir", "/d"])
-        else {
+        let Ok(Command::Bench(o)) = parse(&[
+            "bench",
+            "--epochs",
+            "2,1,2",
+            "--seed=7",
+            "--batch",
+            "64",
+            "--data-dir",
+            "/d",
+        ]) else {
             panic!("parse failed")
         };
         assert_eq!(o.epochs, vec![2, 1]);

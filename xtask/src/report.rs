@@ -41,7 +41,10 @@ pub fn markdown_table(records: &[BenchRecord]) -> String {
             p.rustc_version,
             p.backend,
             p.threads,
-            p.hostname.as_deref().map(|h| format!(", host `{h}`")).unwrap_or_default()
+            p.hostname
+                .as_deref()
+                .map(|h| format!(", host `{h}`"))
+                .unwrap_or_default()
         );
     }
     s.push_str(

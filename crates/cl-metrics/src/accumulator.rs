@@ -109,3 +109,46 @@ impl AccuracyLossSums {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+    use std::sync::Arc;
+
+    fn batch(y: &[u32], t: &[u32], device: &Device) -> MiniBatch {
+        let n = y.len();
+        let ints = |v: &[u32]| Tensor::<1, Int>::from_data(TensorData::new(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), [n]), device);
+        MiniBatch {
+            x: Tensor::zeros([n, 1], device),
+            y: ints(y),
+            t: ints(t),
+            targets: y.to_vec(),
+            task_labels: t.to_vec(),
+            sample_shape: Arc::from(vec![1usize]),
+        }
+    }
+
+    #[test]
+    fn accuracy_and_loss_per_task_over_batches() {
+        let device = Device::default();
+        // Predictions: argmax of each row = 1, 0, 1, 1.
+        let logits = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 1.0, 2.0, 0.0, 0.0, 3.0, -1.0, 0.5], [4, 2]), &device);
+        let loss = Tensor::<1>::from_data(TensorData::new(vec![0.5f32], [1]), &device);
+        let mut sums = AccuracyLossSums::default();
+        sums.update(&batch(&[1, 0, 0, 1], &[0, 0, 0, 0], &device), &logits, &loss);
+        let v = sums.read();
+        assert_eq!(v[&0].count, 4);
+        assert!((v[&0].accuracy - 0.75).abs() < 1e-12);
+        assert!((v[&0].loss - 0.5).abs() < 1e-6);
+        // A mixed-task batch is split by task.
+        sums.update(&batch(&[1, 1, 1, 1], &[0, 1, 1, 1], &device), &logits, &loss);
+        let v = sums.read();
+        assert_eq!(v[&0].count, 5);
+        assert!((v[&0].accuracy - 4.0 / 5.0).abs() < 1e-12);
+        assert_eq!(v[&1].count, 3);
+        assert!((v[&1].accuracy - 2.0 / 3.0).abs() < 1e-12);
+        sums.reset();
+        assert!(sums.read().is_empty());
+    }
+}

@@ -128,3 +128,47 @@ impl DataLoader for ClassificationDataLoader {
         Some(self.dataset.batch(&self.batch_indices, device, &mut self.rng))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loader(n: usize, config: DataLoaderConfig) -> ClassificationDataLoader {
+        let ds = ClassificationDataset::from_f32((0..n).map(|i| i as f32).collect(), vec![1], vec![0; n]).unwrap();
+        ClassificationDataLoader::new(ds, config).unwrap()
+    }
+
+    fn epoch(l: &mut ClassificationDataLoader) -> Vec<Vec<f32>> {
+        let device = Device::default();
+        l.start_epoch();
+        std::iter::from_fn(|| l.next_batch(&device))
+            .map(|b| b.unwrap().x.into_data().try_to_vec::<f32>().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_sample_once_per_epoch_and_seeded_order() {
+        let mut l = loader(10, DataLoaderConfig::train(3, 7));
+        assert_eq!(l.num_batches(), 4);
+        let e1 = epoch(&mut l);
+        assert_eq!(e1.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 3, 1]);
+        let mut all: Vec<f32> = e1.concat();
+        all.sort_by(f32::total_cmp);
+        assert_eq!(all, (0..10).map(|i| i as f32).collect::<Vec<_>>());
+        let e2 = epoch(&mut l);
+        assert_ne!(e1, e2, "reshuffled each epoch");
+        let mut same = loader(10, DataLoaderConfig::train(3, 7));
+        assert_eq!(epoch(&mut same), e1, "same seed, same order");
+    }
+
+    #[test]
+    fn drop_last_and_eval_order() {
+        let mut l = loader(10, DataLoaderConfig { drop_last: true, ..DataLoaderConfig::train(3, 0) });
+        assert_eq!(l.num_batches(), 3);
+        assert_eq!(epoch(&mut l).len(), 3);
+        let mut e = loader(5, DataLoaderConfig::eval(2));
+        assert_eq!(epoch(&mut e), vec![vec![0.0, 1.0], vec![2.0, 3.0], vec![4.0]]);
+        let ds = ClassificationDataset::from_f32(vec![0.0], vec![1], vec![0]).unwrap();
+        assert!(ClassificationDataLoader::new(ds, DataLoaderConfig::eval(0)).is_err());
+    }
+}

@@ -93,7 +93,7 @@ impl Storage {
         let start = i * self.sample_len;
         let end = start + self.sample_len;
         match &self.inputs {
-            InputBuffer::U8(v) => out.extend(v[start..end].iter().map(|&b| b as f32 * (1.0 / 255.0))),
+            InputBuffer::U8(v) => out.extend(v[start..end].iter().map(|&b| b as f32 / 255.0)),
             InputBuffer::F32(v) => out.extend_from_slice(&v[start..end]),
         }
     }
