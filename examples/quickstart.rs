@@ -97,6 +97,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     };
     let device = cl::default_device();
+    // Seed the backend's RNG before building the models: their initial weights are drawn from it.
+    device.seed(args.seed);
     println!(
         "SplitFMNIST: {} experiences, class order {:?}, seed {}; SimpleMLP; SGD(lr=0.001, momentum=0.9); \
          {} epochs, batch 100; backend {}",
