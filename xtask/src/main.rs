@@ -1,12 +1,14 @@
 //! `cargo xtask`: developer tasks for the `cl` workspace.
 //!
 //! ```text
+//! cargo xtask data
 //! cargo xtask bench [--epochs 1,4] [--data-dir DIR] [--seed 1] [--batch 128]
 //! ```
 //!
 //! This file parses the command line and dispatches; the work is in [`bench`].
 
 mod bench;
+mod data;
 mod provenance;
 mod report;
 
@@ -20,6 +22,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
+  data     make Fashion-MNIST available: found, else `apt-get install dataset-fashion-mnist`
+           (as root or with sudo), else downloaded (SHA-256 checked) into ~/.cache/cl
   bench    SplitFMNIST (5 experiences), SimpleMLP, Naive, SGD(lr=0.001, momentum=0.9);
            one run per --epochs value; writes target/bench/splitfmnist_naive_<E>ep.json
            and target/bench/summary.md
@@ -36,6 +40,8 @@ bench options:
 enum Command {
     /// `--help`: print the usage and succeed.
     Help,
+    /// `data`: make Fashion-MNIST available.
+    Data,
     /// `bench` with its options.
     Bench(BenchOptions),
 }
@@ -48,6 +54,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     match command.as_str() {
         "-h" | "--help" | "help" => Ok(Command::Help),
         "bench" => parse_bench_args(it),
+        "data" => match it.next() {
+            None => Ok(Command::Data),
+            Some(extra) => Err(format!("`data` takes no argument, got `{extra}`")),
+        },
         other => Err(format!("unknown command `{other}`")),
     }
 }
@@ -122,6 +132,13 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Command::Data => match data::ensure_fashion_mnist() {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Bench(options) => match bench::run(&options) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e @ BenchError::Data(_)) => {
@@ -187,6 +204,8 @@ mod tests {
         assert!(parse(&["bench", "--epochs", "1,x"]).is_err());
         assert!(parse(&["bench", "--batch", "0"]).is_err());
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
+        assert_eq!(parse(&["data"]), Ok(Command::Data));
+        assert!(parse(&["data", "x"]).is_err());
         assert_eq!(parse(&["bench", "-h"]), Ok(Command::Help));
     }
 }
