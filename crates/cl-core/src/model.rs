@@ -35,6 +35,10 @@ pub trait Model: Module + 'static {
         None
     }
 
+    /// Seeds the model's own random state (e.g. dropout masks); called by the strategy builder
+    /// with the strategy's seed. Initial weights come from the device's RNG (`Device::seed`).
+    fn seed(&mut self, _seed: u64) {}
+
     /// Model adaptation (Avalanche's `DynamicModule.adaptation`): called before training and
     /// before evaluation on each experience. Dynamic models grow heads here.
     fn adaptation(&mut self, _experience: &Experience) {}

@@ -3,6 +3,9 @@
 //! Models for continual learning, backend-agnostic Burn modules implementing
 //! [`cl_core::Model`]: [`SimpleMLP`] (Avalanche's defaults).
 
+mod dropout;
 mod simple_mlp;
+
+pub use dropout::SeededDropout;
 
 pub use simple_mlp::{HiddenLayer, SimpleMLP, SimpleMLPConfig};

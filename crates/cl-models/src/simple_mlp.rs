@@ -2,10 +2,12 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use cl_core::{ClError, MiniBatch, Model, Result};
+
+use crate::dropout::SeededDropout;
 
 /// Configuration of [`SimpleMLP`], with Avalanche's defaults.
 ///
@@ -60,10 +62,10 @@ impl SimpleMLPConfig {
         self.validate()?;
         let mut hidden = Vec::with_capacity(self.hidden_layers);
         let mut d_in = self.input_size;
-        for _ in 0..self.hidden_layers {
+        for i in 0..self.hidden_layers {
             hidden.push(HiddenLayer {
                 linear: LinearConfig::new(d_in, self.hidden_size).init(device),
-                dropout: DropoutConfig::new(self.drop_rate).init(),
+                dropout: SeededDropout::new(self.drop_rate, i as u64),
             });
             d_in = self.hidden_size;
         }
@@ -82,7 +84,7 @@ pub struct HiddenLayer {
     /// The linear layer.
     pub linear: Linear,
     /// Dropout after the activation.
-    pub dropout: Dropout,
+    pub dropout: SeededDropout,
 }
 
 impl HiddenLayer {
@@ -127,5 +129,11 @@ impl Model for SimpleMLP {
 
     fn input_size(&self) -> Option<usize> {
         Some(self.input_size)
+    }
+
+    fn seed(&mut self, seed: u64) {
+        for (i, layer) in self.features.iter_mut().enumerate() {
+            layer.dropout.seed(seed.wrapping_add(i as u64));
+        }
     }
 }

@@ -494,7 +494,8 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
         }
         let device = self.device.autodiff();
         device.seed(self.seed);
-        let model = self.model.to_device(&device).train();
+        let mut model = self.model.to_device(&device).train();
+        model.seed(self.seed);
         Ok(Strategy {
             state: StrategyState::new(
                 model,
