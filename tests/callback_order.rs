@@ -107,40 +107,83 @@ fn eval_callbacks_follow_avalanche_order() {
     assert_eq!(strategy.state.clock.train_iterations, 0);
 }
 
-#[test]
-fn periodic_eval_runs_between_epochs_and_restores_training_state() {
+/// The training log with periodic evaluation of a 4-sample stream (2 iterations of 2).
+fn periodic_log(eval_every: usize, epochs: usize) -> (Vec<String>, cl::core::MetricResults) {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 1, 6);
     let valid = generated_stream("valid", 1, 4);
     let mut strategy = Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), cl::default_device())
         .train_mb_size(2)
-        .train_epochs(2)
+        .train_epochs(epochs)
         .eval_mb_size(2)
-        .eval_every(Some(1))
+        .eval_every(Some(eval_every))
         .plugin(Recorder(log.clone()))
         .build()
         .unwrap();
     let results = strategy.train_with_eval(&train[0], &[&valid]).unwrap();
-    // Periodic eval reports on the valid stream and training went on afterwards.
-    assert!(results.contains_key("Top1_Acc_Stream/eval_phase/valid_stream/Task000"));
-    assert!(results.contains_key("Top1_Acc_Epoch/train_phase/train_stream/Task000"));
-    let log = log.lock().unwrap();
-    let mut expected: Vec<String> = ["before_training", "before_train_dataset_adaptation", "after_train_dataset_adaptation", "before_training_exp"]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let epoch = expected_training(1, 1, 3);
-    let epoch_body = &epoch[4..epoch.len() - 2]; // before_training_epoch .. after_training_epoch
-    expected.extend(expected_eval(1, 2)); // initial evaluation
-    for _ in 0..2 {
-        expected.extend(epoch_body.iter().cloned());
-        expected.extend(expected_eval(1, 2));
-    }
-    expected.extend(["after_training_exp".to_string(), "after_training".to_string()]);
-    assert_eq!(*log, expected);
-    assert_eq!(strategy.state.clock.train_iterations, 6);
+    assert_eq!(strategy.state.clock.train_iterations, 3 * epochs as u64);
     assert!(!strategy.state.is_training);
-    assert!(strategy.state.experience.as_ref().is_some_and(|e| e.origin_stream == "train"));
+    assert!(strategy.state.experience.is_none(), "per-experience state is cleared after train");
+    let log = log.lock().unwrap().clone();
+    (log, results)
+}
+
+/// Avalanche's PeriodicEval: before training; after epochs 1, k+1, 2k+1, ... (the epoch
+/// counter is read before the clock increments it); at the end of the experience unless its last
+/// epoch was just evaluated; `eval_every = 0`: before training and at the end of each experience.
+fn expected_periodic(eval_every: usize, epochs: usize) -> Vec<String> {
+    let full = expected_training(1, epochs, 3);
+    let eval = expected_eval(1, 2);
+    let mut out = vec![full[0].clone()];
+    out.extend(eval.iter().cloned()); // initial evaluation
+    let mut epoch = 0;
+    for name in &full[1..] {
+        out.push(name.clone());
+        if name == "after_training_epoch" {
+            if eval_every > 0 && epoch % eval_every == 0 {
+                out.extend(eval.iter().cloned());
+            }
+            epoch += 1;
+        }
+        if name == "after_training_exp" && !(eval_every > 0 && (epochs - 1) % eval_every == 0) {
+            out.extend(eval.iter().cloned());
+        }
+    }
+    out
+}
+
+#[test]
+fn periodic_eval_follows_avalanche_and_restores_training_state() {
+    for (every, epochs) in [(1, 2), (0, 2), (2, 3), (2, 2)] {
+        let (log, results) = periodic_log(every, epochs);
+        assert_eq!(log, expected_periodic(every, epochs), "eval_every = {every}, epochs = {epochs}");
+        assert!(results.contains_key("Top1_Acc_Stream/eval_phase/valid_stream/Task000"));
+        assert!(results.contains_key("Top1_Acc_Epoch/train_phase/train_stream/Task000"));
+    }
+    // eval_every = 2 with 2 epochs: initial, after epoch 1, final.
+    let evals = |log: &[String]| log.iter().filter(|n| *n == "before_eval").count();
+    assert_eq!(evals(&periodic_log(2, 2).0), 3);
+    assert_eq!(evals(&periodic_log(2, 3).0), 3);
+    assert_eq!(evals(&periodic_log(1, 2).0), 3);
+    assert_eq!(evals(&periodic_log(0, 2).0), 2);
+}
+
+#[test]
+fn train_without_eval_streams_evaluates_the_training_experiences() {
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let train = generated_stream("train", 2, 4);
+    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), cl::default_device())
+        .train_mb_size(2)
+        .eval_every(Some(0))
+        .plugin(Recorder(log.clone()))
+        .build()
+        .unwrap();
+    let results = strategy.train(&train).unwrap();
+    assert!(results.contains_key("Top1_Acc_Exp/eval_phase/train_stream/Task000/Exp001"), "{results:?}");
+    // Initial evaluation plus one per experience, each over both training experiences.
+    let log = log.lock().unwrap();
+    assert_eq!(log.iter().filter(|n| *n == "before_eval").count(), 3);
+    assert_eq!(log.iter().filter(|n| *n == "before_eval_exp").count(), 6);
 }
 
 #[test]

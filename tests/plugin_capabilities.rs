@@ -224,3 +224,46 @@ fn a_plugin_error_stops_the_loop_and_is_returned() {
     assert_eq!(s.state.clock.train_iterations, 0);
     assert!(!s.state.is_training);
 }
+
+/// Records whether the optimizer holds state when each experience starts.
+struct OptimizerStateProbe(Arc<Mutex<Vec<bool>>>);
+impl Plugin<SimpleMLP> for OptimizerStateProbe {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let has_state = !s.optimizer.as_ref().unwrap().to_record().is_empty();
+        self.0.lock().unwrap().push(has_state);
+        Ok(())
+    }
+}
+
+#[test]
+fn optimizer_state_is_kept_across_experiences_unless_reset() {
+    let stream = generated_stream("train", 2, 6);
+    for (reset, expected) in [(false, vec![false, true]), (true, vec![false, false])] {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1, 0.9, 0.0).unwrap(), cl::default_device())
+            .train_mb_size(2)
+            .reset_optimizer_state(reset)
+            .plugin(OptimizerStateProbe(seen.clone()))
+            .build()
+            .unwrap();
+        s.train(&stream).unwrap();
+        assert_eq!(*seen.lock().unwrap(), expected, "reset_optimizer_state = {reset}");
+    }
+}
+
+/// Swaps in data whose labels the model cannot output.
+struct ForeignLabels;
+impl Plugin<SimpleMLP> for ForeignLabels {
+    fn after_train_dataset_adaptation(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        s.adapted_dataset = Some(generated(4, &[7]));
+        Ok(())
+    }
+}
+
+#[test]
+fn labels_without_an_output_unit_are_an_error() {
+    let stream = generated_stream("train", 1, 6);
+    let mut s = builder(tiny_mlp(2), 0.1).plugin(ForeignLabels).build().unwrap();
+    let err = s.train(&stream).unwrap_err();
+    assert!(matches!(err, ClError::LabelOutOfRange { label: 7, outputs: 2 }), "{err}");
+}

@@ -40,8 +40,9 @@ pub enum ClError {
     /// The model produces fewer outputs than the classes of the data need.
     #[error(
         "the model outputs {model_outputs} classes but experience {experience} of stream `{stream}` \
-         contains class {max_class} (the benchmark has {benchmark_classes} classes): build the model \
-         with at least {needed} outputs (e.g. SimpleMLPConfig::new().with_num_classes({needed}))"
+         needs {needed} (the benchmark has {benchmark_classes} class labels; the experience's largest \
+         is {max_class}): build the model with at least {needed} outputs \
+         (e.g. SimpleMLPConfig::new().with_num_classes({needed}))"
     )]
     ModelOutputMismatch {
         /// Outputs of the model's classifier.
@@ -71,6 +72,14 @@ pub enum ClError {
         sample_len: usize,
         /// The experience's index.
         experience: usize,
+    },
+    /// A batch holds a class label the model has no output for.
+    #[error("class label {label} in the batch but the model has only {outputs} outputs")]
+    LabelOutOfRange {
+        /// The label.
+        label: u32,
+        /// The model's outputs.
+        outputs: usize,
     },
     /// A step of the template ran while a piece of state it needs was not set.
     #[error("strategy state `{0}` is not set at this point of the loop (a plugin or an overridden step removed it?)")]

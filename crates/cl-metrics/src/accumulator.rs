@@ -89,6 +89,32 @@ impl AccuracyLossSums {
         s.count += count;
     }
 
+    /// The values over all tasks together (Avalanche's `Accuracy`/`Loss` plugin metrics pool
+    /// the samples of every task); `None` if nothing was accumulated.
+    pub fn read_pooled(&self) -> Option<TaskValues> {
+        let mut correct: Option<Tensor<1, Int>> = None;
+        let mut loss: Option<Tensor<1>> = None;
+        let mut count = 0;
+        for s in self.tasks.values().filter(|s| s.count > 0) {
+            let (c, l) = (s.correct.clone()?, s.loss_sum.clone()?);
+            correct = Some(match correct.take() {
+                Some(acc) => acc + c,
+                None => c,
+            });
+            loss = Some(match loss.take() {
+                Some(acc) => acc + l,
+                None => l,
+            });
+            count += s.count;
+        }
+        let (correct, loss) = (correct?.into_scalar::<i64>(), loss?.into_scalar::<f32>() as f64);
+        Some(TaskValues {
+            accuracy: correct as f64 / count as f64,
+            loss: loss / count as f64,
+            count,
+        })
+    }
+
     /// Reads the values of every task (one transfer per tensor).
     pub fn read(&self) -> BTreeMap<u32, TaskValues> {
         self.tasks
@@ -148,7 +174,12 @@ mod tests {
         assert!((v[&0].accuracy - 4.0 / 5.0).abs() < 1e-12);
         assert_eq!(v[&1].count, 3);
         assert!((v[&1].accuracy - 2.0 / 3.0).abs() < 1e-12);
+        let pooled = sums.read_pooled().unwrap();
+        assert_eq!(pooled.count, 8);
+        assert!((pooled.accuracy - 6.0 / 8.0).abs() < 1e-12);
+        assert!((pooled.loss - 0.5).abs() < 1e-6);
         sums.reset();
         assert!(sums.read().is_empty());
+        assert!(sums.read_pooled().is_none());
     }
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use cl_core::{Evaluator, MetricResults, Model, Plugin, Result, StrategyState};
 
-use crate::accumulator::AccuracyLossSums;
+use crate::accumulator::{AccuracyLossSums, TaskValues};
 use crate::names::metric_name;
 
 /// Granularities at which a metric is emitted (Avalanche's `accuracy_metrics(minibatch=...,
@@ -52,7 +52,7 @@ pub struct MetricValue {
     pub name: String,
     /// The value.
     pub value: f64,
-    /// `clock.total_iterations` when it was emitted (Avalanche's `x_plot`).
+    /// `clock.train_iterations` when it was emitted (Avalanche's `x_plot`).
     pub x_plot: u64,
 }
 
@@ -117,25 +117,26 @@ impl EvaluationPlugin {
         self.history.push(MetricValue { name, value, x_plot });
     }
 
-    fn emit_sums(
+    #[allow(clippy::too_many_arguments)]
+    fn emit_values(
         &mut self,
         which: fn(&Granularity) -> bool,
         level: &str,
-        sums_values: std::collections::BTreeMap<u32, crate::accumulator::TaskValues>,
+        values: Option<TaskValues>,
         training: bool,
         stream: &str,
+        task: Option<u32>,
         experience: Option<usize>,
         x: u64,
     ) {
-        for (task, v) in sums_values {
-            if which(&self.accuracy) {
-                let name = metric_name(&format!("Top1_Acc_{level}"), training, stream, task, experience);
-                self.emit(name, v.accuracy, x);
-            }
-            if which(&self.loss) {
-                let name = metric_name(&format!("Loss_{level}"), training, stream, task, experience);
-                self.emit(name, v.loss, x);
-            }
+        let Some(v) = values else { return };
+        if which(&self.accuracy) {
+            let name = metric_name(&format!("Top1_Acc_{level}"), training, stream, task, experience);
+            self.emit(name, v.accuracy, x);
+        }
+        if which(&self.loss) {
+            let name = metric_name(&format!("Loss_{level}"), training, stream, task, experience);
+            self.emit(name, v.loss, x);
         }
     }
 
@@ -144,11 +145,19 @@ impl EvaluationPlugin {
     }
 }
 
-fn stream_name<M: Model>(state: &StrategyState<M>) -> String {
-    state
-        .experience
-        .as_ref()
-        .map_or_else(|| "train".to_string(), |e| e.origin_stream.clone())
+/// The stream name and the task label used in metric names, from the current experience: the
+/// experience's task label if it has exactly one, otherwise none (Avalanche's `phase_and_task`).
+fn stream_and_task<M: Model>(state: &StrategyState<M>) -> (String, Option<u32>) {
+    match &state.experience {
+        Some(e) => (
+            e.origin_stream.clone(),
+            match e.task_labels.as_slice() {
+                [t] => Some(*t),
+                _ => None,
+            },
+        ),
+        None => ("train".to_string(), None),
+    }
 }
 
 impl<M: Model> Plugin<M> for EvaluationPlugin {
@@ -171,18 +180,18 @@ impl<M: Model> Plugin<M> for EvaluationPlugin {
         if self.wants(|g| g.minibatch) {
             self.minibatch.reset();
             self.minibatch.update(batch, out, loss);
-            let values = self.minibatch.read();
-            let stream = stream_name(s);
-            self.emit_sums(|g| g.minibatch, "MB", values, true, &stream, None, s.clock.total_iterations);
+            let values = self.minibatch.read_pooled();
+            let (stream, task) = stream_and_task(s);
+            self.emit_values(|g| g.minibatch, "MB", values, true, &stream, task, None, s.clock.train_iterations);
         }
         Ok(())
     }
 
     fn after_training_epoch(&mut self, s: &mut StrategyState<M>) -> Result<()> {
         if self.wants(|g| g.epoch) {
-            let values = self.epoch.read();
-            let stream = stream_name(s);
-            self.emit_sums(|g| g.epoch, "Epoch", values, true, &stream, None, s.clock.total_iterations);
+            let values = self.epoch.read_pooled();
+            let (stream, task) = stream_and_task(s);
+            self.emit_values(|g| g.epoch, "Epoch", values, true, &stream, task, None, s.clock.train_iterations);
         }
         Ok(())
     }
@@ -212,19 +221,20 @@ impl<M: Model> Plugin<M> for EvaluationPlugin {
 
     fn after_eval_exp(&mut self, s: &mut StrategyState<M>) -> Result<()> {
         if self.wants(|g| g.experience) {
-            let values = self.experience.read();
-            let exp = s.current_experience()?;
-            let (stream, idx) = (exp.origin_stream.clone(), exp.current_experience);
-            self.emit_sums(|g| g.experience, "Exp", values, false, &stream, Some(idx), s.clock.total_iterations);
+            let values = self.experience.read_pooled();
+            let idx = s.current_experience()?.current_experience;
+            let (stream, task) = stream_and_task(s);
+            self.emit_values(|g| g.experience, "Exp", values, false, &stream, task, Some(idx), s.clock.train_iterations);
         }
         Ok(())
     }
 
     fn after_eval(&mut self, s: &mut StrategyState<M>) -> Result<()> {
         if self.wants(|g| g.stream) {
-            let values = self.stream.read();
-            let stream = s.eval_stream.clone().unwrap_or_else(|| "test".into());
-            self.emit_sums(|g| g.stream, "Stream", values, false, &stream, None, s.clock.total_iterations);
+            // As Avalanche, the stream value is named with the last evaluated experience's task.
+            let values = self.stream.read_pooled();
+            let (stream, task) = stream_and_task(s);
+            self.emit_values(|g| g.stream, "Stream", values, false, &stream, task, None, s.clock.train_iterations);
         }
         Ok(())
     }

@@ -40,11 +40,17 @@ impl AccuracyMatrix {
     }
 
     /// Sets R[after][on].
+    ///
+    /// # Panics
+    /// If `after` or `on` is not below [`len`](Self::len).
     pub fn set(&mut self, after: usize, on: usize, accuracy: f64) {
         self.values[after][on] = accuracy;
     }
 
     /// R[after][on].
+    ///
+    /// # Panics
+    /// If `after` or `on` is not below [`len`](Self::len).
     pub fn get(&self, after: usize, on: usize) -> f64 {
         self.values[after][on]
     }

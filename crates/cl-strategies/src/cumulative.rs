@@ -23,8 +23,11 @@ impl<M: Model> TemplateSteps<M> for CumulativeSteps {
     /// and trains on the union.
     fn train_dataset_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::train_dataset_adaptation(state)?;
-        let current = state.adapted_dataset.take().expect("set by the default adaptation");
-        let union = match self.dataset.take() {
+        let current = state
+            .adapted_dataset
+            .take()
+            .ok_or(cl_core::ClError::MissingState("adapted_dataset"))?;
+        let union = match &self.dataset {
             Some(previous) => previous.concat(&current)?,
             None => current,
         };

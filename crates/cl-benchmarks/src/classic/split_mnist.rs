@@ -116,9 +116,9 @@ pub fn mnist_datasets(
     let transforms = TransformGroups::same(vec![normalize]);
     let to_targets = |labels: Vec<u8>| labels.into_iter().map(u32::from).collect::<Vec<_>>();
     let train = ClassificationDataset::from_u8(arrays.train_images, shape.clone(), to_targets(arrays.train_labels))?
-        .with_transforms(transforms.clone());
+        .with_transforms(transforms.clone())?;
     let test = ClassificationDataset::from_u8(arrays.test_images, shape, to_targets(arrays.test_labels))?
-        .with_transforms(transforms);
+        .with_transforms(transforms)?;
     Ok((train, test))
 }
 

@@ -9,6 +9,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::BenchmarkError;
 
+/// Class ids index dense tables; larger ids must be relabelled first.
+const MAX_CLASS_ID: usize = 1 << 24;
+
 /// Options of a class-incremental split.
 ///
 /// ```
@@ -181,8 +184,14 @@ pub fn nc_benchmark(
             format!("test class {c} does not occur in the training data"),
         ));
     }
-    let (order, counts) = plan(&classes, config)?;
     let max_class = *classes.last().unwrap() as usize;
+    if max_class >= MAX_CLASS_ID {
+        return Err(BenchmarkError::arg(
+            "train",
+            format!("class id {max_class} is too large (ids must be < {MAX_CLASS_ID}); relabel the classes 0..n first"),
+        ));
+    }
+    let (order, counts) = plan(&classes, config)?;
 
     // Groups of original classes and the label mapping.
     let mut groups: Vec<Vec<u32>> = Vec::with_capacity(counts.len());
@@ -238,12 +247,8 @@ pub fn nc_benchmark(
             exp.previous_classes = seen.iter().copied().collect();
             seen.extend(mapped.iter().copied());
             exp.classes_seen_so_far = seen.iter().copied().collect();
-            let future: BTreeSet<u32> = groups[e + 1..]
-                .iter()
-                .flatten()
-                .map(|&c| mapping[c as usize])
-                .filter(|c| !seen.contains(c))
-                .collect();
+            // As Avalanche: the classes of every later experience (seen before or not).
+            let future: BTreeSet<u32> = groups[e + 1..].iter().flatten().map(|&c| mapping[c as usize]).collect();
             exp.future_classes = future.into_iter().collect();
             experiences.push(exp);
         }

@@ -380,12 +380,13 @@ impl ClassificationDataset {
         }
     }
 
-    /// Replaces the transform groups.
-    pub fn with_transforms(&self, transforms: TransformGroups) -> Self {
-        Self {
+    /// Replaces the transform groups; an error if a transform does not fit the samples.
+    pub fn with_transforms(&self, transforms: TransformGroups) -> Result<Self> {
+        transforms.check(&self.sample_shape)?;
+        Ok(Self {
             transforms,
             ..self.clone()
-        }
+        })
     }
 
     /// The transform groups.

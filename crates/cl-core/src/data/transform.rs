@@ -13,6 +13,12 @@ use crate::error::{ClError, Result};
 /// `x` is `[batch, sample_len]` (each row a flattened sample of shape `sample_shape`). Random
 /// transforms draw from `rng`, which the data loader seeds, so results are reproducible.
 pub trait Transform: Send + Sync + Debug {
+    /// Checks that the transform applies to samples of `sample_shape` (called when transforms
+    /// are attached to a dataset, so that a mismatch is an error there, not a panic later).
+    fn check(&self, _sample_shape: &[usize]) -> Result<()> {
+        Ok(())
+    }
+
     /// Applies the transform to a batch.
     fn apply(&self, x: Tensor<2>, sample_shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor<2>;
 }
@@ -60,13 +66,27 @@ impl Normalize {
 }
 
 impl Transform for Normalize {
+    fn check(&self, sample_shape: &[usize]) -> Result<()> {
+        let channels = sample_shape.first().copied().unwrap_or(1);
+        if self.mean.len() != 1 && self.mean.len() != channels {
+            return Err(ClError::config(
+                "normalize",
+                format!(
+                    "{} channel means for samples of shape {sample_shape:?} ({channels} channels)",
+                    self.mean.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn apply(&self, x: Tensor<2>, sample_shape: &[usize], _rng: &mut ChaCha8Rng) -> Tensor<2> {
         if self.mean.len() == 1 {
             return x.sub_scalar(self.mean[0]).div_scalar(self.std[0]);
         }
         let [b, len] = x.dims();
-        let c = sample_shape[0];
-        assert_eq!(c, self.mean.len(), "Normalize has {} channels, samples have {c}", self.mean.len());
+        let c = self.mean.len(); // == sample_shape[0], checked when attached
+        debug_assert_eq!(sample_shape.first(), Some(&c));
         let device = x.device();
         let mean = Tensor::<3>::from_data(TensorData::new(self.mean.clone(), [1, c, 1]), &device);
         let inv_std: Vec<f32> = self.std.iter().map(|s| 1.0 / s).collect();
@@ -95,6 +115,11 @@ pub struct TransformGroups {
 }
 
 impl TransformGroups {
+    /// Checks every transform against samples of `sample_shape`.
+    pub fn check(&self, sample_shape: &[usize]) -> Result<()> {
+        self.train.iter().chain(self.eval.iter()).try_for_each(|t| t.check(sample_shape))
+    }
+
     /// The same transforms for training and evaluation.
     pub fn same(transforms: Vec<Arc<dyn Transform>>) -> Self {
         let t: Arc<[Arc<dyn Transform>]> = transforms.into();

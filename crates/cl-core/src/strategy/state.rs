@@ -65,6 +65,8 @@ pub struct StrategyState<M: Model> {
     pub grads: Option<GradientsParams>,
     /// `true` while training, `false` while evaluating (also during periodic evaluation).
     pub is_training: bool,
+    /// Whether `make_optimizer` resets the optimizer state before each experience.
+    pub reset_optimizer_state: bool,
     /// The name of the stream being evaluated (`test`, `valid`, ...), while evaluating.
     pub eval_stream: Option<String>,
     pub(crate) stop_requested: bool,
@@ -105,12 +107,18 @@ impl<M: Model> StrategyState<M> {
             loss: None,
             grads: None,
             is_training: false,
+            reset_optimizer_state: false,
             eval_stream: None,
             stop_requested: false,
         }
     }
 
     /// The model being trained.
+    ///
+    /// Its parameters live on the autodiff device: for inference inside a plugin (features for
+    /// a buffer, a teacher's logits) use `model().valid()`, not a forward pass on this model —
+    /// with Burn 0.22, forward passes on autodiff tensors that are never backpropagated leave
+    /// graph state behind and slow every later step.
     pub fn model(&self) -> &M {
         self.model.as_ref().expect("the model is always present outside the optimizer step")
     }

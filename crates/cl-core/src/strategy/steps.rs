@@ -34,7 +34,8 @@ pub trait TemplateSteps<M: Model>: Send {
     fn model_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::model_adaptation(state)
     }
-    /// Sets `state.optimizer` (default: a fresh optimizer from the spec, i.e. state reset).
+    /// Sets `state.optimizer` (default: built from the spec on the first experience, or when
+    /// `reset_optimizer_state` is set; otherwise kept with its state, as in Avalanche ≥ 0.4).
     fn make_optimizer(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::make_optimizer(state)
     }
@@ -114,9 +115,13 @@ pub mod defaults {
         Ok(())
     }
 
-    /// A fresh optimizer (Avalanche resets the optimizer state before each experience).
+    /// Builds the optimizer on the first experience (or every experience with
+    /// `reset_optimizer_state`); otherwise keeps it and its state. Burn's optimizers key their
+    /// state by parameter id, so parameters added by model adaptation get fresh state.
     pub fn make_optimizer<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
-        state.optimizer = Some(state.optimizer_spec.build());
+        if state.optimizer.is_none() || state.reset_optimizer_state {
+            state.optimizer = Some(state.optimizer_spec.build());
+        }
         Ok(())
     }
 
@@ -126,11 +131,16 @@ pub mod defaults {
         Ok(state.forward_model().forward(batch))
     }
 
-    /// `state.criterion` on the output and the batch's targets.
+    /// `state.criterion` on the output and the batch's targets; a target without an output
+    /// unit (e.g. from a plugin's loader) is an error, not an out-of-bounds gather.
     pub fn criterion<M: Model>(state: &mut StrategyState<M>) -> Result<Tensor<1>> {
         let out = state.mb_output.clone().ok_or(ClError::MissingState("mb_output"))?;
-        let y = state.current_batch()?.y.clone();
-        Ok(state.criterion.loss(out, y))
+        let batch = state.current_batch()?;
+        let [_, outputs] = out.dims();
+        if let Some(&label) = batch.targets.iter().find(|&&y| y as usize >= outputs) {
+            return Err(ClError::LabelOutOfRange { label, outputs });
+        }
+        Ok(state.criterion.loss(out, batch.y.clone()))
     }
 
     /// Backpropagates `state.loss` into `state.grads`.

@@ -60,6 +60,10 @@ pub struct Strategy<M: Model, S: TemplateSteps<M> = DefaultSteps> {
     plugins: Vec<Box<dyn Plugin<M>>>,
     evaluator: Box<dyn Evaluator<M>>,
     eval_every: Option<usize>,
+    /// Streams evaluated periodically during the current `train` call.
+    eval_streams: Vec<Stream>,
+    /// Whether the periodic evaluation runs once more at the end of the current experience.
+    peval_do_final: bool,
 }
 
 /// Training state saved while evaluating during training.
@@ -104,15 +108,44 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
             dispatch(p.as_mut(), callback, &mut self.state)?;
         }
         dispatch(self.evaluator.as_mut(), callback, &mut self.state)?;
+        self.periodic_eval(callback)?;
         self.state.clock.after(callback);
         Ok(())
     }
 
-    /// Checks the model against the experiences before anything runs.
-    fn check_model(&self, experiences: &[Experience]) -> Result<()> {
+    /// Avalanche's `PeriodicEval`, which runs after the plugins and the evaluator and before the
+    /// clock: once before training, every `k` epochs (counted before the clock's increment, i.e.
+    /// after epochs 1, k+1, 2k+1, ...) and at the end of each experience unless its last epoch
+    /// was just evaluated; with `Some(0)`, before training and at the end of each experience.
+    fn periodic_eval(&mut self, callback: Callback) -> Result<()> {
+        let Some(every) = self.eval_every else {
+            return Ok(());
+        };
+        let run = match callback {
+            Callback::BeforeTraining => true,
+            Callback::BeforeTrainingExp => {
+                self.peval_do_final = !(every > 0 && (self.state.train_epochs - 1) % every == 0);
+                false
+            }
+            Callback::AfterTrainingEpoch => every > 0 && self.state.clock.train_exp_epochs % every as u64 == 0,
+            Callback::AfterTrainingExp => self.peval_do_final,
+            _ => false,
+        };
+        if run {
+            let streams = std::mem::take(&mut self.eval_streams);
+            let result = streams.iter().try_for_each(|s| self.eval(s).map(|_| ()));
+            self.eval_streams = streams;
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Checks the samples' size against the model before anything runs (and, for training,
+    /// that no experience is empty).
+    fn check_inputs(&self, experiences: &[Experience], training: bool) -> Result<()> {
         let model = self.state.model();
         for exp in experiences {
-            if exp.dataset.is_empty() {
+            if training && exp.dataset.is_empty() {
                 return Err(ClError::EmptyExperience {
                     experience: exp.current_experience,
                     stream: exp.origin_stream.clone(),
@@ -128,20 +161,28 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
                     experience: exp.current_experience,
                 });
             }
-            if let Some(outputs) = model.num_outputs() {
-                let max_class = exp.max_class().unwrap_or(0);
-                let needed = exp.n_classes.max(max_class as usize + 1);
-                if outputs < needed {
-                    return Err(ClError::ModelOutputMismatch {
-                        model_outputs: outputs,
-                        max_class: max_class.max(exp.n_classes.saturating_sub(1) as u32),
-                        needed,
-                        benchmark_classes: exp.n_classes,
-                        experience: exp.current_experience,
-                        stream: exp.origin_stream.clone(),
-                    });
-                }
-            }
+        }
+        Ok(())
+    }
+
+    /// Checks, after model adaptation, that the model has an output for every class label of
+    /// the current experience (dynamic models may have grown in the adaptation).
+    fn check_outputs(&self) -> Result<()> {
+        let exp = self.state.current_experience()?;
+        let Some(outputs) = self.state.model().num_outputs() else {
+            return Ok(());
+        };
+        let max_class = exp.max_class().unwrap_or(0);
+        let needed = exp.n_classes.max(max_class as usize + 1);
+        if outputs < needed {
+            return Err(ClError::ModelOutputMismatch {
+                model_outputs: outputs,
+                max_class,
+                needed,
+                benchmark_classes: exp.n_classes,
+                experience: exp.current_experience,
+                stream: exp.origin_stream.clone(),
+            });
         }
         Ok(())
     }
@@ -153,8 +194,9 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
     }
 
     /// Like [`train`](Self::train), evaluating `eval_streams` periodically as set by the
-    /// builder's `eval_every`: `Some(0)` after each experience, `Some(k)` before each experience
-    /// and after every `k` epochs.
+    /// builder's `eval_every` (Avalanche's `PeriodicEval`): before training, then `Some(0)` at
+    /// the end of each experience, `Some(k)` every `k` epochs and at the end of each experience.
+    /// [`train`](Self::train) evaluates the training experiences themselves.
     pub fn train_with_eval<E: AsExperiences + ?Sized>(
         &mut self,
         experiences: &E,
@@ -164,27 +206,44 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
         if experiences.is_empty() {
             return Err(ClError::NoExperience("train"));
         }
-        self.check_model(experiences)?;
+        self.check_inputs(experiences, true)?;
+        // As Avalanche: without explicit eval streams, the periodic evaluation uses the
+        // experiences being trained on.
+        self.eval_streams = if eval_streams.is_empty() {
+            vec![Stream::new(experiences[0].origin_stream.clone(), experiences.to_vec())]
+        } else {
+            eval_streams.iter().map(|s| (*s).clone()).collect()
+        };
         self.state.is_training = true;
         self.state.stop_requested = false;
-        let result = self.train_inner(experiences, eval_streams);
+        let result = self.train_inner(experiences);
         self.state.is_training = false;
+        self.eval_streams.clear();
+        self.cleanup();
         result?;
         Ok(self.evaluator.last_metrics())
     }
 
-    fn train_inner(&mut self, experiences: &[Experience], eval_streams: &[&Stream]) -> Result<()> {
+    /// Drops the per-experience state after `train`/`eval` (Avalanche's `_train_cleanup`), so
+    /// nothing of the last experience (e.g. a cumulative dataset's index) outlives the call.
+    fn cleanup(&mut self) {
+        self.state.experience = None;
+        self.state.adapted_dataset = None;
+        self.state.dataloader = None;
+        self.state.mbatch = None;
+        self.state.mb_output = None;
+        self.state.loss = None;
+        self.state.grads = None;
+        self.state.eval_model = None;
+        self.state.eval_stream = None;
+    }
+
+    fn train_inner(&mut self, experiences: &[Experience]) -> Result<()> {
         self.fire(Callback::BeforeTraining)?;
         for exp in experiences {
             self.state.experience = Some(exp.clone());
             self.before_training_exp()?;
-            if matches!(self.eval_every, Some(k) if k > 0) {
-                self.periodic_eval(eval_streams)?;
-            }
-            self.train_exp(eval_streams)?;
-            if self.eval_every == Some(0) {
-                self.periodic_eval(eval_streams)?;
-            }
+            self.train_exp()?;
             self.fire(Callback::AfterTrainingExp)?;
         }
         self.fire(Callback::AfterTraining)
@@ -196,11 +255,12 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
         self.fire(Callback::AfterTrainDatasetAdaptation)?;
         self.steps.make_train_dataloader(&mut self.state)?;
         self.steps.model_adaptation(&mut self.state)?;
+        self.check_outputs()?;
         self.steps.make_optimizer(&mut self.state)?;
         self.fire(Callback::BeforeTrainingExp)
     }
 
-    fn train_exp(&mut self, eval_streams: &[&Stream]) -> Result<()> {
+    fn train_exp(&mut self) -> Result<()> {
         for _ in 0..self.state.train_epochs {
             self.fire(Callback::BeforeTrainingEpoch)?;
             if self.state.stop_requested {
@@ -209,12 +269,6 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
             }
             self.training_epoch()?;
             self.fire(Callback::AfterTrainingEpoch)?;
-            if let Some(k) = self.eval_every
-                && k > 0
-                && self.state.clock.train_exp_epochs % k as u64 == 0
-            {
-                self.periodic_eval(eval_streams)?;
-            }
         }
         self.state.stop_requested = false;
         Ok(())
@@ -263,13 +317,6 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
         Ok(())
     }
 
-    fn periodic_eval(&mut self, eval_streams: &[&Stream]) -> Result<()> {
-        for stream in eval_streams {
-            self.eval(*stream)?;
-        }
-        Ok(())
-    }
-
     fn save_train_state(&mut self) -> SavedTrainState {
         SavedTrainState {
             experience: self.state.experience.take(),
@@ -300,7 +347,7 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
         if experiences.is_empty() {
             return Err(ClError::NoExperience("eval"));
         }
-        self.check_model(experiences)?;
+        self.check_inputs(experiences, false)?;
         let saved = self.save_train_state();
         self.state.is_training = false;
         let result = self.eval_inner(experiences);
@@ -320,6 +367,7 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
             self.fire(Callback::AfterEvalDatasetAdaptation)?;
             self.steps.make_eval_dataloader(&mut self.state)?;
             self.steps.model_adaptation(&mut self.state)?;
+            self.check_outputs()?;
             self.fire(Callback::BeforeEvalExp)?;
             self.state.eval_model = Some(self.state.model().valid());
             self.eval_epoch()?;
@@ -375,16 +423,19 @@ pub struct StrategyBuilder<M: Model, S: TemplateSteps<M> = DefaultSteps> {
     criterion: Arc<dyn Criterion>,
     train_mb_size: usize,
     train_epochs: usize,
-    eval_mb_size: usize,
+    eval_mb_size: Option<usize>,
     eval_every: Option<usize>,
     seed: u64,
+    reset_optimizer_state: bool,
     plugins: Vec<Box<dyn Plugin<M>>>,
     evaluator: Option<Box<dyn Evaluator<M>>>,
 }
 
 impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
     /// A builder with Avalanche's defaults: `train_mb_size = 1`, `train_epochs = 1`,
-    /// `eval_mb_size = 1`, cross-entropy loss, no periodic evaluation, seed 0, no metrics.
+    /// `eval_mb_size` = `train_mb_size`, cross-entropy loss, no periodic evaluation, optimizer
+    /// state kept across experiences, seed 0, no metrics (the named strategies of
+    /// `cl-strategies` set `cl-metrics`' default evaluator).
     pub fn new(model: M, optimizer: OptimizerSpec, device: Device, steps: S) -> Self {
         Self {
             model,
@@ -394,9 +445,10 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
             criterion: Arc::new(CrossEntropyLoss),
             train_mb_size: 1,
             train_epochs: 1,
-            eval_mb_size: 1,
+            eval_mb_size: None,
             eval_every: None,
             seed: 0,
+            reset_optimizer_state: false,
             plugins: Vec::new(),
             evaluator: None,
         }
@@ -414,9 +466,16 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
         self
     }
 
-    /// Evaluation mini-batch size (> 0).
+    /// Evaluation mini-batch size (> 0; default: the training mini-batch size).
     pub fn eval_mb_size(mut self, n: usize) -> Self {
-        self.eval_mb_size = n;
+        self.eval_mb_size = Some(n);
+        self
+    }
+
+    /// Whether `make_optimizer` resets the optimizer state (momentum, Adam moments) before
+    /// each experience. Default `false`, as Avalanche ≥ 0.4: the state is created once and kept.
+    pub fn reset_optimizer_state(mut self, reset: bool) -> Self {
+        self.reset_optimizer_state = reset;
         self
     }
 
@@ -475,6 +534,7 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
             eval_mb_size: self.eval_mb_size,
             eval_every: self.eval_every,
             seed: self.seed,
+            reset_optimizer_state: self.reset_optimizer_state,
             plugins: self.plugins,
             evaluator: self.evaluator,
         }
@@ -483,10 +543,11 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
     /// Validates the configuration and builds the strategy. The model is moved to the device
     /// with autodiff enabled; the device's RNG is seeded with `seed`.
     pub fn build(self) -> Result<Strategy<M, S>> {
+        let eval_mb_size = self.eval_mb_size.unwrap_or(self.train_mb_size);
         for (field, v) in [
             ("train_mb_size", self.train_mb_size),
             ("train_epochs", self.train_epochs),
-            ("eval_mb_size", self.eval_mb_size),
+            ("eval_mb_size", eval_mb_size),
         ] {
             if v == 0 {
                 return Err(ClError::config(field, "must be at least 1"));
@@ -496,21 +557,25 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
         device.seed(self.seed);
         let mut model = self.model.to_device(&device).train();
         model.seed(self.seed);
+        let mut state = StrategyState::new(
+            model,
+            self.optimizer,
+            self.criterion,
+            self.train_mb_size,
+            self.train_epochs,
+            eval_mb_size,
+            self.seed,
+            device,
+        );
+        state.reset_optimizer_state = self.reset_optimizer_state;
         Ok(Strategy {
-            state: StrategyState::new(
-                model,
-                self.optimizer,
-                self.criterion,
-                self.train_mb_size,
-                self.train_epochs,
-                self.eval_mb_size,
-                self.seed,
-                device,
-            ),
+            state,
             steps: self.steps,
             plugins: self.plugins,
             evaluator: self.evaluator.unwrap_or_else(|| Box::new(NoMetrics)),
             eval_every: self.eval_every,
+            eval_streams: Vec::new(),
+            peval_do_final: false,
         })
     }
 }
