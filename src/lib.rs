@@ -10,6 +10,8 @@
 //! - [`metrics`] (`cl-metrics`): the evaluation plugin, the accuracy matrix;
 //! - [`models`] (`cl-models`): `SimpleMLP`.
 
+#![warn(missing_docs)]
+
 pub use burn;
 pub use cl_benchmarks as benchmarks;
 pub use cl_core as core;

@@ -8,6 +8,8 @@
 //! Every type works with every Burn backend: the backend is picked at run time by the
 //! [`Device`](burn::tensor::Device) given to the strategy.
 
+#![warn(missing_docs)]
+
 pub mod criterion;
 pub mod data;
 pub mod error;

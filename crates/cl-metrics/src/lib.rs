@@ -4,6 +4,8 @@
 //! per minibatch, epoch, experience and stream, named as Avalanche names them, accumulated on the
 //! device), the [`AccuracyMatrix`] with forgetting and backward transfer, and metric names.
 
+#![warn(missing_docs)]
+
 mod accumulator;
 mod evaluation;
 mod matrix;

@@ -3,6 +3,8 @@
 //! Models for continual learning, backend-agnostic Burn modules implementing
 //! [`cl_core::Model`]: [`SimpleMLP`] (Avalanche's defaults).
 
+#![warn(missing_docs)]
+
 mod dropout;
 mod simple_mlp;
 

@@ -4,6 +4,8 @@
 //! steps) and [`Cumulative`] (overrides the training dataset adaptation only). Each returns a
 //! [`StrategyBuilder`](cl_core::StrategyBuilder) preset with the default evaluator.
 
+#![warn(missing_docs)]
+
 mod cumulative;
 mod naive;
 

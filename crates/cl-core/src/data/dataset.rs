@@ -528,6 +528,29 @@ mod tests {
     }
 
     #[test]
+    fn wraps_and_implements_burn_datasets() {
+        use burn_dataset::{Dataset, InMemDataset};
+        // A burn dataset of (image bytes, label) items.
+        let items: Vec<(Vec<u8>, u8)> = (0..5u8).map(|i| (vec![i, 2 * i, 3 * i, 4 * i], i % 2)).collect();
+        let source = InMemDataset::new(items);
+        let ds = ClassificationDataset::from_burn_dataset(&source, vec![1, 2, 2], |(x, y)| {
+            (x.iter().map(|&b| b as f32).collect(), y as u32, 0)
+        })
+        .unwrap();
+        assert_eq!(ds.len(), 5);
+        assert_eq!(ds.targets(), vec![0, 1, 0, 1, 0]);
+        assert_eq!(ds.sample(3).unwrap().x, vec![3.0, 6.0, 9.0, 12.0]);
+        // And ours is a burn dataset.
+        let as_burn: &dyn Dataset<Sample> = &ds;
+        assert_eq!(as_burn.len(), 5);
+        assert_eq!(as_burn.get(1).unwrap().y, 1);
+        let bad = ClassificationDataset::from_burn_dataset(&source, vec![3], |(x, y)| {
+            (x.iter().map(|&b| b as f32).collect(), y as u32, 0)
+        });
+        assert!(matches!(bad, Err(ClError::DatasetLayout(_))));
+    }
+
+    #[test]
     fn batch_gathers_rows_and_labels() {
         let device = burn::tensor::Device::default();
         let d = ds(4);

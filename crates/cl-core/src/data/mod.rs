@@ -3,12 +3,18 @@
 
 mod batch;
 mod dataset;
+mod group_loader;
 mod loader;
+mod replay_loader;
 mod storage;
 mod transform;
 
 pub use batch::MiniBatch;
 pub use dataset::{ClassificationDataset, Sample};
+pub use group_loader::{
+    GroupBalancedDataLoader, GroupBalancedDataLoaderConfig, TaskBalancedDataLoader, balanced_batch_sizes,
+};
 pub use loader::{ClassificationDataLoader, DataLoader, DataLoaderConfig};
+pub use replay_loader::{ReplayDataLoader, ReplayDataLoaderConfig};
 pub use storage::InputBuffer;
 pub use transform::{Normalize, Transform, TransformGroups, TransformMode};

@@ -274,18 +274,24 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
         Ok(())
     }
 
-    fn training_epoch(&mut self) -> Result<()> {
+    /// Runs one epoch of `iterations` over the state's loader. The loop holds the loader
+    /// meanwhile; it goes back into the state unless a plugin set another one.
+    fn with_loader(&mut self, iterations: fn(&mut Self, &mut dyn DataLoader) -> Result<()>) -> Result<()> {
         let mut loader = self
             .state
             .dataloader
             .take()
             .ok_or(ClError::MissingState("dataloader"))?;
         loader.start_epoch();
-        let result = self.run_training_iterations(loader.as_mut());
+        let result = iterations(self, loader.as_mut());
         if self.state.dataloader.is_none() {
             self.state.dataloader = Some(loader);
         }
         result
+    }
+
+    fn training_epoch(&mut self) -> Result<()> {
+        self.with_loader(Self::run_training_iterations)
     }
 
     fn run_training_iterations(&mut self, loader: &mut dyn DataLoader) -> Result<()> {
@@ -378,31 +384,23 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
     }
 
     fn eval_epoch(&mut self) -> Result<()> {
-        let mut loader = self
-            .state
-            .dataloader
-            .take()
-            .ok_or(ClError::MissingState("dataloader"))?;
-        loader.start_epoch();
+        self.with_loader(Self::run_eval_iterations)
+    }
+
+    fn run_eval_iterations(&mut self, loader: &mut dyn DataLoader) -> Result<()> {
         let device = self.state.eval_device.clone();
-        let result = (|| {
-            while let Some(batch) = loader.next_batch(&device) {
-                self.state.mbatch = Some(batch?);
-                self.fire(Callback::BeforeEvalIteration)?;
-                self.fire(Callback::BeforeEvalForward)?;
-                let out = self.steps.forward(&mut self.state)?;
-                self.state.mb_output = Some(out);
-                self.fire(Callback::AfterEvalForward)?;
-                let loss = self.steps.criterion(&mut self.state)?;
-                self.state.loss = Some(loss);
-                self.fire(Callback::AfterEvalIteration)?;
-            }
-            Ok(())
-        })();
-        if self.state.dataloader.is_none() {
-            self.state.dataloader = Some(loader);
+        while let Some(batch) = loader.next_batch(&device) {
+            self.state.mbatch = Some(batch?);
+            self.fire(Callback::BeforeEvalIteration)?;
+            self.fire(Callback::BeforeEvalForward)?;
+            let out = self.steps.forward(&mut self.state)?;
+            self.state.mb_output = Some(out);
+            self.fire(Callback::AfterEvalForward)?;
+            let loss = self.steps.criterion(&mut self.state)?;
+            self.state.loss = Some(loss);
+            self.fire(Callback::AfterEvalIteration)?;
         }
-        result
+        Ok(())
     }
 }
 
