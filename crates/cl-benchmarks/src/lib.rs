@@ -5,6 +5,8 @@
 //! ([`download`]), the class-incremental generator [`nc_benchmark`], and SplitMNIST /
 //! SplitFMNIST ([`split_mnist`], [`split_fmnist`]).
 
+#![warn(missing_docs)]
+
 pub mod classic;
 pub mod data_error;
 pub mod download;
@@ -17,4 +19,8 @@ pub use classic::{SplitMnistConfig, split_fmnist, split_mnist};
 pub use data_error::DataError;
 pub use error::BenchmarkError;
 pub use mnist_files::MnistKind;
-pub use scenarios::{NcConfig, nc_benchmark};
+pub use scenarios::{
+    BenchmarkWithValidation, NcConfig, NiConfig, OnlineExperience, TensorExperience, ValidationSize,
+    benchmark_with_validation_stream, data_incremental_benchmark, dataset_benchmark, nc_benchmark, ni_benchmark,
+    ni_exp_assignment, split_online_stream, tensors_benchmark,
+};

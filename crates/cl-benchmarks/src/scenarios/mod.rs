@@ -1,5 +1,16 @@
 //! Scenario generators over any classification dataset.
 
+mod common;
+mod data_incremental;
+mod dataset_benchmark;
 mod nc;
+mod ni;
+mod online;
+mod validation;
 
+pub use data_incremental::data_incremental_benchmark;
+pub use dataset_benchmark::{TensorExperience, dataset_benchmark, tensors_benchmark};
 pub use nc::{NcConfig, nc_benchmark};
+pub use ni::{NiConfig, ni_benchmark, ni_exp_assignment};
+pub use online::{OnlineExperience, split_online_stream};
+pub use validation::{BenchmarkWithValidation, ValidationSize, benchmark_with_validation_stream};

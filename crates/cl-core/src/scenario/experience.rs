@@ -24,7 +24,8 @@ pub struct Experience {
     pub previous_classes: Vec<u32>,
     /// Classes of this experience and the ones before (sorted).
     pub classes_seen_so_far: Vec<u32>,
-    /// Classes of the experiences after this one that were not seen so far (sorted).
+    /// Classes of the experiences after this one, seen before or not (sorted; Avalanche's
+    /// `future_classes`).
     pub future_classes: Vec<u32>,
 }
 
