@@ -3,6 +3,7 @@
 
 mod batch;
 mod dataset;
+mod image_transforms;
 mod group_loader;
 mod loader;
 mod replay_loader;
@@ -11,6 +12,7 @@ mod transform;
 
 pub use batch::MiniBatch;
 pub use dataset::{ClassificationDataset, Sample};
+pub use image_transforms::{PixelPermutation, RandomCrop, RandomHorizontalFlip, Rotation};
 pub use group_loader::{
     GroupBalancedDataLoader, GroupBalancedDataLoaderConfig, TaskBalancedDataLoader, balanced_batch_sizes,
 };
