@@ -1,5 +1,9 @@
 //! Classic benchmarks built from standard dataset files.
 
+mod permuted_rotated;
 mod split_mnist;
 
 pub use split_mnist::{FMNIST_MEAN_STD, MNIST_MEAN_STD, SplitMnistConfig, mnist_datasets, split_fmnist, split_mnist};
+pub use permuted_rotated::{
+    TransformedMnistConfig, permuted_fmnist, permuted_mnist, rotated_fmnist, rotated_mnist, transformed_benchmark,
+};

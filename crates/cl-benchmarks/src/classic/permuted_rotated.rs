@@ -1,0 +1,199 @@
+//! PermutedMNIST/PermutedFMNIST and RotatedMNIST/RotatedFMNIST: every experience is the whole
+//! dataset seen through its own fixed pixel permutation or rotation (domain-incremental, labels
+//! 0..9 in every experience).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cl_core::data::{Normalize, PixelPermutation, Rotation, Transform, TransformGroups};
+use cl_core::{Benchmark, ClassificationDataset, Experience, Stream};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::split_mnist::{FMNIST_MEAN_STD, MNIST_MEAN_STD, mnist_datasets};
+use crate::error::BenchmarkError;
+use crate::mnist_files::{self, MnistKind};
+
+/// Options of [`permuted_mnist`] / [`rotated_mnist`] and their Fashion-MNIST variants
+/// (Avalanche's `PermutedMNIST(n_experiences, return_task_id, seed)` and
+/// `RotatedMNIST(..., rotations_list)`).
+///
+/// ```
+/// use cl_benchmarks::classic::TransformedMnistConfig;
+/// let config = TransformedMnistConfig::new(10).with_seed(3).with_rotations(vec![0.0; 10]);
+/// assert_eq!(config.n_experiences, 10);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransformedMnistConfig {
+    /// Number of experiences (> 0).
+    pub n_experiences: usize,
+    /// Seed of the permutations or angles.
+    pub seed: u64,
+    /// Task label = experience index (task-incremental); otherwise 0.
+    pub return_task_id: bool,
+    /// For the rotated benchmarks: the angle of each experience in degrees, in [-180, 180];
+    /// drawn uniformly among the integers of that range when `None`.
+    pub rotations_list: Option<Vec<f32>>,
+    /// Directory of the IDX files; searched for when `None`.
+    pub dataset_root: Option<PathBuf>,
+}
+
+impl TransformedMnistConfig {
+    /// `n_experiences` experiences, seed 0, one task, data searched for.
+    pub fn new(n_experiences: usize) -> Self {
+        Self {
+            n_experiences,
+            seed: 0,
+            return_task_id: false,
+            rotations_list: None,
+            dataset_root: None,
+        }
+    }
+
+    /// Seed of the permutations or angles.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Task label = experience index.
+    pub fn with_return_task_id(mut self, on: bool) -> Self {
+        self.return_task_id = on;
+        self
+    }
+
+    /// The rotation angle of each experience.
+    pub fn with_rotations(mut self, degrees: Vec<f32>) -> Self {
+        self.rotations_list = Some(degrees);
+        self
+    }
+
+    /// The directory of the IDX files.
+    pub fn with_dataset_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dataset_root = Some(dir.into());
+        self
+    }
+
+    fn validate(&self, rotated: bool) -> Result<(), BenchmarkError> {
+        if self.n_experiences == 0 {
+            return Err(BenchmarkError::arg("n_experiences", "must be at least 1"));
+        }
+        if let Some(list) = &self.rotations_list {
+            if !rotated {
+                return Err(BenchmarkError::arg("rotations_list", "only the rotated benchmarks take angles"));
+            }
+            if list.len() != self.n_experiences {
+                return Err(BenchmarkError::arg(
+                    "rotations_list",
+                    format!("{} angles for {} experiences", list.len(), self.n_experiences),
+                ));
+            }
+            if let Some(a) = list.iter().find(|a| !(-180.0..=180.0).contains(*a)) {
+                return Err(BenchmarkError::arg("rotations_list", format!("{a} is not in [-180, 180]")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds a benchmark whose experience `e` is the whole train/test set seen through
+/// `transform(e)`, followed by the normalisation. The samples are shared, not copied.
+pub fn transformed_benchmark(
+    train: &ClassificationDataset,
+    test: &ClassificationDataset,
+    n_experiences: usize,
+    return_task_id: bool,
+    normalize: Normalize,
+    seed: Option<u64>,
+    mut transform: impl FnMut(usize) -> Result<Arc<dyn Transform>, BenchmarkError>,
+) -> Result<Benchmark, BenchmarkError> {
+    let classes: Vec<u32> = train.classes().into_iter().collect();
+    let n_classes = classes.last().map_or(0, |&c| c as usize + 1);
+    let normalize: Arc<dyn Transform> = Arc::new(normalize);
+    let mut train_exps = Vec::with_capacity(n_experiences);
+    let mut test_exps = Vec::with_capacity(n_experiences);
+    for e in 0..n_experiences {
+        let t = transform(e)?;
+        let groups = TransformGroups::same(vec![t, normalize.clone()]);
+        let task = if return_task_id { e as u32 } else { 0 };
+        for (ds, name, out) in [(train, "train", &mut train_exps), (test, "test", &mut test_exps)] {
+            let view = ds.with_transforms(groups.clone())?.with_task_label(task);
+            let mut exp = Experience::new(e, view, name, n_classes);
+            exp.previous_classes = if e > 0 { classes.clone() } else { Vec::new() };
+            exp.classes_seen_so_far = classes.clone();
+            exp.future_classes = if e + 1 < n_experiences { classes.clone() } else { Vec::new() };
+            out.push(exp);
+        }
+    }
+    Ok(Benchmark {
+        train_stream: Stream::new("train", train_exps),
+        test_stream: Stream::new("test", test_exps),
+        n_classes: classes.len(),
+        classes_order: classes.clone(),
+        n_classes_per_exp: vec![classes.len(); n_experiences],
+        original_classes_in_exp: vec![classes.clone(); n_experiences],
+        class_mapping: (0..n_classes as u32).collect(),
+        seed,
+    })
+}
+
+fn load(kind: MnistKind, config: &TransformedMnistConfig) -> Result<(ClassificationDataset, ClassificationDataset, Normalize), BenchmarkError> {
+    let mean_std = match kind {
+        MnistKind::Mnist => MNIST_MEAN_STD,
+        MnistKind::FashionMnist => FMNIST_MEAN_STD,
+    };
+    let arrays = mnist_files::load(kind, config.dataset_root.as_deref())?;
+    // Raw datasets: the per-experience transform comes before the normalisation.
+    let (train, test) = mnist_datasets(arrays, mean_std)?;
+    let plain = TransformGroups::default();
+    Ok((
+        train.with_transforms(plain.clone())?,
+        test.with_transforms(plain)?,
+        Normalize::new(vec![mean_std.0], vec![mean_std.1])?,
+    ))
+}
+
+fn permuted(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
+    config.validate(false)?;
+    let (train, test, normalize) = load(kind, config)?;
+    let len = train.sample_len();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    transformed_benchmark(&train, &test, config.n_experiences, config.return_task_id, normalize, Some(config.seed), |_| {
+        Ok(Arc::new(PixelPermutation::random(len, &mut rng)) as Arc<dyn Transform>)
+    })
+}
+
+fn rotated(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
+    config.validate(true)?;
+    let (train, test, normalize) = load(kind, config)?;
+    let shape = train.sample_shape().to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let angles: Vec<f32> = match &config.rotations_list {
+        Some(list) => list.clone(),
+        None => (0..config.n_experiences).map(|_| rng.random_range(-180..=180) as f32).collect(),
+    };
+    let seed = config.rotations_list.is_none().then_some(config.seed);
+    transformed_benchmark(&train, &test, config.n_experiences, config.return_task_id, normalize, seed, |e| {
+        Ok(Arc::new(Rotation::new(angles[e], &shape)?) as Arc<dyn Transform>)
+    })
+}
+
+/// PermutedMNIST: each experience applies its own seeded pixel permutation to all of MNIST.
+pub fn permuted_mnist(config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
+    permuted(MnistKind::Mnist, config)
+}
+
+/// PermutedFMNIST: each experience applies its own seeded pixel permutation to Fashion-MNIST.
+pub fn permuted_fmnist(config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
+    permuted(MnistKind::FashionMnist, config)
+}
+
+/// RotatedMNIST: each experience rotates all of MNIST by its own angle.
+pub fn rotated_mnist(config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
+    rotated(MnistKind::Mnist, config)
+}
+
+/// RotatedFMNIST: each experience rotates Fashion-MNIST by its own angle.
+pub fn rotated_fmnist(config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
+    rotated(MnistKind::FashionMnist, config)
+}
