@@ -93,9 +93,15 @@ fn bad_arguments_are_errors() {
             "n_experiences = {n}: {err}"
         );
     }
-    // 3 experiences work when the classes per experience are given.
-    let b = split_fmnist(&SplitMnistConfig::new(3).with_per_exp_classes(vec![4, 3, 3]).with_dataset_root(fixture_dir())).unwrap();
+    // 3 experiences work when the first gets 4 classes (the others share the 6 left).
+    let b = split_fmnist(&SplitMnistConfig::new(3).with_per_exp_classes([(0, 4)]).with_dataset_root(fixture_dir())).unwrap();
     assert_eq!(b.n_classes_per_exp, vec![4, 3, 3]);
+    let b = split_fmnist(&SplitMnistConfig::new(2).with_per_exp_classes([(1, 2)]).with_dataset_root(fixture_dir())).unwrap();
+    assert_eq!(b.n_classes_per_exp, vec![8, 2]);
+    for bad in [vec![(3, 2)], vec![(0, 0)], vec![(0, 11)], vec![(0, 3), (1, 3), (2, 3)], vec![(0, 5)]] {
+        let err = split_fmnist(&SplitMnistConfig::new(3).with_per_exp_classes(bad.clone()).with_dataset_root(fixture_dir())).unwrap_err();
+        assert!(matches!(err, BenchmarkError::InvalidArgument { argument: "per_exp_classes", .. }), "{bad:?}: {err}");
+    }
     let err = split_fmnist(&SplitMnistConfig::new(2).with_fixed_class_order(vec![0, 1, 2]).with_dataset_root(fixture_dir())).unwrap_err();
     assert!(matches!(err, BenchmarkError::InvalidArgument { argument: "fixed_class_order", .. }), "{err}");
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: SplitFMNIST with Naive fine-tuning, timed, one run per epochs value,
-//! written as [`BenchRecord`] JSON files plus a markdown summary.
+//! written as [`BenchRecord`] JSON files plus a markdown summary; then the data-loading
+//! measurement of [`loaders`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use cl::metrics::names::{test_exp_accuracy, test_stream_accuracy};
 use cl::prelude::*;
 use serde::Serialize;
 
+use crate::loaders;
 use crate::provenance::Provenance;
 use crate::report;
 
@@ -37,6 +39,8 @@ pub struct BenchOptions {
     pub seed: u64,
     /// Training and evaluation mini-batch size.
     pub batch_size: usize,
+    /// Skip the data-loading measurement ([`loaders`]).
+    pub skip_loaders: bool,
 }
 
 impl Default for BenchOptions {
@@ -46,6 +50,7 @@ impl Default for BenchOptions {
             data_dir: None,
             seed: 1,
             batch_size: 128,
+            skip_loaders: false,
         }
     }
 }
@@ -195,7 +200,31 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
         records.push(record);
     }
 
-    let summary = report::markdown_table(&records);
+    let mut summary = report::markdown_table(&records);
+    if !options.skip_loaders {
+        // Compared with the 1-epoch run's training throughput, else the first run's.
+        let training = records
+            .iter()
+            .find(|r| r.epochs == 1)
+            .or(records.first())
+            .map(|r| {
+                (
+                    format!("{STRATEGY} {}ep run", r.epochs),
+                    r.train_samples_per_s,
+                )
+            });
+        let loader_records = loaders::run(
+            &benchmark,
+            options.batch_size,
+            options.seed,
+            training,
+            &provenance,
+        )?;
+        let path = out_dir.join("loaders.json");
+        write_json(&path, &loader_records)?;
+        println!("written {}", path.display());
+        summary.push_str(&report::loaders_table(&loader_records));
+    }
     let path = out_dir.join("summary.md");
     std::fs::write(&path, &summary).map_err(|e| BenchError::Write(path.clone(), e.to_string()))?;
     println!("\n{summary}\nwritten {}", path.display());
@@ -307,7 +336,7 @@ fn per_second(count: u64, seconds: f64) -> f64 {
 }
 
 /// Writes `record` as pretty JSON.
-fn write_json(path: &Path, record: &BenchRecord) -> Result<(), BenchError> {
+fn write_json<T: Serialize + ?Sized>(path: &Path, record: &T) -> Result<(), BenchError> {
     let json = serde_json::to_string_pretty(record)
         .map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))?;
     std::fs::write(path, json + "\n")

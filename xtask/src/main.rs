@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! cargo xtask data
-//! cargo xtask bench [--epochs 1,4] [--data-dir DIR] [--seed 1] [--batch 128]
+//! cargo xtask bench [--epochs 1,4] [--data-dir DIR] [--seed 1] [--batch 128] [--skip-loaders]
 //! ```
 //!
-//! This file parses the command line and dispatches; the work is in [`bench`].
+//! This file parses the command line and dispatches; the work is in [`bench`] (training runs) and
+//! [`loaders`] (data-loading throughput).
 
 mod bench;
 mod data;
+mod loaders;
 mod provenance;
 mod report;
 
@@ -26,13 +28,15 @@ commands:
            (as root or with sudo), else downloaded (SHA-256 checked) into ~/.cache/cl
   bench    SplitFMNIST (5 experiences), SimpleMLP, Naive, SGD(lr=0.001, momentum=0.9);
            one run per --epochs value; writes target/bench/splitfmnist_naive_<E>ep.json
-           and target/bench/summary.md
+           and target/bench/summary.md; then times one epoch of each data loader with no
+           model (target/bench/loaders.json)
 
 bench options:
   --epochs LIST     comma-separated training epochs per experience, one run each (default 1,4)
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
   --seed N          seed of the class order and of the strategy (default 1)
   --batch N         training and evaluation mini-batch size (default 128)
+  --skip-loaders    skip the data-loading measurement
   -h, --help        this message";
 
 /// A parsed command line.
@@ -68,6 +72,10 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
     while let Some(arg) = it.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(Command::Help);
+        }
+        if arg == "--skip-loaders" {
+            options.skip_loaders = true;
+            continue;
         }
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -192,6 +200,12 @@ mod tests {
         assert_eq!(o.seed, 7);
         assert_eq!(o.batch_size, 64);
         assert_eq!(o.data_dir, Some(PathBuf::from("/d")));
+        assert!(!o.skip_loaders);
+        let Ok(Command::Bench(o)) = parse(&["bench", "--skip-loaders", "--epochs=1"]) else {
+            panic!("parse failed")
+        };
+        assert!(o.skip_loaders);
+        assert_eq!(o.epochs, vec![1]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use crate::bench::BenchRecord;
+use crate::loaders::LoaderRecord;
 
 /// Prints the headline numbers of one run.
 pub fn print_record(r: &BenchRecord) {
@@ -70,6 +71,33 @@ pub fn markdown_table(records: &[BenchRecord]) -> String {
             r.eval_time_s,
             r.wall_time_s,
             r.load_time_s
+        );
+    }
+    s
+}
+
+/// The "data loading" section of `summary.md`: one row per loader.
+pub fn loaders_table(records: &[LoaderRecord]) -> String {
+    let mut s = String::from(
+        "\n## data loading\n\nOne epoch per loader, no model: time inside `next_batch` (gather, u8 → f32, \
+         upload, Normalize). `× training`: loader samples/s over the training samples/s of the 1-epoch run.\n\n\
+         | loader | data | batch | batch mem | batches | samples | seconds | samples/s | × training |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in records {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0} | {} |",
+            r.loader,
+            r.data,
+            r.batch_size,
+            r.batch_size_mem.map_or("-".into(), |b| b.to_string()),
+            r.batches,
+            r.samples,
+            r.seconds,
+            r.samples_per_s,
+            r.ratio_to_training
+                .map_or("-".into(), |x| format!("{x:.1}"))
         );
     }
     s

@@ -30,8 +30,8 @@ pub struct SplitMnistConfig {
     pub seed: u64,
     /// A fixed class order (a permutation of 0..10).
     pub fixed_class_order: Option<Vec<u32>>,
-    /// Classes per experience.
-    pub per_exp_classes: Option<Vec<usize>>,
+    /// Classes of some experiences (experience → count); the others share the rest evenly.
+    pub per_exp_classes: Option<std::collections::BTreeMap<usize, usize>>,
     /// Task label = experience index (task-incremental).
     pub return_task_id: bool,
     /// Relabel the classes of each experience from 0.
@@ -67,9 +67,9 @@ impl SplitMnistConfig {
         self
     }
 
-    /// Classes per experience.
-    pub fn with_per_exp_classes(mut self, counts: Vec<usize>) -> Self {
-        self.per_exp_classes = Some(counts);
+    /// Classes of some experiences, e.g. `[(0, 4)]`; the others share the rest evenly.
+    pub fn with_per_exp_classes(mut self, counts: impl IntoIterator<Item = (usize, usize)>) -> Self {
+        self.per_exp_classes = Some(counts.into_iter().collect());
         self
     }
 

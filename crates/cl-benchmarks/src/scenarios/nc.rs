@@ -1,6 +1,6 @@
 //! Class-incremental (new classes) splitting, Avalanche's `nc_benchmark`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cl_core::{Benchmark, ClassificationDataset, Experience, Stream};
 use rand::SeedableRng;
@@ -29,8 +29,9 @@ pub struct NcConfig {
     pub seed: u64,
     /// Use this class order instead of a random one (a permutation of the dataset's classes).
     pub fixed_class_order: Option<Vec<u32>>,
-    /// Classes per experience; needed when `n_experiences` does not divide the classes.
-    pub per_exp_classes: Option<Vec<usize>>,
+    /// Classes of some experiences (experience index → count), as Avalanche's
+    /// `per_exp_classes` dict: the other experiences share the remaining classes evenly.
+    pub per_exp_classes: Option<BTreeMap<usize, usize>>,
     /// Task label of each sample = index of its experience (task-incremental); otherwise 0.
     pub task_labels: bool,
     /// Relabel the classes of each experience as 0, 1, ... (in class order).
@@ -72,9 +73,10 @@ impl NcConfig {
         self
     }
 
-    /// Classes per experience.
-    pub fn with_per_exp_classes(mut self, counts: Vec<usize>) -> Self {
-        self.per_exp_classes = Some(counts);
+    /// Classes of some experiences, e.g. `[(0, 5)]` for half of ten classes in the first
+    /// experience; the others share the rest evenly.
+    pub fn with_per_exp_classes(mut self, counts: impl IntoIterator<Item = (usize, usize)>) -> Self {
+        self.per_exp_classes = Some(counts.into_iter().collect());
         self
     }
 
@@ -128,37 +130,64 @@ fn plan(classes: &[u32], config: &NcConfig) -> Result<(Vec<u32>, Vec<usize>), Be
         }
         None => classes.to_vec(),
     };
-    let counts = match &config.per_exp_classes {
-        Some(counts) => {
-            if counts.len() != config.n_experiences {
-                return Err(BenchmarkError::arg(
-                    "per_exp_classes",
-                    format!("{} counts for {} experiences", counts.len(), config.n_experiences),
-                ));
-            }
-            if counts.contains(&0) || counts.iter().sum::<usize>() != n_classes {
-                return Err(BenchmarkError::arg(
-                    "per_exp_classes",
-                    format!("{counts:?} must be positive and sum to the {n_classes} classes"),
-                ));
-            }
-            counts.clone()
-        }
-        None => {
-            if config.n_experiences > n_classes || n_classes % config.n_experiences != 0 {
+    let counts = per_exp_counts(n_classes, config.n_experiences, config.per_exp_classes.as_ref())?;
+    Ok((order, counts))
+}
+
+/// Classes per experience (Avalanche's `NCScenario` rule): the given counts, and the remaining
+/// classes split evenly over the other experiences. Unlike Avalanche, an experience of 0 classes
+/// and classes left over (all experiences given, counts summing to less) are errors.
+fn per_exp_counts(
+    n_classes: usize,
+    n_experiences: usize,
+    given: Option<&BTreeMap<usize, usize>>,
+) -> Result<Vec<usize>, BenchmarkError> {
+    let given = match given {
+        Some(g) if !g.is_empty() => g,
+        _ => {
+            if n_experiences > n_classes || n_classes % n_experiences != 0 {
                 return Err(BenchmarkError::arg(
                     "n_experiences",
                     format!(
-                        "{} experiences cannot split {n_classes} classes evenly; choose a divisor of \
-                         {n_classes} or give per_exp_classes",
-                        config.n_experiences
+                        "{n_experiences} experiences cannot split {n_classes} classes evenly; choose a divisor of \
+                         {n_classes} or give per_exp_classes"
                     ),
                 ));
             }
-            vec![n_classes / config.n_experiences; config.n_experiences]
+            return Ok(vec![n_classes / n_experiences; n_experiences]);
         }
     };
-    Ok((order, counts))
+    if let Some((&e, _)) = given.iter().find(|(e, _)| **e >= n_experiences) {
+        return Err(BenchmarkError::arg(
+            "per_exp_classes",
+            format!("experience {e} does not exist: ids must be in 0..{n_experiences}"),
+        ));
+    }
+    if given.values().any(|&c| c == 0) {
+        return Err(BenchmarkError::arg("per_exp_classes", "every experience needs at least one class"));
+    }
+    let assigned: usize = given.values().sum();
+    let remaining_exps = n_experiences - given.len();
+    let remaining = n_classes.checked_sub(assigned).ok_or_else(|| {
+        BenchmarkError::arg("per_exp_classes", format!("{assigned} classes asked for, the dataset has {n_classes}"))
+    })?;
+    let default = match remaining_exps {
+        0 if remaining > 0 => {
+            return Err(BenchmarkError::arg(
+                "per_exp_classes",
+                format!("{remaining} classes would belong to no experience; the counts must sum to {n_classes}"),
+            ));
+        }
+        0 => 0,
+        r if remaining % r != 0 || remaining < r => {
+            return Err(BenchmarkError::arg(
+                "per_exp_classes",
+                format!("the {remaining} remaining classes cannot be split evenly over the other {r} experiences"),
+            ));
+        }
+        r => remaining / r,
+    };
+    Ok((0..n_experiences).map(|e| given.get(&e).copied().unwrap_or(default)).collect())
 }
 
 /// Splits a train and a test dataset into a class-incremental benchmark: experience `i` holds
@@ -266,4 +295,106 @@ pub fn nc_benchmark(
         class_mapping: mapping,
         seed: (config.fixed_class_order.is_none() && config.shuffle).then_some(config.seed),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `n` samples over `k` classes (class ids scattered: 3·c + 1), round-robin.
+    fn data(n: usize, k: usize) -> ClassificationDataset {
+        let targets: Vec<u32> = (0..n).map(|i| 3 * (i % k) as u32 + 1).collect();
+        ClassificationDataset::from_f32((0..n).map(|i| i as f32).collect(), vec![1], targets).unwrap()
+    }
+
+    fn divisors(k: usize) -> Vec<usize> {
+        (1..=k).filter(|d| k % d == 0).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn experiences_partition_the_classes_and_samples(k in 2usize..12, pick in 0usize..12, seed in 0u64..1000) {
+            let ds = data(6 * k, k);
+            let ds_test = data(2 * k, k);
+            let n_exp = divisors(k)[pick % divisors(k).len()];
+            let b = nc_benchmark(&ds, &ds_test, &NcConfig::new(n_exp).with_seed(seed)).unwrap();
+            let mut all: Vec<u32> = b.original_classes_in_exp.concat();
+            all.sort_unstable();
+            prop_assert_eq!(all, ds.classes().into_iter().collect::<Vec<_>>());
+            let total: usize = b.train_stream.iter().map(|e| e.dataset.len()).sum();
+            prop_assert_eq!(total, ds.len());
+            for (e, (tr, te)) in b.train_stream.iter().zip(b.test_stream.iter()).enumerate() {
+                prop_assert_eq!(&tr.classes_in_this_experience, &te.classes_in_this_experience);
+                let mut orig = b.original_classes_in_exp[e].clone();
+                orig.sort_unstable();
+                prop_assert_eq!(&tr.classes_in_this_experience, &orig);
+                prop_assert_eq!(tr.dataset.classes().into_iter().collect::<Vec<_>>(), orig);
+            }
+        }
+
+        #[test]
+        fn seeds_reproduce_and_differ(k in 6usize..12, seed in 0u64..1000) {
+            let ds = data(3 * k, k);
+            let a = nc_benchmark(&ds, &ds, &NcConfig::new(1).with_seed(seed)).unwrap();
+            let b = nc_benchmark(&ds, &ds, &NcConfig::new(1).with_seed(seed)).unwrap();
+            prop_assert_eq!(&a.classes_order, &b.classes_order);
+            // Orders of ≥ 6 classes: the next 3 seeds cannot all give the same order by chance
+            // (probability < 1/720³).
+            let others: Vec<Vec<u32>> = (1..4)
+                .map(|d| nc_benchmark(&ds, &ds, &NcConfig::new(1).with_seed(seed + d)).unwrap().classes_order)
+                .collect();
+            prop_assert!(others.iter().any(|o| *o != a.classes_order));
+        }
+
+        #[test]
+        fn class_id_remapping_round_trips(k in 2usize..12, seed in 0u64..1000, per_exp in any::<bool>()) {
+            let ds = data(2 * k, k);
+            let n_exp = if k % 2 == 0 { 2 } else { 1 };
+            let config = NcConfig::new(n_exp)
+                .with_seed(seed)
+                .with_class_ids_from_zero_in_each_exp(per_exp)
+                .with_class_ids_from_zero_from_first_exp(!per_exp);
+            let b = nc_benchmark(&ds, &ds, &config).unwrap();
+            for (e, group) in b.original_classes_in_exp.iter().enumerate() {
+                for (pos, &c) in group.iter().enumerate() {
+                    let expected = if per_exp { pos } else { e * group.len() + pos };
+                    prop_assert_eq!(b.class_mapping[c as usize] as usize, expected);
+                }
+            }
+            // The relabelled targets are the mapping of the original ones, sample by sample.
+            let originals = ds.targets();
+            let exp0 = &b.train_stream[0].dataset;
+            let first = b.original_classes_in_exp[0].clone();
+            let orig0: Vec<u32> = originals.iter().copied().filter(|c| first.contains(c)).collect();
+            let mapped: Vec<u32> = orig0.iter().map(|&c| b.class_mapping[c as usize]).collect();
+            prop_assert_eq!(exp0.targets(), mapped);
+        }
+    }
+
+    #[test]
+    fn argument_errors() {
+        let ds = data(20, 10);
+        let err = |c: NcConfig| match nc_benchmark(&ds, &ds, &c) {
+            Err(BenchmarkError::InvalidArgument { argument, .. }) => argument,
+            other => panic!("expected an argument error, got {:?}", other.map(|b| b.n_classes_per_exp)),
+        };
+        assert_eq!(err(NcConfig::new(0)), "n_experiences");
+        assert_eq!(err(NcConfig::new(3)), "n_experiences");
+        assert_eq!(err(NcConfig::new(2).with_fixed_class_order(vec![1, 4])), "fixed_class_order");
+        assert_eq!(
+            err(NcConfig::new(2).with_class_ids_from_zero_in_each_exp(true).with_class_ids_from_zero_from_first_exp(true)),
+            "class_ids_from_zero_in_each_exp"
+        );
+        let empty = ClassificationDataset::from_f32(vec![], vec![1], vec![]).unwrap();
+        assert!(nc_benchmark(&empty, &ds, &NcConfig::new(1)).is_err());
+        let foreign = data(4, 2).with_class_mapping(&[0, 0, 0, 0, 9]).unwrap();
+        assert_eq!(
+            match nc_benchmark(&data(4, 2), &foreign, &NcConfig::new(1)) {
+                Err(BenchmarkError::InvalidArgument { argument, .. }) => argument,
+                _ => "",
+            },
+            "test"
+        );
+    }
 }
