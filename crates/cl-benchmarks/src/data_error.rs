@@ -1,11 +1,12 @@
-//! The error type of the dataset readers ([`crate::idx`], [`crate::mnist_files`])
-//! and of the downloader ([`crate::download`]).
+//! The error type of the dataset readers ([`crate::idx`], [`crate::mnist_files`],
+//! [`crate::cifar_files`]) and of the downloader ([`crate::download`]).
 //!
 //! Every variant names the file or directory involved (when known), what was
 //! wrong, and how to fix it.
 
 use std::path::{Path, PathBuf};
 
+use crate::cifar_files::CifarKind;
 use crate::mnist_files::MnistKind;
 
 /// An error while reading, locating, validating or downloading a dataset.
@@ -233,6 +234,86 @@ pub enum DataError {
         /// `(url, error)` for every mirror tried.
         attempts: Vec<(String, DataError)>,
     },
+
+    /// A file of fixed-size records (a CIFAR binary batch) is empty or its size is not a
+    /// multiple of the record size.
+    #[error(
+        "{}: {actual} bytes is not a positive multiple of the {record_len}-byte {dataset} \
+         record ({} whole records and {} bytes over); the file is truncated or is not a \
+         {dataset} binary-version file: extract or copy it again",
+        .path.display(),
+        .actual / .record_len,
+        .actual % .record_len
+    )]
+    RecordSize {
+        /// The file.
+        path: PathBuf,
+        /// The dataset the file belongs to.
+        dataset: CifarKind,
+        /// The size of one record in bytes.
+        record_len: usize,
+        /// The size of the file in bytes.
+        actual: usize,
+    },
+
+    /// A label of a CIFAR binary file is out of range.
+    #[error(
+        "{}: {which} {label} of record {index} is not a class in 0..{n_classes}; the file is \
+         corrupt or belongs to another dataset (CIFAR-10 and CIFAR-100 records differ)",
+        .path.display()
+    )]
+    LabelOutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// `"label"`, `"fine label"` or `"coarse label"`.
+        which: &'static str,
+        /// The record index (from 0) in the file.
+        index: usize,
+        /// The label value found.
+        label: u8,
+        /// The number of classes; labels must be below it.
+        n_classes: usize,
+    },
+
+    /// No searched directory holds the CIFAR files.
+    #[error("{}", cifar_not_found_message(*.dataset, .searched))]
+    CifarNotFound {
+        /// The dataset looked for.
+        dataset: CifarKind,
+        /// Every directory searched, in order (each accepted directly or through its
+        /// [`CifarKind::subdir`]).
+        searched: Vec<PathBuf>,
+    },
+
+    /// A directory given explicitly holds neither the CIFAR files nor a subdirectory
+    /// [`CifarKind::subdir`] holding them.
+    #[error(
+        "{dataset}: the directory {} was given explicitly but lacks {} (it may be the \
+         directory of the files or its parent holding `{}`); download the binary version \
+         from {} and extract it there (`tar -xzf {} -C <parent>`), or pass another directory",
+        .dir.display(),
+        .missing.join(", "),
+        .dataset.subdir(),
+        .dataset.url(),
+        .dataset.archive_name()
+    )]
+    CifarMissingFiles {
+        /// The dataset looked for.
+        dataset: CifarKind,
+        /// The directory checked: the one given, or its `subdir` when that exists.
+        dir: PathBuf,
+        /// The standard file names not found there.
+        missing: Vec<String>,
+    },
+
+    /// A `.tar.gz` archive is malformed or lacks the dataset's files.
+    #[error("{}: {reason}; delete the archive and download it again", .path.display())]
+    BadArchive {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 fn show_path(path: &Option<PathBuf>) -> String {
@@ -295,6 +376,33 @@ fn not_found_message(dataset: MnistKind, searched: &[PathBuf]) -> String {
          `cl_benchmarks::download::download(MnistKind::{}, dir)`",
         dataset.name(),
         kind_variant(dataset)
+    ));
+    msg
+}
+
+fn cifar_not_found_message(dataset: CifarKind, searched: &[PathBuf]) -> String {
+    let mut msg = format!(
+        "{dataset} not found. Searched these directories, in order (each must hold {}, \
+         directly or in a `{}` subdirectory):\n",
+        dataset.file_names().join(", "),
+        dataset.subdir()
+    );
+    if searched.is_empty() {
+        msg.push_str("  (none: neither CL_DATA_DIR, XDG_CACHE_HOME nor HOME is set)\n");
+    }
+    for dir in searched {
+        msg.push_str(&format!("  - {}\n", dir.display()));
+    }
+    msg.push_str(&format!(
+        "Fix: download the binary version (not the Python or MATLAB one) from {url} and \
+         extract it into $CL_DATA_DIR/{name} (`mkdir -p \"$CL_DATA_DIR/{name}\" && tar -xzf \
+         {archive} -C \"$CL_DATA_DIR/{name}\"`; set CL_DATA_DIR) or ~/.cache/cl/{name}, or pass \
+         the directory explicitly; with internet access, \
+         `cl_benchmarks::cifar_files::download(CifarKind::{variant}, dir)` does this",
+        url = dataset.url(),
+        name = dataset.name(),
+        archive = dataset.archive_name(),
+        variant = dataset.variant_name(),
     ));
     msg
 }

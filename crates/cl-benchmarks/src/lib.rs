@@ -1,12 +1,14 @@
 //! # cl-benchmarks
 //!
 //! Datasets, scenario generators and classic continual-learning benchmarks, usable without any
-//! strategy: readers for the standard files ([`idx`], [`mnist_files`]), a checked downloader
-//! ([`download`]), the class-incremental generator [`nc_benchmark`], and SplitMNIST /
-//! SplitFMNIST ([`split_mnist`], [`split_fmnist`]).
+//! strategy: readers for the standard files ([`idx`], [`mnist_files`], [`cifar_files`]), a
+//! checked downloader ([`download`]), the class-incremental generator [`nc_benchmark`], and
+//! SplitMNIST / SplitFMNIST ([`split_mnist`], [`split_fmnist`]) and SplitCIFAR10 /
+//! SplitCIFAR100 ([`split_cifar10`], [`split_cifar100`]).
 
 #![warn(missing_docs)]
 
+pub mod cifar_files;
 pub mod classic;
 pub mod data_error;
 pub mod download;
@@ -15,7 +17,8 @@ pub mod idx;
 pub mod mnist_files;
 pub mod scenarios;
 
-pub use classic::{SplitMnistConfig, split_fmnist, split_mnist};
+pub use cifar_files::CifarKind;
+pub use classic::{SplitCifarConfig, SplitMnistConfig, split_cifar10, split_cifar100, split_fmnist, split_mnist};
 pub use data_error::DataError;
 pub use error::BenchmarkError;
 pub use mnist_files::MnistKind;

@@ -1,0 +1,1227 @@
+//! Locating, loading and (for users with internet access) downloading CIFAR-10 and
+//! CIFAR-100, in their **binary** version (the one of `cifar-10-binary.tar.gz` and
+//! `cifar-100-binary.tar.gz`; the Python "pickle" and MATLAB versions are not read).
+//!
+//! The files are fixed-size records, each image 3072 bytes in channel-major order
+//! (`[3, 32, 32]`: 1024 red, 1024 green, 1024 blue bytes, rows top to bottom):
+//!
+//! | dataset   | files (in `subdir`)                                   | record                          |
+//! |-----------|-------------------------------------------------------|---------------------------------|
+//! | CIFAR-10  | `data_batch_1.bin` … `data_batch_5.bin`, `test_batch.bin` (in `cifar-10-batches-bin`) | label, 3072 pixels (3073 bytes) |
+//! | CIFAR-100 | `train.bin`, `test.bin` (in `cifar-100-binary`)       | coarse label, fine label, 3072 pixels (3074 bytes) |
+//!
+//! A dataset directory is either the directory holding the files or its parent, holding
+//! [`CifarKind::subdir`] (what extracting the archive creates). [`locate`] looks for one in
+//! this order:
+//!
+//! 1. the directory passed explicitly, if any — and only that one: if it lacks the files,
+//!    that is an error ([`DataError::CifarMissingFiles`]), there is no silent fallback;
+//! 2. `$CL_DATA_DIR/<name>`, then `$CL_DATA_DIR` itself;
+//! 3. the per-user cache, `$XDG_CACHE_HOME/cl/<name>` or else `$HOME/.cache/cl/<name>`
+//!    (where [`default_cache_dir`] points, a good target for [`download()`]).
+//!
+//! `<name>` is [`CifarKind::name`]: `cifar10` or `cifar100`. No distribution package ships
+//! CIFAR, so there is no system directory. To install by hand:
+//!
+//! ```text
+//! mkdir -p ~/.cache/cl/cifar10
+//! curl -L https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz | tar -xz -C ~/.cache/cl/cifar10
+//! ```
+//!
+//! The archive itself is not needed once extracted. [`download()`] fetches it with curl,
+//! checks its SHA-256, extracts the dataset files (in Rust, no `tar` program needed) and
+//! deletes it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::data_error::DataError;
+use crate::download::{self, CurlFetcher, Fetcher, RemoteFile};
+pub use crate::mnist_files::SearchEnv;
+
+/// The shape of a CIFAR image: `[channels, height, width]`.
+pub const IMAGE_SHAPE: [usize; 3] = [3, 32, 32];
+/// The number of bytes (values) of a CIFAR image: 3 × 32 × 32.
+pub const IMAGE_LEN: usize = 3 * 32 * 32;
+
+/// Which CIFAR dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CifarKind {
+    /// CIFAR-10: 10 classes, 50 000 training and 10 000 test images.
+    Cifar10,
+    /// CIFAR-100: 100 fine classes grouped in 20 coarse ones, 50 000 training and 10 000
+    /// test images.
+    Cifar100,
+}
+
+impl CifarKind {
+    /// The directory name used under `$CL_DATA_DIR` and the cache: `cifar10` or `cifar100`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "cifar10",
+            CifarKind::Cifar100 => "cifar100",
+        }
+    }
+
+    /// The human-readable name: `CIFAR-10` or `CIFAR-100`.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "CIFAR-10",
+            CifarKind::Cifar100 => "CIFAR-100",
+        }
+    }
+
+    /// The directory the archive extracts to: `cifar-10-batches-bin` or `cifar-100-binary`.
+    pub fn subdir(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "cifar-10-batches-bin",
+            CifarKind::Cifar100 => "cifar-100-binary",
+        }
+    }
+
+    /// The training files, in the order their records are concatenated.
+    pub fn train_files(self) -> &'static [&'static str] {
+        match self {
+            CifarKind::Cifar10 => &[
+                "data_batch_1.bin",
+                "data_batch_2.bin",
+                "data_batch_3.bin",
+                "data_batch_4.bin",
+                "data_batch_5.bin",
+            ],
+            CifarKind::Cifar100 => &["train.bin"],
+        }
+    }
+
+    /// The test file.
+    pub fn test_file(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "test_batch.bin",
+            CifarKind::Cifar100 => "test.bin",
+        }
+    }
+
+    /// All the files a dataset directory must hold: the training files, then the test file.
+    pub fn file_names(self) -> Vec<&'static str> {
+        let mut names = self.train_files().to_vec();
+        names.push(self.test_file());
+        names
+    }
+
+    /// The size of one record in bytes: the label byte(s) and [`IMAGE_LEN`] pixels.
+    pub fn record_len(self) -> usize {
+        self.label_bytes() + IMAGE_LEN
+    }
+
+    /// The number of label bytes before the pixels: 1 (CIFAR-10) or 2 (coarse, fine).
+    fn label_bytes(self) -> usize {
+        match self {
+            CifarKind::Cifar10 => 1,
+            CifarKind::Cifar100 => 2,
+        }
+    }
+
+    /// The number of classes of the (fine) labels: 10 or 100.
+    pub fn n_classes(self) -> usize {
+        match self {
+            CifarKind::Cifar10 => 10,
+            CifarKind::Cifar100 => 100,
+        }
+    }
+
+    /// The number of coarse classes: `None` for CIFAR-10, `Some(20)` for CIFAR-100.
+    pub fn n_coarse_classes(self) -> Option<usize> {
+        match self {
+            CifarKind::Cifar10 => None,
+            CifarKind::Cifar100 => Some(20),
+        }
+    }
+
+    /// The file name of the binary-version archive.
+    pub fn archive_name(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "cifar-10-binary.tar.gz",
+            CifarKind::Cifar100 => "cifar-100-binary.tar.gz",
+        }
+    }
+
+    /// The canonical URL of the binary-version archive (Alex Krizhevsky's page).
+    pub fn url(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+            CifarKind::Cifar100 => "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+        }
+    }
+
+    /// The SHA-256 of the archive (lowercase hex).
+    ///
+    /// Source: TensorFlow Datasets, `tensorflow_datasets/url_checksums/cifar10.txt` and
+    /// `cifar100.txt` (sizes 170 052 171 and 168 513 733 bytes); the same values are pinned
+    /// by other independent loaders (Julia's MLDatasets, torch.rb, GoMLX), and one record
+    /// pairs the CIFAR-10 value with the published MD5 [`Self::archive_md5`].
+    pub fn archive_sha256(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd",
+            CifarKind::Cifar100 => "58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec",
+        }
+    }
+
+    /// The MD5 of the archive published on the CIFAR page (informative only: downloads are
+    /// checked with [`Self::archive_sha256`]).
+    pub fn archive_md5(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "c32a1d4ab5d03f1284b67883e8d87530",
+            CifarKind::Cifar100 => "03b5dce01913d631647c71ecec9e9cb8",
+        }
+    }
+
+    /// The enum variant's name, for error messages.
+    pub(crate) fn variant_name(self) -> &'static str {
+        match self {
+            CifarKind::Cifar10 => "Cifar10",
+            CifarKind::Cifar100 => "Cifar100",
+        }
+    }
+}
+
+impl std::fmt::Display for CifarKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+/// The per-user cache directory of a dataset under `env`:
+/// `$XDG_CACHE_HOME/cl/<name>`, else `$HOME/.cache/cl/<name>`, else `None`.
+pub fn cache_dir(kind: CifarKind, env: &SearchEnv) -> Option<PathBuf> {
+    let base = match (&env.xdg_cache_home, &env.home) {
+        (Some(xdg), _) => xdg.clone(),
+        (None, Some(home)) => home.join(".cache"),
+        (None, None) => return None,
+    };
+    Some(base.join("cl").join(kind.name()))
+}
+
+/// The per-user cache directory of a dataset in the current environment (see
+/// [`cache_dir`]); [`locate`] searches it, so it is a good place to [`download()`] to.
+pub fn default_cache_dir(kind: CifarKind) -> Option<PathBuf> {
+    cache_dir(kind, &SearchEnv::from_env())
+}
+
+/// The directories searched for a dataset when none is given explicitly, in order, without
+/// duplicates (see the [module documentation](self)); each is accepted if it holds the files
+/// or if its [`CifarKind::subdir`] does. `env.system_dirs` is ignored.
+pub fn search_dirs(kind: CifarKind, env: &SearchEnv) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = &env.cl_data_dir {
+        dirs.push(d.join(kind.name()));
+        dirs.push(d.clone());
+    }
+    dirs.extend(cache_dir(kind, env));
+    let mut unique: Vec<PathBuf> = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        if !unique.contains(&d) {
+            unique.push(d);
+        }
+    }
+    unique
+}
+
+/// The standard file names missing from `dir`.
+fn missing_in(kind: CifarKind, dir: &Path) -> Vec<String> {
+    kind.file_names().into_iter().filter(|n| !dir.join(n).is_file()).map(String::from).collect()
+}
+
+/// `dir` if it holds the files, else `dir/subdir` if that does; otherwise the directory
+/// checked (`dir/subdir` when it exists, else `dir`) and the files missing there.
+fn resolve(kind: CifarKind, dir: &Path) -> Result<PathBuf, (PathBuf, Vec<String>)> {
+    let missing = missing_in(kind, dir);
+    if missing.is_empty() {
+        return Ok(dir.to_path_buf());
+    }
+    let sub = dir.join(kind.subdir());
+    if !sub.is_dir() {
+        return Err((dir.to_path_buf(), missing));
+    }
+    let missing_sub = missing_in(kind, &sub);
+    if missing_sub.is_empty() { Ok(sub) } else { Err((sub, missing_sub)) }
+}
+
+/// Finds the directory holding a dataset's files, searching the process environment; see
+/// [`locate_with`].
+pub fn locate(kind: CifarKind, explicit: Option<&Path>) -> Result<PathBuf, DataError> {
+    locate_with(kind, explicit, &SearchEnv::from_env())
+}
+
+/// Finds the directory holding a dataset's files: `explicit` (or its [`CifarKind::subdir`])
+/// if given, error [`DataError::CifarMissingFiles`] if neither holds them all; else the first
+/// of [`search_dirs`]`(kind, env)` (or its `subdir`) holding them, error
+/// [`DataError::CifarNotFound`] listing every directory searched.
+///
+/// Returns the directory of the files themselves (e.g. `…/cifar10/cifar-10-batches-bin`).
+pub fn locate_with(kind: CifarKind, explicit: Option<&Path>, env: &SearchEnv) -> Result<PathBuf, DataError> {
+    if let Some(dir) = explicit {
+        return resolve(kind, dir)
+            .map_err(|(dir, missing)| DataError::CifarMissingFiles { dataset: kind, dir, missing });
+    }
+    let searched = search_dirs(kind, env);
+    match searched.iter().find_map(|d| resolve(kind, d).ok()) {
+        Some(dir) => Ok(dir),
+        None => Err(DataError::CifarNotFound { dataset: kind, searched }),
+    }
+}
+
+/// A whole CIFAR dataset in memory.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CifarArrays {
+    /// Which dataset.
+    pub kind: CifarKind,
+    /// Training images, [`IMAGE_LEN`] bytes each in [`IMAGE_SHAPE`] (channel-major) order,
+    /// one after the other (the training files' records concatenated in file order).
+    pub train_images: Vec<u8>,
+    /// Training labels, one byte per image: the class in `0..10` (CIFAR-10) or the fine
+    /// class in `0..100` (CIFAR-100).
+    pub train_labels: Vec<u8>,
+    /// CIFAR-100's coarse training labels (superclasses, `0..20`); `None` for CIFAR-10.
+    pub train_coarse_labels: Option<Vec<u8>>,
+    /// Test images, laid out as `train_images`.
+    pub test_images: Vec<u8>,
+    /// Test labels, as `train_labels`.
+    pub test_labels: Vec<u8>,
+    /// CIFAR-100's coarse test labels; `None` for CIFAR-10.
+    pub test_coarse_labels: Option<Vec<u8>>,
+    /// The directory the files were read from.
+    pub dir: PathBuf,
+}
+
+impl CifarArrays {
+    /// The number of training samples.
+    pub fn n_train(&self) -> usize {
+        self.train_labels.len()
+    }
+
+    /// The number of test samples.
+    pub fn n_test(&self) -> usize {
+        self.test_labels.len()
+    }
+}
+
+impl std::fmt::Debug for CifarArrays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Summarise: the arrays hold about 180 MB.
+        f.debug_struct("CifarArrays")
+            .field("kind", &self.kind)
+            .field("n_train", &self.n_train())
+            .field("n_test", &self.n_test())
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+/// The decoded records of one file.
+struct Records {
+    labels: Vec<u8>,
+    coarse: Option<Vec<u8>>,
+    images: Vec<u8>,
+}
+
+/// Decodes the records of one file's bytes, checking the size and the labels.
+fn parse_records(kind: CifarKind, bytes: &[u8], path: &Path) -> Result<Records, DataError> {
+    let record_len = kind.record_len();
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record_len) {
+        return Err(DataError::RecordSize {
+            path: path.to_path_buf(),
+            dataset: kind,
+            record_len,
+            actual: bytes.len(),
+        });
+    }
+    let n = bytes.len() / record_len;
+    let mut labels = Vec::with_capacity(n);
+    let mut coarse = kind.n_coarse_classes().map(|_| Vec::with_capacity(n));
+    let mut images = Vec::with_capacity(n * IMAGE_LEN);
+    let bad = |which, index, label, n_classes| DataError::LabelOutOfRange {
+        path: path.to_path_buf(),
+        which,
+        index,
+        label,
+        n_classes,
+    };
+    for (index, record) in bytes.chunks_exact(record_len).enumerate() {
+        let (head, pixels) = record.split_at(kind.label_bytes());
+        let label = match (&mut coarse, kind.n_coarse_classes()) {
+            (Some(coarse), Some(n_coarse)) => {
+                if usize::from(head[0]) >= n_coarse {
+                    return Err(bad("coarse label", index, head[0], n_coarse));
+                }
+                coarse.push(head[0]);
+                head[1]
+            }
+            _ => head[0],
+        };
+        if usize::from(label) >= kind.n_classes() {
+            let which = if kind == CifarKind::Cifar100 { "fine label" } else { "label" };
+            return Err(bad(which, index, label, kind.n_classes()));
+        }
+        labels.push(label);
+        images.extend_from_slice(pixels);
+    }
+    Ok(Records { labels, coarse, images })
+}
+
+/// Reads and decodes one file.
+fn read_records(kind: CifarKind, path: &Path) -> Result<Records, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    parse_records(kind, &bytes, path)
+}
+
+/// Concatenates the records of several files, in order.
+fn concat(kind: CifarKind, parts: Vec<Records>) -> Records {
+    let n: usize = parts.iter().map(|p| p.labels.len()).sum();
+    let mut out = Records {
+        labels: Vec::with_capacity(n),
+        coarse: kind.n_coarse_classes().map(|_| Vec::with_capacity(n)),
+        images: Vec::with_capacity(n * IMAGE_LEN),
+    };
+    for p in parts {
+        out.labels.extend_from_slice(&p.labels);
+        if let (Some(all), Some(c)) = (&mut out.coarse, &p.coarse) {
+            all.extend_from_slice(c);
+        }
+        out.images.extend_from_slice(&p.images);
+    }
+    out
+}
+
+/// Locates (see [`locate`]) and loads a dataset.
+pub fn load(kind: CifarKind, explicit: Option<&Path>) -> Result<CifarArrays, DataError> {
+    let dir = locate(kind, explicit)?;
+    load_dir(kind, &dir)
+}
+
+/// Loads and validates the dataset in `dir` (the directory of the files or its parent
+/// holding [`CifarKind::subdir`]), decoding the files in parallel threads.
+///
+/// Errors: [`DataError::CifarMissingFiles`]; [`DataError::Io`];
+/// [`DataError::RecordSize`] for a file that is empty or whose size is not a multiple of
+/// [`CifarKind::record_len`]; [`DataError::LabelOutOfRange`] for a label not below
+/// [`CifarKind::n_classes`] (a coarse label not below 20).
+pub fn load_dir(kind: CifarKind, dir: &Path) -> Result<CifarArrays, DataError> {
+    let dir = resolve(kind, dir).map_err(|(dir, missing)| DataError::CifarMissingFiles { dataset: kind, dir, missing })?;
+    let paths: Vec<PathBuf> = kind.file_names().iter().map(|n| dir.join(n)).collect();
+    let mut results: Vec<Result<Records, DataError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths.iter().map(|p| s.spawn(move || read_records(kind, p))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)))
+            .collect()
+    });
+    let test = results.pop().expect("the test file is listed last")?;
+    let train = concat(kind, results.into_iter().collect::<Result<Vec<_>, _>>()?);
+    Ok(CifarArrays {
+        kind,
+        train_images: train.images,
+        train_labels: train.labels,
+        train_coarse_labels: train.coarse,
+        test_images: test.images,
+        test_labels: test.labels,
+        test_coarse_labels: test.coarse,
+        dir,
+    })
+}
+
+/// The binary-version archive of a dataset with its canonical URL and SHA-256.
+pub fn remote_file(kind: CifarKind) -> RemoteFile {
+    RemoteFile {
+        name: kind.archive_name().to_string(),
+        urls: vec![kind.url().to_string()],
+        sha256: kind.archive_sha256().to_string(),
+    }
+}
+
+/// Downloads a dataset into `dir` (created if needed) with curl, unless it is already
+/// there; returns the directory of its files (`dir/`[`CifarKind::subdir`]). See
+/// [`download_with`].
+///
+/// ```no_run
+/// use cl_benchmarks::cifar_files::{self, CifarKind};
+/// # fn main() -> Result<(), cl_benchmarks::data_error::DataError> {
+/// // Download into the per-user cache, which `cifar_files::locate` searches.
+/// let dir = cifar_files::default_cache_dir(CifarKind::Cifar10).expect("HOME is set");
+/// cifar_files::download(CifarKind::Cifar10, &dir)?;
+/// let data = cifar_files::load(CifarKind::Cifar10, None)?;
+/// # Ok(()) }
+/// ```
+pub fn download(kind: CifarKind, dir: &Path) -> Result<PathBuf, DataError> {
+    download_with(&CurlFetcher::new(), &remote_file(kind), kind, dir)
+}
+
+/// Downloads the archive `file` (e.g. [`remote_file`]`(kind)`, or a mirror of it) into
+/// `dir` with `fetcher`, extracts the dataset's files into `dir/`[`CifarKind::subdir`] and
+/// deletes the archive; returns the directory of the files.
+///
+/// Does nothing if `dir` (or its `subdir`) already holds the files. The archive is fetched
+/// and verified as by [`download::download_with`] (a partial file renamed into place once
+/// its SHA-256 matches), then extracted by [`extract_archive`].
+///
+/// Errors: those of [`download::download_with`] and of [`extract_archive`].
+pub fn download_with(
+    fetcher: &dyn Fetcher,
+    file: &RemoteFile,
+    kind: CifarKind,
+    dir: &Path,
+) -> Result<PathBuf, DataError> {
+    if let Ok(found) = resolve(kind, dir) {
+        return Ok(found);
+    }
+    download::download_with(fetcher, std::slice::from_ref(file), dir)?;
+    let archive = dir.join(&file.name);
+    let files_dir = extract_archive(kind, &archive, dir)?;
+    std::fs::remove_file(&archive).map_err(|e| DataError::io(&archive, e))?;
+    Ok(files_dir)
+}
+
+/// Extracts the regular files of `<subdir>/` (the dataset files and the label-name text
+/// files) from a `.tar.gz` archive into `dir/<subdir>`, where `subdir` is
+/// [`CifarKind::subdir`]; returns `dir/<subdir>`.
+///
+/// Other entries are skipped, as is any path that would leave `dir/<subdir>` (`..`,
+/// absolute paths, nested directories). Each file is written to a hidden partial file and
+/// renamed into place once complete.
+///
+/// Errors: [`DataError::Gzip`] if the gzip stream is corrupt or truncated;
+/// [`DataError::BadArchive`] for a malformed or truncated tar stream or an archive lacking
+/// some of [`CifarKind::file_names`]; [`DataError::Io`].
+pub fn extract_archive(kind: CifarKind, archive: &Path, dir: &Path) -> Result<PathBuf, DataError> {
+    let out_dir = dir.join(kind.subdir());
+    let f = std::fs::File::open(archive).map_err(|e| DataError::io(archive, e))?;
+    let mut tar = TarReader {
+        inner: MultiGzDecoder::new(std::io::BufReader::new(f)),
+        path: archive,
+    };
+    let bad = |reason: String| DataError::BadArchive { path: archive.to_path_buf(), reason };
+    let mut extracted: Vec<String> = Vec::new();
+    let mut long_name: Option<String> = None;
+    let mut header = [0u8; 512];
+    loop {
+        if !tar.read_block(&mut header)? {
+            // Archives normally end with zero blocks, but a clean end of stream is accepted.
+            break;
+        }
+        if header.iter().all(|&b| b == 0) {
+            break;
+        }
+        let entry = parse_header(&header).map_err(bad)?;
+        let name = long_name.take().unwrap_or(entry.name);
+        match entry.kind {
+            // GNU long name, or a pax header: give the next entry's path.
+            b'L' | b'x' => {
+                let data = tar.read_data(entry.size)?;
+                let next = if entry.kind == b'L' {
+                    Some(String::from_utf8_lossy(&data).trim_end_matches('\0').to_string())
+                } else {
+                    pax_path(&data)
+                };
+                if next.is_some() {
+                    long_name = next;
+                }
+            }
+            b'0' | 0 | b'7' => match member_name(&name, kind.subdir()) {
+                Some(base) => {
+                    std::fs::create_dir_all(&out_dir).map_err(|e| DataError::io(&out_dir, e))?;
+                    let target = out_dir.join(base);
+                    let partial = out_dir.join(format!(".{base}.partial-{}", std::process::id()));
+                    let written = tar.copy_data(entry.size, &partial).and_then(|()| {
+                        std::fs::rename(&partial, &target).map_err(|e| DataError::io(&target, e))
+                    });
+                    if written.is_err() {
+                        let _ = std::fs::remove_file(&partial);
+                    }
+                    written?;
+                    extracted.push(base.to_string());
+                }
+                None => tar.skip_data(entry.size)?,
+            },
+            _ => tar.skip_data(entry.size)?,
+        }
+    }
+    let missing: Vec<&str> = kind.file_names().into_iter().filter(|n| !extracted.iter().any(|e| e == n)).collect();
+    if !missing.is_empty() {
+        return Err(bad(format!(
+            "the archive lacks {} (under `{}/`); it is not the {} binary-version archive",
+            missing.join(", "),
+            kind.subdir(),
+            kind
+        )));
+    }
+    Ok(out_dir)
+}
+
+/// A tar header's fields that matter here.
+struct TarEntry {
+    name: String,
+    size: u64,
+    kind: u8,
+}
+
+/// Parses and checks a 512-byte tar header (v7, ustar or GNU).
+fn parse_header(h: &[u8; 512]) -> Result<TarEntry, String> {
+    let field = |range: std::ops::Range<usize>| {
+        let f = &h[range];
+        let end = f.iter().position(|&b| b == 0).unwrap_or(f.len());
+        &f[..end]
+    };
+    let octal = |range: std::ops::Range<usize>, what: &str| -> Result<u64, String> {
+        let f = &h[range];
+        if f[0] & 0x80 != 0 {
+            // GNU base-256: big-endian, the first byte's top bit is the marker.
+            return Ok(f[1..].iter().fold(u64::from(f[0] & 0x7f), |acc, &b| (acc << 8) | u64::from(b)));
+        }
+        let s: String = f.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(0);
+        }
+        u64::from_str_radix(s, 8).map_err(|_| format!("malformed tar header: bad {what} field {s:?}"))
+    };
+    let stored = octal(148..156, "checksum")?;
+    let sum: u64 = h.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) }).sum();
+    if stored != sum {
+        return Err(format!(
+            "malformed tar stream: header checksum {stored} does not match the computed {sum}"
+        ));
+    }
+    let size = octal(124..136, "size")?;
+    let mut name = String::from_utf8_lossy(field(0..100)).into_owned();
+    // POSIX ustar only: the old GNU format ("ustar  \0") keeps times where ustar has the prefix.
+    if &h[257..263] == b"ustar\0" {
+        let prefix = String::from_utf8_lossy(field(345..500)).into_owned();
+        if !prefix.is_empty() {
+            name = format!("{prefix}/{name}");
+        }
+    }
+    Ok(TarEntry { name, size, kind: h[156] })
+}
+
+/// The `path` record of pax extended-header data, if any.
+fn pax_path(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    let mut path = None;
+    let mut rest: &str = &text;
+    // Records are "<length> <key>=<value>\n", the length counting the whole record.
+    while let Some((len, _)) = rest.split_once(' ') {
+        let n: usize = len.parse().ok()?;
+        let record = rest.get(..n)?;
+        rest = &rest[n..];
+        let body = record.split_once(' ')?.1.strip_suffix('\n')?;
+        if let Some(v) = body.strip_prefix("path=") {
+            path = Some(v.to_string());
+        }
+    }
+    path
+}
+
+/// The file name of an archive member `<subdir>/<name>` (leading `./` allowed); `None` for
+/// any other path, including those with `..` or further directories.
+fn member_name<'a>(path: &'a str, subdir: &str) -> Option<&'a str> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if path.starts_with('/') {
+        return None;
+    }
+    match parts[..] {
+        [dir, base] if dir == subdir && base != ".." => Some(base),
+        _ => None,
+    }
+}
+
+/// A tar stream read block by block.
+struct TarReader<'a, R> {
+    inner: R,
+    path: &'a Path,
+}
+
+impl<R: Read> TarReader<'_, R> {
+    fn gzip_err(&self, source: std::io::Error) -> DataError {
+        DataError::Gzip { path: Some(self.path.to_path_buf()), source }
+    }
+
+    fn truncated(&self) -> DataError {
+        DataError::BadArchive {
+            path: self.path.to_path_buf(),
+            reason: "truncated tar stream (it ends inside an entry)".to_string(),
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes; returns how many (fewer only at the end of the stream).
+    fn read_full(&mut self, buf: &mut [u8]) -> Result<usize, DataError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.inner.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.gzip_err(e)),
+            }
+        }
+        Ok(filled)
+    }
+
+    /// Reads one 512-byte block: `false` at a clean end of stream, error if cut short.
+    fn read_block(&mut self, block: &mut [u8; 512]) -> Result<bool, DataError> {
+        match self.read_full(block)? {
+            0 => Ok(false),
+            512 => Ok(true),
+            _ => Err(self.truncated()),
+        }
+    }
+
+    /// Reads exactly `n` bytes.
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), DataError> {
+        if self.read_full(buf)? == buf.len() { Ok(()) } else { Err(self.truncated()) }
+    }
+
+    /// Streams an entry's `size` bytes to `sink`, then skips its padding.
+    fn stream_data(&mut self, size: u64, mut sink: impl FnMut(&[u8]) -> Result<(), DataError>) -> Result<(), DataError> {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            self.read_exact(&mut buf[..n])?;
+            sink(&buf[..n])?;
+            left -= n as u64;
+        }
+        let pad = ((512 - size % 512) % 512) as usize;
+        self.read_exact(&mut buf[..pad])
+    }
+
+    fn skip_data(&mut self, size: u64) -> Result<(), DataError> {
+        self.stream_data(size, |_| Ok(()))
+    }
+
+    /// Reads a small entry (a long name or pax header) into memory.
+    fn read_data(&mut self, size: u64) -> Result<Vec<u8>, DataError> {
+        if size > 1 << 20 {
+            return Err(DataError::BadArchive {
+                path: self.path.to_path_buf(),
+                reason: format!("a {size}-byte extended header is implausible; the archive is corrupt"),
+            });
+        }
+        let mut data = Vec::with_capacity(size as usize);
+        self.stream_data(size, |b| {
+            data.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(data)
+    }
+
+    /// Writes an entry's data to a new file `dest`.
+    fn copy_data(&mut self, size: u64, dest: &Path) -> Result<(), DataError> {
+        use std::io::Write;
+        let f = std::fs::File::create(dest).map_err(|e| DataError::io(dest, e))?;
+        let mut w = std::io::BufWriter::new(f);
+        self.stream_data(size, |b| w.write_all(b).map_err(|e| DataError::io(dest, e)))?;
+        let f = w.into_inner().map_err(|e| DataError::io(dest, e.into_error()))?;
+        f.sync_all().map_err(|e| DataError::io(dest, e))
+    }
+}
+
+/// Writers of small files in the real binary formats, for tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A deterministic pseudo-random pixel value of record `seed`, position `i`.
+    pub(crate) fn pixel(seed: usize, i: usize) -> u8 {
+        let mut x = (seed as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        x ^= x >> 29;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 32;
+        (x >> 24) as u8
+    }
+
+    /// The pixels of record `seed`.
+    pub(crate) fn image(seed: usize) -> Vec<u8> {
+        (0..IMAGE_LEN).map(|i| pixel(seed, i)).collect()
+    }
+
+    /// The bytes of CIFAR-10 records `seeds` with labels `label(seed)`.
+    pub(crate) fn cifar10_bytes(seeds: std::ops::Range<usize>, label: impl Fn(usize) -> u8) -> Vec<u8> {
+        seeds
+            .flat_map(|s| {
+                let mut r = vec![label(s)];
+                r.extend(image(s));
+                r
+            })
+            .collect()
+    }
+
+    /// Writes a CIFAR-10 dataset into `dir`: 5 training batches of `per_batch` records (seeds
+    /// 0.., label `seed % 10`) and a test batch of `n_test` (seeds 1000.., label `seed % 10`).
+    pub(crate) fn write_cifar10(dir: &Path, per_batch: usize, n_test: usize) {
+        std::fs::create_dir_all(dir).unwrap();
+        for (b, name) in CifarKind::Cifar10.train_files().iter().enumerate() {
+            let bytes = cifar10_bytes(b * per_batch..(b + 1) * per_batch, |s| (s % 10) as u8);
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        std::fs::write(dir.join("test_batch.bin"), cifar10_bytes(1000..1000 + n_test, |s| (s % 10) as u8)).unwrap();
+    }
+
+    /// The bytes of CIFAR-100 records `seeds`: fine label `seed % 100`, coarse `fine / 5`.
+    pub(crate) fn cifar100_bytes(seeds: std::ops::Range<usize>) -> Vec<u8> {
+        seeds
+            .flat_map(|s| {
+                let fine = (s % 100) as u8;
+                let mut r = vec![fine / 5, fine];
+                r.extend(image(s));
+                r
+            })
+            .collect()
+    }
+
+    /// Writes a CIFAR-100 dataset into `dir`: `n_train` training records (seeds 0..) and
+    /// `n_test` test records (seeds 1000..).
+    pub(crate) fn write_cifar100(dir: &Path, n_train: usize, n_test: usize) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("train.bin"), cifar100_bytes(0..n_train)).unwrap();
+        std::fs::write(dir.join("test.bin"), cifar100_bytes(1000..1000 + n_test)).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use std::io::Write;
+
+    /// An environment that sees nothing outside `root`.
+    fn env_in(root: &Path) -> SearchEnv {
+        SearchEnv {
+            cl_data_dir: Some(root.join("data")),
+            xdg_cache_home: None,
+            home: Some(root.join("home")),
+            system_dirs: false,
+        }
+    }
+
+    #[test]
+    fn parses_cifar10() {
+        let root = tempfile::tempdir().unwrap();
+        write_cifar10(root.path(), 20, 10);
+        let a = load_dir(CifarKind::Cifar10, root.path()).unwrap();
+        assert_eq!((a.n_train(), a.n_test()), (100, 10));
+        assert_eq!(a.train_images.len(), 100 * IMAGE_LEN);
+        assert_eq!(a.test_images.len(), 10 * IMAGE_LEN);
+        assert_eq!(a.train_labels, (0..100).map(|i| (i % 10) as u8).collect::<Vec<_>>());
+        assert_eq!(a.test_labels, (0..10).map(|i| ((1000 + i) % 10) as u8).collect::<Vec<_>>());
+        assert_eq!(a.train_coarse_labels, None);
+        assert_eq!(a.test_coarse_labels, None);
+        // Records of the files concatenated in order: record 20 opens data_batch_2.bin.
+        assert_eq!(a.train_images[..IMAGE_LEN], image(0)[..]);
+        assert_eq!(a.train_images[20 * IMAGE_LEN..21 * IMAGE_LEN], image(20)[..]);
+        assert_eq!(a.train_images[99 * IMAGE_LEN..], image(99)[..]);
+        assert_eq!(a.test_images[..IMAGE_LEN], image(1000)[..]);
+        assert_eq!(a.dir, root.path());
+        assert_eq!(format!("{a:?}"), format!("CifarArrays {{ kind: Cifar10, n_train: 100, n_test: 10, dir: {:?} }}", a.dir));
+    }
+
+    #[test]
+    fn parses_cifar100_fine_and_coarse() {
+        let root = tempfile::tempdir().unwrap();
+        write_cifar100(&root.path().join("cifar-100-binary"), 200, 100);
+        let a = load_dir(CifarKind::Cifar100, root.path()).unwrap();
+        assert_eq!((a.n_train(), a.n_test()), (200, 100));
+        assert_eq!(a.dir, root.path().join("cifar-100-binary"));
+        assert_eq!(a.train_labels[..3], [0, 1, 2]);
+        assert_eq!(a.train_labels[150], 50);
+        let coarse = a.train_coarse_labels.as_ref().unwrap();
+        assert_eq!(coarse.len(), 200);
+        assert!(a.train_labels.iter().zip(coarse).all(|(&f, &c)| c == f / 5));
+        assert_eq!(a.test_coarse_labels.as_ref().unwrap().len(), 100);
+        assert_eq!(a.train_images[IMAGE_LEN..2 * IMAGE_LEN], image(1)[..]);
+        assert_eq!(a.test_images[..IMAGE_LEN], image(1000)[..]);
+        let mut fine: Vec<u8> = a.test_labels.clone();
+        fine.sort_unstable();
+        assert_eq!(fine, (0..100).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn directory_or_parent_accepted() {
+        let root = tempfile::tempdir().unwrap();
+        let files = root.path().join("cifar-10-batches-bin");
+        write_cifar10(&files, 2, 3);
+        let env = env_in(root.path());
+        assert_eq!(locate_with(CifarKind::Cifar10, Some(&files), &env).unwrap(), files);
+        assert_eq!(locate_with(CifarKind::Cifar10, Some(root.path()), &env).unwrap(), files);
+        assert_eq!(load_dir(CifarKind::Cifar10, root.path()).unwrap().dir, files);
+        assert_eq!(load(CifarKind::Cifar10, Some(&files)).unwrap().n_test(), 3);
+    }
+
+    #[test]
+    fn search_order() {
+        let env = SearchEnv {
+            cl_data_dir: Some("/d".into()),
+            xdg_cache_home: Some("/x".into()),
+            home: Some("/h".into()),
+            system_dirs: true,
+        };
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(search_dirs(CifarKind::Cifar10, &env), vec![p("/d/cifar10"), p("/d"), p("/x/cl/cifar10")]);
+        let env = SearchEnv { cl_data_dir: None, xdg_cache_home: None, ..env };
+        assert_eq!(search_dirs(CifarKind::Cifar100, &env), vec![p("/h/.cache/cl/cifar100")]);
+        assert!(search_dirs(CifarKind::Cifar10, &SearchEnv::default()).is_empty());
+    }
+
+    #[test]
+    fn locate_follows_order() {
+        let root = tempfile::tempdir().unwrap();
+        let env = env_in(root.path());
+        let kind = CifarKind::Cifar10;
+        // Only in the HOME cache, extracted there (through the subdirectory).
+        let cache = root.path().join("home/.cache/cl/cifar10/cifar-10-batches-bin");
+        write_cifar10(&cache, 1, 1);
+        assert_eq!(locate_with(kind, None, &env).unwrap(), cache);
+        // $CL_DATA_DIR itself, holding the files directly, wins over the cache...
+        write_cifar10(&root.path().join("data"), 1, 1);
+        assert_eq!(locate_with(kind, None, &env).unwrap(), root.path().join("data"));
+        // ...and $CL_DATA_DIR/cifar10 over $CL_DATA_DIR.
+        let named = root.path().join("data/cifar10/cifar-10-batches-bin");
+        write_cifar10(&named, 1, 1);
+        assert_eq!(locate_with(kind, None, &env).unwrap(), named);
+        // CIFAR-100 is not found in CIFAR-10's directories.
+        assert!(matches!(locate_with(CifarKind::Cifar100, None, &env), Err(DataError::CifarNotFound { .. })));
+    }
+
+    #[test]
+    fn not_found_lists_searched_paths_and_fix() {
+        let root = tempfile::tempdir().unwrap();
+        let env = env_in(root.path());
+        let err = locate_with(CifarKind::Cifar10, None, &env).unwrap_err();
+        let DataError::CifarNotFound { dataset, searched } = &err else {
+            panic!("expected CifarNotFound, got {err:?}");
+        };
+        assert_eq!(*dataset, CifarKind::Cifar10);
+        assert_eq!(searched, &search_dirs(CifarKind::Cifar10, &env));
+        assert_eq!(searched.len(), 3);
+        let msg = err.to_string();
+        eprintln!("{msg}");
+        for dir in searched {
+            assert!(msg.contains(&format!("  - {}\n", dir.display())), "{msg}");
+        }
+        for needle in [
+            "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+            "CL_DATA_DIR/cifar10",
+            "tar -xzf",
+            "cifar-10-batches-bin",
+            "data_batch_1.bin",
+            "test_batch.bin",
+            "download(CifarKind::Cifar10, dir)",
+        ] {
+            assert!(msg.contains(needle), "{needle} not in {msg}");
+        }
+        let msg = locate_with(CifarKind::Cifar100, None, &env).unwrap_err().to_string();
+        assert!(msg.contains("cifar-100-binary.tar.gz") && msg.contains("train.bin"), "{msg}");
+        let msg = locate_with(CifarKind::Cifar100, None, &SearchEnv::default()).unwrap_err().to_string();
+        assert!(msg.contains("(none:"), "{msg}");
+    }
+
+    #[test]
+    fn missing_files_listed() {
+        let root = tempfile::tempdir().unwrap();
+        // Even though the cache holds the dataset, there is no fallback.
+        write_cifar10(&root.path().join("home/.cache/cl/cifar10"), 1, 1);
+        let env = env_in(root.path());
+        let partial = root.path().join("partial");
+        write_cifar10(&partial, 1, 1);
+        std::fs::remove_file(partial.join("data_batch_3.bin")).unwrap();
+        std::fs::remove_file(partial.join("test_batch.bin")).unwrap();
+        let err = locate_with(CifarKind::Cifar10, Some(&partial), &env).unwrap_err();
+        match &err {
+            DataError::CifarMissingFiles { dataset, dir, missing } => {
+                assert_eq!(*dataset, CifarKind::Cifar10);
+                assert_eq!(dir, &partial);
+                assert_eq!(missing, &["data_batch_3.bin", "test_batch.bin"]);
+            }
+            other => panic!("expected CifarMissingFiles, got {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains(&partial.display().to_string()), "{msg}");
+        assert!(msg.contains("data_batch_3.bin, test_batch.bin"), "{msg}");
+        assert!(msg.contains("cifar-10-binary.tar.gz"), "{msg}");
+        // A parent whose subdirectory is incomplete: the subdirectory is reported.
+        let sub = root.path().join("p/cifar-100-binary");
+        write_cifar100(&sub, 1, 1);
+        std::fs::remove_file(sub.join("train.bin")).unwrap();
+        let err = load(CifarKind::Cifar100, Some(&root.path().join("p"))).unwrap_err();
+        assert!(
+            matches!(&err, DataError::CifarMissingFiles { dir, missing, .. } if dir == &sub && missing == &["train.bin"]),
+            "{err:?}"
+        );
+        // A non-existent directory: every file is missing.
+        let err = load_dir(CifarKind::Cifar10, &root.path().join("nope")).unwrap_err();
+        assert!(matches!(&err, DataError::CifarMissingFiles { missing, .. } if missing.len() == 6), "{err:?}");
+    }
+
+    #[test]
+    fn truncated_file() {
+        let root = tempfile::tempdir().unwrap();
+        write_cifar10(root.path(), 3, 2);
+        let path = root.path().join("data_batch_4.bin");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(2 * 3073 + 100);
+        std::fs::write(&path, bytes).unwrap();
+        let err = load_dir(CifarKind::Cifar10, root.path()).unwrap_err();
+        match &err {
+            DataError::RecordSize { path: p, dataset, record_len, actual } => {
+                assert_eq!(p, &path);
+                assert_eq!((*dataset, *record_len, *actual), (CifarKind::Cifar10, 3073, 2 * 3073 + 100));
+            }
+            other => panic!("expected RecordSize, got {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains("data_batch_4.bin") && msg.contains("6246 bytes") && msg.contains("3073-byte"), "{msg}");
+        assert!(msg.contains("2 whole records and 100 bytes over"), "{msg}");
+        // Empty file; CIFAR-10 records read as CIFAR-100 (3073 is not a multiple of 3074).
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(load_dir(CifarKind::Cifar10, root.path()), Err(DataError::RecordSize { actual: 0, .. })));
+        let c100 = root.path().join("c100");
+        std::fs::create_dir_all(&c100).unwrap();
+        std::fs::write(c100.join("train.bin"), cifar10_bytes(0..2, |_| 0)).unwrap();
+        std::fs::write(c100.join("test.bin"), cifar100_bytes(0..1)).unwrap();
+        let err = load_dir(CifarKind::Cifar100, &c100).unwrap_err();
+        assert!(matches!(err, DataError::RecordSize { record_len: 3074, actual: 6146, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn bad_labels() {
+        let root = tempfile::tempdir().unwrap();
+        write_cifar10(root.path(), 3, 4);
+        let path = root.path().join("test_batch.bin");
+        std::fs::write(&path, cifar10_bytes(0..4, |s| if s == 2 { 10 } else { 9 })).unwrap();
+        match load_dir(CifarKind::Cifar10, root.path()) {
+            Err(DataError::LabelOutOfRange { path: p, which: "label", index: 2, label: 10, n_classes: 10 }) => {
+                assert_eq!(p, path)
+            }
+            other => panic!("expected LabelOutOfRange, got {other:?}"),
+        }
+        // CIFAR-100: fine label 100, then coarse label 20.
+        let dir = root.path().join("c100");
+        write_cifar100(&dir, 5, 2);
+        let train = dir.join("train.bin");
+        let mut bytes = cifar100_bytes(0..5);
+        bytes[3 * 3074 + 1] = 100;
+        std::fs::write(&train, &bytes).unwrap();
+        let err = load_dir(CifarKind::Cifar100, &dir).unwrap_err();
+        assert!(
+            matches!(err, DataError::LabelOutOfRange { which: "fine label", index: 3, label: 100, n_classes: 100, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("fine label 100 of record 3 is not a class in 0..100"), "{err}");
+        let mut bytes = cifar100_bytes(0..5);
+        bytes[4 * 3074] = 20;
+        std::fs::write(&train, &bytes).unwrap();
+        let err = load_dir(CifarKind::Cifar100, &dir).unwrap_err();
+        assert!(
+            matches!(err, DataError::LabelOutOfRange { which: "coarse label", index: 4, label: 20, n_classes: 20, .. }),
+            "{err:?}"
+        );
+    }
+
+    // ---- download and extraction ----
+
+    /// A tar header for a member `name` of `size` bytes and type `kind` (ustar format).
+    fn tar_header(name: &str, size: usize, kind: u8) -> [u8; 512] {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        h[136..148].copy_from_slice(b"00000000000\0");
+        h[156] = kind;
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        h
+    }
+
+    fn tar_entry(out: &mut Vec<u8>, name: &str, data: &[u8], kind: u8) {
+        out.extend_from_slice(&tar_header(name, data.len(), kind));
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// A CIFAR-10-like archive of the files in `src` (plus a directory entry, a metadata file,
+    /// a file outside the dataset directory and path-traversal attempts, all to be ignored
+    /// or extracted harmlessly), as a `.tar.gz`.
+    fn cifar10_archive(src: &Path, skip: Option<&str>) -> Vec<u8> {
+        let mut tar = Vec::new();
+        tar_entry(&mut tar, "cifar-10-batches-bin/", b"", b'5');
+        tar_entry(&mut tar, "cifar-10-batches-bin/batches.meta.txt", b"airplane\n", b'0');
+        tar_entry(&mut tar, "../evil.bin", b"x", b'0');
+        tar_entry(&mut tar, "cifar-10-batches-bin/../../evil.bin", b"x", b'0');
+        tar_entry(&mut tar, "other/readme.html", b"<html>", b'0');
+        for name in CifarKind::Cifar10.file_names() {
+            if Some(name) == skip {
+                continue;
+            }
+            let data = std::fs::read(src.join(name)).unwrap();
+            tar_entry(&mut tar, &format!("./cifar-10-batches-bin/{name}"), &data, b'0');
+        }
+        tar.extend_from_slice(&[0u8; 1024]);
+        gzip(&tar)
+    }
+
+    /// Serves fixed bytes for one URL; records the calls.
+    struct OneFile {
+        url: String,
+        bytes: Vec<u8>,
+        calls: std::cell::Cell<usize>,
+    }
+
+    impl Fetcher for OneFile {
+        fn fetch(&self, url: &str, dest: &Path) -> Result<(), DataError> {
+            self.calls.set(self.calls.get() + 1);
+            assert_eq!(url, self.url);
+            std::fs::write(dest, &self.bytes).map_err(|e| DataError::io(dest, e))
+        }
+    }
+
+    fn sha_hex(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn download_fetches_verifies_extracts() {
+        let root = tempfile::tempdir().unwrap();
+        let src = root.path().join("src");
+        write_cifar10(&src, 4, 5);
+        let archive = cifar10_archive(&src, None);
+        let file = RemoteFile {
+            name: "cifar-10-binary.tar.gz".into(),
+            urls: vec!["u://cifar".into()],
+            sha256: sha_hex(&archive),
+        };
+        let fetcher = OneFile { url: "u://cifar".into(), bytes: archive, calls: Default::default() };
+        let dir = root.path().join("out/cifar10");
+        let files = download_with(&fetcher, &file, CifarKind::Cifar10, &dir).unwrap();
+        assert_eq!(files, dir.join("cifar-10-batches-bin"));
+        assert_eq!(fetcher.calls.get(), 1);
+        // The archive is deleted, nothing escaped, no partial file left.
+        assert_eq!(entries(&dir), vec!["cifar-10-batches-bin"]);
+        assert_eq!(entries(&root.path().join("out")), vec!["cifar10"]);
+        let mut expected: Vec<String> = CifarKind::Cifar10.file_names().iter().map(|s| s.to_string()).collect();
+        expected.push("batches.meta.txt".into());
+        expected.sort();
+        assert_eq!(entries(&files), expected);
+        assert_eq!(load_dir(CifarKind::Cifar10, &dir).unwrap(), {
+            let mut a = load_dir(CifarKind::Cifar10, &src).unwrap();
+            a.dir = files.clone();
+            a
+        });
+        // Already there: nothing fetched.
+        assert_eq!(download_with(&fetcher, &file, CifarKind::Cifar10, &dir).unwrap(), files);
+        assert_eq!(fetcher.calls.get(), 1);
+    }
+
+    #[test]
+    fn download_checksum_mismatch_installs_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let file = RemoteFile { name: "a.tar.gz".into(), urls: vec!["u://a".into()], sha256: sha_hex(b"good") };
+        let fetcher = OneFile { url: "u://a".into(), bytes: b"tampered".to_vec(), calls: Default::default() };
+        let err = download_with(&fetcher, &file, CifarKind::Cifar100, root.path()).unwrap_err();
+        assert!(matches!(err, DataError::ChecksumMismatch { .. }), "{err:?}");
+        assert!(entries(root.path()).is_empty());
+    }
+
+    #[test]
+    fn archive_errors() {
+        let root = tempfile::tempdir().unwrap();
+        let src = root.path().join("src");
+        write_cifar10(&src, 1, 1);
+        let path = root.path().join("a.tar.gz");
+        // A member missing.
+        std::fs::write(&path, cifar10_archive(&src, Some("data_batch_5.bin"))).unwrap();
+        let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("x")).unwrap_err();
+        assert!(matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("lacks data_batch_5.bin")), "{err:?}");
+        // Truncated inside an entry (valid gzip of a cut tar).
+        let mut tar = Vec::new();
+        tar_entry(&mut tar, "cifar-10-batches-bin/test_batch.bin", &[1u8; 3073], b'0');
+        tar.truncate(1500);
+        std::fs::write(&path, gzip(&tar)).unwrap();
+        let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("y")).unwrap_err();
+        assert!(matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("truncated")), "{err:?}");
+        assert!(entries(&root.path().join("y/cifar-10-batches-bin")).is_empty(), "partial file removed");
+        // A corrupt header checksum.
+        let mut tar = Vec::new();
+        tar_entry(&mut tar, "cifar-10-batches-bin/test_batch.bin", b"x", b'0');
+        tar[10] ^= 1;
+        std::fs::write(&path, gzip(&tar)).unwrap();
+        let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("z")).unwrap_err();
+        assert!(matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("checksum")), "{err:?}");
+        // Not gzip at all.
+        std::fs::write(&path, b"plain text, not gzip").unwrap();
+        let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("w")).unwrap_err();
+        assert!(matches!(err, DataError::Gzip { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn long_names_and_pax_paths() {
+        let root = tempfile::tempdir().unwrap();
+        let mut tar = Vec::new();
+        // GNU long name.
+        tar_entry(&mut tar, "././@LongLink", b"cifar-100-binary/train.bin\0", b'L');
+        tar_entry(&mut tar, "ignored-short-name", &cifar100_bytes(0..2), b'0');
+        // pax path.
+        let record = "34 path=cifar-100-binary/test.bin\n";
+        assert_eq!(record.len(), 34);
+        tar_entry(&mut tar, "PaxHeaders/test.bin", record.as_bytes(), b'x');
+        tar_entry(&mut tar, "other-name", &cifar100_bytes(5..6), b'0');
+        std::fs::write(root.path().join("a.tgz"), gzip(&tar)).unwrap();
+        let out = extract_archive(CifarKind::Cifar100, &root.path().join("a.tgz"), root.path()).unwrap();
+        let a = load_dir(CifarKind::Cifar100, &out).unwrap();
+        assert_eq!((a.n_train(), a.n_test()), (2, 1));
+        assert_eq!(a.test_labels, vec![5]);
+    }
+
+    #[test]
+    fn member_names() {
+        let s = "cifar-10-batches-bin";
+        assert_eq!(member_name("cifar-10-batches-bin/a.bin", s), Some("a.bin"));
+        assert_eq!(member_name("./cifar-10-batches-bin/a.bin", s), Some("a.bin"));
+        assert_eq!(member_name("/cifar-10-batches-bin/a.bin", s), None);
+        assert_eq!(member_name("cifar-10-batches-bin/../a.bin", s), None);
+        assert_eq!(member_name("cifar-10-batches-bin/..", s), None);
+        assert_eq!(member_name("cifar-10-batches-bin/x/a.bin", s), None);
+        assert_eq!(member_name("a.bin", s), None);
+    }
+
+    #[test]
+    fn remote_files_are_well_formed() {
+        for kind in [CifarKind::Cifar10, CifarKind::Cifar100] {
+            let f = remote_file(kind);
+            assert_eq!(f.urls, vec![kind.url().to_string()]);
+            assert!(f.urls[0].ends_with(&f.name) && f.urls[0].starts_with("https://www.cs.toronto.edu/~kriz/"));
+            assert_eq!(f.sha256.len(), 64);
+            assert!(f.sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert_eq!(kind.archive_md5().len(), 32);
+        }
+        assert_eq!(remote_file(CifarKind::Cifar100).name, "cifar-100-binary.tar.gz");
+    }
+}
