@@ -24,6 +24,6 @@ pub use error::BenchmarkError;
 pub use mnist_files::MnistKind;
 pub use scenarios::{
     BenchmarkWithValidation, NcConfig, NiConfig, OnlineExperience, TensorExperience, ValidationSize,
-    benchmark_with_validation_stream, data_incremental_benchmark, dataset_benchmark, nc_benchmark, ni_benchmark,
+    benchmark_with_validation_stream, data_incremental_benchmark, dataset_benchmark, nc_benchmark, nc_benchmark_multi, ni_benchmark,
     ni_exp_assignment, split_online_stream, tensors_benchmark,
 };

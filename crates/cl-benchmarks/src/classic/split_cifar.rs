@@ -156,6 +156,7 @@ impl SplitCifarConfig {
             task_labels: self.return_task_id,
             class_ids_from_zero_in_each_exp: self.class_ids_from_zero_in_each_exp,
             class_ids_from_zero_from_first_exp: self.class_ids_from_zero_from_first_exp,
+            one_dataset_per_exp: false,
         })
     }
 }

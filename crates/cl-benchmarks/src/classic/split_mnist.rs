@@ -101,6 +101,7 @@ impl SplitMnistConfig {
             task_labels: self.return_task_id,
             class_ids_from_zero_in_each_exp: self.class_ids_from_zero_in_each_exp,
             class_ids_from_zero_from_first_exp: false,
+            one_dataset_per_exp: false,
         }
     }
 }

@@ -10,7 +10,7 @@ mod validation;
 
 pub use data_incremental::data_incremental_benchmark;
 pub use dataset_benchmark::{TensorExperience, dataset_benchmark, tensors_benchmark};
-pub use nc::{NcConfig, nc_benchmark};
+pub use nc::{NcConfig, nc_benchmark, nc_benchmark_multi};
 pub use ni::{NiConfig, ni_benchmark, ni_exp_assignment};
 pub use online::{OnlineExperience, split_online_stream};
 pub use validation::{BenchmarkWithValidation, ValidationSize, benchmark_with_validation_stream};

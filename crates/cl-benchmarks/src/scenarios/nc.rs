@@ -38,6 +38,10 @@ pub struct NcConfig {
     pub class_ids_from_zero_in_each_exp: bool,
     /// Relabel all classes as 0, 1, ... in class order.
     pub class_ids_from_zero_from_first_exp: bool,
+    /// With several datasets ([`nc_benchmark_multi`]): each dataset is one experience (the
+    /// experience order is shuffled with `seed` when `shuffle`); excludes `per_exp_classes` and
+    /// `fixed_class_order`, and overrides `n_experiences`.
+    pub one_dataset_per_exp: bool,
 }
 
 impl NcConfig {
@@ -52,7 +56,14 @@ impl NcConfig {
             task_labels: false,
             class_ids_from_zero_in_each_exp: false,
             class_ids_from_zero_from_first_exp: false,
+            one_dataset_per_exp: false,
         }
+    }
+
+    /// Each dataset of [`nc_benchmark_multi`] is one experience.
+    pub fn with_one_dataset_per_exp(mut self, on: bool) -> Self {
+        self.one_dataset_per_exp = on;
+        self
     }
 
     /// Sets the seed of the class order.
@@ -200,6 +211,12 @@ pub fn nc_benchmark(
     test: &ClassificationDataset,
     config: &NcConfig,
 ) -> Result<Benchmark, BenchmarkError> {
+    if config.one_dataset_per_exp {
+        return Err(BenchmarkError::arg(
+            "one_dataset_per_exp",
+            "needs several datasets: call nc_benchmark_multi with one train and one test dataset per experience",
+        ));
+    }
     let train_targets = train.targets();
     let test_targets = test.targets();
     let classes: Vec<u32> = train_targets.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
@@ -297,6 +314,77 @@ pub fn nc_benchmark(
     })
 }
 
+/// Class-incremental benchmark over several datasets (Avalanche's `nc_benchmark` given lists).
+///
+/// The datasets are concatenated in order with their classes renumbered so they do not collide:
+/// dataset `i`'s classes (sorted) become the next free ids. The test datasets get the same
+/// renumbering (their classes must occur in the matching train dataset). Then the classes are
+/// split as by [`nc_benchmark`], or, with `one_dataset_per_exp`, each dataset is one experience.
+pub fn nc_benchmark_multi(
+    train: &[ClassificationDataset],
+    test: &[ClassificationDataset],
+    config: &NcConfig,
+) -> Result<Benchmark, BenchmarkError> {
+    if train.is_empty() || train.len() != test.len() {
+        return Err(BenchmarkError::arg(
+            "train",
+            format!("{} train and {} test datasets: give one test dataset per train dataset", train.len(), test.len()),
+        ));
+    }
+    if config.one_dataset_per_exp && (config.per_exp_classes.is_some() || config.fixed_class_order.is_some()) {
+        return Err(BenchmarkError::arg(
+            "one_dataset_per_exp",
+            "cannot be combined with per_exp_classes or fixed_class_order",
+        ));
+    }
+    let mut offset = 0u32;
+    let mut class_lists: Vec<Vec<u32>> = Vec::with_capacity(train.len());
+    let (mut train_all, mut test_all): (Option<ClassificationDataset>, Option<ClassificationDataset>) = (None, None);
+    for (i, (tr, te)) in train.iter().zip(test).enumerate() {
+        let classes: Vec<u32> = tr.classes().into_iter().collect();
+        let Some(&max) = classes.last() else {
+            return Err(BenchmarkError::arg("train", format!("train dataset {i} is empty")));
+        };
+        if max as usize >= MAX_CLASS_ID {
+            return Err(BenchmarkError::arg("train", format!("class id {max} of dataset {i} is too large")));
+        }
+        if let Some(c) = te.classes().into_iter().find(|c| classes.binary_search(c).is_err()) {
+            return Err(BenchmarkError::arg("test", format!("class {c} of test dataset {i} is not in train dataset {i}")));
+        }
+        let mut mapping = vec![u32::MAX; max as usize + 1];
+        for (rank, &c) in classes.iter().enumerate() {
+            mapping[c as usize] = offset + rank as u32;
+        }
+        class_lists.push((offset..offset + classes.len() as u32).collect());
+        offset += classes.len() as u32;
+        let (tr, te) = (tr.with_class_mapping(&mapping)?, te.with_class_mapping(&mapping)?);
+        train_all = Some(match train_all {
+            Some(all) => all.concat(&tr)?,
+            None => tr,
+        });
+        test_all = Some(match test_all {
+            Some(all) => all.concat(&te)?,
+            None => te,
+        });
+    }
+    let (train_all, test_all) = (train_all.expect("non-empty"), test_all.expect("non-empty"));
+    if !config.one_dataset_per_exp {
+        return nc_benchmark(&train_all, &test_all, config);
+    }
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    if config.shuffle {
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
+    }
+    let mut per_dataset = config.clone();
+    per_dataset.one_dataset_per_exp = false;
+    per_dataset.n_experiences = train.len();
+    per_dataset.fixed_class_order = Some(order.iter().flat_map(|&d| class_lists[d].iter().copied()).collect());
+    per_dataset.per_exp_classes = Some(order.iter().enumerate().map(|(pos, &d)| (pos, class_lists[d].len())).collect());
+    let mut benchmark = nc_benchmark(&train_all, &test_all, &per_dataset)?;
+    benchmark.seed = config.shuffle.then_some(config.seed);
+    Ok(benchmark)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,6 +458,43 @@ mod tests {
             let mapped: Vec<u32> = orig0.iter().map(|&c| b.class_mapping[c as usize]).collect();
             prop_assert_eq!(exp0.targets(), mapped);
         }
+    }
+
+    #[test]
+    fn several_datasets_are_renumbered_and_can_be_one_experience_each() {
+        let a = data(8, 2); // classes 1, 4
+        let b = data(9, 3); // classes 1, 4, 7
+        let multi = nc_benchmark_multi(&[a.clone(), b.clone()], &[a.clone(), b.clone()], &NcConfig::new(5).with_seed(2)).unwrap();
+        assert_eq!(multi.n_classes, 5);
+        assert_eq!(multi.train_stream.iter().map(|e| e.dataset.len()).sum::<usize>(), 17);
+        let per = nc_benchmark_multi(
+            &[a.clone(), b.clone()],
+            &[a.clone(), b.clone()],
+            &NcConfig::new(1).with_shuffle(false).with_one_dataset_per_exp(true),
+        )
+        .unwrap();
+        assert_eq!(per.n_experiences(), 2);
+        assert_eq!(per.train_stream[0].classes_in_this_experience, vec![0, 1]);
+        assert_eq!(per.train_stream[1].classes_in_this_experience, vec![2, 3, 4]);
+        assert_eq!(per.train_stream[1].dataset.len(), 9);
+        assert_eq!(per.test_stream[1].classes_in_this_experience, vec![2, 3, 4]);
+        // Shuffled experience order keeps each dataset's classes together.
+        let orders: BTreeSet<Vec<Vec<u32>>> = (0..8)
+            .map(|seed| {
+                let b2 = nc_benchmark_multi(
+                    &[a.clone(), b.clone()],
+                    &[a.clone(), b.clone()],
+                    &NcConfig::new(1).with_seed(seed).with_one_dataset_per_exp(true),
+                )
+                .unwrap();
+                b2.train_stream.iter().map(|e| e.classes_in_this_experience.clone()).collect()
+            })
+            .collect();
+        assert_eq!(orders.len(), 2, "{orders:?}");
+        let both = NcConfig::new(1).with_one_dataset_per_exp(true).with_per_exp_classes([(0, 1)]);
+        assert!(nc_benchmark_multi(&[a.clone(), b.clone()], &[a.clone(), b.clone()], &both).is_err());
+        assert!(nc_benchmark(&a, &a, &NcConfig::new(1).with_one_dataset_per_exp(true)).is_err());
+        assert!(nc_benchmark_multi(&[a.clone()], &[], &NcConfig::new(1)).is_err());
     }
 
     #[test]
