@@ -267,3 +267,43 @@ fn labels_without_an_output_unit_are_an_error() {
     let err = s.train(&stream).unwrap_err();
     assert!(matches!(err, ClError::LabelOutOfRange { label: 7, outputs: 2 }), "{err}");
 }
+
+/// Declares that it replaces the training data, as replay or GDumb do.
+struct OwnsData(&'static str);
+impl Plugin<SimpleMLP> for OwnsData {
+    fn name(&self) -> String {
+        self.0.to_string()
+    }
+    fn writes(&self) -> Vec<cl::core::StatePart> {
+        vec![cl::core::StatePart::TrainingData, cl::core::StatePart::Loss]
+    }
+}
+
+/// Adds to the loss only.
+struct AddsLoss;
+impl Plugin<SimpleMLP> for AddsLoss {
+    fn writes(&self) -> Vec<cl::core::StatePart> {
+        vec![cl::core::StatePart::Loss]
+    }
+}
+
+#[test]
+fn plugins_replacing_the_same_state_are_rejected_when_built() {
+    let err = builder(tiny_mlp(2), 0.1).plugin(OwnsData("ReplayA")).plugin(AddsLoss).plugin(OwnsData("ReplayB")).build();
+    let err = err.err().expect("two owners of the training data");
+    let msg = err.to_string();
+    assert!(matches!(err, ClError::IncompatiblePlugins(_)));
+    assert!(msg.contains("ReplayA") && msg.contains("ReplayB") && msg.contains("training data"), "{msg}");
+    // Several loss terms are fine.
+    assert!(builder(tiny_mlp(2), 0.1).plugin(OwnsData("Replay")).plugin(AddsLoss).plugin(AddsLoss).build().is_ok());
+}
+
+#[test]
+fn the_last_metrics_are_visible_to_plugins_after_an_eval() {
+    let stream = generated_stream("test", 1, 4);
+    let mut s = builder(tiny_mlp(2), 0.1).build().unwrap();
+    assert!(s.state.last_metrics.is_empty());
+    let results = s.eval(&stream).unwrap();
+    assert_eq!(s.state.last_metrics, results);
+    assert!(results.contains_key("Top1_Acc_Stream/eval_phase/test_stream/Task000"));
+}

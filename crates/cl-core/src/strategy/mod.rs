@@ -9,7 +9,7 @@ mod template;
 
 pub use clock::Clock;
 pub use evaluator::{Evaluator, MetricResults, NoMetrics};
-pub use plugin::{Callback, Plugin, dispatch};
+pub use plugin::{Callback, Plugin, StatePart, dispatch};
 pub use state::StrategyState;
 pub use steps::{DefaultSteps, TemplateSteps};
 pub use template::{AsExperiences, Strategy, StrategyBuilder};

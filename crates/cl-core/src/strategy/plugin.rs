@@ -1,6 +1,47 @@
 //! The [`Plugin`] trait: one callback per point of the training and evaluation loop.
 
 use super::state::StrategyState;
+
+/// A part of the strategy state a plugin may replace or modify, declared by
+/// [`Plugin::writes`] so that incompatible combinations are rejected when the strategy is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StatePart {
+    /// The training data: the dataloader or the adapted dataset (Replay, GDumb). Exclusive.
+    TrainingData,
+    /// The learning rate (schedulers). Exclusive.
+    LearningRate,
+    /// The model's parameters (re-initialisation, weight consolidation, best-weight restore).
+    Model,
+    /// The optimizer or its state.
+    Optimizer,
+    /// Terms added to the loss (EWC, LwF, ...); any number of plugins may add terms.
+    Loss,
+    /// The gradients before the update (GEM, A-GEM).
+    Gradients,
+    /// Stopping the epochs of an experience (early stopping).
+    StopTraining,
+}
+
+impl StatePart {
+    /// Whether two plugins writing this part conflict: only one plugin may own the training
+    /// data or the learning rate.
+    pub fn is_exclusive(self) -> bool {
+        matches!(self, StatePart::TrainingData | StatePart::LearningRate)
+    }
+
+    /// A description for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StatePart::TrainingData => "the training data (dataloader / adapted dataset)",
+            StatePart::LearningRate => "the learning rate",
+            StatePart::Model => "the model's parameters",
+            StatePart::Optimizer => "the optimizer",
+            StatePart::Loss => "the loss",
+            StatePart::Gradients => "the gradients",
+            StatePart::StopTraining => "the stop-training flag",
+        }
+    }
+}
 use crate::error::Result;
 use crate::model::Model;
 
@@ -51,6 +92,12 @@ macro_rules! callbacks {
             /// A name for error messages and logs.
             fn name(&self) -> String {
                 std::any::type_name::<Self>().rsplit("::").next().unwrap_or("plugin").to_string()
+            }
+
+            /// The parts of the state this plugin replaces; the strategy builder rejects two
+            /// plugins that replace the same exclusive part (see [`StatePart::is_exclusive`]).
+            fn writes(&self) -> Vec<StatePart> {
+                Vec::new()
             }
             $(
                 $(#[$doc])*

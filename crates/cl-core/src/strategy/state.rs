@@ -65,6 +65,9 @@ pub struct StrategyState<M: Model> {
     pub grads: Option<GradientsParams>,
     /// `true` while training, `false` while evaluating (also during periodic evaluation).
     pub is_training: bool,
+    /// The evaluator's last metric values, refreshed after every `eval` (periodic evaluations
+    /// included): what early stopping and similar plugins read.
+    pub last_metrics: super::evaluator::MetricResults,
     /// Whether `make_optimizer` resets the optimizer state before each experience.
     pub reset_optimizer_state: bool,
     /// The name of the stream being evaluated (`test`, `valid`, ...), while evaluating.
@@ -108,6 +111,7 @@ impl<M: Model> StrategyState<M> {
             grads: None,
             is_training: false,
             reset_optimizer_state: false,
+            last_metrics: Default::default(),
             eval_stream: None,
             stop_requested: false,
         }

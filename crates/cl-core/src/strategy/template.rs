@@ -6,7 +6,7 @@ use std::sync::Arc;
 use burn::tensor::Device;
 
 use super::evaluator::{Evaluator, MetricResults, NoMetrics};
-use super::plugin::{Callback, Plugin, dispatch};
+use super::plugin::{Callback, Plugin, StatePart, dispatch};
 use super::state::StrategyState;
 use super::steps::{DefaultSteps, TemplateSteps};
 use crate::criterion::{CrossEntropyLoss, Criterion};
@@ -359,7 +359,8 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
         let result = self.eval_inner(experiences);
         self.load_train_state(saved);
         result?;
-        Ok(self.evaluator.last_metrics())
+        self.state.last_metrics = self.evaluator.last_metrics();
+        Ok(self.state.last_metrics.clone())
     }
 
     fn eval_inner(&mut self, experiences: &[Experience]) -> Result<()> {
@@ -402,6 +403,24 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
         }
         Ok(())
     }
+}
+
+/// Rejects two plugins that write the same exclusive part of the state.
+fn check_plugin_compatibility<M: Model>(plugins: &[Box<dyn Plugin<M>>]) -> Result<()> {
+    let mut owners: Vec<(StatePart, String)> = Vec::new();
+    for p in plugins {
+        for part in p.writes().into_iter().filter(|part| part.is_exclusive()) {
+            if let Some((_, other)) = owners.iter().find(|(q, _)| *q == part) {
+                return Err(ClError::IncompatiblePlugins(format!(
+                    "`{other}` and `{}` both replace {}; keep one of them",
+                    p.name(),
+                    part.describe()
+                )));
+            }
+            owners.push((part, p.name()));
+        }
+    }
+    Ok(())
 }
 
 /// Builds a [`Strategy`], validating the configuration (Avalanche's constructor arguments).
@@ -541,6 +560,7 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
     /// Validates the configuration and builds the strategy. The model is moved to the device
     /// with autodiff enabled; the device's RNG is seeded with `seed`.
     pub fn build(self) -> Result<Strategy<M, S>> {
+        check_plugin_compatibility(&self.plugins)?;
         let eval_mb_size = self.eval_mb_size.unwrap_or(self.train_mb_size);
         for (field, v) in [
             ("train_mb_size", self.train_mb_size),
