@@ -32,6 +32,9 @@ struct Part {
     target_map: Option<Arc<[u32]>>,
     /// Task label overriding the storage's.
     task_label: Option<u32>,
+    /// The transforms of this part's samples (kept through concatenation, so memory samples
+    /// of another experience keep their own permutation, rotation, ...).
+    transforms: TransformGroups,
 }
 
 impl Part {
@@ -83,7 +86,6 @@ pub struct ClassificationDataset {
     /// `offsets[p]` = index of part `p`'s first sample; `offsets[parts.len()]` = len.
     offsets: Arc<[usize]>,
     sample_shape: Arc<[usize]>,
-    transforms: TransformGroups,
     mode: TransformMode,
 }
 
@@ -97,11 +99,11 @@ impl ClassificationDataset {
                 indices: None,
                 target_map: None,
                 task_label: None,
+                transforms: TransformGroups::default(),
             }]
             .into(),
             offsets: vec![0, len].into(),
             sample_shape,
-            transforms: TransformGroups::default(),
             mode: TransformMode::Train,
         }
     }
@@ -292,6 +294,7 @@ impl ClassificationDataset {
                 indices: Some(std::mem::take(run).into()),
                 target_map: src.target_map.clone(),
                 task_label: src.task_label,
+                transforms: src.transforms.clone(),
             });
             offsets.push(offsets.last().unwrap() + parts.last().unwrap().len());
         };
@@ -312,20 +315,29 @@ impl ClassificationDataset {
             parts: parts.into(),
             offsets: offsets.into(),
             sample_shape: self.sample_shape.clone(),
-            transforms: self.transforms.clone(),
             mode: self.mode,
         })
     }
 
     /// `self` followed by `other`; costs O(number of parts), the samples are not copied.
     ///
-    /// The result keeps `self`'s transforms and mode.
+    /// Every sample keeps the transforms of the dataset it came from; the result has `self`'s
+    /// mode (train/eval view).
     pub fn concat(&self, other: &Self) -> Result<Self> {
         if self.sample_shape != other.sample_shape {
             return Err(ClError::SampleShapeMismatch {
                 left: self.sample_shape.to_vec(),
                 right: other.sample_shape.to_vec(),
             });
+        }
+        for mode in [TransformMode::Train, TransformMode::Eval] {
+            let (a, b) = (
+                self.transforms().output_shape(mode, &self.sample_shape),
+                other.transforms().output_shape(mode, &other.sample_shape),
+            );
+            if a != b {
+                return Err(ClError::SampleShapeMismatch { left: a, right: b });
+            }
         }
         let mut parts: Vec<Part> = self.parts.to_vec();
         parts.extend(other.parts.iter().cloned());
@@ -336,7 +348,6 @@ impl ClassificationDataset {
             parts: parts.into(),
             offsets: offsets.into(),
             sample_shape: self.sample_shape.clone(),
-            transforms: self.transforms.clone(),
             mode: self.mode,
         })
     }
@@ -380,18 +391,28 @@ impl ClassificationDataset {
         }
     }
 
-    /// Replaces the transform groups; an error if a transform does not fit the samples.
+    /// Replaces the transform groups of every sample; an error if a transform does not fit
+    /// the samples.
     pub fn with_transforms(&self, transforms: TransformGroups) -> Result<Self> {
         transforms.check(&self.sample_shape)?;
+        let mut parts = self.parts.to_vec();
+        for p in parts.iter_mut() {
+            p.transforms = transforms.clone();
+        }
         Ok(Self {
-            transforms,
+            parts: parts.into(),
             ..self.clone()
         })
     }
 
-    /// The transform groups.
+    /// The transform groups of the first sample's part (after concatenations, parts may differ).
     pub fn transforms(&self) -> &TransformGroups {
-        &self.transforms
+        &self.parts[0].transforms
+    }
+
+    /// Shape of a sample after this view's transforms (e.g. smaller after a crop).
+    pub fn output_shape(&self) -> Vec<usize> {
+        self.transforms().output_shape(self.mode, &self.sample_shape)
     }
 
     /// The view applying the training transforms.
@@ -434,10 +455,8 @@ impl ClassificationDataset {
             targets.push(p.target(l));
             tasks.push(p.task_label(l));
         }
-        let mut xt = Tensor::<2>::from_data(TensorData::new(x, [n, sample_len]), device);
-        for t in self.transforms.group(self.mode) {
-            xt = t.apply(xt, &self.sample_shape, rng);
-        }
+        let xt = Tensor::<2>::from_data(TensorData::new(x, [n, sample_len]), device);
+        let (xt, out_shape) = self.apply_transforms(xt, indices, rng);
         let y = Tensor::<1, Int>::from_data(
             TensorData::new(targets.iter().map(|&v| v as i64).collect::<Vec<_>>(), [n]),
             device,
@@ -452,8 +471,54 @@ impl ClassificationDataset {
             t,
             targets,
             task_labels: tasks,
-            sample_shape: self.sample_shape.clone(),
+            sample_shape: out_shape,
         })
+    }
+
+    /// Applies each row's transforms: once for the whole batch when its samples share them
+    /// (the usual case), else per group of rows, reassembled in the batch order.
+    fn apply_transforms(&self, x: Tensor<2>, indices: &[usize], rng: &mut ChaCha8Rng) -> (Tensor<2>, Arc<[usize]>) {
+        let mut groups: Vec<(&TransformGroups, Vec<i64>)> = Vec::new();
+        for (row, &i) in indices.iter().enumerate() {
+            let t = &self.locate(i).0.transforms;
+            match groups.iter_mut().find(|(g, _)| g.same_as(t)) {
+                Some((_, rows)) => rows.push(row as i64),
+                None => groups.push((t, vec![row as i64])),
+            }
+        }
+        let apply = |t: &TransformGroups, mut x: Tensor<2>, rng: &mut ChaCha8Rng| {
+            let mut shape = self.sample_shape.to_vec();
+            for tr in t.group(self.mode) {
+                x = tr.apply(x, &shape, rng);
+                shape = tr.output_shape(&shape);
+            }
+            (x, shape)
+        };
+        if groups.len() <= 1 {
+            let t = groups.first().map_or(self.transforms(), |(t, _)| *t);
+            let (x, shape) = apply(t, x, rng);
+            return (x, shape.into());
+        }
+        let device = x.device();
+        let mut outputs = Vec::with_capacity(groups.len());
+        let mut order: Vec<i64> = Vec::with_capacity(indices.len());
+        let mut shape = Vec::new();
+        for (t, rows) in &groups {
+            let n = rows.len();
+            let sel = Tensor::<1, Int>::from_data(TensorData::new(rows.clone(), [n]), &device);
+            let (out, s) = apply(t, x.clone().select(0, sel), rng);
+            outputs.push(out);
+            order.extend_from_slice(rows);
+            shape = s;
+        }
+        // `order[k]` is the batch row of output row k: invert it to restore the batch order.
+        let mut inverse = vec![0i64; order.len()];
+        for (k, &row) in order.iter().enumerate() {
+            inverse[row as usize] = k as i64;
+        }
+        let n = inverse.len();
+        let inverse = Tensor::<1, Int>::from_data(TensorData::new(inverse, [n]), &device);
+        (Tensor::cat(outputs, 0).select(0, inverse), shape.into())
     }
 }
 
@@ -548,6 +613,30 @@ mod tests {
             (x.iter().map(|&b| b as f32).collect(), y as u32, 0)
         });
         assert!(matches!(bad, Err(ClError::DatasetLayout(_))));
+    }
+
+    #[test]
+    fn concatenated_parts_keep_their_own_transforms() {
+        use crate::data::{PixelPermutation, Transform, TransformGroups};
+        let groups = |perm: Vec<usize>| {
+            let t: Arc<dyn Transform> = Arc::new(PixelPermutation::new(perm).unwrap());
+            TransformGroups::same(vec![t])
+        };
+        let a = ClassificationDataset::from_f32(vec![1., 2., 3., 4.], vec![2], vec![0, 0]).unwrap();
+        let b = ClassificationDataset::from_f32(vec![5., 6., 7., 8.], vec![2], vec![1, 1]).unwrap();
+        let a = a.with_transforms(groups(vec![0, 1])).unwrap();
+        let b = b.with_transforms(groups(vec![1, 0])).unwrap();
+        let both = a.concat(&b).unwrap();
+        let device = burn::tensor::Device::default();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        // Rows from both parts, interleaved: each keeps its own permutation, order preserved.
+        let batch = both.batch(&[2, 0, 3, 1], &device, &mut rng).unwrap();
+        let x = batch.x.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(x, vec![6., 5., 1., 2., 8., 7., 3., 4.]);
+        assert_eq!(batch.targets, vec![1, 0, 1, 0]);
+        // A view of one part only takes the fast path.
+        let only_b = both.subset(&[3, 2]).unwrap().batch(&[0, 1], &device, &mut rng).unwrap();
+        assert_eq!(only_b.x.into_data().try_to_vec::<f32>().unwrap(), vec![8., 7., 6., 5.]);
     }
 
     #[test]

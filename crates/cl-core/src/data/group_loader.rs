@@ -272,8 +272,8 @@ impl GroupBalancedDataLoaderConfig {
 /// ([`oversample_small_groups`](GroupBalancedDataLoaderConfig::oversample_small_groups)), or
 /// leaves the mini-batches once exhausted, so the last batches are smaller.
 ///
-/// The groups are concatenated once (a cheap view, keeping the first group's transforms), so a
-/// mini-batch is built by one gather and one upload.
+/// The groups are concatenated once (a cheap view; every sample keeps its own group's
+/// transforms), so a mini-batch is built by one gather and one upload.
 ///
 /// ```
 /// use burn::tensor::Device;

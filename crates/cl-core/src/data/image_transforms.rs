@@ -191,6 +191,10 @@ impl RandomCrop {
 }
 
 impl Transform for RandomCrop {
+    fn output_shape(&self, input: &[usize]) -> Vec<usize> {
+        vec![input[0], self.height, self.width]
+    }
+
     fn check(&self, sample_shape: &[usize]) -> Result<()> {
         let (_, h, w) = image_dims(sample_shape, "RandomCrop")?;
         if self.height > h + 2 * self.padding || self.width > w + 2 * self.padding {

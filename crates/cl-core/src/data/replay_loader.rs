@@ -76,8 +76,8 @@ impl ReplayDataLoaderConfig {
 /// a mini-batch with fewer memory samples (unless `drop_last`).
 ///
 /// An empty (or absent) memory gives a plain loader over the current data. Current data and
-/// memory are concatenated once (a cheap view that keeps the current data's transforms, which
-/// then apply to memory samples too), so a mini-batch is built by one gather and one upload.
+/// memory are concatenated once (a cheap view; every sample keeps its own dataset's transforms),
+/// so a mini-batch is built by one gather and one upload.
 ///
 /// ```
 /// use cl_core::data::{ClassificationDataset, DataLoader, DataLoaderConfig, ReplayDataLoader, ReplayDataLoaderConfig};

@@ -19,6 +19,11 @@ pub trait Transform: Send + Sync + Debug {
         Ok(())
     }
 
+    /// Shape of a sample after the transform (default: unchanged).
+    fn output_shape(&self, input: &[usize]) -> Vec<usize> {
+        input.to_vec()
+    }
+
     /// Applies the transform to a batch.
     fn apply(&self, x: Tensor<2>, sample_shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor<2>;
 }
@@ -115,9 +120,41 @@ pub struct TransformGroups {
 }
 
 impl TransformGroups {
-    /// Checks every transform against samples of `sample_shape`.
+    /// Checks each transform against the shape its predecessors produce, and that training and
+    /// evaluation produce samples of the same shape (a model sees both).
     pub fn check(&self, sample_shape: &[usize]) -> Result<()> {
-        self.train.iter().chain(self.eval.iter()).try_for_each(|t| t.check(sample_shape))
+        let mut outputs = Vec::with_capacity(2);
+        for group in [&self.train, &self.eval] {
+            let mut shape = sample_shape.to_vec();
+            for t in group.iter() {
+                t.check(&shape)?;
+                shape = t.output_shape(&shape);
+            }
+            outputs.push(shape);
+        }
+        if outputs[0] != outputs[1] {
+            return Err(ClError::config(
+                "transforms",
+                format!(
+                    "training transforms give samples of shape {:?} but evaluation transforms {:?}",
+                    outputs[0], outputs[1]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Shape of a sample of `sample_shape` after the `mode` group.
+    pub fn output_shape(&self, mode: TransformMode, sample_shape: &[usize]) -> Vec<usize> {
+        self.group(mode).iter().fold(sample_shape.to_vec(), |shape, t| t.output_shape(&shape))
+    }
+
+    /// Whether both groups are the very same transform lists (shared, not just equal).
+    pub fn same_as(&self, other: &Self) -> bool {
+        let same = |a: &Arc<[Arc<dyn Transform>]>, b: &Arc<[Arc<dyn Transform>]>| {
+            Arc::ptr_eq(a, b) || (a.is_empty() && b.is_empty())
+        };
+        same(&self.train, &other.train) && same(&self.eval, &other.eval)
     }
 
     /// The same transforms for training and evaluation.
