@@ -20,6 +20,10 @@ pub mod scenarios;
 pub use cifar_files::CifarKind;
 pub use classic::{SplitCifarConfig, SplitMnistConfig, split_cifar10, split_cifar100, split_fmnist, split_mnist};
 pub use data_error::DataError;
+/// The data model the benchmarks are made of (datasets, loaders, transforms), re-exported so that
+/// a training loop needs only this crate.
+pub use cl_core::data;
+pub use cl_core::{Benchmark, ClassificationDataset, Experience, Result as CoreResult, Stream};
 pub use error::BenchmarkError;
 pub use mnist_files::MnistKind;
 pub use scenarios::{

@@ -107,6 +107,9 @@ pub fn transformed_benchmark(
     seed: Option<u64>,
     mut transform: impl FnMut(usize) -> Result<Arc<dyn Transform>, BenchmarkError>,
 ) -> Result<Benchmark, BenchmarkError> {
+    if n_experiences == 0 {
+        return Err(BenchmarkError::arg("n_experiences", "must be at least 1"));
+    }
     let classes: Vec<u32> = train.classes().into_iter().collect();
     let n_classes = classes.last().map_or(0, |&c| c as usize + 1);
     let normalize: Arc<dyn Transform> = Arc::new(normalize);
@@ -196,4 +199,51 @@ pub fn rotated_mnist(config: &TransformedMnistConfig) -> Result<Benchmark, Bench
 /// RotatedFMNIST: each experience rotates Fashion-MNIST by its own angle.
 pub fn rotated_fmnist(config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
     rotated(MnistKind::FashionMnist, config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    /// Samples of 16 distinct values each, so a transform's map can be read off exactly.
+    fn distinct(n: usize, offset: f32) -> ClassificationDataset {
+        let values: Vec<f32> = (0..n * 16).map(|v| offset + v as f32).collect();
+        ClassificationDataset::from_f32(values, vec![1, 4, 4], (0..n as u32).map(|i| i % 2).collect()).unwrap()
+    }
+
+    fn first_row(ds: &ClassificationDataset) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let b = ds.eval().batch(&[0], &Device::default(), &mut rng).unwrap();
+        b.x.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn each_experience_permutes_train_and_test_by_one_bijection() {
+        let (train, test) = (distinct(3, 0.0), distinct(2, 1000.0));
+        let normalize = Normalize::new(vec![0.0], vec![1.0]).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut perms = Vec::new();
+        let b = transformed_benchmark(&train, &test, 3, true, normalize.clone(), Some(7), |_| {
+            let p = PixelPermutation::random(16, &mut rng);
+            perms.push(p.permutation().to_vec());
+            Ok(Arc::new(p) as Arc<dyn Transform>)
+        })
+        .unwrap();
+        for (e, perm) in perms.iter().enumerate() {
+            let mut sorted = perm.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..16).collect::<Vec<_>>(), "a bijection");
+            // out[i] = in[perm[i]], for train and test alike.
+            let tr = first_row(&b.train_stream[e].dataset);
+            let te = first_row(&b.test_stream[e].dataset);
+            for i in 0..16 {
+                assert_eq!(tr[i], perm[i] as f32);
+                assert_eq!(te[i], 1000.0 + perm[i] as f32);
+            }
+            assert_eq!(b.train_stream[e].task_labels, vec![e as u32]);
+        }
+        assert_ne!(perms[0], perms[1]);
+        assert!(transformed_benchmark(&train, &test, 0, false, normalize, None, |_| unreachable!()).is_err());
+    }
 }

@@ -1,14 +1,15 @@
 //! Benchmarks from your own training loop: SplitFMNIST with no strategy, plugin or metric.
 //!
 //! ```text
-//! cargo run --release --example standalone_loop [-- --data-dir DIR --max-samples N]
+//! cargo run --release -p cl-benchmarks --example standalone_loop [-- --data-dir DIR --max-samples N]
 //! ```
 //!
-//! Demonstrates that `cl`'s benchmarks stand alone: this example uses only `cl::benchmarks`
-//! (the SplitFMNIST streams), the data loader of the data model (`cl::core::data`, which
-//! `cl-benchmarks` is built on) and Burn itself. The model is a two-layer MLP written here with
+//! Demonstrates that `cl`'s benchmarks stand alone: this example belongs to the `cl-benchmarks`
+//! crate and uses only it (the SplitFMNIST streams and, re-exported from the data model it is
+//! built on, the data loader) and Burn itself — the crate does not depend on the strategies,
+//! plugins, metrics or models. The model is a two-layer MLP written here with
 //! `#[derive(Module)]`; the loop (1 epoch per experience, batch 128, plain SGD with lr 0.01) and
-//! the accuracy are hand-written. No `Strategy`, plugin, `cl::metrics` or `cl::models` is used.
+//! the accuracy are hand-written.
 //!
 //! Training runs on the autodiff device; evaluation runs `model.valid()` on the plain device, so
 //! no forward pass leaves an unused autodiff graph behind.
@@ -16,14 +17,14 @@
 use std::error::Error;
 use std::time::Instant;
 
-use cl::benchmarks::{SplitMnistConfig, split_fmnist};
-use cl::burn::module::Module;
-use cl::burn::nn::loss::CrossEntropyLossConfig;
-use cl::burn::nn::{Linear, LinearConfig};
-use cl::burn::optim::{GradientsParams, SgdConfig};
-use cl::burn::tensor::activation::relu;
-use cl::burn::tensor::{Device, Tensor};
-use cl::core::data::{
+use cl_benchmarks::{SplitMnistConfig, split_fmnist};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use cl_benchmarks::data::{
     ClassificationDataLoader, ClassificationDataset, DataLoader, DataLoaderConfig,
 };
 
@@ -62,7 +63,7 @@ impl Mlp {
 fn cut(
     dataset: &ClassificationDataset,
     max: Option<usize>,
-) -> cl::core::Result<ClassificationDataset> {
+) -> cl_benchmarks::CoreResult<ClassificationDataset> {
     match max {
         Some(n) if n < dataset.len() => dataset.subset(&(0..n).collect::<Vec<_>>()),
         _ => Ok(dataset.clone()),
@@ -74,7 +75,7 @@ fn accuracy(
     model: &Mlp,
     dataset: &ClassificationDataset,
     device: &Device,
-) -> cl::core::Result<f64> {
+) -> cl_benchmarks::CoreResult<f64> {
     let mut loader = ClassificationDataLoader::new(dataset.eval(), DataLoaderConfig::eval(BATCH))?;
     loader.start_epoch();
     let (mut correct, mut seen) = (0i64, 0usize);
@@ -130,7 +131,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     };
 
-    let device = cl::default_device();
+    let device = Device::flex();
     let train_device = device.clone().autodiff();
     train_device.seed(SEED);
     let inputs = benchmark.train_stream[0].dataset.sample_len();
