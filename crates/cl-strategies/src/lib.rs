@@ -1,13 +1,19 @@
 //! # cl-strategies
 //!
 //! Named continual-learning strategies built on the `cl-core` template: [`Naive`] (default
-//! steps) and [`Cumulative`] (overrides the training dataset adaptation only). Each returns a
+//! steps), [`Cumulative`] (overrides the training dataset adaptation only), [`JointTraining`]
+//! (one training on the union), and Naive plus a plugin: [`Replay`], [`GDumb`],
+//! [`FromScratchTraining`]. Each returns a
 //! [`StrategyBuilder`](cl_core::StrategyBuilder) preset with the default evaluator.
 
 #![warn(missing_docs)]
 
 mod cumulative;
+mod joint;
 mod naive;
+mod rehearsal;
 
 pub use cumulative::{Cumulative, CumulativeSteps};
+pub use joint::{JointTraining, union_experience};
 pub use naive::Naive;
+pub use rehearsal::{FromScratchTraining, GDumb, Replay};

@@ -1,0 +1,303 @@
+//! [`ReservoirSamplingBuffer`]: a uniform random sample of every sample seen.
+
+use cl_core::{ClassificationDataset, Model, Result, StrategyState};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{StoragePolicy, check_max_size};
+
+/// A memory updated by reservoir sampling (Avalanche's `ReservoirSamplingBuffer`).
+///
+/// Every sample ever seen gets a uniform random weight; the memory keeps the `max_size`
+/// samples with the highest weights, i.e. a uniform random subset of the whole stream. Only the
+/// kept samples' weights are stored, so an update costs O(new samples + `max_size`), whatever
+/// the length of the history. Shrinking ([`resize_to`](Self::resize_to)) drops the lowest
+/// weights.
+///
+/// The kept samples are in stream order (Avalanche keeps them sorted by weight; the set is
+/// the same), which keeps the view made of few contiguous parts.
+#[derive(Debug, Clone)]
+pub struct ReservoirSamplingBuffer {
+    max_size: usize,
+    rng: ChaCha8Rng,
+    buffer: Option<ClassificationDataset>,
+    /// `weights[i]` is the weight of the buffer's sample `i`.
+    weights: Vec<f64>,
+}
+
+impl ReservoirSamplingBuffer {
+    /// An empty memory of at most `max_size` (≥ 1) samples, its weights drawn from a ChaCha8
+    /// generator seeded with `seed`.
+    pub fn new(max_size: usize, seed: u64) -> Result<Self> {
+        check_max_size(max_size)?;
+        Ok(Self::with_capacity(max_size, seed))
+    }
+
+    /// Like `new`, but a capacity of 0 is allowed (a group of a balanced buffer may get none).
+    pub(crate) fn with_capacity(max_size: usize, seed: u64) -> Self {
+        Self {
+            max_size,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            buffer: None,
+            weights: Vec::new(),
+        }
+    }
+
+    /// The most samples the memory holds.
+    pub fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// The samples the memory holds now.
+    pub fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Whether the memory holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+
+    /// The memory as a dataset view; `None` while empty.
+    pub fn buffer(&self) -> Option<ClassificationDataset> {
+        self.buffer.clone()
+    }
+
+    /// The memory as a dataset view, by reference; `None` while empty.
+    pub fn buffer_ref(&self) -> Option<&ClassificationDataset> {
+        self.buffer.as_ref()
+    }
+
+    /// Adds `new_data`'s samples to the stream: each gets a random weight and the memory keeps
+    /// the `max_size` highest weights of its samples and the new ones. An error (and no
+    /// change) if the sample shape differs from the memory's.
+    pub fn update_from_dataset(&mut self, new_data: &ClassificationDataset) -> Result<()> {
+        if new_data.is_empty() {
+            return Ok(());
+        }
+        // Fallible step first: a shape mismatch leaves the memory unchanged.
+        let combined = match &self.buffer {
+            Some(b) => b.concat(new_data)?,
+            None => new_data.clone(),
+        };
+        let mut weights = std::mem::take(&mut self.weights);
+        weights.extend((0..new_data.len()).map(|_| self.rng.random::<f64>()));
+        if weights.len() <= self.max_size {
+            self.buffer = Some(combined);
+            self.weights = weights;
+            return Ok(());
+        }
+        let keep = top_k(&weights, self.max_size);
+        self.keep(&combined, &weights, &keep)
+    }
+
+    /// Sets `max_size`; if the memory is larger, keeps the `new_size` highest weights.
+    pub fn resize_to(&mut self, new_size: usize) -> Result<()> {
+        self.max_size = new_size;
+        if self.len() <= new_size {
+            return Ok(());
+        }
+        let keep = top_k(&self.weights, new_size);
+        let buffer = self.buffer.take().expect("a non-empty memory has a buffer");
+        let weights = std::mem::take(&mut self.weights);
+        self.keep(&buffer, &weights, &keep)
+    }
+
+    /// Keeps `data`'s samples at the (increasing) indices `keep`.
+    fn keep(&mut self, data: &ClassificationDataset, weights: &[f64], keep: &[usize]) -> Result<()> {
+        if keep.is_empty() {
+            self.buffer = None;
+            self.weights = Vec::new();
+        } else {
+            self.buffer = Some(data.subset(keep)?);
+            self.weights = keep.iter().map(|&i| weights[i]).collect();
+        }
+        Ok(())
+    }
+}
+
+/// Indices of the `k` largest weights (ties: lower index first), in increasing order. O(n).
+fn top_k(weights: &[f64], k: usize) -> Vec<usize> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut idx: Vec<usize> = (0..weights.len()).collect();
+    if k < idx.len() {
+        idx.select_nth_unstable_by(k - 1, |&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
+        idx.truncate(k);
+    }
+    idx.sort_unstable();
+    idx
+}
+
+impl<M: Model> StoragePolicy<M> for ReservoirSamplingBuffer {
+    fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    fn buffer(&self) -> Option<ClassificationDataset> {
+        self.buffer.clone()
+    }
+
+    fn update(&mut self, state: &StrategyState<M>) -> Result<()> {
+        let data = state.current_experience()?.dataset.clone();
+        self.update_from_dataset(&data)
+    }
+
+    fn resize(&mut self, _state: &StrategyState<M>, new_size: usize) -> Result<()> {
+        self.resize_to(new_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::test_util::{data, ids, set_experience, strategy};
+    use cl_core::ClError;
+    use proptest::prelude::*;
+
+    #[test]
+    fn zero_size_is_a_config_error() {
+        assert!(matches!(
+            ReservoirSamplingBuffer::new(0, 0),
+            Err(ClError::InvalidConfig {
+                field: "max_size",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn keeps_everything_until_full_then_max_size() {
+        let mut b = ReservoirSamplingBuffer::new(10, 3).unwrap();
+        assert!(b.buffer().is_none() && b.is_empty());
+        b.update_from_dataset(&data(0, vec![0; 6])).unwrap();
+        assert_eq!(ids(&b.buffer().unwrap()), (0..6).collect::<Vec<_>>());
+        b.update_from_dataset(&data(6, vec![1; 6])).unwrap();
+        assert_eq!(b.len(), 10);
+        let kept = ids(&b.buffer().unwrap());
+        assert!(kept.windows(2).all(|w| w[0] < w[1]), "stream order: {kept:?}");
+        b.resize_to(4).unwrap();
+        assert_eq!(b.len(), 4);
+        assert_eq!(b.max_size(), 4);
+        b.resize_to(0).unwrap();
+        assert!(b.buffer().is_none());
+    }
+
+    #[test]
+    fn shrinking_keeps_the_highest_weights() {
+        // Two buffers of the same seed: one shrunk after the update, one updated with the
+        // smaller size directly, keep the same samples (the top weights of the same draws).
+        let mut a = ReservoirSamplingBuffer::new(50, 9).unwrap();
+        let mut b = ReservoirSamplingBuffer::new(7, 9).unwrap();
+        for e in 0..4 {
+            let d = data(100 * e, vec![0; 60]);
+            a.update_from_dataset(&d).unwrap();
+            b.update_from_dataset(&d).unwrap();
+        }
+        a.resize_to(7).unwrap();
+        assert_eq!(ids(&a.buffer().unwrap()), ids(&b.buffer().unwrap()));
+    }
+
+    #[test]
+    fn update_reads_the_current_experience() {
+        let mut s = strategy();
+        let mut b = ReservoirSamplingBuffer::new(5, 0).unwrap();
+        assert!(matches!(
+            StoragePolicy::update(&mut b, &s.state),
+            Err(ClError::MissingState("experience"))
+        ));
+        set_experience(&mut s, 0, data(0, vec![1, 2, 3]));
+        StoragePolicy::update(&mut b, &s.state).unwrap();
+        assert_eq!(b.len(), 3);
+        StoragePolicy::resize(&mut b, &s.state, 2).unwrap();
+        assert_eq!(StoragePolicy::<cl_models::SimpleMLP>::len(&b), 2);
+        let other = ClassificationDataset::from_f32(vec![0.0; 3], vec![3], vec![0]).unwrap();
+        assert!(matches!(
+            b.update_from_dataset(&other),
+            Err(ClError::SampleShapeMismatch { .. })
+        ));
+        assert_eq!(b.len(), 2);
+    }
+
+    /// Stream of N = 1000 samples in 10 updates, max_size 100, R = 400 seeds: each sample is
+    /// kept in about R·p = 40 runs (p = 0.1).
+    #[test]
+    fn inclusion_frequencies_are_uniform() {
+        const N: usize = 1000;
+        const R: usize = 400;
+        let chunks: Vec<ClassificationDataset> = (0..10).map(|e| data(100 * e, vec![0; 100])).collect();
+        let mut counts = vec![0usize; N];
+        for seed in 0..R as u64 {
+            let mut b = ReservoirSamplingBuffer::new(100, seed).unwrap();
+            for c in &chunks {
+                b.update_from_dataset(c).unwrap();
+            }
+            for id in ids(&b.buffer().unwrap()) {
+                counts[id] += 1;
+            }
+        }
+        let p = 0.1;
+        let mean = R as f64 * p;
+        let sd = (R as f64 * p * (1.0 - p)).sqrt();
+        for (i, &c) in counts.iter().enumerate() {
+            assert!(
+                (c as f64 - mean).abs() <= 5.0 * sd,
+                "sample {i} kept {c} times (mean {mean})"
+            );
+        }
+        // Mean absolute deviation ≈ sd·√(2/π) ≈ 4.8; normalised chi-square ≈ 1.
+        let mad = counts.iter().map(|&c| (c as f64 - mean).abs()).sum::<f64>() / N as f64;
+        assert!(mad < 1.2 * sd * (2.0 / std::f64::consts::PI).sqrt(), "mad {mad}");
+        let chi2 = counts
+            .iter()
+            .map(|&c| (c as f64 - mean).powi(2) / (sd * sd))
+            .sum::<f64>()
+            / N as f64;
+        assert!((0.8..1.2).contains(&chi2), "chi2/N {chi2}");
+        // Early and late samples alike.
+        let first: usize = counts[..100].iter().sum();
+        let last: usize = counts[900..].iter().sum();
+        assert!(
+            (first as f64 - last as f64).abs() < 0.15 * first as f64,
+            "{first} vs {last}"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn size_content_and_determinism(
+            max_size in 1usize..40,
+            sizes in proptest::collection::vec(0usize..50, 1..10),
+            resize_at in proptest::option::of((0usize..10, 0usize..40)),
+            seed in 0u64..1000,
+        ) {
+            let run = || {
+                let mut b = ReservoirSamplingBuffer::new(max_size, seed).unwrap();
+                let mut seen = 0;
+                let mut expected = 0;
+                for (u, &n) in sizes.iter().enumerate() {
+                    b.update_from_dataset(&data(seen, vec![0; n])).unwrap();
+                    seen += n;
+                    expected = (expected + n).min(b.max_size());
+                    assert_eq!(b.len(), expected);
+                    if let Some((at, size)) = resize_at && at == u {
+                        b.resize_to(size).unwrap();
+                        expected = expected.min(size);
+                        assert_eq!(b.len(), expected);
+                    }
+                    assert!(b.len() <= b.max_size());
+                    let kept = b.buffer().map(|d| ids(&d)).unwrap_or_default();
+                    assert_eq!(kept.len(), b.len());
+                    assert!(kept.windows(2).all(|w| w[0] < w[1]) && kept.iter().all(|&i| i < seen));
+                }
+                b.buffer().map(|d| ids(&d)).unwrap_or_default()
+            };
+            prop_assert_eq!(run(), run());
+        }
+    }
+}

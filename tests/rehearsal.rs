@@ -1,0 +1,127 @@
+//! Rehearsal on the shipped Fashion-MNIST fixture: Replay, GDumb and JointTraining against Naive
+//! and Cumulative, and the plugins' interplay with the loop.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use cl::core::{Plugin, Result, StrategyState, TemplateSteps};
+use cl::metrics::names::test_exp_accuracy;
+use cl::plugins::{GDumbPlugin, ReplayPlugin};
+use cl::prelude::*;
+use cl::strategies::JointTraining;
+use common::*;
+
+const EPOCHS: usize = 4;
+
+fn model() -> SimpleMLP {
+    SimpleMLPConfig::new().init(&cl::default_device()).unwrap()
+}
+
+fn builder() -> StrategyBuilder<SimpleMLP> {
+    Naive::builder(model(), OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap(), cl::default_device())
+        .train_mb_size(32)
+        .train_epochs(EPOCHS)
+        .eval_mb_size(250)
+        .seed(1)
+}
+
+fn run<S: TemplateSteps<SimpleMLP>>(mut s: Strategy<SimpleMLP, S>, b: &Benchmark) -> AccuracyMatrix {
+    let n = b.n_experiences();
+    let mut r = AccuracyMatrix::new(n);
+    for exp in &b.train_stream {
+        s.train(exp).unwrap();
+        let res = s.eval(&b.test_stream).unwrap();
+        for j in 0..n {
+            r.set(exp.current_experience, j, res[&test_exp_accuracy(0, j)]);
+        }
+    }
+    r
+}
+
+#[test]
+fn replay_forgets_less_than_naive_and_the_bounds_are_ordered() {
+    let b = fixture_benchmark(1);
+    let naive = run(builder().build().unwrap(), &b);
+    let replay = run(builder().plugin(ReplayPlugin::new(500).unwrap()).build().unwrap(), &b);
+    let cumulative = run(
+        Cumulative::builder(model(), OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap(), cl::default_device())
+            .train_mb_size(32)
+            .train_epochs(EPOCHS)
+            .eval_mb_size(250)
+            .seed(1)
+            .build()
+            .unwrap(),
+        &b,
+    );
+    let mut joint = JointTraining::new(builder().build().unwrap());
+    joint.train(&b.train_stream).unwrap();
+    let joint_res = joint.eval(&b.test_stream).unwrap();
+    let joint_acc = (0..5).map(|j| joint_res[&test_exp_accuracy(0, j)]).sum::<f64>() / 5.0;
+
+    let (n, r, c) = (naive.average_accuracy(4), replay.average_accuracy(4), cumulative.average_accuracy(4));
+    eprintln!("final average accuracy: naive {n:.3}, replay {r:.3}, cumulative {c:.3}, joint {joint_acc:.3}");
+    eprintln!("forgetting: naive {:.3}, replay {:.3}", naive.forgetting(), replay.forgetting());
+    assert!(replay.forgetting() < naive.forgetting() - 0.3, "replay {} vs naive {}", replay.forgetting(), naive.forgetting());
+    assert!(r > n + 0.2);
+    assert!(c >= r - 0.05, "cumulative {c} vs replay {r}");
+    assert!(joint_acc >= c - 0.05, "joint {joint_acc} vs cumulative {c}");
+    // Joint training is done once.
+    assert!(matches!(joint.train(&b.train_stream), Err(ClError::InvalidUse(_))));
+}
+
+#[test]
+fn gdumb_accuracy_grows_with_the_memory() {
+    let b = fixture_benchmark(1);
+    let acc = |mem: usize| {
+        let r = run(builder().plugin(GDumbPlugin::new(mem, 1).unwrap()).build().unwrap(), &b);
+        r.average_accuracy(4)
+    };
+    let (small, large) = (acc(50), acc(600));
+    eprintln!("GDumb final average accuracy: mem 50 {small:.3}, mem 600 {large:.3}");
+    assert!(large > small + 0.05, "mem 600 {large} vs mem 50 {small}");
+}
+
+/// Records the size of every training batch, per experience.
+struct BatchSizes(Arc<Mutex<Vec<Vec<usize>>>>);
+impl Plugin<SimpleMLP> for BatchSizes {
+    fn before_training_exp(&mut self, _s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.0.lock().unwrap().push(Vec::new());
+        Ok(())
+    }
+    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let n = s.current_batch()?.len();
+        self.0.lock().unwrap().last_mut().unwrap().push(n);
+        Ok(())
+    }
+}
+
+#[test]
+fn replay_batches_hold_current_and_memory_samples() {
+    let stream = generated_stream("train", 2, 20);
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap(), cl::default_device())
+        .train_mb_size(5)
+        // The replay plugin replaces the loader in before_training_exp: the probe runs after it.
+        .plugin(ReplayPlugin::new(6).unwrap().batch_size_mem(3).unwrap())
+        .plugin(BatchSizes(sizes.clone()))
+        .build()
+        .unwrap();
+    s.train(&stream).unwrap();
+    let sizes = sizes.lock().unwrap();
+    assert_eq!(sizes[0], vec![5; 4], "first experience: no memory yet");
+    // Second: 4 batches of 5 current + 3 memory samples (the 6-sample memory cycles).
+    assert_eq!(sizes[1], vec![8; 4]);
+}
+
+#[test]
+fn two_plugins_replacing_the_data_are_rejected() {
+    let err = builder()
+        .plugin(ReplayPlugin::new(100).unwrap())
+        .plugin(GDumbPlugin::new(100, 0).unwrap())
+        .build()
+        .err()
+        .expect("replay + GDumb conflict");
+    let msg = err.to_string();
+    assert!(msg.contains("ReplayPlugin") && msg.contains("GDumbPlugin"), "{msg}");
+}

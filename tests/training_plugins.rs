@@ -1,0 +1,402 @@
+//! Training-control plugins: early stopping, learning-rate scheduling, from-scratch training.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use cl::core::{ClError, Experience, Plugin, Result, StrategyState, Stream};
+use cl::plugins::training::{EarlyStoppingPlugin, FromScratchPlugin, LRSchedulerPlugin, Mode, PevalMode, StepGranularity};
+use cl::prelude::*;
+use common::*;
+
+fn builder(model: SimpleMLP, lr: f64, epochs: usize) -> StrategyBuilder<SimpleMLP> {
+    Naive::builder(model, OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap(), cl::default_device())
+        .train_mb_size(2)
+        .train_epochs(epochs)
+        .eval_mb_size(2)
+        .seed(3)
+}
+
+type Shared<T> = Arc<Mutex<Vec<T>>>;
+
+/// Writes a scripted metric value into `last_metrics` before each epoch (or iteration) — as the
+/// periodic evaluation would — and records the model's classifier weights at that point.
+/// Values are indexed by the epoch (iteration) counter of the current experience and by the
+/// experience counter.
+struct Inject {
+    key: String,
+    values: Vec<Vec<f64>>,
+    per_iteration: bool,
+    weights: Shared<Vec<f32>>,
+}
+
+impl Inject {
+    fn new(key: &str, values: Vec<Vec<f64>>, weights: Shared<Vec<f32>>) -> Self {
+        Self { key: key.into(), values, per_iteration: false, weights }
+    }
+    fn inject(&self, s: &mut StrategyState<SimpleMLP>, step: u64) {
+        let exp = s.clock.train_exp_counter as usize;
+        if let Some(v) = self.values[exp].get(step as usize) {
+            s.last_metrics.insert(self.key.clone(), *v);
+        }
+        self.weights.lock().unwrap().push(classifier_weight(s.model()));
+    }
+}
+
+impl Plugin<SimpleMLP> for Inject {
+    fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        if !self.per_iteration {
+            self.inject(s, s.clock.train_exp_epochs);
+        }
+        Ok(())
+    }
+    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        if self.per_iteration {
+            self.inject(s, s.clock.train_exp_iterations);
+        }
+        Ok(())
+    }
+}
+
+/// Records the number of epochs and iterations of each experience.
+struct Counts(Shared<(u64, u64)>);
+impl Plugin<SimpleMLP> for Counts {
+    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.0.lock().unwrap().push((s.clock.train_exp_epochs, s.clock.train_exp_iterations));
+        Ok(())
+    }
+}
+
+const ACC_KEY: &str = "Top1_Acc_Stream/eval_phase/valid_stream/Task000";
+
+/// Trains 1 experience of 6 samples (3 iterations per epoch) for 10 epochs with scripted values;
+/// returns (epochs run, weights recorded before each epoch, final weights).
+fn run_scripted(es: EarlyStoppingPlugin, key: &str, values: Vec<f64>) -> (u64, Vec<Vec<f32>>, Vec<f32>) {
+    let weights: Shared<Vec<f32>> = Arc::default();
+    let counts: Shared<(u64, u64)> = Arc::default();
+    let stream = generated_stream("train", 1, 6);
+    let mut s = builder(tiny_mlp(2), 0.2, 10)
+        .plugin(Inject::new(key, vec![values], weights.clone()))
+        .plugin(es)
+        .plugin(Counts(counts.clone()))
+        .build()
+        .unwrap();
+    s.train(&stream[0]).unwrap();
+    let epochs = counts.lock().unwrap()[0].0;
+    let w = weights.lock().unwrap().clone();
+    (epochs, w, classifier_weight(s.model()))
+}
+
+#[test]
+fn early_stopping_stops_after_patience_epochs_and_restores_the_best_weights() {
+    // best 0.7 at epoch 1; epochs 2 and 3 do not improve → stop before epoch 3 (patience 2).
+    let es = EarlyStoppingPlugin::new(2, "valid").unwrap();
+    let (epochs, w, last) = run_scripted(es, ACC_KEY, vec![0.5, 0.7, 0.6, 0.65, 0.9, 0.9]);
+    assert_eq!(epochs, 3, "epochs 0, 1, 2 run; stopped before epoch 3");
+    assert_eq!(w.len(), 4);
+    assert_ne!(w[1], w[3], "the model trained after the best epoch");
+    assert_eq!(last, w[1], "the weights seen with the best value are restored");
+
+    // Without improvement at all, the first value is the best: back to the initial weights.
+    let es = EarlyStoppingPlugin::new(1, "valid_stream").unwrap();
+    let (epochs, w, last) = run_scripted(es, ACC_KEY, vec![0.5; 10]);
+    assert_eq!(epochs, 1);
+    assert_eq!(last, w[0]);
+
+    // Steady improvement: all epochs run and the trained model is kept.
+    let es = EarlyStoppingPlugin::new(1, "valid").unwrap();
+    let (epochs, w, last) = run_scripted(es, ACC_KEY, (0..10).map(|i| i as f64 / 10.0).collect());
+    assert_eq!(epochs, 10);
+    assert_ne!(last, w[9], "the last epoch's update is kept");
+}
+
+#[test]
+fn early_stopping_margin_mode_and_metric_key() {
+    // Improvements smaller than the margin do not count.
+    let es = EarlyStoppingPlugin::new(2, "valid").unwrap().margin(0.02).unwrap();
+    let (epochs, w, last) = run_scripted(es, ACC_KEY, vec![0.5, 0.505, 0.51, 0.9]);
+    assert_eq!(epochs, 2);
+    assert_eq!(last, w[0]);
+
+    // Mode Min on a loss: the lowest value is the best.
+    let es = EarlyStoppingPlugin::new(2, "valid").unwrap().metric_name("Loss_Stream").mode(Mode::Min);
+    let (epochs, w, last) = run_scripted(es, "Loss_Stream/eval_phase/valid_stream/Task000", vec![2.0, 1.0, 0.8, 0.9, 1.5, 0.1]);
+    assert_eq!(epochs, 4, "best at epoch 2, stop before epoch 4");
+    assert_eq!(last, w[2]);
+
+    // Another stream or metric is ignored: training runs all epochs.
+    for key in ["Top1_Acc_Stream/eval_phase/valid2_stream/Task000", "Top1_Acc_Stream/eval_phase/test_stream", "Loss_Stream/eval_phase/valid_stream"] {
+        let es = EarlyStoppingPlugin::new(1, "valid").unwrap();
+        let (epochs, _, _) = run_scripted(es, key, vec![0.5; 10]);
+        assert_eq!(epochs, 10, "{key} is not watched");
+    }
+    // The key without a task suffix matches too.
+    let es = EarlyStoppingPlugin::new(1, "valid").unwrap();
+    assert_eq!(run_scripted(es, "Top1_Acc_Stream/eval_phase/valid_stream", vec![0.5; 10]).0, 1);
+}
+
+#[test]
+fn early_stopping_validates_its_configuration() {
+    assert!(matches!(EarlyStoppingPlugin::new(0, "valid"), Err(ClError::InvalidConfig { field: "patience", .. })));
+    let es = || EarlyStoppingPlugin::new(1, "valid").unwrap();
+    for m in [-0.1, f64::NAN, f64::INFINITY] {
+        assert!(matches!(es().margin(m), Err(ClError::InvalidConfig { field: "margin", .. })), "{m}");
+    }
+    assert!(es().margin(0.0).is_ok());
+    assert_eq!(
+        <EarlyStoppingPlugin as Plugin<SimpleMLP>>::writes(&es()),
+        vec![cl::core::StatePart::Model, cl::core::StatePart::StopTraining]
+    );
+}
+
+#[test]
+fn early_stopping_resets_at_each_experience() {
+    let weights: Shared<Vec<f32>> = Arc::default();
+    let counts: Shared<(u64, u64)> = Arc::default();
+    let stream = generated_stream("train", 2, 6);
+    // Experience 0 stops before epoch 2 (patience 2, no improvement); experience 1 would stop at
+    // once if the best value 0.9 of experience 0 were kept.
+    let values = vec![vec![0.9, 0.5, 0.5, 0.5], vec![0.1, 0.2, 0.3, 0.3, 0.3]];
+    let mut s = builder(tiny_mlp(4), 0.2, 5)
+        .plugin(Inject::new(ACC_KEY, values, weights.clone()))
+        .plugin(EarlyStoppingPlugin::new(2, "valid").unwrap())
+        .plugin(Counts(counts.clone()))
+        .build()
+        .unwrap();
+    s.train(&stream).unwrap();
+    assert_eq!(*counts.lock().unwrap(), vec![(2, 6), (4, 12)]);
+}
+
+#[test]
+fn early_stopping_per_iteration_ends_on_the_best_weights() {
+    let weights: Shared<Vec<f32>> = Arc::default();
+    let counts: Shared<(u64, u64)> = Arc::default();
+    let stream = generated_stream("train", 1, 6);
+    let mut inject = Inject::new(ACC_KEY, vec![vec![0.1, 0.2, 0.3, 0.3, 0.3, 0.9, 0.9]], weights.clone());
+    inject.per_iteration = true;
+    let mut s = builder(tiny_mlp(2), 0.2, 10)
+        .plugin(inject)
+        .plugin(EarlyStoppingPlugin::new(2, "valid").unwrap().peval_mode(PevalMode::Iteration))
+        .plugin(Counts(counts.clone()))
+        .build()
+        .unwrap();
+    s.train(&stream[0]).unwrap();
+    // Best at iteration 2; the stop is requested before iteration 4, which still runs (as in
+    // Avalanche), then the epoch ends and no other starts.
+    assert_eq!(*counts.lock().unwrap(), vec![(2, 5)]);
+    let w = weights.lock().unwrap();
+    assert_ne!(w[2], w[4]);
+    assert_eq!(classifier_weight(s.model()), w[2], "the best weights are restored after the last iteration");
+}
+
+#[test]
+fn early_stopping_reads_the_periodic_evaluation_of_the_validation_stream() {
+    let train = generated_stream("train", 1, 6);
+    let valid = generated_stream("valid", 1, 4);
+    // With lr = 0 the validation accuracy never improves: stop after `patience` epochs.
+    for (patience, name) in [(1, "valid"), (3, "valid_stream")] {
+        let counts: Shared<(u64, u64)> = Arc::default();
+        let mut s = builder(tiny_mlp(2), 0.0, 8)
+            .eval_every(Some(1))
+            .plugin(EarlyStoppingPlugin::new(patience, name).unwrap())
+            .plugin(Counts(counts.clone()))
+            .build()
+            .unwrap();
+        let results = s.train_with_eval(&train[0], &[&valid]).unwrap();
+        assert!(results.contains_key(ACC_KEY), "{results:?}");
+        assert_eq!(counts.lock().unwrap()[0].0, patience as u64);
+    }
+    // A learning model improves its loss every epoch at first: no stop within 3 epochs.
+    let counts: Shared<(u64, u64)> = Arc::default();
+    let mut s = builder(tiny_mlp(2), 0.05, 3)
+        .eval_every(Some(1))
+        .plugin(EarlyStoppingPlugin::new(1, "valid").unwrap().metric_name("Loss_Stream").mode(Mode::Min))
+        .plugin(Counts(counts.clone()))
+        .build()
+        .unwrap();
+    s.train_with_eval(&train[0], &[&valid]).unwrap();
+    assert_eq!(counts.lock().unwrap()[0].0, 3);
+}
+
+/// Records `state.lr` before each epoch and each iteration.
+struct LrProbe {
+    epochs: Shared<f64>,
+    iterations: Shared<f64>,
+}
+impl Plugin<SimpleMLP> for LrProbe {
+    fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.epochs.lock().unwrap().push(s.lr);
+        Ok(())
+    }
+    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.iterations.lock().unwrap().push(s.lr);
+        Ok(())
+    }
+}
+
+/// Trains `n_exps` experiences of 6 samples (3 iterations/epoch); returns the lr seen before
+/// each epoch and each iteration, and the lr left in the state.
+fn run_lr(plugin: LRSchedulerPlugin, lr: f64, epochs: usize, n_exps: usize) -> (Vec<f64>, Vec<f64>, f64) {
+    let (e, i): (Shared<f64>, Shared<f64>) = Default::default();
+    let stream = generated_stream("train", n_exps, 6);
+    let mut s = builder(tiny_mlp(2 * n_exps), lr, epochs)
+        .plugin(plugin)
+        .plugin(LrProbe { epochs: e.clone(), iterations: i.clone() })
+        .build()
+        .unwrap();
+    s.train(&stream).unwrap();
+    let (e, i) = (e.lock().unwrap().clone(), i.lock().unwrap().clone());
+    (e, i, s.state.lr)
+}
+
+fn assert_close(actual: &[f64], expected: &[f64]) {
+    assert_eq!(actual.len(), expected.len(), "{actual:?} vs {expected:?}");
+    for (a, e) in actual.iter().zip(expected) {
+        assert!((a - e).abs() < 1e-12, "{actual:?} vs {expected:?}");
+    }
+}
+
+#[test]
+fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
+    // StepLR(step_size=2, gamma=0.5), lr 0.1, 5 epochs, 2 experiences.
+    let per_exp = [0.1, 0.1, 0.05, 0.05, 0.025];
+    let (epochs, iterations, last) = run_lr(LRSchedulerPlugin::step(2, 0.5).unwrap(), 0.1, 5, 2);
+    assert_close(&epochs, &[per_exp, per_exp].concat());
+    let per_iter: Vec<f64> = per_exp.iter().flat_map(|&lr| [lr; 3]).collect();
+    assert_close(&iterations, &[per_iter.clone(), per_iter].concat());
+    assert_eq!(last, 0.1, "reset_lr restores the initial lr after each experience");
+
+    // Without resetting the scheduler the schedule continues; reset_lr gives the first epoch of
+    // the next experience the initial lr.
+    let (epochs, _, _) = run_lr(LRSchedulerPlugin::step(2, 0.5).unwrap().reset_scheduler(false), 0.1, 5, 2);
+    assert_close(&epochs, &[0.1, 0.1, 0.05, 0.05, 0.025, 0.1, 0.0125, 0.0125, 0.00625, 0.00625]);
+    // Neither reset: the lr continues from where it was.
+    let (epochs, _, last) =
+        run_lr(LRSchedulerPlugin::step(2, 0.5).unwrap().reset_scheduler(false).reset_lr(false), 0.1, 3, 2);
+    assert_close(&epochs, &[0.1, 0.1, 0.05, 0.05, 0.025, 0.025]);
+    assert!((last - 0.0125).abs() < 1e-12);
+
+    // Cosine annealing, T_max = 4.
+    let (epochs, _, _) = run_lr(LRSchedulerPlugin::cosine(4, 0.0).unwrap(), 0.1, 5, 1);
+    let cos = |t: f64| 0.05 * (1.0 + (std::f64::consts::PI * t / 4.0).cos());
+    assert_close(&epochs, &[cos(0.0), cos(1.0), cos(2.0), cos(3.0), cos(4.0)]);
+
+    // Linear warm-up: LinearLR(start_factor=0.25, end_factor=1, total_iters=2).
+    let (epochs, _, _) = run_lr(LRSchedulerPlugin::linear(0.25, 1.0, 2).unwrap(), 0.08, 4, 1);
+    assert_close(&epochs, &[0.02, 0.05, 0.08, 0.08]);
+
+    // MultiStepLR and LambdaLR.
+    let (epochs, _, _) = run_lr(LRSchedulerPlugin::multi_step(vec![1, 3], 0.1).unwrap(), 0.5, 4, 1);
+    assert_close(&epochs, &[0.5, 0.05, 0.05, 0.005]);
+    let (epochs, _, _) = run_lr(LRSchedulerPlugin::lambda(|t| 1.0 / (t + 1) as f64), 0.6, 3, 1);
+    assert_close(&epochs, &[0.6, 0.3, 0.2]);
+}
+
+#[test]
+fn lr_scheduler_steps_after_each_iteration() {
+    // ExponentialLR(gamma=0.5) stepped per iteration, 2 epochs of 3 iterations, 2 experiences.
+    let plugin = LRSchedulerPlugin::exponential(0.5).unwrap().step_granularity(StepGranularity::Iteration);
+    let (epochs, iterations, _) = run_lr(plugin, 0.08, 2, 2);
+    let per_exp: Vec<f64> = (0..6).map(|i| 0.08 * 0.5f64.powi(i)).collect();
+    assert_close(&iterations, &[per_exp.clone(), per_exp].concat());
+    assert_close(&epochs, &[0.08, 0.01, 0.08, 0.01]);
+
+    // first_epoch_only: steps during the first epoch of each experience only.
+    let plugin = LRSchedulerPlugin::exponential(0.5)
+        .unwrap()
+        .step_granularity(StepGranularity::Iteration)
+        .first_epoch_only(true);
+    let (_, iterations, _) = run_lr(plugin, 0.08, 2, 1);
+    assert_close(&iterations, &[0.08, 0.04, 0.02, 0.01, 0.01, 0.01]);
+
+    // first_exp_only: the second experience keeps the initial lr.
+    let plugin = LRSchedulerPlugin::step(1, 0.5).unwrap().first_exp_only(true);
+    let (epochs, _, _) = run_lr(plugin, 0.1, 3, 2);
+    assert_close(&epochs, &[0.1, 0.05, 0.025, 0.1, 0.1, 0.1]);
+}
+
+#[test]
+fn lr_scheduler_configuration_errors() {
+    assert!(matches!(LRSchedulerPlugin::step(0, 0.1), Err(ClError::InvalidConfig { field: "step_size", .. })));
+    assert!(matches!(LRSchedulerPlugin::exponential(1.5), Err(ClError::InvalidConfig { field: "gamma", .. })));
+    assert!(matches!(LRSchedulerPlugin::cosine(0, 0.0), Err(ClError::InvalidConfig { field: "t_max", .. })));
+    assert!(matches!(LRSchedulerPlugin::linear(0.0, 1.0, 2), Err(ClError::InvalidConfig { .. })));
+    // Burn's cosine scheduler rejects lr > 1: reported when training starts.
+    let stream = generated_stream("train", 1, 6);
+    let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(LRSchedulerPlugin::cosine(4, 0.0).unwrap()).build().unwrap();
+    assert!(matches!(s.train(&stream[0]), Err(ClError::InvalidConfig { field: "lr_scheduler", .. })));
+    // Two schedulers own the learning rate.
+    let err = builder(tiny_mlp(2), 0.1, 1)
+        .plugin(LRSchedulerPlugin::step(1, 0.5).unwrap())
+        .plugin(LRSchedulerPlugin::cosine(4, 0.0).unwrap())
+        .build()
+        .err()
+        .unwrap();
+    assert!(matches!(err, ClError::IncompatiblePlugins(_)), "{err}");
+}
+
+/// Records the classifier weights at the start and the end of each experience.
+struct ModelProbe(Shared<(Vec<f32>, Vec<f32>)>, Vec<f32>);
+impl Plugin<SimpleMLP> for ModelProbe {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.1 = classifier_weight(s.model());
+        Ok(())
+    }
+    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.0.lock().unwrap().push((std::mem::take(&mut self.1), classifier_weight(s.model())));
+        Ok(())
+    }
+}
+
+#[test]
+fn from_scratch_gives_a_fresh_model_at_each_experience() {
+    let log: Shared<(Vec<f32>, Vec<f32>)> = Arc::default();
+    let model = tiny_mlp(6);
+    let w_init = classifier_weight(&model);
+    let stream = generated_stream("train", 3, 6);
+    let mut s = builder(model, 0.2, 2)
+        .plugin(FromScratchPlugin::new(|| tiny_mlp(6)))
+        .plugin(ModelProbe(log.clone(), Vec::new()))
+        .build()
+        .unwrap();
+    s.train(&stream).unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 3);
+    assert_eq!(log[0].0, w_init, "the first experience trains the given model");
+    for e in 1..3 {
+        let (start, end) = &log[e];
+        assert_ne!(start, &log[e - 1].1, "experience {e} does not start from the trained model");
+        assert_ne!(start, &log[e - 1].0, "experience {e} starts from a new initialisation");
+        assert_ne!(start, end, "the fresh model trains (it lives on the autodiff device)");
+    }
+}
+
+#[test]
+fn from_scratch_resets_the_optimizer_state() {
+    // Two experiences with the same data, full batches, SGD with momentum: from the same initial
+    // weights with a fresh optimizer, the second experience repeats the first one; with the
+    // momentum kept, it does not.
+    let data = generated(6, &[0, 1]);
+    let stream = Stream::new("train", (0..2).map(|e| Experience::new(e, data.clone(), "train", 2)).collect());
+    let run = |reset: bool| {
+        let log: Shared<(Vec<f32>, Vec<f32>)> = Arc::default();
+        let initial = tiny_mlp(2);
+        let init = initial.clone();
+        let mut s = Naive::builder(initial, OptimizerSpec::sgd(0.1, 0.9, 0.0).unwrap(), cl::default_device())
+            .train_mb_size(6)
+            .train_epochs(4)
+            .plugin(FromScratchPlugin::new(move || init.clone()).reset_optimizer(reset))
+            .plugin(ModelProbe(log.clone(), Vec::new()))
+            .build()
+            .unwrap();
+        s.train(&stream).unwrap();
+        let log = log.lock().unwrap().clone();
+        assert_eq!(log[0].0, log[1].0, "both experiences start from the same weights");
+        let diff: f32 = log[0].1.iter().zip(&log[1].1).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        diff
+    };
+    let with_reset = run(true);
+    let without_reset = run(false);
+    assert!(with_reset < 1e-5, "fresh optimizer: same trajectory (max diff {with_reset})");
+    assert!(without_reset > 1e-3, "kept momentum changes the trajectory (max diff {without_reset})");
+}
