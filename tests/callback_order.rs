@@ -192,3 +192,26 @@ fn every_callback_has_a_distinct_avalanche_name() {
     assert_eq!(names.len(), 26);
     assert!(names.contains("before_training_exp") && names.contains("after_eval_forward"));
 }
+
+#[test]
+fn periodic_eval_can_count_iterations() {
+    let log: Log = Arc::new(Mutex::new(Vec::new()));
+    let train = generated_stream("train", 1, 6); // 3 iterations of 2
+    let valid = generated_stream("valid", 1, 2);
+    let mut strategy = Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), cl::default_device())
+        .train_mb_size(2)
+        .eval_every(Some(2))
+        .peval_mode(cl::core::PevalMode::Iteration)
+        .plugin(Recorder(log.clone()))
+        .build()
+        .unwrap();
+    strategy.train_with_eval(&train[0], &[&valid]).unwrap();
+    let log = log.lock().unwrap();
+    // Initial; after iterations 1 and 3 (counter 0 and 2 before the clock increments); final.
+    let positions: Vec<usize> = log.iter().enumerate().filter(|(_, n)| *n == "before_eval").map(|(i, _)| i).collect();
+    assert_eq!(positions.len(), 4, "{log:?}");
+    let iteration_ends: Vec<usize> = log.iter().enumerate().filter(|(_, n)| *n == "after_training_iteration").map(|(i, _)| i).collect();
+    assert_eq!(positions[1], iteration_ends[0] + 1);
+    assert_eq!(positions[2], iteration_ends[2] + 1);
+    assert!(positions[3] > log.iter().position(|n| n == "after_training_exp").unwrap());
+}

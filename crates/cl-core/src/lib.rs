@@ -25,7 +25,7 @@ pub use model::Model;
 pub use optim::OptimizerSpec;
 pub use scenario::{Benchmark, Experience, Stream};
 pub use strategy::{
-    AsExperiences, Callback, Clock, DefaultSteps, StatePart, Evaluator, MetricResults, NoMetrics, Plugin, Strategy,
+    AsExperiences, PevalMode, Callback, Clock, DefaultSteps, StatePart, Evaluator, MetricResults, NoMetrics, Plugin, Strategy,
     StrategyBuilder, StrategyState, TemplateSteps,
 };
 

@@ -12,4 +12,4 @@ pub use evaluator::{Evaluator, MetricResults, NoMetrics};
 pub use plugin::{Callback, Plugin, StatePart, dispatch};
 pub use state::StrategyState;
 pub use steps::{DefaultSteps, TemplateSteps};
-pub use template::{AsExperiences, Strategy, StrategyBuilder};
+pub use template::{AsExperiences, PevalMode, Strategy, StrategyBuilder};

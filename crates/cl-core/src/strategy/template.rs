@@ -16,6 +16,16 @@ use crate::model::Model;
 use crate::optim::OptimizerSpec;
 use crate::scenario::{Experience, Stream};
 
+/// What `eval_every` counts (Avalanche's `peval_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PevalMode {
+    /// Epochs (`clock.train_exp_epochs`).
+    #[default]
+    Epoch,
+    /// Iterations (`clock.train_exp_iterations`).
+    Iteration,
+}
+
 /// Something `train` and `eval` accept: one experience, a slice of them, or a stream.
 pub trait AsExperiences {
     /// The experiences, in order.
@@ -60,6 +70,7 @@ pub struct Strategy<M: Model, S: TemplateSteps<M> = DefaultSteps> {
     plugins: Vec<Box<dyn Plugin<M>>>,
     evaluator: Box<dyn Evaluator<M>>,
     eval_every: Option<usize>,
+    peval_mode: PevalMode,
     /// Streams evaluated periodically during the current `train` call.
     eval_streams: Vec<Stream>,
     /// Whether the periodic evaluation runs once more at the end of the current experience.
@@ -115,19 +126,26 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
 
     /// Avalanche's `PeriodicEval`, which runs after the plugins and the evaluator and before the
     /// clock: once before training, every `k` epochs (counted before the clock's increment, i.e.
-    /// after epochs 1, k+1, 2k+1, ...) and at the end of each experience unless its last epoch
-    /// was just evaluated; with `Some(0)`, before training and at the end of each experience.
+    /// after epochs 1, k+1, 2k+1, ...) — or iterations with [`PevalMode::Iteration`] — and at the
+    /// end of each experience unless (epoch mode) its last epoch was just evaluated; with
+    /// `Some(0)`, before training and at the end of each experience.
     fn periodic_eval(&mut self, callback: Callback) -> Result<()> {
         let Some(every) = self.eval_every else {
             return Ok(());
         };
+        let epochs = self.peval_mode == PevalMode::Epoch;
         let run = match callback {
             Callback::BeforeTraining => true,
             Callback::BeforeTrainingExp => {
-                self.peval_do_final = !(every > 0 && (self.state.train_epochs - 1) % every == 0);
+                self.peval_do_final = !(epochs && every > 0 && (self.state.train_epochs - 1) % every == 0);
                 false
             }
-            Callback::AfterTrainingEpoch => every > 0 && self.state.clock.train_exp_epochs % every as u64 == 0,
+            Callback::AfterTrainingEpoch => {
+                epochs && every > 0 && self.state.clock.train_exp_epochs % every as u64 == 0
+            }
+            Callback::AfterTrainingIteration => {
+                !epochs && every > 0 && self.state.clock.train_exp_iterations % every as u64 == 0
+            }
             Callback::AfterTrainingExp => self.peval_do_final,
             _ => false,
         };
@@ -442,6 +460,7 @@ pub struct StrategyBuilder<M: Model, S: TemplateSteps<M> = DefaultSteps> {
     train_epochs: usize,
     eval_mb_size: Option<usize>,
     eval_every: Option<usize>,
+    peval_mode: PevalMode,
     seed: u64,
     reset_optimizer_state: bool,
     plugins: Vec<Box<dyn Plugin<M>>>,
@@ -464,6 +483,7 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
             train_epochs: 1,
             eval_mb_size: None,
             eval_every: None,
+            peval_mode: PevalMode::Epoch,
             seed: 0,
             reset_optimizer_state: false,
             plugins: Vec::new(),
@@ -500,6 +520,12 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
     /// experience, `Some(k)` before each experience and every `k` epochs.
     pub fn eval_every(mut self, every: Option<usize>) -> Self {
         self.eval_every = every;
+        self
+    }
+
+    /// Whether `eval_every` counts epochs (default) or iterations (Avalanche's `peval_mode`).
+    pub fn peval_mode(mut self, mode: PevalMode) -> Self {
+        self.peval_mode = mode;
         self
     }
 
@@ -550,6 +576,7 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
             train_epochs: self.train_epochs,
             eval_mb_size: self.eval_mb_size,
             eval_every: self.eval_every,
+            peval_mode: self.peval_mode,
             seed: self.seed,
             reset_optimizer_state: self.reset_optimizer_state,
             plugins: self.plugins,
@@ -592,6 +619,7 @@ impl<M: Model, S: TemplateSteps<M>> StrategyBuilder<M, S> {
             plugins: self.plugins,
             evaluator: self.evaluator.unwrap_or_else(|| Box::new(NoMetrics)),
             eval_every: self.eval_every,
+            peval_mode: self.peval_mode,
             eval_streams: Vec::new(),
             peval_do_final: false,
         })

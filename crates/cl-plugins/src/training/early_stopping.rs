@@ -14,16 +14,7 @@ pub enum Mode {
     Min,
 }
 
-/// What `patience` counts (Avalanche's `peval_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PevalMode {
-    /// Epochs: checked at every `before_training_epoch` against `clock.train_exp_epochs`.
-    #[default]
-    Epoch,
-    /// Iterations: checked at every `before_training_iteration` against
-    /// `clock.train_exp_iterations`.
-    Iteration,
-}
+pub use cl_core::PevalMode;
 
 /// Early stopping with best-weight restore (Avalanche's `EarlyStoppingPlugin`).
 ///
@@ -53,8 +44,8 @@ pub enum PevalMode {
 /// Avalanche, the plugin restores the best weights again after that iteration, so training
 /// always ends on them.
 ///
-/// Note that the template evaluates periodically after epochs only, so [`PevalMode::Iteration`]
-/// sees a new value at most once per epoch unless another plugin evaluates more often.
+/// Build the strategy with the same `peval_mode` (`StrategyBuilder::peval_mode`) and an
+/// `eval_every` of 1 so that a new value is available at every check.
 ///
 /// ```
 /// use cl_plugins::training::{EarlyStoppingPlugin, Mode};
