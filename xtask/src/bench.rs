@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: SplitFMNIST with Naive fine-tuning, timed, one run per epochs value,
-//! written as [`BenchRecord`] JSON files plus a markdown summary; then the data-loading
-//! measurement of [`loaders`].
+//! written as [`BenchRecord`] JSON files plus a markdown summary; then the strategies comparison
+//! of [`strategies`] and the data-loading measurement of [`loaders`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::loaders;
 use crate::provenance::Provenance;
 use crate::report;
+use crate::strategies;
 
 /// Name of the benchmark in records and file names.
 const BENCHMARK: &str = "SplitFMNIST";
@@ -41,6 +42,8 @@ pub struct BenchOptions {
     pub batch_size: usize,
     /// Skip the data-loading measurement ([`loaders`]).
     pub skip_loaders: bool,
+    /// Skip the strategies comparison ([`strategies`]).
+    pub skip_strategies: bool,
 }
 
 impl Default for BenchOptions {
@@ -51,6 +54,7 @@ impl Default for BenchOptions {
             seed: 1,
             batch_size: 128,
             skip_loaders: false,
+            skip_strategies: false,
         }
     }
 }
@@ -201,6 +205,19 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
     }
 
     let mut summary = report::markdown_table(&records);
+    if !options.skip_strategies {
+        let strategy_records = strategies::run(
+            &benchmark,
+            options.batch_size,
+            options.seed,
+            load_time_s,
+            &provenance,
+        )?;
+        let path = out_dir.join("strategies.json");
+        write_json(&path, &strategy_records)?;
+        println!("written {}", path.display());
+        summary.push_str(&report::strategies_table(&strategy_records));
+    }
     if !options.skip_loaders {
         // Compared with the 1-epoch run's training throughput, else the first run's.
         let training = records
@@ -319,7 +336,7 @@ fn run_one(
 }
 
 /// `results[name]`, or an error naming the missing metric.
-fn metric(results: &MetricResults, name: &str) -> Result<f64, BenchError> {
+pub fn metric(results: &MetricResults, name: &str) -> Result<f64, BenchError> {
     results
         .get(name)
         .copied()

@@ -2,17 +2,19 @@
 //!
 //! ```text
 //! cargo xtask data
-//! cargo xtask bench [--epochs 1,4] [--data-dir DIR] [--seed 1] [--batch 128] [--skip-loaders]
+//! cargo xtask bench [--epochs 1,4] [--data-dir DIR] [--seed 1] [--batch 128] [--skip-strategies]
+//!                   [--skip-loaders]
 //! ```
 //!
-//! This file parses the command line and dispatches; the work is in [`bench`] (training runs) and
-//! [`loaders`] (data-loading throughput).
+//! This file parses the command line and dispatches; the work is in [`bench`] (training runs),
+//! [`strategies`] (strategies comparison) and [`loaders`] (data-loading throughput).
 
 mod bench;
 mod data;
 mod loaders;
 mod provenance;
 mod report;
+mod strategies;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,14 +30,17 @@ commands:
            (as root or with sudo), else downloaded (SHA-256 checked) into ~/.cache/cl
   bench    SplitFMNIST (5 experiences), SimpleMLP, Naive, SGD(lr=0.001, momentum=0.9);
            one run per --epochs value; writes target/bench/splitfmnist_naive_<E>ep.json
-           and target/bench/summary.md; then times one epoch of each data loader with no
-           model (target/bench/loaders.json)
+           and target/bench/summary.md; then compares Naive, Cumulative, Replay (500),
+           GDumb (500) and JointTraining with SGD(lr=0.01, momentum=0.9), 1 epoch per
+           experience (target/bench/strategies.json); then times one epoch of each data
+           loader with no model (target/bench/loaders.json)
 
 bench options:
   --epochs LIST     comma-separated training epochs per experience, one run each (default 1,4)
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
   --seed N          seed of the class order and of the strategy (default 1)
   --batch N         training and evaluation mini-batch size (default 128)
+  --skip-strategies skip the strategies comparison
   --skip-loaders    skip the data-loading measurement
   -h, --help        this message";
 
@@ -75,6 +80,10 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
         }
         if arg == "--skip-loaders" {
             options.skip_loaders = true;
+            continue;
+        }
+        if arg == "--skip-strategies" {
+            options.skip_strategies = true;
             continue;
         }
         let (flag, inline) = match arg.split_once('=') {
@@ -180,6 +189,7 @@ mod tests {
             (d.epochs, d.seed, d.batch_size, d.data_dir),
             (vec![1, 4], 1, 128, None)
         );
+        assert!(!d.skip_loaders && !d.skip_strategies);
     }
 
     #[test]
@@ -201,11 +211,17 @@ mod tests {
         assert_eq!(o.batch_size, 64);
         assert_eq!(o.data_dir, Some(PathBuf::from("/d")));
         assert!(!o.skip_loaders);
+        assert!(!o.skip_strategies);
         let Ok(Command::Bench(o)) = parse(&["bench", "--skip-loaders", "--epochs=1"]) else {
             panic!("parse failed")
         };
         assert!(o.skip_loaders);
+        assert!(!o.skip_strategies);
         assert_eq!(o.epochs, vec![1]);
+        let Ok(Command::Bench(o)) = parse(&["bench", "--skip-strategies", "--skip-loaders"]) else {
+            panic!("parse failed")
+        };
+        assert!(o.skip_strategies && o.skip_loaders);
     }
 
     #[test]
@@ -217,6 +233,8 @@ mod tests {
         assert!(parse(&["bench", "--epochs", "0"]).is_err());
         assert!(parse(&["bench", "--epochs", "1,x"]).is_err());
         assert!(parse(&["bench", "--batch", "0"]).is_err());
+        assert!(parse(&["bench", "--skip-strategies=1"]).is_err());
+        assert!(USAGE.contains("--skip-strategies"));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
         assert_eq!(parse(&["data"]), Ok(Command::Data));
         assert!(parse(&["data", "x"]).is_err());

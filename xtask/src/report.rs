@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::bench::BenchRecord;
 use crate::loaders::LoaderRecord;
+use crate::strategies::{self, StrategyRecord};
 
 /// Prints the headline numbers of one run.
 pub fn print_record(r: &BenchRecord) {
@@ -71,6 +72,39 @@ pub fn markdown_table(records: &[BenchRecord]) -> String {
             r.eval_time_s,
             r.wall_time_s,
             r.load_time_s
+        );
+    }
+    s
+}
+
+/// The "strategies" section of `summary.md`: one row per strategy.
+pub fn strategies_table(records: &[StrategyRecord]) -> String {
+    let mut s = String::from("\n## strategies\n\n");
+    if let Some(r) = records.first() {
+        let _ = writeln!(
+            s,
+            "{} ({} experiences), SimpleMLP, SGD(lr={}, momentum={}), {} epoch(s) per experience, \
+             batch {}, seed {}; evaluation on the full test stream after each experience \
+             (JointTraining: one training on the whole stream, one evaluation).\n",
+            r.benchmark, r.n_experiences, r.lr, r.momentum, r.epochs, r.batch_size, r.seed
+        );
+    }
+    s.push_str(
+        "| strategy | mem size | final avg acc | forgetting | train it | train (s) | eval (s) | wall (s) |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in records {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.4} | {} | {} | {:.2} | {:.2} | {:.2} |",
+            r.strategy,
+            r.mem_size.map_or("-".into(), |m| m.to_string()),
+            r.final_average_accuracy,
+            strategies::format_forgetting(r.forgetting),
+            r.train_iterations,
+            r.train_time_s,
+            r.eval_time_s,
+            r.wall_time_s
         );
     }
     s
