@@ -125,3 +125,28 @@ fn two_plugins_replacing_the_data_are_rejected() {
     let msg = err.to_string();
     assert!(msg.contains("ReplayPlugin") && msg.contains("GDumbPlugin"), "{msg}");
 }
+
+#[test]
+fn replay_combines_with_ewc_and_lwf() {
+    use cl::plugins::{EwcConfig, EwcPlugin, LwFPlugin, LwfConfig};
+    let stream = generated_stream("train", 3, 8);
+    let base = || {
+        Naive::builder(tiny_mlp(6), OptimizerSpec::sgd(0.05, 0.9, 0.0).unwrap(), cl::default_device())
+            .train_mb_size(4)
+            .plugin(ReplayPlugin::new(6).unwrap())
+    };
+    // Replay + EWC: both act (memory in the batches, a penalty in the loss) without conflict.
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let mut s = base()
+        .plugin(EwcPlugin::new(EwcConfig::new(10.0)).unwrap())
+        .plugin(BatchSizes(sizes.clone()))
+        .build()
+        .unwrap();
+    s.train(&stream).unwrap();
+    // 4 current + 4 memory, then 4 + the 2 left of the 6-sample memory pass (as Avalanche).
+    assert_eq!(sizes.lock().unwrap()[2], vec![8, 6]);
+    // Replay + LwF.
+    let mut s = base().plugin(LwFPlugin::new(LwfConfig::new(1.0, 2.0)).unwrap()).build().unwrap();
+    s.train(&stream).unwrap();
+    assert_eq!(s.state.clock.train_exp_counter, 3);
+}

@@ -20,3 +20,12 @@ pub mod training;
 pub use gdumb::GDumbPlugin;
 pub use replay::ReplayPlugin;
 pub use training::*;
+
+mod lwf;
+mod agem;
+pub use lwf::*;
+pub use agem::*;
+pub mod regularization;
+pub use regularization::*;
+mod gem;
+pub use gem::*;

@@ -1,0 +1,228 @@
+//! [`LwFPlugin`]: Learning without Forgetting (Li & Hoiem, 2016; Avalanche's `LwFPlugin`).
+
+use std::collections::BTreeSet;
+
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::{Int, Tensor, TensorData};
+use cl_core::{ClError, MiniBatch, Model, Plugin, Result, StatePart, StrategyState};
+
+/// LwF's distillation weight: one number for every experience, or one per experience (indexed
+/// by the number of experiences trained so far, as Avalanche's list form).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LwfAlpha {
+    /// The same weight for every experience.
+    Constant(f64),
+    /// `alphas[i]` weighs the distillation while training the experience that follows `i`
+    /// trained experiences (entry 0 is never used: there is no teacher on the first one).
+    PerExperience(Vec<f64>),
+}
+
+impl LwfAlpha {
+    /// The weight used after `trained` experiences; an error if a per-experience list is too
+    /// short (Avalanche fails with an `IndexError` there).
+    pub fn at(&self, trained: usize) -> Result<f64> {
+        match self {
+            LwfAlpha::Constant(a) => Ok(*a),
+            LwfAlpha::PerExperience(v) => v.get(trained).copied().ok_or_else(|| {
+                ClError::config(
+                    "alpha",
+                    format!("{} values given, none for experience {trained}", v.len()),
+                )
+            }),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let values: &[f64] = match self {
+            LwfAlpha::Constant(a) => std::slice::from_ref(a),
+            LwfAlpha::PerExperience(v) => v,
+        };
+        if values.is_empty() {
+            return Err(ClError::config("alpha", "the per-experience list is empty"));
+        }
+        if let Some(a) = values.iter().find(|a| !a.is_finite() || **a < 0.0) {
+            return Err(ClError::config("alpha", format!("must be finite and ≥ 0, got {a}")));
+        }
+        Ok(())
+    }
+}
+
+impl From<f64> for LwfAlpha {
+    fn from(a: f64) -> Self {
+        LwfAlpha::Constant(a)
+    }
+}
+
+impl From<Vec<f64>> for LwfAlpha {
+    fn from(v: Vec<f64>) -> Self {
+        LwfAlpha::PerExperience(v)
+    }
+}
+
+impl From<&[f64]> for LwfAlpha {
+    fn from(v: &[f64]) -> Self {
+        LwfAlpha::PerExperience(v.to_vec())
+    }
+}
+
+/// LwF's hyper-parameters, with Avalanche's defaults (`alpha = 1`, `temperature = 2`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LwfConfig {
+    /// Distillation weight (a number or one per experience), ≥ 0.
+    pub alpha: LwfAlpha,
+    /// Softmax temperature of the distillation, > 0.
+    pub temperature: f64,
+}
+
+impl Default for LwfConfig {
+    fn default() -> Self {
+        Self {
+            alpha: LwfAlpha::Constant(1.0),
+            temperature: 2.0,
+        }
+    }
+}
+
+impl LwfConfig {
+    /// A configuration with the given weight(s) and temperature (checked by [`LwFPlugin::new`]).
+    pub fn new(alpha: impl Into<LwfAlpha>, temperature: f64) -> Self {
+        Self {
+            alpha: alpha.into(),
+            temperature,
+        }
+    }
+
+    /// Errors for a negative or non-finite alpha, an empty alpha list, or a temperature ≤ 0.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(ClError::config("temperature", format!("must be > 0, got {}", self.temperature)));
+        }
+        self.alpha.validate()
+    }
+}
+
+/// Learning without Forgetting (Avalanche's `LwFPlugin` / `LearningWithoutForgetting`).
+///
+/// After each training experience the plugin keeps a frozen copy of the model
+/// (`model().valid()`: no autodiff, dropout off, unaffected by later updates) and adds the
+/// classes of that experience to the set of previously seen classes. From the second
+/// experience on, `before_backward` adds
+///
+/// `alpha · KL(softmax(prev[:, seen] / T) ‖ softmax(out[:, seen] / T))`, reduced by `batchmean`
+/// (summed over classes and samples, divided by the batch size; no `T²` factor), as Avalanche's
+/// `_distillation_loss`, where `out` is the current model's output on the batch
+/// (`state.mb_output`, no extra forward pass), `prev` the frozen model's logits on the same
+/// inputs (a constant), and `seen` the classes of the experiences trained before.
+///
+/// ```ignore
+/// let lwf = LwFPlugin::new(LwfConfig::new(1.0, 2.0))?;
+/// let strategy = Naive::builder(model, optimizer, device).plugin(lwf).build()?;
+/// ```
+pub struct LwFPlugin<M: Model> {
+    config: LwfConfig,
+    prev_model: Option<M>,
+    prev_classes: BTreeSet<u32>,
+    trained: usize,
+}
+
+impl<M: Model> LwFPlugin<M> {
+    /// An LwF plugin; an error for invalid hyper-parameters (see [`LwfConfig::validate`]).
+    pub fn new(config: LwfConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            prev_model: None,
+            prev_classes: BTreeSet::new(),
+            trained: 0,
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &LwfConfig {
+        &self.config
+    }
+
+    /// The frozen teacher (the model after the last trained experience), if any.
+    pub fn previous_model(&self) -> Option<&M> {
+        self.prev_model.as_ref()
+    }
+
+    /// The classes of the experiences trained so far (the distilled output units).
+    pub fn previous_classes(&self) -> &BTreeSet<u32> {
+        &self.prev_classes
+    }
+
+    /// The number of experiences trained so far (Avalanche's `expcount`).
+    pub fn trained_experiences(&self) -> usize {
+        self.trained
+    }
+}
+
+/// KL divergence with `batchmean` reduction between the softened teacher and student
+/// distributions over the `active` output units (torch's `kl_div(log_p, q, "batchmean")`).
+fn distillation_loss(out: Tensor<2>, prev_out: Tensor<2>, active: &[u32], temperature: f64) -> Result<Tensor<1>> {
+    let [n, outputs] = out.dims();
+    if let Some(&label) = active.iter().find(|&&c| c as usize >= outputs) {
+        return Err(ClError::LabelOutOfRange { label, outputs });
+    }
+    let device = out.device();
+    let idx = Tensor::<1, Int>::from_data(
+        TensorData::new(active.iter().map(|&c| c as i64).collect::<Vec<_>>(), [active.len()]),
+        &device,
+    );
+    let out = out.select(1, idx.clone()).div_scalar(temperature);
+    let prev = prev_out.select(1, idx).div_scalar(temperature);
+    let log_p = log_softmax(out, 1);
+    // q · (log q − log p), with log q from log_softmax so that tiny q give 0, not NaN.
+    let q = softmax(prev.clone(), 1);
+    let log_q = log_softmax(prev, 1);
+    Ok(q.mul(log_q - log_p).sum().div_scalar(n as f64))
+}
+
+impl<M: Model> Plugin<M> for LwFPlugin<M> {
+    fn name(&self) -> String {
+        "LwFPlugin".into()
+    }
+
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::Loss]
+    }
+
+    fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        let Some(prev_model) = &self.prev_model else {
+            return Ok(());
+        };
+        if self.prev_classes.is_empty() {
+            return Ok(());
+        }
+        let alpha = self.config.alpha.at(self.trained)?;
+        if alpha == 0.0 {
+            return Ok(());
+        }
+        let out = state.mb_output.clone().ok_or(ClError::MissingState("mb_output"))?;
+        let batch = state.current_batch()?;
+        // The teacher runs without autodiff on a plain copy of the batch; its logits join the
+        // loss as constants.
+        let plain = MiniBatch {
+            x: batch.x.clone().inner(),
+            y: batch.y.clone().inner(),
+            t: batch.t.clone().inner(),
+            targets: batch.targets.clone(),
+            task_labels: batch.task_labels.clone(),
+            sample_shape: batch.sample_shape.clone(),
+        };
+        let prev_out = Tensor::from_inner(prev_model.forward(&plain));
+        let active: Vec<u32> = self.prev_classes.iter().copied().collect();
+        let loss = distillation_loss(out, prev_out, &active, self.config.temperature)?;
+        state.add_loss(loss.mul_scalar(alpha));
+        Ok(())
+    }
+
+    fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        let classes = state.current_experience()?.classes_in_this_experience.clone();
+        self.prev_classes.extend(classes);
+        self.prev_model = Some(state.model().valid());
+        self.trained += 1;
+        Ok(())
+    }
+}

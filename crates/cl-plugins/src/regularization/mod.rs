@@ -1,0 +1,97 @@
+//! Regularisation plugins: penalties that keep the parameters important for past experiences
+//! close to their past values.
+//!
+//! - [`EwcPlugin`]: Elastic Weight Consolidation (separate or online), diagonal Fisher.
+//! - [`SynapticIntelligencePlugin`]: importance from the path integral of the loss.
+//! - [`MasPlugin`]: Memory Aware Synapses, importance from the output's sensitivity.
+//!
+//! All of them handle parameters through Burn's module visitors keyed by
+//! [`ParamId`](burn::module::ParamId) ([`params`]), so they work for any model; their
+//! snapshots are detached tensors on the evaluation device.
+
+mod ewc;
+mod mas;
+pub mod params;
+mod si;
+
+pub use ewc::{EwcConfig, EwcMode, EwcPlugin};
+pub use mas::{MasConfig, MasPlugin};
+pub use params::{ParamEntry, ParamTensors, weighted_sq_distance};
+pub use si::{SynapticIntelligenceConfig, SynapticIntelligencePlugin};
+
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use cl_core::data::{ClassificationDataLoader, DataLoader, DataLoaderConfig};
+use cl_core::{MiniBatch, Model, Result, StrategyState};
+
+use params::{all_params, flat_grads};
+
+/// How an importance pass turns a mini-batch gradient into its contribution.
+#[derive(Clone, Copy)]
+pub(crate) enum GradReduce {
+    /// `g²` (EWC's diagonal Fisher).
+    Square,
+    /// `|g|` (MAS).
+    Abs,
+}
+
+/// One pass over the current experience's training data (in order, `train_mb_size` batches,
+/// on the training device): for each batch, `loss(model, batch)` is backpropagated and the
+/// reduced gradient is accumulated; the result is divided by the number of batches, as
+/// Avalanche's `compute_importances` / `_get_importance`. Parameters without a gradient
+/// contribute zeros. Every forward pass is followed by its backward pass.
+pub(crate) fn importance_pass<M: Model>(
+    state: &StrategyState<M>,
+    model: &M,
+    reduce: GradReduce,
+    loss: impl Fn(&M, &MiniBatch, &StrategyState<M>) -> Tensor<1>,
+) -> Result<ParamTensors> {
+    let dataset = state.current_experience()?.dataset.train();
+    let mut loader = ClassificationDataLoader::new(dataset, DataLoaderConfig::eval(state.train_mb_size.max(1)))?;
+    loader.start_epoch();
+    let store = &state.eval_device;
+    let mut acc = ParamTensors::zeros_like(model, store, &all_params);
+    let mut batches = 0usize;
+    while let Some(batch) = loader.next_batch(&state.device) {
+        let batch = batch?;
+        let l = loss(model, &batch, state);
+        let grads = GradientsParams::from_grads(l.backward(), model);
+        for (id, g) in flat_grads(model, &grads) {
+            let g = g.inner().to_device(store);
+            let g = match reduce {
+                GradReduce::Square => g.powi_scalar(2),
+                GradReduce::Abs => g.abs(),
+            };
+            acc.update(id, |a| a + g);
+        }
+        batches += 1;
+    }
+    if batches > 0 {
+        let n = batches as f64;
+        acc = acc.map(|t| t.div_scalar(n));
+    }
+    Ok(acc)
+}
+
+/// A copy of `model` for an importance pass in evaluation mode (dropout off) that still
+/// records gradients: `valid()` (plain tensors, flags off), then every float parameter is put
+/// back on autodiff and marked as requiring gradients (same parameter ids).
+pub(crate) fn eval_mode_autodiff_copy<M: Model>(model: &M) -> M {
+    struct Track;
+    impl burn::module::ModuleMapper for Track {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            param.map(|t| t.autodiff().require_grad())
+        }
+    }
+    model.valid().map(&mut Track)
+}
+
+pub(crate) fn check_non_negative(field: &'static str, v: f64) -> Result<()> {
+    if !v.is_finite() || v < 0.0 {
+        return Err(cl_core::ClError::config(field, format!("must be a finite number ≥ 0, got {v}")));
+    }
+    Ok(())
+}

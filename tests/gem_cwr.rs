@@ -1,0 +1,345 @@
+//! GEM and CWR*: GEM's projection checked against a brute-force closest-point search, its use
+//! inside the training loop, its hyper-parameter checks, and its effect on forgetting on the
+//! Fashion-MNIST fixture (PermutedFMNIST); CWR*'s consolidated weights by hand.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
+use cl::burn;
+use cl::core::{ClError, ClassificationDataset, DefaultSteps, Experience, Plugin, Result, StatePart, StrategyState, Stream};
+use cl::metrics::names::test_exp_accuracy;
+use cl::plugins::{AGemPlugin, GemPlugin, gem_project, gem_project_with_ridge};
+use cl::prelude::*;
+use cl::strategies::Gem;
+use common::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn host1(t: Tensor<1>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+fn dist(a: &[f64], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - *y as f64).powi(2)).sum::<f64>().sqrt()
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEM: the projection
+
+/// Solves the small dense system `a x = b` (Gaussian elimination, partial pivoting); `None`
+/// when singular.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    for c in 0..n {
+        let p = (c..n).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+        if a[p][c].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(c, p);
+        b.swap(c, p);
+        for r in c + 1..n {
+            let f = a[r][c] / a[c][c];
+            for k in c..n {
+                a[r][k] -= f * a[c][k];
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for r in (0..n).rev() {
+        x[r] = (b[r] - (r + 1..n).map(|k| a[r][k] * x[k]).sum::<f64>()) / a[r][r];
+    }
+    Some(x)
+}
+
+/// Brute force: the point of `{x : ⟨x, m_k⟩ ≥ 0 ∀k}` closest to `t`, by trying every active
+/// set (the projection of `t` onto each intersection of constraint hyperplanes) and keeping
+/// the closest feasible candidate.
+fn closest_feasible(t: &[f64], memories: &[Vec<f32>]) -> Vec<f64> {
+    let k = memories.len();
+    let m: Vec<Vec<f64>> = memories.iter().map(|r| r.iter().map(|v| *v as f64).collect()).collect();
+    let d = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    for mask in 0u32..(1 << k) {
+        let active: Vec<usize> = (0..k).filter(|i| mask & (1 << i) != 0).collect();
+        // x = t − M_Sᵀ λ with (M_S M_Sᵀ) λ = M_S t.
+        let gram: Vec<Vec<f64>> = active.iter().map(|&i| active.iter().map(|&j| d(&m[i], &m[j])).collect()).collect();
+        let rhs: Vec<f64> = active.iter().map(|&i| d(&m[i], t)).collect();
+        let Some(lambda) = (if active.is_empty() { Some(Vec::new()) } else { solve(gram, rhs) }) else {
+            continue;
+        };
+        let mut x = t.to_vec();
+        for (l, &i) in lambda.iter().zip(&active) {
+            for (xv, mv) in x.iter_mut().zip(&m[i]) {
+                *xv -= l * mv;
+            }
+        }
+        if m.iter().all(|r| d(r, &x) >= -1e-9) {
+            let dd = x.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+            if best.as_ref().is_none_or(|(b, _)| dd < *b) {
+                best = Some((dd, x));
+            }
+        }
+    }
+    best.expect("0 is always feasible").1
+}
+
+#[test]
+fn gem_projection_on_hand_made_cases() {
+    // One violated constraint: g̃ is g minus its component along −m.
+    let g = gem_project(&[1.0, -1.0], &[vec![0.0, 1.0]], 0.0).unwrap();
+    assert!((g[0] - 1.0).abs() < 1e-6 && g[1].abs() < 1e-6, "{g:?}");
+    // Two constraints in 3-D, both active at the solution: g̃ = (0, 0, 1).
+    let mem = vec![vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0]];
+    let g = gem_project(&[-1.0, -2.0, 1.0], &mem, 0.0).unwrap();
+    for (a, b) in g.iter().zip([0.0, 0.0, 1.0]) {
+        assert!((a - b).abs() < 1e-6, "{g:?}");
+    }
+    // Margin γ: with v ≥ γ, g̃ = g + Gᵀv is the projection of g + γ·Σ_k g_k; here
+    // g = (−1, 1) violates ⟨g, (1, 0)⟩ ≥ 0, g + 0.5·((1, 0) + (−1, 1)) = (−1, 1.5), whose
+    // projection onto {x₀ ≥ 0, x₁ ≥ x₀} is (0, 1.5).
+    let g = gem_project(&[-1.0, 1.0], &[vec![1.0, 0.0], vec![-1.0, 1.0]], 0.5).unwrap();
+    assert!(g[0].abs() < 1e-6 && (g[1] - 1.5).abs() < 1e-6, "{g:?}");
+}
+
+#[test]
+fn gem_projection_satisfies_every_constraint_and_is_the_closest_such_vector() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut projected = 0;
+    for case in 0..300 {
+        let dim = 2 + case % 2;
+        let k = 1 + case % 3;
+        let margin = if case % 4 < 2 { 0.0 } else { 0.5 };
+        let mut r = || rng.random_range(-1.0f32..1.0);
+        let g: Vec<f32> = (0..dim).map(|_| r()).collect();
+        let memories: Vec<Vec<f32>> = (0..k).map(|_| (0..dim).map(|_| r()).collect()).collect();
+        let out = gem_project(&g, &memories, margin).unwrap();
+        if memories.iter().all(|m| dot(&g, m) >= 0.0) {
+            assert_eq!(out, g, "no violated constraint: untouched");
+            continue;
+        }
+        projected += 1;
+        for m in &memories {
+            assert!(dot(&out, m) >= -1e-5, "case {case}: ⟨g̃, g_k⟩ = {}", dot(&out, m));
+        }
+        // The closest feasible vector to g + γ·Σ_k g_k (g itself for γ = 0).
+        let target: Vec<f64> =
+            (0..dim).map(|i| g[i] as f64 + margin as f64 * memories.iter().map(|m| m[i] as f64).sum::<f64>()).collect();
+        let best = closest_feasible(&target, &memories);
+        assert!(dist(&best, &out) < 1e-4, "case {case}: {out:?} vs brute force {best:?}");
+        // And no feasible point of a fine grid around it is closer to the target.
+        let d_out = dist(&target, &out);
+        if dim == 2 {
+            for i in -40..=40 {
+                for j in -40..=40 {
+                    let x = [out[0] + i as f32 * 0.025, out[1] + j as f32 * 0.025];
+                    if memories.iter().all(|m| dot(&x, m) >= 0.0) {
+                        assert!(dist(&target, &x) >= d_out - 1e-5, "case {case}: {x:?} is closer");
+                    }
+                }
+            }
+        }
+    }
+    assert!(projected > 100, "enough violated cases ({projected})");
+}
+
+#[test]
+fn gem_projection_with_avalanche_ridge_stays_within_the_ridge() {
+    // Avalanche adds 1e-3·I to G Gᵀ: the constraint then holds up to 1e-3·v*.
+    let g = gem_project_with_ridge(&[1.0, -1.0], &[vec![0.0, 1.0]], 0.0, 1e-3).unwrap();
+    // v* = 1/(1 + 1e-3): g̃ = (1, −1 + v*).
+    let v = 1.0 / 1.001;
+    assert!((g[1] as f64 - (-1.0 + v)).abs() < 1e-6, "{g:?}");
+}
+
+#[test]
+fn gem_projection_errors() {
+    assert!(matches!(gem_project(&[1.0, 0.0], &[vec![1.0]], 0.0), Err(ClError::InvalidConfig { .. })));
+    assert!(matches!(gem_project(&[1.0], &[vec![1.0]], -0.1), Err(ClError::InvalidConfig { .. })));
+    // A solver failure (non-finite data) is a plugin error carrying the solver's status.
+    let r = gem_project(&[1.0, 0.0], &[vec![-1.0, 0.0], vec![f32::INFINITY, 0.0]], 0.0);
+    match r {
+        Err(ClError::Plugin { plugin, message, .. }) => {
+            assert_eq!(plugin, "GemPlugin");
+            assert!(message.contains("Clarabel"), "{message}");
+        }
+        other => panic!("expected a solver error, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEM in the training loop
+
+/// At `after_backward` (placed before GEM): the flattened gradient and one reference gradient
+/// per past experience, each by a forward and backward pass on that experience's data.
+/// At `before_update` (placed after GEM): the gradient as GEM left it.
+struct GradProbe {
+    memories: Vec<ClassificationDataset>,
+    seen: Arc<Mutex<Vec<(Vec<f32>, Vec<Vec<f32>>)>>>,
+    at_update: bool,
+}
+
+impl GradProbe {
+    fn record(&self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let past = s.clock.train_exp_counter as usize;
+        if past == 0 {
+            return Ok(());
+        }
+        let g = host1(AGemPlugin::flatten_gradients(s.model(), s.grads.as_ref().unwrap(), &s.eval_device));
+        let mut refs = Vec::new();
+        for m in self.memories.iter().take(past) {
+            let idx: Vec<usize> = (0..m.len()).collect();
+            let batch = m.batch(&idx, &s.device, &mut rand::SeedableRng::seed_from_u64(0))?;
+            let loss = s.criterion.loss(s.model().forward(&batch), batch.y.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), s.model());
+            refs.push(host1(AGemPlugin::flatten_gradients(s.model(), &grads, &s.eval_device)));
+        }
+        self.seen.lock().unwrap().push((g, refs));
+        Ok(())
+    }
+}
+
+impl Plugin<SimpleMLP> for GradProbe {
+    fn after_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        if self.at_update { Ok(()) } else { self.record(s) }
+    }
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        if self.at_update { self.record(s) } else { Ok(()) }
+    }
+}
+
+#[test]
+fn gem_projects_training_gradients_as_the_dual_qp_says() {
+    // Three experiences on the same inputs with conflicting labels; each memory holds all of
+    // its experience (full-batch training), so the probe recomputes GEM's reference gradients.
+    let data: Vec<ClassificationDataset> = [[0, 1], [2, 3], [1, 0]].iter().map(|c| generated(4, c)).collect();
+    let stream = Stream::new(
+        "train",
+        data.iter().enumerate().map(|(i, d)| Experience::new(i, d.clone(), "train", 4)).collect(),
+    );
+    let margin = 0.5;
+    let before = Arc::new(Mutex::new(Vec::new()));
+    let after = Arc::new(Mutex::new(Vec::new()));
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
+        .train_mb_size(4)
+        .train_epochs(3)
+        .seed(2)
+        .plugin(GradProbe { memories: data.clone(), seen: before.clone(), at_update: false })
+        .plugin(GemPlugin::new(4, margin).unwrap())
+        .plugin(GradProbe { memories: Vec::new(), seen: after.clone(), at_update: true })
+        .build()
+        .unwrap();
+    s.train(&stream).unwrap();
+    let (before, after) = (before.lock().unwrap(), after.lock().unwrap());
+    assert_eq!(before.len(), 6, "2 experiences after the first × 3 epochs");
+    let mut conflicts = 0;
+    for ((g, refs), (projected, _)) in before.iter().zip(after.iter()) {
+        let dots: Vec<f64> = refs.iter().map(|r| dot(g, r)).collect();
+        eprintln!("GEM: k = {}, ⟨g, g_k⟩ = {dots:.4?}", refs.len());
+        if dots.iter().all(|d| *d >= 0.0) {
+            assert_eq!(projected, g, "no conflict: the gradient is untouched");
+            continue;
+        }
+        conflicts += 1;
+        // Avalanche's QP (ridge 1e-3), solved on the host in f64.
+        let want = gem_project_with_ridge(g, refs, margin as f32, 1e-3).unwrap();
+        let scale = want.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-3);
+        for (a, b) in projected.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-3 * scale, "{a} != {b}");
+        }
+        let norm = |v: &[f32]| dot(v, v).sqrt();
+        for r in refs {
+            let d = dot(projected, r);
+            eprintln!("  ⟨g̃, g_k⟩ = {d:.3e}");
+            assert!(d >= -1e-2 * norm(r) * norm(projected), "constraint violated beyond the ridge: {d}");
+        }
+    }
+    assert!(conflicts > 0, "the case conflicts");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hyper-parameters and declared writes
+
+fn is_config_error<T>(r: std::result::Result<T, ClError>) -> bool {
+    matches!(r, Err(ClError::InvalidConfig { .. }))
+}
+
+#[test]
+fn gem_invalid_hyper_parameters_are_rejected_when_built() {
+    assert!(is_config_error(GemPlugin::new(0, 0.5)));
+    assert!(is_config_error(GemPlugin::new(8, -0.5)));
+    assert!(is_config_error(GemPlugin::new(8, f64::NAN)));
+    assert!(is_config_error(GemPlugin::new(8, 0.5).unwrap().with_ridge(-1.0)));
+    let gem = GemPlugin::new(8, 0.0).unwrap();
+    assert_eq!((gem.patterns_per_exp(), gem.memory_strength(), gem.ridge()), (8, 0.0, 1e-3));
+    assert_eq!(Plugin::<SimpleMLP>::writes(&gem), vec![StatePart::Gradients]);
+
+    let opt = || OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap();
+    let dev = cl::default_device;
+    assert!(is_config_error(Gem::builder(tiny_mlp(2), opt(), dev(), 0, 0.5)));
+    assert!(is_config_error(Gem::builder(tiny_mlp(2), opt(), dev(), 8, -1.0)));
+    assert!(Gem::builder(tiny_mlp(2), opt(), dev(), 8, 0.5).unwrap().build().is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviour on PermutedFMNIST (fixture)
+
+const EPOCHS: usize = 2;
+
+fn model() -> SimpleMLP {
+    SimpleMLPConfig::new().init(&cl::default_device()).unwrap()
+}
+
+fn opt() -> OptimizerSpec {
+    OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
+}
+
+fn configure(b: StrategyBuilder<SimpleMLP>, seed: u64) -> Strategy<SimpleMLP, DefaultSteps> {
+    b.train_mb_size(32).train_epochs(EPOCHS).eval_mb_size(250).seed(seed + 1).build().unwrap()
+}
+
+/// Accuracy on experience 0's test data right after training it, and after the last experience.
+fn exp0_accuracy(mut s: Strategy<SimpleMLP, DefaultSteps>, b: &Benchmark) -> (f64, f64) {
+    let mut first = 0.0;
+    let mut last = 0.0;
+    for exp in &b.train_stream {
+        s.train(exp).unwrap();
+        let res = s.eval(&b.test_stream).unwrap();
+        last = res[&test_exp_accuracy(0, 0)];
+        if exp.current_experience == 0 {
+            first = last;
+        }
+    }
+    (first, last)
+}
+
+/// GEM forgets clearly less than Naive on PermutedFMNIST (3 experiences, the protocol of
+/// `tests/lwf_agem.rs`). See the report in the function body for the measured numbers.
+#[test]
+fn gem_forgets_less_than_naive_on_permuted_fmnist() {
+    for seed in 0..2u64 {
+        let config = TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir());
+        let b = permuted_fmnist(&config).unwrap();
+        let dev = cl::default_device;
+        let start = std::time::Instant::now();
+        let (n0, naive) = exp0_accuracy(configure(Naive::builder(model(), opt(), dev()), seed), &b);
+        let t_naive = start.elapsed().as_secs_f64();
+        let gem = Gem::builder(model(), opt(), dev(), 256, 0.5).unwrap();
+        let start = std::time::Instant::now();
+        let (g0, gem) = exp0_accuracy(configure(gem, seed), &b);
+        let t_gem = start.elapsed().as_secs_f64();
+        eprintln!(
+            "PermutedFMNIST seed {seed}, exp-0 accuracy (after exp 0 → after exp 2): naive {n0:.3} → {naive:.3} \
+             ({t_naive:.1}s), GEM {g0:.3} → {gem:.3} ({t_gem:.1}s)"
+        );
+        assert!(gem > naive + 0.05, "GEM {gem:.3} vs naive {naive:.3}");
+    }
+}
