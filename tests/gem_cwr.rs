@@ -1,6 +1,6 @@
-//! GEM and CWR*: GEM's projection checked against a brute-force closest-point search, its use
+//! GEM (CWR* to come): GEM's projection checked against a brute-force closest-point search, its use
 //! inside the training loop, its hyper-parameter checks, and its effect on forgetting on the
-//! Fashion-MNIST fixture (PermutedFMNIST); CWR*'s consolidated weights by hand.
+//! Fashion-MNIST fixture (PermutedFMNIST).
 
 mod common;
 
@@ -216,16 +216,16 @@ impl Plugin<SimpleMLP> for GradProbe {
     }
 }
 
-#[test]
-fn gem_projects_training_gradients_as_the_dual_qp_says() {
-    // Three experiences on the same inputs with conflicting labels; each memory holds all of
-    // its experience (full-batch training), so the probe recomputes GEM's reference gradients.
+/// Trains GEM (margin 0.5, the given ridge) full-batch on three experiences over the same
+/// inputs with conflicting labels, each memory holding all of its experience, so the probe
+/// recomputes GEM's reference gradients; returns, per update after the first experience,
+/// (g, [g_k], g̃).
+fn gem_run(ridge: f64) -> Vec<(Vec<f32>, Vec<Vec<f32>>, Vec<f32>)> {
     let data: Vec<ClassificationDataset> = [[0, 1], [2, 3], [1, 0]].iter().map(|c| generated(4, c)).collect();
     let stream = Stream::new(
         "train",
         data.iter().enumerate().map(|(i, d)| Experience::new(i, d.clone(), "train", 4)).collect(),
     );
-    let margin = 0.5;
     let before = Arc::new(Mutex::new(Vec::new()));
     let after = Arc::new(Mutex::new(Vec::new()));
     let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
@@ -233,36 +233,45 @@ fn gem_projects_training_gradients_as_the_dual_qp_says() {
         .train_epochs(3)
         .seed(2)
         .plugin(GradProbe { memories: data.clone(), seen: before.clone(), at_update: false })
-        .plugin(GemPlugin::new(4, margin).unwrap())
+        .plugin(GemPlugin::new(4, 0.5).unwrap().with_ridge(ridge).unwrap())
         .plugin(GradProbe { memories: Vec::new(), seen: after.clone(), at_update: true })
         .build()
         .unwrap();
     s.train(&stream).unwrap();
     let (before, after) = (before.lock().unwrap(), after.lock().unwrap());
     assert_eq!(before.len(), 6, "2 experiences after the first × 3 epochs");
-    let mut conflicts = 0;
-    for ((g, refs), (projected, _)) in before.iter().zip(after.iter()) {
-        let dots: Vec<f64> = refs.iter().map(|r| dot(g, r)).collect();
-        eprintln!("GEM: k = {}, ⟨g, g_k⟩ = {dots:.4?}", refs.len());
-        if dots.iter().all(|d| *d >= 0.0) {
-            assert_eq!(projected, g, "no conflict: the gradient is untouched");
-            continue;
+    assert_eq!(before.iter().map(|(_, r)| r.len()).collect::<Vec<_>>(), [1, 1, 1, 2, 2, 2]);
+    before.iter().zip(after.iter()).map(|((g, r), (p, _))| (g.clone(), r.clone(), p.clone())).collect()
+}
+
+#[test]
+fn gem_projects_training_gradients_as_the_dual_qp_says() {
+    let norm = |v: &[f32]| dot(v, v).sqrt();
+    for ridge in [1e-3, 0.0] {
+        let mut conflicts = 0;
+        for (g, refs, projected) in gem_run(ridge) {
+            let dots: Vec<f64> = refs.iter().map(|r| dot(&g, r)).collect();
+            let after: Vec<f64> = refs.iter().map(|r| dot(&projected, r)).collect();
+            eprintln!("GEM ridge {ridge}: ⟨g, g_k⟩ = {dots:.4?} → ⟨g̃, g_k⟩ = {after:.2?}");
+            if dots.iter().all(|d| *d >= 0.0) {
+                assert_eq!(projected, g, "no conflict: the gradient is untouched");
+                continue;
+            }
+            conflicts += 1;
+            // The QP (Avalanche's with ridge 1e-3), solved on the host in f64.
+            let want = gem_project_with_ridge(&g, &refs, 0.5, ridge).unwrap();
+            let scale = want.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-3);
+            for (a, b) in projected.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-3 * scale, "{a} != {b}");
+            }
+            if ridge == 0.0 {
+                for (d, r) in after.iter().zip(&refs) {
+                    assert!(*d >= -1e-4 * norm(r) * norm(&projected), "constraint violated: {d}");
+                }
+            }
         }
-        conflicts += 1;
-        // Avalanche's QP (ridge 1e-3), solved on the host in f64.
-        let want = gem_project_with_ridge(g, refs, margin as f32, 1e-3).unwrap();
-        let scale = want.iter().map(|v| v.abs()).fold(0.0f32, f32::max).max(1e-3);
-        for (a, b) in projected.iter().zip(&want) {
-            assert!((a - b).abs() < 1e-3 * scale, "{a} != {b}");
-        }
-        let norm = |v: &[f32]| dot(v, v).sqrt();
-        for r in refs {
-            let d = dot(projected, r);
-            eprintln!("  ⟨g̃, g_k⟩ = {d:.3e}");
-            assert!(d >= -1e-2 * norm(r) * norm(projected), "constraint violated beyond the ridge: {d}");
-        }
+        assert!(conflicts > 0, "the case conflicts");
     }
-    assert!(conflicts > 0, "the case conflicts");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,11 +330,14 @@ fn exp0_accuracy(mut s: Strategy<SimpleMLP, DefaultSteps>, b: &Benchmark) -> (f6
     (first, last)
 }
 
-/// GEM forgets clearly less than Naive on PermutedFMNIST (3 experiences, the protocol of
-/// `tests/lwf_agem.rs`). See the report in the function body for the measured numbers.
+/// GEM (256 patterns per experience, memory_strength 0.5 as Avalanche's examples) forgets
+/// clearly less than Naive on PermutedFMNIST (3 experiences, the protocol of
+/// `tests/lwf_agem.rs`). Measured on benchmark seeds 0–2 (exp-0 accuracy after the 3rd
+/// experience, naive → GEM): 0.664 → 0.778, 0.642 → 0.788, 0.496 → 0.796, at about 4.5× the
+/// wall time of Naive (CPU, flex). The test asserts a 0.05 margin on all three seeds.
 #[test]
 fn gem_forgets_less_than_naive_on_permuted_fmnist() {
-    for seed in 0..2u64 {
+    for seed in 0..3u64 {
         let config = TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir());
         let b = permuted_fmnist(&config).unwrap();
         let dev = cl::default_device;
