@@ -18,7 +18,7 @@ pub mod mnist_files;
 pub mod scenarios;
 
 pub use cifar_files::CifarKind;
-pub use classic::{SplitCifarConfig, SplitMnistConfig, split_cifar10, split_cifar100, split_fmnist, split_mnist};
+pub use classic::{SplitCifarConfig, SplitConfig, SplitMnistConfig, split_cifar10, split_cifar100, split_fmnist, split_mnist};
 pub use data_error::DataError;
 /// The data model the benchmarks are made of (datasets, loaders, transforms), re-exported so that
 /// a training loop needs only this crate.

@@ -1,8 +1,6 @@
 //! SplitCIFAR10 and SplitCIFAR100: CIFAR split by class (Avalanche's `SplitCIFAR10` /
 //! `SplitCIFAR100`), with Avalanche's default augmentation and normalisation.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use cl_core::data::{Normalize, RandomCrop, RandomHorizontalFlip, Transform, TransformGroups};
@@ -10,7 +8,7 @@ use cl_core::{Benchmark, ClassificationDataset};
 
 use crate::cifar_files::{self, CifarArrays, CifarKind, IMAGE_SHAPE};
 use crate::error::BenchmarkError;
-use crate::scenarios::{NcConfig, nc_benchmark};
+use crate::scenarios::nc_benchmark;
 
 /// CIFAR-10 per-channel (R, G, B) mean and standard deviation used by Avalanche's default
 /// `SplitCIFAR10` transforms (`avalanche/benchmarks/classic/ccifar10.py`, avalanche-lib 0.6.0).
@@ -20,146 +18,7 @@ pub const CIFAR10_MEAN_STD: ([f32; 3], [f32; 3]) = ([0.4914, 0.4822, 0.4465], [0
 /// `SplitCIFAR100` transforms (`avalanche/benchmarks/classic/ccifar100.py`, avalanche-lib 0.6.0).
 pub const CIFAR100_MEAN_STD: ([f32; 3], [f32; 3]) = ([0.5071, 0.4865, 0.4409], [0.2673, 0.2564, 0.2762]);
 
-/// Options of [`split_cifar10`] / [`split_cifar100`] (Avalanche's `SplitCIFAR10` /
-/// `SplitCIFAR100` arguments; Avalanche has no default `n_experiences` either).
-///
-/// ```
-/// use cl_benchmarks::SplitCifarConfig;
-/// let config = SplitCifarConfig::new(11).with_first_exp_with_half_classes(true).with_seed(1);
-/// assert_eq!(config.n_experiences, 11);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct SplitCifarConfig {
-    /// Number of experiences: a divisor of the number of classes (10 or 100); with
-    /// `first_exp_with_half_classes`, one more than a divisor of half of them.
-    pub n_experiences: usize,
-    /// Seed of the class order.
-    pub seed: u64,
-    /// A fixed class order (a permutation of `0..10` or `0..100`).
-    pub fixed_class_order: Option<Vec<u32>>,
-    /// Classes of some experiences (experience index → count; the others share the rest
-    /// evenly), as [`NcConfig::per_exp_classes`]; an extension, Avalanche's SplitCIFAR only
-    /// has `first_exp_with_half_classes`.
-    pub per_exp_classes: Option<BTreeMap<usize, usize>>,
-    /// The first experience holds half of the classes (5 or 50) and the others share the
-    /// rest equally (Avalanche's `first_exp_with_half_classes`, default `false`).
-    pub first_exp_with_half_classes: bool,
-    /// Task label = experience index (task-incremental).
-    pub return_task_id: bool,
-    /// Relabel the classes of each experience from 0.
-    pub class_ids_from_zero_in_each_exp: bool,
-    /// Relabel all classes as 0, 1, … in class order.
-    pub class_ids_from_zero_from_first_exp: bool,
-    /// Directory holding the binary files (or its parent holding `cifar-10-batches-bin` /
-    /// `cifar-100-binary`); searched for when `None` (see [`cifar_files::locate`]).
-    pub dataset_root: Option<PathBuf>,
-}
-
-impl SplitCifarConfig {
-    /// `n_experiences` experiences, seed 0, class-incremental, data searched for.
-    pub fn new(n_experiences: usize) -> Self {
-        Self {
-            n_experiences,
-            seed: 0,
-            fixed_class_order: None,
-            per_exp_classes: None,
-            first_exp_with_half_classes: false,
-            return_task_id: false,
-            class_ids_from_zero_in_each_exp: false,
-            class_ids_from_zero_from_first_exp: false,
-            dataset_root: None,
-        }
-    }
-
-    /// Seed of the class order.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// A fixed class order.
-    pub fn with_fixed_class_order(mut self, order: Vec<u32>) -> Self {
-        self.fixed_class_order = Some(order);
-        self
-    }
-
-    /// Classes of some experiences, e.g. `[(0, 4)]`; the others share the rest evenly.
-    pub fn with_per_exp_classes(mut self, counts: impl IntoIterator<Item = (usize, usize)>) -> Self {
-        self.per_exp_classes = Some(counts.into_iter().collect());
-        self
-    }
-
-    /// Half of the classes in the first experience.
-    pub fn with_first_exp_with_half_classes(mut self, on: bool) -> Self {
-        self.first_exp_with_half_classes = on;
-        self
-    }
-
-    /// Task label = experience index.
-    pub fn with_return_task_id(mut self, on: bool) -> Self {
-        self.return_task_id = on;
-        self
-    }
-
-    /// Relabel classes from zero in each experience.
-    pub fn with_class_ids_from_zero_in_each_exp(mut self, on: bool) -> Self {
-        self.class_ids_from_zero_in_each_exp = on;
-        self
-    }
-
-    /// Relabel classes from zero in class order.
-    pub fn with_class_ids_from_zero_from_first_exp(mut self, on: bool) -> Self {
-        self.class_ids_from_zero_from_first_exp = on;
-        self
-    }
-
-    /// The directory of the binary files (or its parent).
-    pub fn with_dataset_root(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.dataset_root = Some(dir.into());
-        self
-    }
-
-    /// The class-incremental split for a dataset of `n_classes` classes.
-    fn nc(&self, n_classes: usize) -> Result<NcConfig, BenchmarkError> {
-        let per_exp_classes = if self.first_exp_with_half_classes {
-            if self.per_exp_classes.is_some() {
-                return Err(BenchmarkError::arg(
-                    "first_exp_with_half_classes",
-                    "cannot be combined with per_exp_classes; choose one",
-                ));
-            }
-            let half = n_classes / 2;
-            let rest = self.n_experiences.saturating_sub(1);
-            // Avalanche gives a single experience of half the classes (dropping the others);
-            // that is refused here.
-            if rest == 0 || !half.is_multiple_of(rest) {
-                return Err(BenchmarkError::arg(
-                    "n_experiences",
-                    format!(
-                        "with first_exp_with_half_classes, the first experience holds {half} of the \
-                         {n_classes} classes and the other n_experiences - 1 share the remaining \
-                         {half}: n_experiences - 1 must be a divisor of {half}, got n_experiences = {}",
-                        self.n_experiences
-                    ),
-                ));
-            }
-            Some(BTreeMap::from([(0, half)]))
-        } else {
-            self.per_exp_classes.clone()
-        };
-        Ok(NcConfig {
-            n_experiences: self.n_experiences,
-            shuffle: true,
-            seed: self.seed,
-            fixed_class_order: self.fixed_class_order.clone(),
-            per_exp_classes,
-            task_labels: self.return_task_id,
-            class_ids_from_zero_in_each_exp: self.class_ids_from_zero_in_each_exp,
-            class_ids_from_zero_from_first_exp: self.class_ids_from_zero_from_first_exp,
-            one_dataset_per_exp: false,
-        })
-    }
-}
+pub use super::split_config::SplitConfig as SplitCifarConfig;
 
 /// The train and test datasets of CIFAR arrays: samples `[3, 32, 32]` (u8 storage, scaled to
 /// `[0, 1]` when batched), targets the (fine) labels, with Avalanche's default transforms:
