@@ -195,12 +195,7 @@ impl std::fmt::Display for CifarKind {
 /// The per-user cache directory of a dataset under `env`:
 /// `$XDG_CACHE_HOME/cl/<name>`, else `$HOME/.cache/cl/<name>`, else `None`.
 pub fn cache_dir(kind: CifarKind, env: &SearchEnv) -> Option<PathBuf> {
-    let base = match (&env.xdg_cache_home, &env.home) {
-        (Some(xdg), _) => xdg.clone(),
-        (None, Some(home)) => home.join(".cache"),
-        (None, None) => return None,
-    };
-    Some(base.join("cl").join(kind.name()))
+    env.cache_dir(kind.name())
 }
 
 /// The per-user cache directory of a dataset in the current environment (see
@@ -213,19 +208,7 @@ pub fn default_cache_dir(kind: CifarKind) -> Option<PathBuf> {
 /// duplicates (see the [module documentation](self)); each is accepted if it holds the files
 /// or if its [`CifarKind::subdir`] does. `env.system_dirs` is ignored.
 pub fn search_dirs(kind: CifarKind, env: &SearchEnv) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = &env.cl_data_dir {
-        dirs.push(d.join(kind.name()));
-        dirs.push(d.clone());
-    }
-    dirs.extend(cache_dir(kind, env));
-    let mut unique: Vec<PathBuf> = Vec::with_capacity(dirs.len());
-    for d in dirs {
-        if !unique.contains(&d) {
-            unique.push(d);
-        }
-    }
-    unique
+    env.search_dirs(kind.name(), &[])
 }
 
 /// The standard file names missing from `dir`.

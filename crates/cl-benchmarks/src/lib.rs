@@ -16,6 +16,7 @@ mod error;
 pub mod idx;
 pub mod mnist_files;
 pub mod scenarios;
+mod search;
 
 pub use cifar_files::CifarKind;
 pub use classic::{SplitCifarConfig, SplitConfig, SplitMnistConfig, split_cifar10, split_cifar100, split_fmnist, split_mnist};

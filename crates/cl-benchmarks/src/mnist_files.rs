@@ -76,43 +76,12 @@ impl std::fmt::Display for MnistKind {
     }
 }
 
-/// The environment that determines the search list; see [`search_dirs`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SearchEnv {
-    /// The value of `CL_DATA_DIR`, if set and not empty.
-    pub cl_data_dir: Option<PathBuf>,
-    /// The value of `XDG_CACHE_HOME`, if set, not empty and absolute.
-    pub xdg_cache_home: Option<PathBuf>,
-    /// The value of `HOME`, if set and not empty.
-    pub home: Option<PathBuf>,
-    /// Whether to search the system directories of [`MnistKind::system_dirs`].
-    pub system_dirs: bool,
-}
-
-impl SearchEnv {
-    /// Reads `CL_DATA_DIR`, `XDG_CACHE_HOME` and `HOME` from the process
-    /// environment, ignoring empty values (and, as the XDG specification
-    /// requires, a relative `XDG_CACHE_HOME`); system directories are searched.
-    pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-        SearchEnv {
-            cl_data_dir: var("CL_DATA_DIR"),
-            xdg_cache_home: var("XDG_CACHE_HOME").filter(|p| p.is_absolute()),
-            home: var("HOME"),
-            system_dirs: true,
-        }
-    }
-}
+pub use crate::search::SearchEnv;
 
 /// The per-user cache directory of a dataset under `env`:
 /// `$XDG_CACHE_HOME/cl/<name>`, else `$HOME/.cache/cl/<name>`, else `None`.
 pub fn cache_dir(kind: MnistKind, env: &SearchEnv) -> Option<PathBuf> {
-    let base = match (&env.xdg_cache_home, &env.home) {
-        (Some(xdg), _) => xdg.clone(),
-        (None, Some(home)) => home.join(".cache"),
-        (None, None) => return None,
-    };
-    Some(base.join("cl").join(kind.name()))
+    env.cache_dir(kind.name())
 }
 
 /// The per-user cache directory of a dataset in the current environment
@@ -125,22 +94,7 @@ pub fn default_cache_dir(kind: MnistKind) -> Option<PathBuf> {
 /// The directories searched for a dataset when none is given explicitly, in
 /// order, without duplicates (see the [module documentation](self)).
 pub fn search_dirs(kind: MnistKind, env: &SearchEnv) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = &env.cl_data_dir {
-        dirs.push(d.join(kind.name()));
-        dirs.push(d.clone());
-    }
-    dirs.extend(cache_dir(kind, env));
-    if env.system_dirs {
-        dirs.extend(kind.system_dirs().iter().map(PathBuf::from));
-    }
-    let mut unique: Vec<PathBuf> = Vec::with_capacity(dirs.len());
-    for d in dirs {
-        if !unique.contains(&d) {
-            unique.push(d);
-        }
-    }
-    unique
+    env.search_dirs(kind.name(), kind.system_dirs())
 }
 
 /// The paths of the four files in `dir` (order of [`MnistKind::FILE_NAMES`]),
