@@ -1,6 +1,7 @@
-//! GEM (CWR* to come): GEM's projection checked against a brute-force closest-point search, its use
+//! GEM and CWR*: GEM's projection checked against a brute-force closest-point search, its use
 //! inside the training loop, its hyper-parameter checks, and its effect on forgetting on the
-//! Fashion-MNIST fixture (PermutedFMNIST).
+//! Fashion-MNIST fixture (PermutedFMNIST); CWR*: its reset and consolidation recomputed on the
+//! host, the freezing of the rest of the model, and the check of the layer name.
 
 mod common;
 
@@ -354,4 +355,195 @@ fn gem_forgets_less_than_naive_on_permuted_fmnist() {
         );
         assert!(gem > naive + 0.05, "GEM {gem:.3} vs naive {naive:.3}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CWR*
+
+use cl::plugins::CwrStarPlugin;
+use cl::plugins::regularization::ParamTensors;
+use cl::plugins::regularization::params::all_params;
+use cl::strategies::CwrStar;
+
+/// Classifier weight (`[d_in, d_out]`, row-major) and bias of a SimpleMLP.
+type Head = (Vec<f32>, Vec<f32>);
+
+fn head(m: &SimpleMLP) -> Head {
+    (classifier_weight(m), host1(m.classifier.bias.as_ref().unwrap().val()))
+}
+
+/// Column `c` of a row-major `[d_in, d_out]` weight.
+fn column(w: &[f32], d_out: usize, c: usize) -> Vec<f32> {
+    w.iter().skip(c).step_by(d_out).copied().collect()
+}
+
+/// Records the classifier at `before_training_exp` and `after_training_exp`, tagged.
+struct HeadProbe {
+    tag: &'static str,
+    log: Arc<Mutex<Vec<(String, Head)>>>,
+}
+
+impl Plugin<SimpleMLP> for HeadProbe {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let key = format!("{}-before-{}", self.tag, s.clock.train_exp_counter);
+        self.log.lock().unwrap().push((key, head(s.model())));
+        Ok(())
+    }
+    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        let key = format!("{}-after-{}", self.tag, s.clock.train_exp_counter);
+        self.log.lock().unwrap().push((key, head(s.model())));
+        Ok(())
+    }
+}
+
+fn cwr_stream() -> Stream {
+    // exp 0: class 0 × 2, class 1 × 4; exp 1: class 1 × 2, class 2 × 4 (4 outputs).
+    let data = [generated(6, &[0, 1, 1]), generated(6, &[1, 2, 2])];
+    Stream::new("train", data.iter().enumerate().map(|(i, d)| Experience::new(i, d.clone(), "train", 4)).collect())
+}
+
+fn close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() < 1e-5, "{what}: {a:?} != {b:?}");
+    }
+}
+
+/// The reset (whole weight to 0, then the consolidated columns of the current classes) and
+/// the consolidation of Avalanche's `cwr_star.py`, recomputed on the host from the weights
+/// read right before and after the plugin's callbacks.
+#[test]
+fn cwr_star_resets_and_consolidates_as_avalanche() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let model = tiny_mlp(4);
+    let cwr = CwrStarPlugin::new(&model, "classifier", false).unwrap();
+    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
+        .train_mb_size(3)
+        .train_epochs(2)
+        .seed(3)
+        .plugin(HeadProbe { tag: "pre", log: log.clone() })
+        .plugin(cwr)
+        .plugin(HeadProbe { tag: "post", log: log.clone() })
+        .build()
+        .unwrap();
+    s.train(&cwr_stream()).unwrap();
+    let final_head = head(s.model());
+    let log = log.lock().unwrap();
+    let get = |k: &str| log.iter().find(|(n, _)| n == k).unwrap_or_else(|| panic!("{k}")).1.clone();
+    let d_out = 4;
+    let col = |w: &[f32], c: usize| column(w, d_out, c);
+    let sub = |a: &[f32], m: f32| a.iter().map(|v| v - m).collect::<Vec<f32>>();
+    let mean = |w: &[f32], cs: &[usize]| {
+        let all: Vec<f64> = cs.iter().flat_map(|&c| col(w, c)).map(|v| v as f64).collect();
+        (all.iter().sum::<f64>() / all.len() as f64) as f32
+    };
+
+    // Experience 0: the reset zeroes the whole weight (no class consolidated yet), bias kept.
+    let (w_pre0, b_pre0) = get("pre-before-0");
+    let (w_r0, b_r0) = get("post-before-0");
+    assert!(w_pre0.iter().any(|v| *v != 0.0));
+    assert!(w_r0.iter().all(|v| *v == 0.0), "{w_r0:?}");
+    assert_eq!(b_r0, b_pre0, "the bias is not touched");
+
+    // Consolidation after experience 0: new classes 0 and 1.
+    let (w0, _) = get("pre-after-0");
+    let avg0 = mean(&w0, &[0, 1]);
+    let cw0 = sub(&col(&w0, 0), avg0);
+    let cw1 = sub(&col(&w0, 1), avg0);
+    let (c0, _) = get("post-after-0");
+    close(&col(&c0, 0), &cw0, "cw_0 after exp 0");
+    close(&col(&c0, 1), &cw1, "cw_1 after exp 0");
+    for c in [2, 3] {
+        close(&col(&c0, c), &col(&w0, c), "classes not trained keep their column");
+    }
+
+    // Experience 1 (classes 1 and 2): everything 0 except class 1's consolidated column.
+    let (w_r1, _) = get("post-before-1");
+    close(&col(&w_r1, 1), &cw1, "class 1 reloaded");
+    for c in [0, 2, 3] {
+        assert!(col(&w_r1, c).iter().all(|v| *v == 0.0), "column {c} reset: {w_r1:?}");
+    }
+
+    // Consolidation after experience 1: class 1 seen before (past 4, cur 2), class 2 new.
+    let (w1, _) = get("pre-after-1");
+    let avg1 = mean(&w1, &[1, 2]);
+    let wpast = (4.0f32 / 2.0).sqrt();
+    let new1 = sub(&col(&w1, 1), avg1);
+    let cw1b: Vec<f32> = cw1.iter().zip(&new1).map(|(s, n)| (s * wpast + n) / (wpast + 1.0)).collect();
+    let cw2 = sub(&col(&w1, 2), avg1);
+    let (c1, _) = get("post-after-1");
+    close(&col(&c1, 0), &cw0, "cw_0 kept");
+    close(&col(&c1, 1), &cw1b, "cw_1 consolidated");
+    close(&col(&c1, 2), &cw2, "cw_2 new");
+    close(&col(&c1, 3), &col(&w1, 3), "class 3 untouched");
+    assert_eq!(final_head.0, c1, "the model keeps the consolidated weights for evaluation");
+    assert!(s.eval(&cwr_stream()).is_ok());
+}
+
+/// Values of every parameter, by path.
+fn all_values(m: &SimpleMLP) -> Vec<(String, Vec<f32>)> {
+    let t = ParamTensors::values_of(m, &cl::default_device(), &all_params);
+    t.iter().map(|(id, e)| (e.name.clone(), t.to_vec(id).unwrap())).collect()
+}
+
+/// Records all parameters at `before_training_exp`.
+struct ParamProbe(Arc<Mutex<Vec<Vec<(String, Vec<f32>)>>>>);
+
+impl Plugin<SimpleMLP> for ParamProbe {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        self.0.lock().unwrap().push(all_values(s.model()));
+        Ok(())
+    }
+}
+
+/// With `freeze_remaining_model`, the parameters outside the CWR layer train in the first
+/// experience only (even with momentum and weight decay); without it they keep training.
+#[test]
+fn cwr_star_freezes_the_rest_of_the_model_after_the_first_experience() {
+    for freeze in [true, false] {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let opt = OptimizerSpec::sgd(0.5, 0.9, 0.01).unwrap();
+        let mut s = CwrStar::builder(tiny_mlp(4), opt, cl::default_device(), "classifier", freeze)
+            .unwrap()
+            .train_mb_size(3)
+            .train_epochs(2)
+            .seed(5)
+            .plugin(ParamProbe(log.clone()))
+            .build()
+            .unwrap();
+        s.train(&cwr_stream()).unwrap();
+        let end = all_values(s.model());
+        let log = log.lock().unwrap();
+        let (start0, start1) = (&log[0], &log[1]);
+        let mut frozen_checked = 0;
+        for (((name, v0), (_, v1)), (_, v2)) in start0.iter().zip(start1).zip(&end) {
+            if name.starts_with("classifier.") {
+                assert_ne!(v1, v2, "{name} trains in experience 1");
+                continue;
+            }
+            assert_ne!(v0, v1, "{name} trains in experience 0");
+            if freeze {
+                assert_eq!(v1, v2, "{name} frozen in experience 1");
+                frozen_checked += 1;
+            } else {
+                assert_ne!(v1, v2, "{name} trains in experience 1 without freezing");
+            }
+        }
+        if freeze {
+            assert_eq!(frozen_checked, 2, "features.0.linear.{{weight,bias}}");
+        }
+    }
+}
+
+#[test]
+fn cwr_star_rejects_an_unknown_layer() {
+    let opt = || OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap();
+    let dev = cl::default_device;
+    for name in ["nope", "features", "classifier.weight", ""] {
+        assert!(is_config_error(CwrStar::builder(tiny_mlp(2), opt(), dev(), name, true)), "{name}");
+        assert!(is_config_error(CwrStarPlugin::new(&tiny_mlp(2), name, false)), "{name}");
+    }
+    let cwr = CwrStarPlugin::new(&tiny_mlp(2), "classifier", true).unwrap();
+    assert_eq!(Plugin::<SimpleMLP>::writes(&cwr), vec![StatePart::Model, StatePart::Gradients]);
+    assert!(CwrStar::builder(tiny_mlp(2), opt(), dev(), "classifier", true).unwrap().build().is_ok());
 }

@@ -130,8 +130,70 @@ impl AGemPlugin {
     }
 }
 
-fn mix(seed: u64, counter: u64, salt: u64) -> u64 {
+/// A seed from the strategy seed, the experience counter and a per-use salt.
+pub(crate) fn mix(seed: u64, counter: u64, salt: u64) -> u64 {
     seed.wrapping_add(counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ salt
+}
+
+/// An episodic memory of `data`: the first `n` samples of a shuffled pass (all of `data` if
+/// it has at most `n`), as Avalanche's `update_memory`.
+pub(crate) fn random_memory(
+    data: ClassificationDataset,
+    n: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<ClassificationDataset> {
+    if data.len() <= n {
+        return Ok(data);
+    }
+    let mut indices: Vec<usize> = (0..data.len()).collect();
+    indices.shuffle(rng);
+    indices.truncate(n);
+    data.subset(&indices)
+}
+
+/// The current model's flattened gradient of `state.criterion` on `memory`'s samples at
+/// `indices` (a forward and backward pass on the training model).
+pub(crate) fn memory_gradient<M: Model>(
+    state: &StrategyState<M>,
+    memory: &ClassificationDataset,
+    indices: &[usize],
+    rng: &mut ChaCha8Rng,
+) -> Result<Tensor<1>> {
+    let batch = memory.batch(indices, &state.device, rng)?;
+    let model = state.model();
+    let out = model.forward(&batch);
+    let [_, outputs] = out.dims();
+    if let Some(&label) = batch.targets.iter().find(|&&y| y as usize >= outputs) {
+        return Err(ClError::LabelOutOfRange { label, outputs });
+    }
+    let loss = state.criterion.loss(out, batch.y.clone());
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    Ok(AGemPlugin::flatten_gradients(model, &grads, &state.eval_device))
+}
+
+/// Flattens `state.grads` and, if `project` returns a new gradient, writes it back. An error
+/// if there are no gradients, or if they are not `expected_len` long (`what`: the reference
+/// the length comes from).
+pub(crate) fn project_gradients<M: Model>(
+    state: &mut StrategyState<M>,
+    expected_len: usize,
+    what: &str,
+    project: impl FnOnce(Tensor<1>) -> Result<Option<Tensor<1>>>,
+) -> Result<()> {
+    let grads = state.grads.as_ref().ok_or(ClError::MissingState("grads"))?;
+    let g = AGemPlugin::flatten_gradients(state.model(), grads, &state.eval_device);
+    if g.dims()[0] != expected_len {
+        return Err(ClError::config(
+            "model",
+            format!("the parameters changed between the {what} and the update"),
+        ));
+    }
+    if let Some(projected) = project(g)? {
+        let mut grads = state.grads.take().expect("checked above");
+        AGemPlugin::write_gradients(state.model(), projected, &mut grads);
+        state.grads = Some(grads);
+    }
+    Ok(())
 }
 
 struct Flatten<'a> {
@@ -189,16 +251,7 @@ impl<M: Model> Plugin<M> for AGemPlugin {
             return Ok(());
         };
         let indices = self.next_indices();
-        let batch = memory.batch(&indices, &state.device, &mut self.rng)?;
-        let model = state.model();
-        let out = model.forward(&batch);
-        let [_, outputs] = out.dims();
-        if let Some(&label) = batch.targets.iter().find(|&&y| y as usize >= outputs) {
-            return Err(ClError::LabelOutOfRange { label, outputs });
-        }
-        let loss = state.criterion.loss(out, batch.y.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), model);
-        self.reference = Some(Self::flatten_gradients(model, &grads, &state.eval_device));
+        self.reference = Some(memory_gradient(state, &memory, &indices, &mut self.rng)?);
         Ok(())
     }
 
@@ -206,34 +259,14 @@ impl<M: Model> Plugin<M> for AGemPlugin {
         let Some(g_ref) = self.reference.take() else {
             return Ok(());
         };
-        let model = state.model();
-        let grads = state.grads.as_ref().ok_or(ClError::MissingState("grads"))?;
-        let g = Self::flatten_gradients(model, grads, &state.eval_device);
-        if g.dims() != g_ref.dims() {
-            return Err(ClError::config(
-                "model",
-                "the parameters changed between the reference gradient and the update",
-            ));
-        }
-        if let Some(projected) = Self::project(g, g_ref) {
-            let mut grads = state.grads.take().expect("checked above");
-            Self::write_gradients(state.model(), projected, &mut grads);
-            state.grads = Some(grads);
-        }
-        Ok(())
+        let [len] = g_ref.dims();
+        project_gradients(state, len, "reference gradient", |g| Ok(Self::project(g, g_ref)))
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         let data = state.current_experience()?.dataset.train();
         let mut rng = ChaCha8Rng::seed_from_u64(mix(state.seed, state.clock.train_exp_counter, 0x3E3A));
-        let buffer = if data.len() > self.patterns_per_exp {
-            let mut indices: Vec<usize> = (0..data.len()).collect();
-            indices.shuffle(&mut rng);
-            indices.truncate(self.patterns_per_exp);
-            data.subset(&indices)?
-        } else {
-            data
-        };
+        let buffer = random_memory(data, self.patterns_per_exp, &mut rng)?;
         if buffer.is_empty() {
             return Ok(());
         }

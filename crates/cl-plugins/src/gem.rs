@@ -2,16 +2,14 @@
 //! `GEMPlugin`), and [`gem_project`], its projection of a gradient by the dual quadratic
 //! program, solved with the `clarabel` interior-point solver.
 
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use cl_core::{ClError, ClassificationDataset, Model, Plugin, Result, StatePart, StrategyState};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus};
 use rand::SeedableRng;
-use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::AGemPlugin;
+use crate::agem::{memory_gradient, mix, project_gradients, random_memory};
 
 /// The ridge Avalanche (and the authors' code) add to `G Gᵀ` before solving the dual.
 pub const GEM_DEFAULT_RIDGE: f64 = 1e-3;
@@ -200,10 +198,6 @@ fn to_host(t: Tensor<1>) -> Result<Vec<f64>> {
     Ok(data.into_iter().map(f64::from).collect())
 }
 
-fn mix(seed: u64, counter: u64, salt: u64) -> u64 {
-    seed.wrapping_add(counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ salt
-}
-
 impl GemPlugin {
     /// `g` projected against the rows of `gm` (`[k, p]`), or `None` when no constraint is
     /// violated; products on the device, the `k`-dimensional dual on the host.
@@ -243,16 +237,7 @@ impl<M: Model> Plugin<M> for GemPlugin {
         let mut rows = Vec::with_capacity(self.memories.len());
         for memory in &self.memories {
             let indices: Vec<usize> = (0..memory.len()).collect();
-            let batch = memory.batch(&indices, &state.device, &mut self.rng)?;
-            let model = state.model();
-            let out = model.forward(&batch);
-            let [_, outputs] = out.dims();
-            if let Some(&label) = batch.targets.iter().find(|&&y| y as usize >= outputs) {
-                return Err(ClError::LabelOutOfRange { label, outputs });
-            }
-            let loss = state.criterion.loss(out, batch.y.clone());
-            let grads = GradientsParams::from_grads(loss.backward(), model);
-            rows.push(AGemPlugin::flatten_gradients(model, &grads, &state.eval_device));
+            rows.push(memory_gradient(state, memory, &indices, &mut self.rng)?);
         }
         self.reference = Some(Tensor::stack(rows, 0));
         Ok(())
@@ -262,21 +247,9 @@ impl<M: Model> Plugin<M> for GemPlugin {
         let Some(gm) = self.reference.take() else {
             return Ok(());
         };
-        let model = state.model();
-        let grads = state.grads.as_ref().ok_or(ClError::MissingState("grads"))?;
-        let g = AGemPlugin::flatten_gradients(model, grads, &state.eval_device);
-        if g.dims()[0] != gm.dims()[1] {
-            return Err(ClError::config(
-                "model",
-                "the parameters changed between the reference gradients and the update",
-            ));
-        }
-        if let Some(projected) = self.project_on_device(g, gm, &state.eval_device)? {
-            let mut grads = state.grads.take().expect("checked above");
-            AGemPlugin::write_gradients(state.model(), projected, &mut grads);
-            state.grads = Some(grads);
-        }
-        Ok(())
+        let [_, len] = gm.dims();
+        let device = state.eval_device.clone();
+        project_gradients(state, len, "reference gradients", |g| self.project_on_device(g, gm, &device))
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -284,14 +257,7 @@ impl<M: Model> Plugin<M> for GemPlugin {
         // pass over the experience's (non-adapted) training data.
         let data = state.current_experience()?.dataset.train();
         let mut rng = ChaCha8Rng::seed_from_u64(mix(state.seed, state.clock.train_exp_counter, 0x6E3E));
-        let memory = if data.len() > self.patterns_per_exp {
-            let mut indices: Vec<usize> = (0..data.len()).collect();
-            indices.shuffle(&mut rng);
-            indices.truncate(self.patterns_per_exp);
-            data.subset(&indices)?
-        } else {
-            data
-        };
+        let memory = random_memory(data, self.patterns_per_exp, &mut rng)?;
         if !memory.is_empty() {
             self.memories.push(memory);
         }

@@ -29,3 +29,5 @@ pub mod regularization;
 pub use regularization::*;
 mod gem;
 pub use gem::*;
+mod cwr_star;
+pub use cwr_star::*;

@@ -23,3 +23,4 @@ mod regularization;
 pub use regularization::{Ewc, Mas, SynapticIntelligence};
 mod projection;
 pub use projection::Gem;
+pub use projection::CwrStar;

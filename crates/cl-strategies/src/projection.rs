@@ -1,8 +1,8 @@
-//! Gradient projection and output-layer consolidation: [`Gem`] (and `CwrStar`, to come).
+//! Gradient projection and output-layer consolidation: [`Gem`] and [`CwrStar`].
 
 use burn::tensor::Device;
 use cl_core::{DefaultSteps, Model, OptimizerSpec, Result, StrategyBuilder};
-use cl_plugins::GemPlugin;
+use cl_plugins::{CwrStarPlugin, GemPlugin};
 
 use crate::Naive;
 
@@ -26,5 +26,30 @@ impl Gem {
         memory_strength: f64,
     ) -> Result<StrategyBuilder<M, DefaultSteps>> {
         Ok(Naive::builder(model, optimizer, device).plugin(GemPlugin::new(patterns_per_exp, memory_strength)?))
+    }
+}
+
+/// CWR* (Avalanche's `CWRStar`): Naive plus a [`CwrStarPlugin`] consolidating the per-class
+/// weights of the linear layer `cwr_layer_name` (its path in the model, `classifier` for
+/// `SimpleMLP`); with `freeze_remaining_model`, only that layer trains after the first
+/// experience.
+///
+/// ```ignore
+/// let strategy = CwrStar::builder(model, optimizer, device, "classifier", true)?.build()?;
+/// ```
+pub struct CwrStar;
+
+impl CwrStar {
+    /// A builder: Naive's defaults plus the CWR* plugin; an error (`ClError::InvalidConfig`)
+    /// if `model` has no linear layer named `cwr_layer_name`.
+    pub fn builder<M: Model>(
+        model: M,
+        optimizer: OptimizerSpec,
+        device: Device,
+        cwr_layer_name: &str,
+        freeze_remaining_model: bool,
+    ) -> Result<StrategyBuilder<M, DefaultSteps>> {
+        let plugin = CwrStarPlugin::new(&model, cwr_layer_name, freeze_remaining_model)?;
+        Ok(Naive::builder(model, optimizer, device).plugin(plugin))
     }
 }

@@ -2,12 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cl_core::{ClError, ClassificationDataset, Model, Result, StrategyState};
+use cl_core::{ClassificationDataset, Result};
 
-use super::{
-    ReservoirSamplingBuffer, StoragePolicy, check_group_config, check_shape, concat_all, derive_seed,
-    group_lengths, split_indices,
-};
+use super::balanced::BalancedBuffer;
+use super::{ReservoirSamplingBuffer, split_indices};
 
 /// A memory balanced over classes (Avalanche's `ClassBalancedBuffer`): one
 /// [`ReservoirSamplingBuffer`] per class, over every sample of that class seen so far.
@@ -19,12 +17,7 @@ use super::{
 /// seed derived from the buffer's seed and the class id.
 #[derive(Debug, Clone)]
 pub struct ClassBalancedBuffer {
-    max_size: usize,
-    adaptive_size: bool,
-    total_num_classes: Option<usize>,
-    seed: u64,
-    groups: BTreeMap<u32, ReservoirSamplingBuffer>,
-    sample_shape: Option<Vec<usize>>,
+    groups: BalancedBuffer<u32>,
 }
 
 impl ClassBalancedBuffer {
@@ -36,25 +29,26 @@ impl ClassBalancedBuffer {
         total_num_classes: Option<usize>,
         seed: u64,
     ) -> Result<Self> {
-        check_group_config(max_size, adaptive_size, total_num_classes, "total_num_classes")?;
         Ok(Self {
-            max_size,
-            adaptive_size,
-            total_num_classes,
-            seed,
-            groups: BTreeMap::new(),
-            sample_shape: None,
+            groups: BalancedBuffer::new(
+                max_size,
+                adaptive_size,
+                total_num_classes,
+                seed,
+                "total_num_classes",
+                "classes seen",
+            )?,
         })
     }
 
     /// The most samples the memory holds.
     pub fn max_size(&self) -> usize {
-        self.max_size
+        self.groups.max_size()
     }
 
     /// The samples the memory holds now.
     pub fn len(&self) -> usize {
-        self.groups.values().map(ReservoirSamplingBuffer::len).sum()
+        self.groups.len()
     }
 
     /// Whether the memory holds no sample.
@@ -64,26 +58,22 @@ impl ClassBalancedBuffer {
 
     /// Whether `max_size` is split among the classes seen so far.
     pub fn adaptive_size(&self) -> bool {
-        self.adaptive_size
+        self.groups.adaptive_size()
     }
 
     /// The groups, by class.
     pub fn buffer_groups(&self) -> &BTreeMap<u32, ReservoirSamplingBuffer> {
-        &self.groups
+        self.groups.buffer_groups()
     }
 
     /// The classes seen so far.
     pub fn seen_classes(&self) -> BTreeSet<u32> {
-        self.groups.keys().copied().collect()
+        self.buffer_groups().keys().copied().collect()
     }
 
     /// The memory (the groups concatenated by increasing class); `None` while empty.
     pub fn buffer(&self) -> Option<ClassificationDataset> {
-        concat_all(
-            self.groups
-                .values()
-                .filter_map(ReservoirSamplingBuffer::buffer_ref),
-        )
+        self.groups.buffer()
     }
 
     /// Adds `new_data`'s samples to their classes' reservoirs and splits `max_size` again.
@@ -91,77 +81,22 @@ impl ClassBalancedBuffer {
         if new_data.is_empty() {
             return Ok(());
         }
-        let mut shape = self.sample_shape.clone();
-        check_shape(&mut shape, new_data)?;
-        let by_class = split_indices(&new_data.targets());
-        let mut seen = self.seen_classes();
-        seen.extend(by_class.keys().copied());
-        if let Some(total) = self.total_num_classes
-            && seen.len() > total
-        {
-            return Err(ClError::config(
-                "total_num_classes",
-                format!("{} classes seen but the memory was split for {total}", seen.len()),
-            ));
-        }
-        self.sample_shape = shape;
-        let lens = group_lengths(self.max_size, seen.len(), self.total_num_classes);
-        let class_len: BTreeMap<u32, usize> = seen.into_iter().zip(lens).collect();
-        for (c, idx) in by_class {
-            let len = class_len[&c];
-            let seed = derive_seed(self.seed, u64::from(c));
-            let group = self
-                .groups
-                .entry(c)
-                .or_insert_with(|| ReservoirSamplingBuffer::with_capacity(len, seed));
-            // Shrinking first keeps the same samples as Avalanche's update-then-shrink (the
-            // top weights), at a lower cost.
-            group.resize_to(len)?;
-            group.update_from_dataset(&new_data.subset(&idx)?)?;
-        }
-        for (c, g) in self.groups.iter_mut() {
-            g.resize_to(class_len[c])?;
-        }
-        Ok(())
+        self.groups.update(new_data, split_indices(&new_data.targets()))
     }
 
     /// Sets `max_size` and splits it again among the classes.
     pub fn resize_to(&mut self, new_size: usize) -> Result<()> {
-        self.max_size = new_size;
-        let lens = group_lengths(new_size, self.groups.len(), self.total_num_classes);
-        for (g, l) in self.groups.values_mut().zip(lens) {
-            g.resize_to(l)?;
-        }
-        Ok(())
+        self.groups.resize_to(new_size)
     }
 }
 
-impl<M: Model> StoragePolicy<M> for ClassBalancedBuffer {
-    fn max_size(&self) -> usize {
-        self.max_size
-    }
-
-    fn len(&self) -> usize {
-        ClassBalancedBuffer::len(self)
-    }
-
-    fn buffer(&self) -> Option<ClassificationDataset> {
-        ClassBalancedBuffer::buffer(self)
-    }
-
-    fn update(&mut self, state: &StrategyState<M>) -> Result<()> {
-        let data = state.current_experience()?.dataset.clone();
-        self.update_from_dataset(&data)
-    }
-
-    fn resize(&mut self, _state: &StrategyState<M>, new_size: usize) -> Result<()> {
-        self.resize_to(new_size)
-    }
-}
+storage_policy_from_inherent!(ClassBalancedBuffer);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{StoragePolicy, group_lengths};
+    use cl_core::ClError;
     use crate::storage::test_util::{data, ids, set_experience, strategy};
     use proptest::prelude::*;
 

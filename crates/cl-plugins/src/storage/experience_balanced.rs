@@ -1,11 +1,11 @@
 //! [`ExperienceBalancedBuffer`]: one reservoir per experience.
 
-use cl_core::{ClError, ClassificationDataset, Model, Result, StrategyState};
+use std::collections::BTreeMap;
 
-use super::{
-    ReservoirSamplingBuffer, StoragePolicy, check_group_config, check_shape, concat_all, derive_seed,
-    group_lengths,
-};
+use cl_core::{ClassificationDataset, Result};
+
+use super::ReservoirSamplingBuffer;
+use super::balanced::BalancedBuffer;
 
 /// A memory balanced over experiences (Avalanche's `ExperienceBalancedBuffer`): each update
 /// adds a group, a [`ReservoirSamplingBuffer`] over that experience's data.
@@ -15,16 +15,12 @@ use super::{
 /// of the `num_experiences` groups gets `max_size / num_experiences` samples, and updating with
 /// more experiences than that is an error (Avalanche would exceed `max_size`).
 ///
-/// As in Avalanche, every call to [`update`](StoragePolicy::update) starts a new group, even
+/// As in Avalanche, every call to [`update`](super::StoragePolicy::update) starts a new group, even
 /// for an experience seen before.
 #[derive(Debug, Clone)]
 pub struct ExperienceBalancedBuffer {
-    max_size: usize,
-    adaptive_size: bool,
-    num_experiences: Option<usize>,
-    seed: u64,
-    groups: Vec<ReservoirSamplingBuffer>,
-    sample_shape: Option<Vec<usize>>,
+    /// Groups keyed by update index (0, 1, …).
+    groups: BalancedBuffer<u64, Vec<ReservoirSamplingBuffer>>,
 }
 
 impl ExperienceBalancedBuffer {
@@ -36,25 +32,26 @@ impl ExperienceBalancedBuffer {
         num_experiences: Option<usize>,
         seed: u64,
     ) -> Result<Self> {
-        check_group_config(max_size, adaptive_size, num_experiences, "num_experiences")?;
         Ok(Self {
-            max_size,
-            adaptive_size,
-            num_experiences,
-            seed,
-            groups: Vec::new(),
-            sample_shape: None,
+            groups: BalancedBuffer::new(
+                max_size,
+                adaptive_size,
+                num_experiences,
+                seed,
+                "num_experiences",
+                "experiences",
+            )?,
         })
     }
 
     /// The most samples the memory holds.
     pub fn max_size(&self) -> usize {
-        self.max_size
+        self.groups.max_size()
     }
 
     /// The samples the memory holds now.
     pub fn len(&self) -> usize {
-        self.groups.iter().map(ReservoirSamplingBuffer::len).sum()
+        self.groups.len()
     }
 
     /// Whether the memory holds no sample.
@@ -64,85 +61,39 @@ impl ExperienceBalancedBuffer {
 
     /// Whether `max_size` is split among the experiences seen so far.
     pub fn adaptive_size(&self) -> bool {
-        self.adaptive_size
+        self.groups.adaptive_size()
     }
 
     /// The groups, one per update, oldest first.
     pub fn buffer_groups(&self) -> &[ReservoirSamplingBuffer] {
-        &self.groups
+        self.groups.buffer_groups()
     }
 
     /// The memory (the groups concatenated, oldest first); `None` while empty.
     pub fn buffer(&self) -> Option<ClassificationDataset> {
-        concat_all(self.groups.iter().filter_map(ReservoirSamplingBuffer::buffer_ref))
-    }
-
-    fn lengths(&self, num_groups: usize) -> Vec<usize> {
-        group_lengths(self.max_size, num_groups, self.num_experiences)
+        self.groups.buffer()
     }
 
     /// Adds a group for the experience whose data is `new_data`, and shrinks the older ones.
     pub fn update_from_dataset(&mut self, new_data: &ClassificationDataset) -> Result<()> {
-        let k = self.groups.len() + 1;
-        if let Some(total) = self.num_experiences
-            && k > total
-        {
-            return Err(ClError::config(
-                "num_experiences",
-                format!("update {k} but the memory was split for {total} experiences"),
-            ));
-        }
-        let mut shape = self.sample_shape.clone();
-        check_shape(&mut shape, new_data)?;
-        self.sample_shape = shape;
-        let lens = self.lengths(k);
-        let mut group =
-            ReservoirSamplingBuffer::with_capacity(lens[k - 1], derive_seed(self.seed, (k - 1) as u64));
-        group.update_from_dataset(new_data)?;
-        self.groups.push(group);
-        for (g, &l) in self.groups.iter_mut().zip(&lens) {
-            g.resize_to(l)?;
-        }
-        Ok(())
+        let key = self.buffer_groups().len() as u64;
+        let all = (0..new_data.len()).collect();
+        self.groups.update(new_data, BTreeMap::from([(key, all)]))
     }
 
     /// Sets `max_size` and splits it again among the groups.
     pub fn resize_to(&mut self, new_size: usize) -> Result<()> {
-        self.max_size = new_size;
-        let lens = self.lengths(self.groups.len());
-        for (g, &l) in self.groups.iter_mut().zip(&lens) {
-            g.resize_to(l)?;
-        }
-        Ok(())
+        self.groups.resize_to(new_size)
     }
 }
 
-impl<M: Model> StoragePolicy<M> for ExperienceBalancedBuffer {
-    fn max_size(&self) -> usize {
-        self.max_size
-    }
-
-    fn len(&self) -> usize {
-        ExperienceBalancedBuffer::len(self)
-    }
-
-    fn buffer(&self) -> Option<ClassificationDataset> {
-        ExperienceBalancedBuffer::buffer(self)
-    }
-
-    fn update(&mut self, state: &StrategyState<M>) -> Result<()> {
-        let data = state.current_experience()?.dataset.clone();
-        self.update_from_dataset(&data)
-    }
-
-    fn resize(&mut self, _state: &StrategyState<M>, new_size: usize) -> Result<()> {
-        self.resize_to(new_size)
-    }
-}
+storage_policy_from_inherent!(ExperienceBalancedBuffer);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{StoragePolicy, group_lengths};
+    use cl_core::ClError;
     use crate::storage::test_util::{data, ids, set_experience, strategy};
     use proptest::prelude::*;
 

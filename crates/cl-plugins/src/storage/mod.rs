@@ -14,6 +14,36 @@
 //!
 //! Every policy is seeded and deterministic, and never holds more than `max_size` samples.
 
+/// Implements [`StoragePolicy`] for `$ty` by its inherent `max_size`, `len`, `buffer`,
+/// `update_from_dataset` (with the current experience's dataset) and `resize_to`.
+macro_rules! storage_policy_from_inherent {
+    ($ty:ty) => {
+        impl<M: cl_core::Model> $crate::storage::StoragePolicy<M> for $ty {
+            fn max_size(&self) -> usize {
+                <$ty>::max_size(self)
+            }
+
+            fn len(&self) -> usize {
+                <$ty>::len(self)
+            }
+
+            fn buffer(&self) -> Option<cl_core::ClassificationDataset> {
+                <$ty>::buffer(self)
+            }
+
+            fn update(&mut self, state: &cl_core::StrategyState<M>) -> cl_core::Result<()> {
+                let data = state.current_experience()?.dataset.clone();
+                self.update_from_dataset(&data)
+            }
+
+            fn resize(&mut self, _state: &cl_core::StrategyState<M>, new_size: usize) -> cl_core::Result<()> {
+                self.resize_to(new_size)
+            }
+        }
+    };
+}
+
+mod balanced;
 mod class_balanced;
 mod experience_balanced;
 mod parametric;

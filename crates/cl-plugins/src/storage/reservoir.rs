@@ -1,10 +1,10 @@
 //! [`ReservoirSamplingBuffer`]: a uniform random sample of every sample seen.
 
-use cl_core::{ClassificationDataset, Model, Result, StrategyState};
+use cl_core::{ClassificationDataset, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{StoragePolicy, check_max_size};
+use super::check_max_size;
 
 /// A memory updated by reservoir sampling (Avalanche's `ReservoirSamplingBuffer`).
 ///
@@ -130,32 +130,12 @@ fn top_k(weights: &[f64], k: usize) -> Vec<usize> {
     idx
 }
 
-impl<M: Model> StoragePolicy<M> for ReservoirSamplingBuffer {
-    fn max_size(&self) -> usize {
-        self.max_size
-    }
-
-    fn len(&self) -> usize {
-        self.weights.len()
-    }
-
-    fn buffer(&self) -> Option<ClassificationDataset> {
-        self.buffer.clone()
-    }
-
-    fn update(&mut self, state: &StrategyState<M>) -> Result<()> {
-        let data = state.current_experience()?.dataset.clone();
-        self.update_from_dataset(&data)
-    }
-
-    fn resize(&mut self, _state: &StrategyState<M>, new_size: usize) -> Result<()> {
-        self.resize_to(new_size)
-    }
-}
+storage_policy_from_inherent!(ReservoirSamplingBuffer);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::StoragePolicy;
     use crate::storage::test_util::{data, ids, set_experience, strategy};
     use cl_core::ClError;
     use proptest::prelude::*;

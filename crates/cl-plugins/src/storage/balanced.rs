@@ -1,0 +1,211 @@
+//! [`BalancedBuffer`]: the groups shared by the balanced storage policies
+//! ([`ClassBalancedBuffer`](super::ClassBalancedBuffer),
+//! [`ExperienceBalancedBuffer`](super::ExperienceBalancedBuffer)), as Avalanche's
+//! `BalancedExemplarsBuffer`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cl_core::{ClError, ClassificationDataset, Result};
+
+use super::{ReservoirSamplingBuffer, check_group_config, check_shape, concat_all, derive_seed, group_lengths};
+
+/// The container of a [`BalancedBuffer`]'s groups, iterated in increasing key order.
+pub(crate) trait Groups<K>: Default {
+    /// The keys of the groups, increasing.
+    fn keys(&self) -> impl Iterator<Item = K>;
+    /// The groups, by increasing key.
+    fn values(&self) -> impl Iterator<Item = &ReservoirSamplingBuffer>;
+    /// The groups, by increasing key.
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut ReservoirSamplingBuffer>;
+    /// The group of `key`, made by `make` if there is none.
+    fn get_or_insert_with(
+        &mut self,
+        key: K,
+        make: impl FnOnce() -> ReservoirSamplingBuffer,
+    ) -> &mut ReservoirSamplingBuffer;
+    /// The number of groups.
+    fn count(&self) -> usize;
+}
+
+impl<K: Ord + Copy> Groups<K> for BTreeMap<K, ReservoirSamplingBuffer> {
+    fn keys(&self) -> impl Iterator<Item = K> {
+        BTreeMap::keys(self).copied()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &ReservoirSamplingBuffer> {
+        BTreeMap::values(self)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut ReservoirSamplingBuffer> {
+        BTreeMap::values_mut(self)
+    }
+
+    fn get_or_insert_with(
+        &mut self,
+        key: K,
+        make: impl FnOnce() -> ReservoirSamplingBuffer,
+    ) -> &mut ReservoirSamplingBuffer {
+        self.entry(key).or_insert_with(make)
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Groups keyed by their position (`0, 1, …`); a new group's key is the current count.
+impl Groups<u64> for Vec<ReservoirSamplingBuffer> {
+    fn keys(&self) -> impl Iterator<Item = u64> {
+        0..self.len() as u64
+    }
+
+    fn values(&self) -> impl Iterator<Item = &ReservoirSamplingBuffer> {
+        self.iter()
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut ReservoirSamplingBuffer> {
+        self.iter_mut()
+    }
+
+    fn get_or_insert_with(
+        &mut self,
+        key: u64,
+        make: impl FnOnce() -> ReservoirSamplingBuffer,
+    ) -> &mut ReservoirSamplingBuffer {
+        let i = key as usize;
+        assert!(i <= self.len(), "positional groups are added in order");
+        if i == self.len() {
+            self.push(make());
+        }
+        &mut self[i]
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A memory of at most `max_size` samples split among groups (one [`ReservoirSamplingBuffer`]
+/// per key `K`), as Avalanche's `BalancedExemplarsBuffer`: with `adaptive_size`, `max_size` is
+/// split equally among the groups seen so far (the remainder to the smallest keys); otherwise
+/// each group gets `max_size / total_groups` samples and seeing more than `total_groups`
+/// groups is an error. Each group's reservoir is seeded from the buffer's seed and its key.
+#[derive(Debug, Clone)]
+pub(crate) struct BalancedBuffer<K, G = BTreeMap<K, ReservoirSamplingBuffer>> {
+    max_size: usize,
+    adaptive_size: bool,
+    total_groups: Option<usize>,
+    seed: u64,
+    groups: G,
+    sample_shape: Option<Vec<usize>>,
+    /// The configuration field of `total_groups`, for errors.
+    field: &'static str,
+    /// What the groups are, for errors ("classes", "experiences").
+    noun: &'static str,
+    _key: std::marker::PhantomData<K>,
+}
+
+impl<K: Ord + Copy + Into<u64>, G: Groups<K>> BalancedBuffer<K, G> {
+    /// An empty memory; `total_groups` (named `field` in errors) checked as
+    /// [`check_group_config`].
+    pub(crate) fn new(
+        max_size: usize,
+        adaptive_size: bool,
+        total_groups: Option<usize>,
+        seed: u64,
+        field: &'static str,
+        noun: &'static str,
+    ) -> Result<Self> {
+        check_group_config(max_size, adaptive_size, total_groups, field)?;
+        Ok(Self {
+            max_size,
+            adaptive_size,
+            total_groups,
+            seed,
+            groups: G::default(),
+            sample_shape: None,
+            field,
+            noun,
+            _key: std::marker::PhantomData,
+        })
+    }
+
+    pub(crate) fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    pub(crate) fn adaptive_size(&self) -> bool {
+        self.adaptive_size
+    }
+
+    /// The samples the memory holds now.
+    pub(crate) fn len(&self) -> usize {
+        self.groups.values().map(ReservoirSamplingBuffer::len).sum()
+    }
+
+    /// The groups.
+    pub(crate) fn buffer_groups(&self) -> &G {
+        &self.groups
+    }
+
+    /// The groups concatenated by increasing key; `None` while empty.
+    pub(crate) fn buffer(&self) -> Option<ClassificationDataset> {
+        concat_all(self.groups.values().filter_map(ReservoirSamplingBuffer::buffer_ref))
+    }
+
+    /// Adds the samples of `new_data` at `new_groups[key]` to group `key`'s reservoir
+    /// (creating the group, possibly empty, if new) and splits `max_size` again among all the
+    /// groups. An error, and no change, if the sample shape differs from the data seen before
+    /// or there are more groups than a fixed split allows.
+    pub(crate) fn update(
+        &mut self,
+        new_data: &ClassificationDataset,
+        new_groups: BTreeMap<K, Vec<usize>>,
+    ) -> Result<()> {
+        let mut shape = self.sample_shape.clone();
+        check_shape(&mut shape, new_data)?;
+        let mut keys: BTreeSet<K> = self.groups.keys().collect();
+        keys.extend(new_groups.keys().copied());
+        if let Some(total) = self.total_groups
+            && keys.len() > total
+        {
+            return Err(ClError::config(
+                self.field,
+                format!("{} {} but the memory was split for {total}", keys.len(), self.noun),
+            ));
+        }
+        self.sample_shape = shape;
+        let lens = group_lengths(self.max_size, keys.len(), self.total_groups);
+        let lens: BTreeMap<K, usize> = keys.into_iter().zip(lens).collect();
+        for (key, idx) in new_groups {
+            let len = lens[&key];
+            let seed = derive_seed(self.seed, key.into());
+            let group = self
+                .groups
+                .get_or_insert_with(key, || ReservoirSamplingBuffer::with_capacity(len, seed));
+            // Shrinking first keeps the same samples as Avalanche's update-then-shrink (the
+            // top weights), at a lower cost.
+            group.resize_to(len)?;
+            if idx.len() == new_data.len() {
+                // The indices are increasing, so this is the whole dataset.
+                group.update_from_dataset(new_data)?;
+            } else if !idx.is_empty() {
+                group.update_from_dataset(&new_data.subset(&idx)?)?;
+            }
+        }
+        for (g, &l) in self.groups.values_mut().zip(lens.values()) {
+            g.resize_to(l)?;
+        }
+        Ok(())
+    }
+
+    /// Sets `max_size` and splits it again among the groups.
+    pub(crate) fn resize_to(&mut self, new_size: usize) -> Result<()> {
+        self.max_size = new_size;
+        let lens = group_lengths(new_size, self.groups.count(), self.total_groups);
+        for (g, l) in self.groups.values_mut().zip(lens) {
+            g.resize_to(l)?;
+        }
+        Ok(())
+    }
+}
