@@ -441,3 +441,157 @@ fn regularisers_forget_less_than_naive_on_permuted_fmnist() {
 }
 
 const MARGIN: f64 = 0.03;
+
+// ---------------------------------------------------------------------------------------------
+// LFL
+
+mod lfl {
+    use super::*;
+    use burn::tensor::{Int, TensorData};
+    use cl::core::{ClError, ClassificationDataset, Experience, Stream};
+    use cl::plugins::{LflLambda, LflPlugin};
+    use cl::strategies::Lfl;
+
+    /// What a probe saw at `before_backward`: the experience, the loss, the inputs and the
+    /// current model's features on them.
+    struct Seen {
+        exp: u64,
+        loss: f32,
+        x: Vec<f32>,
+        n: usize,
+        feats: Vec<f32>,
+    }
+
+    fn plain_batch(x: &[f32], n: usize) -> MiniBatch {
+        let device = plain(&cl::default_device());
+        MiniBatch {
+            x: Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, 4]), &device),
+            y: Tensor::<1, Int>::zeros([n], &device),
+            t: Tensor::<1, Int>::zeros([n], &device),
+            targets: vec![0; n],
+            task_labels: vec![0; n],
+            sample_shape: Arc::from(vec![4usize]),
+        }
+    }
+
+    fn feats_of(model: &SimpleMLP, x: &[f32], n: usize) -> Vec<f32> {
+        let f = Model::features(model, &plain_batch(x, n)).unwrap();
+        f.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    /// Records the loss, inputs and (host) features at `before_backward`; keeps a `valid()`
+    /// snapshot of the model after each experience.
+    struct Probe {
+        seen: Arc<Mutex<Vec<Seen>>>,
+        snapshots: Arc<Mutex<Vec<SimpleMLP>>>,
+    }
+
+    impl Plugin<SimpleMLP> for Probe {
+        fn before_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+            let b = s.current_batch()?;
+            let x = b.x.clone().inner().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+            let n = b.len();
+            let feats = feats_of(&s.model().valid(), &x, n);
+            let loss = s.loss.clone().unwrap().into_scalar::<f32>();
+            self.seen.lock().unwrap().push(Seen { exp: s.clock.train_exp_counter, loss, x, n, feats });
+            Ok(())
+        }
+        fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+            self.snapshots.lock().unwrap().push(s.model().valid());
+            Ok(())
+        }
+    }
+
+    fn two_exp_stream() -> Stream {
+        let a = generated(6, &[0, 1]);
+        let inputs: Vec<f32> = (0..6 * 4).map(|i| ((i * 13 % 7) as f32) / 7.0 - 0.3).collect();
+        let b = ClassificationDataset::from_f32(inputs, vec![4], (0..6).map(|i| 2 + i % 2).collect()).unwrap();
+        Stream::new("train", vec![Experience::new(0, a, "train", 4), Experience::new(1, b, "train", 4)])
+    }
+
+    fn run(lambda: impl Into<LflLambda>) -> (Vec<Seen>, Vec<Seen>, Vec<SimpleMLP>) {
+        let before = Arc::new(Mutex::new(Vec::new()));
+        let after = Arc::new(Mutex::new(Vec::new()));
+        let snapshots = Arc::new(Mutex::new(Vec::new()));
+        let mut s = Naive::builder(tiny_mlp(4), sgd(0.5), cl::default_device())
+            .train_mb_size(3)
+            .train_epochs(2)
+            .seed(3)
+            .plugin(Probe { seen: before.clone(), snapshots: snapshots.clone() })
+            .plugin(LflPlugin::<SimpleMLP>::new(lambda).unwrap())
+            .plugin(Probe { seen: after.clone(), snapshots: Arc::default() })
+            .build()
+            .unwrap();
+        s.train(&two_exp_stream()).unwrap();
+        fn take<T>(a: Arc<Mutex<Vec<T>>>) -> Vec<T> {
+            std::mem::take(&mut *a.lock().unwrap())
+        }
+        (take(before), take(after), take(snapshots))
+    }
+
+    #[test]
+    fn lfl_adds_lambda_times_the_mean_squared_feature_distance_from_the_second_experience() {
+        let lambda = 0.8;
+        let (before, after, snapshots) = run(lambda);
+        assert_eq!(before.len(), 8, "2 experiences × 2 epochs × 2 batches");
+        let prev_model = &snapshots[0];
+        let mut max_pen = 0.0f64;
+        for (b, a) in before.iter().zip(&after) {
+            if b.exp == 0 {
+                assert_eq!(a.loss, b.loss, "nothing added on the first experience");
+                continue;
+            }
+            let prev = feats_of(prev_model, &b.x, b.n);
+            assert_eq!(prev.len(), b.feats.len());
+            let mse: f64 = b.feats.iter().zip(&prev).map(|(c, p)| (*c as f64 - *p as f64).powi(2)).sum::<f64>()
+                / prev.len() as f64;
+            let added = (a.loss - b.loss) as f64;
+            max_pen = max_pen.max(lambda * mse);
+            assert!((added - lambda * mse).abs() < 1e-5 + 1e-4 * lambda * mse, "added {added} != λ·mse {}", lambda * mse);
+        }
+        assert!(max_pen > 1e-6, "the penalty is not trivially zero (max {max_pen})");
+    }
+
+    #[test]
+    fn lfl_per_experience_lambda_is_indexed_by_the_experience_count() {
+        // lambda[1] = 0 switches the penalty off on the second experience.
+        let (before, after, _) = run(vec![5.0, 0.0]);
+        assert!(before.iter().zip(&after).all(|(b, a)| a.loss == b.loss));
+        // lambda = [0, 2] vs the constant 1: nothing is added on the first experience, and on the
+        // first iteration of the second the current and previous models coincide (penalty and
+        // its gradient 0), so both runs reach the second iteration with the same model, where
+        // the added term doubles.
+        let (b2, a2, _) = run(vec![0.0, 2.0]);
+        let (b1, a1, _) = run(1.0);
+        assert_eq!((b2[4].exp, b2[3].exp), (1, 0));
+        assert_eq!((a2[4].loss, a1[4].loss), (b2[4].loss, b1[4].loss), "no distance yet");
+        assert_eq!(b2[5].loss, b1[5].loss, "same model before the penalty");
+        let (d2, d1) = ((a2[5].loss - b2[5].loss) as f64, (a1[5].loss - b1[5].loss) as f64);
+        assert!(d1 > 0.0 && (d2 - 2.0 * d1).abs() < 1e-6 + 1e-4 * d1, "λ=2 adds {d2}, λ=1 adds {d1}");
+        // A list too short for the experience is an error (Avalanche's IndexError).
+        let mut s = Naive::builder(tiny_mlp(4), sgd(0.5), cl::default_device())
+            .plugin(LflPlugin::<SimpleMLP>::new(vec![1.0]).unwrap())
+            .build()
+            .unwrap();
+        assert!(s.train(&two_exp_stream()).is_err());
+        assert_eq!(LflLambda::from(vec![1.0, 2.0]).at(1).unwrap(), 2.0);
+    }
+
+    #[test]
+    fn lfl_invalid_lambda_is_a_config_error() {
+        for bad in [LflLambda::Constant(-0.1), LflLambda::Constant(f64::NAN), vec![1.0, -1.0].into(), vec![].into()] {
+            let err = LflPlugin::<SimpleMLP>::new(bad.clone()).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(matches!(err, ClError::InvalidConfig { .. }), "{bad:?}: {err:?}");
+        }
+        assert!(Lfl::builder(tiny_mlp(2), sgd(0.1), cl::default_device(), -1.0).is_err());
+        assert!(Lfl::builder(tiny_mlp(2), sgd(0.1), cl::default_device(), vec![0.0, 1.0]).is_ok());
+    }
+
+    #[test]
+    fn lfl_on_a_model_without_features_is_an_invalid_use() {
+        let model = Lin { fc: LinearConfig::new(4, 4).init(&cl::default_device()) };
+        let mut s = Lfl::builder(model, sgd(0.1), cl::default_device(), 1.0).unwrap().train_mb_size(3).build().unwrap();
+        let err = s.train(&two_exp_stream()).unwrap_err();
+        assert!(matches!(&err, ClError::InvalidUse(m) if m.contains("Model::features")), "{err:?}");
+    }
+}

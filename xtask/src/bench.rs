@@ -208,9 +208,10 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
     if !options.skip_strategies {
         let strategy_records = strategies::run(
             &benchmark,
+            load_time_s,
+            options.data_dir.as_deref(),
             options.batch_size,
             options.seed,
-            load_time_s,
             &provenance,
         )?;
         let path = out_dir.join("strategies.json");

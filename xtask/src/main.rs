@@ -30,10 +30,12 @@ commands:
            (as root or with sudo), else downloaded (SHA-256 checked) into ~/.cache/cl
   bench    SplitFMNIST (5 experiences), SimpleMLP, Naive, SGD(lr=0.001, momentum=0.9);
            one run per --epochs value; writes target/bench/splitfmnist_naive_<E>ep.json
-           and target/bench/summary.md; then compares Naive, Cumulative, Replay (500),
-           GDumb (500) and JointTraining with SGD(lr=0.01, momentum=0.9), 1 epoch per
-           experience (target/bench/strategies.json); then times one epoch of each data
-           loader with no model (target/bench/loaders.json)
+           and target/bench/summary.md; then compares strategies with SGD(lr=0.01,
+           momentum=0.9), 1 epoch per experience: on SplitFMNIST Naive, Cumulative,
+           Replay (500), GDumb (500), JointTraining, EWC, SI, MAS, LwF, A-GEM, GEM and
+           CWR*; on PermutedFMNIST (5 experiences) Naive and the last seven
+           (target/bench/strategies.json); then times one epoch of each data loader
+           with no model (target/bench/loaders.json)
 
 bench options:
   --epochs LIST     comma-separated training epochs per experience, one run each (default 1,4)

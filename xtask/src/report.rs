@@ -77,35 +77,55 @@ pub fn markdown_table(records: &[BenchRecord]) -> String {
     s
 }
 
-/// The "strategies" section of `summary.md`: one row per strategy.
+/// The "strategies" section of `summary.md`: one table per benchmark, one row per strategy;
+/// `time vs Naive` is the wall time over Naive's on the same benchmark. A failed run shows its
+/// error instead of numbers.
 pub fn strategies_table(records: &[StrategyRecord]) -> String {
-    let mut s = String::from("\n## strategies\n\n");
-    if let Some(r) = records.first() {
+    let mut s = String::from("\n## strategies\n");
+    let mut benchmarks: Vec<&str> = Vec::new();
+    for r in records {
+        if !benchmarks.contains(&r.benchmark) {
+            benchmarks.push(r.benchmark);
+        }
+    }
+    for benchmark in benchmarks {
+        let rows: Vec<&StrategyRecord> = records.iter().filter(|r| r.benchmark == benchmark).collect();
+        let r = rows[0];
         let _ = writeln!(
             s,
-            "{} ({} experiences), SimpleMLP, SGD(lr={}, momentum={}), {} epoch(s) per experience, \
+            "\n### {}\n\n{} ({} experiences), SimpleMLP, SGD(lr={}, momentum={}), {} epoch(s) per experience, \
              batch {}, seed {}; evaluation on the full test stream after each experience \
              (JointTraining: one training on the whole stream, one evaluation).\n",
-            r.benchmark, r.n_experiences, r.lr, r.momentum, r.epochs, r.batch_size, r.seed
+            r.benchmark, r.benchmark, r.n_experiences, r.lr, r.momentum, r.epochs, r.batch_size, r.seed
         );
-    }
-    s.push_str(
-        "| strategy | mem size | final avg acc | forgetting | train it | train (s) | eval (s) | wall (s) |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for r in records {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {:.4} | {} | {} | {:.2} | {:.2} | {:.2} |",
-            r.strategy,
-            r.mem_size.map_or("-".into(), |m| m.to_string()),
-            r.final_average_accuracy,
-            strategies::format_forgetting(r.forgetting),
-            r.train_iterations,
-            r.train_time_s,
-            r.eval_time_s,
-            r.wall_time_s
+        s.push_str(
+            "| strategy | settings | final avg acc | forgetting | train it | train (s) | eval (s) | wall (s) | time vs Naive |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
         );
+        for r in rows {
+            let settings = if r.hyperparameters.is_empty() { "-" } else { r.hyperparameters.as_str() };
+            match &r.error {
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {:.4} | {} | {} | {:.2} | {:.2} | {:.2} | {} |",
+                        r.strategy,
+                        settings,
+                        r.final_average_accuracy,
+                        strategies::format_forgetting(r.forgetting),
+                        r.train_iterations,
+                        r.train_time_s,
+                        r.eval_time_s,
+                        r.wall_time_s,
+                        strategies::format_ratio(r.wall_time_vs_naive)
+                    );
+                }
+                Some(e) => {
+                    let e = e.replace('|', "\\|").replace('\n', " ");
+                    let _ = writeln!(s, "| {} | {} | error: {e} | | | | | | |", r.strategy, settings);
+                }
+            }
+        }
     }
     s
 }

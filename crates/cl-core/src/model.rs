@@ -25,6 +25,13 @@ pub trait Model: Module + 'static {
     /// Logits `[batch, num_outputs]` for a batch.
     fn forward(&self, batch: &MiniBatch) -> Tensor<2>;
 
+    /// The penultimate representation `[batch, features]` of a batch (the input of the output
+    /// layer, Avalanche's `get_features`), if the model exposes one; plugins like LFL and
+    /// herding use it. `None` by default.
+    fn features(&self, _batch: &MiniBatch) -> Option<Tensor<2>> {
+        None
+    }
+
     /// Number of output units (classes), if fixed.
     fn num_outputs(&self) -> Option<usize> {
         None

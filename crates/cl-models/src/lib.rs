@@ -10,4 +10,4 @@ mod simple_mlp;
 
 pub use dropout::SeededDropout;
 
-pub use simple_mlp::{HiddenLayer, SimpleMLP, SimpleMLPConfig};
+pub use simple_mlp::{HiddenLayer, SimpleMLP, SimpleMLPConfig, seeded_linear};

@@ -1,10 +1,12 @@
 //! [`SimpleMLP`]: Avalanche's `SimpleMLP`.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use cl_core::{ClError, MiniBatch, Model, Result};
 
 use crate::dropout::SeededDropout;
@@ -34,6 +36,11 @@ pub struct SimpleMLPConfig {
     /// Dropout probability after each hidden layer.
     #[config(default = 0.5)]
     pub drop_rate: f64,
+    /// Seed of the initial weights, drawn on the host (ChaCha8) so that the same seed gives the
+    /// same weights on every backend and whatever else uses the backend's global RNG (e.g.
+    /// tests running in parallel); `None` draws them from the device's RNG (`Device::seed`).
+    #[config(default = "Some(0)")]
+    pub seed: Option<u64>,
 }
 
 impl SimpleMLPConfig {
@@ -60,21 +67,40 @@ impl SimpleMLPConfig {
     /// Burn's `LinearConfig` default.
     pub fn init(&self, device: &Device) -> Result<SimpleMLP> {
         self.validate()?;
+        let mut rng = self.seed.map(ChaCha8Rng::seed_from_u64);
+        let mut linear = |d_in: usize, d_out: usize| match rng.as_mut() {
+            Some(rng) => seeded_linear(d_in, d_out, rng, device),
+            None => LinearConfig::new(d_in, d_out).init(device),
+        };
         let mut hidden = Vec::with_capacity(self.hidden_layers);
         let mut d_in = self.input_size;
         for i in 0..self.hidden_layers {
             hidden.push(HiddenLayer {
-                linear: LinearConfig::new(d_in, self.hidden_size).init(device),
+                linear: linear(d_in, self.hidden_size),
                 dropout: SeededDropout::new(self.drop_rate, i as u64),
             });
             d_in = self.hidden_size;
         }
         Ok(SimpleMLP {
             features: hidden,
-            classifier: LinearConfig::new(self.hidden_size, self.num_classes).init(device),
+            classifier: linear(self.hidden_size, self.num_classes),
             input_size: self.input_size,
             num_classes: self.num_classes,
         })
+    }
+}
+
+/// A `Linear` with PyTorch's default initialisation drawn from `rng`: weight and bias uniform
+/// in ±1/√d_in (Kaiming-uniform with a = √5 for the weight). Burn stores the weight
+/// `[d_in, d_out]`.
+pub fn seeded_linear(d_in: usize, d_out: usize, rng: &mut ChaCha8Rng, device: &Device) -> Linear {
+    let bound = 1.0 / (d_in as f32).sqrt();
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+    let weight = draw(d_in * d_out);
+    let bias = draw(d_out);
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, [d_in, d_out]), device)),
+        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(bias, [d_out]), device))),
     }
 }
 
@@ -114,13 +140,17 @@ impl SimpleMLP {
 
     /// Logits of flattened inputs `[batch, input_size]`.
     pub fn forward_tensor(&self, x: Tensor<2>) -> Tensor<2> {
-        self.classifier.forward(self.features(x))
+        self.classifier.forward(SimpleMLP::features(self, x))
     }
 }
 
 impl Model for SimpleMLP {
     fn forward(&self, batch: &MiniBatch) -> Tensor<2> {
-        self.forward_tensor(batch.x.clone())
+        SimpleMLP::forward_tensor(self, batch.x.clone())
+    }
+
+    fn features(&self, batch: &MiniBatch) -> Option<Tensor<2>> {
+        Some(SimpleMLP::features(self, batch.x.clone()))
     }
 
     fn num_outputs(&self) -> Option<usize> {

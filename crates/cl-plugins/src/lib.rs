@@ -31,3 +31,6 @@ mod gem;
 pub use gem::*;
 mod cwr_star;
 pub use cwr_star::*;
+
+mod lfl;
+pub use lfl::*;

@@ -1,8 +1,9 @@
-//! Regularisation strategies: [`Ewc`], [`SynapticIntelligence`] and [`Mas`] — Naive plus the
-//! plugin of the same name.
+//! Regularisation strategies: [`Ewc`], [`SynapticIntelligence`], [`Mas`] and [`Lfl`] — Naive
+//! plus the plugin of the same name.
 
 use burn::tensor::Device;
 use cl_core::{DefaultSteps, Model, OptimizerSpec, Result, StrategyBuilder};
+use cl_plugins::{LflLambda, LflPlugin};
 use cl_plugins::regularization::{
     EwcConfig, EwcPlugin, MasConfig, MasPlugin, SynapticIntelligenceConfig, SynapticIntelligencePlugin,
 };
@@ -65,5 +66,26 @@ impl Mas {
         config: MasConfig,
     ) -> Result<StrategyBuilder<M, DefaultSteps>> {
         Ok(Naive::builder(model, optimizer, device).plugin(MasPlugin::new(config)?))
+    }
+}
+
+/// Less-Forgetful Learning (Avalanche's `LFL`): Naive plus an [`LflPlugin`]. The model must
+/// implement [`Model::features`].
+///
+/// ```ignore
+/// let strategy = Lfl::builder(model, optimizer, device, 0.5)?.build()?;
+/// ```
+pub struct Lfl;
+
+impl Lfl {
+    /// A builder: Naive's defaults plus the LFL plugin with weight(s) `lambda_e` (a number or
+    /// one per experience; errors when negative, non-finite or empty).
+    pub fn builder<M: Model>(
+        model: M,
+        optimizer: OptimizerSpec,
+        device: Device,
+        lambda_e: impl Into<LflLambda>,
+    ) -> Result<StrategyBuilder<M, DefaultSteps>> {
+        Ok(Naive::builder(model, optimizer, device).plugin(LflPlugin::new(lambda_e)?))
     }
 }
