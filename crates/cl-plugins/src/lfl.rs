@@ -3,65 +3,8 @@
 use burn::tensor::Tensor;
 use cl_core::{ClError, MiniBatch, Model, Plugin, Result, StatePart, StrategyState};
 
-/// LFL's penalty weight `lambda_e`: one number for every experience, or one per experience
-/// (indexed by the number of experiences trained so far, as Avalanche's list form).
-#[derive(Debug, Clone, PartialEq)]
-pub enum LflLambda {
-    /// The same weight for every experience.
-    Constant(f64),
-    /// `lambdas[i]` weighs the penalty while training the experience that follows `i` trained
-    /// experiences (entry 0 weighs nothing: there is no previous model on the first one).
-    PerExperience(Vec<f64>),
-}
-
-impl LflLambda {
-    /// The weight used after `trained` experiences; an error if a per-experience list is too
-    /// short (Avalanche fails with an `IndexError` there).
-    pub fn at(&self, trained: usize) -> Result<f64> {
-        match self {
-            LflLambda::Constant(l) => Ok(*l),
-            LflLambda::PerExperience(v) => v.get(trained).copied().ok_or_else(|| {
-                ClError::config(
-                    "lambda_e",
-                    format!("{} values given, none for experience {trained}", v.len()),
-                )
-            }),
-        }
-    }
-
-    /// Errors for a negative or non-finite weight, or an empty list.
-    pub fn validate(&self) -> Result<()> {
-        let values: &[f64] = match self {
-            LflLambda::Constant(l) => std::slice::from_ref(l),
-            LflLambda::PerExperience(v) => v,
-        };
-        if values.is_empty() {
-            return Err(ClError::config("lambda_e", "the per-experience list is empty"));
-        }
-        if let Some(l) = values.iter().find(|l| !l.is_finite() || **l < 0.0) {
-            return Err(ClError::config("lambda_e", format!("must be finite and ≥ 0, got {l}")));
-        }
-        Ok(())
-    }
-}
-
-impl From<f64> for LflLambda {
-    fn from(l: f64) -> Self {
-        LflLambda::Constant(l)
-    }
-}
-
-impl From<Vec<f64>> for LflLambda {
-    fn from(v: Vec<f64>) -> Self {
-        LflLambda::PerExperience(v)
-    }
-}
-
-impl From<&[f64]> for LflLambda {
-    fn from(v: &[f64]) -> Self {
-        LflLambda::PerExperience(v.to_vec())
-    }
-}
+/// LFL's penalty weight `lambda_e`: one number, or one per experience.
+pub type LflLambda = crate::weights::ExperienceWeight;
 
 /// Less-Forgetful Learning (Avalanche's `LFLPlugin` / `LFL`).
 ///
@@ -100,7 +43,7 @@ impl<M: Model> LflPlugin<M> {
     /// An LFL plugin; an error for a negative, non-finite or empty `lambda_e`.
     pub fn new(lambda_e: impl Into<LflLambda>) -> Result<Self> {
         let lambda_e = lambda_e.into();
-        lambda_e.validate()?;
+        lambda_e.validate_named("lambda_e")?;
         Ok(Self {
             lambda_e,
             prev_model: None,
@@ -151,7 +94,7 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
 
     fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         // As Avalanche, the weight is looked up on every iteration (a too-short list fails).
-        let lambda_e = self.lambda_e.at(state.clock.train_exp_counter as usize)?;
+        let lambda_e = self.lambda_e.at_named(state.clock.train_exp_counter as usize, "lambda_e")?;
         let batch = state.current_batch()?;
         // A plain copy of the batch, for the frozen model (no autodiff).
         let plain = MiniBatch {

@@ -34,3 +34,5 @@ pub use cwr_star::*;
 
 mod lfl;
 pub use lfl::*;
+mod weights;
+pub use weights::ExperienceWeight;

@@ -6,64 +6,8 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 use cl_core::{ClError, MiniBatch, Model, Plugin, Result, StatePart, StrategyState};
 
-/// LwF's distillation weight: one number for every experience, or one per experience (indexed
-/// by the number of experiences trained so far, as Avalanche's list form).
-#[derive(Debug, Clone, PartialEq)]
-pub enum LwfAlpha {
-    /// The same weight for every experience.
-    Constant(f64),
-    /// `alphas[i]` weighs the distillation while training the experience that follows `i`
-    /// trained experiences (entry 0 is never used: there is no teacher on the first one).
-    PerExperience(Vec<f64>),
-}
-
-impl LwfAlpha {
-    /// The weight used after `trained` experiences; an error if a per-experience list is too
-    /// short (Avalanche fails with an `IndexError` there).
-    pub fn at(&self, trained: usize) -> Result<f64> {
-        match self {
-            LwfAlpha::Constant(a) => Ok(*a),
-            LwfAlpha::PerExperience(v) => v.get(trained).copied().ok_or_else(|| {
-                ClError::config(
-                    "alpha",
-                    format!("{} values given, none for experience {trained}", v.len()),
-                )
-            }),
-        }
-    }
-
-    fn validate(&self) -> Result<()> {
-        let values: &[f64] = match self {
-            LwfAlpha::Constant(a) => std::slice::from_ref(a),
-            LwfAlpha::PerExperience(v) => v,
-        };
-        if values.is_empty() {
-            return Err(ClError::config("alpha", "the per-experience list is empty"));
-        }
-        if let Some(a) = values.iter().find(|a| !a.is_finite() || **a < 0.0) {
-            return Err(ClError::config("alpha", format!("must be finite and ≥ 0, got {a}")));
-        }
-        Ok(())
-    }
-}
-
-impl From<f64> for LwfAlpha {
-    fn from(a: f64) -> Self {
-        LwfAlpha::Constant(a)
-    }
-}
-
-impl From<Vec<f64>> for LwfAlpha {
-    fn from(v: Vec<f64>) -> Self {
-        LwfAlpha::PerExperience(v)
-    }
-}
-
-impl From<&[f64]> for LwfAlpha {
-    fn from(v: &[f64]) -> Self {
-        LwfAlpha::PerExperience(v.to_vec())
-    }
-}
+/// LwF's distillation weight `alpha`: one number, or one per experience.
+pub type LwfAlpha = crate::weights::ExperienceWeight;
 
 /// LwF's hyper-parameters, with Avalanche's defaults (`alpha = 1`, `temperature = 2`).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +21,7 @@ pub struct LwfConfig {
 impl Default for LwfConfig {
     fn default() -> Self {
         Self {
-            alpha: LwfAlpha::Constant(1.0),
+            alpha: crate::weights::ExperienceWeight::Constant(1.0),
             temperature: 2.0,
         }
     }
@@ -97,7 +41,7 @@ impl LwfConfig {
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(ClError::config("temperature", format!("must be > 0, got {}", self.temperature)));
         }
-        self.alpha.validate()
+        self.alpha.validate_named("alpha")
     }
 }
 
@@ -195,7 +139,7 @@ impl<M: Model> Plugin<M> for LwFPlugin<M> {
         if self.prev_classes.is_empty() {
             return Ok(());
         }
-        let alpha = self.config.alpha.at(self.trained)?;
+        let alpha = self.config.alpha.at_named(self.trained, "alpha")?;
         if alpha == 0.0 {
             return Ok(());
         }
