@@ -73,6 +73,27 @@ pub enum ClError {
         /// The experience's index.
         experience: usize,
     },
+    /// A batch holds a task label the (multi-head) model has no head for.
+    #[error(
+        "no head for task label {task} (heads exist for tasks {known:?}): run model adaptation on an \
+         experience of that task first (the strategies do it before training and evaluation)"
+    )]
+    UnknownTask {
+        /// The task label.
+        task: u32,
+        /// The task labels that have a head.
+        known: Vec<u32>,
+    },
+    /// The samples' shape does not fit the model (e.g. 3-channel images for a 1-channel CNN).
+    #[error("experience {experience}: samples of shape {sample_shape:?} do not fit the model: {expected}")]
+    ModelInputMismatch {
+        /// What the model expects, and the fix.
+        expected: String,
+        /// The samples' shape.
+        sample_shape: Vec<usize>,
+        /// The experience's index.
+        experience: usize,
+    },
     /// A batch holds a class label the model has no output for.
     #[error("class label {label} in the batch but the model has only {outputs} outputs")]
     LabelOutOfRange {

@@ -21,7 +21,7 @@ pub mod strategy;
 pub use criterion::{Criterion, CrossEntropyLoss};
 pub use data::{ClassificationDataset, DataLoader, MiniBatch};
 pub use error::{ClError, Result};
-pub use model::Model;
+pub use model::{Adaptation, DynamicModule, Model};
 pub use optim::OptimizerSpec;
 pub use scenario::{Benchmark, Experience, Stream};
 pub use strategy::{

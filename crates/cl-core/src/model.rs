@@ -32,9 +32,16 @@ pub trait Model: Module + 'static {
         None
     }
 
-    /// Number of output units (classes), if fixed.
+    /// Number of output units (classes) now, if known.
     fn num_outputs(&self) -> Option<usize> {
         None
+    }
+
+    /// Whether [`adaptation`](Self::adaptation) grows the outputs to the classes seen
+    /// (incremental and multi-head classifiers). The strategy then only requires an output per
+    /// class label of the current experience, not one per class of the benchmark.
+    fn adapts_outputs(&self) -> bool {
+        false
     }
 
     /// Number of input values per sample the model expects, if fixed.
@@ -42,11 +49,60 @@ pub trait Model: Module + 'static {
         None
     }
 
+    /// Checks the shape of one sample (e.g. `[1, 28, 28]`) before anything runs; the message of
+    /// an `Err` says what the model expects. The default checks [`input_size`](Self::input_size).
+    fn check_sample_shape(&self, sample_shape: &[usize]) -> std::result::Result<(), String> {
+        let len: usize = sample_shape.iter().product();
+        match self.input_size() {
+            Some(n) if n != len => Err(format!(
+                "the model expects {n} input values per sample; build it with input_size = {len}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Seeds the model's own random state (e.g. dropout masks); called by the strategy builder
     /// with the strategy's seed. Initial weights come from the device's RNG (`Device::seed`).
     fn seed(&mut self, _seed: u64) {}
 
-    /// Model adaptation (Avalanche's `DynamicModule.adaptation`): called before training and
-    /// before evaluation on each experience. Dynamic models grow heads here.
-    fn adaptation(&mut self, _experience: &Experience) {}
+    /// Model adaptation (Avalanche's `DynamicModule.adaptation`): called by the strategy's
+    /// `model_adaptation` step before training and before evaluation on each experience.
+    /// Dynamic models grow or add heads here, and forward the call to their dynamic parts
+    /// ([`DynamicModule`]).
+    fn adaptation(&mut self, _ctx: &Adaptation<'_>) {}
+}
+
+/// What a model adapts to: the experience, and whether it is about to be trained on or evaluated
+/// (Avalanche's `module.training` during `adaptation`). Incremental classifiers grow in both
+/// phases but only mark a class as *active* (unmasked) when it is trained on.
+#[derive(Debug, Clone, Copy)]
+pub struct Adaptation<'a> {
+    /// The experience.
+    pub experience: &'a Experience,
+    /// True before training, false before evaluation.
+    pub training: bool,
+}
+
+impl<'a> Adaptation<'a> {
+    /// Adaptation before training on `experience`.
+    pub fn train(experience: &'a Experience) -> Self {
+        Self { experience, training: true }
+    }
+
+    /// Adaptation before evaluating `experience`.
+    pub fn eval(experience: &'a Experience) -> Self {
+        Self { experience, training: false }
+    }
+}
+
+/// A part of a model that changes with the stream (Avalanche's `DynamicModule`): incremental
+/// classifiers, multi-head classifiers. A model holding dynamic parts calls their `adaptation`
+/// from [`Model::adaptation`], recursively.
+///
+/// Parameters a dynamic module adds or grows must get new parameter ids (e.g. a new
+/// `Param::from_tensor`): Burn's optimizers key their state by id, and the strategy's
+/// `make_optimizer` keeps the state of the ids that survive and drops the others.
+pub trait DynamicModule {
+    /// Adapts the module to the experience.
+    fn adaptation(&mut self, ctx: &Adaptation<'_>);
 }

@@ -10,6 +10,8 @@ use rand_chacha::ChaCha8Rng;
 use cl_core::{ClError, MiniBatch, Model, Result};
 
 use crate::dropout::SeededDropout;
+use crate::dynamic::{IncrementalClassifier, MultiHeadClassifier};
+use crate::headed::{Backbone, HeadedModel};
 
 /// Configuration of [`SimpleMLP`], with Avalanche's defaults.
 ///
@@ -90,6 +92,28 @@ impl SimpleMLPConfig {
     }
 }
 
+impl SimpleMLPConfig {
+    /// Avalanche's `MTSimpleMLP(input_size, hidden_size)`: the trunk of this configuration and a
+    /// multi-head classifier whose heads start with `num_classes` outputs (Avalanche's default
+    /// is 2: use `with_num_classes(2)`), masking on.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// let model = cl_models::SimpleMLPConfig::new().with_num_classes(2).init_multitask(&Device::flex()).unwrap();
+    /// assert_eq!(model.classifier.task_labels(), &[0]);
+    /// ```
+    pub fn init_multitask(&self, device: &Device) -> Result<MTSimpleMLP> {
+        Ok(self.init(device)?.as_multitask())
+    }
+
+    /// The trunk of this configuration with an
+    /// [`IncrementalClassifier`](crate::IncrementalClassifier) starting at `num_classes`
+    /// outputs (Avalanche's default is 2), masking on.
+    pub fn init_incremental(&self, device: &Device) -> Result<IncrementalMLP> {
+        Ok(self.init(device)?.as_incremental())
+    }
+}
+
 /// A `Linear` with PyTorch's default initialisation drawn from `rng`: weight and bias uniform
 /// in ±1/√d_in (Kaiming-uniform with a = √5 for the weight). Burn stores the weight
 /// `[d_in, d_out]`.
@@ -143,6 +167,68 @@ impl SimpleMLP {
         self.classifier.forward(SimpleMLP::features(self, x))
     }
 }
+
+impl SimpleMLP {
+    /// The same network as a [`HeadedModel`] of an [`MlpTrunk`] and a `Linear` classifier
+    /// (weights kept), to swap the classifier.
+    pub fn into_headed(self) -> HeadedModel<MlpTrunk, Linear> {
+        let hidden_size = self.classifier.weight.dims()[0];
+        HeadedModel::new(
+            MlpTrunk { layers: self.features, input_size: self.input_size, hidden_size },
+            self.classifier,
+        )
+    }
+
+    /// Avalanche's `as_multitask(model, "classifier")`: the classifier becomes the head of task
+    /// 0 of a [`MultiHeadClassifier`](crate::MultiHeadClassifier); see
+    /// [`HeadedModel::as_multitask`].
+    pub fn as_multitask(self) -> MTSimpleMLP {
+        self.into_headed().as_multitask()
+    }
+
+    /// The network with an [`IncrementalClassifier`](crate::IncrementalClassifier) (masking on)
+    /// starting from the current classifier's weights.
+    pub fn as_incremental(self) -> IncrementalMLP {
+        self.into_headed().as_incremental()
+    }
+}
+
+/// The hidden layers of a [`SimpleMLP`] as a [`Backbone`]: flattened inputs → features.
+#[derive(Module, Debug)]
+pub struct MlpTrunk {
+    /// Linear → ReLU → Dropout layers.
+    pub layers: Vec<HiddenLayer>,
+    input_size: usize,
+    hidden_size: usize,
+}
+
+impl Backbone for MlpTrunk {
+    fn embed(&self, batch: &MiniBatch) -> Tensor<2> {
+        self.layers.iter().fold(batch.x.clone(), |x, layer| layer.forward(x))
+    }
+
+    fn feature_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    fn input_size(&self) -> Option<usize> {
+        Some(self.input_size)
+    }
+
+    fn seed(&mut self, seed: u64) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.dropout.seed(seed.wrapping_add(i as u64));
+        }
+    }
+}
+
+/// Avalanche's `MTSimpleMLP`: the [`SimpleMLP`] trunk and a
+/// [`MultiHeadClassifier`](crate::MultiHeadClassifier) (one head per task label).
+pub type MTSimpleMLP = HeadedModel<MlpTrunk, MultiHeadClassifier>;
+
+/// The [`SimpleMLP`] trunk with an [`IncrementalClassifier`](crate::IncrementalClassifier) that
+/// grows with the classes seen.
+pub type IncrementalMLP = HeadedModel<MlpTrunk, IncrementalClassifier>;
 
 impl Model for SimpleMLP {
     fn forward(&self, batch: &MiniBatch) -> Tensor<2> {

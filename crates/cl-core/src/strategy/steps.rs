@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 use super::state::StrategyState;
 use crate::data::{ClassificationDataLoader, DataLoaderConfig};
 use crate::error::{ClError, Result};
-use crate::model::Model;
+use crate::model::{Adaptation, Model};
 
 /// The steps of the template that a strategy may override. Each default calls the function of
 /// the same name in [`defaults`], which an override may call too.
@@ -107,17 +107,22 @@ pub mod defaults {
         Ok(())
     }
 
-    /// Calls [`Model::adaptation`] with the current experience.
+    /// Calls [`Model::adaptation`] with the current experience and phase.
     pub fn model_adaptation<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         let exp = state.experience.take().ok_or(ClError::MissingState("experience"))?;
-        state.model_mut().adaptation(&exp);
+        let ctx = Adaptation { experience: &exp, training: state.is_training };
+        state.model_mut().adaptation(&ctx);
         state.experience = Some(exp);
         Ok(())
     }
 
     /// Builds the optimizer on the first experience (or every experience with
     /// `reset_optimizer_state`); otherwise keeps it and its state. Burn's optimizers key their
-    /// state by parameter id, so parameters added by model adaptation get fresh state.
+    /// state by parameter id, so after model adaptation the parameters that survive keep their
+    /// state (e.g. momentum) and parameters added or grown (new ids, see
+    /// [`DynamicModule`](crate::DynamicModule)) start with fresh state, as Avalanche's
+    /// `update_optimizer` does. The state of a replaced parameter is never used again; it stays
+    /// in the optimizer (a few buffers) until `reset_optimizer_state` rebuilds it.
     pub fn make_optimizer<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         if state.optimizer.is_none() || state.reset_optimizer_state {
             state.optimizer = Some(state.optimizer_spec.build());

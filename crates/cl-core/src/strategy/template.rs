@@ -179,6 +179,13 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
                     experience: exp.current_experience,
                 });
             }
+            if let Err(expected) = model.check_sample_shape(exp.dataset.sample_shape()) {
+                return Err(ClError::ModelInputMismatch {
+                    expected,
+                    sample_shape: exp.dataset.sample_shape().to_vec(),
+                    experience: exp.current_experience,
+                });
+            }
         }
         Ok(())
     }
@@ -191,7 +198,11 @@ impl<M: Model, S: TemplateSteps<M>> Strategy<M, S> {
             return Ok(());
         };
         let max_class = exp.max_class().unwrap_or(0);
-        let needed = exp.n_classes.max(max_class as usize + 1);
+        let needed = if self.state.model().adapts_outputs() {
+            max_class as usize + 1
+        } else {
+            exp.n_classes.max(max_class as usize + 1)
+        };
         if outputs < needed {
             return Err(ClError::ModelOutputMismatch {
                 model_outputs: outputs,

@@ -1,0 +1,237 @@
+//! [`IncrementalClassifier`]: a linear output layer that grows with the classes seen.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Bool, Device, Tensor, TensorData};
+use cl_core::{Adaptation, ClError, DynamicModule, MiniBatch, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::headed::Head;
+use crate::simple_mlp::seeded_linear;
+
+/// Configuration of an [`IncrementalClassifier`], with Avalanche's defaults
+/// (`IncrementalClassifier(in_features, initial_out_features=2, masking=True, mask_value=-1000)`).
+///
+/// ```
+/// use cl_models::IncrementalClassifierConfig;
+/// assert!(IncrementalClassifierConfig::new(512).validate().is_ok());
+/// assert!(IncrementalClassifierConfig::new(0).validate().is_err());
+/// ```
+#[derive(Config, Debug)]
+pub struct IncrementalClassifierConfig {
+    /// Input features.
+    pub in_features: usize,
+    /// Outputs before any adaptation.
+    #[config(default = 2)]
+    pub initial_out_features: usize,
+    /// Whether outputs of classes not trained on yet are set to `mask_value`.
+    #[config(default = true)]
+    pub masking: bool,
+    /// The value of masked outputs.
+    #[config(default = -1000.0)]
+    pub mask_value: f32,
+    /// Seed of the initial weights and of the weights added by growth (host ChaCha8).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl IncrementalClassifierConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        if self.in_features == 0 {
+            return Err(ClError::config("in_features", "must be at least 1"));
+        }
+        if self.initial_out_features == 0 {
+            return Err(ClError::config("initial_out_features", "must be at least 1"));
+        }
+        if !self.mask_value.is_finite() {
+            return Err(ClError::config("mask_value", format!("{} is not finite", self.mask_value)));
+        }
+        Ok(())
+    }
+
+    /// Builds the classifier on `device`.
+    pub fn init(&self, device: &Device) -> Result<IncrementalClassifier> {
+        self.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let linear = seeded_linear(self.in_features, self.initial_out_features, &mut rng, device);
+        Ok(IncrementalClassifier::with_parts(linear, self.masking, self.mask_value, self.seed))
+    }
+}
+
+/// A linear classifier that grows to `max(classes seen) + 1` outputs at model adaptation,
+/// keeping the weights of the existing units (Avalanche's `IncrementalClassifier`).
+///
+/// With masking, the outputs of units whose class was never trained on are set to
+/// `mask_value`: a class becomes *active* when an experience containing it is adapted to for
+/// training; adaptation for evaluation grows the layer but activates nothing, as in Avalanche.
+///
+/// Growth builds a new weight and bias — old units copied, new units drawn like PyTorch's
+/// `Linear` init from a host RNG seeded by the config's seed and the growth count — as new
+/// parameters (new [`ParamId`](burn::module::ParamId)s): the optimizer gives them fresh state
+/// while the rest of the model keeps its own.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use cl_models::IncrementalClassifierConfig;
+/// let head = IncrementalClassifierConfig::new(16).init(&Device::flex()).unwrap();
+/// assert_eq!(head.num_outputs(), 2);
+/// ```
+#[derive(Module, Debug)]
+pub struct IncrementalClassifier {
+    /// The linear layer (`weight` is `[in_features, outputs]`).
+    pub classifier: Linear,
+    #[module(skip)]
+    active_units: Vec<bool>,
+    #[module(skip)]
+    masking: bool,
+    #[module(skip)]
+    mask_value: f32,
+    #[module(skip)]
+    seed: u64,
+    #[module(skip)]
+    growths: u64,
+}
+
+impl IncrementalClassifier {
+    fn with_parts(classifier: Linear, masking: bool, mask_value: f32, seed: u64) -> Self {
+        let n = classifier.weight.dims()[1];
+        Self { classifier, active_units: vec![false; n], masking, mask_value, seed, growths: 0 }
+    }
+
+    /// Wraps an existing `Linear` (its weights are kept); no unit is active yet.
+    pub fn from_linear(classifier: Linear, masking: bool, mask_value: f32) -> Self {
+        Self::with_parts(classifier, masking, mask_value, 0)
+    }
+
+    /// Number of outputs now.
+    pub fn num_outputs(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+
+    /// Input features.
+    pub fn in_features(&self) -> usize {
+        self.classifier.weight.dims()[0]
+    }
+
+    /// Whether masking is on.
+    pub fn masking(&self) -> bool {
+        self.masking
+    }
+
+    /// The value of masked outputs.
+    pub fn mask_value(&self) -> f32 {
+        self.mask_value
+    }
+
+    /// Which units are active (trained on); inactive ones are masked when masking is on.
+    pub fn active_units(&self) -> &[bool] {
+        &self.active_units
+    }
+
+    /// Grows the layer to `outputs` units (no-op if it has as many already), keeping the old
+    /// units' weights.
+    pub fn grow(&mut self, outputs: usize) {
+        let [d_in, old] = self.classifier.weight.dims();
+        if outputs <= old {
+            return;
+        }
+        self.growths += 1;
+        let device = self.classifier.weight.val().device();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ self.growths.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let bound = 1.0 / (d_in as f32).sqrt();
+        let old_w = host_values(self.classifier.weight.val());
+        let mut w = Vec::with_capacity(d_in * outputs);
+        for row in old_w.chunks_exact(old) {
+            w.extend_from_slice(row);
+            w.extend((old..outputs).map(|_| rng.random_range(-bound..bound)));
+        }
+        let mut b = match &self.classifier.bias {
+            Some(bias) => host_values(bias.val()),
+            None => Vec::new(),
+        };
+        let has_bias = self.classifier.bias.is_some();
+        if has_bias {
+            b.extend((old..outputs).map(|_| rng.random_range(-bound..bound)));
+        }
+        self.classifier = Linear {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [d_in, outputs]), &device)),
+            bias: has_bias.then(|| Param::from_tensor(Tensor::from_data(TensorData::new(b, [outputs]), &device))),
+        };
+        self.active_units.resize(outputs, false);
+    }
+
+    /// Marks `classes` active (growing the mask if needed).
+    pub fn activate(&mut self, classes: &[u32]) {
+        for &c in classes {
+            let c = c as usize;
+            if c >= self.active_units.len() {
+                self.active_units.resize(c + 1, false);
+            }
+            self.active_units[c] = true;
+        }
+    }
+
+    /// Logits `[batch, outputs]`, masked if masking is on.
+    pub fn forward_features(&self, features: Tensor<2>) -> Tensor<2> {
+        let out = self.classifier.forward(features);
+        if self.masking {
+            apply_mask(out, &self.active_units, self.mask_value)
+        } else {
+            out
+        }
+    }
+}
+
+/// Sets the outputs of inactive units (and of units beyond `active`) to `value`.
+pub(crate) fn apply_mask(out: Tensor<2>, active: &[bool], value: f32) -> Tensor<2> {
+    let [batch, n] = out.dims();
+    let inactive: Vec<bool> = (0..n).map(|j| !active.get(j).copied().unwrap_or(false)).collect();
+    if !inactive.iter().any(|&m| m) {
+        return out;
+    }
+    let mask = Tensor::<1, Bool>::from_data(TensorData::new(inactive, [n]), &out.device())
+        .reshape([1, n])
+        .expand([batch, n]);
+    out.mask_fill(mask, value)
+}
+
+/// The values of a float tensor on the host.
+pub(crate) fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("a float tensor converts to f32")
+}
+
+impl DynamicModule for IncrementalClassifier {
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
+        let classes = &ctx.experience.classes_in_this_experience;
+        if let Some(&max) = classes.iter().max() {
+            self.grow(max as usize + 1);
+        }
+        if self.masking && ctx.training {
+            self.activate(classes);
+        }
+    }
+}
+
+impl Head for IncrementalClassifier {
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
+        DynamicModule::adaptation(self, ctx);
+    }
+
+    fn forward(&self, features: Tensor<2>, _batch: &MiniBatch) -> Tensor<2> {
+        self.forward_features(features)
+    }
+
+    fn num_outputs(&self) -> Option<usize> {
+        Some(IncrementalClassifier::num_outputs(self))
+    }
+
+    fn adapts_outputs(&self) -> bool {
+        true
+    }
+}

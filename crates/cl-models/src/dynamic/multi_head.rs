@@ -1,0 +1,236 @@
+//! [`MultiHeadClassifier`]: one incremental head per task label.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Int, Tensor, TensorData};
+use cl_core::{Adaptation, ClError, DynamicModule, MiniBatch, Result};
+
+use super::incremental::{IncrementalClassifier, IncrementalClassifierConfig, apply_mask};
+use crate::headed::Head;
+
+/// Configuration of a [`MultiHeadClassifier`], with Avalanche's defaults
+/// (`MultiHeadClassifier(in_features, initial_out_features=2, masking=True, mask_value=-1000)`).
+///
+/// ```
+/// use cl_models::MultiHeadConfig;
+/// assert!(MultiHeadConfig::new(512).validate().is_ok());
+/// assert!(MultiHeadConfig::new(512).with_initial_out_features(0).validate().is_err());
+/// ```
+#[derive(Config, Debug)]
+pub struct MultiHeadConfig {
+    /// Input features of every head.
+    pub in_features: usize,
+    /// Outputs of a new head.
+    #[config(default = 2)]
+    pub initial_out_features: usize,
+    /// Whether outputs of classes a head was not trained on are set to `mask_value`.
+    #[config(default = true)]
+    pub masking: bool,
+    /// The value of masked outputs.
+    #[config(default = -1000.0)]
+    pub mask_value: f32,
+    /// Seed of the heads' initial weights (head of task `t`: `seed + t`).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl MultiHeadConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<()> {
+        self.head_config(0).validate()
+    }
+
+    fn head_config(&self, task: u32) -> IncrementalClassifierConfig {
+        IncrementalClassifierConfig::new(self.in_features)
+            .with_initial_out_features(self.initial_out_features)
+            .with_masking(false)
+            .with_seed(self.seed.wrapping_add(task as u64))
+    }
+
+    /// Builds the classifier on `device`, with the head of task 0 (as Avalanche does).
+    pub fn init(&self, device: &burn::tensor::Device) -> Result<MultiHeadClassifier> {
+        self.validate()?;
+        let head = self.head_config(0).init(device)?;
+        Ok(MultiHeadClassifier::from_first_head(self.clone(), head))
+    }
+}
+
+/// One [`IncrementalClassifier`] head per task label (Avalanche's `MultiHeadClassifier`).
+///
+/// - Model adaptation creates the head of each new task label of the experience (before
+///   training *and* before evaluation: an unseen task label at evaluation gets a fresh,
+///   untrained head, as in Avalanche) and grows the experience's heads to its classes.
+/// - The forward pass routes each sample to the head of its task label: a batch of one task
+///   goes through that head; a batch with mixed task labels is split by task, each part through
+///   its head, and reassembled in the original order, the outputs of narrower heads padded with
+///   zeros to the widest head (as Avalanche's `MultiTaskModule.forward`).
+/// - With masking, a head's outputs of classes it was never trained on are `mask_value`.
+///
+/// A task label without a head (a custom loop that skipped adaptation) is an error from
+/// [`try_forward`](Self::try_forward); the [`Head`] forward used by the strategies panics with
+/// the same message.
+#[derive(Module, Debug)]
+pub struct MultiHeadClassifier {
+    /// The heads, in order of creation; `task_labels()[i]` is the task of head `i`.
+    pub heads: Vec<IncrementalClassifier>,
+    #[module(skip)]
+    tasks: Vec<u32>,
+    #[module(skip)]
+    active_units: Vec<Vec<bool>>,
+    #[module(skip)]
+    config: MultiHeadConfig,
+}
+
+impl MultiHeadClassifier {
+    /// A classifier whose head for task 0 is `head` (its masking is handled by the
+    /// multi-head classifier).
+    pub fn from_first_head(config: MultiHeadConfig, head: IncrementalClassifier) -> Self {
+        let width = head.num_outputs();
+        let mut config = config;
+        config.in_features = head.in_features();
+        Self { heads: vec![head], tasks: vec![0], active_units: vec![vec![false; width]], config }
+    }
+
+    /// The task label of each head, in head order.
+    pub fn task_labels(&self) -> &[u32] {
+        &self.tasks
+    }
+
+    /// Number of heads.
+    pub fn num_heads(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// The head of task `task`.
+    pub fn head(&self, task: u32) -> Option<&IncrementalClassifier> {
+        self.index(task).map(|i| &self.heads[i])
+    }
+
+    /// The active (trained-on) units of the head of task `task`.
+    pub fn active_units(&self, task: u32) -> Option<&[bool]> {
+        self.index(task).map(|i| self.active_units[i].as_slice())
+    }
+
+    fn index(&self, task: u32) -> Option<usize> {
+        self.tasks.iter().position(|&t| t == task)
+    }
+
+    fn head_index(&self, task: u32) -> Result<usize> {
+        self.index(task).ok_or_else(|| ClError::UnknownTask { task, known: self.tasks.clone() })
+    }
+
+    fn forward_task(&self, index: usize, features: Tensor<2>) -> Tensor<2> {
+        let out = self.heads[index].forward_features(features);
+        if self.config.masking {
+            apply_mask(out, &self.active_units[index], self.config.mask_value)
+        } else {
+            out
+        }
+    }
+
+    /// Logits of `features` `[batch, in_features]` whose samples have the task labels
+    /// `task_labels` (one per sample).
+    pub fn try_forward(&self, features: Tensor<2>, task_labels: &[u32]) -> Result<Tensor<2>> {
+        let [batch, _] = features.dims();
+        if task_labels.len() != batch {
+            return Err(ClError::config(
+                "task_labels",
+                format!("{} task labels for a batch of {batch}", task_labels.len()),
+            ));
+        }
+        let mut tasks: Vec<u32> = task_labels.to_vec();
+        tasks.sort_unstable();
+        tasks.dedup();
+        if let [task] = tasks.as_slice() {
+            return Ok(self.forward_task(self.head_index(*task)?, features));
+        }
+        if tasks.is_empty() {
+            let width = self.heads.iter().map(IncrementalClassifier::num_outputs).max().unwrap_or(0);
+            return Ok(Tensor::zeros([0, width], &features.device()));
+        }
+        let device = features.device();
+        let indices: Vec<usize> = tasks.iter().map(|&t| self.head_index(t)).collect::<Result<_>>()?;
+        let width = indices.iter().map(|&i| self.heads[i].num_outputs()).max().unwrap_or(0);
+        // Group the samples by task, run each group through its head, then put the rows back.
+        let mut order: Vec<i64> = Vec::with_capacity(batch);
+        let mut parts = Vec::with_capacity(tasks.len());
+        for (&task, &index) in tasks.iter().zip(&indices) {
+            let rows: Vec<i64> = (0..batch).filter(|&i| task_labels[i] == task).map(|i| i as i64).collect();
+            let n = rows.len();
+            order.extend_from_slice(&rows);
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &device);
+            let out = self.forward_task(index, features.clone().select(0, idx));
+            let w = out.dims()[1];
+            parts.push(if w < width { Tensor::cat(vec![out, Tensor::zeros([n, width - w], &device)], 1) } else { out });
+        }
+        let mut inverse = vec![0i64; batch];
+        for (pos, &row) in order.iter().enumerate() {
+            inverse[row as usize] = pos as i64;
+        }
+        let inverse = Tensor::<1, Int>::from_data(TensorData::new(inverse, [batch]), &device);
+        Ok(Tensor::cat(parts, 0).select(0, inverse))
+    }
+
+    /// Creates the head of `task` if it has none.
+    fn ensure_head(&mut self, task: u32) {
+        if self.index(task).is_some() {
+            return;
+        }
+        let device = self.heads[0].classifier.weight.val().device();
+        let head = self
+            .config
+            .head_config(task)
+            .init(&device)
+            .expect("the configuration was validated when the classifier was built");
+        self.active_units.push(vec![false; head.num_outputs()]);
+        self.heads.push(head);
+        self.tasks.push(task);
+    }
+}
+
+impl DynamicModule for MultiHeadClassifier {
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
+        let exp = ctx.experience;
+        let mut tasks = exp.task_labels.clone();
+        tasks.sort_unstable();
+        tasks.dedup();
+        for task in tasks {
+            self.ensure_head(task);
+            let i = self.index(task).expect("the head was just ensured");
+            DynamicModule::adaptation(&mut self.heads[i], ctx);
+            let width = self.heads[i].num_outputs();
+            let active = &mut self.active_units[i];
+            if active.len() < width {
+                active.resize(width, false);
+            }
+            if ctx.training {
+                for &c in &exp.classes_in_this_experience {
+                    if let Some(unit) = active.get_mut(c as usize) {
+                        *unit = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Head for MultiHeadClassifier {
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
+        DynamicModule::adaptation(self, ctx);
+    }
+
+    fn forward(&self, features: Tensor<2>, batch: &MiniBatch) -> Tensor<2> {
+        match self.try_forward(features, &batch.task_labels) {
+            Ok(out) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn num_outputs(&self) -> Option<usize> {
+        self.heads.iter().map(IncrementalClassifier::num_outputs).max()
+    }
+
+    fn adapts_outputs(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,153 @@
+//! [`HeadedModel`]: a feature extractor ([`Backbone`]) followed by a classifier ([`Head`]).
+//!
+//! The split lets one trunk carry any output layer: a plain `Linear` (the static models), an
+//! [`IncrementalClassifier`](crate::IncrementalClassifier) that grows with the classes seen, a
+//! [`MultiHeadClassifier`](crate::MultiHeadClassifier) with one head per task, or an
+//! [`NcmClassifier`](crate::NcmClassifier). [`HeadedModel::as_multitask`] turns a single-head
+//! model into a multi-task one (Avalanche's `as_multitask`).
+
+use burn::module::{Module, ModuleDisplay};
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+use cl_core::{Adaptation, MiniBatch, Model};
+#[allow(unused_imports)] // for the docs
+use cl_core::DynamicModule;
+
+use crate::dynamic::{IncrementalClassifier, MultiHeadClassifier, MultiHeadConfig};
+
+/// The feature extractor of a [`HeadedModel`]: maps a batch to `[batch, feature_size]`.
+pub trait Backbone: Module + ModuleDisplay + 'static {
+    /// The features `[batch, feature_size]` of a batch.
+    fn embed(&self, batch: &MiniBatch) -> Tensor<2>;
+
+    /// Width of the features.
+    fn feature_size(&self) -> usize;
+
+    /// Values per sample the backbone expects, if fixed (checked by the strategy).
+    fn input_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// Checks the shape of one sample; see [`Model::check_sample_shape`].
+    fn check_sample_shape(&self, sample_shape: &[usize]) -> Result<(), String> {
+        let len: usize = sample_shape.iter().product();
+        match self.input_size() {
+            Some(n) if n != len => Err(format!(
+                "the model expects {n} input values per sample; build it with input_size = {len}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Seeds the backbone's own randomness (dropout masks).
+    fn seed(&mut self, _seed: u64) {}
+}
+
+/// The output layer of a [`HeadedModel`]: maps features to logits, possibly by task.
+pub trait Head: Module + ModuleDisplay + 'static {
+    /// Model adaptation of the head (dynamic heads grow here; see [`DynamicModule`]).
+    fn adaptation(&mut self, _ctx: &Adaptation<'_>) {}
+
+    /// Logits `[batch, outputs]` of the features of `batch` (the batch gives the task labels).
+    fn forward(&self, features: Tensor<2>, batch: &MiniBatch) -> Tensor<2>;
+
+    /// Number of outputs now (for a multi-head classifier: the widest head).
+    fn num_outputs(&self) -> Option<usize>;
+
+    /// Whether the head grows with the classes seen (see [`Model::adapts_outputs`]).
+    fn adapts_outputs(&self) -> bool {
+        false
+    }
+}
+
+impl Head for Linear {
+    fn forward(&self, features: Tensor<2>, _batch: &MiniBatch) -> Tensor<2> {
+        Linear::forward(self, features)
+    }
+
+    fn num_outputs(&self) -> Option<usize> {
+        Some(self.weight.dims()[1])
+    }
+}
+
+/// A [`Backbone`] (`features`) followed by a [`Head`] (`classifier`) — the parameter paths
+/// `features.*` and `classifier.*` follow Avalanche's models, so plugins that name a layer
+/// (CWR*'s `classifier`) find it.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use cl_models::{MTSimpleMLP, SimpleMLPConfig};
+/// let device = Device::flex();
+/// // Avalanche's `as_multitask(SimpleMLP(...), "classifier")`: the old classifier becomes
+/// // the head of task 0, a head per new task label is added by model adaptation.
+/// let model: MTSimpleMLP = SimpleMLPConfig::new().with_num_classes(2).init(&device).unwrap().as_multitask();
+/// assert_eq!(model.classifier.num_heads(), 1);
+/// ```
+#[derive(Module, Debug)]
+pub struct HeadedModel<B: Module, H: Module> {
+    /// The feature extractor.
+    pub features: B,
+    /// The output layer.
+    pub classifier: H,
+}
+
+impl<B: Backbone, H: Head> HeadedModel<B, H> {
+    /// A model from its two parts.
+    pub fn new(features: B, classifier: H) -> Self {
+        Self { features, classifier }
+    }
+}
+
+impl<B: Backbone> HeadedModel<B, Linear> {
+    /// Replaces the linear classifier by a [`MultiHeadClassifier`] whose head for task 0 is the
+    /// old classifier (weights kept) — Avalanche's `as_multitask`. Heads for other task labels
+    /// are created by model adaptation, with `initial_out_features` = the old output width,
+    /// masking on and `mask_value = -1000` as Avalanche's defaults.
+    pub fn as_multitask(self) -> HeadedModel<B, MultiHeadClassifier> {
+        let in_features = self.features.feature_size();
+        let out = self.classifier.weight.dims()[1];
+        let config = MultiHeadConfig::new(in_features).with_initial_out_features(out);
+        let head = MultiHeadClassifier::from_first_head(config, IncrementalClassifier::from_linear(self.classifier, false, -1000.0));
+        HeadedModel { features: self.features, classifier: head }
+    }
+
+    /// Replaces the linear classifier by an [`IncrementalClassifier`] starting from its weights,
+    /// with masking on (`mask_value = -1000`).
+    pub fn as_incremental(self) -> HeadedModel<B, IncrementalClassifier> {
+        HeadedModel { features: self.features, classifier: IncrementalClassifier::from_linear(self.classifier, true, -1000.0) }
+    }
+}
+
+impl<B: Backbone, H: Head> Model for HeadedModel<B, H> {
+    fn forward(&self, batch: &MiniBatch) -> Tensor<2> {
+        self.classifier.forward(self.features.embed(batch), batch)
+    }
+
+    fn features(&self, batch: &MiniBatch) -> Option<Tensor<2>> {
+        Some(self.features.embed(batch))
+    }
+
+    fn num_outputs(&self) -> Option<usize> {
+        self.classifier.num_outputs()
+    }
+
+    fn adapts_outputs(&self) -> bool {
+        self.classifier.adapts_outputs()
+    }
+
+    fn input_size(&self) -> Option<usize> {
+        self.features.input_size()
+    }
+
+    fn check_sample_shape(&self, sample_shape: &[usize]) -> Result<(), String> {
+        self.features.check_sample_shape(sample_shape)
+    }
+
+    fn seed(&mut self, seed: u64) {
+        self.features.seed(seed);
+    }
+
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
+        Head::adaptation(&mut self.classifier, ctx);
+    }
+}

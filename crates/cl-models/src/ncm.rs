@@ -1,0 +1,208 @@
+//! [`NcmClassifier`]: nearest class mean on features (Avalanche's `NCMClassifier`).
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use cl_core::data::{ClassificationDataLoader, DataLoaderConfig};
+use cl_core::{Adaptation, ClError, ClassificationDataset, DataLoader, DynamicModule, MiniBatch, Result};
+
+use crate::dynamic::incremental::host_values;
+use crate::headed::{Backbone, Head, HeadedModel};
+
+/// Nearest-class-mean classifier: the logit of class `c` is `−‖x − μ_c‖₂` (Avalanche's
+/// `NCMClassifier(normalize=True)`). With `normalize`, the features and the stored means are
+/// scaled to unit L2 norm first.
+///
+/// Its outputs cover classes `0..=max class with a mean`; a class below that without a mean
+/// has a zero mean (Avalanche's `init_missing_classes`). The means are updated from a dataset
+/// or a buffer with [`class_means`] and [`update_class_means`](Self::update_class_means) /
+/// [`replace_class_means`](Self::replace_class_means); the classifier has no parameters.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use cl_models::NcmClassifier;
+/// let mut ncm = NcmClassifier::new(2, false);
+/// ncm.replace_class_means(BTreeMap::from([(0, vec![0.0, 0.0]), (1, vec![1.0, 1.0])])).unwrap();
+/// assert_eq!(ncm.num_classes(), 2);
+/// ```
+#[derive(Module, Debug)]
+pub struct NcmClassifier {
+    #[module(skip)]
+    means: BTreeMap<u32, Vec<f32>>,
+    #[module(skip)]
+    feature_size: usize,
+    #[module(skip)]
+    normalize: bool,
+}
+
+impl NcmClassifier {
+    /// A classifier of `feature_size`-wide features, with no class means yet.
+    pub fn new(feature_size: usize, normalize: bool) -> Self {
+        Self { means: BTreeMap::new(), feature_size, normalize }
+    }
+
+    /// Number of outputs: the largest class with a mean, plus one (0 without means).
+    pub fn num_classes(&self) -> usize {
+        self.means.keys().next_back().map_or(0, |&c| c as usize + 1)
+    }
+
+    /// The stored class means (normalised if `normalize`).
+    pub fn class_means(&self) -> &BTreeMap<u32, Vec<f32>> {
+        &self.means
+    }
+
+    fn check(&self, means: &BTreeMap<u32, Vec<f32>>) -> Result<()> {
+        for (c, m) in means {
+            if m.len() != self.feature_size {
+                return Err(ClError::config(
+                    "class_means",
+                    format!("the mean of class {c} has {} values; the features have {}", m.len(), self.feature_size),
+                ));
+            }
+            if m.iter().any(|v| !v.is_finite()) {
+                return Err(ClError::config("class_means", format!("the mean of class {c} is not finite")));
+            }
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, class: u32, mut mean: Vec<f32>) {
+        if self.normalize {
+            let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                mean.iter_mut().for_each(|v| *v /= norm);
+            }
+        }
+        self.means.insert(class, mean);
+    }
+
+    /// Replaces all class means.
+    pub fn replace_class_means(&mut self, means: BTreeMap<u32, Vec<f32>>) -> Result<()> {
+        self.check(&means)?;
+        self.means.clear();
+        for (c, m) in means {
+            self.store(c, m);
+        }
+        Ok(())
+    }
+
+    /// Sets the means of new classes and moves those of known classes towards the new values:
+    /// `μ ← momentum·μ + (1 − momentum)·μ_new` (Avalanche's `update_class_means_dict`,
+    /// momentum 0.5 by default there).
+    pub fn update_class_means(&mut self, means: BTreeMap<u32, Vec<f32>>, momentum: f32) -> Result<()> {
+        self.check(&means)?;
+        if !(0.0..=1.0).contains(&momentum) {
+            return Err(ClError::config("momentum", format!("{momentum} is not in [0, 1]")));
+        }
+        for (c, new) in means {
+            let mean = match self.means.get(&c) {
+                Some(old) => old.iter().zip(&new).map(|(o, n)| momentum * o + (1.0 - momentum) * n).collect(),
+                None => new,
+            };
+            self.store(c, mean);
+        }
+        Ok(())
+    }
+
+    /// Logits `[batch, num_classes]` of features `[batch, feature_size]`.
+    pub fn forward_features(&self, features: Tensor<2>) -> Tensor<2> {
+        let [batch, f] = features.dims();
+        let device = features.device();
+        let classes = self.num_classes();
+        if classes == 0 {
+            return Tensor::zeros([batch, 0], &device);
+        }
+        let mut table = vec![0.0f32; classes * f];
+        for (&c, m) in &self.means {
+            table[c as usize * f..(c as usize + 1) * f].copy_from_slice(m);
+        }
+        let means = Tensor::<2>::from_data(TensorData::new(table, [classes, f]), &device);
+        let x = if self.normalize {
+            let norm = features.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+            features / norm
+        } else {
+            features
+        };
+        // ‖x − μ‖² = ‖x‖² − 2·x·μᵀ + ‖μ‖²
+        let x2 = x.clone().powf_scalar(2.0).sum_dim(1);
+        let m2 = means.clone().powf_scalar(2.0).sum_dim(1).reshape([1, classes]);
+        let d2 = (x2 - x.matmul(means.transpose()).mul_scalar(2.0) + m2).clamp_min(0.0);
+        d2.sqrt().neg()
+    }
+}
+
+/// Per-class means of `backbone`'s features over `dataset` (batches of `batch_size` on
+/// `device`, the backbone in inference mode): one matrix product per batch on the device and one
+/// read back at the end.
+pub fn class_means<B: Backbone>(
+    backbone: &B,
+    dataset: &ClassificationDataset,
+    batch_size: usize,
+    device: &Device,
+) -> Result<BTreeMap<u32, Vec<f32>>> {
+    let model = backbone.valid().to_device(device);
+    let classes: Vec<u32> = dataset.classes().into_iter().collect();
+    let Some(&max) = classes.last() else {
+        return Ok(BTreeMap::new());
+    };
+    let n_classes = max as usize + 1;
+    let mut loader = ClassificationDataLoader::new(dataset.clone(), DataLoaderConfig::eval(batch_size))?;
+    let mut sums: Option<Tensor<2>> = None;
+    let mut counts = vec![0usize; n_classes];
+    while let Some(batch) = loader.next_batch(device) {
+        let batch = batch?;
+        let n = batch.len();
+        let mut one_hot = vec![0.0f32; n * n_classes];
+        for (i, &y) in batch.targets.iter().enumerate() {
+            one_hot[i * n_classes + y as usize] = 1.0;
+            counts[y as usize] += 1;
+        }
+        let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot, [n, n_classes]), device);
+        let part = one_hot.transpose().matmul(model.embed(&batch));
+        sums = Some(match sums {
+            Some(s) => s + part,
+            None => part,
+        });
+    }
+    let Some(sums) = sums else {
+        return Ok(BTreeMap::new());
+    };
+    let f = sums.dims()[1];
+    let values = host_values(sums);
+    Ok(classes
+        .into_iter()
+        .filter(|&c| counts[c as usize] > 0)
+        .map(|c| {
+            let k = counts[c as usize] as f32;
+            (c, values[c as usize * f..(c as usize + 1) * f].iter().map(|v| v / k).collect())
+        })
+        .collect())
+}
+
+impl DynamicModule for NcmClassifier {
+    /// The means are updated explicitly, not by adaptation.
+    fn adaptation(&mut self, _ctx: &Adaptation<'_>) {}
+}
+
+impl Head for NcmClassifier {
+    fn forward(&self, features: Tensor<2>, _batch: &MiniBatch) -> Tensor<2> {
+        self.forward_features(features)
+    }
+
+    fn num_outputs(&self) -> Option<usize> {
+        Some(self.num_classes())
+    }
+
+    fn adapts_outputs(&self) -> bool {
+        true
+    }
+}
+
+impl<B: Backbone> HeadedModel<B, NcmClassifier> {
+    /// Replaces the class means with those of `dataset` under the current features.
+    pub fn update_from_dataset(&mut self, dataset: &ClassificationDataset, batch_size: usize, device: &Device) -> Result<()> {
+        let means = class_means(&self.features, dataset, batch_size, device)?;
+        self.classifier.replace_class_means(means)
+    }
+}

@@ -1,0 +1,96 @@
+//! Task-incremental SplitFMNIST on the shipped fixture: a multi-head MLP trained with Naive
+//! keeps its accuracy on every experience (each task has its own head), while the
+//! class-incremental run with a single head forgets.
+
+mod common;
+
+use cl::benchmarks::SplitConfig;
+use cl::core::TemplateSteps;
+use cl::metrics::names::test_exp_accuracy;
+use cl::models::MTSimpleMLP;
+use cl::prelude::*;
+use common::*;
+
+fn run<M: Model, S: TemplateSteps<M>>(mut strategy: Strategy<M, S>, b: &Benchmark, task_il: bool) -> AccuracyMatrix {
+    let n = b.n_experiences();
+    let mut r = AccuracyMatrix::new(n);
+    for exp in &b.train_stream {
+        strategy.train(exp).unwrap();
+        let results = strategy.eval(&b.test_stream).unwrap();
+        for j in 0..n {
+            let task = if task_il { j as u32 } else { 0 };
+            r.set(exp.current_experience, j, results[&test_exp_accuracy(task, j)]);
+        }
+    }
+    r
+}
+
+fn optimizer() -> OptimizerSpec {
+    OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
+}
+
+#[test]
+fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forgets() {
+    let seed: u64 = std::env::var("CL_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let config = SplitConfig::new(5)
+        .with_seed(seed)
+        .with_return_task_id(true)
+        .with_class_ids_from_zero_in_each_exp(true)
+        .with_dataset_root(fixture_dir());
+    let b = split_fmnist(&config).unwrap();
+    for (t, exp) in b.train_stream.iter().enumerate() {
+        assert_eq!(exp.task_labels, vec![t as u32]);
+        assert_eq!(exp.classes_in_this_experience, vec![0, 1]);
+    }
+    let model: MTSimpleMLP = SimpleMLPConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
+    let naive = Naive::builder(model, optimizer(), cl::default_device())
+        .train_mb_size(32)
+        .train_epochs(3)
+        .eval_mb_size(100)
+        .seed(1)
+        .build()
+        .unwrap();
+    let task_il = run(naive, &b, true);
+    eprintln!("task-IL accuracy matrix {:?}", task_il.rows());
+
+    let class_il_model = SimpleMLPConfig::new().init(&cl::default_device()).unwrap();
+    let naive = Naive::builder(class_il_model, optimizer(), cl::default_device())
+        .train_mb_size(32)
+        .train_epochs(3)
+        .eval_mb_size(100)
+        .seed(1)
+        .build()
+        .unwrap();
+    let class_il = run(naive, &fixture_benchmark(seed), false);
+    eprintln!("class-IL accuracy matrix {:?}", class_il.rows());
+
+    // Measured on the fixture (seeds 1 and 2): task-IL final average 0.86 / 0.92, forgetting
+    // 0.10 / 0.00 (the hard pair of seed 1 — 0.77 after training — falls to chance); class-IL
+    // forgetting 0.93 / 0.8.
+    assert!(task_il.average_accuracy(4) > 0.8, "task-IL final average {}", task_il.average_accuracy(4));
+    assert!(task_il.forgetting() < 0.15, "task-IL forgetting {}", task_il.forgetting());
+    assert!(class_il.forgetting() > 0.5, "class-IL forgetting {}", class_il.forgetting());
+    assert!(task_il.average_accuracy(4) > class_il.average_accuracy(4) + 0.35);
+}
+
+#[test]
+fn a_multi_head_model_gets_one_head_per_task_label_in_the_stream() {
+    let config = SplitConfig::new(5).with_seed(2).with_return_task_id(true).with_dataset_root(fixture_dir());
+    let b = split_fmnist(&config).unwrap();
+    let model = SimpleMLPConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
+    let mut s = Naive::builder(model, optimizer(), cl::default_device())
+        .train_mb_size(100)
+        .build()
+        .unwrap();
+    s.train(&b.train_stream.slice(0..2)).unwrap();
+    // Without per-experience relabelling the heads grow to the largest class label they saw.
+    let mh = &s.state.model().classifier;
+    assert_eq!(mh.task_labels(), &[0, 1]);
+    for (t, exp) in b.train_stream.iter().take(2).enumerate() {
+        let max = *exp.classes_in_this_experience.iter().max().unwrap() as usize;
+        assert_eq!(mh.head(t as u32).unwrap().num_outputs(), (max + 1).max(2));
+    }
+    // Evaluating the whole test stream adds (untrained) heads for the unseen tasks.
+    s.eval(&b.test_stream).unwrap();
+    assert_eq!(s.state.model().classifier.task_labels(), &[0, 1, 2, 3, 4]);
+}
