@@ -288,3 +288,34 @@ fn class_means_of_a_dataset_are_the_per_class_feature_averages() {
         }
     }
 }
+
+#[test]
+fn simple_cnn_learns_an_experience_of_the_fixture() {
+    let b = fixture_benchmark(1);
+    let model = SimpleCNNConfig::new().with_in_channels(1).init(&device()).unwrap();
+    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05, 0.9, 0.0).unwrap(), device())
+        .train_mb_size(32)
+        .train_epochs(4)
+        .eval_mb_size(100)
+        .seed(1)
+        .build()
+        .unwrap();
+    let test = b.test_stream.slice(0..1);
+    let loss = |r: &cl::core::MetricResults| {
+        *r.iter().find(|(k, _)| k.starts_with("Loss_Stream/eval_phase/test_stream")).expect("stream loss").1
+    };
+    let before = s.eval(&test).unwrap();
+    s.train(&b.train_stream[0]).unwrap();
+    let after = s.eval(&test).unwrap();
+    let acc = after[&cl::metrics::names::test_exp_accuracy(0, 0)];
+    eprintln!("SimpleCNN: loss {} -> {}, accuracy {acc}", loss(&before), loss(&after));
+    assert!(loss(&after) < 0.5 * loss(&before), "loss falls: {} -> {}", loss(&before), loss(&after));
+    assert!(acc > 0.8, "accuracy on the trained experience {acc}");
+
+    // A 3-channel CNN on 1-channel images is rejected before training, with the fix.
+    let rgb = SimpleCNNConfig::new().init(&device()).unwrap();
+    let mut s = Naive::builder(rgb, OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), device()).build().unwrap();
+    let err = s.train(&b.train_stream[0]).unwrap_err();
+    assert!(matches!(err, ClError::ModelInputMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("with_in_channels(1)"), "{err}");
+}

@@ -94,3 +94,43 @@ fn a_multi_head_model_gets_one_head_per_task_label_in_the_stream() {
     s.eval(&b.test_stream).unwrap();
     assert_eq!(s.state.model().classifier.task_labels(), &[0, 1, 2, 3, 4]);
 }
+
+/// Every regularisation, distillation, projection and replay strategy runs with a multi-head
+/// model — heads appear during the stream and the heads of other tasks get no gradient — and
+/// keeps task-incremental accuracy on the first task.
+#[test]
+fn every_method_trains_a_multi_head_model_on_task_incremental_split_fmnist() {
+    use cl::plugins::{EwcConfig, LwfConfig, MasConfig, SynapticIntelligenceConfig};
+    use cl::strategies::{AGem, Ewc, Gem, Lfl, LwF, Mas, Replay, SynapticIntelligence};
+
+    let config = SplitConfig::new(5)
+        .with_seed(1)
+        .with_return_task_id(true)
+        .with_class_ids_from_zero_in_each_exp(true)
+        .with_dataset_root(fixture_dir());
+    let b = split_fmnist(&config).unwrap();
+    let train = b.train_stream.slice(0..3);
+    let test = b.test_stream.slice(0..3);
+    let dev = cl::default_device;
+    let model = || SimpleMLPConfig::new().with_num_classes(2).init_multitask(&dev()).unwrap();
+    let builders = vec![
+        ("EWC", Ewc::builder(model(), optimizer(), dev(), EwcConfig::new(100.0)).unwrap()),
+        ("SI", SynapticIntelligence::builder(model(), optimizer(), dev(), SynapticIntelligenceConfig::new(1.0)).unwrap()),
+        ("MAS", Mas::builder(model(), optimizer(), dev(), MasConfig::new(1.0, 0.5)).unwrap()),
+        ("LwF", LwF::builder(model(), optimizer(), dev(), LwfConfig::new(1.0, 2.0)).unwrap()),
+        ("LFL", Lfl::builder(model(), optimizer(), dev(), 1.0).unwrap()),
+        ("GEM", Gem::builder(model(), optimizer(), dev(), 64, 0.5).unwrap()),
+        ("A-GEM", AGem::builder(model(), optimizer(), dev(), 64, 64).unwrap()),
+        ("Replay", Replay::builder(model(), optimizer(), dev(), 200).unwrap()),
+    ];
+    for (name, builder) in builders {
+        let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(100).seed(1).build().unwrap();
+        s.train(&train).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let r = s.eval(&test).unwrap();
+        assert_eq!(s.state.model().classifier.task_labels(), &[0, 1, 2], "{name}");
+        let acc0 = r[&test_exp_accuracy(0, 0)];
+        let mean = (0..3).map(|j| r[&test_exp_accuracy(j as u32, j)]).sum::<f64>() / 3.0;
+        eprintln!("{name}: task 0 {acc0:.3}, mean over 3 tasks {mean:.3}");
+        assert!(mean > 0.75, "{name}: task-IL mean accuracy {mean}");
+    }
+}

@@ -1,5 +1,7 @@
 //! The [`Model`] trait: what the training loop needs from a network.
 
+use std::collections::BTreeMap;
+
 use burn::module::Module;
 use burn::tensor::Tensor;
 
@@ -29,6 +31,13 @@ pub trait Model: Module + 'static {
     /// layer, Avalanche's `get_features`), if the model exposes one; plugins like LFL and
     /// herding use it. `None` by default.
     fn features(&self, _batch: &MiniBatch) -> Option<Tensor<2>> {
+        None
+    }
+
+    /// The logits of *every* task head on the batch's inputs, by task label (Avalanche's
+    /// `MultiTaskModule.forward_all_tasks`), for multi-task models; `None` (the default) for
+    /// single-head models. Multi-task LwF distills each previous head this way.
+    fn forward_all_tasks(&self, _batch: &MiniBatch) -> Option<BTreeMap<u32, Tensor<2>>> {
         None
     }
 

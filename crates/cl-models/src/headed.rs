@@ -6,6 +6,8 @@
 //! [`NcmClassifier`](crate::NcmClassifier). [`HeadedModel::as_multitask`] turns a single-head
 //! model into a multi-task one (Avalanche's `as_multitask`).
 
+use std::collections::BTreeMap;
+
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
@@ -50,6 +52,12 @@ pub trait Head: Module + ModuleDisplay + 'static {
 
     /// Logits `[batch, outputs]` of the features of `batch` (the batch gives the task labels).
     fn forward(&self, features: Tensor<2>, batch: &MiniBatch) -> Tensor<2>;
+
+    /// The logits of every task head, by task label, for multi-task heads (see
+    /// [`Model::forward_all_tasks`]); `None` by default.
+    fn forward_all_tasks(&self, _features: Tensor<2>) -> Option<BTreeMap<u32, Tensor<2>>> {
+        None
+    }
 
     /// Number of outputs now (for a multi-head classifier: the widest head).
     fn num_outputs(&self) -> Option<usize>;
@@ -125,6 +133,10 @@ impl<B: Backbone, H: Head> Model for HeadedModel<B, H> {
 
     fn features(&self, batch: &MiniBatch) -> Option<Tensor<2>> {
         Some(self.features.embed(batch))
+    }
+
+    fn forward_all_tasks(&self, batch: &MiniBatch) -> Option<BTreeMap<u32, Tensor<2>>> {
+        self.classifier.forward_all_tasks(self.features.embed(batch))
     }
 
     fn num_outputs(&self) -> Option<usize> {

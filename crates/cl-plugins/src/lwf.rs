@@ -1,6 +1,6 @@
 //! [`LwFPlugin`]: Learning without Forgetting (Li & Hoiem, 2016; Avalanche's `LwFPlugin`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
@@ -58,6 +58,10 @@ impl LwfConfig {
 /// (`state.mb_output`, no extra forward pass), `prev` the frozen model's logits on the same
 /// inputs (a constant), and `seen` the classes of the experiences trained before.
 ///
+/// For multi-task models ([`Model::forward_all_tasks`] is `Some`, e.g. a multi-head MLP), the
+/// term is summed over the previous model's heads: each head's outputs on the batch, current vs
+/// previous, over the classes that head's task was trained on — Avalanche's multi-task branch.
+///
 /// ```ignore
 /// let lwf = LwFPlugin::new(LwfConfig::new(1.0, 2.0))?;
 /// let strategy = Naive::builder(model, optimizer, device).plugin(lwf).build()?;
@@ -66,6 +70,7 @@ pub struct LwFPlugin<M: Model> {
     config: LwfConfig,
     prev_model: Option<M>,
     prev_classes: BTreeSet<u32>,
+    prev_classes_by_task: BTreeMap<u32, BTreeSet<u32>>,
     trained: usize,
 }
 
@@ -77,6 +82,7 @@ impl<M: Model> LwFPlugin<M> {
             config,
             prev_model: None,
             prev_classes: BTreeSet::new(),
+            prev_classes_by_task: BTreeMap::new(),
             trained: 0,
         })
     }
@@ -155,15 +161,44 @@ impl<M: Model> Plugin<M> for LwFPlugin<M> {
             task_labels: batch.task_labels.clone(),
             sample_shape: batch.sample_shape.clone(),
         };
-        let prev_out = Tensor::from_inner(prev_model.forward(&plain));
-        let active: Vec<u32> = self.prev_classes.iter().copied().collect();
-        let loss = distillation_loss(out, prev_out, &active, self.config.temperature)?;
+        let loss = match prev_model.forward_all_tasks(&plain) {
+            // Multi-task model: distill every previous head on the batch (Avalanche's
+            // `forward_all_tasks` branch), over the classes that head was trained on.
+            Some(prev_heads) => {
+                let mut current = state.model().forward_all_tasks(batch).unwrap_or_default();
+                let mut total: Option<Tensor<1>> = None;
+                for (task, prev_out) in prev_heads {
+                    let (Some(classes), Some(out)) = (self.prev_classes_by_task.get(&task), current.remove(&task)) else {
+                        continue;
+                    };
+                    let active: Vec<u32> = classes.iter().copied().collect();
+                    let l = distillation_loss(out, Tensor::from_inner(prev_out), &active, self.config.temperature)?;
+                    total = Some(match total {
+                        Some(t) => t + l,
+                        None => l,
+                    });
+                }
+                match total {
+                    Some(t) => t,
+                    None => return Ok(()),
+                }
+            }
+            None => {
+                let prev_out = Tensor::from_inner(prev_model.forward(&plain));
+                let active: Vec<u32> = self.prev_classes.iter().copied().collect();
+                distillation_loss(out, prev_out, &active, self.config.temperature)?
+            }
+        };
         state.add_loss(loss.mul_scalar(alpha));
         Ok(())
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let classes = state.current_experience()?.classes_in_this_experience.clone();
+        let exp = state.current_experience()?;
+        let classes = exp.classes_in_this_experience.clone();
+        for &task in &exp.task_labels {
+            self.prev_classes_by_task.entry(task).or_default().extend(classes.iter().copied());
+        }
         self.prev_classes.extend(classes);
         self.prev_model = Some(state.model().valid());
         self.trained += 1;

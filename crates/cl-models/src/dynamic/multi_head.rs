@@ -1,5 +1,7 @@
 //! [`MultiHeadClassifier`]: one incremental head per task label.
 
+use std::collections::BTreeMap;
+
 use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -224,6 +226,16 @@ impl Head for MultiHeadClassifier {
             Ok(out) => out,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    fn forward_all_tasks(&self, features: Tensor<2>) -> Option<BTreeMap<u32, Tensor<2>>> {
+        Some(
+            self.tasks
+                .iter()
+                .enumerate()
+                .map(|(i, &task)| (task, self.forward_task(i, features.clone())))
+                .collect(),
+        )
     }
 
     fn num_outputs(&self) -> Option<usize> {
