@@ -11,11 +11,11 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::burn;
-use cl::core::{ClError, ClassificationDataset, DefaultSteps, Experience, Plugin, Result, StatePart, StrategyState, Stream};
-use cl::metrics::names::test_exp_accuracy;
+use cl::core::{ClError, ClassificationDataset, Experience, Plugin, Result, StatePart, StrategyState, Stream};
 use cl::plugins::{AGemPlugin, GemPlugin, gem_project, gem_project_with_ridge};
 use cl::prelude::*;
 use cl::strategies::Gem;
+use common::permuted::{configure, exp0_accuracy, model, opt};
 use common::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -302,34 +302,6 @@ fn gem_invalid_hyper_parameters_are_rejected_when_built() {
 // ---------------------------------------------------------------------------------------------
 // Behaviour on PermutedFMNIST (fixture)
 
-const EPOCHS: usize = 2;
-
-fn model() -> SimpleMLP {
-    SimpleMLPConfig::new().init(&cl::default_device()).unwrap()
-}
-
-fn opt() -> OptimizerSpec {
-    OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
-}
-
-fn configure(b: StrategyBuilder<SimpleMLP>, seed: u64) -> Strategy<SimpleMLP, DefaultSteps> {
-    b.train_mb_size(32).train_epochs(EPOCHS).eval_mb_size(250).seed(seed + 1).build().unwrap()
-}
-
-/// Accuracy on experience 0's test data right after training it, and after the last experience.
-fn exp0_accuracy(mut s: Strategy<SimpleMLP, DefaultSteps>, b: &Benchmark) -> (f64, f64) {
-    let mut first = 0.0;
-    let mut last = 0.0;
-    for exp in &b.train_stream {
-        s.train(exp).unwrap();
-        let res = s.eval(&b.test_stream).unwrap();
-        last = res[&test_exp_accuracy(0, 0)];
-        if exp.current_experience == 0 {
-            first = last;
-        }
-    }
-    (first, last)
-}
 
 /// GEM (256 patterns per experience, memory_strength 0.5 as Avalanche's examples) forgets
 /// clearly less than Naive on PermutedFMNIST (3 experiences, the protocol of

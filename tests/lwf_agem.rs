@@ -10,11 +10,11 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::burn;
-use cl::core::{ClError, ClassificationDataset, DefaultSteps, Experience, MiniBatch, Plugin, Result, StatePart, StrategyState, Stream};
-use cl::metrics::names::test_exp_accuracy;
+use cl::core::{ClError, ClassificationDataset, Experience, MiniBatch, Plugin, Result, StatePart, StrategyState, Stream};
 use cl::plugins::{AGemPlugin, LwFPlugin, LwfAlpha, LwfConfig};
 use cl::prelude::*;
 use cl::strategies::{AGem, LwF};
+use common::permuted::{configure, exp0_accuracy, model, opt};
 use common::*;
 
 fn host(t: Tensor<2>) -> Vec<Vec<f32>> {
@@ -347,34 +347,6 @@ fn declared_writes() {
 // ---------------------------------------------------------------------------------------------
 // Behaviour on PermutedFMNIST (fixture)
 
-const EPOCHS: usize = 2;
-
-fn model() -> SimpleMLP {
-    SimpleMLPConfig::new().init(&cl::default_device()).unwrap()
-}
-
-fn opt() -> OptimizerSpec {
-    OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
-}
-
-fn configure(b: StrategyBuilder<SimpleMLP>, seed: u64) -> Strategy<SimpleMLP, DefaultSteps> {
-    b.train_mb_size(32).train_epochs(EPOCHS).eval_mb_size(250).seed(seed + 1).build().unwrap()
-}
-
-/// Accuracy on experience 0's test data right after training it, and after the last experience.
-fn exp0_accuracy(mut s: Strategy<SimpleMLP, DefaultSteps>, b: &Benchmark) -> (f64, f64) {
-    let mut first = 0.0;
-    let mut last = 0.0;
-    for exp in &b.train_stream {
-        s.train(exp).unwrap();
-        let res = s.eval(&b.test_stream).unwrap();
-        last = res[&test_exp_accuracy(0, 0)];
-        if exp.current_experience == 0 {
-            first = last;
-        }
-    }
-    (first, last)
-}
 
 /// A-GEM forgets clearly less than Naive on PermutedFMNIST. Measured on benchmark seeds 0–2
 /// (exp-0 accuracy after the 3rd experience, naive → A-GEM): 0.664 → 0.780, 0.642 → 0.790,

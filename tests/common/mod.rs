@@ -53,3 +53,46 @@ pub type Log = Arc<Mutex<Vec<String>>>;
 pub fn classifier_weight(model: &SimpleMLP) -> Vec<f32> {
     model.classifier.weight.val().into_data().try_to_vec::<f32>().unwrap()
 }
+
+/// The PermutedFMNIST protocol shared by the behaviour tests of LwF, A-GEM and GEM
+/// (`tests/lwf_agem.rs`, `tests/gem_cwr.rs`): PermutedFMNIST on the fixture, SimpleMLP with
+/// Avalanche's defaults, SGD(0.01, momentum 0.9), `EPOCHS` epochs of batches of 32.
+pub mod permuted {
+    use cl::core::DefaultSteps;
+    use cl::metrics::names::test_exp_accuracy;
+    use cl::prelude::*;
+
+    /// Epochs per experience.
+    pub const EPOCHS: usize = 2;
+
+    /// SimpleMLP with Avalanche's defaults.
+    pub fn model() -> SimpleMLP {
+        SimpleMLPConfig::new().init(&cl::default_device()).unwrap()
+    }
+
+    /// SGD(lr 0.01, momentum 0.9).
+    pub fn opt() -> OptimizerSpec {
+        OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
+    }
+
+    /// Batches of 32, `EPOCHS` epochs, the strategy seeded with `seed + 1`.
+    pub fn configure(b: StrategyBuilder<SimpleMLP>, seed: u64) -> Strategy<SimpleMLP, DefaultSteps> {
+        b.train_mb_size(32).train_epochs(EPOCHS).eval_mb_size(250).seed(seed + 1).build().unwrap()
+    }
+
+    /// Accuracy on experience 0's test data right after training it, and after the last
+    /// experience.
+    pub fn exp0_accuracy(mut s: Strategy<SimpleMLP, DefaultSteps>, b: &Benchmark) -> (f64, f64) {
+        let mut first = 0.0;
+        let mut last = 0.0;
+        for exp in &b.train_stream {
+            s.train(exp).unwrap();
+            let res = s.eval(&b.test_stream).unwrap();
+            last = res[&test_exp_accuracy(0, 0)];
+            if exp.current_experience == 0 {
+                first = last;
+            }
+        }
+        (first, last)
+    }
+}
