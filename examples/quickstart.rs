@@ -1,7 +1,8 @@
 //! Quickstart: SplitFMNIST (5 experiences), SimpleMLP, Naive and Cumulative.
 //!
 //! ```text
-//! cargo run --release --example quickstart [-- --epochs 4 --seed 1 --data-dir DIR]
+//! cargo run --release --example quickstart [-- --epochs 4 --seed 1 --data-dir DIR --device flex]
+//! cargo run --release --features tch --example quickstart -- --device libtorch-cpu   # or cuda:0
 //! ```
 //!
 //! Prints the accuracy on each test experience after each training experience, the final
@@ -11,6 +12,7 @@ use std::error::Error;
 use std::time::Instant;
 
 use cl::core::TemplateSteps;
+use cl::device::{DEVICE_NAMES, DeviceChoice};
 use cl::metrics::names::test_exp_accuracy;
 use cl::prelude::*;
 
@@ -18,10 +20,12 @@ struct Args {
     epochs: usize,
     seed: u64,
     data_dir: Option<String>,
+    /// `--device`; the default backend's device when `None`.
+    device: Option<DeviceChoice>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { epochs: 4, seed: 1, data_dir: None };
+    let mut args = Args { epochs: 4, seed: 1, data_dir: None, device: None };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -29,8 +33,9 @@ fn parse_args() -> Result<Args, String> {
             "--epochs" => args.epochs = value("--epochs")?.parse().map_err(|e| format!("--epochs: {e}"))?,
             "--seed" => args.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--data-dir" => args.data_dir = Some(value("--data-dir")?),
+            "--device" => args.device = Some(value("--device")?.parse().map_err(|e| format!("--device: {e}"))?),
             "-h" | "--help" => {
-                println!("usage: quickstart [--epochs N] [--seed S] [--data-dir DIR]");
+                println!("usage: quickstart [--epochs N] [--seed S] [--data-dir DIR] [--device NAME]\n  devices: {DEVICE_NAMES}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; see --help")),
@@ -96,7 +101,22 @@ fn main() -> Result<(), Box<dyn Error>> {
             std::process::exit(2);
         }
     };
-    let device = cl::default_device();
+    let (device, backend) = match args.device {
+        None => (cl::default_device(), cl::default_backend_name().to_string()),
+        Some(choice) => match choice.device() {
+            Ok(device) => {
+                let policy = std::env::var("OMP_WAIT_POLICY").ok();
+                if let Some(warning) = cl::device::libtorch_threads_warning(choice, policy.as_deref()) {
+                    eprintln!("{warning}");
+                }
+                (device, choice.backend_name())
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
     // Seed the backend's RNG before building the models: their initial weights are drawn from it.
     device.seed(args.seed);
     println!(
@@ -106,7 +126,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         benchmark.classes_order,
         args.seed,
         args.epochs,
-        cl::default_backend_name()
+        backend
     );
 
     let optimizer = OptimizerSpec::sgd(0.001, 0.9, 0.0)?;
@@ -147,7 +167,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         benchmark.n_experiences(),
         args.seed,
         args.epochs,
-        cl::default_backend_name(),
+        backend,
         env!("CARGO_PKG_VERSION"),
         benchmark.classes_order,
         results

@@ -7,17 +7,24 @@
 //! - [`benchmarks`] (`cl-benchmarks`): dataset readers, scenario generators, SplitMNIST/SplitFMNIST;
 //! - [`strategies`] (`cl-strategies`): `Naive`, `Cumulative`;
 //! - [`plugins`] (`cl-plugins`): plugins for the template;
-//! - [`metrics`] (`cl-metrics`): the evaluation plugin, the accuracy matrix;
-//! - [`models`] (`cl-models`): `SimpleMLP`.
+//! - [`metrics`] (`cl-metrics`): the evaluation plugin, its metrics and loggers, the accuracy matrix;
+//! - [`models`] (`cl-models`): `SimpleMLP`;
+//! - [`report`] (`cl-report`): pictures of results (accuracy-matrix heatmap, accuracy curves,
+//!   strategy comparison) as PNG and SVG.
+//!
+//! [`device`] turns a name (`flex`, `ndarray`, `libtorch-cpu`, `cuda:N`, `mps`) into a Burn
+//! device at run time, naming the cargo feature to enable when a backend is not compiled in.
 
 #![warn(missing_docs)]
 
 pub use burn;
+pub mod device;
 pub use cl_benchmarks as benchmarks;
 pub use cl_core as core;
 pub use cl_metrics as metrics;
 pub use cl_models as models;
 pub use cl_plugins as plugins;
+pub use cl_report as report;
 pub use cl_strategies as strategies;
 
 use burn::tensor::Device;
@@ -56,7 +63,7 @@ pub mod prelude {
         Benchmark, ClError, ClassificationDataset, Experience, MetricResults, Model, OptimizerSpec, Plugin, Strategy,
         StrategyBuilder, StrategyState, Stream, TemplateSteps,
     };
-    pub use cl_metrics::{AccuracyMatrix, EvaluationPlugin};
+    pub use cl_metrics::{AccuracyMatrix, EvaluationPlugin, Granularity};
     pub use cl_models::{SimpleMLP, SimpleMLPConfig};
     pub use cl_strategies::{Cumulative, Naive};
 }

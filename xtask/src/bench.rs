@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use cl::core::{ClError, Model, Plugin, StrategyState};
+use cl::device::{DeviceChoice, DeviceError};
 use cl::metrics::names::{test_exp_accuracy, test_stream_accuracy};
 use cl::prelude::*;
 use serde::Serialize;
@@ -44,6 +45,12 @@ pub struct BenchOptions {
     pub skip_loaders: bool,
     /// Skip the strategies comparison ([`strategies`]).
     pub skip_strategies: bool,
+    /// Run only these strategies of the comparison (canonical names); all when `None`.
+    pub methods: Option<Vec<String>>,
+    /// `--backend`/`--device`: the device of the Naive runs; the default backend's when `None`.
+    /// On another device than `flex` the strategies comparison, the loaders and the
+    /// evaluation cost (measured on the default backend) are skipped.
+    pub device: Option<DeviceChoice>,
 }
 
 impl Default for BenchOptions {
@@ -55,6 +62,8 @@ impl Default for BenchOptions {
             batch_size: 128,
             skip_loaders: false,
             skip_strategies: false,
+            methods: None,
+            device: None,
         }
     }
 }
@@ -70,6 +79,8 @@ pub enum BenchError {
     MissingMetric(String),
     /// Writing a result file failed.
     Write(PathBuf, String),
+    /// The device asked for is not available in this build.
+    Device(DeviceError),
 }
 
 impl fmt::Display for BenchError {
@@ -79,6 +90,7 @@ impl fmt::Display for BenchError {
             Self::Run(e) => write!(f, "the run failed: {e}"),
             Self::MissingMetric(name) => write!(f, "the evaluator did not report `{name}`"),
             Self::Write(path, e) => write!(f, "cannot write {}: {e}", path.display()),
+            Self::Device(e) => write!(f, "{e} (xtask: `cargo run --release -p xtask --features tch -- bench ...`)"),
         }
     }
 }
@@ -175,7 +187,21 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
     let benchmark = split_fmnist(&config).map_err(BenchError::Data)?;
     let load_time_s = start.elapsed().as_secs_f64();
 
-    let provenance = Provenance::collect(&workspace_root());
+    let mut provenance = Provenance::collect(&workspace_root());
+    let mut options = options.clone();
+    if let Some(choice) = options.device {
+        choice.device().map_err(BenchError::Device)?;
+        let policy = std::env::var("OMP_WAIT_POLICY").ok();
+        if let Some(warning) = cl::device::libtorch_threads_warning(choice, policy.as_deref()) {
+            eprintln!("{warning}");
+        }
+        provenance.backend = crate::backends::backend_label(choice);
+        if choice != DeviceChoice::Flex {
+            println!("device {choice}: the Naive runs only (strategies, loaders and evaluation cost run on flex)");
+            (options.skip_strategies, options.skip_loaders) = (true, true);
+        }
+    }
+    let options = &options;
     let out_dir = output_dir();
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| BenchError::Write(out_dir.clone(), e.to_string()))?;
@@ -213,6 +239,7 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
             options.batch_size,
             options.seed,
             &provenance,
+            options.methods.as_deref(),
         )?;
         let path = out_dir.join("strategies.json");
         write_json(&path, &strategy_records)?;
@@ -243,6 +270,14 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
         println!("written {}", path.display());
         summary.push_str(&report::loaders_table(&loader_records));
     }
+    // Evaluation with all metrics vs a bare forward pass (target/bench/eval_cost.json).
+    if options.device.is_none_or(|d| d == DeviceChoice::Flex) {
+        let eval_cost = crate::eval_cost::run(&benchmark, options.batch_size, &provenance)?;
+        let path = out_dir.join("eval_cost.json");
+        write_json(&path, &eval_cost)?;
+        println!("written {}", path.display());
+        summary.push_str(&crate::eval_cost::markdown(&eval_cost));
+    }
     let path = out_dir.join("summary.md");
     std::fs::write(&path, &summary).map_err(|e| BenchError::Write(path.clone(), e.to_string()))?;
     println!("\n{summary}\nwritten {}", path.display());
@@ -251,7 +286,7 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
 
 /// One run over the stream with `epochs` epochs per experience, evaluating on the whole test
 /// stream after each experience.
-fn run_one(
+pub(crate) fn run_one(
     benchmark: &Benchmark,
     options: &BenchOptions,
     epochs: usize,
@@ -262,7 +297,10 @@ fn run_one(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let device = cl::default_device();
+    let device = match options.device {
+        Some(choice) => choice.device().map_err(BenchError::Device)?,
+        None => cl::default_device(),
+    };
     let model = SimpleMLPConfig::new()
         .with_num_classes(benchmark.n_classes)
         .init(&device)?;

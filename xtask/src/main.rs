@@ -3,17 +3,23 @@
 //! ```text
 //! cargo xtask data
 //! cargo xtask bench [--epochs 1,4] [--data-dir DIR] [--seed 1] [--batch 128] [--skip-strategies]
-//!                   [--skip-loaders]
+//!                   [--skip-loaders] [--methods ewc,mas,rwalk]
+//! cargo xtask report <results.json> [--out DIR]
+//! cargo xtask setup-libtorch [--venv DIR]
+//! cargo run --release -p xtask --features tch -- backends [--devices flex,libtorch-cpu,cuda:0]
 //! ```
 //!
 //! This file parses the command line and dispatches; the work is in [`bench`] (training runs),
 //! [`strategies`] (strategies comparison) and [`loaders`] (data-loading throughput).
 
+mod backends;
 mod bench;
 mod data;
+mod eval_cost;
 mod loaders;
 mod provenance;
 mod report;
+mod setup_libtorch;
 mod strategies;
 
 use std::path::PathBuf;
@@ -32,10 +38,24 @@ commands:
            one run per --epochs value; writes target/bench/splitfmnist_naive_<E>ep.json
            and target/bench/summary.md; then compares strategies with SGD(lr=0.01,
            momentum=0.9), 1 epoch per experience: on SplitFMNIST Naive, Cumulative,
-           Replay (500), GDumb (500), JointTraining, EWC, SI, MAS, LwF, A-GEM, GEM and
-           CWR*; on PermutedFMNIST (5 experiences) Naive and the last seven
+           Replay (500), GDumb (500), JointTraining, EWC, SI, MAS, RWalk, LwF, A-GEM, GEM
+           and CWR*; on PermutedFMNIST (5 experiences) Naive and the last eight
            (target/bench/strategies.json); then times one epoch of each data loader
-           with no model (target/bench/loaders.json)
+           with no model (target/bench/loaders.json); times the test-stream evaluation
+           with all metrics against a bare forward pass (target/bench/eval_cost.json);
+           draws the strategies chart (target/bench/strategies.png and .svg)
+  report   pictures (PNG and SVG) of a results file, into --out DIR (default: the file's
+           directory): a metric history (JSON array of {name, value, x_plot}, or JSON
+           Lines of them) gives the accuracy-matrix heatmap and the accuracy curves;
+           strategy records (such as target/bench/strategies.json) give the strategies
+           bar chart
+  setup-libtorch  PyTorch 2.9.0 from PyPI into a virtualenv under target/ for the `tch`
+           feature (LibTorch; no other download); writes target/libtorch/env.sh and prints
+           its export lines: `source target/libtorch/env.sh` or
+           `eval \"$(cargo xtask setup-libtorch)\"` before `cargo ... --features tch`
+  backends the backends side by side in one run: SimpleMLP and SimpleCNN training steps and
+           the SplitFMNIST Naive run per device, with ratios (target/bench/backends.json
+           and .md); backends beyond flex need xtask built with their feature
 
 bench options:
   --epochs LIST     comma-separated training epochs per experience, one run each (default 1,4)
@@ -44,7 +64,17 @@ bench options:
   --batch N         training and evaluation mini-batch size (default 128)
   --skip-strategies skip the strategies comparison
   --skip-loaders    skip the data-loading measurement
-  -h, --help        this message";
+  --methods LIST    comma-separated strategies of the comparison to run, any case (e.g.
+                    naive,ewc,mas,rwalk); the others are skipped and absent from
+                    strategies.json (default: all)
+  --backend NAME    device of the Naive runs (also --device): flex (default), ndarray, tch
+                    (= libtorch-cpu), cuda:N, mps; needs xtask built with its feature
+                    (cargo run --release -p xtask --features tch -- bench --backend tch);
+                    on a device other than flex only the Naive runs are made
+  -h, --help        this message
+
+report options:
+  --out DIR         directory of the pictures (default: the results file's directory)";
 
 /// A parsed command line.
 #[derive(Debug, PartialEq)]
@@ -55,6 +85,17 @@ enum Command {
     Data,
     /// `bench` with its options.
     Bench(BenchOptions),
+    /// `setup-libtorch`: PyTorch 2.9.0 into a virtualenv for the `tch` feature.
+    SetupLibtorch(setup_libtorch::SetupOptions),
+    /// `backends`: the backends side by side.
+    Backends(backends::BackendsOptions),
+    /// `report <results.json> [--out DIR]`: pictures of a results file.
+    Report {
+        /// The results file.
+        path: PathBuf,
+        /// Where the pictures go; the file's directory when `None`.
+        out: Option<PathBuf>,
+    },
 }
 
 /// Parses the arguments after the program name. An `Err` is a message for the user; the caller
@@ -65,6 +106,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     match command.as_str() {
         "-h" | "--help" | "help" => Ok(Command::Help),
         "bench" => parse_bench_args(it),
+        "report" => parse_report_args(it),
+        "setup-libtorch" => Ok(setup_libtorch::parse_args(it)?.map_or(Command::Help, Command::SetupLibtorch)),
+        "backends" => Ok(backends::parse_args(it)?.map_or(Command::Help, Command::Backends)),
         "data" => match it.next() {
             None => Ok(Command::Data),
             Some(extra) => Err(format!("`data` takes no argument, got `{extra}`")),
@@ -94,7 +138,7 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
         };
         if !matches!(
             flag.as_str(),
-            "--epochs" | "--data-dir" | "--seed" | "--batch"
+            "--epochs" | "--data-dir" | "--seed" | "--batch" | "--methods" | "--backend" | "--device"
         ) {
             return Err(format!("unknown option `{arg}` for `bench`"));
         }
@@ -111,10 +155,35 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
                     .map_err(|e| format!("--seed `{value}`: {e}"))?
             }
             "--batch" => options.batch_size = parse_positive("--batch", &value)?,
+            "--methods" => options.methods = Some(parse_methods(&value)?),
+            "--backend" | "--device" => {
+                options.device = Some(value.parse().map_err(|e| format!("{flag}: {e}"))?)
+            }
             _ => unreachable!("flag checked above"),
         }
     }
     Ok(Command::Bench(options))
+}
+
+/// Parses `report <results.json> [--out DIR]` (also `--out=DIR`).
+fn parse_report_args(mut it: impl Iterator<Item = String>) -> Result<Command, String> {
+    let (mut path, mut out) = (None, None);
+    while let Some(arg) = it.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help);
+        }
+        if let Some(dir) = arg.strip_prefix("--out=") {
+            out = Some(PathBuf::from(dir));
+        } else if arg == "--out" {
+            out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?));
+        } else if arg.starts_with("--") {
+            return Err(format!("unknown option `{arg}` for `report`"));
+        } else if path.replace(PathBuf::from(&arg)).is_some() {
+            return Err(format!("`report` takes one results file, got a second: `{arg}`"));
+        }
+    }
+    let path = path.ok_or("`report` needs a results file")?;
+    Ok(Command::Report { path, out })
 }
 
 /// Parses `1,4`: positive integers, duplicates dropped, order kept.
@@ -127,6 +196,21 @@ fn parse_epochs(value: &str) -> Result<Vec<usize>, String> {
         }
     }
     Ok(epochs)
+}
+
+/// Parses `ewc,MAS`: strategy names of the comparison in any case, as canonical names,
+/// duplicates dropped; an unknown name is an error listing the known ones.
+fn parse_methods(value: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for part in value.split(',') {
+        let name = strategies::canonical_name(part).ok_or_else(|| {
+            format!("--methods: unknown strategy `{}` (known: {})", part.trim(), strategies::STRATEGY_NAMES.join(", "))
+        })?;
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
 }
 
 /// Parses a positive integer for `flag`.
@@ -148,9 +232,26 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Help => {
-            println!("{USAGE}");
+            println!("{USAGE}\n\n{}\n\n{}", setup_libtorch::USAGE, backends::USAGE);
             ExitCode::SUCCESS
         }
+        Command::SetupLibtorch(options) => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new("."));
+            match setup_libtorch::run(&options, root) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Backends(options) => match backends::run(&options) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Data => match data::ensure_fashion_mnist() {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
@@ -158,7 +259,34 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Report { path, out } => {
+            let out = out.unwrap_or_else(|| path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf());
+            match cl::report::render_results_file(&path, &out) {
+                Ok(pictures) => {
+                    for p in pictures {
+                        println!("written {} and {}", p.png.display(), p.svg.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Bench(options) => match bench::run(&options) {
+            Ok(()) if !options.skip_strategies => {
+                match report::strategies_chart(&bench::output_dir().join("strategies.json")) {
+                    Ok(p) => {
+                        println!("written {} and {}", p.png.display(), p.svg.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
             Ok(()) => ExitCode::SUCCESS,
             Err(e @ BenchError::Data(_)) => {
                 eprintln!("error: {e}");
@@ -237,9 +365,52 @@ mod tests {
         assert!(parse(&["bench", "--batch", "0"]).is_err());
         assert!(parse(&["bench", "--skip-strategies=1"]).is_err());
         assert!(USAGE.contains("--skip-strategies"));
+        assert!(parse(&["bench", "--methods", "ewc,nope"]).is_err());
+        assert!(parse(&["bench", "--methods"]).is_err());
+        let Ok(Command::Bench(o)) = parse(&["bench", "--methods=ewc,MAS,rwalk,ewc"]) else {
+            panic!("parse failed")
+        };
+        assert_eq!(o.methods, Some(vec!["EWC".to_string(), "MAS".to_string(), "RWalk".to_string()]));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
         assert_eq!(parse(&["data"]), Ok(Command::Data));
         assert!(parse(&["data", "x"]).is_err());
         assert_eq!(parse(&["bench", "-h"]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn backend_and_libtorch_commands() {
+        use cl::device::DeviceChoice;
+        let Ok(Command::Bench(o)) = parse(&["bench", "--backend", "tch"]) else { panic!("parse failed") };
+        assert_eq!(o.device, Some(DeviceChoice::LibTorchCpu));
+        let Ok(Command::Bench(o)) = parse(&["bench", "--device=cuda:1"]) else { panic!("parse failed") };
+        assert_eq!(o.device, Some(DeviceChoice::LibTorchCuda(1)));
+        assert!(parse(&["bench", "--backend", "tpu"]).unwrap_err().contains("unknown device `tpu`"));
+        assert!(matches!(parse(&["setup-libtorch"]), Ok(Command::SetupLibtorch(_))));
+        assert_eq!(parse(&["setup-libtorch", "--help"]), Ok(Command::Help));
+        assert!(parse(&["setup-libtorch", "--nope"]).is_err());
+        assert!(matches!(parse(&["backends", "--skip-naive"]), Ok(Command::Backends(o)) if o.skip_naive));
+        assert!(USAGE.contains("setup-libtorch") && USAGE.contains("--backend NAME"));
+    }
+
+    #[test]
+    fn report_args() {
+        assert_eq!(
+            parse(&["report", "h.json"]),
+            Ok(Command::Report { path: "h.json".into(), out: None })
+        );
+        assert_eq!(
+            parse(&["report", "--out", "pics", "h.json"]),
+            Ok(Command::Report { path: "h.json".into(), out: Some("pics".into()) })
+        );
+        assert_eq!(
+            parse(&["report", "h.json", "--out=p"]),
+            Ok(Command::Report { path: "h.json".into(), out: Some("p".into()) })
+        );
+        assert!(parse(&["report"]).is_err());
+        assert!(parse(&["report", "a.json", "b.json"]).is_err());
+        assert!(parse(&["report", "a.json", "--out"]).is_err());
+        assert!(parse(&["report", "a.json", "--nope"]).is_err());
+        assert_eq!(parse(&["report", "--help"]), Ok(Command::Help));
+        assert!(USAGE.contains("--out DIR"));
     }
 }

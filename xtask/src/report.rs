@@ -156,3 +156,10 @@ pub fn loaders_table(records: &[LoaderRecord]) -> String {
     }
     s
 }
+
+/// Renders the strategies comparison chart next to `strategies.json` (`strategies.png` and
+/// `strategies.svg` in the same directory).
+pub fn strategies_chart(json: &std::path::Path) -> Result<cl::report::Pictures, cl::report::ReportError> {
+    let dir = json.parent().unwrap_or(std::path::Path::new("."));
+    cl::report::render_strategies_file(json, dir)
+}

@@ -57,6 +57,16 @@ impl AccuracyLossSums {
             .reshape([n])
             .equal(batch.y.clone())
             .int();
+        self.update_hits(batch, hits, mean_loss);
+    }
+
+    /// Adds a batch given its per-sample top-1 hits (0/1, see
+    /// [`MetricContext::hits`](crate::MetricContext::hits)) and its mean loss.
+    pub fn update_hits(&mut self, batch: &MiniBatch, hits: Tensor<1, Int>, mean_loss: &Tensor<1>) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
         let loss = mean_loss.clone().detach();
         match batch.single_task() {
             Some(task) => self.add(task, hits.sum(), loss.mul_scalar(n as f32), n),
@@ -133,6 +143,74 @@ impl AccuracyLossSums {
                 )
             })
             .collect()
+    }
+}
+
+/// Per-task sums of a per-sample 0/1 (or count) tensor, kept on the device: top-k hits, hits on
+/// trained experiences, ...
+#[derive(Debug, Default)]
+pub struct TaskCounts {
+    tasks: BTreeMap<u32, (Option<Tensor<1, Int>>, usize)>,
+}
+
+impl TaskCounts {
+    /// Clears the sums.
+    pub fn reset(&mut self) {
+        self.tasks.clear();
+    }
+
+    /// Adds a batch's per-sample values `[n]`, split by the samples' task labels.
+    pub fn update(&mut self, batch: &MiniBatch, values: Tensor<1, Int>) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        let mut add = |task: u32, sum: Tensor<1, Int>, count: usize| {
+            let e = self.tasks.entry(task).or_default();
+            e.0 = Some(match e.0.take() {
+                Some(s) => s + sum,
+                None => sum,
+            });
+            e.1 += count;
+        };
+        match batch.single_task() {
+            Some(task) => add(task, values.sum(), n),
+            None => {
+                let mut tasks = batch.task_labels.clone();
+                tasks.sort_unstable();
+                tasks.dedup();
+                for task in tasks {
+                    let count = batch.task_labels.iter().filter(|&&t| t == task).count();
+                    let mask = batch.t.clone().equal_elem(task as i64).int();
+                    add(task, (values.clone() * mask).sum(), count);
+                }
+            }
+        }
+    }
+
+    /// `sum / count` per task (one transfer per task).
+    pub fn read(&self) -> BTreeMap<u32, f64> {
+        self.tasks
+            .iter()
+            .filter(|(_, (_, c))| *c > 0)
+            .map(|(&t, (s, c))| (t, s.clone().map_or(0, |s| s.into_scalar::<i64>()) as f64 / *c as f64))
+            .collect()
+    }
+
+    /// `sum / count` over all tasks together; `None` if nothing was added.
+    pub fn read_pooled(&self) -> Option<f64> {
+        let mut total: Option<Tensor<1, Int>> = None;
+        let mut count = 0;
+        for (s, c) in self.tasks.values() {
+            if let Some(s) = s {
+                total = Some(match total.take() {
+                    Some(t) => t + s.clone(),
+                    None => s.clone(),
+                });
+            }
+            count += c;
+        }
+        (count > 0).then(|| total.map_or(0, |t| t.into_scalar::<i64>()) as f64 / count as f64)
     }
 }
 

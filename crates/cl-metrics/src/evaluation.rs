@@ -1,82 +1,48 @@
-//! [`EvaluationPlugin`]: accuracy and loss at every granularity, with the full history.
+//! [`EvaluationPlugin`]: runs the metrics at every callback, keeps the last value of each and
+//! the full history, and hands the values to the loggers.
 
-use serde::{Deserialize, Serialize};
+use cl_core::{Callback, ClError, Evaluator, MetricResults, Model, Plugin, Result, StrategyState};
 
-use cl_core::{Evaluator, MetricResults, Model, Plugin, Result, StrategyState};
+use crate::loggers::{LogEvent, Logger};
+use crate::metric::{Metric, MetricContext, MetricOutput};
+use crate::metrics::{
+    AccuracyMatrixMetric, AccuracyMetrics, Amca, ClassAccuracy, ConfusionMatrixMetric, CpuUsage, Forgetting,
+    ForwardTransfer, Granularity, MacMetric, MaxRam, ModelSize, Timing, TopkAccuracy,
+};
+use crate::value::MetricValue;
 
-use crate::accumulator::{AccuracyLossSums, TaskValues};
-use crate::names::metric_name;
-
-/// Granularities at which a metric is emitted (Avalanche's `accuracy_metrics(minibatch=...,
-/// epoch=..., experience=..., stream=...)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Granularity {
-    /// Every training iteration (`*_MB`); costs a device → host transfer per iteration.
-    pub minibatch: bool,
-    /// Every training epoch (`*_Epoch`).
-    pub epoch: bool,
-    /// Every evaluated experience (`*_Exp`).
-    pub experience: bool,
-    /// Every evaluated stream (`*_Stream`).
-    pub stream: bool,
-}
-
-impl Granularity {
-    /// Epoch, experience and stream (Avalanche's default evaluator).
-    pub const DEFAULT: Self = Self {
-        minibatch: false,
-        epoch: true,
-        experience: true,
-        stream: true,
-    };
-    /// Every granularity.
-    pub const ALL: Self = Self {
-        minibatch: true,
-        epoch: true,
-        experience: true,
-        stream: true,
-    };
-    /// None.
-    pub const NONE: Self = Self {
-        minibatch: false,
-        epoch: false,
-        experience: false,
-        stream: false,
-    };
-}
-
-/// One emitted metric value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricValue {
-    /// Avalanche-style full name.
-    pub name: String,
-    /// The value.
-    pub value: f64,
-    /// `clock.train_iterations` when it was emitted (Avalanche's `x_plot`).
-    pub x_plot: u64,
-}
-
-/// The evaluator: computes top-1 accuracy and loss at the configured granularities, keeps the
-/// last value of each (returned by `train`/`eval`) and the full history.
-///
-/// Counts are accumulated on the device and read back once per epoch/experience, so evaluation
-/// costs little beyond the forward pass.
+/// The evaluator (Avalanche's `EvaluationPlugin(metrics..., loggers=...)`): receives every
+/// callback, runs its [`Metric`]s, keeps the last value of each metric (what `train` and `eval`
+/// return) and the full history (every value with its step, [`history`](Self::history),
+/// serialisable with serde), and hands each callback's values to its [`Logger`]s.
 ///
 /// ```
-/// use cl_metrics::{EvaluationPlugin, Granularity};
+/// use cl_metrics::{AccuracyMetrics, EvaluationPlugin, Forgetting, Granularity, TextLogger};
+/// // Avalanche's default: accuracy and loss per epoch, experience and stream.
 /// let evaluator = EvaluationPlugin::new(Granularity::DEFAULT, Granularity::DEFAULT);
 /// assert!(evaluator.history().is_empty());
+/// // Any set of metrics and loggers.
+/// let evaluator = EvaluationPlugin::empty()
+///     .metric(AccuracyMetrics::accuracy(Granularity::DEFAULT).task_aware())
+///     .metric(Forgetting::new(true, true))
+///     .logger(TextLogger::new(std::io::sink()));
+/// assert_eq!(evaluator.metric_names(), ["Accuracy/Loss", "Forgetting"]);
 /// ```
-#[derive(Debug)]
 pub struct EvaluationPlugin {
-    accuracy: Granularity,
-    loss: Granularity,
+    metrics: Vec<Box<dyn Metric>>,
+    loggers: Vec<Box<dyn Logger>>,
     last: MetricResults,
     history: Vec<MetricValue>,
-    epoch: AccuracyLossSums,
-    experience: AccuracyLossSums,
-    stream: AccuracyLossSums,
-    minibatch: AccuracyLossSums,
+}
+
+impl std::fmt::Debug for EvaluationPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvaluationPlugin")
+            .field("metrics", &self.metric_names())
+            .field("loggers", &self.loggers.len())
+            .field("history", &self.history.len())
+            .finish()
+    }
 }
 
 impl Default for EvaluationPlugin {
@@ -88,18 +54,77 @@ impl Default for EvaluationPlugin {
 }
 
 impl EvaluationPlugin {
-    /// An evaluator of accuracy and loss at the given granularities.
+    /// An evaluator of top-1 accuracy and loss at the given granularities
+    /// ([`AccuracyMetrics::new`]).
     pub fn new(accuracy: Granularity, loss: Granularity) -> Self {
+        let mut e = Self::empty();
+        if accuracy.any() || loss.any() {
+            e.metrics.push(Box::new(AccuracyMetrics::new(accuracy, loss)));
+        }
+        e
+    }
+
+    /// An evaluator with no metric and no logger.
+    pub fn empty() -> Self {
         Self {
-            accuracy,
-            loss,
+            metrics: Vec::new(),
+            loggers: Vec::new(),
             last: MetricResults::new(),
             history: Vec::new(),
-            epoch: AccuracyLossSums::default(),
-            experience: AccuracyLossSums::default(),
-            stream: AccuracyLossSums::default(),
-            minibatch: AccuracyLossSums::default(),
         }
+    }
+
+    /// An evaluator with the given metrics and loggers.
+    pub fn with(metrics: Vec<Box<dyn Metric>>, loggers: Vec<Box<dyn Logger>>) -> Self {
+        Self {
+            metrics,
+            loggers,
+            ..Self::empty()
+        }
+    }
+
+    /// Every built-in metric family at its usual granularities: accuracy and loss (epoch,
+    /// running epoch, experience, stream, trained experiences), top-5 accuracy, per-class
+    /// accuracy and AMCA, forgetting and BWT, forward transfer, the accuracy matrix, the stream
+    /// confusion matrix, timing, peak RAM, CPU usage, model size and MACs (Linear layers;
+    /// see [`MacMetric`] for convolutions).
+    pub fn all_metrics() -> Self {
+        let no_mb = Granularity {
+            minibatch: false,
+            ..Granularity::ALL
+        };
+        Self::empty()
+            .metric(AccuracyMetrics::new(no_mb, no_mb).running_epoch().trained_experiences())
+            .metric(TopkAccuracy::new(5, no_mb).expect("k = 5 is valid"))
+            .metric(ClassAccuracy::new(no_mb))
+            .metric(Amca::new())
+            .metric(Forgetting::new(true, true))
+            .metric(Forgetting::bwt(true, true))
+            .metric(ForwardTransfer::new(true, true))
+            .metric(AccuracyMatrixMetric::new())
+            .metric(ConfusionMatrixMetric::new())
+            .metric(Timing::new(no_mb))
+            .metric(MaxRam::new(no_mb))
+            .metric(CpuUsage::new(no_mb))
+            .metric(ModelSize::new())
+            .metric(MacMetric::new(false, true, true))
+    }
+
+    /// Adds a metric (run after the ones already added).
+    pub fn metric(mut self, metric: impl Metric + 'static) -> Self {
+        self.metrics.push(Box::new(metric));
+        self
+    }
+
+    /// Adds a logger.
+    pub fn logger(mut self, logger: impl Logger + 'static) -> Self {
+        self.loggers.push(Box::new(logger));
+        self
+    }
+
+    /// The metrics' names, in call order.
+    pub fn metric_names(&self) -> Vec<String> {
+        self.metrics.iter().map(|m| m.name()).collect()
     }
 
     /// Every value emitted so far, in order.
@@ -107,137 +132,135 @@ impl EvaluationPlugin {
         &self.history
     }
 
-    /// The history as JSON.
+    /// The values of one metric name, in order (e.g. to plot it).
+    pub fn values_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a MetricValue> + 'a {
+        self.history.iter().filter(move |v| v.name == name)
+    }
+
+    /// The last value of every metric.
+    pub fn last_values(&self) -> &MetricResults {
+        &self.last
+    }
+
+    /// The history as JSON (an array of [`MetricValue`]).
     pub fn history_json(&self) -> String {
         serde_json::to_string(&self.history).expect("metric values serialise")
     }
 
-    fn emit(&mut self, name: String, value: f64, x_plot: u64) {
-        self.last.insert(name.clone(), value);
-        self.history.push(MetricValue { name, value, x_plot });
+    /// Reads a history written by [`history_json`](Self::history_json).
+    pub fn history_from_json(json: &str) -> serde_json::Result<Vec<MetricValue>> {
+        serde_json::from_str(json)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit_values(
-        &mut self,
-        which: fn(&Granularity) -> bool,
-        level: &str,
-        values: Option<TaskValues>,
-        training: bool,
-        stream: &str,
-        task: Option<u32>,
-        experience: Option<usize>,
-        x: u64,
-    ) {
-        let Some(v) = values else { return };
-        if which(&self.accuracy) {
-            let name = metric_name(&format!("Top1_Acc_{level}"), training, stream, task, experience);
-            self.emit(name, v.accuracy, x);
-        }
-        if which(&self.loss) {
-            let name = metric_name(&format!("Loss_{level}"), training, stream, task, experience);
-            self.emit(name, v.loss, x);
-        }
+    /// Flushes every logger.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.loggers.iter_mut().try_for_each(|l| l.flush())
     }
 
-    fn wants(&self, which: fn(&Granularity) -> bool) -> bool {
-        which(&self.accuracy) || which(&self.loss)
+    fn handle<M: Model>(&mut self, callback: Callback, s: &StrategyState<M>) -> Result<()> {
+        let experience = s.experience.as_ref();
+        let mut ctx = MetricContext::new(
+            callback,
+            s.is_training,
+            s.clock,
+            experience,
+            s.mbatch.as_ref(),
+            s.mb_output.as_ref(),
+            s.loss.as_ref(),
+            s.model(),
+        );
+        ctx.dataset_len = s.adapted_dataset.as_ref().map(|d| d.len());
+        ctx.mb_size = if s.is_training { s.train_mb_size } else { s.eval_mb_size };
+        ctx.train_epochs = s.train_epochs;
+        self.process(&ctx).map(|_| ())
+    }
+
+    /// Runs the metrics and loggers on one callback described by `ctx` — what the plugin does
+    /// at every callback of the strategy; public for custom loops and for replaying hand-made
+    /// predictions. Returns the values emitted (also appended to the history).
+    pub fn process(&mut self, ctx: &MetricContext<'_>) -> Result<&[MetricValue]> {
+        let callback = ctx.callback;
+        let mut out = MetricOutput::new(ctx.clock.train_iterations);
+        for m in self.metrics.iter_mut() {
+            m.on(ctx, &mut out);
+        }
+        for v in &out.values {
+            self.last.insert(v.name.clone(), v.value);
+        }
+        if !self.loggers.is_empty() {
+            let event = LogEvent {
+                callback,
+                training: ctx.training,
+                clock: ctx.clock,
+                experience: ctx.experience_id(),
+                task: ctx.task(),
+                stream: ctx.stream(),
+                iterations: match (ctx.dataset_len, ctx.mb_size) {
+                    (Some(n), mb) if mb > 0 => Some(n.div_ceil(mb)),
+                    _ => None,
+                },
+                train_epochs: ctx.train_epochs,
+                values: &out.values,
+            };
+            let flush = matches!(callback, Callback::AfterTraining | Callback::AfterEval);
+            for l in self.loggers.iter_mut() {
+                l.log(&event)
+                    .and_then(|_| if flush { l.flush() } else { Ok(()) })
+                    .map_err(|e| ClError::Plugin {
+                        plugin: "EvaluationPlugin".into(),
+                        callback: callback.name(),
+                        message: format!("logger failed: {e}"),
+                    })?;
+            }
+        }
+        let start = self.history.len();
+        self.history.append(&mut out.values);
+        Ok(&self.history[start..])
     }
 }
 
-/// The stream name and the task label used in metric names, from the current experience: the
-/// experience's task label if it has exactly one, otherwise none (Avalanche's `phase_and_task`).
-fn stream_and_task<M: Model>(state: &StrategyState<M>) -> (String, Option<u32>) {
-    match &state.experience {
-        Some(e) => (
-            e.origin_stream.clone(),
-            match e.task_labels.as_slice() {
-                [t] => Some(*t),
-                _ => None,
-            },
-        ),
-        None => ("train".to_string(), None),
-    }
+macro_rules! forward_callbacks {
+    ($($name:ident => $variant:ident),* $(,)?) => {
+        impl<M: Model> Plugin<M> for EvaluationPlugin {
+            fn name(&self) -> String {
+                "EvaluationPlugin".into()
+            }
+            $(
+                fn $name(&mut self, s: &mut StrategyState<M>) -> Result<()> {
+                    self.handle(Callback::$variant, s)
+                }
+            )*
+        }
+    };
 }
 
-impl<M: Model> Plugin<M> for EvaluationPlugin {
-    fn name(&self) -> String {
-        "EvaluationPlugin".into()
-    }
-
-    fn before_training_epoch(&mut self, _s: &mut StrategyState<M>) -> Result<()> {
-        self.epoch.reset();
-        Ok(())
-    }
-
-    fn after_training_iteration(&mut self, s: &mut StrategyState<M>) -> Result<()> {
-        let (Some(batch), Some(out), Some(loss)) = (&s.mbatch, &s.mb_output, &s.loss) else {
-            return Ok(());
-        };
-        if self.wants(|g| g.epoch) {
-            self.epoch.update(batch, out, loss);
-        }
-        if self.wants(|g| g.minibatch) {
-            self.minibatch.reset();
-            self.minibatch.update(batch, out, loss);
-            let values = self.minibatch.read_pooled();
-            let (stream, task) = stream_and_task(s);
-            self.emit_values(|g| g.minibatch, "MB", values, true, &stream, task, None, s.clock.train_iterations);
-        }
-        Ok(())
-    }
-
-    fn after_training_epoch(&mut self, s: &mut StrategyState<M>) -> Result<()> {
-        if self.wants(|g| g.epoch) {
-            let values = self.epoch.read_pooled();
-            let (stream, task) = stream_and_task(s);
-            self.emit_values(|g| g.epoch, "Epoch", values, true, &stream, task, None, s.clock.train_iterations);
-        }
-        Ok(())
-    }
-
-    fn before_eval(&mut self, _s: &mut StrategyState<M>) -> Result<()> {
-        self.stream.reset();
-        Ok(())
-    }
-
-    fn before_eval_exp(&mut self, _s: &mut StrategyState<M>) -> Result<()> {
-        self.experience.reset();
-        Ok(())
-    }
-
-    fn after_eval_iteration(&mut self, s: &mut StrategyState<M>) -> Result<()> {
-        let (Some(batch), Some(out), Some(loss)) = (&s.mbatch, &s.mb_output, &s.loss) else {
-            return Ok(());
-        };
-        if self.wants(|g| g.experience) {
-            self.experience.update(batch, out, loss);
-        }
-        if self.wants(|g| g.stream) {
-            self.stream.update(batch, out, loss);
-        }
-        Ok(())
-    }
-
-    fn after_eval_exp(&mut self, s: &mut StrategyState<M>) -> Result<()> {
-        if self.wants(|g| g.experience) {
-            let values = self.experience.read_pooled();
-            let idx = s.current_experience()?.current_experience;
-            let (stream, task) = stream_and_task(s);
-            self.emit_values(|g| g.experience, "Exp", values, false, &stream, task, Some(idx), s.clock.train_iterations);
-        }
-        Ok(())
-    }
-
-    fn after_eval(&mut self, s: &mut StrategyState<M>) -> Result<()> {
-        if self.wants(|g| g.stream) {
-            // As Avalanche, the stream value is named with the last evaluated experience's task.
-            let values = self.stream.read_pooled();
-            let (stream, task) = stream_and_task(s);
-            self.emit_values(|g| g.stream, "Stream", values, false, &stream, task, None, s.clock.train_iterations);
-        }
-        Ok(())
-    }
+forward_callbacks! {
+    before_training => BeforeTraining,
+    before_train_dataset_adaptation => BeforeTrainDatasetAdaptation,
+    after_train_dataset_adaptation => AfterTrainDatasetAdaptation,
+    before_training_exp => BeforeTrainingExp,
+    before_training_epoch => BeforeTrainingEpoch,
+    before_training_iteration => BeforeTrainingIteration,
+    before_forward => BeforeForward,
+    after_forward => AfterForward,
+    before_backward => BeforeBackward,
+    after_backward => AfterBackward,
+    before_update => BeforeUpdate,
+    after_update => AfterUpdate,
+    after_training_iteration => AfterTrainingIteration,
+    after_training_epoch => AfterTrainingEpoch,
+    after_training_exp => AfterTrainingExp,
+    after_training => AfterTraining,
+    before_eval => BeforeEval,
+    before_eval_dataset_adaptation => BeforeEvalDatasetAdaptation,
+    after_eval_dataset_adaptation => AfterEvalDatasetAdaptation,
+    before_eval_exp => BeforeEvalExp,
+    before_eval_iteration => BeforeEvalIteration,
+    before_eval_forward => BeforeEvalForward,
+    after_eval_forward => AfterEvalForward,
+    after_eval_iteration => AfterEvalIteration,
+    after_eval_exp => AfterEvalExp,
+    after_eval => AfterEval,
 }
 
 impl<M: Model> Evaluator<M> for EvaluationPlugin {

@@ -29,6 +29,18 @@ impl AccuracyMatrix {
         }
     }
 
+    /// A matrix from its rows (e.g. the `rows` of an `AccuracyMatrix` metric value); a
+    /// ragged input is padded with `NaN` to a square of the largest size.
+    pub fn from_rows(rows: Vec<Vec<f64>>) -> Self {
+        let n = rows.iter().map(Vec::len).max().unwrap_or(0).max(rows.len());
+        let mut values = rows;
+        values.resize(n, Vec::new());
+        for r in values.iter_mut() {
+            r.resize(n, f64::NAN);
+        }
+        Self { n, values }
+    }
+
     /// Number of experiences.
     pub fn len(&self) -> usize {
         self.n

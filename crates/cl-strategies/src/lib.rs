@@ -20,7 +20,7 @@ pub use rehearsal::{FromScratchTraining, GDumb, Replay};
 mod distillation;
 pub use distillation::{AGem, LwF};
 mod regularization;
-pub use regularization::{Ewc, Lfl, Mas, SynapticIntelligence};
+pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
 mod projection;
 pub use projection::Gem;
 pub use projection::CwrStar;

@@ -1,11 +1,12 @@
-//! Regularisation strategies: [`Ewc`], [`SynapticIntelligence`], [`Mas`] and [`Lfl`] — Naive
-//! plus the plugin of the same name.
+//! Regularisation strategies: [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`] and [`Lfl`]
+//! — Naive plus the plugin of the same name.
 
 use burn::tensor::Device;
 use cl_core::{DefaultSteps, Model, OptimizerSpec, Result, StrategyBuilder};
 use cl_plugins::{LflLambda, LflPlugin};
 use cl_plugins::regularization::{
-    EwcConfig, EwcPlugin, MasConfig, MasPlugin, SynapticIntelligenceConfig, SynapticIntelligencePlugin,
+    EwcConfig, EwcPlugin, MasConfig, MasPlugin, RWalkConfig, RWalkPlugin, SynapticIntelligenceConfig,
+    SynapticIntelligencePlugin,
 };
 
 use crate::Naive;
@@ -66,6 +67,26 @@ impl Mas {
         config: MasConfig,
     ) -> Result<StrategyBuilder<M, DefaultSteps>> {
         Ok(Naive::builder(model, optimizer, device).plugin(MasPlugin::new(config)?))
+    }
+}
+
+/// Riemannian Walk: Naive plus an [`RWalkPlugin`] (Avalanche has the plugin only; this is
+/// `Naive(..., plugins=[RWalkPlugin(...)])`).
+///
+/// ```ignore
+/// let strategy = RWalk::builder(model, optimizer, device, RWalkConfig::new(1.0, 0.9, 10))?.build()?;
+/// ```
+pub struct RWalk;
+
+impl RWalk {
+    /// A builder: Naive's defaults plus the RWalk plugin (errors on invalid hyper-parameters).
+    pub fn builder<M: Model>(
+        model: M,
+        optimizer: OptimizerSpec,
+        device: Device,
+        config: RWalkConfig,
+    ) -> Result<StrategyBuilder<M, DefaultSteps>> {
+        Ok(Naive::builder(model, optimizer, device).plugin(RWalkPlugin::new(config)?))
     }
 }
 

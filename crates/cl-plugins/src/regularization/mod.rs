@@ -4,6 +4,7 @@
 //! - [`EwcPlugin`]: Elastic Weight Consolidation (separate or online), diagonal Fisher.
 //! - [`SynapticIntelligencePlugin`]: importance from the path integral of the loss.
 //! - [`MasPlugin`]: Memory Aware Synapses, importance from the output's sensitivity.
+//! - [`RWalkPlugin`]: Riemannian Walk, online Fisher plus normalised path-integral scores.
 //!
 //! All of them handle parameters through Burn's module visitors keyed by
 //! [`ParamId`](burn::module::ParamId) ([`params`]), so they work for any model; their
@@ -12,11 +13,13 @@
 mod ewc;
 mod mas;
 pub mod params;
+mod rwalk;
 mod si;
 
 pub use ewc::{EwcConfig, EwcMode, EwcPlugin};
 pub use mas::{MasConfig, MasPlugin};
 pub use params::{ParamEntry, ParamTensors, weighted_sq_distance};
+pub use rwalk::{RWALK_EPS, RWalkConfig, RWalkPlugin};
 pub use si::{SynapticIntelligenceConfig, SynapticIntelligencePlugin};
 
 use burn::optim::GradientsParams;

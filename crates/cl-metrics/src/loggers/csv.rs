@@ -1,0 +1,134 @@
+//! [`CsvLogger`]: `training_results.csv` and `eval_results.csv`, as Avalanche's `CSVLogger`.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use cl_core::Callback;
+
+use super::{LogEvent, Logger, fmt4};
+
+/// Writes `training_results.csv` (`training_exp,epoch,training_accuracy,val_accuracy,
+/// training_loss,val_loss`, one line per training epoch) and `eval_results.csv`
+/// (`eval_exp,training_exp,eval_accuracy,eval_loss,forgetting`, one line per evaluated
+/// experience outside training), line for line as Avalanche's `CSVLogger`:
+///
+/// - values are read from the metrics emitted at the callback (`Top1_Acc_Epoch`/`Loss_Epoch` of
+///   the train stream; `Top1_Acc_Exp`, `Loss_Exp`, `ExperienceForgetting`), so the evaluator
+///   must compute them; a value not emitted is written `0`, a value emitted with 4 decimals;
+/// - the epoch column is the number of epochs completed before this one (0 for the first);
+/// - `val_accuracy`/`val_loss` are the last `Top1_Acc_Exp`/`Loss_Exp` of an evaluation run
+///   inside training (periodic evaluation, `eval_every`), `0` if none;
+/// - `training_exp` of the eval file is the last trained experience (`None` before any).
+#[derive(Debug)]
+pub struct CsvLogger {
+    folder: PathBuf,
+    training: File,
+    eval: File,
+    training_exp: Option<usize>,
+    in_train_phase: Option<bool>,
+    val_acc: Option<f64>,
+    val_loss: Option<f64>,
+}
+
+fn val(v: Option<f64>) -> String {
+    v.map_or_else(|| "0".to_string(), fmt4)
+}
+
+impl CsvLogger {
+    /// Creates `folder` (Avalanche's default is `csvlogs`) and the two files with their headers.
+    pub fn new(folder: impl AsRef<Path>) -> io::Result<Self> {
+        let folder = folder.as_ref().to_path_buf();
+        std::fs::create_dir_all(&folder)?;
+        let mut training = File::create(folder.join("training_results.csv"))?;
+        let mut eval = File::create(folder.join("eval_results.csv"))?;
+        training.write_all(b"training_exp,epoch,training_accuracy,val_accuracy,training_loss,val_loss\n")?;
+        eval.write_all(b"eval_exp,training_exp,eval_accuracy,eval_loss,forgetting\n")?;
+        Ok(Self {
+            folder,
+            training,
+            eval,
+            training_exp: None,
+            in_train_phase: None,
+            val_acc: None,
+            val_loss: None,
+        })
+    }
+
+    /// The folder holding the files.
+    pub fn folder(&self) -> &Path {
+        &self.folder
+    }
+
+    fn training_exp(&self) -> String {
+        self.training_exp.map_or_else(|| "None".to_string(), |e| e.to_string())
+    }
+}
+
+impl Logger for CsvLogger {
+    fn log(&mut self, e: &LogEvent<'_>) -> io::Result<()> {
+        match e.callback {
+            Callback::BeforeTraining => self.in_train_phase = Some(true),
+            Callback::AfterTraining => self.in_train_phase = Some(false),
+            Callback::BeforeEval if self.in_train_phase.is_none() => self.in_train_phase = Some(false),
+            Callback::BeforeTrainingExp => self.training_exp = e.experience,
+            Callback::AfterTrainingEpoch => {
+                let (mut acc, mut loss) = (None, None);
+                for v in e.values.iter().filter(|v| v.name.contains("train_stream")) {
+                    if v.name.starts_with("Top1_Acc_Epoch") {
+                        acc = Some(v.value);
+                    } else if v.name.starts_with("Loss_Epoch") {
+                        loss = Some(v.value);
+                    }
+                }
+                let line = format!(
+                    "{},{},{},{},{},{}\n",
+                    self.training_exp(),
+                    e.clock.train_exp_epochs,
+                    val(acc),
+                    val(self.val_acc),
+                    val(loss),
+                    val(self.val_loss)
+                );
+                self.training.write_all(line.as_bytes())?;
+            }
+            Callback::AfterEvalExp => {
+                let in_train = self.in_train_phase == Some(true);
+                let (mut acc, mut loss, mut forgetting) = (None, None, None);
+                for v in e.values {
+                    if in_train {
+                        if v.name.starts_with("Top1_Acc_Exp") {
+                            self.val_acc = Some(v.value);
+                        } else if v.name.starts_with("Loss_Exp") {
+                            self.val_loss = Some(v.value);
+                        }
+                    } else if v.name.starts_with("Top1_Acc_Exp") {
+                        acc = Some(v.value);
+                    } else if v.name.starts_with("Loss_Exp") {
+                        loss = Some(v.value);
+                    } else if v.name.starts_with("ExperienceForgetting") {
+                        forgetting = Some(v.value);
+                    }
+                }
+                if !in_train {
+                    let line = format!(
+                        "{},{},{},{},{}\n",
+                        e.experience.map_or_else(|| "None".to_string(), |x| x.to_string()),
+                        self.training_exp(),
+                        val(acc),
+                        val(loss),
+                        val(forgetting)
+                    );
+                    self.eval.write_all(line.as_bytes())?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.training.flush()?;
+        self.eval.flush()
+    }
+}

@@ -1,0 +1,299 @@
+//! [`TensorBoardLogger`]: TensorBoard event files (TFRecord framing of `tensorflow.Event`
+//! protobuf messages with scalar summaries), and [`read_events`] to read them back.
+//!
+//! Written without a TensorBoard crate: the maintained-looking ones (`tensorboard-rs`) pull an
+//! old protobuf stack; the format needed for scalars is small. Each record is
+//! `u64 length (LE) · u32 masked crc32c(length) · data · u32 masked crc32c(data)`, and the data
+//! an `Event { wall_time = 1 (double), step = 2 (int64), file_version = 3 (string),
+//! summary = 5 (Summary { value = 1 (repeated Value { tag = 1 (string), simple_value = 2
+//! (float) }) }) }`. The first event carries `file_version = "brain.Event:2"`.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cl_core::Callback;
+
+use super::{LogEvent, Logger};
+
+/// Writes every scalar value as a TensorBoard scalar (`tag` = the metric's name, `step` =
+/// its `x_plot`) to `events.out.tfevents.<seconds>.<host>.<pid>` in a folder; values with
+/// matrix data (confusion matrix, accuracy matrix) are left out. Open with
+/// `tensorboard --logdir <folder>`.
+#[derive(Debug)]
+pub struct TensorBoardLogger {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl TensorBoardLogger {
+    /// Creates the folder and the event file, and writes the file-version event.
+    pub fn new(folder: impl AsRef<Path>) -> io::Result<Self> {
+        std::fs::create_dir_all(folder.as_ref())?;
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+            .unwrap_or_else(|| "localhost".into());
+        let secs = now() as u64;
+        let path = folder
+            .as_ref()
+            .join(format!("events.out.tfevents.{secs}.{host}.{}", std::process::id()));
+        let mut logger = Self {
+            out: BufWriter::new(File::create(&path)?),
+            path,
+        };
+        let first = encode_event(now(), 0, Some("brain.Event:2"), &[]);
+        logger.write_record(&first)?;
+        logger.out.flush()?;
+        Ok(logger)
+    }
+
+    /// The event file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_record(&mut self, data: &[u8]) -> io::Result<()> {
+        let len = (data.len() as u64).to_le_bytes();
+        self.out.write_all(&len)?;
+        self.out.write_all(&masked_crc(&len).to_le_bytes())?;
+        self.out.write_all(data)?;
+        self.out.write_all(&masked_crc(data).to_le_bytes())
+    }
+}
+
+impl Logger for TensorBoardLogger {
+    fn log(&mut self, e: &LogEvent<'_>) -> io::Result<()> {
+        let wall = now();
+        for v in e.values.iter().filter(|v| v.data.is_none()) {
+            let event = encode_event(wall, v.x_plot as i64, None, &[(v.name.as_str(), v.value as f32)]);
+            self.write_record(&event)?;
+        }
+        if matches!(e.callback, Callback::AfterTrainingEpoch | Callback::AfterEval | Callback::AfterTraining) {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Drop for TensorBoardLogger {
+    fn drop(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+fn masked_crc(data: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(data);
+    crc.rotate_right(15).wrapping_add(0xa282_ead8)
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    put_varint(buf, u64::from(field << 3 | 2));
+    put_varint(buf, bytes.len() as u64);
+    buf.extend_from_slice(bytes);
+}
+
+fn encode_event(wall_time: f64, step: i64, file_version: Option<&str>, scalars: &[(&str, f32)]) -> Vec<u8> {
+    let mut buf = vec![1 << 3 | 1];
+    buf.extend_from_slice(&wall_time.to_le_bytes());
+    if step != 0 {
+        put_varint(&mut buf, 2 << 3);
+        put_varint(&mut buf, step as u64);
+    }
+    if let Some(v) = file_version {
+        put_bytes(&mut buf, 3, v.as_bytes());
+    }
+    if !scalars.is_empty() {
+        let mut summary = Vec::new();
+        for (tag, value) in scalars {
+            let mut val = Vec::new();
+            put_bytes(&mut val, 1, tag.as_bytes());
+            val.push(2 << 3 | 5);
+            val.extend_from_slice(&value.to_le_bytes());
+            put_bytes(&mut summary, 1, &val);
+        }
+        put_bytes(&mut buf, 5, &summary);
+    }
+    buf
+}
+
+/// An event read back from an event file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TbEvent {
+    /// Seconds since the epoch.
+    pub wall_time: f64,
+    /// The step.
+    pub step: i64,
+    /// The file version (first event).
+    pub file_version: Option<String>,
+    /// The scalar summary values: (tag, value).
+    pub scalars: Vec<(String, f32)>,
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+/// A protobuf reader over a byte slice: (field, wire type, payload) triples.
+struct Fields<'a> {
+    data: &'a [u8],
+}
+
+enum Payload<'a> {
+    Varint(u64),
+    Fixed64([u8; 8]),
+    Fixed32([u8; 4]),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Fields<'a> {
+    fn varint(&mut self) -> io::Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = self.data.split_first().ok_or_else(|| bad("truncated varint"))?;
+            self.data = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(bad("varint too long"))
+    }
+
+    fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
+        if self.data.len() < n {
+            return Err(bad("truncated field"));
+        }
+        let (a, b) = self.data.split_at(n);
+        self.data = b;
+        Ok(a)
+    }
+
+    fn next_field(&mut self) -> io::Result<Option<(u64, Payload<'a>)>> {
+        if self.data.is_empty() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let payload = match key & 7 {
+            0 => Payload::Varint(self.varint()?),
+            1 => Payload::Fixed64(self.take(8)?.try_into().expect("8 bytes")),
+            2 => {
+                let n = self.varint()? as usize;
+                Payload::Bytes(self.take(n)?)
+            }
+            5 => Payload::Fixed32(self.take(4)?.try_into().expect("4 bytes")),
+            _ => return Err(bad("unsupported wire type")),
+        };
+        Ok(Some((key >> 3, payload)))
+    }
+}
+
+fn decode_event(data: &[u8]) -> io::Result<TbEvent> {
+    let mut event = TbEvent {
+        wall_time: 0.0,
+        step: 0,
+        file_version: None,
+        scalars: Vec::new(),
+    };
+    let mut f = Fields { data };
+    while let Some((field, payload)) = f.next_field()? {
+        match (field, payload) {
+            (1, Payload::Fixed64(b)) => event.wall_time = f64::from_le_bytes(b),
+            (2, Payload::Varint(v)) => event.step = v as i64,
+            (3, Payload::Bytes(b)) => event.file_version = Some(String::from_utf8_lossy(b).into_owned()),
+            (5, Payload::Bytes(summary)) => {
+                let mut s = Fields { data: summary };
+                while let Some((sf, sp)) = s.next_field()? {
+                    let (1, Payload::Bytes(value)) = (sf, sp) else { continue };
+                    let (mut tag, mut simple) = (String::new(), None);
+                    let mut v = Fields { data: value };
+                    while let Some((vf, vp)) = v.next_field()? {
+                        match (vf, vp) {
+                            (1, Payload::Bytes(t)) => tag = String::from_utf8_lossy(t).into_owned(),
+                            (2, Payload::Fixed32(b)) => simple = Some(f32::from_le_bytes(b)),
+                            _ => {}
+                        }
+                    }
+                    if let Some(x) = simple {
+                        event.scalars.push((tag, x));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(event)
+}
+
+/// Reads an event file, checking both checksums of every record.
+pub fn read_events(path: impl AsRef<Path>) -> io::Result<Vec<TbEvent>> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let mut events = Vec::new();
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        if rest.len() < 12 {
+            return Err(bad("truncated record header"));
+        }
+        let (len_bytes, after) = rest.split_at(8);
+        let len_crc = u32::from_le_bytes(after[..4].try_into().expect("4 bytes"));
+        if masked_crc(len_bytes) != len_crc {
+            return Err(bad("bad length checksum"));
+        }
+        let len = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes")) as usize;
+        let after = &after[4..];
+        if after.len() < len + 4 {
+            return Err(bad("truncated record"));
+        }
+        let (data, after) = after.split_at(len);
+        let data_crc = u32::from_le_bytes(after[..4].try_into().expect("4 bytes"));
+        if masked_crc(data) != data_crc {
+            return Err(bad("bad data checksum"));
+        }
+        events.push(decode_event(data)?);
+        rest = &after[4..];
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_crc_matches_tensorflow() {
+        // crc32c("123456789") = 0xE3069283 (the standard check value).
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
+        // TensorFlow's mask ((crc >> 15) | (crc << 17)) + 0xa282ead8, computed by hand.
+        assert_eq!(masked_crc(b"123456789"), 0xC78A_B0E5);
+    }
+
+    #[test]
+    fn event_encoding_is_protobuf() {
+        // Event{wall_time=1.0, step=3, summary{value{tag="a", simple_value=0.5}}}, by hand.
+        let e = encode_event(1.0, 3, None, &[("a", 0.5)]);
+        let mut want = vec![0x09];
+        want.extend_from_slice(&1.0f64.to_le_bytes());
+        want.extend_from_slice(&[0x10, 3, 0x2a, 10, 0x0a, 8, 0x0a, 1, b'a', 0x15]);
+        want.extend_from_slice(&0.5f32.to_le_bytes());
+        assert_eq!(e, want);
+    }
+}

@@ -1,0 +1,106 @@
+//! The stream confusion matrix (`ConfusionMatrix_Stream/eval_phase/test_stream`).
+
+use burn::tensor::Tensor;
+use cl_core::Callback;
+
+use crate::metric::{Metric, MetricContext, MetricOutput};
+use crate::value::MetricData;
+
+/// The confusion matrix over an evaluated stream, as Avalanche's `StreamConfusionMatrix`:
+/// `counts[true][predicted]`, emitted after each `eval` as [`MetricData::ConfusionMatrix`] with
+/// the number of samples as the scalar value.
+///
+/// Accumulated on the device as `one_hot(y)ᵀ · one_hot(argmax)` per batch (a `[C, C]` matmul),
+/// read back once per stream. The size is the model's number of outputs (or
+/// [`num_classes`](Self::num_classes) if larger).
+#[derive(Debug, Default)]
+pub struct ConfusionMatrixMetric {
+    num_classes: usize,
+    device: Option<(usize, Tensor<2>)>,
+    host: Vec<Vec<u64>>,
+}
+
+impl ConfusionMatrixMetric {
+    /// The metric, sized by the model's outputs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At least `n` classes (rows and columns).
+    pub fn num_classes(mut self, n: usize) -> Self {
+        self.num_classes = n;
+        self
+    }
+
+    fn spill(&mut self) {
+        if let Some((c, m)) = self.device.take() {
+            let data: Vec<f32> = m.into_data().iter::<f32>().collect();
+            grow(&mut self.host, c);
+            for i in 0..c {
+                for j in 0..c {
+                    self.host[i][j] += data[i * c + j].round() as u64;
+                }
+            }
+        }
+    }
+
+    /// The matrix accumulated so far (reads the device sums).
+    pub fn counts(&mut self) -> Vec<Vec<u64>> {
+        self.spill();
+        let mut m = self.host.clone();
+        grow(&mut m, self.num_classes);
+        m
+    }
+}
+
+fn grow(m: &mut Vec<Vec<u64>>, c: usize) {
+    if m.len() < c {
+        for row in m.iter_mut() {
+            row.resize(c, 0);
+        }
+        m.resize(c, vec![0; c]);
+    }
+}
+
+impl Metric for ConfusionMatrixMetric {
+    fn name(&self) -> String {
+        "ConfusionMatrix".into()
+    }
+
+    fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
+        match ctx.callback {
+            Callback::BeforeEval => {
+                self.device = None;
+                self.host.clear();
+            }
+            Callback::AfterEvalIteration => {
+                let (Some(batch), Some(o)) = (ctx.batch, ctx.output) else { return };
+                let n = batch.len();
+                if n == 0 {
+                    return;
+                }
+                let c = o.dims()[1];
+                if self.device.as_ref().is_some_and(|(dc, _)| *dc != c) {
+                    self.spill();
+                }
+                let truth = batch.y.clone().one_hot::<2>(c).float();
+                let pred = o.clone().detach().argmax(1).reshape([n]).one_hot::<2>(c).float();
+                let m = truth.transpose().matmul(pred);
+                self.device = Some(match self.device.take() {
+                    Some((_, acc)) => (c, acc + m),
+                    None => (c, m),
+                });
+            }
+            Callback::AfterEval => {
+                let counts = self.counts();
+                let total: u64 = counts.iter().flatten().sum();
+                out.with_data(
+                    ctx.stream_name("ConfusionMatrix_Stream"),
+                    total as f64,
+                    MetricData::ConfusionMatrix { counts },
+                );
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Model size (`ModelParams_Exp`, `ModelBytes_Exp`) and multiply-accumulate count of a forward
+//! pass (`MAC_MB`, `MAC_Epoch`, `MAC_Exp`).
+
+use std::sync::Arc;
+
+use cl_core::Callback;
+
+use crate::metric::{Metric, MetricContext, MetricOutput};
+use crate::model_info::{LayerInfo, LayerKind};
+
+/// Model size after each training experience: number of parameters
+/// (`ModelParams_Exp/train_phase/train_stream/Task000/Exp000`) and their bytes
+/// (`ModelBytes_Exp/...`). Avalanche has no such metric; the names follow its scheme.
+#[derive(Debug, Default)]
+pub struct ModelSize;
+
+impl ModelSize {
+    /// The metric.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl Metric for ModelSize {
+    fn name(&self) -> String {
+        "ModelSize".into()
+    }
+
+    fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
+        if ctx.callback == Callback::AfterTrainingExp {
+            out.scalar(ctx.name("ModelParams_Exp", true, true), ctx.model.param_count() as f64);
+            out.scalar(ctx.name("ModelBytes_Exp", true, true), ctx.model.param_bytes() as f64);
+        }
+    }
+}
+
+/// A custom MAC counter: the model's layers and one sample's shape → MACs of one forward pass.
+pub type MacCounter = Arc<dyn Fn(&[LayerInfo], &[usize]) -> u64 + Send + Sync>;
+
+/// Multiply-accumulate operations of a forward pass on **one** sample, as Avalanche's
+/// `MAC_metrics` (`MAC_MB` every training iteration, `MAC_Epoch` every epoch, `MAC_Exp` every
+/// evaluated experience).
+///
+/// The model's layers are found by visiting its Burn module (`burn::nn::Linear` and
+/// `burn::nn::conv::Conv2d`, wherever they are nested). A Linear layer counts `d_in · d_out`,
+/// exactly, whatever the input. A convolution's count depends on its output's spatial size,
+/// which the parameters do not tell (stride, padding and pooling between layers are not
+/// visited): give the output sizes of the convolutions, in declaration order, with
+/// [`conv_output_sizes`](Self::conv_output_sizes), or a whole counter with
+/// [`with_counter`](Self::with_counter) (see [`conv2d_macs`](crate::conv2d_macs)). Without
+/// either, convolutions are left out and a warning is logged once. Unlike Avalanche (which
+/// omits the input channels of a convolution), a convolution counts
+/// `c_out · c_in/groups · kh · kw · h_out · w_out`.
+///
+/// ```
+/// use cl_metrics::MacMetric;
+/// // cl-models' SimpleCNN on 32 × 32 images: conv1 (padding 1) and conv2 (none) output 32 and
+/// // 30 pixels a side, pooling halves to 15, conv3 and conv4 output 15 and 13, pooling to 6,
+/// // and the 1 × 1 conv5 outputs 6.
+/// let mac = MacMetric::new(false, true, true)
+///     .conv_output_sizes(vec![[32, 32], [30, 30], [15, 15], [13, 13], [6, 6]]);
+/// # let _ = mac;
+/// ```
+#[derive(Default)]
+pub struct MacMetric {
+    minibatch: bool,
+    epoch: bool,
+    experience: bool,
+    conv_sizes: Vec<[usize; 2]>,
+    counter: Option<MacCounter>,
+    cache: Option<(Vec<LayerInfo>, u64)>,
+    stale: bool,
+    warned: bool,
+}
+
+impl std::fmt::Debug for MacMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MacMetric")
+            .field("minibatch", &self.minibatch)
+            .field("epoch", &self.epoch)
+            .field("experience", &self.experience)
+            .field("conv_sizes", &self.conv_sizes)
+            .finish()
+    }
+}
+
+impl MacMetric {
+    /// MACs at the chosen points.
+    pub fn new(minibatch: bool, epoch: bool, experience: bool) -> Self {
+        Self {
+            minibatch,
+            epoch,
+            experience,
+            ..Self::default()
+        }
+    }
+
+    /// The spatial output sizes `[h, w]` of the model's convolutions, in declaration order.
+    pub fn conv_output_sizes(mut self, sizes: Vec<[usize; 2]>) -> Self {
+        self.conv_sizes = sizes;
+        self
+    }
+
+    /// A custom counter (layers, sample shape → MACs), replacing the built-in one.
+    pub fn with_counter(mut self, counter: impl Fn(&[LayerInfo], &[usize]) -> u64 + Send + Sync + 'static) -> Self {
+        self.counter = Some(Arc::new(counter));
+        self
+    }
+
+    /// MACs of one forward pass given the layers (the built-in counter).
+    pub fn count(&mut self, layers: &[LayerInfo], sample_shape: &[usize]) -> u64 {
+        if let Some(c) = &self.counter {
+            return c(layers, sample_shape);
+        }
+        let mut convs = 0;
+        let mut total = 0;
+        for l in layers {
+            match &l.kind {
+                LayerKind::Linear { d_in, d_out } => total += crate::model_info::linear_macs(*d_in, *d_out),
+                LayerKind::Conv2d {
+                    c_out,
+                    c_in_per_group,
+                    kernel,
+                } => {
+                    match self.conv_sizes.get(convs) {
+                        Some([h, w]) => total += (c_out * c_in_per_group * kernel[0] * kernel[1] * h * w) as u64,
+                        None if !self.warned => {
+                            tracing::warn!(
+                                layer = %l.path,
+                                "MAC count: no output size for this convolution (MacMetric::conv_output_sizes); left out"
+                            );
+                            self.warned = true;
+                        }
+                        None => {}
+                    }
+                    convs += 1;
+                }
+            }
+        }
+        total
+    }
+
+    fn macs(&mut self, ctx: &MetricContext<'_>) -> Option<u64> {
+        let shape = ctx.batch?.sample_shape.clone();
+        let layers = ctx.model.layers();
+        if let Some((cached, v)) = &self.cache
+            && *cached == layers
+        {
+            return Some(*v);
+        }
+        let v = self.count(&layers, &shape);
+        self.cache = Some((layers, v));
+        Some(v)
+    }
+}
+
+impl Metric for MacMetric {
+    fn name(&self) -> String {
+        "MAC".into()
+    }
+
+    fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
+        // The layers are visited once per epoch / evaluated experience (every iteration only for
+        // `MAC_MB`), at the first iteration, where the sample shape is known.
+        match ctx.callback {
+            Callback::BeforeTrainingEpoch | Callback::BeforeEvalExp => self.stale = true,
+            Callback::AfterTrainingIteration if self.minibatch || self.epoch => {
+                if self.stale || self.minibatch {
+                    self.stale = self.macs(ctx).is_none();
+                }
+                if self.minibatch
+                    && let Some((_, v)) = &self.cache
+                {
+                    out.scalar(ctx.name("MAC_MB", true, false), *v as f64);
+                }
+            }
+            Callback::AfterTrainingEpoch if self.epoch => {
+                if let Some((_, v)) = &self.cache {
+                    out.scalar(ctx.name("MAC_Epoch", true, false), *v as f64);
+                }
+            }
+            Callback::AfterEvalIteration if self.experience && self.stale => {
+                self.stale = self.macs(ctx).is_none();
+            }
+            Callback::AfterEvalExp if self.experience => {
+                if let Some((_, v)) = &self.cache {
+                    out.scalar(ctx.name("MAC_Exp", true, true), *v as f64);
+                }
+            }
+            _ => {}
+        }
+    }
+}

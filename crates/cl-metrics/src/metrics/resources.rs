@@ -1,0 +1,279 @@
+//! Process resources: peak resident memory (`MaxRAMUsage_*`) and CPU usage (`CPUUsage_*`),
+//! read with `sysinfo`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cl_core::Callback;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use super::Granularity;
+use crate::metric::{Metric, MetricContext, MetricOutput};
+
+/// Reads this process's resident memory (bytes) and accumulated CPU time (ms).
+struct ProcessProbe {
+    system: System,
+    pid: Option<Pid>,
+}
+
+impl ProcessProbe {
+    fn new() -> Self {
+        Self {
+            system: System::new(),
+            pid: sysinfo::get_current_pid().ok(),
+        }
+    }
+
+    fn refresh(&mut self) -> Option<&sysinfo::Process> {
+        let pid = self.pid?;
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[pid]),
+            false,
+            ProcessRefreshKind::nothing().with_memory().with_cpu(),
+        );
+        self.system.process(pid)
+    }
+
+    fn rss(&mut self) -> Option<u64> {
+        self.refresh().map(|p| p.memory())
+    }
+
+    fn cpu_ms(&mut self) -> Option<u64> {
+        self.refresh().map(|p| p.accumulated_cpu_time())
+    }
+}
+
+/// A background thread sampling the resident memory every `every` and keeping the maximum.
+struct RamSampler {
+    max: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RamSampler {
+    fn start(every: Duration, max: Arc<AtomicU64>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m, s) = (max.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("cl-metrics-ram".into())
+            .spawn(move || {
+                let mut probe = ProcessProbe::new();
+                while !s.load(Ordering::Relaxed) {
+                    if let Some(rss) = probe.rss() {
+                        m.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    std::thread::park_timeout(every);
+                }
+            })
+            .map_err(|e| tracing::warn!("cl-metrics: no RAM sampling thread: {e}"))
+            .ok();
+        Self { max, stop, thread }
+    }
+}
+
+impl Drop for RamSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+        let _ = &self.max;
+    }
+}
+
+/// Peak resident memory of the process in MiB, as Avalanche's `ram_usage_metrics`
+/// (`MaxRAMUsage_MB`, `MaxRAMUsage_Epoch`, `MaxRAMUsage_Experience`, `MaxRAMUsage_Stream`).
+///
+/// A background thread samples the memory every `every` (default 0.5 s) while training or
+/// evaluating, and the memory is also read at the start and the end of each period, so short
+/// periods still get a value. Each period's maximum is the largest sample taken in it.
+pub struct MaxRam {
+    granularity: Granularity,
+    every: Duration,
+    probe: ProcessProbe,
+    sampler: Option<RamSampler>,
+    in_train: bool,
+    /// The maxima of the open periods: minibatch, epoch, experience, stream.
+    maxima: [Arc<AtomicU64>; 4],
+}
+
+impl std::fmt::Debug for MaxRam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaxRam").field("granularity", &self.granularity).field("every", &self.every).finish()
+    }
+}
+
+impl MaxRam {
+    /// Peak RAM at the given granularities, sampled every 0.5 s.
+    pub fn new(granularity: Granularity) -> Self {
+        Self {
+            granularity,
+            every: Duration::from_millis(500),
+            probe: ProcessProbe::new(),
+            sampler: None,
+            in_train: false,
+            maxima: Default::default(),
+        }
+    }
+
+    /// Samples every `every` instead.
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Samples now into every open period.
+    fn sample(&mut self) {
+        if let Some(rss) = self.probe.rss() {
+            for m in &self.maxima {
+                m.fetch_max(rss, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn begin(&mut self, i: usize) {
+        self.maxima[i].store(0, Ordering::Relaxed);
+        self.sample();
+    }
+
+    fn end(&mut self, i: usize) -> f64 {
+        self.sample();
+        self.maxima[i].load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
+    }
+
+    fn start_sampler(&mut self) {
+        if self.sampler.is_none() {
+            // The thread feeds a shared maximum, folded into every period at its end.
+            let shared = Arc::new(AtomicU64::new(0));
+            self.sampler = Some(RamSampler::start(self.every, shared));
+        }
+    }
+
+    fn fold_sampler(&mut self) {
+        if let Some(s) = &self.sampler {
+            let v = s.max.swap(0, Ordering::Relaxed);
+            for m in &self.maxima {
+                m.fetch_max(v, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Metric for MaxRam {
+    fn name(&self) -> String {
+        "MaxRAM".into()
+    }
+
+    fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
+        let g = self.granularity;
+        match ctx.callback {
+            Callback::BeforeTraining | Callback::BeforeEval => {
+                self.in_train |= ctx.callback == Callback::BeforeTraining;
+                self.start_sampler();
+                if ctx.callback == Callback::BeforeEval {
+                    self.begin(3);
+                }
+            }
+            Callback::AfterTraining => {
+                self.in_train = false;
+                self.sampler = None;
+            }
+            Callback::BeforeTrainingEpoch => self.begin(1),
+            Callback::BeforeTrainingIteration if g.minibatch => self.begin(0),
+            Callback::AfterTrainingIteration if g.minibatch => {
+                self.fold_sampler();
+                let v = self.end(0);
+                out.scalar(ctx.name("MaxRAMUsage_MB", true, false), v);
+            }
+            Callback::AfterTrainingEpoch if g.epoch => {
+                self.fold_sampler();
+                let v = self.end(1);
+                out.scalar(ctx.name("MaxRAMUsage_Epoch", true, false), v);
+            }
+            Callback::BeforeEvalExp => self.begin(2),
+            Callback::AfterEvalExp if g.experience => {
+                self.fold_sampler();
+                let v = self.end(2);
+                out.scalar(ctx.name("MaxRAMUsage_Experience", true, true), v);
+            }
+            Callback::AfterEval => {
+                self.fold_sampler();
+                let v = self.end(3);
+                if g.stream {
+                    out.scalar(ctx.name("MaxRAMUsage_Stream", true, false), v);
+                }
+                if !self.in_train {
+                    // Outside `train` (a plain `eval`): stop sampling.
+                    self.sampler = None;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Mean CPU usage of the process over each period, in percent of one core (so up to
+/// `100 × cores`), as Avalanche's `cpu_usage_metrics` (`CPUUsage_MB`, `CPUUsage_Epoch`,
+/// `CPUUsage_Exp`, `CPUUsage_Stream`): process CPU time spent in the period ÷ wall time.
+///
+/// The process CPU time has a millisecond resolution: minibatch values are coarse.
+pub struct CpuUsage {
+    granularity: Granularity,
+    probe: ProcessProbe,
+    starts: [Option<(Instant, u64)>; 4],
+}
+
+impl std::fmt::Debug for CpuUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuUsage").field("granularity", &self.granularity).finish()
+    }
+}
+
+impl CpuUsage {
+    /// CPU usage at the given granularities.
+    pub fn new(granularity: Granularity) -> Self {
+        Self {
+            granularity,
+            probe: ProcessProbe::new(),
+            starts: [None; 4],
+        }
+    }
+
+    fn begin(&mut self, i: usize) {
+        self.starts[i] = self.probe.cpu_ms().map(|c| (Instant::now(), c));
+    }
+
+    fn end(&mut self, i: usize) -> Option<f64> {
+        let (t0, c0) = self.starts[i].take()?;
+        let c1 = self.probe.cpu_ms()?;
+        let wall = t0.elapsed().as_secs_f64();
+        (wall > 0.0).then(|| (c1.saturating_sub(c0) as f64 / 1000.0) / wall * 100.0)
+    }
+}
+
+impl Metric for CpuUsage {
+    fn name(&self) -> String {
+        "CPUUsage".into()
+    }
+
+    fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
+        let g = self.granularity;
+        let (i, name, add_exp) = match ctx.callback {
+            Callback::BeforeTrainingIteration if g.minibatch => return self.begin(0),
+            Callback::BeforeTrainingEpoch if g.epoch => return self.begin(1),
+            Callback::BeforeEvalExp if g.experience => return self.begin(2),
+            Callback::BeforeEval if g.stream => return self.begin(3),
+            Callback::AfterTrainingIteration if g.minibatch => (0, "CPUUsage_MB", false),
+            Callback::AfterTrainingEpoch if g.epoch => (1, "CPUUsage_Epoch", false),
+            Callback::AfterEvalExp if g.experience => (2, "CPUUsage_Exp", true),
+            Callback::AfterEval if g.stream => (3, "CPUUsage_Stream", false),
+            _ => return,
+        };
+        if let Some(v) = self.end(i) {
+            out.scalar(ctx.name(name, true, add_exp), v);
+        }
+    }
+}

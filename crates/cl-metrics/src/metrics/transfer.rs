@@ -1,0 +1,276 @@
+//! Forgetting, backward transfer, forward transfer and the accuracy matrix: metrics built on the
+//! accuracy of each evaluated experience at different points of training.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Int, Tensor};
+use cl_core::Callback;
+
+use crate::metric::{Metric, MetricContext, MetricOutput};
+use crate::value::MetricData;
+
+/// Top-1 accuracy over one evaluated experience, summed on the device.
+#[derive(Debug, Default)]
+struct ExpAccuracy {
+    hits: Option<Tensor<1, Int>>,
+    count: usize,
+}
+
+impl ExpAccuracy {
+    fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    fn update(&mut self, ctx: &MetricContext<'_>) {
+        let (Some(batch), Some(hits)) = (ctx.batch, ctx.hits()) else { return };
+        let s = hits.sum();
+        self.hits = Some(match self.hits.take() {
+            Some(h) => h + s,
+            None => s,
+        });
+        self.count += batch.len();
+    }
+
+    /// One transfer.
+    fn read(&self) -> Option<f64> {
+        let h = self.hits.clone()?;
+        (self.count > 0).then(|| h.into_scalar::<i64>() as f64 / self.count as f64)
+    }
+}
+
+/// Forgetting (`ExperienceForgetting/eval_phase/test_stream/Task000/Exp000`,
+/// `StreamForgetting/eval_phase/test_stream`) or, built with [`Forgetting::bwt`], backward
+/// transfer (`ExperienceBWT/...`, `StreamBWT/...`), as Avalanche computes them:
+///
+/// - the *initial* accuracy of experience `k` is its accuracy in an evaluation run while (or
+///   after) training experience `k` — the last such evaluation;
+/// - the *last* accuracy is its accuracy in the current evaluation;
+/// - experience forgetting = initial − last (BWT = last − initial), emitted for experiences
+///   that have both, i.e. not for the experience just trained;
+/// - stream forgetting = mean over the experiences of this evaluation that have both (0 if none).
+///
+/// Pooled top-1 accuracy over all the experience's samples (Avalanche uses task 0 throughout).
+#[derive(Debug, Default)]
+pub struct Forgetting {
+    experience: bool,
+    stream: bool,
+    bwt: bool,
+    current: ExpAccuracy,
+    train_exp: Option<usize>,
+    initial: BTreeMap<usize, f64>,
+    last: BTreeMap<usize, f64>,
+    stream_sum: f64,
+    stream_n: usize,
+}
+
+impl Forgetting {
+    /// Forgetting per experience and/or averaged over the stream.
+    pub fn new(experience: bool, stream: bool) -> Self {
+        Self {
+            experience,
+            stream,
+            ..Self::default()
+        }
+    }
+
+    /// Backward transfer (negated forgetting) per experience and/or over the stream.
+    pub fn bwt(experience: bool, stream: bool) -> Self {
+        Self {
+            bwt: true,
+            ..Self::new(experience, stream)
+        }
+    }
+
+    fn names(&self) -> (&'static str, &'static str) {
+        if self.bwt {
+            ("ExperienceBWT", "StreamBWT")
+        } else {
+            ("ExperienceForgetting", "StreamForgetting")
+        }
+    }
+}
+
+/// Backward transfer: [`Forgetting::bwt`].
+pub struct Bwt;
+
+impl Bwt {
+    /// Backward transfer per experience and/or over the stream (`ExperienceBWT`, `StreamBWT`).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(experience: bool, stream: bool) -> Forgetting {
+        Forgetting::bwt(experience, stream)
+    }
+}
+
+impl Metric for Forgetting {
+    fn name(&self) -> String {
+        if self.bwt { "BWT".into() } else { "Forgetting".into() }
+    }
+
+    fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
+        match ctx.callback {
+            Callback::BeforeTrainingExp => self.train_exp = ctx.experience_id(),
+            Callback::BeforeEval => {
+                self.last.clear();
+                self.stream_sum = 0.0;
+                self.stream_n = 0;
+            }
+            Callback::BeforeEvalExp => self.current.reset(),
+            Callback::AfterEvalIteration => self.current.update(ctx),
+            Callback::AfterEvalExp => {
+                let (Some(k), Some(acc)) = (ctx.experience_id(), self.current.read()) else { return };
+                if self.train_exp == Some(k) {
+                    self.initial.insert(k, acc);
+                } else {
+                    self.last.insert(k, acc);
+                }
+                let (Some(i), Some(l)) = (self.initial.get(&k), self.last.get(&k)) else { return };
+                let value = if self.bwt { l - i } else { i - l };
+                self.stream_sum += value;
+                self.stream_n += 1;
+                if self.experience {
+                    out.scalar(ctx.name(self.names().0, true, true), value);
+                }
+            }
+            Callback::AfterEval if self.stream => {
+                let mean = if self.stream_n > 0 { self.stream_sum / self.stream_n as f64 } else { 0.0 };
+                out.scalar(ctx.stream_name(self.names().1), mean);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Forward transfer (`ExperienceForwardTransfer/eval_phase/test_stream/Task000/Exp001`,
+/// `StreamForwardTransfer/eval_phase/test_stream`), as Avalanche computes it: the accuracy on
+/// experience `k` after training experience `k − 1`, minus its accuracy at initialisation.
+///
+/// **It needs an evaluation of the untrained model**: the first `eval` the metric sees records
+/// the initial accuracies. Call `strategy.eval(&benchmark.test_stream)` once before training,
+/// or train with periodic evaluation (`eval_every`), whose evaluation before training serves.
+/// That first evaluation emits a stream value of 0 (as Avalanche).
+#[derive(Debug)]
+pub struct ForwardTransfer {
+    experience: bool,
+    stream: bool,
+    at_init: bool,
+    current: ExpAccuracy,
+    train_exp: Option<usize>,
+    initial: BTreeMap<usize, f64>,
+    previous: BTreeMap<usize, f64>,
+    stream_sum: f64,
+    stream_n: usize,
+}
+
+impl ForwardTransfer {
+    /// Forward transfer per experience and/or averaged over the stream.
+    pub fn new(experience: bool, stream: bool) -> Self {
+        Self {
+            experience,
+            stream,
+            at_init: true,
+            current: ExpAccuracy::default(),
+            train_exp: None,
+            initial: BTreeMap::new(),
+            previous: BTreeMap::new(),
+            stream_sum: 0.0,
+            stream_n: 0,
+        }
+    }
+}
+
+impl Metric for ForwardTransfer {
+    fn name(&self) -> String {
+        "ForwardTransfer".into()
+    }
+
+    fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
+        match ctx.callback {
+            Callback::BeforeTrainingExp => self.train_exp = ctx.experience_id(),
+            Callback::BeforeEval => {
+                self.stream_sum = 0.0;
+                self.stream_n = 0;
+            }
+            Callback::BeforeEvalExp => self.current.reset(),
+            Callback::AfterEvalIteration => self.current.update(ctx),
+            Callback::AfterEvalExp => {
+                let (Some(k), Some(acc)) = (ctx.experience_id(), self.current.read()) else { return };
+                if self.at_init {
+                    self.initial.insert(k, acc);
+                    return;
+                }
+                let updated = k > 0 && self.train_exp == Some(k - 1);
+                if updated {
+                    self.previous.insert(k, acc);
+                }
+                let (Some(p), Some(i)) = (self.previous.get(&k), self.initial.get(&k)) else { return };
+                self.stream_sum += p - i;
+                self.stream_n += 1;
+                if updated && self.experience {
+                    out.scalar(ctx.name("ExperienceForwardTransfer", true, true), p - i);
+                }
+            }
+            Callback::AfterEval => {
+                self.at_init = false;
+                if self.stream {
+                    let mean = if self.stream_n > 0 { self.stream_sum / self.stream_n as f64 } else { 0.0 };
+                    out.scalar(ctx.stream_name("StreamForwardTransfer"), mean);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The accuracy matrix of each evaluated stream (`AccuracyMatrix/eval_phase/test_stream`):
+/// `R[i][j]` = accuracy on experience `j` in the last evaluation run while or after training
+/// experience `i` (so, with periodic evaluation, at the end of experience `i`). Emitted after
+/// each `eval` as [`MetricData::Matrix`] (`NaN`/`null` where not measured), with the mean of
+/// the measured entries of the current row as the scalar value. Evaluations before any
+/// training are not recorded. [`AccuracyMatrix::from_rows`](crate::AccuracyMatrix::from_rows)
+/// turns the rows into an [`AccuracyMatrix`](crate::AccuracyMatrix).
+#[derive(Debug, Default)]
+pub struct AccuracyMatrixMetric {
+    current: ExpAccuracy,
+    train_exp: Option<usize>,
+    rows: BTreeMap<String, Vec<Vec<f64>>>,
+}
+
+impl AccuracyMatrixMetric {
+    /// The metric.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Metric for AccuracyMatrixMetric {
+    fn name(&self) -> String {
+        "AccuracyMatrix".into()
+    }
+
+    fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
+        match ctx.callback {
+            Callback::BeforeTrainingExp => self.train_exp = ctx.experience_id(),
+            Callback::BeforeEvalExp => self.current.reset(),
+            Callback::AfterEvalIteration => self.current.update(ctx),
+            Callback::AfterEvalExp => {
+                let (Some(i), Some(j), Some(acc)) = (self.train_exp, ctx.experience_id(), self.current.read()) else {
+                    return;
+                };
+                let rows = self.rows.entry(ctx.stream().to_string()).or_default();
+                let n = rows.len().max(i + 1).max(j + 1);
+                rows.resize(n, Vec::new());
+                for r in rows.iter_mut() {
+                    r.resize(n, f64::NAN);
+                }
+                rows[i][j] = acc;
+            }
+            Callback::AfterEval => {
+                let (Some(i), Some(rows)) = (self.train_exp, self.rows.get(ctx.stream())) else { return };
+                let measured: Vec<f64> = rows.get(i).into_iter().flatten().copied().filter(|v| !v.is_nan()).collect();
+                let mean = if measured.is_empty() { f64::NAN } else { measured.iter().sum::<f64>() / measured.len() as f64 };
+                out.with_data(ctx.stream_name("AccuracyMatrix"), mean, MetricData::Matrix { rows: rows.clone() });
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! [`RWalkPlugin`]: Riemannian Walk (Avalanche's `RWalkPlugin`).
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+
+use super::params::{ParamTensors, all_params, flat_grads, for_each_param, pad_to, weighted_sq_distance};
+use super::{check_non_negative, eval_mode_autodiff_copy};
+
+/// The damping of the score's denominator: `torch.finfo(torch.float32).eps`, as Avalanche.
+pub const RWALK_EPS: f64 = f32::EPSILON as f64;
+
+/// The hyper-parameters of RWalk (Avalanche's `RWalkPlugin(ewc_lambda=0.1, ewc_alpha=0.9,
+/// delta_t=10)`).
+///
+/// ```
+/// use cl_plugins::regularization::{RWalkConfig, RWalkPlugin};
+/// let rwalk = RWalkPlugin::new(RWalkConfig::default()).unwrap(); // λ 0.1, α 0.9, Δt 10
+/// assert!(RWalkPlugin::new(RWalkConfig::new(-1.0, 0.9, 10)).is_err());
+/// assert!(RWalkPlugin::new(RWalkConfig::new(0.1, 1.5, 10)).is_err());
+/// assert!(RWalkPlugin::new(RWalkConfig::new(0.1, 0.9, 0)).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RWalkConfig {
+    /// Weight λ of the penalty `λ·Σ P·(θ−θ*)²` (≥ 0).
+    pub ewc_lambda: f64,
+    /// Weight of the newest squared gradient in the running Fisher
+    /// `F ← α·g² + (1−α)·F` (EWC++; in [0, 1]).
+    pub ewc_alpha: f64,
+    /// The scores are accumulated every `delta_t` training iterations (≥ 1).
+    pub delta_t: u64,
+}
+
+impl Default for RWalkConfig {
+    /// Avalanche's defaults: λ = 0.1, α = 0.9, Δt = 10.
+    fn default() -> Self {
+        Self { ewc_lambda: 0.1, ewc_alpha: 0.9, delta_t: 10 }
+    }
+}
+
+impl RWalkConfig {
+    /// `ewc_lambda`, `ewc_alpha` and `delta_t`.
+    pub fn new(ewc_lambda: f64, ewc_alpha: f64, delta_t: u64) -> Self {
+        Self { ewc_lambda, ewc_alpha, delta_t }
+    }
+}
+
+/// Riemannian Walk (Chaudhry et al. 2018), as Avalanche's `RWalkPlugin`.
+///
+/// Every training iteration:
+/// - `before_training_iteration`: the gradient `g` of the criterion alone on the mini-batch is
+///   computed on a copy of the model in evaluation mode, the running Fisher is updated,
+///   `F ← α·g² + (1−α)·F` (the first iteration sets `F = g²`; `F` runs across experiences),
+///   and θ is snapshotted as θ_t;
+/// - `before_backward` (from the second experience on): adds `λ·Σ P·(θ − θ*)²` (no ½);
+/// - `after_training_iteration`: the loss change of the step is accumulated,
+///   `L −= g·(θ_{t+1} − θ_t)`; when `(train_iterations + 1) % delta_t == 0` (the global
+///   iteration count, before the clock update) the window's score is added,
+///   `s += L / (½·F·(θ − θ_c)² + eps)` with θ_c the parameters at the previous checkpoint and
+///   `eps` = [`RWALK_EPS`], then `L ← 0` and θ_c ← θ.
+///
+/// `before_training` resets `L` and the scores of the current experience to 0 and θ_c to θ.
+/// `after_training_exp`: `F*` = the running Fisher, θ* = θ, the experience scores become
+/// `S = s` on the first experience and `S ← ½·(S + s)` afterwards, and the penalty weights
+/// `P = F*/max(F*) + relu(S)/max(S)` (maxima over all parameters); `s ← 0`.
+///
+/// Differences from Avalanche, all outside its normal use:
+/// - a normalising maximum that is not a positive finite number (Avalanche divides by it,
+///   giving NaN when it is 0) makes that term zero;
+/// - Avalanche calls `model.eval()` for the gradient and never switches back, so the rest of
+///   the experience trains without dropout; here only the gradient copy is in evaluation mode
+///   and training keeps dropout;
+/// - parameters that appear after `before_training` get zero accumulators instead of a
+///   `KeyError`. As Avalanche, parameters that appear after the first experience get no
+///   score (the merge keeps the keys of `S`) and hence no penalty, a parameter that grew is
+///   zero-padded (`ParamData.expand`) and penalised on its old part.
+///
+/// ```ignore
+/// let rwalk = RWalkPlugin::new(RWalkConfig::new(1.0, 0.9, 10))?;
+/// let strategy = Naive::builder(model, optimizer, device).plugin(rwalk).build()?;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RWalkPlugin {
+    config: RWalkConfig,
+    /// θ_c: the parameters at the last score checkpoint.
+    checkpoint_params: ParamTensors,
+    /// L: `−Σ g·Δθ` since the last checkpoint.
+    checkpoint_loss: ParamTensors,
+    /// s: the scores of the current experience.
+    checkpoint_scores: ParamTensors,
+    /// g: the criterion gradient at the start of the iteration.
+    iter_grad: ParamTensors,
+    /// F: the running Fisher.
+    iter_importance: Option<ParamTensors>,
+    /// θ_t: the parameters at the start of the iteration.
+    iter_params: ParamTensors,
+    exp_scores: Option<ParamTensors>,
+    exp_params: Option<ParamTensors>,
+    exp_importance: Option<ParamTensors>,
+    exp_penalties: Option<ParamTensors>,
+}
+
+/// The gradients in `grads` of the parameters of `module` that have one (Avalanche's
+/// `copy_params_dict(model, copy_grad=True)` skips `grad is None`), detached, on `device`.
+fn present_grads<M: Module>(module: &M, grads: &GradientsParams, device: &Device) -> ParamTensors {
+    let mut g: HashMap<ParamId, Tensor<1>> = flat_grads(module, grads).into_iter().collect();
+    let mut out = ParamTensors::default();
+    for_each_param(module, |name, _, id, dims, _| {
+        if let Some(t) = g.remove(&id) {
+            out.insert(id, name, dims, t.inner().to_device(device));
+        }
+    });
+    out
+}
+
+/// The largest element over all entries (`−∞` when empty).
+fn max_of(t: &ParamTensors) -> f64 {
+    t.iter()
+        .map(|(_, e)| e.values.clone().max().into_scalar::<f64>())
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// `t / max`, or zeros when `max` is not a positive finite number.
+fn normalised(t: Tensor<1>, max: f64) -> Tensor<1> {
+    if max.is_finite() && max > 0.0 { t.div_scalar(max) } else { t.zeros_like() }
+}
+
+impl RWalkPlugin {
+    /// Checks the hyper-parameters: λ ≥ 0 (finite), α in [0, 1], Δt ≥ 1.
+    pub fn new(config: RWalkConfig) -> Result<Self> {
+        check_non_negative("ewc_lambda", config.ewc_lambda)?;
+        if !(0.0..=1.0).contains(&config.ewc_alpha) {
+            return Err(ClError::config("ewc_alpha", format!("must be in [0, 1], got {}", config.ewc_alpha)));
+        }
+        if config.delta_t < 1 {
+            return Err(ClError::config("delta_t", "must be at least 1"));
+        }
+        Ok(Self {
+            config,
+            checkpoint_params: ParamTensors::default(),
+            checkpoint_loss: ParamTensors::default(),
+            checkpoint_scores: ParamTensors::default(),
+            iter_grad: ParamTensors::default(),
+            iter_importance: None,
+            iter_params: ParamTensors::default(),
+            exp_scores: None,
+            exp_params: None,
+            exp_importance: None,
+            exp_penalties: None,
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &RWalkConfig {
+        &self.config
+    }
+
+    /// The running Fisher F (after the first training iteration).
+    pub fn running_fisher(&self) -> Option<&ParamTensors> {
+        self.iter_importance.as_ref()
+    }
+
+    /// The scores s of the current experience (zeros after `after_training_exp`).
+    pub fn checkpoint_scores(&self) -> &ParamTensors {
+        &self.checkpoint_scores
+    }
+
+    /// The loss change L accumulated since the last score checkpoint.
+    pub fn checkpoint_loss(&self) -> &ParamTensors {
+        &self.checkpoint_loss
+    }
+
+    /// The merged scores S (after the first experience).
+    pub fn exp_scores(&self) -> Option<&ParamTensors> {
+        self.exp_scores.as_ref()
+    }
+
+    /// The Fisher F* at the end of the last experience.
+    pub fn exp_importance(&self) -> Option<&ParamTensors> {
+        self.exp_importance.as_ref()
+    }
+
+    /// θ* (after the first experience).
+    pub fn saved_params(&self) -> Option<&ParamTensors> {
+        self.exp_params.as_ref()
+    }
+
+    /// The penalty weights `P = F*/max(F*) + relu(S)/max(S)` (after the first experience).
+    pub fn penalty_weights(&self) -> Option<&ParamTensors> {
+        self.exp_penalties.as_ref()
+    }
+
+    /// The penalty `λ·Σ P·(θ−θ*)²` for `model` while training experience `exp` (`None` on the
+    /// first experience), differentiable w.r.t. the model's parameters.
+    pub fn penalty<M: Model>(&self, model: &M, exp: u64, device: &Device) -> Option<Tensor<1>> {
+        if exp == 0 {
+            return None;
+        }
+        let (weights, params) = (self.exp_penalties.as_ref()?, self.exp_params.as_ref()?);
+        weighted_sq_distance(model, weights, params, device).map(|p| p.mul_scalar(self.config.ewc_lambda))
+    }
+
+    /// `F ← α·g² + (1−α)·F` over the parameters with a gradient (Avalanche's
+    /// `_update_importance`: a parameter without one drops out, a new one starts at `g²`).
+    fn update_importance(&mut self, grads: &ParamTensors, device: &Device) {
+        let alpha = self.config.ewc_alpha;
+        let mut new = grads.clone().map(|g| g.powi_scalar(2));
+        if let Some(old) = self.iter_importance.take() {
+            for id in new.ids() {
+                let (Some(o), Some(n)) = (old.get(id), new.get(id)) else { continue };
+                let dims = n.dims.clone();
+                if let Some(o) = pad_to(o.values.clone(), &o.dims, &dims, device) {
+                    new.update(id, |n| n.mul_scalar(alpha) + o.mul_scalar(1.0 - alpha));
+                }
+            }
+        }
+        self.iter_importance = Some(new);
+    }
+
+    /// `s += L / (½·F·(θ − θ_c)² + eps)` (Avalanche's `_update_score`).
+    fn update_score(&mut self, now: &ParamTensors, device: &Device) {
+        let Some(fisher) = self.iter_importance.as_ref() else { return };
+        for (id, new) in now.iter() {
+            let (Some(f), Some(loss), Some(old)) =
+                (fisher.get(id), self.checkpoint_loss.get(id), self.checkpoint_params.get(id))
+            else {
+                continue;
+            };
+            let (Some(f), Some(old)) = (
+                pad_to(f.values.clone(), &f.dims, &new.dims, device),
+                pad_to(old.values.clone(), &old.dims, &new.dims, device),
+            ) else {
+                continue;
+            };
+            let denom = f.mul_scalar(0.5) * (new.values.clone() - old).powi_scalar(2);
+            let inc = loss.values.clone() / denom.add_scalar(RWALK_EPS);
+            self.checkpoint_scores.update(id, |s| s + inc);
+        }
+    }
+}
+
+impl<M: Model> Plugin<M> for RWalkPlugin {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::Loss]
+    }
+
+    fn before_training(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        let store = state.eval_device.clone();
+        let model = state.model();
+        self.checkpoint_loss = ParamTensors::zeros_like(model, &store, &all_params);
+        self.checkpoint_scores = ParamTensors::zeros_like(model, &store, &all_params);
+        self.checkpoint_params = ParamTensors::values_of(model, &store, &all_params);
+        Ok(())
+    }
+
+    fn before_training_iteration(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        let store = state.eval_device.clone();
+        let batch = state.current_batch()?;
+        let model = eval_mode_autodiff_copy(state.model());
+        let loss = state.criterion.loss(model.forward(batch), batch.y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let g = present_grads(&model, &grads, &store);
+        self.update_importance(&g, &store);
+        self.iter_grad = g;
+        self.iter_params = ParamTensors::values_of(state.model(), &store, &all_params);
+        Ok(())
+    }
+
+    fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        let exp = state.clock.train_exp_counter;
+        if exp > 0 && (self.exp_penalties.is_none() || self.exp_params.is_none()) {
+            return Err(ClError::MissingState("RWalk penalty weights (train the experiences in order)"));
+        }
+        if let Some(p) = self.penalty(state.model(), exp, &state.device) {
+            state.add_loss(p);
+        }
+        Ok(())
+    }
+
+    fn after_training_iteration(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        let store = state.eval_device.clone();
+        let model = state.model();
+        // ParamData.expand: accumulators follow parameters that grew (or appeared).
+        self.checkpoint_loss.expand_like(model, &store, &all_params);
+        self.checkpoint_scores.expand_like(model, &store, &all_params);
+        self.checkpoint_params.expand_like(model, &store, &all_params);
+        let now = ParamTensors::values_of(model, &store, &all_params);
+        for (id, new) in now.iter() {
+            let (Some(g), Some(old)) = (self.iter_grad.get(id), self.iter_params.get(id)) else { continue };
+            let (Some(g), Some(old)) = (
+                pad_to(g.values.clone(), &g.dims, &new.dims, &store),
+                pad_to(old.values.clone(), &old.dims, &new.dims, &store),
+            ) else {
+                continue;
+            };
+            let step = g * (new.values.clone() - old);
+            self.checkpoint_loss.update(id, |l| l - step);
+        }
+        if (state.clock.train_iterations + 1).is_multiple_of(self.config.delta_t) {
+            self.update_score(&now, &store);
+            self.checkpoint_loss = ParamTensors::zeros_like(model, &store, &all_params);
+            self.checkpoint_params = now;
+        }
+        Ok(())
+    }
+
+    fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        let store = state.eval_device.clone();
+        let model = state.model();
+        let fisher = self
+            .iter_importance
+            .clone()
+            .ok_or(ClError::MissingState("RWalk running Fisher (no training iteration)"))?;
+        self.exp_params = Some(ParamTensors::values_of(model, &store, &all_params));
+        let current = std::mem::replace(&mut self.checkpoint_scores, ParamTensors::zeros_like(model, &store, &all_params));
+        let scores = match self.exp_scores.take() {
+            None => current,
+            Some(old) => {
+                let mut merged = ParamTensors::default();
+                for (id, c) in current.iter() {
+                    let Some(o) = old.get(id) else { continue };
+                    let Some(o) = pad_to(o.values.clone(), &o.dims, &c.dims, &store) else { continue };
+                    merged.insert(id, c.name.clone(), c.dims.clone(), (o + c.values.clone()).mul_scalar(0.5));
+                }
+                merged
+            }
+        };
+        let (max_score, max_imp) = (max_of(&scores), max_of(&fisher));
+        let mut weights = ParamTensors::default();
+        for (id, s) in scores.iter() {
+            let Some(f) = fisher.get(id) else { continue };
+            let Some(s) = pad_to(s.values.clone(), &s.dims, &f.dims, &store) else { continue };
+            let w = normalised(f.values.clone(), max_imp) + normalised(s.clamp_min(0.0), max_score);
+            weights.insert(id, f.name.clone(), f.dims.clone(), w);
+        }
+        self.exp_scores = Some(scores);
+        self.exp_importance = Some(fisher);
+        self.exp_penalties = Some(weights);
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! The metric history: what `cl-metrics`' `EvaluationPlugin` serialises (a JSON array of
+//! `{name, value, x_plot}`), read with this crate's own serde struct so that extra fields are
+//! ignored and `cl-metrics` is not a dependency.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{ReportError, Result};
+
+/// What a history file must hold, for error messages.
+pub(crate) const HISTORY_SHAPE: &str = "a metric history (a JSON array of {name, value, x_plot})";
+
+/// One emitted metric value. Unknown fields are ignored.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MetricRecord {
+    /// Avalanche-style full name, e.g. `Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp003`.
+    pub name: String,
+    /// The value; `null` (how serde_json writes NaN) reads as NaN.
+    #[serde(deserialize_with = "nullable_f64")]
+    pub value: f64,
+    /// Training iterations when the value was emitted (Avalanche's `x_plot`).
+    pub x_plot: u64,
+}
+
+/// A number, or `null` read as NaN.
+fn nullable_f64<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// A metric name split into its parts:
+/// `<metric>/<phase>_phase/<stream>_stream[/Task<t>][/Exp<e>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricName<'a> {
+    /// `Top1_Acc_Exp`, `Loss_Stream`, ...
+    pub metric: &'a str,
+    /// `eval` or `train`.
+    pub phase: &'a str,
+    /// `test`, `train`, ...
+    pub stream: &'a str,
+    /// The task label, when the name has one.
+    pub task: Option<u32>,
+    /// The experience index, when the name has one.
+    pub experience: Option<usize>,
+}
+
+impl<'a> MetricName<'a> {
+    /// Splits `name`; `None` when it does not have the Avalanche layout.
+    ///
+    /// ```
+    /// use cl_report::MetricName;
+    /// let n = MetricName::parse("Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp003").unwrap();
+    /// assert_eq!((n.metric, n.phase, n.stream, n.task, n.experience), ("Top1_Acc_Exp", "eval", "test", Some(0), Some(3)));
+    /// assert!(MetricName::parse("not a metric").is_none());
+    /// ```
+    pub fn parse(name: &'a str) -> Option<Self> {
+        let mut parts = name.split('/');
+        let metric = parts.next().filter(|m| !m.is_empty())?;
+        let phase = parts.next()?.strip_suffix("_phase")?;
+        let stream = parts.next()?.strip_suffix("_stream")?;
+        let (mut task, mut experience) = (None, None);
+        for part in parts {
+            if let Some(t) = part.strip_prefix("Task") {
+                if task.is_some() || experience.is_some() {
+                    return None;
+                }
+                task = Some(t.parse().ok()?);
+            } else if let Some(e) = part.strip_prefix("Exp") {
+                if experience.is_some() {
+                    return None;
+                }
+                experience = Some(e.parse().ok()?);
+            } else {
+                return None;
+            }
+        }
+        Some(Self {
+            metric,
+            phase,
+            stream,
+            task,
+            experience,
+        })
+    }
+}
+
+/// Parses a history from JSON text: a JSON array (`EvaluationPlugin::history_json`), or JSON
+/// Lines, one record per line (`cl-metrics`' JSON Lines logger; blank lines skipped). `origin`
+/// names its source in errors.
+pub fn parse_history(json: &str, origin: &Path) -> Result<Vec<MetricRecord>> {
+    let error = |message: String| ReportError::Parse {
+        path: origin.to_path_buf(),
+        expected: HISTORY_SHAPE,
+        message,
+    };
+    if json.trim_start().starts_with('[') {
+        return serde_json::from_str(json).map_err(|e| error(e.to_string()));
+    }
+    json.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(k, line)| {
+            serde_json::from_str(line).map_err(|e| error(format!("line {}: {e}", k + 1)))
+        })
+        .collect()
+}
+
+/// Reads a history file.
+pub fn load_history(path: &Path) -> Result<Vec<MetricRecord>> {
+    parse_history(&read(path)?, path)
+}
+
+/// The text of `path`, or an error naming it.
+pub(crate) fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+        path: PathBuf::from(path),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let n = MetricName::parse("Top1_Acc_Stream/eval_phase/test_stream/Task000").unwrap();
+        assert_eq!(
+            (n.metric, n.task, n.experience),
+            ("Top1_Acc_Stream", Some(0), None)
+        );
+        let n = MetricName::parse("Loss_Epoch/train_phase/train_stream").unwrap();
+        assert_eq!(
+            (n.metric, n.phase, n.stream, n.task),
+            ("Loss_Epoch", "train", "train", None)
+        );
+        let n = MetricName::parse("Top1_Acc_Exp/eval_phase/test_stream/Exp012").unwrap();
+        assert_eq!((n.task, n.experience), (None, Some(12)));
+        for bad in [
+            "",
+            "Top1_Acc_Exp",
+            "Top1_Acc_Exp/eval/test_stream",
+            "A/eval_phase/test_stream/Exp1/Task0",
+            "A/eval_phase/test_stream/Expx",
+            "A/eval_phase/test_stream/Foo",
+        ] {
+            assert!(MetricName::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn extra_fields_ignored_and_null_is_nan() {
+        let h = parse_history(
+            r#"[{"name":"a/eval_phase/test_stream","value":0.5,"x_plot":3,"unit":"%","tags":[1]},
+                {"name":"b/eval_phase/test_stream","value":null,"x_plot":4}]"#,
+            Path::new("h.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            h[0],
+            MetricRecord {
+                name: "a/eval_phase/test_stream".into(),
+                value: 0.5,
+                x_plot: 3
+            }
+        );
+        assert!(h[1].value.is_nan());
+    }
+
+    #[test]
+    fn json_lines() {
+        let h = parse_history(
+            "{\"name\":\"a/eval_phase/test_stream\",\"value\":0.5,\"x_plot\":3}\n\n{\"name\":\"b/eval_phase/test_stream\",\"value\":1,\"x_plot\":4,\"data\":null}\n",
+            Path::new("h.jsonl"),
+        )
+        .unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(
+            (h[1].name.as_str(), h[1].value, h[1].x_plot),
+            ("b/eval_phase/test_stream", 1.0, 4)
+        );
+        let e = parse_history(
+            "{\"name\":\"a\",\"value\":0.5,\"x_plot\":3}\n{\"name\":",
+            Path::new("cut.jsonl"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("cut.jsonl") && e.to_string().contains("line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let e = parse_history(r#"{"name": 1}"#, Path::new("bad.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bad.json") && e.contains("metric history"),
+            "{e}"
+        );
+        let e = load_history(Path::new("/nonexistent/h.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/h.json"), "{e}");
+    }
+}
