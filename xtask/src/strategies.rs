@@ -825,7 +825,7 @@ mod tests {
 
     #[test]
     fn eight_methods() {
-        let names: Vec<_> = methods(&OptimizerSpec::sgd(LR, MOMENTUM, 0.0).unwrap(), &cl::default_device(), SPLIT)
+        let names: Vec<_> = methods::<SimpleMLP>(&OptimizerSpec::sgd(LR, MOMENTUM, 0.0).unwrap(), &cl::default_device(), SPLIT)
             .into_iter()
             .map(|(n, _, _)| n)
             .collect();
@@ -839,7 +839,7 @@ mod tests {
         assert_eq!(reg_lambdas(PERMUTED), PERMUTED_LAMBDAS);
         let optimizer = OptimizerSpec::sgd(LR, MOMENTUM, 0.0).unwrap();
         let settings = |b| -> Vec<String> {
-            methods(&optimizer, &cl::default_device(), b).into_iter().map(|(_, h, _)| h).collect()
+            methods::<SimpleMLP>(&optimizer, &cl::default_device(), b).into_iter().map(|(_, h, _)| h).collect()
         };
         let (split, permuted) = (settings(SPLIT), settings(PERMUTED));
         assert_eq!(split[0], format!("separate, λ={}", SPLIT_LAMBDAS.ewc));
