@@ -83,4 +83,20 @@ fn naive_with_all_metrics_and_loggers() {
     let scalars: usize = read_events(&tb_file).unwrap().iter().map(|e| e.scalars.len()).sum();
     assert_eq!(scalars, h.iter().filter(|v| v.data.is_none()).count());
     assert!(std::fs::read_to_string(dir.join("log.txt")).unwrap().contains("-- >> End of eval phase << --"));
+
+    // The pictures of the run: the history and the JSON-lines file both render (cl-report reads
+    // what cl-metrics writes).
+    let history = dir.join("history.json");
+    std::fs::write(&history, e.history_json()).unwrap();
+    for file in [history, dir.join("metrics.jsonl")] {
+        let out = dir.join("pictures").join(file.file_stem().unwrap());
+        let pictures = cl::report::render_history_file(&file, &out).unwrap();
+        assert_eq!(pictures.len(), 2, "accuracy matrix and curves from {file:?}");
+        for p in pictures {
+            let png = std::fs::read(&p.png).unwrap();
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000, "{:?}", p.png);
+            let svg = std::fs::read_to_string(&p.svg).unwrap();
+            assert!(svg.contains("<svg") && svg.contains("exp 1"), "{:?}", p.svg);
+        }
+    }
 }
