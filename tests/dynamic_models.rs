@@ -9,7 +9,7 @@ use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::optim::momentum::MomentumConfig;
 use burn::tensor::{Device, Tensor, TensorData};
-use cl::core::{Adaptation, ClassificationDataset, DynamicModule, Experience, MiniBatch};
+use cl::core::{Adaptation, ClassificationDataset, DynamicModule, Experience, MiniBatch, Stream};
 use cl::models::{
     Backbone, Head, IncrementalClassifierConfig, MultiHeadConfig, NcmClassifier, SimpleCNNConfig, class_means,
 };
@@ -47,14 +47,14 @@ fn incremental_classifier_grows_keeps_old_units_and_masks_unseen_classes() {
     let mut head = IncrementalClassifierConfig::new(5).init(&device()).unwrap();
     assert_eq!(head.num_outputs(), 2);
     let e0 = experience(0, &[0, 1], 0);
-    DynamicModule::adaptation(&mut head, &Adaptation::train(&e0));
+    DynamicModule::adaptation(&mut head, &Adaptation::train(&e0)).unwrap();
     assert_eq!(head.num_outputs(), 2, "classes {{0, 1}} fit the initial 2 outputs");
     let w0 = values(head.classifier.weight.val());
     let b0 = values(head.classifier.bias.as_ref().unwrap().val());
     let id0 = head.classifier.weight.id;
 
     for (i, classes) in [[2u32, 3], [4, 5]].iter().enumerate() {
-        DynamicModule::adaptation(&mut head, &Adaptation::train(&experience(i + 1, classes, 0)));
+        DynamicModule::adaptation(&mut head, &Adaptation::train(&experience(i + 1, classes, 0))).unwrap();
     }
     assert_eq!(head.num_outputs(), 6);
     assert_ne!(head.classifier.weight.id, id0, "a grown layer is a new parameter");
@@ -67,7 +67,7 @@ fn incremental_classifier_grows_keeps_old_units_and_masks_unseen_classes() {
     assert_eq!(head.active_units(), &[true; 6]);
 
     // Adaptation for evaluation grows but activates nothing: unit 6 and 7 stay masked.
-    DynamicModule::adaptation(&mut head, &Adaptation::eval(&experience(3, &[6, 7], 0)));
+    DynamicModule::adaptation(&mut head, &Adaptation::eval(&experience(3, &[6, 7], 0))).unwrap();
     assert_eq!(head.num_outputs(), 8);
     let out = values(head.forward_features(features(3, 5, 1)));
     for row in out.chunks_exact(8) {
@@ -76,7 +76,7 @@ fn incremental_classifier_grows_keeps_old_units_and_masks_unseen_classes() {
     }
     // Without masking nothing is masked.
     let mut plain = IncrementalClassifierConfig::new(5).with_masking(false).init(&device()).unwrap();
-    DynamicModule::adaptation(&mut plain, &Adaptation::eval(&experience(0, &[2, 3], 0)));
+    DynamicModule::adaptation(&mut plain, &Adaptation::eval(&experience(0, &[2, 3], 0))).unwrap();
     assert!(values(plain.forward_features(features(2, 5, 1))).iter().all(|&v| v > -100.0));
 }
 
@@ -84,7 +84,7 @@ fn incremental_classifier_grows_keeps_old_units_and_masks_unseen_classes() {
 fn growth_is_deterministic() {
     let grow = || {
         let mut head = IncrementalClassifierConfig::new(5).with_seed(3).init(&device()).unwrap();
-        DynamicModule::adaptation(&mut head, &Adaptation::train(&experience(0, &[4, 5], 0)));
+        DynamicModule::adaptation(&mut head, &Adaptation::train(&experience(0, &[4, 5], 0))).unwrap();
         values(head.classifier.weight.val())
     };
     assert_eq!(grow(), grow());
@@ -95,7 +95,7 @@ fn multi_head_routes_mixed_batches_and_restores_the_order() {
     let mut mh = MultiHeadConfig::new(4).init(&device()).unwrap();
     // Task 0: classes {0, 1}; task 1: classes {0, 1, 2} (its head grows to 3); task 2: {0, 1}.
     for (i, (classes, task)) in [(&[0u32, 1][..], 0u32), (&[0, 1, 2][..], 1), (&[0, 1][..], 2)].into_iter().enumerate() {
-        DynamicModule::adaptation(&mut mh, &Adaptation::train(&experience(i, classes, task)));
+        DynamicModule::adaptation(&mut mh, &Adaptation::train(&experience(i, classes, task))).unwrap();
     }
     assert_eq!(mh.task_labels(), &[0, 1, 2]);
     assert_eq!(mh.num_heads(), 3);
@@ -112,7 +112,8 @@ fn multi_head_routes_mixed_batches_and_restores_the_order() {
         let alone = values(mh.try_forward(xi, &[t]).unwrap());
         let w = alone.len();
         for j in 0..3 {
-            let expected = if j < w { alone[j] } else { 0.0 };
+            // Narrower heads are padded with mask_value (masking is on by default).
+            let expected = if j < w { alone[j] } else { -1000.0 };
             assert!((out[i * 3 + j] - expected).abs() < 1e-5, "sample {i} (task {t}) output {j}");
         }
     }
@@ -127,14 +128,14 @@ fn multi_head_routes_mixed_batches_and_restores_the_order() {
 #[test]
 fn multi_head_masks_classes_its_task_was_not_trained_on() {
     let mut mh = MultiHeadConfig::new(4).with_initial_out_features(3).init(&device()).unwrap();
-    DynamicModule::adaptation(&mut mh, &Adaptation::train(&experience(0, &[0, 1], 0)));
+    DynamicModule::adaptation(&mut mh, &Adaptation::train(&experience(0, &[0, 1], 0))).unwrap();
     let out = values(mh.try_forward(features(2, 4, 4), &[0, 0]).unwrap());
     for row in out.chunks_exact(3) {
         assert_eq!(row[2], -1000.0);
         assert!(row[0] > -100.0 && row[1] > -100.0);
     }
     // An unseen task at evaluation gets a fresh head whose units are all masked (never trained).
-    DynamicModule::adaptation(&mut mh, &Adaptation::eval(&experience(1, &[0, 1], 5)));
+    DynamicModule::adaptation(&mut mh, &Adaptation::eval(&experience(1, &[0, 1], 5))).unwrap();
     assert_eq!(mh.task_labels(), &[0, 5]);
     assert!(values(mh.try_forward(features(1, 4, 4), &[5]).unwrap()).iter().all(|&v| v == -1000.0));
 }
@@ -190,7 +191,7 @@ fn optimizer_state_survives_growth_for_old_parameters_and_starts_fresh_for_new_o
 
     // Growth to 4 classes: new parameter ids for the classifier.
     let mut model = model;
-    Head::adaptation(&mut model.classifier, &Adaptation::train(&experience(1, &[2, 3], 0)));
+    Head::adaptation(&mut model.classifier, &Adaptation::train(&experience(1, &[2, 3], 0))).unwrap();
     assert_ne!(model.classifier.classifier.weight.id, head_id_before);
     let head_before = values(model.classifier.classifier.weight.val());
 
@@ -208,11 +209,10 @@ fn optimizer_state_survives_growth_for_old_parameters_and_starts_fresh_for_new_o
 }
 
 #[test]
-fn grown_models_train_through_the_strategy_with_kept_optimizer_state() {
+fn an_incremental_model_grows_through_the_strategy_and_never_predicts_untrained_classes() {
     let model = SimpleMLPConfig::new()
         .with_input_size(4)
         .with_hidden_size(8)
-        .with_num_classes(2)
         .with_drop_rate(0.0)
         .init_incremental(&device())
         .unwrap();
@@ -222,10 +222,41 @@ fn grown_models_train_through_the_strategy_with_kept_optimizer_state() {
         .build()
         .unwrap();
     s.train(&stream).unwrap();
-    assert_eq!(s.state.model().classifier.num_outputs(), 6);
-    // Evaluation on all experiences runs through the grown, masked classifier.
-    let r = s.eval(&stream).unwrap();
-    assert!(r.keys().any(|k| k.starts_with("Top1_Acc_Stream")), "{r:?}");
+    let head = &s.state.model().classifier;
+    assert_eq!(head.num_outputs(), 6, "grown to max(class) + 1 over the stream");
+    assert_eq!(head.active_units(), &[true; 6]);
+    // An experience of new classes {6, 7} at evaluation: the head grows to 8 but the new units
+    // stay masked, so nothing is predicted as 6 or 7 and the accuracy on it is exactly 0.
+    let unseen = Stream::new("test", vec![Experience::new(0, generated(16, &[6, 7]), "test", 8)]);
+    let r = s.eval(&unseen).unwrap();
+    assert_eq!(s.state.model().classifier.num_outputs(), 8);
+    assert_eq!(r[&cl::metrics::names::test_exp_accuracy(0, 0)], 0.0);
+
+    // A label beyond the benchmark's classes is an error, not a growth to it.
+    let bad = Stream::new("train", vec![Experience::new(0, generated(8, &[0, 9]), "train", 4)]);
+    let err = s.train(&bad).unwrap_err();
+    assert!(matches!(err, ClError::ClassOutOfRange { class: 9, n_classes: 4, .. }), "{err}");
+}
+
+#[test]
+fn multi_head_adapts_each_task_to_its_own_classes_and_checks_batches() {
+    // One experience with two tasks: task 0 holds classes {0, 1}, task 1 classes {2, 3}.
+    let a = generated(8, &[0, 1]).with_task_label(0);
+    let b = generated(8, &[2, 3]).with_task_label(1);
+    let exp = Experience::new(0, a.concat(&b).unwrap(), "train", 4);
+    let mut mh = MultiHeadConfig::new(4).init(&device()).unwrap();
+    DynamicModule::adaptation(&mut mh, &Adaptation::train(&exp)).unwrap();
+    assert_eq!(mh.head(0).unwrap().num_outputs(), 2);
+    assert_eq!(mh.head(1).unwrap().num_outputs(), 4);
+    assert_eq!(mh.active_units(0).unwrap(), &[true, true]);
+    assert_eq!(mh.active_units(1).unwrap(), &[false, false, true, true]);
+
+    let model = cl::models::HeadedModel::new(tiny_mlp(2).into_headed().features, mh);
+    let ds = generated(4, &[0, 1]).with_task_label(5);
+    let batch = ds.batch(&[0, 1, 2, 3], &device(), &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+    assert!(matches!(model.check_batch(&batch), Err(ClError::UnknownTask { task: 5, .. })));
+    let ok = a.batch(&[0, 1], &device(), &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+    assert!(model.check_batch(&ok).is_ok());
 }
 
 #[test]
@@ -256,17 +287,24 @@ fn ncm_logits_are_negative_distances_to_the_class_means() {
     for (o, e) in out.iter().zip(expected) {
         assert!((o - e).abs() < 1e-4, "{out:?}");
     }
-    // Momentum update: 0.5·(3, 4) + 0.5·(1, 0) = (2, 2).
-    ncm.update_class_means(BTreeMap::from([(2, vec![1.0, 0.0])]), 0.5).unwrap();
-    assert_eq!(ncm.class_means()[&2], vec![2.0, 2.0]);
+    // Momentum update, Avalanche's convention (1 replaces): 0.25·(1, 0) + 0.75·(3, 4) = (2.5, 3).
+    ncm.update_class_means(BTreeMap::from([(2, vec![1.0, 0.0])]), 0.25).unwrap();
+    assert_eq!(ncm.class_means()[&2], vec![2.5, 3.0]);
+    // A class whose mean is all zeros takes the new mean as it is.
+    ncm.update_class_means(BTreeMap::from([(0, vec![1.0, 1.0])]), 0.25).unwrap();
+    assert_eq!(ncm.class_means()[&0], vec![1.0, 1.0]);
     assert!(ncm.replace_class_means(BTreeMap::from([(0, vec![1.0])])).is_err(), "wrong width");
 
-    // Normalised: the means and the inputs are scaled to unit norm.
+    // Normalised: the inputs are scaled to unit norm, the means are used as stored (Avalanche).
     let mut unit_ncm = NcmClassifier::new(2, true);
     unit_ncm.replace_class_means(BTreeMap::from([(0, vec![2.0, 0.0]), (1, vec![0.0, 5.0])])).unwrap();
     let x = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 9.0], [1, 2]), &device());
     let out = values(unit_ncm.forward_features(x));
-    assert!((out[0] + 2f32.sqrt()).abs() < 1e-4 && out[1].abs() < 1e-3, "{out:?}");
+    assert!((out[0] + 5f32.sqrt()).abs() < 1e-4 && (out[1] + 4.0).abs() < 1e-4, "{out:?}");
+    // Evaluation adaptation gives the experience's classes without a mean a zero mean.
+    Head::adaptation(&mut unit_ncm, &Adaptation::eval(&experience(0, &[3], 0))).unwrap();
+    assert_eq!(unit_ncm.num_classes(), 4);
+    assert_eq!(unit_ncm.class_means()[&3], vec![0.0, 0.0]);
 }
 
 #[test]

@@ -64,9 +64,9 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
     let class_il = run(naive, &fixture_benchmark(seed), false);
     eprintln!("class-IL accuracy matrix {:?}", class_il.rows());
 
-    // Measured on the fixture (seeds 1 and 2): task-IL final average 0.86 / 0.92, forgetting
-    // 0.10 / 0.00 (the hard pair of seed 1 — 0.77 after training — falls to chance); class-IL
-    // forgetting 0.93 / 0.8.
+    // Measured on the fixture, seed 1: task-IL final average 0.95, forgetting 0.01; class-IL
+    // forgetting 0.93 (with heads of 10 units started from the single-head classifier, an earlier
+    // version measured 0.86 / 0.10 on seed 1 and 0.92 / 0.00 on seed 2).
     assert!(task_il.average_accuracy(4) > 0.8, "task-IL final average {}", task_il.average_accuracy(4));
     assert!(task_il.forgetting() < 0.15, "task-IL forgetting {}", task_il.forgetting());
     assert!(class_il.forgetting() > 0.5, "class-IL forgetting {}", class_il.forgetting());
@@ -125,12 +125,16 @@ fn every_method_trains_a_multi_head_model_on_task_incremental_split_fmnist() {
     ];
     for (name, builder) in builders {
         let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(100).seed(1).build().unwrap();
-        s.train(&train).unwrap_or_else(|e| panic!("{name}: {e}"));
+        s.train(&train[0]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let first = s.eval(&test.slice(0..1)).unwrap()[&test_exp_accuracy(0, 0)];
+        s.train(&train.slice(1..3)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let r = s.eval(&test).unwrap();
         assert_eq!(s.state.model().classifier.task_labels(), &[0, 1, 2], "{name}");
         let acc0 = r[&test_exp_accuracy(0, 0)];
         let mean = (0..3).map(|j| r[&test_exp_accuracy(j as u32, j)]).sum::<f64>() / 3.0;
-        eprintln!("{name}: task 0 {acc0:.3}, mean over 3 tasks {mean:.3}");
-        assert!(mean > 0.75, "{name}: task-IL mean accuracy {mean}");
+        eprintln!("{name}: task 0 {first:.3} -> {acc0:.3}, mean over 3 tasks {mean:.3}");
+        assert!(first > 0.9, "{name}: task 0 after training it {first}");
+        assert!(acc0 > first - 0.1, "{name}: task 0 forgotten: {first} -> {acc0}");
+        assert!(mean > 0.85, "{name}: task-IL mean accuracy {mean}");
     }
 }

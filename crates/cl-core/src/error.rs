@@ -73,6 +73,20 @@ pub enum ClError {
         /// The experience's index.
         experience: usize,
     },
+    /// An experience holds a class label beyond the number of classes of its benchmark (a
+    /// dynamic classifier would grow to it).
+    #[error(
+        "experience {experience} holds class label {class} but its benchmark has {n_classes} classes \
+         (labels 0..{n_classes}): check the labels or the benchmark's n_classes"
+    )]
+    ClassOutOfRange {
+        /// The class label.
+        class: u32,
+        /// The benchmark's number of classes.
+        n_classes: usize,
+        /// The experience's index.
+        experience: usize,
+    },
     /// A batch holds a task label the (multi-head) model has no head for.
     #[error(
         "no head for task label {task} (heads exist for tasks {known:?}): run model adaptation on an \

@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 
 use crate::data::MiniBatch;
+use crate::error::Result;
 use crate::scenario::Experience;
 
 /// A classifier the strategies can train: a Burn [`Module`] with a forward pass over
@@ -71,14 +72,24 @@ pub trait Model: Module + 'static {
     }
 
     /// Seeds the model's own random state (e.g. dropout masks); called by the strategy builder
-    /// with the strategy's seed. Initial weights come from the device's RNG (`Device::seed`).
+    /// with the strategy's seed. (Initial weights are the model constructor's business: the
+    /// models of `cl-models` draw them from a host RNG seeded by their config.)
     fn seed(&mut self, _seed: u64) {}
 
     /// Model adaptation (Avalanche's `DynamicModule.adaptation`): called by the strategy's
     /// `model_adaptation` step before training and before evaluation on each experience.
     /// Dynamic models grow or add heads here, and forward the call to their dynamic parts
     /// ([`DynamicModule`]).
-    fn adaptation(&mut self, _ctx: &Adaptation<'_>) {}
+    fn adaptation(&mut self, _ctx: &Adaptation<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checks a batch before the forward pass (called by the strategy each iteration; keep it
+    /// cheap, host-side): a multi-head model rejects a task label it has no head for
+    /// ([`ClError::UnknownTask`](crate::ClError::UnknownTask)). `Ok` by default.
+    fn check_batch(&self, _batch: &MiniBatch) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a model adapts to: the experience, and whether it is about to be trained on or evaluated
@@ -112,6 +123,7 @@ impl<'a> Adaptation<'a> {
 /// `Param::from_tensor`): Burn's optimizers key their state by id, and the strategy's
 /// `make_optimizer` keeps the state of the ids that survive and drops the others.
 pub trait DynamicModule {
-    /// Adapts the module to the experience.
-    fn adaptation(&mut self, ctx: &Adaptation<'_>);
+    /// Adapts the module to the experience; an error for data it cannot adapt to (e.g. a class
+    /// label beyond the benchmark's classes).
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) -> Result<()>;
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
-use cl_core::{Adaptation, MiniBatch, Model};
+use cl_core::{Adaptation, MiniBatch, Model, Result};
 #[allow(unused_imports)] // for the docs
 use cl_core::DynamicModule;
 
@@ -31,7 +31,7 @@ pub trait Backbone: Module + ModuleDisplay + 'static {
     }
 
     /// Checks the shape of one sample; see [`Model::check_sample_shape`].
-    fn check_sample_shape(&self, sample_shape: &[usize]) -> Result<(), String> {
+    fn check_sample_shape(&self, sample_shape: &[usize]) -> std::result::Result<(), String> {
         let len: usize = sample_shape.iter().product();
         match self.input_size() {
             Some(n) if n != len => Err(format!(
@@ -48,7 +48,14 @@ pub trait Backbone: Module + ModuleDisplay + 'static {
 /// The output layer of a [`HeadedModel`]: maps features to logits, possibly by task.
 pub trait Head: Module + ModuleDisplay + 'static {
     /// Model adaptation of the head (dynamic heads grow here; see [`DynamicModule`]).
-    fn adaptation(&mut self, _ctx: &Adaptation<'_>) {}
+    fn adaptation(&mut self, _ctx: &Adaptation<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checks the batch's task labels before a forward pass (see [`Model::check_batch`]).
+    fn check_batch(&self, _batch: &MiniBatch) -> Result<()> {
+        Ok(())
+    }
 
     /// Logits `[batch, outputs]` of the features of `batch` (the batch gives the task labels).
     fn forward(&self, features: Tensor<2>, batch: &MiniBatch) -> Tensor<2>;
@@ -110,19 +117,25 @@ impl<B: Backbone> HeadedModel<B, Linear> {
     /// Replaces the linear classifier by a [`MultiHeadClassifier`] whose head for task 0 is the
     /// old classifier (weights kept) — Avalanche's `as_multitask`. Heads for other task labels
     /// are created by model adaptation, with `initial_out_features` = the old output width,
-    /// masking on and `mask_value = -1000` as Avalanche's defaults.
+    /// masking on and `mask_value = -1000` as Avalanche's defaults, their weights drawn from
+    /// seed 0 (see [`as_multitask_with`](Self::as_multitask_with) to choose).
     pub fn as_multitask(self) -> HeadedModel<B, MultiHeadClassifier> {
-        let in_features = self.features.feature_size();
-        let out = self.classifier.weight.dims()[1];
-        let config = MultiHeadConfig::new(in_features).with_initial_out_features(out);
-        let head = MultiHeadClassifier::from_first_head(config, IncrementalClassifier::from_linear(self.classifier, false, -1000.0));
-        HeadedModel { features: self.features, classifier: head }
+        let config = MultiHeadConfig::new(self.features.feature_size()).with_initial_out_features(self.classifier.weight.dims()[1]);
+        self.as_multitask_with(config)
+    }
+
+    /// [`as_multitask`](Self::as_multitask) with the configuration of the heads to come
+    /// (`in_features` is taken from the backbone).
+    pub fn as_multitask_with(self, config: MultiHeadConfig) -> HeadedModel<B, MultiHeadClassifier> {
+        let (masking, mask_value, seed) = (false, config.mask_value, config.seed);
+        let first = IncrementalClassifier::from_linear(self.classifier, masking, mask_value, seed);
+        HeadedModel { features: self.features, classifier: MultiHeadClassifier::from_first_head(config, first) }
     }
 
     /// Replaces the linear classifier by an [`IncrementalClassifier`] starting from its weights,
-    /// with masking on (`mask_value = -1000`).
-    pub fn as_incremental(self) -> HeadedModel<B, IncrementalClassifier> {
-        HeadedModel { features: self.features, classifier: IncrementalClassifier::from_linear(self.classifier, true, -1000.0) }
+    /// with masking on (`mask_value = -1000`); units added by growth are drawn from `seed`.
+    pub fn as_incremental(self, seed: u64) -> HeadedModel<B, IncrementalClassifier> {
+        HeadedModel { features: self.features, classifier: IncrementalClassifier::from_linear(self.classifier, true, -1000.0, seed) }
     }
 }
 
@@ -151,7 +164,7 @@ impl<B: Backbone, H: Head> Model for HeadedModel<B, H> {
         self.features.input_size()
     }
 
-    fn check_sample_shape(&self, sample_shape: &[usize]) -> Result<(), String> {
+    fn check_sample_shape(&self, sample_shape: &[usize]) -> std::result::Result<(), String> {
         self.features.check_sample_shape(sample_shape)
     }
 
@@ -159,7 +172,11 @@ impl<B: Backbone, H: Head> Model for HeadedModel<B, H> {
         self.features.seed(seed);
     }
 
-    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
-        Head::adaptation(&mut self.classifier, ctx);
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) -> Result<()> {
+        Head::adaptation(&mut self.classifier, ctx)
+    }
+
+    fn check_batch(&self, batch: &MiniBatch) -> Result<()> {
+        self.classifier.check_batch(batch)
     }
 }

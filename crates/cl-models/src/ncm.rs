@@ -5,19 +5,24 @@ use std::collections::BTreeMap;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use cl_core::data::{ClassificationDataLoader, DataLoaderConfig};
-use cl_core::{Adaptation, ClError, ClassificationDataset, DataLoader, DynamicModule, MiniBatch, Result};
+use cl_core::{Adaptation, ClError, ClassificationDataset, DataLoader, MiniBatch, Result};
 
 use crate::dynamic::incremental::host_values;
 use crate::headed::{Backbone, Head, HeadedModel};
 
 /// Nearest-class-mean classifier: the logit of class `c` is `−‖x − μ_c‖₂` (Avalanche's
-/// `NCMClassifier(normalize=True)`). With `normalize`, the features and the stored means are
-/// scaled to unit L2 norm first.
+/// `NCMClassifier(normalize=True)`). With `normalize`, the features are scaled to unit L2 norm
+/// first (the stored means are used as given, as in Avalanche: compute them from normalised
+/// features if that is what you want).
 ///
 /// Its outputs cover classes `0..=max class with a mean`; a class below that without a mean
-/// has a zero mean (Avalanche's `init_missing_classes`). The means are updated from a dataset
-/// or a buffer with [`class_means`] and [`update_class_means`](Self::update_class_means) /
-/// [`replace_class_means`](Self::replace_class_means); the classifier has no parameters.
+/// has a zero mean, and adaptation before evaluation gives the experience's classes without a
+/// mean a zero mean (Avalanche's `init_missing_classes` / `eval_adaptation`). The means are
+/// updated from a dataset or a buffer with [`class_means`] and
+/// [`update_class_means`](Self::update_class_means) /
+/// [`replace_class_means`](Self::replace_class_means); the classifier has no parameters. The
+/// means table is uploaded at each forward pass (a `classes × features` copy: NCM is meant for
+/// evaluation).
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -67,13 +72,7 @@ impl NcmClassifier {
         Ok(())
     }
 
-    fn store(&mut self, class: u32, mut mean: Vec<f32>) {
-        if self.normalize {
-            let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                mean.iter_mut().for_each(|v| *v /= norm);
-            }
-        }
+    fn store(&mut self, class: u32, mean: Vec<f32>) {
         self.means.insert(class, mean);
     }
 
@@ -87,9 +86,9 @@ impl NcmClassifier {
         Ok(())
     }
 
-    /// Sets the means of new classes and moves those of known classes towards the new values:
-    /// `μ ← momentum·μ + (1 − momentum)·μ_new` (Avalanche's `update_class_means_dict`,
-    /// momentum 0.5 by default there).
+    /// Sets the means of new classes (and of classes whose mean is all zeros) and moves those of
+    /// known classes towards the new values: `μ ← momentum·μ_new + (1 − momentum)·μ` — 1 replaces,
+    /// 0 keeps (Avalanche's `update_class_means_dict`, momentum 0.5 by default there).
     pub fn update_class_means(&mut self, means: BTreeMap<u32, Vec<f32>>, momentum: f32) -> Result<()> {
         self.check(&means)?;
         if !(0.0..=1.0).contains(&momentum) {
@@ -97,8 +96,10 @@ impl NcmClassifier {
         }
         for (c, new) in means {
             let mean = match self.means.get(&c) {
-                Some(old) => old.iter().zip(&new).map(|(o, n)| momentum * o + (1.0 - momentum) * n).collect(),
-                None => new,
+                Some(old) if old.iter().any(|&v| v != 0.0) => {
+                    old.iter().zip(&new).map(|(o, n)| momentum * n + (1.0 - momentum) * o).collect()
+                }
+                _ => new,
             };
             self.store(c, mean);
         }
@@ -180,12 +181,25 @@ pub fn class_means<B: Backbone>(
         .collect())
 }
 
-impl DynamicModule for NcmClassifier {
-    /// The means are updated explicitly, not by adaptation.
-    fn adaptation(&mut self, _ctx: &Adaptation<'_>) {}
+impl NcmClassifier {
+    /// Gives the classes of an evaluated experience without a mean a zero mean (Avalanche's
+    /// `eval_adaptation`), so that the outputs cover them.
+    fn adapt(&mut self, ctx: &Adaptation<'_>) -> Result<()> {
+        if !ctx.training {
+            crate::dynamic::incremental::check_classes(ctx, &ctx.experience.classes_in_this_experience)?;
+            for &c in &ctx.experience.classes_in_this_experience {
+                self.means.entry(c).or_insert_with(|| vec![0.0; self.feature_size]);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Head for NcmClassifier {
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) -> Result<()> {
+        self.adapt(ctx)
+    }
+
     fn forward(&self, features: Tensor<2>, _batch: &MiniBatch) -> Tensor<2> {
         self.forward_features(features)
     }

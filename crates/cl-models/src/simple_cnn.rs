@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::dropout::SeededDropout;
-use crate::dynamic::MultiHeadClassifier;
+use crate::dynamic::{MultiHeadClassifier, MultiHeadConfig};
 use crate::headed::{Backbone, HeadedModel};
 use crate::simple_mlp::seeded_linear;
 
@@ -88,10 +88,13 @@ impl SimpleCNNConfig {
         Ok(HeadedModel::new(trunk, seeded_linear(CNN_FEATURES, self.num_classes, &mut rng, device)))
     }
 
-    /// Avalanche's `MTSimpleCNN`: the trunk and a multi-head classifier whose heads start with
-    /// `num_classes` outputs (Avalanche's default is 2), masking on.
+    /// Avalanche's `MTSimpleCNN`: the trunk and a `MultiHeadClassifier(64)` with Avalanche's
+    /// defaults (heads of 2 outputs, masking on); `num_classes` is not used. Head weights are
+    /// drawn from the config's seed + 2.
     pub fn init_multitask(&self, device: &Device) -> Result<MTSimpleCNN> {
-        Ok(self.init(device)?.as_multitask())
+        let trunk = self.init_trunk(device)?;
+        let head = MultiHeadConfig::new(CNN_FEATURES).with_seed(self.seed.wrapping_add(2)).init(device)?;
+        Ok(HeadedModel::new(trunk, head))
     }
 }
 

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use cl_core::{ClError, MiniBatch, Model, Result};
 
 use crate::dropout::SeededDropout;
-use crate::dynamic::{IncrementalClassifier, MultiHeadClassifier};
+use crate::dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
 use crate::headed::{Backbone, HeadedModel};
 
 /// Configuration of [`SimpleMLP`], with Avalanche's defaults.
@@ -94,23 +94,31 @@ impl SimpleMLPConfig {
 
 impl SimpleMLPConfig {
     /// Avalanche's `MTSimpleMLP(input_size, hidden_size)`: the trunk of this configuration and a
-    /// multi-head classifier whose heads start with `num_classes` outputs (Avalanche's default
-    /// is 2: use `with_num_classes(2)`), masking on.
+    /// `MultiHeadClassifier(hidden_size)` with Avalanche's defaults (heads of 2 outputs, masking
+    /// on, `mask_value = -1000`); `num_classes` is not used. Head weights are drawn from the
+    /// config's seed (+1; seed 0 without one).
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// let model = cl_models::SimpleMLPConfig::new().with_num_classes(2).init_multitask(&Device::flex()).unwrap();
+    /// let model = cl_models::SimpleMLPConfig::new().init_multitask(&Device::flex()).unwrap();
     /// assert_eq!(model.classifier.task_labels(), &[0]);
+    /// assert_eq!(model.classifier.head(0).unwrap().num_outputs(), 2);
     /// ```
     pub fn init_multitask(&self, device: &Device) -> Result<MTSimpleMLP> {
-        Ok(self.init(device)?.as_multitask())
+        let trunk = self.init(device)?.into_headed().features;
+        let seed = self.seed.map_or(0, |s| s.wrapping_add(1));
+        let head = MultiHeadConfig::new(self.hidden_size).with_seed(seed).init(device)?;
+        Ok(HeadedModel::new(trunk, head))
     }
 
-    /// The trunk of this configuration with an
-    /// [`IncrementalClassifier`](crate::IncrementalClassifier) starting at `num_classes`
-    /// outputs (Avalanche's default is 2), masking on.
+    /// The trunk of this configuration with Avalanche's
+    /// `IncrementalClassifier(hidden_size)` (2 initial outputs, masking on); `num_classes` is
+    /// not used. Weights are drawn from the config's seed (+1; seed 0 without one).
     pub fn init_incremental(&self, device: &Device) -> Result<IncrementalMLP> {
-        Ok(self.init(device)?.as_incremental())
+        let trunk = self.init(device)?.into_headed().features;
+        let seed = self.seed.map_or(0, |s| s.wrapping_add(1));
+        let head = IncrementalClassifierConfig::new(self.hidden_size).with_seed(seed).init(device)?;
+        Ok(HeadedModel::new(trunk, head))
     }
 }
 
@@ -187,9 +195,9 @@ impl SimpleMLP {
     }
 
     /// The network with an [`IncrementalClassifier`](crate::IncrementalClassifier) (masking on)
-    /// starting from the current classifier's weights.
-    pub fn as_incremental(self) -> IncrementalMLP {
-        self.into_headed().as_incremental()
+    /// starting from the current classifier's weights; growth draws from `seed`.
+    pub fn as_incremental(self, seed: u64) -> IncrementalMLP {
+        self.into_headed().as_incremental(seed)
     }
 }
 

@@ -196,8 +196,8 @@ impl<M: Model> Plugin<M> for LwFPlugin<M> {
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         let exp = state.current_experience()?;
         let classes = exp.classes_in_this_experience.clone();
-        for &task in &exp.task_labels {
-            self.prev_classes_by_task.entry(task).or_default().extend(classes.iter().copied());
+        for (task, task_classes) in exp.classes_by_task() {
+            self.prev_classes_by_task.entry(task).or_default().extend(task_classes);
         }
         self.prev_classes.extend(classes);
         self.prev_model = Some(state.model().valid());

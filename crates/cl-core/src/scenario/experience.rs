@@ -50,6 +50,20 @@ impl Experience {
         }
     }
 
+    /// The classes of each task label in the experience (from its samples; one pass over the
+    /// labels, for model adaptation).
+    pub fn classes_by_task(&self) -> std::collections::BTreeMap<u32, std::collections::BTreeSet<u32>> {
+        let mut out: std::collections::BTreeMap<u32, std::collections::BTreeSet<u32>> = Default::default();
+        if let [task] = self.task_labels.as_slice() {
+            out.insert(*task, self.classes_in_this_experience.iter().copied().collect());
+            return out;
+        }
+        for (t, y) in self.dataset.task_labels().into_iter().zip(self.dataset.targets()) {
+            out.entry(t).or_default().insert(y);
+        }
+        out
+    }
+
     /// The experience's single task label; an error if it holds several.
     pub fn task_label(&self) -> Result<u32> {
         match self.task_labels.as_slice() {

@@ -111,9 +111,9 @@ pub mod defaults {
     pub fn model_adaptation<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         let exp = state.experience.take().ok_or(ClError::MissingState("experience"))?;
         let ctx = Adaptation { experience: &exp, training: state.is_training };
-        state.model_mut().adaptation(&ctx);
+        let adapted = state.model_mut().adaptation(&ctx);
         state.experience = Some(exp);
-        Ok(())
+        adapted
     }
 
     /// Builds the optimizer on the first experience (or every experience with
@@ -133,7 +133,9 @@ pub mod defaults {
     /// [`Model::forward`] of the forward model on the current batch.
     pub fn forward<M: Model>(state: &mut StrategyState<M>) -> Result<Tensor<2>> {
         let batch = state.current_batch()?;
-        Ok(state.forward_model().forward(batch))
+        let model = state.forward_model();
+        model.check_batch(batch)?;
+        Ok(model.forward(batch))
     }
 
     /// `state.criterion` on the output and the batch's targets; a target without an output

@@ -101,9 +101,10 @@ impl IncrementalClassifier {
         Self { classifier, active_units: vec![false; n], masking, mask_value, seed, growths: 0 }
     }
 
-    /// Wraps an existing `Linear` (its weights are kept); no unit is active yet.
-    pub fn from_linear(classifier: Linear, masking: bool, mask_value: f32) -> Self {
-        Self::with_parts(classifier, masking, mask_value, 0)
+    /// Wraps an existing `Linear` (its weights are kept); no unit is active yet; units added by
+    /// growth are drawn from `seed`.
+    pub fn from_linear(classifier: Linear, masking: bool, mask_value: f32, seed: u64) -> Self {
+        Self::with_parts(classifier, masking, mask_value, seed)
     }
 
     /// Number of outputs now.
@@ -163,14 +164,12 @@ impl IncrementalClassifier {
         self.active_units.resize(outputs, false);
     }
 
-    /// Marks `classes` active (growing the mask if needed).
+    /// Marks `classes` active; classes beyond the outputs are ignored (grow first).
     pub fn activate(&mut self, classes: &[u32]) {
         for &c in classes {
-            let c = c as usize;
-            if c >= self.active_units.len() {
-                self.active_units.resize(c + 1, false);
+            if let Some(unit) = self.active_units.get_mut(c as usize) {
+                *unit = true;
             }
-            self.active_units[c] = true;
         }
     }
 
@@ -206,21 +205,44 @@ pub(crate) fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .expect("a float tensor converts to f32")
 }
 
-impl DynamicModule for IncrementalClassifier {
-    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
-        let classes = &ctx.experience.classes_in_this_experience;
+/// An error if a class label is beyond the experience's benchmark classes (a classifier would
+/// otherwise grow to it: a corrupt label like `u32::MAX` would ask for billions of units).
+pub(crate) fn check_classes(ctx: &Adaptation<'_>, classes: &[u32]) -> Result<()> {
+    let exp = ctx.experience;
+    match classes.iter().max() {
+        Some(&max) if exp.n_classes > 0 && max as usize >= exp.n_classes => Err(ClError::ClassOutOfRange {
+            class: max,
+            n_classes: exp.n_classes,
+            experience: exp.current_experience,
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl IncrementalClassifier {
+    /// Grows to `max(classes) + 1` and, when `training` and masking, activates `classes`.
+    pub(crate) fn adapt_to(&mut self, classes: &[u32], training: bool) {
         if let Some(&max) = classes.iter().max() {
             self.grow(max as usize + 1);
         }
-        if self.masking && ctx.training {
+        if self.masking && training {
             self.activate(classes);
         }
     }
 }
 
+impl DynamicModule for IncrementalClassifier {
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) -> Result<()> {
+        let classes = &ctx.experience.classes_in_this_experience;
+        check_classes(ctx, classes)?;
+        self.adapt_to(classes, ctx.training);
+        Ok(())
+    }
+}
+
 impl Head for IncrementalClassifier {
-    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
-        DynamicModule::adaptation(self, ctx);
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) -> Result<()> {
+        DynamicModule::adaptation(self, ctx)
     }
 
     fn forward(&self, features: Tensor<2>, _batch: &MiniBatch) -> Tensor<2> {

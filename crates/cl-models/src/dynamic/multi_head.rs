@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::tensor::{Int, Tensor, TensorData};
 use cl_core::{Adaptation, ClError, DynamicModule, MiniBatch, Result};
 
-use super::incremental::{IncrementalClassifier, IncrementalClassifierConfig, apply_mask};
+use super::incremental::{IncrementalClassifier, IncrementalClassifierConfig, apply_mask, check_classes};
 use crate::headed::Head;
 
 /// Configuration of a [`MultiHeadClassifier`], with Avalanche's defaults
@@ -61,16 +61,22 @@ impl MultiHeadConfig {
 ///
 /// - Model adaptation creates the head of each new task label of the experience (before
 ///   training *and* before evaluation: an unseen task label at evaluation gets a fresh,
-///   untrained head, as in Avalanche) and grows the experience's heads to its classes.
+///   untrained head, as in Avalanche) and grows each task's head to that task's classes.
 /// - The forward pass routes each sample to the head of its task label: a batch of one task
 ///   goes through that head; a batch with mixed task labels is split by task, each part through
-///   its head, and reassembled in the original order, the outputs of narrower heads padded with
-///   zeros to the widest head (as Avalanche's `MultiTaskModule.forward`).
-/// - With masking, a head's outputs of classes it was never trained on are `mask_value`.
+///   its head, and reassembled in the original order, the outputs of narrower heads padded to
+///   the widest head (as Avalanche's `MultiTaskModule.forward`).
+/// - With masking, a head's outputs of classes its task was never trained on are `mask_value`.
 ///
-/// A task label without a head (a custom loop that skipped adaptation) is an error from
-/// [`try_forward`](Self::try_forward); the [`Head`] forward used by the strategies panics with
-/// the same message.
+/// Differences from Avalanche, on purpose: an experience with several task labels activates
+/// (and grows) each head with the classes of *its* task — Avalanche grows and activates every
+/// head with all the experience's classes, or refuses with masking on; padding columns of a
+/// mixed batch are `mask_value` when masking is on (Avalanche pads with 0, which can outrank a
+/// head's masked or negative logits).
+///
+/// A task label without a head is [`ClError::UnknownTask`] from
+/// [`try_forward`](Self::try_forward) and from [`Head::check_batch`], which the strategies call
+/// before every forward pass.
 #[derive(Module, Debug)]
 pub struct MultiHeadClassifier {
     /// The heads, in order of creation; `task_labels()[i]` is the task of head `i`.
@@ -79,6 +85,8 @@ pub struct MultiHeadClassifier {
     tasks: Vec<u32>,
     #[module(skip)]
     active_units: Vec<Vec<bool>>,
+    #[module(skip)]
+    trained: Vec<bool>,
     #[module(skip)]
     config: MultiHeadConfig,
 }
@@ -90,7 +98,7 @@ impl MultiHeadClassifier {
         let width = head.num_outputs();
         let mut config = config;
         config.in_features = head.in_features();
-        Self { heads: vec![head], tasks: vec![0], active_units: vec![vec![false; width]], config }
+        Self { heads: vec![head], tasks: vec![0], active_units: vec![vec![false; width]], trained: vec![false], config }
     }
 
     /// The task label of each head, in head order.
@@ -163,7 +171,12 @@ impl MultiHeadClassifier {
             let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &device);
             let out = self.forward_task(index, features.clone().select(0, idx));
             let w = out.dims()[1];
-            parts.push(if w < width { Tensor::cat(vec![out, Tensor::zeros([n, width - w], &device)], 1) } else { out });
+            parts.push(if w < width {
+                let pad = if self.config.masking { self.config.mask_value } else { 0.0 };
+                Tensor::cat(vec![out, Tensor::full([n, width - w], pad, &device)], 1)
+            } else {
+                out
+            });
         }
         let mut inverse = vec![0i64; batch];
         for (pos, &row) in order.iter().enumerate() {
@@ -185,40 +198,53 @@ impl MultiHeadClassifier {
             .init(&device)
             .expect("the configuration was validated when the classifier was built");
         self.active_units.push(vec![false; head.num_outputs()]);
+        self.trained.push(false);
         self.heads.push(head);
         self.tasks.push(task);
     }
 }
 
 impl DynamicModule for MultiHeadClassifier {
-    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
-        let exp = ctx.experience;
-        let mut tasks = exp.task_labels.clone();
-        tasks.sort_unstable();
-        tasks.dedup();
-        for task in tasks {
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) -> Result<()> {
+        check_classes(ctx, &ctx.experience.classes_in_this_experience)?;
+        for (task, classes) in ctx.experience.classes_by_task() {
+            let classes: Vec<u32> = classes.into_iter().collect();
             self.ensure_head(task);
             let i = self.index(task).expect("the head was just ensured");
-            DynamicModule::adaptation(&mut self.heads[i], ctx);
+            self.heads[i].adapt_to(&classes, ctx.training);
             let width = self.heads[i].num_outputs();
             let active = &mut self.active_units[i];
             if active.len() < width {
                 active.resize(width, false);
             }
             if ctx.training {
-                for &c in &exp.classes_in_this_experience {
+                self.trained[i] = true;
+                for &c in &classes {
                     if let Some(unit) = active.get_mut(c as usize) {
                         *unit = true;
                     }
                 }
             }
         }
+        Ok(())
     }
 }
 
 impl Head for MultiHeadClassifier {
-    fn adaptation(&mut self, ctx: &Adaptation<'_>) {
-        DynamicModule::adaptation(self, ctx);
+    fn adaptation(&mut self, ctx: &Adaptation<'_>) -> Result<()> {
+        DynamicModule::adaptation(self, ctx)
+    }
+
+    fn check_batch(&self, batch: &MiniBatch) -> Result<()> {
+        match batch.single_task() {
+            Some(task) => self.head_index(task).map(|_| ()),
+            None => {
+                let mut tasks = batch.task_labels.clone();
+                tasks.sort_unstable();
+                tasks.dedup();
+                tasks.into_iter().try_for_each(|t| self.head_index(t).map(|_| ()))
+            }
+        }
     }
 
     fn forward(&self, features: Tensor<2>, batch: &MiniBatch) -> Tensor<2> {
@@ -228,11 +254,13 @@ impl Head for MultiHeadClassifier {
         }
     }
 
+    /// The heads of the tasks trained on so far (Avalanche's `known_train_tasks_labels`).
     fn forward_all_tasks(&self, features: Tensor<2>) -> Option<BTreeMap<u32, Tensor<2>>> {
         Some(
             self.tasks
                 .iter()
                 .enumerate()
+                .filter(|&(i, _)| self.trained[i])
                 .map(|(i, &task)| (task, self.forward_task(i, features.clone())))
                 .collect(),
         )

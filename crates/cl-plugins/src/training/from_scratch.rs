@@ -69,7 +69,7 @@ impl<M: Model> Plugin<M> for FromScratchPlugin<M> {
         let mut model = (self.factory)().to_device(&state.device).train();
         model.seed(state.seed);
         if let Some(exp) = state.experience.as_ref() {
-            model.adaptation(&cl_core::Adaptation::train(exp));
+            model.adaptation(&cl_core::Adaptation::train(exp))?;
         }
         state.set_model(model);
         if self.reset_optimizer {
