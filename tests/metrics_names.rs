@@ -55,8 +55,9 @@ fn all_metrics_emit_avalanche_names() {
         "CPUUsage_Stream/eval_phase/test_stream/Task000",
         "MAC_Epoch/train_phase/train_stream/Task000",
         "MAC_Exp/eval_phase/test_stream/Task000/Exp000",
+        // Avalanche's `accuracy_matrix_metrics` name, without phase or stream.
+        "EvalStream/Acc_Matrix",
         // Not in Avalanche; named in its scheme.
-        "AccuracyMatrix/eval_phase/test_stream",
         "ModelParams_Exp/train_phase/train_stream/Task000/Exp001",
         "ModelBytes_Exp/train_phase/train_stream/Task000/Exp001",
     ] {

@@ -73,7 +73,7 @@ fn accuracy_forgetting_bwt_forward_transfer_and_accuracy_matrix() {
     assert_close!(value(&v, "StreamForgetting/eval_phase/test_stream"), 0.0);
     // Before any training, experience 0 counts as trained (as Avalanche).
     assert_close!(value(&v, "Accuracy_On_Trained_Experiences/eval_phase/test_stream/Task000"), 0.1);
-    assert!(!v.iter().any(|x| x.name.starts_with("AccuracyMatrix")), "no matrix before training");
+    assert!(!v.iter().any(|x| x.name == "EvalStream/Acc_Matrix"), "no matrix before training");
 
     train(&mut d, 0);
     let v = eval_with(&mut d, &stream, [9, 4, 2]);
@@ -107,7 +107,8 @@ fn accuracy_forgetting_bwt_forward_transfer_and_accuracy_matrix() {
     assert_close!(value(&v, "Loss_Exp/eval_phase/test_stream/Task000/Exp001"), 1.0);
     assert_close!(value(&v, "Accuracy_On_Trained_Experiences/eval_phase/test_stream/Task000"), 21.0 / 30.0);
 
-    let m = v.iter().find(|x| x.name == "AccuracyMatrix/eval_phase/test_stream").unwrap();
+    // Avalanche's name for the accuracy matrix.
+    let m = v.iter().find(|x| x.name == "EvalStream/Acc_Matrix").unwrap();
     assert_close!(m.value, 0.7);
     let Some(MetricData::Matrix { rows }) = &m.data else { panic!("matrix data") };
     let want = [[0.9, 0.4, 0.2], [0.6, 0.8, 0.6], [0.5, 0.7, 0.9]];
@@ -123,6 +124,30 @@ fn accuracy_forgetting_bwt_forward_transfer_and_accuracy_matrix() {
     let last = d.eval.last_values();
     assert_close!(last["StreamForgetting/eval_phase/test_stream"], 0.25);
     assert_close!(last["ExperienceForgetting/eval_phase/test_stream/Task000/Exp000"], 0.4);
+}
+
+#[test]
+fn forward_transfer_needs_an_evaluation_before_training() {
+    let mut d = Driver::new(EvaluationPlugin::empty().metric(ForwardTransfer::new(true, true)));
+    let stream = test_stream();
+    // The first evaluation comes after training: its accuracies are not initial ones, and
+    // nothing is emitted (a warning is logged), then or later.
+    train(&mut d, 0);
+    let v = eval_with(&mut d, &stream, [9, 4, 2]);
+    assert!(!v.iter().any(|x| x.name.contains("ForwardTransfer")), "{v:#?}");
+    train(&mut d, 1);
+    let v = eval_with(&mut d, &stream, [6, 8, 6]);
+    assert!(!v.iter().any(|x| x.name.contains("ForwardTransfer")), "{v:#?}");
+
+    // A periodic evaluation at the start of training (no iteration run yet) serves.
+    let mut d = Driver::new(EvaluationPlugin::empty().metric(ForwardTransfer::new(true, true)));
+    d.call(Callback::BeforeTraining, true, None, None);
+    let v = eval_with(&mut d, &stream, [1, 2, 3]);
+    assert_close!(value(&v, "StreamForwardTransfer/eval_phase/test_stream"), 0.0);
+    d.call(Callback::AfterTraining, true, None, None);
+    train(&mut d, 0);
+    let v = eval_with(&mut d, &stream, [9, 4, 2]);
+    assert_close!(value(&v, "ExperienceForwardTransfer/eval_phase/test_stream/Task000/Exp001"), 0.4 - 0.2);
 }
 
 #[test]
@@ -184,8 +209,89 @@ fn confusion_matrix_class_accuracy_and_amca() {
     assert!(!v.iter().any(|x| x.name == "Top1_ClassAcc_Exp/eval_phase/test_stream/Task000/Exp001/2"));
     assert_close!(value(&v, "Top1_ClassAcc_Stream/eval_phase/test_stream/Task000/0"), 2.0 / 3.0);
     assert_close!(value(&v, "Top1_ClassAcc_Stream/eval_phase/test_stream/Task000/2"), 0.5);
-    // Mean class accuracy: 2/3 on experience 0, 1/2 on experience 1.
-    assert_close!(value(&v, "Top1_AMCA_Stream/test_stream/Task000"), (2.0 / 3.0 + 0.5) / 2.0);
+    // AMCA (Avalanche's amca.py): class accuracies pooled over the whole eval phase —
+    // class 0: 1/2 + 1/1 -> 2/3, class 1: 2/2 + 0/1 -> 2/3, class 2: 1/2 — mean 11/18.
+    let phase1 = (2.0 / 3.0 + 2.0 / 3.0 + 0.5) / 3.0;
+    assert_close!(value(&v, "Top1_AMCA_Stream/test_stream/Task000"), phase1);
+    assert_eq!(v.iter().filter(|x| x.name.starts_with("Top1_AMCA")).count(), 1);
+    // Second phase, experience 1 only: class 0 1/1, class 1 0/1, class 2 (seen before, absent
+    // now) 0 -> 1/3; the running mean over the two phases is emitted.
+    let v = d.eval_stream(&[(&e1, vec![0, 0], 0.0)], 3);
+    let phase2 = 1.0 / 3.0;
+    assert_close!(value(&v, "Top1_AMCA_Stream/test_stream/Task000"), (phase1 + phase2) / 2.0);
+    // A periodic evaluation inside `train` is ignored (Avalanche's ignore_validation).
+    d.call(Callback::BeforeTraining, true, None, None);
+    let v = d.eval_stream(&[(&e0, vec![0; 6], 0.0)], 3);
+    assert!(!v.iter().any(|x| x.name.starts_with("Top1_AMCA")));
+    d.call(Callback::AfterTraining, true, None, None);
+    // A phase on another stream: untracked (only `test` by default), but the test stream's
+    // value is emitted with this phase counting 0, as Avalanche.
+    let valid = experience(0, "valid", &[0, 1], 0, 3);
+    let v = d.eval_stream(&[(&valid, vec![0, 1], 0.0)], 3);
+    assert!(!v.iter().any(|x| x.name.starts_with("Top1_AMCA_Stream/valid_stream")));
+    assert_close!(value(&v, "Top1_AMCA_Stream/test_stream/Task000"), (phase1 + phase2 + 0.0) / 3.0);
+    // That zero is not kept: the next test phase (all right) averages three phases.
+    let v = d.eval_stream(&[(&e0, vec![0, 0, 1, 1, 2, 2], 0.0), (&e1, vec![0, 1], 0.0)], 3);
+    assert_close!(value(&v, "Top1_AMCA_Stream/test_stream/Task000"), (phase1 + phase2 + 1.0) / 3.0);
+}
+
+#[test]
+fn amca_tracks_other_streams_when_asked() {
+    let mut d = Driver::new(EvaluationPlugin::empty().metric(Amca::new().all_streams()));
+    let valid = experience(0, "valid", &[0, 1, 1], 0, 2);
+    let v = d.eval_stream(&[(&valid, vec![0, 1, 0], 0.0)], 2);
+    // class 0 1/1, class 1 1/2.
+    assert_close!(value(&v, "Top1_AMCA_Stream/valid_stream/Task000"), 0.75);
+    let mut d = Driver::new(EvaluationPlugin::empty().metric(Amca::new().streams(["valid"])));
+    let v = d.eval_stream(&[(&valid, vec![0, 1, 0], 0.0)], 2);
+    assert_close!(value(&v, "Top1_AMCA_Stream/valid_stream/Task000"), 0.75);
+}
+
+/// Evaluates one experience as one batch with the given logits; returns the values emitted.
+fn eval_logits(d: &mut Driver, exp: &cl::core::Experience, logits: Vec<f32>, classes: usize) -> Vec<cl::metrics::MetricValue> {
+    let y = exp.dataset.targets();
+    let n = y.len();
+    let b = batch(&y, &vec![0; n], &d.device);
+    let logits = Tensor::<2>::from_data(TensorData::new(logits, [n, classes]), &d.device);
+    let loss = Tensor::<1>::from_data(TensorData::new(vec![0.0f32], [1]), &d.device);
+    let mut v = d.call(Callback::BeforeEval, false, Some(exp), None);
+    v.extend(d.call(Callback::BeforeEvalExp, false, Some(exp), None));
+    v.extend(d.call(Callback::AfterEvalIteration, false, Some(exp), Some((&b, &logits, &loss))));
+    v.extend(d.call(Callback::AfterEvalExp, false, Some(exp), None));
+    v.extend(d.call(Callback::AfterEval, false, Some(exp), None));
+    v
+}
+
+#[test]
+fn a_model_with_one_output_works() {
+    // One logit: every prediction is class 0; labels 0, 1, 1 (class 1 has no logit).
+    let eval = EvaluationPlugin::empty()
+        .metric(ConfusionMatrixMetric::new())
+        .metric(ClassAccuracy::new(Granularity::DEFAULT))
+        .metric(Amca::new())
+        .metric(TopkAccuracy::new(1, Granularity::DEFAULT).unwrap())
+        .metric(AccuracyMetrics::accuracy(Granularity::DEFAULT));
+    let mut d = Driver::new(eval);
+    let exp = experience(0, "test", &[0, 1, 1], 0, 2);
+    let v = eval_logits(&mut d, &exp, vec![0.3, 0.1, -2.0], 1);
+    let cm = v.iter().find(|x| x.name == "ConfusionMatrix_Stream/eval_phase/test_stream").unwrap();
+    assert_eq!(cm.data, Some(MetricData::ConfusionMatrix { counts: vec![vec![1, 0], vec![2, 0]] }));
+    assert_close!(value(&v, "Top1_ClassAcc_Exp/eval_phase/test_stream/Task000/Exp000/0"), 1.0);
+    assert_close!(value(&v, "Top1_ClassAcc_Exp/eval_phase/test_stream/Task000/Exp000/1"), 0.0);
+    assert_close!(value(&v, "Top1_AMCA_Stream/test_stream/Task000"), 0.5);
+    assert_close!(value(&v, "Topk_1_Acc_Exp/eval_phase/test_stream/Task000/Exp000"), 1.0 / 3.0);
+    assert_close!(value(&v, "Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp000"), 1.0 / 3.0);
+    // A later, wider head (three outputs) on the same evaluator: the sums grow on the device.
+    let exp = experience(0, "test", &[2, 1], 0, 3);
+    let v = eval_logits(&mut d, &exp, vec![0.0, 0.0, 1.0, 0.0, 1.0, 0.0], 3);
+    let cm = v.iter().find(|x| x.name == "ConfusionMatrix_Stream/eval_phase/test_stream").unwrap();
+    assert_eq!(
+        cm.data,
+        Some(MetricData::ConfusionMatrix {
+            counts: vec![vec![0, 0, 0], vec![0, 1, 0], vec![0, 0, 1]]
+        })
+    );
+    assert_close!(value(&v, "Top1_ClassAcc_Stream/eval_phase/test_stream/Task000/2"), 1.0);
 }
 
 #[test]
@@ -207,6 +313,28 @@ fn topk_accuracy() {
     let v = d.call(Callback::AfterEval, false, Some(&exp), None);
     assert_close!(value(&v, "Topk_2_Acc_Stream/eval_phase/test_stream/Task000"), 2.0 / 3.0);
     assert!(TopkAccuracy::new(0, Granularity::DEFAULT).is_err());
+}
+
+#[test]
+fn topk_accuracy_breaks_ties_by_index() {
+    let topk = |k: usize, labels: &[u32], logits: Vec<f32>| {
+        let mut d = Driver::new(EvaluationPlugin::empty().metric(TopkAccuracy::new(k, Granularity::DEFAULT).unwrap()));
+        let exp = experience(0, "test", labels, 0, 4);
+        let v = eval_logits(&mut d, &exp, logits, 4);
+        value(&v, &format!("Topk_{k}_Acc_Exp/eval_phase/test_stream/Task000/Exp000"))
+    };
+    // All logits equal (a fully masked head): ranks follow the index, as torch.topk; labels
+    // 0, 1, 3 rank 1st, 2nd, 4th.
+    let equal = vec![0.0f32; 12];
+    assert_close!(topk(1, &[0, 1, 3], equal.clone()), 1.0 / 3.0);
+    assert_close!(topk(2, &[0, 1, 3], equal.clone()), 2.0 / 3.0);
+    assert_close!(topk(4, &[0, 1, 3], equal), 1.0);
+    // Logits [1, 2, 2, 0]: label 2 ties with index 1 -> rank 2; label 1 -> rank 1;
+    // label 3 -> rank 4.
+    let tied = [1.0f32, 2.0, 2.0, 0.0].repeat(3);
+    assert_close!(topk(1, &[2, 1, 3], tied.clone()), 1.0 / 3.0);
+    assert_close!(topk(2, &[2, 1, 3], tied.clone()), 2.0 / 3.0);
+    assert_close!(topk(3, &[2, 1, 3], tied), 2.0 / 3.0);
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub use loggers::{
     CsvLogger, InteractiveLogger, JsonLinesLogger, LogEvent, Logger, TbEvent, TensorBoardLogger, TextLogger, read_events,
     read_json_lines,
 };
-pub use matrix::AccuracyMatrix;
+pub use matrix::{AccuracyMatrix, IndexOutOfRange};
 pub use metric::{Metric, MetricContext, MetricOutput};
 pub use metrics::{
     AccuracyMatrixMetric, AccuracyMetrics, Amca, Bwt, ClassAccuracy, ConfusionMatrixMetric, CpuUsage, Forgetting,

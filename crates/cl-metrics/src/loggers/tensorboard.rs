@@ -258,9 +258,11 @@ pub fn read_events(path: impl AsRef<Path>) -> io::Result<Vec<TbEvent>> {
         if masked_crc(len_bytes) != len_crc {
             return Err(bad("bad length checksum"));
         }
-        let len = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes")) as usize;
+        let len = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
         let after = &after[4..];
-        if after.len() < len + 4 {
+        // A crafted length must not overflow: checked, an error rather than a panic.
+        let len = usize::try_from(len).map_err(|_| bad("record length too large"))?;
+        if len.checked_add(4).is_none_or(|need| after.len() < need) {
             return Err(bad("truncated record"));
         }
         let (data, after) = after.split_at(len);
@@ -284,6 +286,21 @@ mod tests {
         assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
         // TensorFlow's mask ((crc >> 15) | (crc << 17)) + 0xa282ead8, computed by hand.
         assert_eq!(masked_crc(b"123456789"), 0xC78A_B0E5);
+    }
+
+    #[test]
+    fn crafted_huge_length_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [u64::MAX, u64::MAX - 3, 1 << 40] {
+            let len_bytes = len.to_le_bytes();
+            let mut rec = len_bytes.to_vec();
+            rec.extend_from_slice(&masked_crc(&len_bytes).to_le_bytes());
+            rec.extend_from_slice(&[0u8; 8]);
+            let path = dir.path().join("events.out.tfevents.crafted");
+            std::fs::write(&path, &rec).unwrap();
+            let e = read_events(&path).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+        }
     }
 
     #[test]

@@ -218,8 +218,10 @@ impl Metric for AccuracyMetrics {
 /// Top-k accuracy (`Topk_{k}_Acc_MB`, `_Epoch`, `_Exp`, `_Stream`), one value per task label
 /// as Avalanche's `topk_acc_metrics`.
 ///
-/// A sample is a hit when fewer than `k` logits are strictly greater than the logit of its
-/// true class (ties count for the sample); computed on the device, read back once per period.
+/// A sample is a hit when fewer than `k` logits rank above the logit of its true class: those
+/// strictly greater, and those equal at a lower index (ties broken by index, as `torch.topk`,
+/// so equal logits — a fully masked head — do not all count as hits); computed on the device,
+/// read back once per period.
 #[derive(Debug)]
 pub struct TopkAccuracy {
     k: usize,
@@ -249,13 +251,25 @@ impl TopkAccuracy {
     fn hits(&self, ctx: &MetricContext<'_>) -> Option<Tensor<1, Int>> {
         let (batch, out) = (ctx.batch?, ctx.output?);
         let n = batch.len();
-        if n == 0 {
+        let c = out.dims()[1];
+        if n == 0 || c == 0 {
             return None;
         }
         let logits = out.clone().detach();
-        let true_logit = logits.clone().gather(1, batch.y.clone().reshape([n, 1]));
-        let above = logits.sub(true_logit).greater_elem(0.0).int().sum_dim(1).reshape([n]);
-        Some(above.lower_elem(self.k as i64).int())
+        let y = batch.y.clone().reshape([n, 1]);
+        // A label with no logit (not below the number of outputs) is never a hit; checked on
+        // the host labels, so the usual case costs nothing.
+        let out_of_range = batch.targets.iter().any(|&t| t as usize >= c);
+        let index = if out_of_range { y.clone().clamp_max((c - 1) as i64) } else { y.clone() };
+        let true_logit = logits.clone().gather(1, index);
+        let diff = logits.sub(true_logit.expand([n, c]));
+        // Ties are broken by index, as `torch.topk`: a logit equal to the true class's one
+        // ranks above it only at a lower index.
+        let columns = Tensor::<1, Int>::arange(0..c as i64, (&y.device(), y.dtype())).reshape([1, c]).expand([n, c]);
+        let lower_index = columns.lower(y.expand([n, c])).int();
+        let above = diff.clone().greater_elem(0.0).int() + diff.equal_elem(0.0).int() * lower_index;
+        let hits = above.sum_dim(1).reshape([n]).lower_elem(self.k as i64).int();
+        Some(if out_of_range { hits * batch.y.clone().lower_elem(c as i64).int() } else { hits })
     }
 
     fn emit(&self, counts: &TaskCounts, level: &str, add_exp: bool, ctx: &MetricContext<'_>, out: &mut MetricOutput) {

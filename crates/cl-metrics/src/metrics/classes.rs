@@ -1,48 +1,45 @@
 //! Per-class accuracy (`Top1_ClassAcc_*`) and the average mean-class accuracy
 //! (`Top1_AMCA_Stream`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use burn::tensor::Tensor;
 use cl_core::{Callback, MiniBatch};
 
-use super::Granularity;
+use super::{Granularity, label_width, one_hot, pad};
 use crate::metric::{Metric, MetricContext, MetricOutput};
 
 /// Correct and total counts per class and task, on the device.
 #[derive(Debug, Default)]
 pub(crate) struct ClassSums {
-    /// task → (classes, correct `[1, C]`, total `[1, C]`).
+    /// task → (classes, correct `[1, C]`, total `[1, C]`); `C` grows (zero-padded on the
+    /// device) when a model's head grows or a label is not below the number of outputs.
     device: BTreeMap<u32, (usize, Tensor<2>, Tensor<2>)>,
-    /// task → host sums spilled when the number of outputs changed (dynamic heads).
-    host: BTreeMap<u32, (Vec<f64>, Vec<f64>)>,
 }
 
 impl ClassSums {
     pub(crate) fn reset(&mut self) {
         self.device.clear();
-        self.host.clear();
     }
 
-    pub(crate) fn update(&mut self, batch: &MiniBatch, hits: Tensor<1, burn::tensor::Int>, classes: usize) {
+    /// Adds a batch: `hits` are its top-1 hits, `outputs` the model's number of logits.
+    pub(crate) fn update(&mut self, batch: &MiniBatch, hits: Tensor<1, burn::tensor::Int>, outputs: usize) {
         let n = batch.len();
         if n == 0 {
             return;
         }
-        let one_hot = batch.y.clone().one_hot::<2>(classes).float();
+        let classes = label_width(batch, outputs);
+        let one_hot = one_hot(batch.y.clone(), n, classes);
         let hit_rows = one_hot.clone() * hits.float().reshape([n, 1]);
         let mut add = |task: u32, correct: Tensor<2>, total: Tensor<2>| {
-            if let Some((c, _, _)) = self.device.get(&task)
-                && *c != classes
-            {
-                let (c, cor, tot) = self.device.remove(&task).expect("present");
-                let h = self.host.entry(task).or_default();
-                add_host(h, c, cor, tot);
-            }
-            match self.device.remove(&task) {
-                Some((c, cor, tot)) => self.device.insert(task, (c, cor + correct, tot + total)),
-                None => self.device.insert(task, (classes, correct, total)),
+            let entry = match self.device.remove(&task) {
+                Some((c, cor, tot)) => {
+                    let w = c.max(classes);
+                    (w, pad(cor, 1, w) + pad(correct, 1, w), pad(tot, 1, w) + pad(total, 1, w))
+                }
+                None => (classes, correct, total),
             };
+            self.device.insert(task, entry);
         };
         match batch.single_task() {
             Some(t) => add(t, hit_rows.sum_dim(0), one_hot.sum_dim(0)),
@@ -58,14 +55,13 @@ impl ClassSums {
         }
     }
 
-    /// task → class → (correct, total), classes with at least one sample.
+    /// task → class → (correct, total), classes with at least one sample (one read per task).
     pub(crate) fn read(&self) -> BTreeMap<u32, BTreeMap<u32, (f64, f64)>> {
-        let mut host = self.host.clone();
-        for (&t, (c, cor, tot)) in &self.device {
-            add_host(host.entry(t).or_default(), *c, cor.clone(), tot.clone());
-        }
-        host.into_iter()
-            .map(|(t, (cor, tot))| {
+        let read = |x: &Tensor<2>| -> Vec<f64> { x.clone().into_data().iter::<f32>().map(f64::from).collect() };
+        self.device
+            .iter()
+            .map(|(&t, (_, cor, tot))| {
+                let (cor, tot) = (read(cor), read(tot));
                 let classes = cor
                     .iter()
                     .zip(&tot)
@@ -76,19 +72,6 @@ impl ClassSums {
                 (t, classes)
             })
             .collect()
-    }
-}
-
-fn add_host(h: &mut (Vec<f64>, Vec<f64>), classes: usize, correct: Tensor<2>, total: Tensor<2>) {
-    let read = |x: Tensor<2>| -> Vec<f64> { x.into_data().iter::<f32>().map(f64::from).collect() };
-    let (cor, tot) = (read(correct), read(total));
-    if h.0.len() < classes {
-        h.0.resize(classes, 0.0);
-        h.1.resize(classes, 0.0);
-    }
-    for c in 0..classes {
-        h.0[c] += cor[c];
-        h.1[c] += tot[c];
     }
 }
 
@@ -158,21 +141,124 @@ impl Metric for ClassAccuracy {
     }
 }
 
-/// Average mean-class accuracy (`Top1_AMCA_Stream/test_stream/Task000`, without phase, as
-/// Avalanche's `amca_metrics`): per task, the mean over the evaluated experiences of the mean
-/// accuracy over the classes present in the experience. Evaluations run inside `train`
-/// (periodic validation) are ignored, as Avalanche's default `ignore_validation=True`.
-#[derive(Debug, Default)]
+/// Average mean-class accuracy (`Top1_AMCA_Stream/test_stream/Task000`, without phase), as
+/// Avalanche's `amca_metrics` (`AMCAPluginMetric`, never reset):
+///
+/// - per tracked stream and task, the class accuracies are pooled over all the samples of an
+///   eval phase (`eval` call); a class seen in an earlier phase and absent from this one counts
+///   as 0 (Avalanche keeps the classes it has seen);
+/// - the mean-class accuracy of a phase is the mean over those classes;
+/// - after each eval phase the metric emits, per tracked stream ever evaluated and task, the
+///   mean over the eval phases so far of their mean-class accuracies (the current phase
+///   included; a stream not evaluated in this phase counts this phase as 0, as Avalanche).
+///
+/// Only the `test` stream is tracked by default (Avalanche's `streams=("test",)`); see
+/// [`streams`](Self::streams). Evaluations run inside `train` (periodic validation) are
+/// ignored, as Avalanche's default `ignore_validation=True`.
+#[derive(Debug)]
 pub struct Amca {
-    experience: ClassSums,
-    per_exp: BTreeMap<u32, Vec<f64>>,
+    /// Tracked streams; `None`: all.
+    streams: Option<BTreeSet<String>>,
+    /// stream → its running AMCA.
+    amcas: BTreeMap<String, StreamAmca>,
+    /// Tracked streams evaluated in the current eval phase.
+    in_phase: BTreeSet<String>,
+    /// The tracked stream being evaluated.
+    current: Option<String>,
     in_training: bool,
 }
 
+/// Avalanche's `AverageMeanClassAccuracy` for one stream.
+#[derive(Debug, Default)]
+struct StreamAmca {
+    /// Class counts of the current eval phase.
+    sums: ClassSums,
+    /// task → classes seen in earlier phases.
+    known: BTreeMap<u32, BTreeSet<u32>>,
+    /// task → mean-class accuracy of each earlier phase.
+    prev: BTreeMap<u32, Vec<f64>>,
+    updated_once: bool,
+}
+
+impl StreamAmca {
+    /// task → mean-class accuracy of the current phase, from `read` (`ClassSums::read`).
+    fn current(&self, read: &BTreeMap<u32, BTreeMap<u32, (f64, f64)>>) -> BTreeMap<u32, f64> {
+        let tasks: BTreeSet<u32> = self.known.keys().chain(read.keys()).copied().collect();
+        let empty = BTreeMap::new();
+        tasks
+            .into_iter()
+            .filter_map(|t| {
+                let seen = read.get(&t).unwrap_or(&empty);
+                let classes: BTreeSet<u32> =
+                    self.known.get(&t).into_iter().flatten().chain(seen.keys()).copied().collect();
+                let accs: Vec<f64> = classes.iter().map(|c| seen.get(c).map_or(0.0, |(k, n)| k / n)).collect();
+                (!accs.is_empty()).then(|| (t, accs.iter().sum::<f64>() / accs.len() as f64))
+            })
+            .collect()
+    }
+
+    /// Consolidates the current phase (Avalanche's `next_experience`).
+    fn next_phase(&mut self) {
+        if !self.updated_once {
+            return;
+        }
+        let read = self.sums.read();
+        for (t, acc) in self.current(&read) {
+            self.prev.entry(t).or_default().push(acc);
+        }
+        for (t, classes) in read {
+            self.known.entry(t).or_default().extend(classes.keys());
+        }
+        self.sums.reset();
+    }
+
+    /// task → running AMCA: mean of the earlier phases and the current one.
+    fn result(&self) -> BTreeMap<u32, f64> {
+        let current = self.current(&self.sums.read());
+        let tasks: BTreeSet<u32> = self.prev.keys().chain(current.keys()).copied().collect();
+        tasks
+            .into_iter()
+            .map(|t| {
+                let prev = self.prev.get(&t).map_or(&[][..], Vec::as_slice);
+                let sum = prev.iter().sum::<f64>() + current.get(&t).copied().unwrap_or(0.0);
+                (t, sum / (prev.len() + 1) as f64)
+            })
+            .collect()
+    }
+}
+
+impl Default for Amca {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Amca {
-    /// The metric.
+    /// The metric on the `test` stream (Avalanche's `amca_metrics()`).
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            streams: Some(BTreeSet::from(["test".to_string()])),
+            amcas: BTreeMap::new(),
+            in_phase: BTreeSet::new(),
+            current: None,
+            in_training: false,
+        }
+    }
+
+    /// Tracks these streams (by name, e.g. `["test", "valid"]`) instead.
+    pub fn streams<S: Into<String>>(mut self, streams: impl IntoIterator<Item = S>) -> Self {
+        self.streams = Some(streams.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Tracks every evaluated stream (Avalanche's `streams=None`).
+    pub fn all_streams(mut self) -> Self {
+        self.streams = None;
+        self
+    }
+
+    fn tracked(&self, stream: &str) -> bool {
+        self.streams.as_ref().is_none_or(|s| s.contains(stream))
     }
 }
 
@@ -186,26 +272,34 @@ impl Metric for Amca {
             Callback::BeforeTraining => self.in_training = true,
             Callback::AfterTraining => self.in_training = false,
             _ if self.in_training => {}
-            Callback::BeforeEval => self.per_exp.clear(),
-            Callback::BeforeEvalExp => self.experience.reset(),
-            Callback::AfterEvalIteration => {
-                if let (Some(batch), Some(hits), Some(o)) = (ctx.batch, ctx.hits(), ctx.output) {
-                    self.experience.update(batch, hits, o.dims()[1]);
+            Callback::BeforeEval => {
+                for s in std::mem::take(&mut self.in_phase) {
+                    if let Some(a) = self.amcas.get_mut(&s) {
+                        a.next_phase();
+                    }
                 }
             }
-            Callback::AfterEvalExp => {
-                for (t, classes) in self.experience.read() {
-                    if classes.is_empty() {
-                        continue;
-                    }
-                    let mean = classes.values().map(|(k, n)| k / n).sum::<f64>() / classes.len() as f64;
-                    self.per_exp.entry(t).or_default().push(mean);
+            Callback::BeforeEvalExp => {
+                let stream = ctx.stream().to_string();
+                self.current = None;
+                if self.tracked(&stream) {
+                    self.amcas.entry(stream.clone()).or_default();
+                    self.in_phase.insert(stream.clone());
+                    self.current = Some(stream);
+                }
+            }
+            Callback::AfterEvalIteration => {
+                let Some(a) = self.current.as_ref().and_then(|s| self.amcas.get_mut(s)) else { return };
+                if let (Some(batch), Some(hits), Some(o)) = (ctx.batch, ctx.hits(), ctx.output) {
+                    a.sums.update(batch, hits, o.dims()[1]);
+                    a.updated_once = true;
                 }
             }
             Callback::AfterEval => {
-                for (t, v) in &self.per_exp {
-                    let name = format!("Top1_AMCA_Stream/{}_stream/Task{t:03}", ctx.stream());
-                    out.scalar(name, v.iter().sum::<f64>() / v.len() as f64);
+                for (stream, a) in &self.amcas {
+                    for (t, v) in a.result() {
+                        out.scalar(format!("Top1_AMCA_Stream/{stream}_stream/Task{t:03}"), v);
+                    }
                 }
             }
             _ => {}

@@ -3,6 +3,7 @@
 use burn::tensor::Tensor;
 use cl_core::Callback;
 
+use super::{label_width, one_hot, pad};
 use crate::metric::{Metric, MetricContext, MetricOutput};
 use crate::value::MetricData;
 
@@ -11,8 +12,9 @@ use crate::value::MetricData;
 /// the number of samples as the scalar value.
 ///
 /// Accumulated on the device as `one_hot(y)ᵀ · one_hot(argmax)` per batch (a `[C, C]` matmul),
-/// read back once per stream. The size is the model's number of outputs (or
-/// [`num_classes`](Self::num_classes) if larger).
+/// read back once per stream; the one-hot rows are built on the device (no host sync per
+/// iteration). The size is the model's number of outputs, or more when a label is not below
+/// it, or [`num_classes`](Self::num_classes) if larger.
 #[derive(Debug, Default)]
 pub struct ConfusionMatrixMetric {
     num_classes: usize,
@@ -79,15 +81,17 @@ impl Metric for ConfusionMatrixMetric {
                 if n == 0 {
                     return;
                 }
-                let c = o.dims()[1];
-                if self.device.as_ref().is_some_and(|(dc, _)| *dc != c) {
-                    self.spill();
-                }
-                let truth = batch.y.clone().one_hot::<2>(c).float();
-                let pred = o.clone().detach().argmax(1).reshape([n]).one_hot::<2>(c).float();
+                // Labels not below the number of outputs widen the matrix (as Avalanche's,
+                // sized by the largest label or prediction); all on the device.
+                let c = label_width(batch, o.dims()[1]);
+                let truth = one_hot(batch.y.clone(), n, c);
+                let pred = one_hot(o.clone().detach().argmax(1).reshape([n]), n, c);
                 let m = truth.transpose().matmul(pred);
                 self.device = Some(match self.device.take() {
-                    Some((_, acc)) => (c, acc + m),
+                    Some((dc, acc)) => {
+                        let w = dc.max(c);
+                        (w, pad(acc, w, w) + pad(m, w, w))
+                    }
                     None => (c, m),
                 });
             }

@@ -9,6 +9,8 @@ mod resources;
 mod timing;
 mod transfer;
 
+use burn::tensor::{Int, Tensor};
+use cl_core::MiniBatch;
 use serde::{Deserialize, Serialize};
 
 pub use accuracy::{AccuracyMetrics, TopkAccuracy};
@@ -60,4 +62,32 @@ impl Granularity {
     pub fn any(&self) -> bool {
         self.minibatch || self.epoch || self.experience || self.stream
     }
+}
+
+/// Width of a one-hot encoding of `batch`'s labels next to a model with `outputs` logits: the
+/// number of outputs, or more when a label is not below it (read from the host labels, no
+/// device sync).
+pub(crate) fn label_width(batch: &MiniBatch, outputs: usize) -> usize {
+    let max_label = batch.targets.iter().max().map_or(0, |&m| m as usize + 1);
+    outputs.max(max_label).max(1)
+}
+
+/// `[n, width]` one-hot rows of the labels `y` (`[n]`), built on the device by comparing with
+/// `arange(width)` (no host read, unlike `Tensor::one_hot`); a label not below `width` gives a
+/// zero row.
+pub(crate) fn one_hot(y: Tensor<1, Int>, n: usize, width: usize) -> Tensor<2> {
+    let device = y.device();
+    let classes = Tensor::<1, Int>::arange(0..width as i64, (&device, y.dtype()));
+    y.reshape([n, 1])
+        .expand([n, width])
+        .equal(classes.reshape([1, width]).expand([n, width]))
+        .float()
+}
+
+/// `t` (`[rows, cols]`) padded with zero columns to `cols` (and zero rows to `rows`) on the device.
+pub(crate) fn pad(t: Tensor<2>, rows: usize, cols: usize) -> Tensor<2> {
+    let [r, c] = t.dims();
+    let device = t.device();
+    let t = if c < cols { Tensor::cat(vec![t, Tensor::zeros([r, cols - c], &device)], 1) } else { t };
+    if r < rows { Tensor::cat(vec![t, Tensor::zeros([rows - r, cols.max(c)], &device)], 0) } else { t }
 }

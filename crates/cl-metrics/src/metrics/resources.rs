@@ -135,6 +135,9 @@ impl MaxRam {
     }
 
     fn begin(&mut self, i: usize) {
+        // Samples the thread took before this period belong to the periods open then: fold
+        // them now, so they are not credited to period `i` when it ends.
+        self.fold_sampler();
         self.maxima[i].store(0, Ordering::Relaxed);
         self.sample();
     }
@@ -275,5 +278,29 @@ impl Metric for CpuUsage {
         if let Some(v) = self.end(i) {
             out.scalar(ctx.name(name, true, add_exp), v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_before_a_period_are_not_credited_to_it() {
+        let mut m = MaxRam::new(Granularity::ALL).every(Duration::from_secs(3600));
+        m.begin(3);
+        m.start_sampler();
+        // A sample the thread took before experience period 2 began (a peak far above the
+        // process's real memory).
+        let peak = 1u64 << 60;
+        m.sampler.as_ref().unwrap().max.fetch_max(peak, Ordering::Relaxed);
+        m.begin(2);
+        m.fold_sampler();
+        let exp = m.end(2);
+        assert!(exp < (peak as f64) / (1024.0 * 1024.0), "credited to the later period: {exp}");
+        assert!(exp > 0.0, "the period's own samples count");
+        // The stream period, open when the sample was taken, keeps it.
+        m.fold_sampler();
+        assert_eq!(m.end(3), peak as f64 / (1024.0 * 1024.0));
     }
 }

@@ -144,15 +144,21 @@ impl Metric for Forgetting {
 /// `StreamForwardTransfer/eval_phase/test_stream`), as Avalanche computes it: the accuracy on
 /// experience `k` after training experience `k − 1`, minus its accuracy at initialisation.
 ///
-/// **It needs an evaluation of the untrained model**: the first `eval` the metric sees records
-/// the initial accuracies. Call `strategy.eval(&benchmark.test_stream)` once before training,
-/// or train with periodic evaluation (`eval_every`), whose evaluation before training serves.
-/// That first evaluation emits a stream value of 0 (as Avalanche).
+/// **It needs an evaluation of the untrained model**: the evaluations run before any training
+/// (no training experience finished and no training iteration run, from the loop's clock)
+/// record the initial accuracies. Call `strategy.eval(&benchmark.test_stream)` once before
+/// training, or train with periodic evaluation (`eval_every`), whose evaluation before training
+/// serves. Those evaluations emit a stream value of 0 (as Avalanche). If the first evaluation
+/// comes after training, the metric emits nothing for the whole run and logs one warning
+/// (post-training accuracies are not used as initial ones).
 #[derive(Debug)]
 pub struct ForwardTransfer {
     experience: bool,
     stream: bool,
-    at_init: bool,
+    /// The current evaluation runs before any training: it records initial accuracies.
+    recording: bool,
+    /// No evaluation before training: nothing is emitted.
+    disabled: bool,
     current: ExpAccuracy,
     train_exp: Option<usize>,
     initial: BTreeMap<usize, f64>,
@@ -167,7 +173,8 @@ impl ForwardTransfer {
         Self {
             experience,
             stream,
-            at_init: true,
+            recording: false,
+            disabled: false,
             current: ExpAccuracy::default(),
             train_exp: None,
             initial: BTreeMap::new(),
@@ -186,15 +193,26 @@ impl Metric for ForwardTransfer {
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
         match ctx.callback {
             Callback::BeforeTrainingExp => self.train_exp = ctx.experience_id(),
+            _ if self.disabled => {}
             Callback::BeforeEval => {
                 self.stream_sum = 0.0;
                 self.stream_n = 0;
+                self.recording = ctx.clock.train_exp_counter == 0 && ctx.clock.train_iterations == 0;
+                if !self.recording && self.initial.is_empty() {
+                    self.disabled = true;
+                    tracing::warn!(
+                        "ForwardTransfer: the first evaluation comes after training, so there are no \
+                         initial accuracies; forward transfer needs an evaluation before training \
+                         (call eval on the test stream before train, or use periodic evaluation) \
+                         and will not be reported"
+                    );
+                }
             }
             Callback::BeforeEvalExp => self.current.reset(),
             Callback::AfterEvalIteration => self.current.update(ctx),
             Callback::AfterEvalExp => {
                 let (Some(k), Some(acc)) = (ctx.experience_id(), self.current.read()) else { return };
-                if self.at_init {
+                if self.recording {
                     self.initial.insert(k, acc);
                     return;
                 }
@@ -209,19 +227,18 @@ impl Metric for ForwardTransfer {
                     out.scalar(ctx.name("ExperienceForwardTransfer", true, true), p - i);
                 }
             }
-            Callback::AfterEval => {
-                self.at_init = false;
-                if self.stream {
-                    let mean = if self.stream_n > 0 { self.stream_sum / self.stream_n as f64 } else { 0.0 };
-                    out.scalar(ctx.stream_name("StreamForwardTransfer"), mean);
-                }
+            Callback::AfterEval if self.stream => {
+                let mean = if self.stream_n > 0 { self.stream_sum / self.stream_n as f64 } else { 0.0 };
+                out.scalar(ctx.stream_name("StreamForwardTransfer"), mean);
             }
             _ => {}
         }
     }
 }
 
-/// The accuracy matrix of each evaluated stream (`AccuracyMatrix/eval_phase/test_stream`):
+/// The accuracy matrix of each evaluated stream, named `EvalStream/Acc_Matrix` as Avalanche's
+/// `accuracy_matrix_metrics` (no phase or stream in the name: it is the matrix of the stream
+/// just evaluated):
 /// `R[i][j]` = accuracy on experience `j` in the last evaluation run while or after training
 /// experience `i` (so, with periodic evaluation, at the end of experience `i`). Emitted after
 /// each `eval` as [`MetricData::Matrix`] (`NaN`/`null` where not measured), with the mean of
@@ -235,7 +252,13 @@ pub struct AccuracyMatrixMetric {
     rows: BTreeMap<String, Vec<Vec<f64>>>,
 }
 
+/// Avalanche's name of the accuracy matrix value (`AccuracyMatrixPluginMetric`).
+const ACC_MATRIX_NAME: &str = "EvalStream/Acc_Matrix";
+
 impl AccuracyMatrixMetric {
+    /// The name of its value, `EvalStream/Acc_Matrix` (as Avalanche).
+    pub const VALUE_NAME: &'static str = ACC_MATRIX_NAME;
+
     /// The metric.
     pub fn new() -> Self {
         Self::default()
@@ -268,7 +291,7 @@ impl Metric for AccuracyMatrixMetric {
                 let (Some(i), Some(rows)) = (self.train_exp, self.rows.get(ctx.stream())) else { return };
                 let measured: Vec<f64> = rows.get(i).into_iter().flatten().copied().filter(|v| !v.is_nan()).collect();
                 let mean = if measured.is_empty() { f64::NAN } else { measured.iter().sum::<f64>() / measured.len() as f64 };
-                out.with_data(ctx.stream_name("AccuracyMatrix"), mean, MetricData::Matrix { rows: rows.clone() });
+                out.with_data(ACC_MATRIX_NAME.to_string(), mean, MetricData::Matrix { rows: rows.clone() });
             }
             _ => {}
         }
