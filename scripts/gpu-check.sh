@@ -67,6 +67,8 @@ if [ -z "${LIBTORCH_USE_PYTORCH:-}" ] && [ -z "${LIBTORCH:-}" ]; then
   [ -f target/libtorch/env.sh ] && source target/libtorch/env.sh
 fi
 export CARGO_TERM_COLOR=never
+# libtorch's OpenMP threads must not spin (env.sh sets it too; see the README).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 stage build cargo build --release --features tch --tests --examples -p cl
 stage build-xtask cargo build --release -p xtask --features tch

@@ -49,7 +49,7 @@ pub const USAGE: &str = "\
 backends options:
   --devices LIST    comma-separated devices (flex, ndarray, libtorch-cpu, cuda:N, mps); default:
                     every CPU backend compiled into xtask (build it with them:
-                    cargo run --release -p xtask --features tch,ndarray -- backends)
+                    cargo run --release -p xtask --features tch -- backends)
   --steps N         timed training steps per model, after 3 warm-up steps (default 20)
   --batch N         mini-batch size of the steps and of the Naive run (default 128)
   --epochs N        epochs per experience of the Naive run (default 1)

@@ -275,7 +275,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Bench(options) => match bench::run(&options) {
-            Ok(()) if !options.skip_strategies => {
+            // On a device other than flex `bench` skipped the strategies: no chart.
+            Ok(()) if !options.skip_strategies && options.device.is_none_or(|d| d == cl::device::DeviceChoice::Flex) => {
                 match report::strategies_chart(&bench::output_dir().join("strategies.json")) {
                     Ok(p) => {
                         println!("written {} and {}", p.png.display(), p.svg.display());
