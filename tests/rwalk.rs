@@ -12,7 +12,6 @@ use burn::tensor::{Device, Tensor};
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::burn;
 use cl::core::{ClError, Result, StatePart};
-use cl::metrics::names::test_exp_accuracy;
 use cl::plugins::regularization::params::{all_params, flat_grads};
 use cl::plugins::regularization::{ParamTensors, RWALK_EPS, RWalkConfig, RWalkPlugin};
 use cl::prelude::*;
@@ -293,28 +292,7 @@ fn rwalk_invalid_hyper_parameters_are_config_errors() {
 // ---------------------------------------------------------------------------------------------
 // Behaviour on PermutedFMNIST (fixture: 2000 train / 500 test samples per experience)
 
-/// (accuracy on experience 0 after training it, on experience 0 after the last experience, on
-/// the last experience after it).
-fn accuracies(builder: StrategyBuilder<SimpleMLP>, b: &Benchmark, seed: u64) -> (f64, f64, f64) {
-    let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(250).seed(seed).build().unwrap();
-    let mut first = 0.0;
-    for (i, exp) in b.train_stream.iter().enumerate() {
-        s.train(exp).unwrap();
-        if i == 0 {
-            first = s.eval(&b.test_stream[0]).unwrap()[&test_exp_accuracy(0, 0)];
-        }
-    }
-    let r = s.eval(&b.test_stream).unwrap();
-    (first, r[&test_exp_accuracy(0, 0)], r[&test_exp_accuracy(0, 2)])
-}
-
-fn mlp() -> SimpleMLP {
-    SimpleMLPConfig::new().with_hidden_size(256).init(&cl::default_device()).unwrap()
-}
-
-fn opt() -> OptimizerSpec {
-    OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
-}
+use common::regularisers::{accuracies, mlp, opt};
 
 /// PermutedFMNIST, 3 experiences, SimpleMLP(256 hidden, dropout 0.5), SGD(0.01, momentum 0.9),
 /// 2 epochs of batches of 32, as `tests/regularization.rs`. Accuracy on experience 0 after the

@@ -96,3 +96,36 @@ pub mod permuted {
         (first, last)
     }
 }
+
+/// The PermutedFMNIST protocol of the regulariser behaviour tests (`tests/regularization.rs`,
+/// `tests/rwalk.rs`): SimpleMLP with 256 hidden units, SGD(0.01, momentum 0.9), 2 epochs of
+/// batches of 32.
+pub mod regularisers {
+    use cl::metrics::names::test_exp_accuracy;
+    use cl::prelude::*;
+
+    /// (accuracy on experience 0 after training it, on experience 0 after the last experience,
+    /// on the last experience after it).
+    pub fn accuracies(builder: StrategyBuilder<SimpleMLP>, b: &Benchmark, seed: u64) -> (f64, f64, f64) {
+        let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(250).seed(seed).build().unwrap();
+        let mut first = 0.0;
+        for (i, exp) in b.train_stream.iter().enumerate() {
+            s.train(exp).unwrap();
+            if i == 0 {
+                first = s.eval(&b.test_stream[0]).unwrap()[&test_exp_accuracy(0, 0)];
+            }
+        }
+        let r = s.eval(&b.test_stream).unwrap();
+        (first, r[&test_exp_accuracy(0, 0)], r[&test_exp_accuracy(0, 2)])
+    }
+
+    /// SimpleMLP with 256 hidden units.
+    pub fn mlp() -> SimpleMLP {
+        SimpleMLPConfig::new().with_hidden_size(256).init(&cl::default_device()).unwrap()
+    }
+
+    /// SGD(lr 0.01, momentum 0.9).
+    pub fn opt() -> OptimizerSpec {
+        OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
+    }
+}
