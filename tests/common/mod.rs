@@ -9,7 +9,7 @@ use cl::prelude::*;
 
 /// The Fashion-MNIST cut shipped in the repo (2000 train, 500 test samples).
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/cl-benchmarks/tests/fixtures/fashion-mnist-mini")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cl-benchmarks/tests/fixtures/fashion-mnist-mini")
 }
 
 /// SplitFMNIST on the fixture.
