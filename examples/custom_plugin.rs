@@ -77,7 +77,7 @@ fn main() -> std::result::Result<(), Box<dyn Error>> {
     let n = benchmark.n_experiences();
     for (name, with_replay) in [("Naive", false), ("Naive + ReplayP(500)", true)] {
         device.seed(1);
-        let model = SimpleMLPConfig::new().init(&device)?;
+        let model = SimpleMlpConfig::new().init(&device)?;
         let mut builder = Naive::builder(model, OptimizerSpec::sgd(0.01, 0.9, 0.0)?, device.clone())
             .train_mb_size(128)
             .seed(1);

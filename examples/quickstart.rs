@@ -1,4 +1,4 @@
-//! Quickstart: SplitFMNIST (5 experiences), SimpleMLP, Naive and Cumulative.
+//! Quickstart: SplitFMNIST (5 experiences), SimpleMlp, Naive and Cumulative.
 //!
 //! ```text
 //! cargo run --release --example quickstart [-- --epochs 4 --seed 1 --data-dir DIR --device flex]
@@ -51,9 +51,9 @@ struct RunResult {
     iterations: u64,
 }
 
-fn run<S: TemplateSteps<SimpleMLP>>(
+fn run<S: TemplateSteps<SimpleMlp>>(
     name: &'static str,
-    mut strategy: Strategy<SimpleMLP, S>,
+    mut strategy: Strategy<SimpleMlp, S>,
     benchmark: &Benchmark,
 ) -> Result<RunResult, Box<dyn Error>> {
     let n = benchmark.n_experiences();
@@ -120,7 +120,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // Seed the backend's RNG before building the models: their initial weights are drawn from it.
     device.seed(args.seed);
     println!(
-        "SplitFMNIST: {} experiences, class order {:?}, seed {}; SimpleMLP; SGD(lr=0.001, momentum=0.9); \
+        "SplitFMNIST: {} experiences, class order {:?}, seed {}; SimpleMlp; SGD(lr=0.001, momentum=0.9); \
          {} epochs, batch 100; backend {}",
         benchmark.n_experiences(),
         benchmark.classes_order,
@@ -130,7 +130,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     let optimizer = OptimizerSpec::sgd(0.001, 0.9, 0.0)?;
-    let model = || SimpleMLPConfig::new().with_num_classes(10).init(&device);
+    let model = || SimpleMlpConfig::new().with_num_classes(10).init(&device);
     let naive = Naive::builder(model()?, optimizer.clone(), device.clone())
         .train_mb_size(100)
         .train_epochs(args.epochs)

@@ -192,7 +192,7 @@ pub fn parse_device(name: &str) -> Result<Device, DeviceError> {
 
 /// A warning to print when `choice` is a LibTorch device and `OMP_WAIT_POLICY` is not
 /// `PASSIVE` (`wait_policy` is its value): libtorch's OpenMP threads then spin after each
-/// operation and starve the threads of the Rust data loaders (SimpleMLP training steps were 15×
+/// operation and starve the threads of the Rust data loaders (SimpleMlp training steps were 15×
 /// slower on 2 cores). libgomp reads the variable when the process starts, so it has to be in the
 /// environment: `target/libtorch/env.sh` exports it.
 pub fn libtorch_threads_warning(choice: DeviceChoice, wait_policy: Option<&str>) -> Option<String> {
@@ -200,7 +200,7 @@ pub fn libtorch_threads_warning(choice: DeviceChoice, wait_policy: Option<&str>)
     let passive = wait_policy.is_some_and(|v| v.trim().eq_ignore_ascii_case("passive"));
     (is_libtorch && !passive).then(|| {
         "warning: OMP_WAIT_POLICY is not PASSIVE: libtorch's OpenMP threads will spin and slow the data \
-         loaders' threads (15x slower SimpleMLP steps measured on 2 cores); run `export OMP_WAIT_POLICY=PASSIVE` \
+         loaders' threads (15x slower SimpleMlp steps measured on 2 cores); run `export OMP_WAIT_POLICY=PASSIVE` \
          (target/libtorch/env.sh does) before starting the program"
             .to_string()
     })

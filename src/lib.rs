@@ -8,7 +8,7 @@
 //! - [`strategies`] (`cl-strategies`): `Naive`, `Cumulative`;
 //! - [`plugins`] (`cl-plugins`): plugins for the template;
 //! - [`metrics`] (`cl-metrics`): the evaluation plugin, its metrics and loggers, the accuracy matrix;
-//! - [`models`] (`cl-models`): `SimpleMLP`;
+//! - [`models`] (`cl-models`): `SimpleMlp`;
 //! - [`report`] (`cl-report`): pictures of results (accuracy-matrix heatmap, accuracy curves,
 //!   strategy comparison) as PNG and SVG.
 //!
@@ -64,6 +64,6 @@ pub mod prelude {
         StrategyBuilder, StrategyState, Stream, TemplateSteps,
     };
     pub use cl_metrics::{AccuracyMatrix, EvaluationPlugin, Granularity};
-    pub use cl_models::{SimpleMLP, SimpleMLPConfig};
+    pub use cl_models::{SimpleMlp, SimpleMlpConfig};
     pub use cl_strategies::{Cumulative, Naive};
 }

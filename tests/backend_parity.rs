@@ -3,7 +3,7 @@
 //! The same initial weights (the flex model's, moved to LibTorch through a Burn record) and the
 //! same batches (the Fashion-MNIST fixture, the same seeded data order and dropout masks) give
 //! the same outputs, the same loss at every SGD step and the same weights after the steps, for
-//! SimpleMLP and SimpleCNN with Naive, and for EWC and GEM over two experiences.
+//! SimpleMlp and SimpleCNN with Naive, and for EWC and GEM over two experiences.
 //!
 //! The LibTorch device is `libtorch-cpu`, or `CL_PARITY_DEVICE` (e.g. `cuda:0`, which
 //! `scripts/gpu-check.sh` sets). Tolerance: |a − b| ≤ atol + rtol·|b| with atol = rtol = 1e-4
@@ -25,7 +25,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use cl::core::{DefaultSteps, MiniBatch, StrategyBuilder};
 use cl::device::DeviceChoice;
-use cl::models::{SimpleCNN, SimpleCNNConfig};
+use cl::models::{SimpleCnn, SimpleCnnConfig};
 use cl::plugins::regularization::EwcConfig;
 use cl::prelude::*;
 use cl::strategies::{Ewc, Gem};
@@ -177,9 +177,9 @@ fn sgd() -> OptimizerSpec {
     OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
 }
 
-/// SimpleMLP with dropout 0.5 (host-seeded masks, the same on both backends).
-fn mlp(device: &Device, seed: Option<u64>) -> SimpleMLP {
-    SimpleMLPConfig::new().with_seed(seed).init(device).unwrap()
+/// SimpleMlp with dropout 0.5 (host-seeded masks, the same on both backends).
+fn mlp(device: &Device, seed: Option<u64>) -> SimpleMlp {
+    SimpleMlpConfig::new().with_seed(seed).init(device).unwrap()
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn simple_mlp_naive_sgd_steps_match() {
 
 #[test]
 fn simple_cnn_naive_sgd_steps_match() {
-    let cnn = |d: &Device, seed: u64| -> SimpleCNN { SimpleCNNConfig::new().with_in_channels(1).with_seed(seed).init(d).unwrap() };
+    let cnn = |d: &Device, seed: u64| -> SimpleCNN { SimpleCnnConfig::new().with_in_channels(1).with_seed(seed).init(d).unwrap() };
     compare("SimpleCNN/Naive", cnn(&Device::flex(), 7), |d| cnn(d, 99), 1, |m, d| Naive::builder(m, sgd(), d));
 }
 

@@ -14,7 +14,7 @@ fn same_seed_same_numbers_on_the_cpu() {
     let run = || {
         let device = cl::default_device();
         device.seed(5); // the model's initial weights
-        let model = SimpleMLPConfig::new().init(&device).unwrap();
+        let model = SimpleMlpConfig::new().init(&device).unwrap();
         let mut s = Naive::builder(model, OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap(), device)
             .train_mb_size(64)
             .eval_mb_size(100)

@@ -11,7 +11,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 use cl::core::{Adaptation, ClassificationDataset, DynamicModule, Experience, MiniBatch, Stream};
 use cl::models::{
-    Backbone, Head, IncrementalClassifierConfig, MultiHeadConfig, NcmClassifier, SimpleCNNConfig, class_means,
+    Backbone, Head, IncrementalClassifierConfig, MultiHeadConfig, NcmClassifier, SimpleCnnConfig, class_means,
 };
 use cl::prelude::*;
 use common::*;
@@ -172,7 +172,7 @@ fn constant_grads<M: Module>(model: &M, value: f32) -> (GradientsParams, Vec<Par
 
 #[test]
 fn optimizer_state_survives_growth_for_old_parameters_and_starts_fresh_for_new_ones() {
-    let model = SimpleMLPConfig::new()
+    let model = SimpleMlpConfig::new()
         .with_input_size(3)
         .with_hidden_size(4)
         .with_num_classes(2)
@@ -210,7 +210,7 @@ fn optimizer_state_survives_growth_for_old_parameters_and_starts_fresh_for_new_o
 
 #[test]
 fn an_incremental_model_grows_through_the_strategy_and_never_predicts_untrained_classes() {
-    let model = SimpleMLPConfig::new()
+    let model = SimpleMlpConfig::new()
         .with_input_size(4)
         .with_hidden_size(8)
         .with_drop_rate(0.0)
@@ -262,7 +262,7 @@ fn multi_head_adapts_each_task_to_its_own_classes_and_checks_batches() {
 #[test]
 fn simple_cnn_shapes_for_mnist_and_cifar_images() {
     for (channels, side) in [(1usize, 28usize), (3, 32)] {
-        let model = SimpleCNNConfig::new().with_in_channels(channels).init(&device()).unwrap();
+        let model = SimpleCnnConfig::new().with_in_channels(channels).init(&device()).unwrap();
         let n = channels * side * side;
         let ds = ClassificationDataset::from_f32(vec![0.5; 2 * n], vec![channels, side, side], vec![0, 1]).unwrap();
         let batch: MiniBatch = ds.batch(&[0, 1], &device(), &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
@@ -270,7 +270,7 @@ fn simple_cnn_shapes_for_mnist_and_cifar_images() {
         assert_eq!(model.forward(&batch).dims(), [2, 10]);
         assert!(model.check_sample_shape(&[channels, side, side]).is_ok());
     }
-    let rgb = SimpleCNNConfig::new().init(&device()).unwrap();
+    let rgb = SimpleCnnConfig::new().init(&device()).unwrap();
     let err = rgb.check_sample_shape(&[1, 28, 28]).unwrap_err();
     assert!(err.contains("with_in_channels(1)"), "{err}");
     assert!(rgb.check_sample_shape(&[3, 8, 8]).is_err());
@@ -330,7 +330,7 @@ fn class_means_of_a_dataset_are_the_per_class_feature_averages() {
 #[test]
 fn simple_cnn_learns_an_experience_of_the_fixture() {
     let b = fixture_benchmark(1);
-    let model = SimpleCNNConfig::new().with_in_channels(1).init(&device()).unwrap();
+    let model = SimpleCnnConfig::new().with_in_channels(1).init(&device()).unwrap();
     let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05, 0.9, 0.0).unwrap(), device())
         .train_mb_size(32)
         .train_epochs(4)
@@ -351,7 +351,7 @@ fn simple_cnn_learns_an_experience_of_the_fixture() {
     assert!(acc > 0.8, "accuracy on the trained experience {acc}");
 
     // A 3-channel CNN on 1-channel images is rejected before training, with the fix.
-    let rgb = SimpleCNNConfig::new().init(&device()).unwrap();
+    let rgb = SimpleCnnConfig::new().init(&device()).unwrap();
     let mut s = Naive::builder(rgb, OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), device()).build().unwrap();
     let err = s.train(&b.train_stream[0]).unwrap_err();
     assert!(matches!(err, ClError::ModelInputMismatch { .. }), "{err}");

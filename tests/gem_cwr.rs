@@ -189,7 +189,7 @@ struct GradProbe {
 }
 
 impl GradProbe {
-    fn record(&self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn record(&self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let past = s.clock.train_exp_counter as usize;
         if past == 0 {
             return Ok(());
@@ -208,11 +208,11 @@ impl GradProbe {
     }
 }
 
-impl Plugin<SimpleMLP> for GradProbe {
-    fn after_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for GradProbe {
+    fn after_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if self.at_update { Ok(()) } else { self.record(s) }
     }
-    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if self.at_update { self.record(s) } else { Ok(()) }
     }
 }
@@ -290,7 +290,7 @@ fn gem_invalid_hyper_parameters_are_rejected_when_built() {
     assert!(is_config_error(GemPlugin::new(8, 0.5).unwrap().with_ridge(-1.0)));
     let gem = GemPlugin::new(8, 0.0).unwrap();
     assert_eq!((gem.patterns_per_exp(), gem.memory_strength(), gem.ridge()), (8, 0.0, 1e-3));
-    assert_eq!(Plugin::<SimpleMLP>::writes(&gem), vec![StatePart::Gradients]);
+    assert_eq!(Plugin::<SimpleMlp>::writes(&gem), vec![StatePart::Gradients]);
 
     let opt = || OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap();
     let dev = cl::default_device;
@@ -307,7 +307,7 @@ fn gem_invalid_hyper_parameters_are_rejected_when_built() {
 /// clearly less than Naive on PermutedFMNIST (3 experiences, the protocol of
 /// `tests/lwf_agem.rs`). Measured on benchmark seeds 0–2 (exp-0 accuracy after the 3rd
 /// experience, naive → GEM): 0.664 → 0.778, 0.642 → 0.788, 0.496 → 0.796, at about 4.5× the
-/// wall time of Naive (CPU, flex); with the seeded SimpleMLP initialisation the margins are
+/// wall time of Naive (CPU, flex); with the seeded SimpleMlp initialisation the margins are
 /// 0.16, 0.04 and more. The test asserts GEM ahead by 0.02 on every seed and by 0.05 on average.
 #[test]
 fn gem_forgets_less_than_naive_on_permuted_fmnist() {
@@ -345,7 +345,7 @@ use cl::strategies::CwrStar;
 /// Classifier weight (`[d_in, d_out]`, row-major) and bias of a SimpleMLP.
 type Head = (Vec<f32>, Vec<f32>);
 
-fn head(m: &SimpleMLP) -> Head {
+fn head(m: &SimpleMlp) -> Head {
     (classifier_weight(m), host1(m.classifier.bias.as_ref().unwrap().val()))
 }
 
@@ -360,13 +360,13 @@ struct HeadProbe {
     log: Arc<Mutex<Vec<(String, Head)>>>,
 }
 
-impl Plugin<SimpleMLP> for HeadProbe {
-    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for HeadProbe {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let key = format!("{}-before-{}", self.tag, s.clock.train_exp_counter);
         self.log.lock().unwrap().push((key, head(s.model())));
         Ok(())
     }
-    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let key = format!("{}-after-{}", self.tag, s.clock.train_exp_counter);
         self.log.lock().unwrap().push((key, head(s.model())));
         Ok(())
@@ -458,7 +458,7 @@ fn cwr_star_resets_and_consolidates_as_avalanche() {
 }
 
 /// Values of every parameter, by path.
-fn all_values(m: &SimpleMLP) -> Vec<(String, Vec<f32>)> {
+fn all_values(m: &SimpleMlp) -> Vec<(String, Vec<f32>)> {
     let t = ParamTensors::values_of(m, &cl::default_device(), &all_params);
     t.iter().map(|(id, e)| (e.name.clone(), t.to_vec(id).unwrap())).collect()
 }
@@ -466,8 +466,8 @@ fn all_values(m: &SimpleMLP) -> Vec<(String, Vec<f32>)> {
 /// Records all parameters at `before_training_exp`.
 struct ParamProbe(Arc<Mutex<Vec<Vec<(String, Vec<f32>)>>>>);
 
-impl Plugin<SimpleMLP> for ParamProbe {
-    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for ParamProbe {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.0.lock().unwrap().push(all_values(s.model()));
         Ok(())
     }
@@ -521,6 +521,6 @@ fn cwr_star_rejects_an_unknown_layer() {
         assert!(is_config_error(CwrStarPlugin::new(&tiny_mlp(2), name, false)), "{name}");
     }
     let cwr = CwrStarPlugin::new(&tiny_mlp(2), "classifier", true).unwrap();
-    assert_eq!(Plugin::<SimpleMLP>::writes(&cwr), vec![StatePart::Model, StatePart::Gradients]);
+    assert_eq!(Plugin::<SimpleMlp>::writes(&cwr), vec![StatePart::Model, StatePart::Gradients]);
     assert!(CwrStar::builder(tiny_mlp(2), opt(), dev(), "classifier", true).unwrap().build().is_ok());
 }

@@ -7,7 +7,7 @@ use cl::metrics::names::test_exp_accuracy;
 use cl::prelude::*;
 use common::*;
 
-fn accuracy_matrix<S: TemplateSteps<SimpleMLP>>(mut strategy: Strategy<SimpleMLP, S>, b: &Benchmark) -> AccuracyMatrix {
+fn accuracy_matrix<S: TemplateSteps<SimpleMlp>>(mut strategy: Strategy<SimpleMlp, S>, b: &Benchmark) -> AccuracyMatrix {
     let n = b.n_experiences();
     let mut r = AccuracyMatrix::new(n);
     for exp in &b.train_stream {
@@ -20,8 +20,8 @@ fn accuracy_matrix<S: TemplateSteps<SimpleMLP>>(mut strategy: Strategy<SimpleMLP
     r
 }
 
-fn model() -> SimpleMLP {
-    SimpleMLPConfig::new().init(&cl::default_device()).unwrap()
+fn model() -> SimpleMlp {
+    SimpleMlpConfig::new().init(&cl::default_device()).unwrap()
 }
 
 fn optimizer() -> OptimizerSpec {
@@ -64,14 +64,14 @@ fn naive_learns_each_experience_then_forgets_and_cumulative_forgets_less() {
 #[test]
 fn a_model_with_too_few_outputs_is_rejected_before_training() {
     let b = fixture_benchmark(1);
-    let small = SimpleMLPConfig::new().with_num_classes(5).init(&cl::default_device()).unwrap();
+    let small = SimpleMlpConfig::new().with_num_classes(5).init(&cl::default_device()).unwrap();
     let mut s = Naive::builder(small, optimizer(), cl::default_device()).build().unwrap();
     let err = s.train(&b.train_stream[0]).unwrap_err();
     assert!(matches!(err, ClError::ModelOutputMismatch { model_outputs: 5, needed: 10, .. }), "{err}");
     assert!(err.to_string().contains("with_num_classes(10)"), "{err}");
     assert_eq!(s.state.clock.train_iterations, 0);
 
-    let wrong_input = SimpleMLPConfig::new().with_input_size(100).init(&cl::default_device()).unwrap();
+    let wrong_input = SimpleMlpConfig::new().with_input_size(100).init(&cl::default_device()).unwrap();
     let mut s = Naive::builder(wrong_input, optimizer(), cl::default_device()).build().unwrap();
     let err = s.eval(&b.test_stream).unwrap_err();
     assert!(matches!(err, ClError::InputShapeMismatch { model_input: 100, sample_len: 784, .. }), "{err}");
@@ -88,5 +88,5 @@ fn invalid_strategy_configuration_is_rejected_when_built() {
     }
     assert!(OptimizerSpec::sgd(f64::NAN, 0.9, 0.0).is_err());
     assert!(OptimizerSpec::sgd(0.1, 1.0, 0.0).is_err());
-    assert!(SimpleMLPConfig::new().with_hidden_size(0).init(&cl::default_device()).is_err());
+    assert!(SimpleMlpConfig::new().with_hidden_size(0).init(&cl::default_device()).is_err());
 }

@@ -11,9 +11,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::burn;
 use cl::core::{ClError, ClassificationDataset, Experience, MiniBatch, Plugin, Result, StatePart, StrategyState, Stream};
-use cl::plugins::{AGemPlugin, LwFPlugin, LwfAlpha, LwfConfig};
+use cl::plugins::{AGemPlugin, LwfPlugin, LwfAlpha, LwfConfig};
 use cl::prelude::*;
-use cl::strategies::{AGem, LwF};
+use cl::strategies::{AGem, Lwf};
 use common::permuted::{configure, exp0_accuracy, model, opt};
 use common::*;
 
@@ -47,11 +47,11 @@ struct Seen {
 /// experience, keeps a valid() snapshot of the model (the teacher LwF should be using).
 struct LossProbe {
     seen: Arc<Mutex<Vec<Seen>>>,
-    snapshots: Arc<Mutex<Vec<SimpleMLP>>>,
+    snapshots: Arc<Mutex<Vec<SimpleMlp>>>,
 }
 
-impl Plugin<SimpleMLP> for LossProbe {
-    fn before_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for LossProbe {
+    fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let b = s.current_batch()?;
         self.seen.lock().unwrap().push(Seen {
             exp: s.clock.train_exp_counter as usize,
@@ -62,14 +62,14 @@ impl Plugin<SimpleMLP> for LossProbe {
         });
         Ok(())
     }
-    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.snapshots.lock().unwrap().push(s.model().valid());
         Ok(())
     }
 }
 
 /// The teacher's logits on host inputs `[n, 4]`.
-fn teacher_logits(teacher: &SimpleMLP, x: &[f32], n: usize) -> Vec<Vec<f32>> {
+fn teacher_logits(teacher: &SimpleMlp, x: &[f32], n: usize) -> Vec<Vec<f32>> {
     let device = cl::default_device();
     let batch = MiniBatch {
         x: Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, 4]), &device),
@@ -117,7 +117,7 @@ fn lwf_adds_alpha_times_the_hand_computed_distillation_loss_from_the_second_expe
         .train_epochs(2)
         .seed(5)
         .plugin(LossProbe { seen: before.clone(), snapshots: snapshots.clone() })
-        .plugin(LwFPlugin::<SimpleMLP>::new(LwfConfig::new(alpha, t)).unwrap())
+        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::new(alpha, t)).unwrap())
         .plugin(LossProbe { seen: after.clone(), snapshots: Arc::default() })
         .build()
         .unwrap();
@@ -156,7 +156,7 @@ fn lwf_per_experience_alpha_is_indexed_by_the_experience_count() {
     let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
         .train_mb_size(3)
         .plugin(LossProbe { seen: before.clone(), snapshots: Arc::default() })
-        .plugin(LwFPlugin::<SimpleMLP>::new(LwfConfig::new(vec![5.0, 0.0], 2.0)).unwrap())
+        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::new(vec![5.0, 0.0], 2.0)).unwrap())
         .plugin(LossProbe { seen: after.clone(), snapshots: Arc::default() })
         .build()
         .unwrap();
@@ -165,7 +165,7 @@ fn lwf_per_experience_alpha_is_indexed_by_the_experience_count() {
     assert!(before.iter().zip(after.iter()).all(|(b, a)| a.loss == b.loss));
     // A list too short for the experience is an error, as Avalanche's IndexError.
     let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
-        .plugin(LwFPlugin::<SimpleMLP>::new(LwfConfig::new(vec![1.0], 2.0)).unwrap())
+        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::new(vec![1.0], 2.0)).unwrap())
         .build()
         .unwrap();
     assert!(s.train(&two_class_stream()).is_err());
@@ -218,8 +218,8 @@ struct GradProbe {
     seen: Arc<Mutex<Vec<(Vec<f32>, Vec<f32>)>>>,
 }
 
-impl Plugin<SimpleMLP> for GradProbe {
-    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for GradProbe {
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if s.clock.train_exp_counter == 0 {
             return Ok(());
         }
@@ -309,7 +309,7 @@ fn is_config_error<T>(r: std::result::Result<T, ClError>) -> bool {
 
 #[test]
 fn invalid_hyper_parameters_are_rejected_when_built() {
-    let lwf = |alpha: LwfAlpha, t: f64| LwFPlugin::<SimpleMLP>::new(LwfConfig::new(alpha, t));
+    let lwf = |alpha: LwfAlpha, t: f64| LwfPlugin::<SimpleMlp>::new(LwfConfig::new(alpha, t));
     assert!(is_config_error(lwf(1.0.into(), 0.0)));
     assert!(is_config_error(lwf(1.0.into(), -2.0)));
     assert!(is_config_error(lwf(1.0.into(), f64::NAN)));
@@ -322,8 +322,8 @@ fn invalid_hyper_parameters_are_rejected_when_built() {
 
     let opt = || OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap();
     let dev = cl::default_device;
-    assert!(is_config_error(LwF::builder(tiny_mlp(2), opt(), dev(), LwfConfig::new(1.0, 0.0))));
-    assert!(LwF::builder(tiny_mlp(2), opt(), dev(), LwfConfig::default()).is_ok());
+    assert!(is_config_error(Lwf::builder(tiny_mlp(2), opt(), dev(), LwfConfig::new(1.0, 0.0))));
+    assert!(Lwf::builder(tiny_mlp(2), opt(), dev(), LwfConfig::default()).is_ok());
     assert!(is_config_error(AGem::builder(tiny_mlp(2), opt(), dev(), 0, 8)));
     assert!(is_config_error(AGem::builder(tiny_mlp(2), opt(), dev(), 8, 0)));
     assert!(AGem::builder(tiny_mlp(2), opt(), dev(), 8, 8).is_ok());
@@ -331,12 +331,12 @@ fn invalid_hyper_parameters_are_rejected_when_built() {
 
 #[test]
 fn declared_writes() {
-    let lwf = LwFPlugin::<SimpleMLP>::new(LwfConfig::default()).unwrap();
-    assert_eq!(Plugin::<SimpleMLP>::writes(&lwf), vec![StatePart::Loss]);
+    let lwf = LwfPlugin::<SimpleMlp>::new(LwfConfig::default()).unwrap();
+    assert_eq!(Plugin::<SimpleMlp>::writes(&lwf), vec![StatePart::Loss]);
     let agem = AGemPlugin::new(8, 8).unwrap();
-    assert_eq!(Plugin::<SimpleMLP>::writes(&agem), vec![StatePart::Gradients]);
+    assert_eq!(Plugin::<SimpleMlp>::writes(&agem), vec![StatePart::Gradients]);
     // Both combine with replay (which owns the training data).
-    let s = LwF::builder(tiny_mlp(2), OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap(), cl::default_device(), LwfConfig::default())
+    let s = Lwf::builder(tiny_mlp(2), OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap(), cl::default_device(), LwfConfig::default())
         .unwrap()
         .plugin(cl::plugins::ReplayPlugin::new(10).unwrap())
         .plugin(AGemPlugin::new(8, 8).unwrap())
@@ -365,7 +365,7 @@ fn agem_forgets_less_than_naive_and_lwf_stays_near_it_on_permuted_fmnist() {
         let b = permuted_fmnist(&config).unwrap();
         let dev = cl::default_device;
         let (n0, naive) = exp0_accuracy(configure(Naive::builder(model(), opt(), dev()), seed), &b);
-        let lwf = LwF::builder(model(), opt(), dev(), LwfConfig::new(1.0, 2.0)).unwrap();
+        let lwf = Lwf::builder(model(), opt(), dev(), LwfConfig::new(1.0, 2.0)).unwrap();
         let (l0, lwf) = exp0_accuracy(configure(lwf, seed), &b);
         let agem = AGem::builder(model(), opt(), dev(), 256, 256).unwrap();
         let (a0, agem) = exp0_accuracy(configure(agem, seed), &b);

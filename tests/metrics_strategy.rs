@@ -35,7 +35,7 @@ fn naive_with_all_metrics_and_loggers() {
         .logger(TensorBoardLogger::new(dir.join("tb")).unwrap())
         .logger(TextLogger::to_file(dir.join("log.txt")).unwrap())
         .logger(InteractiveLogger::plain(std::io::sink()));
-    let model = SimpleMLPConfig::new()
+    let model = SimpleMlpConfig::new()
         .with_input_size(4)
         .with_hidden_size(8)
         .with_num_classes(4)
@@ -70,7 +70,7 @@ fn naive_with_all_metrics_and_loggers() {
     }
     let e = strategy.evaluator_as::<EvaluationPlugin>().unwrap();
     let h = e.history();
-    // SimpleMLP 4 -> 8 -> 4: 4*8 + 8*4 MACs per sample, 8*4+8 + 4*8+4 = 76 parameters.
+    // SimpleMlp 4 -> 8 -> 4: 4*8 + 8*4 MACs per sample, 8*4+8 + 4*8+4 = 76 parameters.
     assert_eq!(metrics_support::value(h, "MAC_Epoch/train_phase/train_stream/Task000"), 64.0);
     assert_eq!(metrics_support::value(h, "ModelParams_Exp/train_phase/train_stream/Task000/Exp001"), 76.0);
     // Every training epoch and evaluated experience reached the files.

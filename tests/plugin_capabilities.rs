@@ -12,7 +12,7 @@ use cl::core::{Plugin, Result, StrategyState};
 use cl::prelude::*;
 use common::*;
 
-fn builder(model: SimpleMLP, lr: f64) -> StrategyBuilder<SimpleMLP> {
+fn builder(model: SimpleMlp, lr: f64) -> StrategyBuilder<SimpleMlp> {
     Naive::builder(model, OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap(), cl::default_device())
         .train_mb_size(2)
         .train_epochs(2)
@@ -28,8 +28,8 @@ struct AddLoss {
     before: f32,
 }
 
-impl Plugin<SimpleMLP> for AddLoss {
-    fn before_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for AddLoss {
+    fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.before = s.loss.clone().unwrap().into_scalar::<f32>();
         let device = s.device.clone();
         let w = s.model().classifier.weight.val();
@@ -37,7 +37,7 @@ impl Plugin<SimpleMLP> for AddLoss {
         s.add_loss(Tensor::<1>::from_floats([self.constant], &device) + penalty);
         Ok(())
     }
-    fn after_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn after_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let after = s.loss.clone().unwrap().into_scalar::<f32>();
         self.seen.lock().unwrap().push((self.before, after));
         Ok(())
@@ -73,8 +73,8 @@ fn a_plugin_adds_a_term_to_the_loss_before_backward() {
 
 /// Replaces the gradients with none at all: the update must leave the model unchanged.
 struct DropGrads;
-impl Plugin<SimpleMLP> for DropGrads {
-    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for DropGrads {
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         assert!(s.grads.as_ref().is_some_and(|g| !g.is_empty()), "gradients are visible before the update");
         s.grads = Some(GradientsParams::new());
         Ok(())
@@ -83,8 +83,8 @@ impl Plugin<SimpleMLP> for DropGrads {
 
 /// Scales every gradient of the classifier weight by 0 through its parameter id.
 struct ZeroClassifierGrad;
-impl Plugin<SimpleMLP> for ZeroClassifierGrad {
-    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for ZeroClassifierGrad {
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let id = s.model().classifier.weight.id;
         let grads = s.grads.as_mut().unwrap();
         let g: Tensor<2> = grads.remove(id).expect("classifier gradient present");
@@ -114,8 +114,8 @@ fn a_plugin_reads_and_rewrites_gradients_before_the_update() {
 
 /// Replaces the dataloader with one over 2 samples, batch 1.
 struct SmallLoader;
-impl Plugin<SimpleMLP> for SmallLoader {
-    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for SmallLoader {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let ds = s.adapted_dataset.as_ref().unwrap().subset(&[0, 1])?;
         s.dataloader = Some(Box::new(ClassificationDataLoader::new(ds, DataLoaderConfig::train(1, 0))?));
         Ok(())
@@ -124,8 +124,8 @@ impl Plugin<SimpleMLP> for SmallLoader {
 
 /// Replaces the adapted dataset with its first 4 samples.
 struct SmallDataset;
-impl Plugin<SimpleMLP> for SmallDataset {
-    fn after_train_dataset_adaptation(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for SmallDataset {
+    fn after_train_dataset_adaptation(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let ds = s.adapted_dataset.as_ref().unwrap().subset(&[0, 1, 2, 3])?;
         s.adapted_dataset = Some(ds);
         Ok(())
@@ -147,10 +147,10 @@ fn a_plugin_replaces_the_dataloader_or_the_adapted_dataset() {
 /// Snapshots the model before the experience, overwrites the classifier bias, and checks the
 /// snapshot is unaffected by training.
 struct SnapshotAndModify {
-    snapshot: Option<SimpleMLP>,
+    snapshot: Option<SimpleMlp>,
 }
-impl Plugin<SimpleMLP> for SnapshotAndModify {
-    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for SnapshotAndModify {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.snapshot = Some(s.model().clone());
         let model = s.model_mut();
         let bias = model.classifier.bias.take().unwrap();
@@ -161,8 +161,8 @@ impl Plugin<SimpleMLP> for SnapshotAndModify {
 
 /// Sets the learning rate to zero.
 struct FreezeLr;
-impl Plugin<SimpleMLP> for FreezeLr {
-    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for FreezeLr {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         s.lr = 0.0;
         Ok(())
     }
@@ -187,8 +187,8 @@ fn a_plugin_snapshots_and_modifies_parameters_and_changes_the_learning_rate() {
 
 /// Stops training after the second iteration.
 struct StopEarly;
-impl Plugin<SimpleMLP> for StopEarly {
-    fn after_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for StopEarly {
+    fn after_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if s.clock.train_exp_iterations == 1 {
             s.stop_training();
         }
@@ -209,8 +209,8 @@ fn a_plugin_stops_training_early() {
 
 /// Fails in a callback.
 struct Failing;
-impl Plugin<SimpleMLP> for Failing {
-    fn before_training_epoch(&mut self, _s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for Failing {
+    fn before_training_epoch(&mut self, _s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         Err(ClError::Plugin { plugin: "Failing".into(), callback: "before_training_epoch", message: "boom".into() })
     }
 }
@@ -227,8 +227,8 @@ fn a_plugin_error_stops_the_loop_and_is_returned() {
 
 /// Records whether the optimizer holds state when each experience starts.
 struct OptimizerStateProbe(Arc<Mutex<Vec<bool>>>);
-impl Plugin<SimpleMLP> for OptimizerStateProbe {
-    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for OptimizerStateProbe {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let has_state = !s.optimizer.as_ref().unwrap().to_record().is_empty();
         self.0.lock().unwrap().push(has_state);
         Ok(())
@@ -253,8 +253,8 @@ fn optimizer_state_is_kept_across_experiences_unless_reset() {
 
 /// Swaps in data whose labels the model cannot output.
 struct ForeignLabels;
-impl Plugin<SimpleMLP> for ForeignLabels {
-    fn after_train_dataset_adaptation(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for ForeignLabels {
+    fn after_train_dataset_adaptation(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         s.adapted_dataset = Some(generated(4, &[7]));
         Ok(())
     }
@@ -270,7 +270,7 @@ fn labels_without_an_output_unit_are_an_error() {
 
 /// Declares that it replaces the training data, as replay or GDumb do.
 struct OwnsData(&'static str);
-impl Plugin<SimpleMLP> for OwnsData {
+impl Plugin<SimpleMlp> for OwnsData {
     fn name(&self) -> String {
         self.0.to_string()
     }
@@ -281,7 +281,7 @@ impl Plugin<SimpleMLP> for OwnsData {
 
 /// Adds to the loss only.
 struct AddsLoss;
-impl Plugin<SimpleMLP> for AddsLoss {
+impl Plugin<SimpleMlp> for AddsLoss {
     fn writes(&self) -> Vec<cl::core::StatePart> {
         vec![cl::core::StatePart::Loss]
     }

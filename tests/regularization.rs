@@ -145,7 +145,7 @@ fn ewc_penalty_and_its_gradient_match_the_formula() {
 }
 
 /// The squared gradients of the cross-entropy of `model` on the whole dataset (one batch).
-fn hand_fisher(model: &SimpleMLP, batch: &MiniBatch) -> HashMap<ParamId, Vec<f64>> {
+fn hand_fisher(model: &SimpleMlp, batch: &MiniBatch) -> HashMap<ParamId, Vec<f64>> {
     let loss = CrossEntropyLoss.loss(model.forward(batch), batch.y.clone());
     let g = GradientsParams::from_grads(loss.backward(), model);
     flat_grads(model, &g).into_iter().map(|(id, t)| (id, vec_of(&t).iter().map(|v| (*v as f64).powi(2)).collect())).collect()
@@ -220,8 +220,8 @@ fn online_ewc_without_keep_importance_data_keeps_only_the_latest() {
 
 /// Records the gradients before each update, as SI reads them.
 struct RecordGrads(Arc<Mutex<Vec<ParamTensors>>>);
-impl Plugin<SimpleMLP> for RecordGrads {
-    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for RecordGrads {
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let g = ParamTensors::grads_of(s.model(), s.grads.as_ref().unwrap(), &s.eval_device, &all_params);
         self.0.lock().unwrap().push(g);
         Ok(())
@@ -452,7 +452,7 @@ mod lfl {
         }
     }
 
-    fn feats_of(model: &SimpleMLP, x: &[f32], n: usize) -> Vec<f32> {
+    fn feats_of(model: &SimpleMlp, x: &[f32], n: usize) -> Vec<f32> {
         let f = Model::features(model, &plain_batch(x, n)).unwrap();
         f.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
@@ -461,11 +461,11 @@ mod lfl {
     /// snapshot of the model after each experience.
     struct Probe {
         seen: Arc<Mutex<Vec<Seen>>>,
-        snapshots: Arc<Mutex<Vec<SimpleMLP>>>,
+        snapshots: Arc<Mutex<Vec<SimpleMlp>>>,
     }
 
-    impl Plugin<SimpleMLP> for Probe {
-        fn before_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    impl Plugin<SimpleMlp> for Probe {
+        fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
             let b = s.current_batch()?;
             let x = b.x.clone().inner().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
             let n = b.len();
@@ -474,7 +474,7 @@ mod lfl {
             self.seen.lock().unwrap().push(Seen { exp: s.clock.train_exp_counter, loss, x, n, feats });
             Ok(())
         }
-        fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+        fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
             self.snapshots.lock().unwrap().push(s.model().valid());
             Ok(())
         }
@@ -487,7 +487,7 @@ mod lfl {
         Stream::new("train", vec![Experience::new(0, a, "train", 4), Experience::new(1, b, "train", 4)])
     }
 
-    fn run(lambda: impl Into<LflLambda>) -> (Vec<Seen>, Vec<Seen>, Vec<SimpleMLP>) {
+    fn run(lambda: impl Into<LflLambda>) -> (Vec<Seen>, Vec<Seen>, Vec<SimpleMlp>) {
         let before = Arc::new(Mutex::new(Vec::new()));
         let after = Arc::new(Mutex::new(Vec::new()));
         let snapshots = Arc::new(Mutex::new(Vec::new()));
@@ -496,7 +496,7 @@ mod lfl {
             .train_epochs(2)
             .seed(3)
             .plugin(Probe { seen: before.clone(), snapshots: snapshots.clone() })
-            .plugin(LflPlugin::<SimpleMLP>::new(lambda).unwrap())
+            .plugin(LflPlugin::<SimpleMlp>::new(lambda).unwrap())
             .plugin(Probe { seen: after.clone(), snapshots: Arc::default() })
             .build()
             .unwrap();
@@ -548,7 +548,7 @@ mod lfl {
         assert!(d1 > 0.0 && (d2 - 2.0 * d1).abs() < 1e-6 + 1e-4 * d1, "λ=2 adds {d2}, λ=1 adds {d1}");
         // A list too short for the experience is an error (Avalanche's IndexError).
         let mut s = Naive::builder(tiny_mlp(4), sgd(0.5), cl::default_device())
-            .plugin(LflPlugin::<SimpleMLP>::new(vec![1.0]).unwrap())
+            .plugin(LflPlugin::<SimpleMlp>::new(vec![1.0]).unwrap())
             .build()
             .unwrap();
         assert!(s.train(&two_exp_stream()).is_err());
@@ -558,7 +558,7 @@ mod lfl {
     #[test]
     fn lfl_invalid_lambda_is_a_config_error() {
         for bad in [LflLambda::Constant(-0.1), LflLambda::Constant(f64::NAN), vec![1.0, -1.0].into(), vec![].into()] {
-            let err = LflPlugin::<SimpleMLP>::new(bad.clone()).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            let err = LflPlugin::<SimpleMlp>::new(bad.clone()).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert!(matches!(err, ClError::InvalidConfig { .. }), "{bad:?}: {err:?}");
         }
         assert!(Lfl::builder(tiny_mlp(2), sgd(0.1), cl::default_device(), -1.0).is_err());

@@ -14,11 +14,11 @@ use common::*;
 
 const EPOCHS: usize = 4;
 
-fn model() -> SimpleMLP {
-    SimpleMLPConfig::new().init(&cl::default_device()).unwrap()
+fn model() -> SimpleMlp {
+    SimpleMlpConfig::new().init(&cl::default_device()).unwrap()
 }
 
-fn builder() -> StrategyBuilder<SimpleMLP> {
+fn builder() -> StrategyBuilder<SimpleMlp> {
     Naive::builder(model(), OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap(), cl::default_device())
         .train_mb_size(32)
         .train_epochs(EPOCHS)
@@ -26,7 +26,7 @@ fn builder() -> StrategyBuilder<SimpleMLP> {
         .seed(1)
 }
 
-fn run<S: TemplateSteps<SimpleMLP>>(mut s: Strategy<SimpleMLP, S>, b: &Benchmark) -> AccuracyMatrix {
+fn run<S: TemplateSteps<SimpleMlp>>(mut s: Strategy<SimpleMlp, S>, b: &Benchmark) -> AccuracyMatrix {
     let n = b.n_experiences();
     let mut r = AccuracyMatrix::new(n);
     for exp in &b.train_stream {
@@ -84,12 +84,12 @@ fn gdumb_accuracy_grows_with_the_memory() {
 
 /// Records the size of every training batch, per experience.
 struct BatchSizes(Arc<Mutex<Vec<Vec<usize>>>>);
-impl Plugin<SimpleMLP> for BatchSizes {
-    fn before_training_exp(&mut self, _s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for BatchSizes {
+    fn before_training_exp(&mut self, _s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.0.lock().unwrap().push(Vec::new());
         Ok(())
     }
-    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let n = s.current_batch()?.len();
         self.0.lock().unwrap().last_mut().unwrap().push(n);
         Ok(())
@@ -128,7 +128,7 @@ fn two_plugins_replacing_the_data_are_rejected() {
 
 #[test]
 fn replay_combines_with_ewc_and_lwf() {
-    use cl::plugins::{EwcConfig, EwcPlugin, LwFPlugin, LwfConfig};
+    use cl::plugins::{EwcConfig, EwcPlugin, LwfPlugin, LwfConfig};
     let stream = generated_stream("train", 3, 8);
     let base = || {
         Naive::builder(tiny_mlp(6), OptimizerSpec::sgd(0.05, 0.9, 0.0).unwrap(), cl::default_device())
@@ -146,7 +146,7 @@ fn replay_combines_with_ewc_and_lwf() {
     // 4 current + 4 memory, then 4 + the 2 left of the 6-sample memory pass (as Avalanche).
     assert_eq!(sizes.lock().unwrap()[2], vec![8, 6]);
     // Replay + LwF.
-    let mut s = base().plugin(LwFPlugin::new(LwfConfig::new(1.0, 2.0)).unwrap()).build().unwrap();
+    let mut s = base().plugin(LwfPlugin::new(LwfConfig::new(1.0, 2.0)).unwrap()).build().unwrap();
     s.train(&stream).unwrap();
     assert_eq!(s.state.clock.train_exp_counter, 3);
 }

@@ -69,23 +69,23 @@ struct Step {
 /// Records every iteration (θ, gradient, loss at `before_backward`).
 struct Probe(Arc<Mutex<Vec<Step>>>);
 
-fn flat_values(model: &SimpleMLP, dev: &Device) -> Vec<Vec<f64>> {
+fn flat_values(model: &SimpleMlp, dev: &Device) -> Vec<Vec<f64>> {
     let p = ParamTensors::values_of(model, dev, &all_params);
     p.iter().map(|(_, e)| vec_of(&e.values)).collect()
 }
 
-impl Plugin<SimpleMLP> for Probe {
-    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for Probe {
+    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let theta = flat_values(s.model(), &s.eval_device);
         self.0.lock().unwrap().push(Step { theta, ..Step::default() });
         Ok(())
     }
-    fn before_backward(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let loss = s.loss.clone().unwrap().into_scalar::<f64>();
         self.0.lock().unwrap().last_mut().unwrap().loss = loss;
         Ok(())
     }
-    fn before_update(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let g = ParamTensors::grads_of(s.model(), s.grads.as_ref().unwrap(), &s.eval_device, &all_params);
         let grad = g.iter().map(|(_, e)| vec_of(&e.values)).collect();
         self.0.lock().unwrap().last_mut().unwrap().grad = grad;

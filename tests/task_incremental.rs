@@ -7,7 +7,7 @@ mod common;
 use cl::benchmarks::SplitConfig;
 use cl::core::TemplateSteps;
 use cl::metrics::names::test_exp_accuracy;
-use cl::models::MTSimpleMLP;
+use cl::models::MtSimpleMlp;
 use cl::prelude::*;
 use common::*;
 
@@ -42,7 +42,7 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
         assert_eq!(exp.task_labels, vec![t as u32]);
         assert_eq!(exp.classes_in_this_experience, vec![0, 1]);
     }
-    let model: MTSimpleMLP = SimpleMLPConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
+    let model: MtSimpleMlp = SimpleMlpConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
     let naive = Naive::builder(model, optimizer(), cl::default_device())
         .train_mb_size(32)
         .train_epochs(3)
@@ -53,7 +53,7 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
     let task_il = run(naive, &b, true);
     eprintln!("task-IL accuracy matrix {:?}", task_il.rows());
 
-    let class_il_model = SimpleMLPConfig::new().init(&cl::default_device()).unwrap();
+    let class_il_model = SimpleMlpConfig::new().init(&cl::default_device()).unwrap();
     let naive = Naive::builder(class_il_model, optimizer(), cl::default_device())
         .train_mb_size(32)
         .train_epochs(3)
@@ -77,7 +77,7 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
 fn a_multi_head_model_gets_one_head_per_task_label_in_the_stream() {
     let config = SplitConfig::new(5).with_seed(2).with_return_task_id(true).with_dataset_root(fixture_dir());
     let b = split_fmnist(&config).unwrap();
-    let model = SimpleMLPConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
+    let model = SimpleMlpConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
     let mut s = Naive::builder(model, optimizer(), cl::default_device())
         .train_mb_size(100)
         .build()
@@ -101,7 +101,7 @@ fn a_multi_head_model_gets_one_head_per_task_label_in_the_stream() {
 #[test]
 fn every_method_trains_a_multi_head_model_on_task_incremental_split_fmnist() {
     use cl::plugins::{EwcConfig, LwfConfig, MasConfig, SynapticIntelligenceConfig};
-    use cl::strategies::{AGem, Ewc, Gem, Lfl, LwF, Mas, Replay, SynapticIntelligence};
+    use cl::strategies::{AGem, Ewc, Gem, Lfl, Lwf, Mas, Replay, SynapticIntelligence};
 
     let config = SplitConfig::new(5)
         .with_seed(1)
@@ -112,12 +112,12 @@ fn every_method_trains_a_multi_head_model_on_task_incremental_split_fmnist() {
     let train = b.train_stream.slice(0..3);
     let test = b.test_stream.slice(0..3);
     let dev = cl::default_device;
-    let model = || SimpleMLPConfig::new().with_num_classes(2).init_multitask(&dev()).unwrap();
+    let model = || SimpleMlpConfig::new().with_num_classes(2).init_multitask(&dev()).unwrap();
     let builders = vec![
         ("EWC", Ewc::builder(model(), optimizer(), dev(), EwcConfig::new(100.0)).unwrap()),
         ("SI", SynapticIntelligence::builder(model(), optimizer(), dev(), SynapticIntelligenceConfig::new(1.0)).unwrap()),
         ("MAS", Mas::builder(model(), optimizer(), dev(), MasConfig::new(1.0, 0.5)).unwrap()),
-        ("LwF", LwF::builder(model(), optimizer(), dev(), LwfConfig::new(1.0, 2.0)).unwrap()),
+        ("LwF", Lwf::builder(model(), optimizer(), dev(), LwfConfig::new(1.0, 2.0)).unwrap()),
         ("LFL", Lfl::builder(model(), optimizer(), dev(), 1.0).unwrap()),
         ("GEM", Gem::builder(model(), optimizer(), dev(), 64, 0.5).unwrap()),
         ("A-GEM", AGem::builder(model(), optimizer(), dev(), 64, 64).unwrap()),

@@ -5,11 +5,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use cl::core::{ClError, Experience, Plugin, Result, StrategyState, Stream};
-use cl::plugins::training::{EarlyStoppingPlugin, FromScratchPlugin, LRSchedulerPlugin, Mode, PevalMode, StepGranularity};
+use cl::plugins::training::{EarlyStoppingPlugin, FromScratchPlugin, LrSchedulerPlugin, Mode, PevalMode, StepGranularity};
 use cl::prelude::*;
 use common::*;
 
-fn builder(model: SimpleMLP, lr: f64, epochs: usize) -> StrategyBuilder<SimpleMLP> {
+fn builder(model: SimpleMlp, lr: f64, epochs: usize) -> StrategyBuilder<SimpleMlp> {
     Naive::builder(model, OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap(), cl::default_device())
         .train_mb_size(2)
         .train_epochs(epochs)
@@ -34,7 +34,7 @@ impl Inject {
     fn new(key: &str, values: Vec<Vec<f64>>, weights: Shared<Vec<f32>>) -> Self {
         Self { key: key.into(), values, per_iteration: false, weights }
     }
-    fn inject(&self, s: &mut StrategyState<SimpleMLP>, step: u64) {
+    fn inject(&self, s: &mut StrategyState<SimpleMlp>, step: u64) {
         let exp = s.clock.train_exp_counter as usize;
         if let Some(v) = self.values[exp].get(step as usize) {
             s.last_metrics.insert(self.key.clone(), *v);
@@ -43,14 +43,14 @@ impl Inject {
     }
 }
 
-impl Plugin<SimpleMLP> for Inject {
-    fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for Inject {
+    fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if !self.per_iteration {
             self.inject(s, s.clock.train_exp_epochs);
         }
         Ok(())
     }
-    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if self.per_iteration {
             self.inject(s, s.clock.train_exp_iterations);
         }
@@ -60,8 +60,8 @@ impl Plugin<SimpleMLP> for Inject {
 
 /// Records the number of epochs and iterations of each experience.
 struct Counts(Shared<(u64, u64)>);
-impl Plugin<SimpleMLP> for Counts {
-    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for Counts {
+    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.0.lock().unwrap().push((s.clock.train_exp_epochs, s.clock.train_exp_iterations));
         Ok(())
     }
@@ -144,7 +144,7 @@ fn early_stopping_validates_its_configuration() {
     }
     assert!(es().margin(0.0).is_ok());
     assert_eq!(
-        <EarlyStoppingPlugin as Plugin<SimpleMLP>>::writes(&es()),
+        <EarlyStoppingPlugin as Plugin<SimpleMlp>>::writes(&es()),
         vec![cl::core::StatePart::Model, cl::core::StatePart::StopTraining]
     );
 }
@@ -223,12 +223,12 @@ struct LrProbe {
     epochs: Shared<f64>,
     iterations: Shared<f64>,
 }
-impl Plugin<SimpleMLP> for LrProbe {
-    fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for LrProbe {
+    fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.epochs.lock().unwrap().push(s.lr);
         Ok(())
     }
-    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.iterations.lock().unwrap().push(s.lr);
         Ok(())
     }
@@ -236,7 +236,7 @@ impl Plugin<SimpleMLP> for LrProbe {
 
 /// Trains `n_exps` experiences of 6 samples (3 iterations/epoch); returns the lr seen before
 /// each epoch and each iteration, and the lr left in the state.
-fn run_lr(plugin: LRSchedulerPlugin, lr: f64, epochs: usize, n_exps: usize) -> (Vec<f64>, Vec<f64>, f64) {
+fn run_lr(plugin: LrSchedulerPlugin, lr: f64, epochs: usize, n_exps: usize) -> (Vec<f64>, Vec<f64>, f64) {
     let (e, i): (Shared<f64>, Shared<f64>) = Default::default();
     let stream = generated_stream("train", n_exps, 6);
     let mut s = builder(tiny_mlp(2 * n_exps), lr, epochs)
@@ -260,7 +260,7 @@ fn assert_close(actual: &[f64], expected: &[f64]) {
 fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
     // StepLR(step_size=2, gamma=0.5), lr 0.1, 5 epochs, 2 experiences.
     let per_exp = [0.1, 0.1, 0.05, 0.05, 0.025];
-    let (epochs, iterations, last) = run_lr(LRSchedulerPlugin::step(2, 0.5).unwrap(), 0.1, 5, 2);
+    let (epochs, iterations, last) = run_lr(LrSchedulerPlugin::step(2, 0.5).unwrap(), 0.1, 5, 2);
     assert_close(&epochs, &[per_exp, per_exp].concat());
     let per_iter: Vec<f64> = per_exp.iter().flat_map(|&lr| [lr; 3]).collect();
     assert_close(&iterations, &[per_iter.clone(), per_iter].concat());
@@ -268,41 +268,41 @@ fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
 
     // Without resetting the scheduler the schedule continues; reset_lr gives the first epoch of
     // the next experience the initial lr.
-    let (epochs, _, _) = run_lr(LRSchedulerPlugin::step(2, 0.5).unwrap().reset_scheduler(false), 0.1, 5, 2);
+    let (epochs, _, _) = run_lr(LrSchedulerPlugin::step(2, 0.5).unwrap().reset_scheduler(false), 0.1, 5, 2);
     assert_close(&epochs, &[0.1, 0.1, 0.05, 0.05, 0.025, 0.1, 0.0125, 0.0125, 0.00625, 0.00625]);
     // Neither reset: the lr continues from where it was.
     let (epochs, _, last) =
-        run_lr(LRSchedulerPlugin::step(2, 0.5).unwrap().reset_scheduler(false).reset_lr(false), 0.1, 3, 2);
+        run_lr(LrSchedulerPlugin::step(2, 0.5).unwrap().reset_scheduler(false).reset_lr(false), 0.1, 3, 2);
     assert_close(&epochs, &[0.1, 0.1, 0.05, 0.05, 0.025, 0.025]);
     assert!((last - 0.0125).abs() < 1e-12);
 
     // Cosine annealing, T_max = 4.
-    let (epochs, _, _) = run_lr(LRSchedulerPlugin::cosine(4, 0.0).unwrap(), 0.1, 5, 1);
+    let (epochs, _, _) = run_lr(LrSchedulerPlugin::cosine(4, 0.0).unwrap(), 0.1, 5, 1);
     let cos = |t: f64| 0.05 * (1.0 + (std::f64::consts::PI * t / 4.0).cos());
     assert_close(&epochs, &[cos(0.0), cos(1.0), cos(2.0), cos(3.0), cos(4.0)]);
 
     // Linear warm-up: LinearLR(start_factor=0.25, end_factor=1, total_iters=2).
-    let (epochs, _, _) = run_lr(LRSchedulerPlugin::linear(0.25, 1.0, 2).unwrap(), 0.08, 4, 1);
+    let (epochs, _, _) = run_lr(LrSchedulerPlugin::linear(0.25, 1.0, 2).unwrap(), 0.08, 4, 1);
     assert_close(&epochs, &[0.02, 0.05, 0.08, 0.08]);
 
     // MultiStepLR and LambdaLR.
-    let (epochs, _, _) = run_lr(LRSchedulerPlugin::multi_step(vec![1, 3], 0.1).unwrap(), 0.5, 4, 1);
+    let (epochs, _, _) = run_lr(LrSchedulerPlugin::multi_step(vec![1, 3], 0.1).unwrap(), 0.5, 4, 1);
     assert_close(&epochs, &[0.5, 0.05, 0.05, 0.005]);
-    let (epochs, _, _) = run_lr(LRSchedulerPlugin::lambda(|t| 1.0 / (t + 1) as f64), 0.6, 3, 1);
+    let (epochs, _, _) = run_lr(LrSchedulerPlugin::lambda(|t| 1.0 / (t + 1) as f64), 0.6, 3, 1);
     assert_close(&epochs, &[0.6, 0.3, 0.2]);
 }
 
 #[test]
 fn lr_scheduler_steps_after_each_iteration() {
     // ExponentialLR(gamma=0.5) stepped per iteration, 2 epochs of 3 iterations, 2 experiences.
-    let plugin = LRSchedulerPlugin::exponential(0.5).unwrap().step_granularity(StepGranularity::Iteration);
+    let plugin = LrSchedulerPlugin::exponential(0.5).unwrap().step_granularity(StepGranularity::Iteration);
     let (epochs, iterations, _) = run_lr(plugin, 0.08, 2, 2);
     let per_exp: Vec<f64> = (0..6).map(|i| 0.08 * 0.5f64.powi(i)).collect();
     assert_close(&iterations, &[per_exp.clone(), per_exp].concat());
     assert_close(&epochs, &[0.08, 0.01, 0.08, 0.01]);
 
     // first_epoch_only: steps during the first epoch of each experience only.
-    let plugin = LRSchedulerPlugin::exponential(0.5)
+    let plugin = LrSchedulerPlugin::exponential(0.5)
         .unwrap()
         .step_granularity(StepGranularity::Iteration)
         .first_epoch_only(true);
@@ -310,25 +310,25 @@ fn lr_scheduler_steps_after_each_iteration() {
     assert_close(&iterations, &[0.08, 0.04, 0.02, 0.01, 0.01, 0.01]);
 
     // first_exp_only: the second experience keeps the initial lr.
-    let plugin = LRSchedulerPlugin::step(1, 0.5).unwrap().first_exp_only(true);
+    let plugin = LrSchedulerPlugin::step(1, 0.5).unwrap().first_exp_only(true);
     let (epochs, _, _) = run_lr(plugin, 0.1, 3, 2);
     assert_close(&epochs, &[0.1, 0.05, 0.025, 0.1, 0.1, 0.1]);
 }
 
 #[test]
 fn lr_scheduler_configuration_errors() {
-    assert!(matches!(LRSchedulerPlugin::step(0, 0.1), Err(ClError::InvalidConfig { field: "step_size", .. })));
-    assert!(matches!(LRSchedulerPlugin::exponential(1.5), Err(ClError::InvalidConfig { field: "gamma", .. })));
-    assert!(matches!(LRSchedulerPlugin::cosine(0, 0.0), Err(ClError::InvalidConfig { field: "t_max", .. })));
-    assert!(matches!(LRSchedulerPlugin::linear(0.0, 1.0, 2), Err(ClError::InvalidConfig { .. })));
+    assert!(matches!(LrSchedulerPlugin::step(0, 0.1), Err(ClError::InvalidConfig { field: "step_size", .. })));
+    assert!(matches!(LrSchedulerPlugin::exponential(1.5), Err(ClError::InvalidConfig { field: "gamma", .. })));
+    assert!(matches!(LrSchedulerPlugin::cosine(0, 0.0), Err(ClError::InvalidConfig { field: "t_max", .. })));
+    assert!(matches!(LrSchedulerPlugin::linear(0.0, 1.0, 2), Err(ClError::InvalidConfig { .. })));
     // Burn's cosine scheduler rejects lr > 1: reported when training starts.
     let stream = generated_stream("train", 1, 6);
-    let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(LRSchedulerPlugin::cosine(4, 0.0).unwrap()).build().unwrap();
+    let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(LrSchedulerPlugin::cosine(4, 0.0).unwrap()).build().unwrap();
     assert!(matches!(s.train(&stream[0]), Err(ClError::InvalidConfig { field: "lr_scheduler", .. })));
     // Two schedulers own the learning rate.
     let err = builder(tiny_mlp(2), 0.1, 1)
-        .plugin(LRSchedulerPlugin::step(1, 0.5).unwrap())
-        .plugin(LRSchedulerPlugin::cosine(4, 0.0).unwrap())
+        .plugin(LrSchedulerPlugin::step(1, 0.5).unwrap())
+        .plugin(LrSchedulerPlugin::cosine(4, 0.0).unwrap())
         .build()
         .err()
         .unwrap();
@@ -337,12 +337,12 @@ fn lr_scheduler_configuration_errors() {
 
 /// Records the classifier weights at the start and the end of each experience.
 struct ModelProbe(Shared<(Vec<f32>, Vec<f32>)>, Vec<f32>);
-impl Plugin<SimpleMLP> for ModelProbe {
-    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+impl Plugin<SimpleMlp> for ModelProbe {
+    fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.1 = classifier_weight(s.model());
         Ok(())
     }
-    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMLP>) -> Result<()> {
+    fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.0.lock().unwrap().push((std::mem::take(&mut self.1), classifier_weight(s.model())));
         Ok(())
     }
@@ -366,7 +366,7 @@ fn from_scratch_gives_a_fresh_model_at_each_experience() {
     for e in 1..3 {
         let (start, end) = &log[e];
         assert_ne!(start, &log[e - 1].1, "experience {e} does not start from the trained model");
-        // The factory builds SimpleMLP with its seeded initialisation: every experience starts
+        // The factory builds SimpleMlp with its seeded initialisation: every experience starts
         // from the initial weights, as Avalanche's FromScratchTraining resets to them.
         assert_eq!(start, &w_init, "experience {e} starts from the factory's initialisation");
         assert_ne!(start, end, "the fresh model trains (it lives on the autodiff device)");

@@ -7,6 +7,11 @@ use burn::tensor::{Int, Tensor};
 pub trait Criterion: Send + Sync {
     /// The loss of `logits` (`[batch, classes]`) against `targets` (`[batch]`).
     fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1>;
+
+    /// A name for result files and messages (default: the type's name).
+    fn name(&self) -> &'static str {
+        crate::config::short_type_name::<Self>()
+    }
 }
 
 /// Mean cross-entropy, as `torch.nn.CrossEntropyLoss()`.

@@ -10,13 +10,47 @@ pub type Result<T, E = ClError> = std::result::Result<T, E>;
 /// Each variant names the problem and, where there is one, the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ClError {
-    /// A configuration value is out of its valid range.
-    #[error("invalid configuration `{field}`: {reason}")]
+    /// A configuration breaks one of its validation rules (see [`crate::config`]).
+    #[error("invalid {config}: rule `{rule}`: {reason}")]
     InvalidConfig {
-        /// The offending field.
-        field: &'static str,
+        /// The configuration's type (`EwcConfig`, ...), or `argument` for a plain argument.
+        config: &'static str,
+        /// The rule that failed (`ewc_lambda_non_negative`, ...); for a plain argument, its name.
+        rule: &'static str,
         /// Why the value is rejected and what is accepted.
         reason: String,
+    },
+    /// A configuration file could not be parsed.
+    #[error("cannot read {config} from {format}: {reason}")]
+    ConfigParse {
+        /// `JSON` or `TOML`.
+        format: &'static str,
+        /// The configuration's type.
+        config: &'static str,
+        /// The parser's message (line, column, unknown or missing field).
+        reason: String,
+    },
+    /// A plugin used a request of the strategy state for a part it did not declare in
+    /// [`Plugin::writes`](crate::strategy::Plugin::writes).
+    #[error(
+        "plugin `{plugin}` changed {part} without declaring it: return `StatePart::{variant}` from its \
+         `Plugin::writes` (so that conflicting plugins are rejected when the strategy is built)"
+    )]
+    UndeclaredWrite {
+        /// The plugin's name.
+        plugin: String,
+        /// What it changed.
+        part: &'static str,
+        /// The `StatePart` variant to declare.
+        variant: &'static str,
+    },
+    /// A learning rate that is not a finite number `>= 0` (from a scheduler or a plugin).
+    #[error("learning rate {lr} rejected (from {origin}): it must be a finite number >= 0")]
+    InvalidLearningRate {
+        /// The value.
+        lr: f64,
+        /// Who set it.
+        origin: String,
     },
     /// A sample index is past the end of a dataset.
     #[error("index {index} is out of bounds for a dataset of {len} samples")]
@@ -42,7 +76,7 @@ pub enum ClError {
         "the model outputs {model_outputs} classes but experience {experience} of stream `{stream}` \
          needs {needed} (the benchmark has {benchmark_classes} class labels; the experience's largest \
          is {max_class}): build the model with at least {needed} outputs \
-         (e.g. SimpleMLPConfig::new().with_num_classes({needed}))"
+         (e.g. SimpleMlpConfig::new().with_num_classes({needed}))"
     )]
     ModelOutputMismatch {
         /// Outputs of the model's classifier.
@@ -157,11 +191,21 @@ pub enum ClError {
 }
 
 impl ClError {
-    /// Shorthand for [`ClError::InvalidConfig`].
+    /// A plain argument (not a config field) out of its valid range:
+    /// [`ClError::InvalidConfig`] with `config = "argument"` and the argument's name as the rule.
     pub fn config(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidConfig {
-            field,
+            config: "argument",
+            rule: field,
             reason: reason.into(),
+        }
+    }
+
+    /// The name of the failed validation rule, for [`ClError::InvalidConfig`].
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidConfig { rule, .. } => Some(rule),
+            _ => None,
         }
     }
 }

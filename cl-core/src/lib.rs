@@ -10,23 +10,31 @@
 
 #![warn(missing_docs)]
 
-pub mod criterion;
+mod callback;
+mod clock;
+pub mod config;
+mod criterion;
 pub mod data;
-pub mod error;
-pub mod model;
-pub mod optim;
-pub mod scenario;
-pub mod strategy;
+mod error;
+pub mod evaluation;
+mod model;
+mod optim;
+mod scenario;
+mod strategy;
 
+// One public path per item: the modules above that are private are flattened here; `config`,
+// `data` and `evaluation` are reached through their module.
+pub use callback::{Callback, MetricResults};
+pub use clock::Clock;
 pub use criterion::{Criterion, CrossEntropyLoss};
-pub use data::{ClassificationDataset, DataLoader, MiniBatch};
 pub use error::{ClError, Result};
 pub use model::{Adaptation, DynamicModule, Model};
-pub use optim::OptimizerSpec;
+pub use optim::{AdamSpec, AdamWSpec, OptimizerSpec, SgdSpec};
 pub use scenario::{Benchmark, Experience, Stream};
+pub use strategy::steps::defaults as step_defaults;
 pub use strategy::{
-    AsExperiences, PevalMode, Callback, Clock, DefaultSteps, StatePart, Evaluator, MetricResults, NoMetrics, Plugin, Strategy,
-    StrategyBuilder, StrategyState, TemplateSteps,
+    AsExperiences, DefaultSteps, Evaluator, NoMetrics, PartSet, PeriodicEval, PevalMode, Plugin, Settings, StatePart,
+    Strategy, StrategyBuilder, StrategyState, TemplateSteps, TrainingConfig, derive_seed, dispatch, metric_context,
 };
 
 /// Re-export of the Burn version this crate is built against.

@@ -91,11 +91,11 @@ impl Head for Linear {
 ///
 /// ```
 /// use burn::tensor::Device;
-/// use cl_models::{MTSimpleMLP, SimpleMLPConfig};
+/// use cl_models::{MtSimpleMlp, SimpleMlpConfig};
 /// let device = Device::flex();
-/// // Avalanche's `as_multitask(SimpleMLP(...), "classifier")`: the old classifier becomes
+/// // Avalanche's `as_multitask(SimpleMlp(...), "classifier")`: the old classifier becomes
 /// // the head of task 0, a head per new task label is added by model adaptation.
-/// let model: MTSimpleMLP = SimpleMLPConfig::new().with_num_classes(2).init(&device).unwrap().as_multitask();
+/// let model: MtSimpleMlp = SimpleMlpConfig::new().with_num_classes(2).init(&device).unwrap().as_multitask();
 /// assert_eq!(model.classifier.num_heads(), 1);
 /// ```
 #[derive(Module, Debug)]

@@ -3,11 +3,11 @@
 //! Models for continual learning, backend-agnostic Burn modules implementing
 //! [`cl_core::Model`]:
 //!
-//! - [`SimpleMLP`] and [`SimpleCNN`] with Avalanche's defaults;
+//! - [`SimpleMlp`] and [`SimpleCnn`] with Avalanche's defaults;
 //! - [`HeadedModel`]: a [`Backbone`] followed by a [`Head`], to swap output layers;
 //! - dynamic heads that follow the stream: [`IncrementalClassifier`] (grows with the classes
-//!   seen) and [`MultiHeadClassifier`] (one head per task label), giving [`MTSimpleMLP`] and
-//!   [`MTSimpleCNN`]; [`HeadedModel::as_multitask`] is Avalanche's `as_multitask`;
+//!   seen) and [`MultiHeadClassifier`] (one head per task label), giving [`MtSimpleMlp`] and
+//!   [`MtSimpleCnn`]; [`HeadedModel::as_multitask`] is Avalanche's `as_multitask`;
 //! - [`NcmClassifier`]: nearest class mean on the features.
 
 #![warn(missing_docs)]
@@ -23,5 +23,5 @@ pub use dropout::SeededDropout;
 pub use dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
 pub use headed::{Backbone, Head, HeadedModel};
 pub use ncm::{NcmClassifier, class_means};
-pub use simple_cnn::{CNN_FEATURES, CNN_MIN_SIDE, CnnTrunk, MTSimpleCNN, SimpleCNN, SimpleCNNConfig};
-pub use simple_mlp::{HiddenLayer, IncrementalMLP, MTSimpleMLP, MlpTrunk, SimpleMLP, SimpleMLPConfig, seeded_linear};
+pub use simple_cnn::{CNN_FEATURES, CNN_MIN_SIDE, CnnTrunk, MtSimpleCnn, SimpleCnn, SimpleCnnConfig};
+pub use simple_mlp::{HiddenLayer, IncrementalMlp, MtSimpleMlp, MlpTrunk, SimpleMlp, SimpleMlpConfig, seeded_linear};

@@ -1,4 +1,4 @@
-//! [`SimpleCNN`] and [`MTSimpleCNN`]: Avalanche's small convolutional networks.
+//! [`SimpleCnn`] and [`MtSimpleCnn`]: Avalanche's small convolutional networks.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -22,16 +22,16 @@ pub const CNN_FEATURES: usize = 64;
 /// The smallest image side the trunk accepts (two unpadded 3×3 convolutions and two 2×2 pools).
 pub const CNN_MIN_SIDE: usize = 10;
 
-/// Configuration of [`SimpleCNN`] with Avalanche's defaults (`SimpleCNN(num_classes=10)`),
+/// Configuration of [`SimpleCnn`] with Avalanche's defaults (`SimpleCNN(num_classes=10)`),
 /// plus the number of input channels (Avalanche's is fixed at 3: use 1 for (F)MNIST).
 ///
 /// ```
-/// use cl_models::SimpleCNNConfig;
-/// assert!(SimpleCNNConfig::new().with_in_channels(1).validate().is_ok());
-/// assert!(SimpleCNNConfig::new().with_in_channels(0).validate().is_err());
+/// use cl_models::SimpleCnnConfig;
+/// assert!(SimpleCnnConfig::new().with_in_channels(1).validate().is_ok());
+/// assert!(SimpleCnnConfig::new().with_in_channels(0).validate().is_err());
 /// ```
 #[derive(Config, Debug)]
-pub struct SimpleCNNConfig {
+pub struct SimpleCnnConfig {
     /// Output units.
     #[config(default = 10)]
     pub num_classes: usize,
@@ -41,12 +41,12 @@ pub struct SimpleCNNConfig {
     /// Dropout probability after each block.
     #[config(default = 0.25)]
     pub drop_rate: f64,
-    /// Seed of the initial weights, drawn on the host (see `SimpleMLPConfig::seed`).
+    /// Seed of the initial weights, drawn on the host (see `SimpleMlpConfig::seed`).
     #[config(default = 0)]
     pub seed: u64,
 }
 
-impl SimpleCNNConfig {
+impl SimpleCnnConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         if self.num_classes == 0 {
@@ -82,16 +82,16 @@ impl SimpleCNNConfig {
     }
 
     /// Builds the model on `device`.
-    pub fn init(&self, device: &Device) -> Result<SimpleCNN> {
+    pub fn init(&self, device: &Device) -> Result<SimpleCnn> {
         let trunk = self.init_trunk(device)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed.wrapping_add(1));
         Ok(HeadedModel::new(trunk, seeded_linear(CNN_FEATURES, self.num_classes, &mut rng, device)))
     }
 
-    /// Avalanche's `MTSimpleCNN`: the trunk and a `MultiHeadClassifier(64)` with Avalanche's
+    /// Avalanche's `MtSimpleCnn`: the trunk and a `MultiHeadClassifier(64)` with Avalanche's
     /// defaults (heads of 2 outputs, masking on); `num_classes` is not used. Head weights are
     /// drawn from the config's seed + 2.
-    pub fn init_multitask(&self, device: &Device) -> Result<MTSimpleCNN> {
+    pub fn init_multitask(&self, device: &Device) -> Result<MtSimpleCnn> {
         let trunk = self.init_trunk(device)?;
         let head = MultiHeadConfig::new(CNN_FEATURES).with_seed(self.seed.wrapping_add(2)).init(device)?;
         Ok(HeadedModel::new(trunk, head))
@@ -116,7 +116,7 @@ fn seeded_conv2d(d_in: usize, d_out: usize, k: usize, pad: usize, rng: &mut ChaC
     conv
 }
 
-/// The convolutional trunk of [`SimpleCNN`]: conv32-conv32-pool-dropout, conv64-conv64-pool-
+/// The convolutional trunk of [`SimpleCnn`]: conv32-conv32-pool-dropout, conv64-conv64-pool-
 /// dropout, conv64 1×1, global max pool, dropout → `[batch, 64]`.
 #[derive(Module, Debug)]
 pub struct CnnTrunk {
@@ -176,7 +176,7 @@ impl Backbone for CnnTrunk {
         match shape {
             [c, h, w] if *c == self.in_channels && *h >= CNN_MIN_SIDE && *w >= CNN_MIN_SIDE => Ok(()),
             [c, _, _] if *c != self.in_channels => Err(format!(
-                "the CNN expects {} input channels; build it with SimpleCNNConfig::new().with_in_channels({c})",
+                "the CNN expects {} input channels; build it with SimpleCnnConfig::new().with_in_channels({c})",
                 self.in_channels
             )),
             [_, _, _] => Err(format!("the CNN needs images of at least {CNN_MIN_SIDE}×{CNN_MIN_SIDE}")),
@@ -192,7 +192,7 @@ impl Backbone for CnnTrunk {
 }
 
 /// Avalanche's `SimpleCNN`: a [`CnnTrunk`] (`features`) and a linear `classifier` (64 → classes).
-pub type SimpleCNN = HeadedModel<CnnTrunk, Linear>;
+pub type SimpleCnn = HeadedModel<CnnTrunk, Linear>;
 
-/// Avalanche's `MTSimpleCNN`: the [`CnnTrunk`] and a [`MultiHeadClassifier`].
-pub type MTSimpleCNN = HeadedModel<CnnTrunk, MultiHeadClassifier>;
+/// Avalanche's `MtSimpleCnn`: the [`CnnTrunk`] and a [`MultiHeadClassifier`].
+pub type MtSimpleCnn = HeadedModel<CnnTrunk, MultiHeadClassifier>;

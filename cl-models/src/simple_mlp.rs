@@ -1,4 +1,4 @@
-//! [`SimpleMLP`]: Avalanche's `SimpleMLP`.
+//! [`SimpleMlp`]: Avalanche's `SimpleMlp`.
 
 use burn::config::Config;
 use burn::module::{Module, Param};
@@ -13,16 +13,16 @@ use crate::dropout::SeededDropout;
 use crate::dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
 use crate::headed::{Backbone, HeadedModel};
 
-/// Configuration of [`SimpleMLP`], with Avalanche's defaults.
+/// Configuration of [`SimpleMlp`], with Avalanche's defaults.
 ///
 /// ```
-/// use cl_models::SimpleMLPConfig;
-/// let config = SimpleMLPConfig::new().with_num_classes(10).with_hidden_size(256);
+/// use cl_models::SimpleMlpConfig;
+/// let config = SimpleMlpConfig::new().with_num_classes(10).with_hidden_size(256);
 /// assert!(config.validate().is_ok());
-/// assert!(SimpleMLPConfig::new().with_drop_rate(1.5).validate().is_err());
+/// assert!(SimpleMlpConfig::new().with_drop_rate(1.5).validate().is_err());
 /// ```
 #[derive(Config, Debug)]
-pub struct SimpleMLPConfig {
+pub struct SimpleMlpConfig {
     /// Output units.
     #[config(default = 10)]
     pub num_classes: usize,
@@ -45,7 +45,7 @@ pub struct SimpleMLPConfig {
     pub seed: Option<u64>,
 }
 
-impl SimpleMLPConfig {
+impl SimpleMlpConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
         for (field, v) in [
@@ -67,7 +67,7 @@ impl SimpleMLPConfig {
     /// Builds the model on `device`. Layers use PyTorch's default initialisation for `Linear`
     /// (Kaiming-uniform with a = √5 for weights, uniform ±1/√fan_in for biases), which is also
     /// Burn's `LinearConfig` default.
-    pub fn init(&self, device: &Device) -> Result<SimpleMLP> {
+    pub fn init(&self, device: &Device) -> Result<SimpleMlp> {
         self.validate()?;
         let mut rng = self.seed.map(ChaCha8Rng::seed_from_u64);
         let mut linear = |d_in: usize, d_out: usize| match rng.as_mut() {
@@ -83,7 +83,7 @@ impl SimpleMLPConfig {
             });
             d_in = self.hidden_size;
         }
-        Ok(SimpleMLP {
+        Ok(SimpleMlp {
             features: hidden,
             classifier: linear(self.hidden_size, self.num_classes),
             input_size: self.input_size,
@@ -92,19 +92,19 @@ impl SimpleMLPConfig {
     }
 }
 
-impl SimpleMLPConfig {
-    /// Avalanche's `MTSimpleMLP(input_size, hidden_size)`: the trunk of this configuration and a
+impl SimpleMlpConfig {
+    /// Avalanche's `MtSimpleMlp(input_size, hidden_size)`: the trunk of this configuration and a
     /// `MultiHeadClassifier(hidden_size)` with Avalanche's defaults (heads of 2 outputs, masking
     /// on, `mask_value = -1000`); `num_classes` is not used. Head weights are drawn from the
     /// config's seed (+1; seed 0 without one).
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// let model = cl_models::SimpleMLPConfig::new().init_multitask(&Device::flex()).unwrap();
+    /// let model = cl_models::SimpleMlpConfig::new().init_multitask(&Device::flex()).unwrap();
     /// assert_eq!(model.classifier.task_labels(), &[0]);
     /// assert_eq!(model.classifier.head(0).unwrap().num_outputs(), 2);
     /// ```
-    pub fn init_multitask(&self, device: &Device) -> Result<MTSimpleMLP> {
+    pub fn init_multitask(&self, device: &Device) -> Result<MtSimpleMlp> {
         let trunk = self.init(device)?.into_headed().features;
         let seed = self.seed.map_or(0, |s| s.wrapping_add(1));
         let head = MultiHeadConfig::new(self.hidden_size).with_seed(seed).init(device)?;
@@ -114,7 +114,7 @@ impl SimpleMLPConfig {
     /// The trunk of this configuration with Avalanche's
     /// `IncrementalClassifier(hidden_size)` (2 initial outputs, masking on); `num_classes` is
     /// not used. Weights are drawn from the config's seed (+1; seed 0 without one).
-    pub fn init_incremental(&self, device: &Device) -> Result<IncrementalMLP> {
+    pub fn init_incremental(&self, device: &Device) -> Result<IncrementalMlp> {
         let trunk = self.init(device)?.into_headed().features;
         let seed = self.seed.map_or(0, |s| s.wrapping_add(1));
         let head = IncrementalClassifierConfig::new(self.hidden_size).with_seed(seed).init(device)?;
@@ -153,9 +153,9 @@ impl HiddenLayer {
 }
 
 /// Multi-layer perceptron: hidden layers (`features`) and a linear `classifier`, as Avalanche's
-/// `SimpleMLP(num_classes=10, input_size=784, hidden_size=512, hidden_layers=1, drop_rate=0.5)`.
+/// `SimpleMlp(num_classes=10, input_size=784, hidden_size=512, hidden_layers=1, drop_rate=0.5)`.
 #[derive(Module, Debug)]
-pub struct SimpleMLP {
+pub struct SimpleMlp {
     /// The hidden layers.
     pub features: Vec<HiddenLayer>,
     /// The output layer.
@@ -164,7 +164,7 @@ pub struct SimpleMLP {
     num_classes: usize,
 }
 
-impl SimpleMLP {
+impl SimpleMlp {
     /// The hidden representation of flattened inputs `[batch, input_size]`.
     pub fn features(&self, x: Tensor<2>) -> Tensor<2> {
         self.features.iter().fold(x, |x, layer| layer.forward(x))
@@ -172,11 +172,11 @@ impl SimpleMLP {
 
     /// Logits of flattened inputs `[batch, input_size]`.
     pub fn forward_tensor(&self, x: Tensor<2>) -> Tensor<2> {
-        self.classifier.forward(SimpleMLP::features(self, x))
+        self.classifier.forward(SimpleMlp::features(self, x))
     }
 }
 
-impl SimpleMLP {
+impl SimpleMlp {
     /// The same network as a [`HeadedModel`] of an [`MlpTrunk`] and a `Linear` classifier
     /// (weights kept), to swap the classifier.
     pub fn into_headed(self) -> HeadedModel<MlpTrunk, Linear> {
@@ -190,18 +190,18 @@ impl SimpleMLP {
     /// Avalanche's `as_multitask(model, "classifier")`: the classifier becomes the head of task
     /// 0 of a [`MultiHeadClassifier`](crate::MultiHeadClassifier); see
     /// [`HeadedModel::as_multitask`].
-    pub fn as_multitask(self) -> MTSimpleMLP {
+    pub fn as_multitask(self) -> MtSimpleMlp {
         self.into_headed().as_multitask()
     }
 
     /// The network with an [`IncrementalClassifier`](crate::IncrementalClassifier) (masking on)
     /// starting from the current classifier's weights; growth draws from `seed`.
-    pub fn as_incremental(self, seed: u64) -> IncrementalMLP {
+    pub fn as_incremental(self, seed: u64) -> IncrementalMlp {
         self.into_headed().as_incremental(seed)
     }
 }
 
-/// The hidden layers of a [`SimpleMLP`] as a [`Backbone`]: flattened inputs → features.
+/// The hidden layers of a [`SimpleMlp`] as a [`Backbone`]: flattened inputs → features.
 #[derive(Module, Debug)]
 pub struct MlpTrunk {
     /// Linear → ReLU → Dropout layers.
@@ -230,21 +230,21 @@ impl Backbone for MlpTrunk {
     }
 }
 
-/// Avalanche's `MTSimpleMLP`: the [`SimpleMLP`] trunk and a
+/// Avalanche's `MtSimpleMlp`: the [`SimpleMlp`] trunk and a
 /// [`MultiHeadClassifier`](crate::MultiHeadClassifier) (one head per task label).
-pub type MTSimpleMLP = HeadedModel<MlpTrunk, MultiHeadClassifier>;
+pub type MtSimpleMlp = HeadedModel<MlpTrunk, MultiHeadClassifier>;
 
-/// The [`SimpleMLP`] trunk with an [`IncrementalClassifier`](crate::IncrementalClassifier) that
+/// The [`SimpleMlp`] trunk with an [`IncrementalClassifier`](crate::IncrementalClassifier) that
 /// grows with the classes seen.
-pub type IncrementalMLP = HeadedModel<MlpTrunk, IncrementalClassifier>;
+pub type IncrementalMlp = HeadedModel<MlpTrunk, IncrementalClassifier>;
 
-impl Model for SimpleMLP {
+impl Model for SimpleMlp {
     fn forward(&self, batch: &MiniBatch) -> Tensor<2> {
-        SimpleMLP::forward_tensor(self, batch.x.clone())
+        SimpleMlp::forward_tensor(self, batch.x.clone())
     }
 
     fn features(&self, batch: &MiniBatch) -> Option<Tensor<2>> {
-        Some(SimpleMLP::features(self, batch.x.clone()))
+        Some(SimpleMlp::features(self, batch.x.clone()))
     }
 
     fn num_outputs(&self) -> Option<usize> {

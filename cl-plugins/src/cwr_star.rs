@@ -11,7 +11,7 @@ use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use crate::regularization::params::for_each_param;
 
 /// CWR*, following Avalanche's `cwr_star.py` step by step. The CWR layer is a linear layer
-/// named by its path in the model (`classifier` for `SimpleMLP`); its weight is
+/// named by its path in the model (`classifier` for `SimpleMlp`); its weight is
 /// `{name}.weight`, a rank-2 Burn `Linear` weight `[d_in, d_out]`, so class `c` is **column**
 /// `c` (Avalanche's row `c` of the PyTorch weight). As in Avalanche the bias is never touched.
 ///

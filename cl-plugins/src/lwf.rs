@@ -1,4 +1,4 @@
-//! [`LwFPlugin`]: Learning without Forgetting (Li & Hoiem, 2016; Avalanche's `LwFPlugin`).
+//! [`LwfPlugin`]: Learning without Forgetting (Li & Hoiem, 2016; Avalanche's `LwfPlugin`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,7 +28,7 @@ impl Default for LwfConfig {
 }
 
 impl LwfConfig {
-    /// A configuration with the given weight(s) and temperature (checked by [`LwFPlugin::new`]).
+    /// A configuration with the given weight(s) and temperature (checked by [`LwfPlugin::new`]).
     pub fn new(alpha: impl Into<LwfAlpha>, temperature: f64) -> Self {
         Self {
             alpha: alpha.into(),
@@ -45,7 +45,7 @@ impl LwfConfig {
     }
 }
 
-/// Learning without Forgetting (Avalanche's `LwFPlugin` / `LearningWithoutForgetting`).
+/// Learning without Forgetting (Avalanche's `LwfPlugin` / `LearningWithoutForgetting`).
 ///
 /// After each training experience the plugin keeps a frozen copy of the model
 /// (`model().valid()`: no autodiff, dropout off, unaffected by later updates) and adds the
@@ -63,10 +63,10 @@ impl LwfConfig {
 /// previous, over the classes that head's task was trained on — Avalanche's multi-task branch.
 ///
 /// ```ignore
-/// let lwf = LwFPlugin::new(LwfConfig::new(1.0, 2.0))?;
+/// let lwf = LwfPlugin::new(LwfConfig::new(1.0, 2.0))?;
 /// let strategy = Naive::builder(model, optimizer, device).plugin(lwf).build()?;
 /// ```
-pub struct LwFPlugin<M: Model> {
+pub struct LwfPlugin<M: Model> {
     config: LwfConfig,
     prev_model: Option<M>,
     prev_classes: BTreeSet<u32>,
@@ -74,7 +74,7 @@ pub struct LwFPlugin<M: Model> {
     trained: usize,
 }
 
-impl<M: Model> LwFPlugin<M> {
+impl<M: Model> LwfPlugin<M> {
     /// An LwF plugin; an error for invalid hyper-parameters (see [`LwfConfig::validate`]).
     pub fn new(config: LwfConfig) -> Result<Self> {
         config.validate()?;
@@ -129,9 +129,9 @@ fn distillation_loss(out: Tensor<2>, prev_out: Tensor<2>, active: &[u32], temper
     Ok(q.mul(log_q - log_p).sum().div_scalar(n as f64))
 }
 
-impl<M: Model> Plugin<M> for LwFPlugin<M> {
+impl<M: Model> Plugin<M> for LwfPlugin<M> {
     fn name(&self) -> String {
-        "LwFPlugin".into()
+        "LwfPlugin".into()
     }
 
     fn writes(&self) -> Vec<StatePart> {

@@ -1,21 +1,21 @@
-//! Regularisation by distillation and gradient projection: [`LwF`] and [`AGem`].
+//! Regularisation by distillation and gradient projection: [`Lwf`] and [`AGem`].
 
 use burn::tensor::Device;
 use cl_core::{DefaultSteps, Model, OptimizerSpec, Result, StrategyBuilder};
-use cl_plugins::{AGemPlugin, LwFPlugin, LwfConfig};
+use cl_plugins::{AGemPlugin, LwfPlugin, LwfConfig};
 
 use crate::Naive;
 
-/// Learning without Forgetting (Avalanche's `LwF`): Naive plus an [`LwFPlugin`] — the loss
+/// Learning without Forgetting (Avalanche's `LwF`): Naive plus an [`LwfPlugin`] — the loss
 /// gains `alpha ·` the distillation of the previous model's softened outputs on the classes
 /// seen before.
 ///
 /// ```ignore
-/// let strategy = LwF::builder(model, optimizer, device, LwfConfig::new(1.0, 2.0))?.build()?;
+/// let strategy = Lwf::builder(model, optimizer, device, LwfConfig::new(1.0, 2.0))?.build()?;
 /// ```
-pub struct LwF;
+pub struct Lwf;
 
-impl LwF {
+impl Lwf {
     /// A builder: Naive's defaults plus the LwF plugin; an error for invalid hyper-parameters.
     pub fn builder<M: Model>(
         model: M,
@@ -23,7 +23,7 @@ impl LwF {
         device: Device,
         config: LwfConfig,
     ) -> Result<StrategyBuilder<M, DefaultSteps>> {
-        Ok(Naive::builder(model, optimizer, device).plugin(LwFPlugin::<M>::new(config)?))
+        Ok(Naive::builder(model, optimizer, device).plugin(LwfPlugin::<M>::new(config)?))
     }
 }
 

@@ -18,7 +18,7 @@ pub use joint::{JointTraining, union_experience};
 pub use naive::Naive;
 pub use rehearsal::{FromScratchTraining, GDumb, Replay};
 mod distillation;
-pub use distillation::{AGem, LwF};
+pub use distillation::{AGem, Lwf};
 mod regularization;
 pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
 mod projection;

@@ -31,7 +31,7 @@ impl Gem {
 
 /// CWR* (Avalanche's `CWRStar`): Naive plus a [`CwrStarPlugin`] consolidating the per-class
 /// weights of the linear layer `cwr_layer_name` (its path in the model, `classifier` for
-/// `SimpleMLP`); with `freeze_remaining_model`, only that layer trains after the first
+/// `SimpleMlp`); with `freeze_remaining_model`, only that layer trains after the first
 /// experience.
 ///
 /// ```ignore

@@ -36,8 +36,8 @@ pub fn generated_stream(name: &str, n_exps: usize, per_exp: usize) -> Stream {
 }
 
 /// A small MLP for generated data.
-pub fn tiny_mlp(num_classes: usize) -> SimpleMLP {
-    SimpleMLPConfig::new()
+pub fn tiny_mlp(num_classes: usize) -> SimpleMlp {
+    SimpleMlpConfig::new()
         .with_input_size(4)
         .with_hidden_size(8)
         .with_num_classes(num_classes)
@@ -50,12 +50,12 @@ pub fn tiny_mlp(num_classes: usize) -> SimpleMLP {
 pub type Log = Arc<Mutex<Vec<String>>>;
 
 /// Flattened values of a model's classifier weight.
-pub fn classifier_weight(model: &SimpleMLP) -> Vec<f32> {
+pub fn classifier_weight(model: &SimpleMlp) -> Vec<f32> {
     model.classifier.weight.val().into_data().try_to_vec::<f32>().unwrap()
 }
 
 /// The PermutedFMNIST protocol shared by the behaviour tests of LwF, A-GEM and GEM
-/// (`tests/lwf_agem.rs`, `tests/gem_cwr.rs`): PermutedFMNIST on the fixture, SimpleMLP with
+/// (`tests/lwf_agem.rs`, `tests/gem_cwr.rs`): PermutedFMNIST on the fixture, SimpleMlp with
 /// Avalanche's defaults, SGD(0.01, momentum 0.9), `EPOCHS` epochs of batches of 32.
 pub mod permuted {
     use cl::core::DefaultSteps;
@@ -65,9 +65,9 @@ pub mod permuted {
     /// Epochs per experience.
     pub const EPOCHS: usize = 2;
 
-    /// SimpleMLP with Avalanche's defaults.
-    pub fn model() -> SimpleMLP {
-        SimpleMLPConfig::new().init(&cl::default_device()).unwrap()
+    /// SimpleMlp with Avalanche's defaults.
+    pub fn model() -> SimpleMlp {
+        SimpleMlpConfig::new().init(&cl::default_device()).unwrap()
     }
 
     /// SGD(lr 0.01, momentum 0.9).
@@ -76,13 +76,13 @@ pub mod permuted {
     }
 
     /// Batches of 32, `EPOCHS` epochs, the strategy seeded with `seed + 1`.
-    pub fn configure(b: StrategyBuilder<SimpleMLP>, seed: u64) -> Strategy<SimpleMLP, DefaultSteps> {
+    pub fn configure(b: StrategyBuilder<SimpleMlp>, seed: u64) -> Strategy<SimpleMlp, DefaultSteps> {
         b.train_mb_size(32).train_epochs(EPOCHS).eval_mb_size(250).seed(seed + 1).build().unwrap()
     }
 
     /// Accuracy on experience 0's test data right after training it, and after the last
     /// experience.
-    pub fn exp0_accuracy(mut s: Strategy<SimpleMLP, DefaultSteps>, b: &Benchmark) -> (f64, f64) {
+    pub fn exp0_accuracy(mut s: Strategy<SimpleMlp, DefaultSteps>, b: &Benchmark) -> (f64, f64) {
         let mut first = 0.0;
         let mut last = 0.0;
         for exp in &b.train_stream {
@@ -98,7 +98,7 @@ pub mod permuted {
 }
 
 /// The PermutedFMNIST protocol of the regulariser behaviour tests (`tests/regularization.rs`,
-/// `tests/rwalk.rs`): SimpleMLP with 256 hidden units, SGD(0.01, momentum 0.9), 2 epochs of
+/// `tests/rwalk.rs`): SimpleMlp with 256 hidden units, SGD(0.01, momentum 0.9), 2 epochs of
 /// batches of 32.
 pub mod regularisers {
     use cl::metrics::names::test_exp_accuracy;
@@ -106,7 +106,7 @@ pub mod regularisers {
 
     /// (accuracy on experience 0 after training it, on experience 0 after the last experience,
     /// on the last experience after it).
-    pub fn accuracies(builder: StrategyBuilder<SimpleMLP>, b: &Benchmark, seed: u64) -> (f64, f64, f64) {
+    pub fn accuracies(builder: StrategyBuilder<SimpleMlp>, b: &Benchmark, seed: u64) -> (f64, f64, f64) {
         let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(250).seed(seed).build().unwrap();
         let mut first = 0.0;
         for (i, exp) in b.train_stream.iter().enumerate() {
@@ -119,9 +119,9 @@ pub mod regularisers {
         (first, r[&test_exp_accuracy(0, 0)], r[&test_exp_accuracy(0, 2)])
     }
 
-    /// SimpleMLP with 256 hidden units.
-    pub fn mlp() -> SimpleMLP {
-        SimpleMLPConfig::new().with_hidden_size(256).init(&cl::default_device()).unwrap()
+    /// SimpleMlp with 256 hidden units.
+    pub fn mlp() -> SimpleMlp {
+        SimpleMlpConfig::new().with_hidden_size(256).init(&cl::default_device()).unwrap()
     }
 
     /// SGD(lr 0.01, momentum 0.9).

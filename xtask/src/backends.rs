@@ -1,5 +1,5 @@
 //! `cargo xtask backends`: the backends side by side, in one process on one machine: the
-//! SimpleMLP and SimpleCNN training steps and the SplitFMNIST Naive run on each device, with
+//! SimpleMlp and SimpleCNN training steps and the SplitFMNIST Naive run on each device, with
 //! ratios to the first device. Writes `target/bench/backends.json` and `backends.md`.
 //!
 //! A device whose backend was not compiled in, or that fails (e.g. `cuda:0` without a GPU),
@@ -12,7 +12,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use cl::core::{ClassificationDataset, Experience, Model, Plugin, StrategyState};
 use cl::device::DeviceChoice;
-use cl::models::SimpleCNNConfig;
+use cl::models::SimpleCnnConfig;
 use cl::prelude::*;
 use serde::Serialize;
 
@@ -117,7 +117,7 @@ pub struct BackendRecord {
     pub batch_size: usize,
     /// Timed steps per model.
     pub steps: usize,
-    /// One SimpleMLP (784-512-10) training step: forward, backward, SGD with momentum (ms).
+    /// One SimpleMlp (784-512-10) training step: forward, backward, SGD with momentum (ms).
     pub mlp_step_ms: Option<f64>,
     /// One SimpleCNN (1 channel, 28 × 28) training step (ms).
     pub cnn_step_ms: Option<f64>,
@@ -235,13 +235,13 @@ fn measure(
     };
     let mut errors = Vec::new();
     println!("\n== {choice} ==");
-    let mlp = SimpleMLPConfig::new().with_seed(Some(options.seed)).init(&device);
+    let mlp = SimpleMlpConfig::new().with_seed(Some(options.seed)).init(&device);
     match mlp.and_then(|m| step_ms(m, &[784], &device, options)) {
         Ok(ms) => record.mlp_step_ms = Some(ms),
-        Err(e) => errors.push(format!("SimpleMLP step: {e}")),
+        Err(e) => errors.push(format!("SimpleMlp step: {e}")),
     }
-    println!("SimpleMLP step: {:?} ms", record.mlp_step_ms.map(round2));
-    let cnn = SimpleCNNConfig::new().with_in_channels(1).with_seed(options.seed).init(&device);
+    println!("SimpleMlp step: {:?} ms", record.mlp_step_ms.map(round2));
+    let cnn = SimpleCnnConfig::new().with_in_channels(1).with_seed(options.seed).init(&device);
     match cnn.and_then(|m| step_ms(m, &[1, 28, 28], &device, options)) {
         Ok(ms) => record.cnn_step_ms = Some(ms),
         Err(e) => errors.push(format!("SimpleCNN step: {e}")),
@@ -326,7 +326,7 @@ pub fn markdown(records: &[BackendRecord]) -> String {
     let _ = writeln!(
         s,
         "\n## Backends side by side\n\n(speed-up over {} in parentheses)\n\n\
-         | device | backend | SimpleMLP step (ms) | SimpleCNN step (ms) | Naive train (s) | Naive wall (s) | Naive final avg acc | error |\n\
+         | device | backend | SimpleMlp step (ms) | SimpleCNN step (ms) | Naive train (s) | Naive wall (s) | Naive final avg acc | error |\n\
          |---|---|---:|---:|---:|---:|---:|---|",
         base.map(|b| b.device.as_str()).unwrap_or("-")
     );

@@ -207,7 +207,7 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
         .map_err(|e| BenchError::Write(out_dir.clone(), e.to_string()))?;
     println!(
         "{BENCHMARK}: {} experiences, class order {:?}, seed {}, loaded in {load_time_s:.2} s; \
-         {STRATEGY}, SimpleMLP, SGD(lr={LR}, momentum={MOMENTUM}), batch {}; backend {}, {} threads",
+         {STRATEGY}, SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), batch {}; backend {}, {} threads",
         benchmark.n_experiences(),
         benchmark.classes_order,
         options.seed,
@@ -301,7 +301,7 @@ pub(crate) fn run_one(
         Some(choice) => choice.device().map_err(BenchError::Device)?,
         None => cl::default_device(),
     };
-    let model = SimpleMLPConfig::new()
+    let model = SimpleMlpConfig::new()
         .with_num_classes(benchmark.n_classes)
         .init(&device)?;
     let samples = Arc::new(AtomicU64::new(0));

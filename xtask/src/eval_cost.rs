@@ -37,7 +37,7 @@ pub struct EvalCostCase {
 pub struct EvalCostRecord {
     /// `SplitFMNIST`.
     pub benchmark: &'static str,
-    /// `SimpleMLP` (untrained: the cost does not depend on the weights).
+    /// `SimpleMlp` (untrained: the cost does not depend on the weights).
     pub model: &'static str,
     /// Evaluation mini-batch size.
     pub batch_size: usize,
@@ -62,7 +62,7 @@ fn stats(mut times: Vec<f64>) -> (f64, f64) {
 }
 
 /// The forward pass alone over the test stream's batches, one value read back per experience.
-fn bare_forward(model: &SimpleMLP, benchmark: &Benchmark, batch_size: usize) -> Result<f64, ClError> {
+fn bare_forward(model: &SimpleMlp, benchmark: &Benchmark, batch_size: usize) -> Result<f64, ClError> {
     let device = cl::default_device().without_autodiff();
     let model = model.valid();
     let t = Instant::now();
@@ -85,8 +85,8 @@ fn bare_forward(model: &SimpleMLP, benchmark: &Benchmark, batch_size: usize) -> 
 }
 
 /// `strategy.eval(test_stream)` with the given evaluator.
-fn eval_with<E: cl::core::Evaluator<SimpleMLP>>(
-    model: &SimpleMLP,
+fn eval_with<E: cl::core::Evaluator<SimpleMlp>>(
+    model: &SimpleMlp,
     benchmark: &Benchmark,
     batch_size: usize,
     evaluator: E,
@@ -104,12 +104,12 @@ fn eval_with<E: cl::core::Evaluator<SimpleMLP>>(
 /// stream, prints the table and returns the record.
 pub fn run(benchmark: &Benchmark, batch_size: usize, provenance: &Provenance) -> Result<EvalCostRecord, ClError> {
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let model = SimpleMLPConfig::new()
+    let model = SimpleMlpConfig::new()
         .with_num_classes(benchmark.n_classes)
         .init(&cl::default_device())?;
     let samples: usize = benchmark.test_stream.iter().map(|e| e.dataset.len()).sum();
     println!(
-        "\n== evaluation cost: test stream ({samples} samples), SimpleMLP, batch {batch_size}, backend {}, best of {REPEATS} ==",
+        "\n== evaluation cost: test stream ({samples} samples), SimpleMlp, batch {batch_size}, backend {}, best of {REPEATS} ==",
         provenance.backend
     );
     // Warm-up (allocator, kernels).

@@ -34,7 +34,7 @@ usage: cargo xtask <command> [options]
 commands:
   data     make Fashion-MNIST available: found, else `apt-get install dataset-fashion-mnist`
            (as root or with sudo), else downloaded (SHA-256 checked) into ~/.cache/cl
-  bench    SplitFMNIST (5 experiences), SimpleMLP, Naive, SGD(lr=0.001, momentum=0.9);
+  bench    SplitFMNIST (5 experiences), SimpleMlp, Naive, SGD(lr=0.001, momentum=0.9);
            one run per --epochs value; writes target/bench/splitfmnist_naive_<E>ep.json
            and target/bench/summary.md; then compares strategies with SGD(lr=0.01,
            momentum=0.9), 1 epoch per experience: on SplitFMNIST Naive, Cumulative,
@@ -53,7 +53,7 @@ commands:
            feature (LibTorch; no other download); writes target/libtorch/env.sh and prints
            its export lines: `source target/libtorch/env.sh` or
            `eval \"$(cargo xtask setup-libtorch)\"` before `cargo ... --features tch`
-  backends the backends side by side in one run: SimpleMLP and SimpleCNN training steps and
+  backends the backends side by side in one run: SimpleMlp and SimpleCNN training steps and
            the SplitFMNIST Naive run per device, with ratios (target/bench/backends.json
            and .md); backends beyond flex need xtask built with their feature
 

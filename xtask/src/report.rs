@@ -93,7 +93,7 @@ pub fn strategies_table(records: &[StrategyRecord]) -> String {
         let r = rows[0];
         let _ = writeln!(
             s,
-            "\n### {}\n\n{} ({} experiences), SimpleMLP, SGD(lr={}, momentum={}), {} epoch(s) per experience, \
+            "\n### {}\n\n{} ({} experiences), SimpleMlp, SGD(lr={}, momentum={}), {} epoch(s) per experience, \
              batch {}, seed {}; evaluation on the full test stream after each experience \
              (JointTraining: one training on the whole stream, one evaluation).\n",
             r.benchmark, r.benchmark, r.n_experiences, r.lr, r.momentum, r.epochs, r.batch_size, r.seed

@@ -1,7 +1,7 @@
 //! The strategies part of `bench`: on the full SplitFMNIST stream, Naive, Cumulative, Replay,
 //! GDumb, JointTraining, EWC, SI, MAS, RWalk, LwF, A-GEM, GEM and CWR*; on PermutedFMNIST
 //! (5 experiences), Naive and the last eight; on task-incremental SplitFMNIST ([`SPLIT_TIL`],
-//! a multi-head MLP), Naive and the last eight but CWR*. One configuration for all (SimpleMLP, SGD lr 0.01
+//! a multi-head MLP), Naive and the last eight but CWR*. One configuration for all (SimpleMlp, SGD lr 0.01
 //! momentum 0.9, 1 epoch per experience) except the λ of EWC, MAS and RWalk, which are set per
 //! benchmark ([`reg_lambdas`]); timed, written as `target/bench/strategies.json`. `--methods`
 //! restricts the runs to some strategies ([`is_selected`]).
@@ -18,10 +18,10 @@ use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::core::DefaultSteps;
 use cl::benchmarks::SplitConfig;
 use cl::metrics::names::test_exp_accuracy;
-use cl::models::MTSimpleMLP;
+use cl::models::MtSimpleMlp;
 use cl::plugins::{EwcConfig, LwfConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::prelude::*;
-use cl::strategies::{AGem, CwrStar, Ewc, GDumb, Gem, JointTraining, LwF, Mas, RWalk, Replay, SynapticIntelligence};
+use cl::strategies::{AGem, CwrStar, Ewc, GDumb, Gem, JointTraining, Lwf, Mas, RWalk, Replay, SynapticIntelligence};
 use serde::Serialize;
 
 use crate::bench::{BenchError, metric};
@@ -31,7 +31,7 @@ use crate::provenance::Provenance;
 pub const SPLIT: &str = "SplitFMNIST";
 /// Name of the task-incremental benchmark in records: SplitFMNIST with a task label per
 /// experience and class ids from 0 in each (`return_task_id`, `class_ids_from_zero_in_each_exp`),
-/// learned by a multi-head MLP (`MTSimpleMLP`, one 2-unit head per task).
+/// learned by a multi-head MLP (`MtSimpleMlp`, one 2-unit head per task).
 pub const SPLIT_TIL: &str = "SplitFMNIST-TIL";
 /// Name of the domain-incremental benchmark in records.
 pub const PERMUTED: &str = "PermutedFMNIST";
@@ -129,7 +129,7 @@ pub const LWF_ALPHA_T: (f64, f64) = (1.0, 2.0);
 pub const AGEM_SIZES: (usize, usize) = (256, 256);
 /// GEM patterns per experience and memory strength.
 pub const GEM_PATTERNS_STRENGTH: (usize, f64) = (256, 0.5);
-/// CWR* layer (the classifier of SimpleMLP); the rest of the model is frozen after exp 0.
+/// CWR* layer (the classifier of SimpleMlp); the rest of the model is frozen after exp 0.
 pub const CWR_LAYER: &str = "classifier";
 
 /// One strategy over one benchmark: configuration, timings, accuracies and provenance.
@@ -208,7 +208,7 @@ struct Run {
 }
 
 /// Builds a Naive-stepped strategy builder from a fresh model.
-type MakeBuilder<M = SimpleMLP> = Box<dyn Fn(M) -> cl::core::Result<StrategyBuilder<M, DefaultSteps>>>;
+type MakeBuilder<M = SimpleMlp> = Box<dyn Fn(M) -> cl::core::Result<StrategyBuilder<M, DefaultSteps>>>;
 
 /// The eight methods compared on both benchmarks: name, hyper-parameters, builder; the λ of
 /// EWC, MAS and RWalk are those of `benchmark` ([`reg_lambdas`]).
@@ -272,7 +272,7 @@ fn methods_with<M: Model>(
             format!("α={lwf_alpha}, T={lwf_t}"),
             Box::new({
                 let (o, d) = (o.clone(), d.clone());
-                move |m| LwF::builder(m, o.clone(), d.clone(), LwfConfig::new(lwf_alpha, lwf_t))
+                move |m| Lwf::builder(m, o.clone(), d.clone(), LwfConfig::new(lwf_alpha, lwf_t))
             }),
         ),
         (
@@ -404,7 +404,7 @@ fn print_records(records: &[StrategyRecord]) {
 /// The SplitFMNIST runs: the five baselines then the eight methods (those in `only`, if given).
 fn run_split(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option<&[String]>) -> Vec<Run> {
     println!(
-        "\n== strategies on {SPLIT}: SimpleMLP, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
+        "\n== strategies on {SPLIT}: SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
          experience, batch {batch_size}, seed {seed}, memory {MEM_SIZE} (Replay, GDumb) =="
     );
     let device = cl::default_device();
@@ -478,7 +478,7 @@ fn run_split(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option<&
 /// The PermutedFMNIST runs: Naive then the eight methods (those in `only`, if given).
 fn run_permuted(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option<&[String]>) -> Vec<Run> {
     println!(
-        "\n== strategies on {PERMUTED}: SimpleMLP, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
+        "\n== strategies on {PERMUTED}: SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
          experience, batch {batch_size}, seed {seed} =="
     );
     let device = cl::default_device();
@@ -504,11 +504,11 @@ fn run_permuted(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Optio
 }
 
 /// The task-incremental runs: Naive then the methods but CWR* (which consolidates one named
-/// linear layer, not a multi-head classifier), with a multi-head MLP (`MTSimpleMLP`, heads of
+/// linear layer, not a multi-head classifier), with a multi-head MLP (`MtSimpleMlp`, heads of
 /// 2 units) and the λ of PermutedFMNIST — those in `only`, if given.
 fn run_task_il(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option<&[String]>) -> Vec<Run> {
     println!(
-        "\n== strategies on {SPLIT_TIL}: MTSimpleMLP, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
+        "\n== strategies on {SPLIT_TIL}: MtSimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
          experience, batch {batch_size}, seed {seed} =="
     );
     let device = cl::default_device();
@@ -516,9 +516,9 @@ fn run_task_il(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option
         Ok(o) => o,
         Err(e) => unreachable!("constant SGD settings are valid: {e}"),
     };
-    let model = || -> Result<MTSimpleMLP, BenchError> {
+    let model = || -> Result<MtSimpleMlp, BenchError> {
         device.seed(seed);
-        Ok(SimpleMLPConfig::new().with_num_classes(2).init_multitask(&device)?)
+        Ok(SimpleMlpConfig::new().with_num_classes(2).init_multitask(&device)?)
     };
     let mut runs = Vec::new();
     if is_selected(only, "Naive") {
@@ -532,7 +532,7 @@ fn run_task_il(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option
             }),
         });
     }
-    for (strategy, hyperparameters, make) in methods::<MTSimpleMLP>(&optimizer, &device, SPLIT_TIL) {
+    for (strategy, hyperparameters, make) in methods::<MtSimpleMlp>(&optimizer, &device, SPLIT_TIL) {
         if strategy == "CWR*" || !is_selected(only, strategy) {
             continue;
         }
@@ -576,16 +576,16 @@ fn run_methods(
         .collect()
 }
 
-/// A SimpleMLP for `benchmark`, built right after seeding the device, so that every strategy
+/// A SimpleMlp for `benchmark`, built right after seeding the device, so that every strategy
 /// starts from the same weights.
 fn model_factory<'a>(
     benchmark: &'a Benchmark,
     device: &'a Device,
     seed: u64,
-) -> impl Fn() -> Result<SimpleMLP, BenchError> + 'a {
+) -> impl Fn() -> Result<SimpleMlp, BenchError> + 'a {
     move || {
         device.seed(seed);
-        Ok(SimpleMLPConfig::new()
+        Ok(SimpleMlpConfig::new()
             .with_num_classes(benchmark.n_classes)
             .init(device)?)
     }
@@ -711,7 +711,7 @@ fn over_stream<M: Model, S: TemplateSteps<M>>(
 
 /// One training on the whole stream, then one evaluation on the test stream.
 fn joint_run(
-    mut joint: JointTraining<SimpleMLP>,
+    mut joint: JointTraining<SimpleMlp>,
     benchmark: &Benchmark,
 ) -> Result<Measured, BenchError> {
     let n = benchmark.n_experiences();
@@ -825,7 +825,7 @@ mod tests {
 
     #[test]
     fn eight_methods() {
-        let names: Vec<_> = methods::<SimpleMLP>(&OptimizerSpec::sgd(LR, MOMENTUM, 0.0).unwrap(), &cl::default_device(), SPLIT)
+        let names: Vec<_> = methods::<SimpleMlp>(&OptimizerSpec::sgd(LR, MOMENTUM, 0.0).unwrap(), &cl::default_device(), SPLIT)
             .into_iter()
             .map(|(n, _, _)| n)
             .collect();
@@ -839,7 +839,7 @@ mod tests {
         assert_eq!(reg_lambdas(PERMUTED), PERMUTED_LAMBDAS);
         let optimizer = OptimizerSpec::sgd(LR, MOMENTUM, 0.0).unwrap();
         let settings = |b| -> Vec<String> {
-            methods::<SimpleMLP>(&optimizer, &cl::default_device(), b).into_iter().map(|(_, h, _)| h).collect()
+            methods::<SimpleMlp>(&optimizer, &cl::default_device(), b).into_iter().map(|(_, h, _)| h).collect()
         };
         let (split, permuted) = (settings(SPLIT), settings(PERMUTED));
         assert_eq!(split[0], format!("separate, λ={}", SPLIT_LAMBDAS.ewc));

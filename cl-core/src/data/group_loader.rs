@@ -612,7 +612,7 @@ pub(super) mod tests {
     #[test]
     fn invalid_configurations_are_rejected() {
         let err = |r: Result<GroupBalancedDataLoader>| match r {
-            Err(ClError::InvalidConfig { field, .. }) => field,
+            Err(ClError::InvalidConfig { rule: field, .. }) => field,
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("accepted"),
         };
@@ -643,7 +643,7 @@ pub(super) mod tests {
         assert!(matches!(
             TaskBalancedDataLoader::new(&three_tasks, config(2, 0, false)),
             Err(ClError::InvalidConfig {
-                field: "batch_size",
+                rule: "batch_size",
                 ..
             })
         ));

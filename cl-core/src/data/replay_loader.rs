@@ -289,7 +289,7 @@ mod tests {
         assert!(matches!(
             ReplayDataLoader::new(&data, Some(&memory), cfg),
             Err(ClError::InvalidConfig {
-                field: "batch_size_mem",
+                rule: "batch_size_mem",
                 ..
             })
         ));
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(run(3), run(3));
         assert_ne!(run(3), run(4));
         let field = |r: Result<ReplayDataLoader>| match r {
-            Err(ClError::InvalidConfig { field, .. }) => field,
+            Err(ClError::InvalidConfig { rule: field, .. }) => field,
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("accepted"),
         };

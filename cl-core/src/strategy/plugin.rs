@@ -1,101 +1,51 @@
 //! The [`Plugin`] trait: one callback per point of the training and evaluation loop.
 
+use std::any::Any;
+
+use super::contract::StatePart;
+use crate::callback::{Callback, for_each_callback};
 use super::state::StrategyState;
-
-/// A part of the strategy state a plugin may replace or modify, declared by
-/// [`Plugin::writes`] so that incompatible combinations are rejected when the strategy is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum StatePart {
-    /// The training data: the dataloader or the adapted dataset (Replay, GDumb). Exclusive.
-    TrainingData,
-    /// The learning rate (schedulers). Exclusive.
-    LearningRate,
-    /// The model's parameters (re-initialisation, weight consolidation, best-weight restore).
-    Model,
-    /// The optimizer or its state.
-    Optimizer,
-    /// Terms added to the loss (EWC, LwF, ...); any number of plugins may add terms.
-    Loss,
-    /// The gradients before the update (GEM, A-GEM).
-    Gradients,
-    /// Stopping the epochs of an experience (early stopping).
-    StopTraining,
-}
-
-impl StatePart {
-    /// Whether two plugins writing this part conflict: only one plugin may own the training
-    /// data or the learning rate.
-    pub fn is_exclusive(self) -> bool {
-        matches!(self, StatePart::TrainingData | StatePart::LearningRate)
-    }
-
-    /// A description for error messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            StatePart::TrainingData => "the training data (dataloader / adapted dataset)",
-            StatePart::LearningRate => "the learning rate",
-            StatePart::Model => "the model's parameters",
-            StatePart::Optimizer => "the optimizer",
-            StatePart::Loss => "the loss",
-            StatePart::Gradients => "the gradients",
-            StatePart::StopTraining => "the stop-training flag",
-        }
-    }
-}
 use crate::error::Result;
 use crate::model::Model;
 
-macro_rules! callbacks {
+macro_rules! plugin_trait {
     ($( $(#[$doc:meta])* $name:ident => $variant:ident ),* $(,)?) => {
-        /// Every point of the loop where plugins are called, in Avalanche's names.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Callback {
-            $( $(#[$doc])* $variant, )*
-        }
-
-        impl Callback {
-            /// Every callback, in declaration order.
-            pub const ALL: &'static [Callback] = &[$(Callback::$variant),*];
-
-            /// The callback's name as in Avalanche (`before_training_exp`, ...).
-            pub fn name(self) -> &'static str {
-                match self { $( Callback::$variant => stringify!($name), )* }
-            }
-        }
-
-        /// A plugin: code run at the points of the loop, with mutable access to the strategy state.
+        /// A plugin: code run at the points of the loop, with access to the strategy state
+        /// through its contract (see [`StrategyState`]).
         ///
         /// Every method defaults to doing nothing; a plugin implements the ones it needs.
         /// Plugins run in the order they were given to the strategy, then the evaluator, then the
         /// clock update (as in Avalanche). A callback may fail with an error, which stops the
         /// loop and is returned by `train`/`eval`.
         ///
-        /// Through `state`, a plugin can: add a term to the loss before backward
-        /// ([`StrategyState::add_loss`]), read and rewrite gradients between backward and update
-        /// ([`StrategyState::grads`]), replace the dataloader or the adapted dataset, read and
-        /// modify the model ([`StrategyState::model_mut`]), stop training
-        /// ([`StrategyState::stop_training`]) and change the learning rate
-        /// ([`StrategyState::lr`]).
+        /// A plugin declares in [`writes`](Self::writes) the parts of the state it changes
+        /// through requests ([`StatePart`]); the state rejects an undeclared request, and the
+        /// builder rejects two plugins that declare the same exclusive part. After `build`, a
+        /// plugin is reachable as its own type with `strategy.plugin::<P>()`.
+        ///
+        /// A plugin that does not need the model's type implements `Plugin<M>` for every `M`:
         ///
         /// ```
-        /// use cl_core::{Model, Plugin, Result, StrategyState};
-        /// /// Prints the loss of every iteration.
-        /// struct PrintLoss;
-        /// impl<M: Model> Plugin<M> for PrintLoss {
-        ///     fn after_training_iteration(&mut self, s: &mut StrategyState<M>) -> Result<()> {
-        ///         if let Some(loss) = &s.loss { println!("{}", loss.clone().into_scalar::<f32>()); }
+        /// use cl_core::{Model, Result};
+        /// use cl_core::strategy::{Plugin, StrategyState};
+        /// /// Counts the training iterations.
+        /// #[derive(Default)]
+        /// struct CountIterations(u64);
+        /// impl<M: Model> Plugin<M> for CountIterations {
+        ///     fn after_training_iteration(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
+        ///         self.0 += 1;
         ///         Ok(())
         ///     }
         /// }
         /// ```
-        pub trait Plugin<M: Model>: Send {
-            /// A name for error messages and logs.
+        pub trait Plugin<M: Model>: Any + Send {
+            /// A name for error messages and logs (default: the type's name).
             fn name(&self) -> String {
-                std::any::type_name::<Self>().rsplit("::").next().unwrap_or("plugin").to_string()
+                crate::config::short_type_name::<Self>().to_string()
             }
 
-            /// The parts of the state this plugin replaces; the strategy builder rejects two
-            /// plugins that replace the same exclusive part (see [`StatePart::is_exclusive`]).
+            /// The parts of the state this plugin changes through the state's requests (read
+            /// once, when the strategy is built).
             fn writes(&self) -> Vec<StatePart> {
                 Vec::new()
             }
@@ -116,57 +66,4 @@ macro_rules! callbacks {
     };
 }
 
-callbacks! {
-    /// Once at the start of `train`.
-    before_training => BeforeTraining,
-    /// Before the training dataset of an experience is adapted.
-    before_train_dataset_adaptation => BeforeTrainDatasetAdaptation,
-    /// After the training dataset of an experience is adapted.
-    after_train_dataset_adaptation => AfterTrainDatasetAdaptation,
-    /// After the dataloader, model adaptation and optimizer are ready, before the epochs.
-    before_training_exp => BeforeTrainingExp,
-    /// At the start of each epoch.
-    before_training_epoch => BeforeTrainingEpoch,
-    /// At the start of each iteration, the batch loaded.
-    before_training_iteration => BeforeTrainingIteration,
-    /// Before the forward pass.
-    before_forward => BeforeForward,
-    /// After the forward pass (`mb_output` set).
-    after_forward => AfterForward,
-    /// Before backward (`loss` set): add loss terms here.
-    before_backward => BeforeBackward,
-    /// After backward (`grads` set).
-    after_backward => AfterBackward,
-    /// Before the optimizer update: rewrite gradients here.
-    before_update => BeforeUpdate,
-    /// After the optimizer update.
-    after_update => AfterUpdate,
-    /// At the end of each iteration.
-    after_training_iteration => AfterTrainingIteration,
-    /// At the end of each epoch.
-    after_training_epoch => AfterTrainingEpoch,
-    /// After the epochs of an experience.
-    after_training_exp => AfterTrainingExp,
-    /// Once at the end of `train`.
-    after_training => AfterTraining,
-    /// Once at the start of `eval`.
-    before_eval => BeforeEval,
-    /// Before the evaluation dataset of an experience is adapted.
-    before_eval_dataset_adaptation => BeforeEvalDatasetAdaptation,
-    /// After the evaluation dataset of an experience is adapted.
-    after_eval_dataset_adaptation => AfterEvalDatasetAdaptation,
-    /// Before evaluating an experience (dataloader and model adaptation done).
-    before_eval_exp => BeforeEvalExp,
-    /// At the start of each evaluation iteration.
-    before_eval_iteration => BeforeEvalIteration,
-    /// Before the evaluation forward pass.
-    before_eval_forward => BeforeEvalForward,
-    /// After the evaluation forward pass.
-    after_eval_forward => AfterEvalForward,
-    /// At the end of each evaluation iteration (`loss` set).
-    after_eval_iteration => AfterEvalIteration,
-    /// After evaluating an experience.
-    after_eval_exp => AfterEvalExp,
-    /// Once at the end of `eval`.
-    after_eval => AfterEval,
-}
+for_each_callback!(plugin_trait);

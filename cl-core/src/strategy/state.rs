@@ -1,59 +1,67 @@
-//! [`StrategyState`]: everything a plugin can see and change, as in Avalanche's template.
-
-use std::sync::Arc;
+//! [`StrategyState`]: what a plugin sees of the running strategy, and what it may change.
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
-use super::clock::Clock;
-use crate::criterion::Criterion;
+use crate::clock::Clock;
+use super::contract::{PartSet, StatePart};
+use crate::callback::MetricResults;
+use super::settings::Settings;
 use crate::data::{ClassificationDataset, DataLoader, MiniBatch};
 use crate::error::{ClError, Result};
-use crate::model::Model;
-use crate::optim::OptimizerSpec;
+use crate::model::{Adaptation, Model};
 use crate::scenario::Experience;
 
-/// The state of a strategy, handed mutably to every plugin callback.
+/// The state of a strategy, handed to every plugin callback — the narrow contract between the
+/// loop and its plugins (Avalanche's template attributes, minus what a plugin should not touch).
 ///
-/// Fields have Avalanche's meaning: `experience` is the experience being trained or evaluated,
-/// `adapted_dataset` its data after dataset adaptation, `mbatch` the current mini-batch,
-/// `mb_output` the model's logits, `loss` the loss to minimise (plugins add terms to it),
-/// `grads` the gradients between backward and update (plugins may rewrite them).
+/// Three kinds of access:
 ///
-/// During an epoch the loop holds the dataloader, so `dataloader` is `None` inside iteration
-/// callbacks; a loader set by a plugin is used from the next epoch on (set it in
-/// `before_training_exp` or `before_training_epoch` to use it at once).
+/// - **Run settings**, read-only: [`settings`](Self::settings) (batch sizes, epochs, seed,
+///   devices, criterion, optimizer recipe), and the loop's own bookkeeping: [`clock`](Self::clock),
+///   [`is_training`](Self::is_training), [`lr`](Self::lr), [`last_metrics`](Self::last_metrics),
+///   [`eval_stream`](Self::eval_stream), [`model`](Self::model).
+/// - **Loop slots**, public fields with Avalanche's meaning, set by the loop and free to
+///   rewrite: [`experience`](Self::experience), [`adapted_dataset`](Self::adapted_dataset),
+///   [`dataloader`](Self::dataloader), [`mbatch`](Self::mbatch), [`mb_output`](Self::mb_output),
+///   [`loss`](Self::loss), [`grads`](Self::grads).
+/// - **Requests**, checked against the calling plugin's [`Plugin::writes`](super::Plugin::writes):
+///   [`stop_training`](Self::stop_training) ([`StatePart::StopTraining`]),
+///   [`set_lr`](Self::set_lr) ([`StatePart::LearningRate`]; NaN and negative rates are
+///   rejected), [`reset_optimizer`](Self::reset_optimizer) ([`StatePart::Optimizer`]),
+///   [`replace_model`](Self::replace_model) ([`StatePart::ModelReset`]),
+///   [`map_model`](Self::map_model) ([`StatePart::Model`]) and [`add_loss`](Self::add_loss)
+///   ([`StatePart::Loss`]). The strategy's steps and code outside the callbacks may use every
+///   request.
+///
+/// The dataloader stays in its slot during an epoch, so iteration callbacks can read it; a
+/// loader put there by a plugin is used from the next batch on (the loop calls its
+/// `start_epoch` at the start of each epoch only).
 pub struct StrategyState<M: Model> {
+    settings: Settings,
     model: Option<M>,
     /// The evaluation copy of the model (no autodiff, dropout off) while evaluating.
     pub(crate) eval_model: Option<M>,
-    /// The optimizer, rebuilt by `make_optimizer` before each experience.
-    pub optimizer: Option<ModuleOptimizer>,
-    /// How the optimizer is built.
-    pub optimizer_spec: OptimizerSpec,
-    /// The learning rate used by the next update; plugins (schedulers) may change it.
-    pub lr: f64,
-    /// The loss function.
-    pub criterion: Arc<dyn Criterion>,
-    /// Training mini-batch size.
-    pub train_mb_size: usize,
-    /// Epochs per training experience.
-    pub train_epochs: usize,
-    /// Evaluation mini-batch size.
-    pub eval_mb_size: usize,
-    /// Seed of the data order and of the model's random ops.
-    pub seed: u64,
-    /// Device used for training (autodiff enabled).
-    pub device: Device,
-    /// Device used for evaluation (the same device without autodiff).
-    pub eval_device: Device,
-    /// The loop's counters.
-    pub clock: Clock,
+    pub(crate) optimizer: Option<ModuleOptimizer>,
+    lr: f64,
+    pub(crate) clock: Clock,
+    pub(crate) is_training: bool,
+    pub(crate) last_metrics: MetricResults,
+    pub(crate) eval_stream: Option<String>,
+    pub(crate) stop_requested: bool,
+    /// Whether the model was adapted to the current experience (so a model replaced after the
+    /// adaptation step is adapted by `replace_model`, once).
+    pub(crate) model_adapted: bool,
+    /// Name and declared parts of every plugin, in call order.
+    pub(crate) writers: Vec<(String, PartSet)>,
+    /// The plugin being called (an index into `writers`), `None` for the loop and its steps.
+    pub(crate) caller: Option<usize>,
+
     /// The experience being trained or evaluated.
     pub experience: Option<Experience>,
     /// The experience's dataset after dataset adaptation.
     pub adapted_dataset: Option<ClassificationDataset>,
-    /// The data loader of the current experience (see the type's docs for when it is `None`).
+    /// The data loader of the current experience (also during its iterations).
     pub dataloader: Option<Box<dyn DataLoader>>,
     /// The current mini-batch.
     pub mbatch: Option<MiniBatch>,
@@ -63,45 +71,26 @@ pub struct StrategyState<M: Model> {
     pub loss: Option<Tensor<1>>,
     /// Gradients between backward and update, keyed by parameter id.
     pub grads: Option<GradientsParams>,
-    /// `true` while training, `false` while evaluating (also during periodic evaluation).
-    pub is_training: bool,
-    /// The evaluator's last metric values, refreshed after every `eval` (periodic evaluations
-    /// included): what early stopping and similar plugins read.
-    pub last_metrics: super::evaluator::MetricResults,
-    /// Whether `make_optimizer` resets the optimizer state before each experience.
-    pub reset_optimizer_state: bool,
-    /// The name of the stream being evaluated (`test`, `valid`, ...), while evaluating.
-    pub eval_stream: Option<String>,
-    pub(crate) stop_requested: bool,
 }
 
 impl<M: Model> StrategyState<M> {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        model: M,
-        optimizer_spec: OptimizerSpec,
-        criterion: Arc<dyn Criterion>,
-        train_mb_size: usize,
-        train_epochs: usize,
-        eval_mb_size: usize,
-        seed: u64,
-        device: Device,
-    ) -> Self {
-        let eval_device = device.clone().without_autodiff();
+    /// A state over `model` (already on the training device) with `settings`.
+    pub(crate) fn new(model: M, settings: Settings) -> Self {
+        let lr = settings.optimizer().learning_rate();
         Self {
+            settings,
             model: Some(model),
             eval_model: None,
             optimizer: None,
-            lr: optimizer_spec.learning_rate(),
-            optimizer_spec,
-            criterion,
-            train_mb_size,
-            train_epochs,
-            eval_mb_size,
-            seed,
-            device,
-            eval_device,
+            lr,
             clock: Clock::default(),
+            is_training: false,
+            last_metrics: MetricResults::new(),
+            eval_stream: None,
+            stop_requested: false,
+            model_adapted: false,
+            writers: Vec::new(),
+            caller: None,
             experience: None,
             adapted_dataset: None,
             dataloader: None,
@@ -109,12 +98,45 @@ impl<M: Model> StrategyState<M> {
             mb_output: None,
             loss: None,
             grads: None,
-            is_training: false,
-            reset_optimizer_state: false,
-            last_metrics: Default::default(),
-            eval_stream: None,
-            stop_requested: false,
         }
+    }
+
+    // ---- read-only ------------------------------------------------------------------------
+
+    /// The run settings: batch sizes, epochs, seed, devices, criterion, optimizer recipe.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The loop's counters.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// `true` while training, `false` while evaluating (also during periodic evaluation).
+    pub fn is_training(&self) -> bool {
+        self.is_training
+    }
+
+    /// The learning rate of the next update.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// The evaluator's last metric values, refreshed after every `eval` (periodic evaluations
+    /// included): what early stopping and similar plugins read.
+    pub fn last_metrics(&self) -> &MetricResults {
+        &self.last_metrics
+    }
+
+    /// The name of the stream being evaluated (`test`, `valid`, ...), while evaluating.
+    pub fn eval_stream(&self) -> Option<&str> {
+        self.eval_stream.as_deref()
+    }
+
+    /// The optimizer (with its state), once `make_optimizer` has built it.
+    pub fn optimizer(&self) -> Option<&ModuleOptimizer> {
+        self.optimizer.as_ref()
     }
 
     /// The model being trained.
@@ -125,22 +147,6 @@ impl<M: Model> StrategyState<M> {
     /// graph state behind and slow every later step.
     pub fn model(&self) -> &M {
         self.model.as_ref().expect("the model is always present outside the optimizer step")
-    }
-
-    /// Mutable access to the model (e.g. to snapshot or reset parameters).
-    pub fn model_mut(&mut self) -> &mut M {
-        self.model.as_mut().expect("the model is always present outside the optimizer step")
-    }
-
-    /// Replaces the model.
-    pub fn set_model(&mut self, model: M) {
-        self.model = Some(model);
-    }
-
-    /// Applies `f` to the model by value (Burn's module mappers consume the module).
-    pub fn map_model(&mut self, f: impl FnOnce(M) -> M) {
-        let model = self.model.take().expect("model present");
-        self.model = Some(f(model));
     }
 
     /// The model used for the forward pass now: the training model while training, its
@@ -154,21 +160,21 @@ impl<M: Model> StrategyState<M> {
 
     /// The device batches are created on now (training or evaluation device).
     pub fn batch_device(&self) -> &Device {
-        if self.is_training { &self.device } else { &self.eval_device }
+        if self.is_training {
+            self.settings.device()
+        } else {
+            self.settings.eval_device()
+        }
     }
 
-    /// Adds `term` to the loss (e.g. a regularisation penalty in `before_backward`).
-    pub fn add_loss(&mut self, term: Tensor<1>) {
-        self.loss = Some(match self.loss.take() {
-            Some(l) => l + term,
-            None => term,
-        });
-    }
-
-    /// Asks the loop to stop training the current experience: the current epoch ends after
-    /// this iteration and no further epoch starts (Avalanche's `stop_training`).
-    pub fn stop_training(&mut self) {
-        self.stop_requested = true;
+    /// The seed of the current training experience's random draws (data order, replay
+    /// batches): the strategy seed and the number of experiences trained before, so each
+    /// experience gets its own reproducible stream. Every component derives its per-experience
+    /// randomness from this one value.
+    pub fn experience_seed(&self) -> u64 {
+        self.settings
+            .seed()
+            .wrapping_add(self.clock.train_exp_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
     /// Whether a stop was requested and not yet acted upon.
@@ -186,7 +192,120 @@ impl<M: Model> StrategyState<M> {
         self.mbatch.as_ref().ok_or(ClError::MissingState("mbatch"))
     }
 
+    // ---- requests ---------------------------------------------------------------------------
+
+    /// Checks that the calling plugin declared `part` (the loop and its steps may do anything).
+    fn permit(&self, part: StatePart) -> Result<()> {
+        let Some(i) = self.caller else {
+            return Ok(());
+        };
+        let (name, parts) = &self.writers[i];
+        if parts.contains(part) || (part == StatePart::Model && parts.contains(StatePart::ModelReset)) {
+            Ok(())
+        } else {
+            Err(ClError::UndeclaredWrite {
+                plugin: name.clone(),
+                part: part.describe(),
+                variant: part.variant_name(),
+            })
+        }
+    }
+
+    /// Adds `term` to the loss (e.g. a regularisation penalty in `before_backward`).
+    /// Needs [`StatePart::Loss`].
+    pub fn add_loss(&mut self, term: Tensor<1>) -> Result<()> {
+        self.permit(StatePart::Loss)?;
+        self.loss = Some(match self.loss.take() {
+            Some(l) => l + term,
+            None => term,
+        });
+        Ok(())
+    }
+
+    /// Asks the loop to stop training the current experience: the current epoch ends after
+    /// this iteration and no further epoch starts (Avalanche's `stop_training`).
+    /// Needs [`StatePart::StopTraining`].
+    pub fn stop_training(&mut self) -> Result<()> {
+        self.permit(StatePart::StopTraining)?;
+        self.stop_requested = true;
+        Ok(())
+    }
+
+    /// Sets the learning rate of the next updates. Needs [`StatePart::LearningRate`]; a NaN,
+    /// infinite or negative rate is [`ClError::InvalidLearningRate`].
+    pub fn set_lr(&mut self, lr: f64) -> Result<()> {
+        self.permit(StatePart::LearningRate)?;
+        if !(lr.is_finite() && lr >= 0.0) {
+            let origin = self
+                .caller
+                .map_or_else(|| "the strategy".to_string(), |i| format!("plugin `{}`", self.writers[i].0));
+            return Err(ClError::InvalidLearningRate { lr, origin });
+        }
+        self.lr = lr;
+        Ok(())
+    }
+
+    /// Replaces the optimizer by a fresh one from the recipe (momentum, Adam moments dropped),
+    /// at once. Needs [`StatePart::Optimizer`].
+    pub fn reset_optimizer(&mut self) -> Result<()> {
+        self.permit(StatePart::Optimizer)?;
+        self.optimizer = Some(self.settings.optimizer().build());
+        Ok(())
+    }
+
+    /// Replaces the model (GDumb's reset, training from scratch). The new model is moved to the
+    /// training device in training mode and seeded with the strategy seed, as the builder does;
+    /// if the loop already adapted the model to the current experience, the new one is adapted
+    /// too, so that every model is adapted exactly once per experience. Needs
+    /// [`StatePart::ModelReset`].
+    pub fn replace_model(&mut self, model: M) -> Result<()> {
+        self.permit(StatePart::ModelReset)?;
+        let mut model = model.to_device(self.settings.device()).train();
+        model.seed(self.settings.seed());
+        if self.model_adapted
+            && let Some(exp) = self.experience.as_ref()
+        {
+            model.adaptation(&Adaptation {
+                experience: exp,
+                training: self.is_training,
+            })?;
+        }
+        self.model = Some(model);
+        Ok(())
+    }
+
+    /// Changes the model's parameters in place through `f` (Burn's module mappers consume the
+    /// module): weight consolidation, restoring the best weights. `f` must keep the model on
+    /// its device. Needs [`StatePart::Model`] (or [`StatePart::ModelReset`]).
+    pub fn map_model(&mut self, f: impl FnOnce(M) -> M) -> Result<()> {
+        self.permit(StatePart::Model)?;
+        let model = self.take_model();
+        self.model = Some(f(model));
+        Ok(())
+    }
+
+    // ---- for the loop -----------------------------------------------------------------------
+
     pub(crate) fn take_model(&mut self) -> M {
         self.model.take().expect("model present")
+    }
+
+    pub(crate) fn put_model(&mut self, model: M) {
+        self.model = Some(model);
+    }
+
+    /// The next batch of the loader in the slot, on the device of the current phase.
+    pub(crate) fn next_batch(&mut self) -> Result<Option<MiniBatch>> {
+        let device = if self.is_training {
+            self.settings.device()
+        } else {
+            self.settings.eval_device()
+        };
+        let loader = self.dataloader.as_mut().ok_or(ClError::MissingState("dataloader"))?;
+        loader.next_batch(device).transpose()
+    }
+
+    pub(crate) fn model_mut(&mut self) -> &mut M {
+        self.model.as_mut().expect("model present")
     }
 }

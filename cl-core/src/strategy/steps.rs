@@ -3,6 +3,9 @@
 //! A new strategy that changes one step (e.g. `Cumulative` changes the dataset adaptation)
 //! implements this trait overriding that method only; the loop itself is not copied.
 
+use std::any::Any;
+use std::borrow::Cow;
+
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
@@ -10,10 +13,16 @@ use super::state::StrategyState;
 use crate::data::{ClassificationDataLoader, DataLoaderConfig};
 use crate::error::{ClError, Result};
 use crate::model::{Adaptation, Model};
+use crate::scenario::Experience;
 
 /// The steps of the template that a strategy may override. Each default calls the function of
 /// the same name in [`defaults`], which an override may call too.
-pub trait TemplateSteps<M: Model>: Send {
+pub trait TemplateSteps<M: Model>: Any + Send {
+    /// The experiences a `train` call trains on, in order (default: the ones given).
+    /// `JointTraining` replaces them by their union, once, as Avalanche's `JointTraining.train`.
+    fn train_experiences<'a>(&mut self, experiences: &'a [Experience]) -> Result<Cow<'a, [Experience]>> {
+        Ok(Cow::Borrowed(experiences))
+    }
     /// Sets `state.adapted_dataset` for training (default: the experience's data, train view).
     fn train_dataset_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::train_dataset_adaptation(state)
@@ -34,7 +43,7 @@ pub trait TemplateSteps<M: Model>: Send {
     fn model_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::model_adaptation(state)
     }
-    /// Sets `state.optimizer` (default: built from the spec on the first experience, or when
+    /// Prepares the optimizer (default: built from the recipe on the first experience, or when
     /// `reset_optimizer_state` is set; otherwise kept with its state, as in Avalanche ≥ 0.4).
     fn make_optimizer(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::make_optimizer(state)
@@ -81,17 +90,16 @@ pub mod defaults {
         Ok(())
     }
 
-    /// A shuffled loader of `train_mb_size`, seeded from the strategy seed and the experience
-    /// counter (so each experience gets its own reproducible order).
+    /// A shuffled loader of `train_mb_size`, seeded with
+    /// [`experience_seed`](StrategyState::experience_seed) (each experience gets its own
+    /// reproducible order).
     pub fn make_train_dataloader<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         let ds = state
             .adapted_dataset
             .clone()
             .ok_or(ClError::MissingState("adapted_dataset"))?;
-        let seed = state
-            .seed
-            .wrapping_add(state.clock.train_exp_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let loader = ClassificationDataLoader::new(ds, DataLoaderConfig::train(state.train_mb_size, seed))?;
+        let config = DataLoaderConfig::train(state.settings().train_mb_size(), state.experience_seed());
+        let loader = ClassificationDataLoader::new(ds, config)?;
         state.dataloader = Some(Box::new(loader));
         Ok(())
     }
@@ -102,7 +110,7 @@ pub mod defaults {
             .adapted_dataset
             .clone()
             .ok_or(ClError::MissingState("adapted_dataset"))?;
-        let loader = ClassificationDataLoader::new(ds, DataLoaderConfig::eval(state.eval_mb_size))?;
+        let loader = ClassificationDataLoader::new(ds, DataLoaderConfig::eval(state.settings().eval_mb_size()))?;
         state.dataloader = Some(Box::new(loader));
         Ok(())
     }
@@ -110,9 +118,13 @@ pub mod defaults {
     /// Calls [`Model::adaptation`] with the current experience and phase.
     pub fn model_adaptation<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         let exp = state.experience.take().ok_or(ClError::MissingState("experience"))?;
-        let ctx = Adaptation { experience: &exp, training: state.is_training };
+        let ctx = Adaptation {
+            experience: &exp,
+            training: state.is_training,
+        };
         let adapted = state.model_mut().adaptation(&ctx);
         state.experience = Some(exp);
+        state.model_adapted = true;
         adapted
     }
 
@@ -124,8 +136,8 @@ pub mod defaults {
     /// `update_optimizer` does. The state of a replaced parameter is never used again; it stays
     /// in the optimizer (a few buffers) until `reset_optimizer_state` rebuilds it.
     pub fn make_optimizer<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
-        if state.optimizer.is_none() || state.reset_optimizer_state {
-            state.optimizer = Some(state.optimizer_spec.build());
+        if state.optimizer.is_none() || state.settings().reset_optimizer_state() {
+            state.optimizer = Some(state.settings().optimizer().build());
         }
         Ok(())
     }
@@ -138,7 +150,7 @@ pub mod defaults {
         Ok(model.forward(batch))
     }
 
-    /// `state.criterion` on the output and the batch's targets; a target without an output
+    /// The strategy's criterion on the output and the batch's targets; a target without an output
     /// unit (e.g. from a plugin's loader) is an error, not an out-of-bounds gather.
     pub fn criterion<M: Model>(state: &mut StrategyState<M>) -> Result<Tensor<1>> {
         let out = state.mb_output.clone().ok_or(ClError::MissingState("mb_output"))?;
@@ -147,7 +159,7 @@ pub mod defaults {
         if let Some(&label) = batch.targets.iter().find(|&&y| y as usize >= outputs) {
             return Err(ClError::LabelOutOfRange { label, outputs });
         }
-        Ok(state.criterion.loss(out, batch.y.clone()))
+        Ok(state.settings().criterion().loss(out, batch.y.clone()))
     }
 
     /// Backpropagates `state.loss` into `state.grads`.
@@ -161,17 +173,17 @@ pub mod defaults {
     /// One optimizer update with `state.grads` at `state.lr`.
     pub fn optimizer_step<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         let grads = state.grads.take().ok_or(ClError::MissingState("grads"))?;
-        let lr = state.lr;
+        let lr = state.lr();
         let model = state.take_model();
         let optimizer = match state.optimizer.as_mut() {
             Some(o) => o,
             None => {
-                state.set_model(model);
+                state.put_model(model);
                 return Err(ClError::MissingState("optimizer"));
             }
         };
         let model = optimizer.step(lr, model, grads);
-        state.set_model(model);
+        state.put_model(model);
         Ok(())
     }
 }

@@ -73,7 +73,7 @@ use cl_core::{ClError, ClassificationDataset, Model, Result, StrategyState};
 /// use cl_plugins::storage::{ReservoirSamplingBuffer, StoragePolicy};
 /// # fn main() -> cl_core::Result<()> {
 /// let device = Device::default();
-/// let model = cl_models::SimpleMLPConfig::new().with_input_size(2).with_num_classes(3).init(&device)?;
+/// let model = cl_models::SimpleMlpConfig::new().with_input_size(2).with_num_classes(3).init(&device)?;
 /// let mut strategy = Strategy::builder(model, OptimizerSpec::sgd(0.1, 0.0, 0.0)?, device).build()?;
 /// let mut memory = ReservoirSamplingBuffer::new(5, 0)?;
 /// for e in 0..3 {
@@ -213,12 +213,12 @@ pub(crate) fn split_indices(keys: &[u32]) -> std::collections::BTreeMap<u32, Vec
 pub(crate) mod test_util {
     use burn::tensor::Device;
     use cl_core::{ClassificationDataset, Experience, OptimizerSpec, Strategy};
-    use cl_models::{SimpleMLP, SimpleMLPConfig};
+    use cl_models::{SimpleMlp, SimpleMlpConfig};
 
     /// A strategy over a small MLP (4 inputs, 10 classes), to get a `StrategyState`.
-    pub fn strategy() -> Strategy<SimpleMLP> {
+    pub fn strategy() -> Strategy<SimpleMlp> {
         let device = Device::default();
-        let model = SimpleMLPConfig::new()
+        let model = SimpleMlpConfig::new()
             .with_input_size(4)
             .with_hidden_size(8)
             .with_num_classes(10)
@@ -245,7 +245,7 @@ pub(crate) mod test_util {
     }
 
     /// Sets the strategy's current experience.
-    pub fn set_experience(s: &mut Strategy<SimpleMLP>, index: usize, data: ClassificationDataset) {
+    pub fn set_experience(s: &mut Strategy<SimpleMlp>, index: usize, data: ClassificationDataset) {
         s.state.experience = Some(Experience::new(index, data, "train", 10));
     }
 }

@@ -213,10 +213,10 @@ mod tests {
     use super::*;
     use crate::storage::test_util::{data, ids, set_experience, strategy};
     use crate::storage::{ClosestToCenterSelection, HerdingSelection, RandomSelection};
-    use cl_models::SimpleMLP;
+    use cl_models::SimpleMlp;
     use proptest::prelude::*;
 
-    fn random(seed: u64) -> Box<dyn SelectionStrategy<SimpleMLP>> {
+    fn random(seed: u64) -> Box<dyn SelectionStrategy<SimpleMlp>> {
         Box::new(RandomSelection::new(seed))
     }
 
@@ -285,7 +285,7 @@ mod tests {
         ];
         let d = ClassificationDataset::from_f32(values, vec![4], vec![0; 5]).unwrap();
         set_experience(&mut s, 0, d);
-        let identity = |_: &SimpleMLP, b: &cl_core::MiniBatch| b.x.clone();
+        let identity = |_: &SimpleMlp, b: &cl_core::MiniBatch| b.x.clone();
         let mut b = ParametricBuffer::new(
             3,
             GroupBy::None,
@@ -307,8 +307,8 @@ mod tests {
             .collect();
         let d = ClassificationDataset::from_f32(values, vec![4], targets).unwrap();
         set_experience(&mut s, 0, d);
-        let run = |s: &cl_core::Strategy<SimpleMLP>| {
-            let features = |m: &SimpleMLP, b: &cl_core::MiniBatch| m.features(b.x.clone());
+        let run = |s: &cl_core::Strategy<SimpleMlp>| {
+            let features = |m: &SimpleMlp, b: &cl_core::MiniBatch| m.features(b.x.clone());
             let mut b = ParametricBuffer::new(
                 12,
                 GroupBy::Class,

@@ -195,7 +195,7 @@ mod tests {
         StoragePolicy::update(&mut b, &s.state).unwrap();
         assert_eq!(b.len(), 3);
         StoragePolicy::resize(&mut b, &s.state, 2).unwrap();
-        assert_eq!(StoragePolicy::<cl_models::SimpleMLP>::len(&b), 2);
+        assert_eq!(StoragePolicy::<cl_models::SimpleMlp>::len(&b), 2);
         let other = ClassificationDataset::from_f32(vec![0.0; 3], vec![3], vec![0]).unwrap();
         assert!(matches!(
             b.update_from_dataset(&other),

@@ -315,7 +315,7 @@ impl<M: Model> SelectionStrategy<M> for ClosestToCenterSelection<M> {
 mod tests {
     use super::*;
     use crate::storage::test_util::{set_experience, strategy};
-    use cl_models::SimpleMLP;
+    use cl_models::SimpleMlp;
     use proptest::prelude::*;
 
     /// Avalanche's herding, transcribed (full ranking, f64).
@@ -405,17 +405,17 @@ mod tests {
         .unwrap();
         set_experience(&mut s, 0, d.clone());
         let eval_device = s.state.eval_device.clone();
-        let extractor = move |_: &SimpleMLP, b: &MiniBatch| {
+        let extractor = move |_: &SimpleMlp, b: &MiniBatch| {
             assert_eq!(b.x.device(), eval_device, "batches on the evaluation device");
             b.x.clone()
         };
-        let f: Features<SimpleMLP> = Features::new(extractor);
+        let f: Features<SimpleMlp> = Features::new(extractor);
         let (values, dim) = f.compute(&s.state, &d, "test").unwrap();
         assert_eq!(dim, 4);
         assert_eq!(values, vec![0.6, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
         // A wrong number of rows is an error.
-        let bad: Features<SimpleMLP> =
-            Features::new(|_: &SimpleMLP, b: &MiniBatch| b.x.clone().narrow(0, 0, 1));
+        let bad: Features<SimpleMlp> =
+            Features::new(|_: &SimpleMlp, b: &MiniBatch| b.x.clone().narrow(0, 0, 1));
         assert!(matches!(
             bad.compute(&s.state, &d, "test"),
             Err(ClError::Plugin { .. })
@@ -423,8 +423,8 @@ mod tests {
         // The random selection is a seeded permutation.
         let mut r1 = RandomSelection::new(4);
         let mut r2 = RandomSelection::new(4);
-        let a = SelectionStrategy::<SimpleMLP>::make_sorted_indices(&mut r1, &s.state, &d).unwrap();
-        let b = SelectionStrategy::<SimpleMLP>::make_sorted_indices(&mut r2, &s.state, &d).unwrap();
+        let a = SelectionStrategy::<SimpleMlp>::make_sorted_indices(&mut r1, &s.state, &d).unwrap();
+        let b = SelectionStrategy::<SimpleMlp>::make_sorted_indices(&mut r2, &s.state, &d).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), 2);
     }

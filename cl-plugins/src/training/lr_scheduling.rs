@@ -1,4 +1,4 @@
-//! [`LRSchedulerPlugin`]: Avalanche's `LRSchedulerPlugin` over Burn's schedulers.
+//! [`LrSchedulerPlugin`]: Avalanche's `LrSchedulerPlugin` over Burn's schedulers.
 
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
@@ -73,7 +73,7 @@ pub enum StepGranularity {
 /// Builds a schedule from the optimizer's initial learning rate.
 type Factory = Box<dyn Fn(f64) -> Result<Box<dyn LrSchedule>> + Send>;
 
-/// Learning-rate scheduling (Avalanche's `LRSchedulerPlugin`), writing [`StrategyState::lr`].
+/// Learning-rate scheduling (Avalanche's `LrSchedulerPlugin`), writing [`StrategyState::lr`].
 ///
 /// The schedule is built from a factory given the optimizer's initial learning rate
 /// (`state.optimizer_spec.learning_rate()`, PyTorch's `base_lr`). As in Avalanche:
@@ -97,17 +97,17 @@ type Factory = Box<dyn Fn(f64) -> Result<Box<dyn LrSchedule>> + Send>;
 /// outside is reported by `train` as a configuration error.
 ///
 /// ```
-/// use cl_plugins::training::{LRSchedulerPlugin, StepGranularity};
+/// use cl_plugins::training::{LrSchedulerPlugin, StepGranularity};
 /// // StepLR(optimizer, step_size=2, gamma=0.1), stepped after every epoch:
-/// let plugin = LRSchedulerPlugin::step(2, 0.1).unwrap();
+/// let plugin = LrSchedulerPlugin::step(2, 0.1).unwrap();
 /// // CosineAnnealingLR(optimizer, T_max=100, eta_min=1e-4), stepped after every iteration:
-/// let cosine = LRSchedulerPlugin::cosine(100, 1e-4).unwrap().step_granularity(StepGranularity::Iteration);
+/// let cosine = LrSchedulerPlugin::cosine(100, 1e-4).unwrap().step_granularity(StepGranularity::Iteration);
 /// // LambdaLR(optimizer, lambda e: 0.5 ** e), keeping the schedule across experiences:
-/// let lambda = LRSchedulerPlugin::lambda(|e| 0.5f64.powi(e as i32)).reset_scheduler(false);
+/// let lambda = LrSchedulerPlugin::lambda(|e| 0.5f64.powi(e as i32)).reset_scheduler(false);
 /// // Any Burn config, e.g. a linear warm-up of 5 steps followed by cosine annealing:
 /// use cl_core::burn::lr_scheduler::{LrSchedulerConfig, sequential::SequentialLrSchedulerConfig,
 ///     linear::LinearLrSchedulerConfig, cosine::CosineAnnealingLrSchedulerConfig};
-/// let warmup = LRSchedulerPlugin::from_config(|lr| SequentialLrSchedulerConfig::new(
+/// let warmup = LrSchedulerPlugin::from_config(|lr| SequentialLrSchedulerConfig::new(
 ///     vec![
 ///         LrSchedulerConfig::Linear(LinearLrSchedulerConfig::new(lr / 10.0, lr, 5)),
 ///         LrSchedulerConfig::Cosine(CosineAnnealingLrSchedulerConfig::new(lr, 95)),
@@ -116,7 +116,7 @@ type Factory = Box<dyn Fn(f64) -> Result<Box<dyn LrSchedule>> + Send>;
 /// ));
 /// // Used as Naive::builder(model, optimizer, device).plugin(plugin).build()?
 /// ```
-pub struct LRSchedulerPlugin {
+pub struct LrSchedulerPlugin {
     factory: Factory,
     schedule: Option<Box<dyn LrSchedule>>,
     granularity: StepGranularity,
@@ -127,9 +127,9 @@ pub struct LRSchedulerPlugin {
     started: bool,
 }
 
-impl std::fmt::Debug for LRSchedulerPlugin {
+impl std::fmt::Debug for LrSchedulerPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LRSchedulerPlugin")
+        f.debug_struct("LrSchedulerPlugin")
             .field("granularity", &self.granularity)
             .field("reset_scheduler", &self.reset_scheduler)
             .field("reset_lr", &self.reset_lr)
@@ -151,7 +151,7 @@ fn check_positive(field: &'static str, v: f64) -> Result<()> {
     }
 }
 
-impl LRSchedulerPlugin {
+impl LrSchedulerPlugin {
     /// A plugin over any schedule: `factory(initial_lr)` builds it at the first experience and
     /// again at each reset.
     pub fn new(factory: impl Fn(f64) -> Result<Box<dyn LrSchedule>> + Send + 'static) -> Self {
@@ -295,7 +295,7 @@ impl LRSchedulerPlugin {
     }
 }
 
-impl<M: Model> Plugin<M> for LRSchedulerPlugin {
+impl<M: Model> Plugin<M> for LrSchedulerPlugin {
     fn writes(&self) -> Vec<StatePart> {
         vec![StatePart::LearningRate]
     }

@@ -1,4 +1,4 @@
-//! Training-control plugins (Avalanche's `EarlyStoppingPlugin`, `LRSchedulerPlugin` and
+//! Training-control plugins (Avalanche's `EarlyStoppingPlugin`, `LrSchedulerPlugin` and
 //! `FromScratchTrainingPlugin`): they stop the epochs, schedule the learning rate or reset the
 //! model, and touch nothing else of the loop.
 
@@ -8,4 +8,4 @@ mod lr_scheduling;
 
 pub use early_stopping::{EarlyStoppingPlugin, Mode, PevalMode};
 pub use from_scratch::FromScratchPlugin;
-pub use lr_scheduling::{FnSchedule, LRSchedulerPlugin, LrSchedule, StepGranularity};
+pub use lr_scheduling::{FnSchedule, LrSchedulerPlugin, LrSchedule, StepGranularity};

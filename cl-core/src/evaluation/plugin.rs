@@ -1,15 +1,13 @@
 //! [`EvaluationPlugin`]: runs the metrics at every callback, keeps the last value of each and
 //! the full history, and hands the values to the loggers.
 
-use cl_core::{Callback, ClError, Evaluator, MetricResults, Model, Plugin, Result, StrategyState};
+use crate::callback::{Callback, MetricResults};
+use crate::error::{ClError, Result};
 
-use crate::loggers::{LogEvent, Logger};
-use crate::metric::{Metric, MetricContext, MetricOutput};
-use crate::metrics::{
-    AccuracyMatrixMetric, AccuracyMetrics, Amca, ClassAccuracy, ConfusionMatrixMetric, CpuUsage, Forgetting,
-    ForwardTransfer, Granularity, MacMetric, MaxRam, ModelSize, Timing, TopkAccuracy,
-};
-use crate::value::MetricValue;
+use super::logger::{LogEvent, Logger};
+use super::metric::{Metric, MetricContext, MetricOutput};
+use super::value::MetricValue;
+use super::{AccuracyMetrics, Granularity};
 
 /// The evaluator (Avalanche's `EvaluationPlugin(metrics..., loggers=...)`): receives every
 /// callback, runs its [`Metric`]s, keeps the last value of each metric (what `train` and `eval`
@@ -83,33 +81,6 @@ impl EvaluationPlugin {
         }
     }
 
-    /// Every built-in metric family at its usual granularities: accuracy and loss (epoch,
-    /// running epoch, experience, stream, trained experiences), top-5 accuracy, per-class
-    /// accuracy and AMCA, forgetting and BWT, forward transfer, the accuracy matrix, the stream
-    /// confusion matrix, timing, peak RAM, CPU usage, model size and MACs (Linear layers;
-    /// see [`MacMetric`] for convolutions).
-    pub fn all_metrics() -> Self {
-        let no_mb = Granularity {
-            minibatch: false,
-            ..Granularity::ALL
-        };
-        Self::empty()
-            .metric(AccuracyMetrics::new(no_mb, no_mb).running_epoch().trained_experiences())
-            .metric(TopkAccuracy::new(5, no_mb).expect("k = 5 is valid"))
-            .metric(ClassAccuracy::new(no_mb))
-            .metric(Amca::new())
-            .metric(Forgetting::new(true, true))
-            .metric(Forgetting::bwt(true, true))
-            .metric(ForwardTransfer::new(true, true))
-            .metric(AccuracyMatrixMetric::new())
-            .metric(ConfusionMatrixMetric::new())
-            .metric(Timing::new(no_mb))
-            .metric(MaxRam::new(no_mb))
-            .metric(CpuUsage::new(no_mb))
-            .metric(ModelSize::new())
-            .metric(MacMetric::new(false, true, true))
-    }
-
     /// Adds a metric (run after the ones already added).
     pub fn metric(mut self, metric: impl Metric + 'static) -> Self {
         self.metrics.push(Box::new(metric));
@@ -157,24 +128,6 @@ impl EvaluationPlugin {
         self.loggers.iter_mut().try_for_each(|l| l.flush())
     }
 
-    fn handle<M: Model>(&mut self, callback: Callback, s: &StrategyState<M>) -> Result<()> {
-        let experience = s.experience.as_ref();
-        let mut ctx = MetricContext::new(
-            callback,
-            s.is_training,
-            s.clock,
-            experience,
-            s.mbatch.as_ref(),
-            s.mb_output.as_ref(),
-            s.loss.as_ref(),
-            s.model(),
-        );
-        ctx.dataset_len = s.adapted_dataset.as_ref().map(|d| d.len());
-        ctx.mb_size = if s.is_training { s.train_mb_size } else { s.eval_mb_size };
-        ctx.train_epochs = s.train_epochs;
-        self.process(&ctx).map(|_| ())
-    }
-
     /// Runs the metrics and loggers on one callback described by `ctx` — what the plugin does
     /// at every callback of the strategy; public for custom loops and for replaying hand-made
     /// predictions. Returns the values emitted (also appended to the history).
@@ -219,52 +172,9 @@ impl EvaluationPlugin {
     }
 }
 
-macro_rules! forward_callbacks {
-    ($($name:ident => $variant:ident),* $(,)?) => {
-        impl<M: Model> Plugin<M> for EvaluationPlugin {
-            fn name(&self) -> String {
-                "EvaluationPlugin".into()
-            }
-            $(
-                fn $name(&mut self, s: &mut StrategyState<M>) -> Result<()> {
-                    self.handle(Callback::$variant, s)
-                }
-            )*
-        }
-    };
-}
-
-forward_callbacks! {
-    before_training => BeforeTraining,
-    before_train_dataset_adaptation => BeforeTrainDatasetAdaptation,
-    after_train_dataset_adaptation => AfterTrainDatasetAdaptation,
-    before_training_exp => BeforeTrainingExp,
-    before_training_epoch => BeforeTrainingEpoch,
-    before_training_iteration => BeforeTrainingIteration,
-    before_forward => BeforeForward,
-    after_forward => AfterForward,
-    before_backward => BeforeBackward,
-    after_backward => AfterBackward,
-    before_update => BeforeUpdate,
-    after_update => AfterUpdate,
-    after_training_iteration => AfterTrainingIteration,
-    after_training_epoch => AfterTrainingEpoch,
-    after_training_exp => AfterTrainingExp,
-    after_training => AfterTraining,
-    before_eval => BeforeEval,
-    before_eval_dataset_adaptation => BeforeEvalDatasetAdaptation,
-    after_eval_dataset_adaptation => AfterEvalDatasetAdaptation,
-    before_eval_exp => BeforeEvalExp,
-    before_eval_iteration => BeforeEvalIteration,
-    before_eval_forward => BeforeEvalForward,
-    after_eval_forward => AfterEvalForward,
-    after_eval_iteration => AfterEvalIteration,
-    after_eval_exp => AfterEvalExp,
-    after_eval => AfterEval,
-}
-
-impl<M: Model> Evaluator<M> for EvaluationPlugin {
-    fn last_metrics(&self) -> MetricResults {
+impl EvaluationPlugin {
+    /// The last value of every metric (what `train` and `eval` return).
+    pub fn last_metrics(&self) -> MetricResults {
         self.last.clone()
     }
 }

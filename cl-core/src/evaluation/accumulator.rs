@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Int, Tensor};
-use cl_core::MiniBatch;
+use crate::data::MiniBatch;
 
 /// Sums for one task label: kept on the device until read.
 #[derive(Debug, Default)]

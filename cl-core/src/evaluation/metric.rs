@@ -3,11 +3,14 @@
 use std::cell::OnceCell;
 
 use burn::tensor::{Int, Tensor};
-use cl_core::{Callback, Clock, Experience, MiniBatch};
+use crate::callback::Callback;
+use crate::clock::Clock;
+use crate::data::MiniBatch;
+use crate::scenario::Experience;
 
-use crate::model_info::ModelInspect;
-use crate::names::metric_name;
-use crate::value::{MetricData, MetricValue};
+use super::inspect::ModelInspect;
+use super::names::metric_name;
+use super::value::{MetricData, MetricValue};
 
 /// A metric: called at every callback of the loop with a read-only view of the strategy
 /// state; it emits values into `out` when it has one to report.

@@ -1,23 +1,13 @@
-//! Loggers: what the [`EvaluationPlugin`](crate::EvaluationPlugin) hands every emitted value
-//! to — CSV files as Avalanche writes them, JSON lines, text, progress bars, TensorBoard events.
-
-mod csv;
-mod interactive;
-mod jsonl;
-mod tensorboard;
-mod text;
+//! The [`Logger`] trait: what the [`EvaluationPlugin`](super::EvaluationPlugin) hands every
+//! emitted value to (`cl-metrics` has the loggers: CSV files as Avalanche writes them, JSON lines,
+//! text, progress bars, TensorBoard events).
 
 use std::io;
 
-use cl_core::{Callback, Clock};
+use crate::callback::Callback;
+use crate::clock::Clock;
 
-use crate::value::MetricValue;
-
-pub use self::csv::CsvLogger;
-pub use interactive::InteractiveLogger;
-pub use jsonl::{JsonLinesLogger, read_json_lines};
-pub use tensorboard::{TbEvent, TensorBoardLogger, read_events};
-pub use text::TextLogger;
+use super::value::MetricValue;
 
 /// What a logger receives at every callback: where the loop is, and the values the metrics
 /// emitted at this callback (often none).
@@ -70,16 +60,5 @@ pub trait Logger: Send {
     /// Writes out anything buffered (called after `train` and `eval`).
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Python's `f"{v:.4f}"` (Avalanche's `_val_to_str` for floats).
-pub(crate) fn fmt4(v: f64) -> String {
-    if v.is_nan() {
-        "nan".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "-inf".into() }
-    } else {
-        format!("{v:.4}")
     }
 }

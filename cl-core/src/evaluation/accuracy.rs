@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use burn::tensor::Int;
 use burn::tensor::Tensor;
-use cl_core::Callback;
+use crate::callback::Callback;
 
 use super::Granularity;
-use crate::accumulator::{AccuracyLossSums, TaskCounts, TaskValues};
-use crate::metric::{Metric, MetricContext, MetricOutput};
+use super::accumulator::{AccuracyLossSums, TaskCounts, TaskValues};
+use super::metric::{Metric, MetricContext, MetricOutput};
 
 /// Top-1 accuracy (`Top1_Acc_*`) and loss (`Loss_*`) at the chosen granularities, plus the
 /// running epoch values (`Top1_RunningAcc_Epoch`, `RunningLoss_Epoch`, every iteration) and the
@@ -234,9 +234,9 @@ pub struct TopkAccuracy {
 
 impl TopkAccuracy {
     /// Top-`k` accuracy at the given granularities; `k` must be at least 1.
-    pub fn new(k: usize, granularity: Granularity) -> cl_core::Result<Self> {
+    pub fn new(k: usize, granularity: Granularity) -> crate::error::Result<Self> {
         if k == 0 {
-            return Err(cl_core::ClError::config("k", "top-k accuracy needs k >= 1"));
+            return Err(crate::error::ClError::config("k", "top-k accuracy needs k >= 1"));
         }
         Ok(Self {
             k,

@@ -1,6 +1,6 @@
 //! [`Clock`]: the loop's counters, with Avalanche's meaning.
 
-use super::plugin::Callback;
+use crate::callback::Callback;
 
 /// Counters of the loop, updated after the plugins of each callback (as Avalanche's `Clock`,
 /// which runs last).
