@@ -12,9 +12,7 @@
 use std::error::Error;
 
 use cl::core::data::{DataLoaderConfig, ReplayDataLoader, ReplayDataLoaderConfig};
-use cl::core::{Plugin, Result, StatePart, StrategyState};
-use cl::metrics::names::test_exp_accuracy;
-use cl::plugins::storage::{ReservoirSamplingBuffer, StoragePolicy};
+use cl::plugins::storage::{ReservoirConfig, ReservoirSamplingBuffer, StorageContext, StoragePolicy};
 use cl::prelude::*;
 
 /// Avalanche's tutorial plugin `ReplayP`, in Rust.
@@ -24,7 +22,7 @@ struct ReplayP {
 
 impl ReplayP {
     fn new(mem_size: usize) -> Result<Self> {
-        Ok(Self { buffer: ReservoirSamplingBuffer::new(mem_size, 0)? })
+        Ok(Self { buffer: ReservoirSamplingBuffer::new(ReservoirConfig::new(mem_size))? })
     }
 }
 
@@ -37,11 +35,12 @@ impl<M: Model> Plugin<M> for ReplayP {
 
     /// Use a custom dataloader to combine samples from the current data and the memory.
     fn before_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let Some(memory) = StoragePolicy::<M>::buffer(&self.buffer) else {
+        let Some(memory) = self.buffer.buffer() else {
             return Ok(()); // first experience: nothing to replay yet
         };
         let current = state.adapted_dataset.as_ref().expect("set by the dataset adaptation");
-        let config = ReplayDataLoaderConfig::new(DataLoaderConfig::train(state.train_mb_size, state.seed))
+        let settings = state.settings();
+        let config = ReplayDataLoaderConfig::new(DataLoaderConfig::train(settings.train_mb_size(), settings.seed()))
             .with_oversample_small_tasks(true);
         state.dataloader = Some(Box::new(ReplayDataLoader::new(current, Some(&memory), config)?));
         Ok(())
@@ -49,15 +48,17 @@ impl<M: Model> Plugin<M> for ReplayP {
 
     /// Update the buffer with the experience just trained on.
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        StoragePolicy::<M>::update(&mut self.buffer, state)
+        self.buffer.update(&StorageContext::new(state.current_experience()?))
     }
 }
 
 fn final_accuracy(results: &MetricResults, n: usize) -> f64 {
-    (0..n).map(|j| results[&test_exp_accuracy(0, j)]).sum::<f64>() / n as f64
+    (0..n).map(|j| results[&MetricName::test_exp_accuracy(0, j).to_string()]).sum::<f64>() / n as f64
 }
 
 fn main() -> std::result::Result<(), Box<dyn Error>> {
+    // The library reports warnings through `tracing`: print them.
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing_subscriber::filter::LevelFilter::WARN).init();
     let mut config = SplitMnistConfig::new(5).with_seed(1);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -78,7 +79,7 @@ fn main() -> std::result::Result<(), Box<dyn Error>> {
     for (name, with_replay) in [("Naive", false), ("Naive + ReplayP(500)", true)] {
         device.seed(1);
         let model = SimpleMlpConfig::new().init(&device)?;
-        let mut builder = Naive::builder(model, OptimizerSpec::sgd(0.01, 0.9, 0.0)?, device.clone())
+        let mut builder = Naive::builder(model, OptimizerSpec::sgd(0.01).with_momentum(0.9), device.clone(), NaiveConfig::default())?
             .train_mb_size(128)
             .seed(1);
         if with_replay {

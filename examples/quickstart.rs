@@ -11,9 +11,7 @@
 use std::error::Error;
 use std::time::Instant;
 
-use cl::core::TemplateSteps;
 use cl::device::{DEVICE_NAMES, DeviceChoice};
-use cl::metrics::names::test_exp_accuracy;
 use cl::prelude::*;
 
 struct Args {
@@ -45,17 +43,18 @@ fn parse_args() -> Result<Args, String> {
 }
 
 struct RunResult {
-    name: &'static str,
+    method: StrategyConfig,
     matrix: AccuracyMatrix,
     seconds: f64,
     iterations: u64,
 }
 
-fn run<S: TemplateSteps<SimpleMlp>>(
-    name: &'static str,
-    mut strategy: Strategy<SimpleMlp, S>,
+fn run(
+    method: &StrategyConfig,
+    mut strategy: Strategy<SimpleMlp>,
     benchmark: &Benchmark,
 ) -> Result<RunResult, Box<dyn Error>> {
+    let name = method.name();
     let n = benchmark.n_experiences();
     let mut matrix = AccuracyMatrix::new(n);
     println!("\n== {name} ==");
@@ -71,24 +70,29 @@ fn run<S: TemplateSteps<SimpleMlp>>(
         let i = experience.current_experience;
         print!("{:<22}", format!("exp{i} {:?}", experience.classes_in_this_experience));
         for j in 0..n {
-            let acc = results[&test_exp_accuracy(0, j)];
+            let acc = results[&MetricName::test_exp_accuracy(0, j).to_string()];
             matrix.set(i, j, acc);
             print!("  {:>11.4}", acc);
         }
-        println!("   {:.4}", matrix.average_accuracy(i));
+        println!("   {:.4}", matrix.average_accuracy(i).unwrap_or(f64::NAN));
     }
     let seconds = start.elapsed().as_secs_f64();
-    let iterations = strategy.state.clock.train_iterations;
+    let iterations = strategy.state().clock().train_iterations;
     println!(
         "{name}: final average accuracy {:.4}, forgetting {:.4}, {seconds:.1} s, {:.0} training it/s",
-        matrix.average_accuracy(n - 1),
-        matrix.forgetting(),
+        matrix.final_average_accuracy().unwrap_or(f64::NAN),
+        matrix.forgetting().unwrap_or(f64::NAN),
         iterations as f64 / seconds
     );
-    Ok(RunResult { name, matrix, seconds, iterations })
+    Ok(RunResult { method: method.clone(), matrix, seconds, iterations })
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // The library reports warnings through `tracing`: print them.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .init();
     let args = parse_args()?;
     let mut config = SplitMnistConfig::new(5).with_seed(args.seed);
     if let Some(dir) = &args.data_dir {
@@ -129,31 +133,30 @@ fn main() -> Result<(), Box<dyn Error>> {
         backend
     );
 
-    let optimizer = OptimizerSpec::sgd(0.001, 0.9, 0.0)?;
-    let model = || SimpleMlpConfig::new().with_num_classes(10).init(&device);
-    let naive = Naive::builder(model()?, optimizer.clone(), device.clone())
-        .train_mb_size(100)
-        .train_epochs(args.epochs)
-        .eval_mb_size(100)
-        .seed(args.seed)
-        .build()?;
-    let cumulative = Cumulative::builder(model()?, optimizer, device.clone())
-        .train_mb_size(100)
-        .train_epochs(args.epochs)
-        .eval_mb_size(100)
-        .seed(args.seed)
-        .build()?;
-    let results = vec![run("Naive", naive, &benchmark)?, run("Cumulative", cumulative, &benchmark)?];
+    // The run as data: the optimizer, the loop's settings and the strategies are configurations,
+    // embedded as they are in the result file.
+    let optimizer = OptimizerSpec::sgd(0.001).with_momentum(0.9);
+    let training = TrainingConfig::default()
+        .with_train_mb_size(100)
+        .with_train_epochs(args.epochs)
+        .with_eval_mb_size(100)
+        .with_seed(args.seed);
+    let methods = [StrategyConfig::Naive(NaiveConfig::default()), StrategyConfig::Cumulative(CumulativeConfig::default())];
+    let mut results = Vec::new();
+    for method in &methods {
+        let model = SimpleMlpConfig::new().with_num_classes(10).init(&device)?;
+        let strategy = method.builder(model, optimizer.clone(), device.clone())?.config(training.clone()).build()?;
+        results.push(run(method, strategy, &benchmark)?);
+    }
 
     println!("\n| strategy | final avg accuracy | forgetting | wall time (s) | training it/s |");
     println!("|---|---|---|---|---|");
     for r in &results {
-        let n = r.matrix.len();
         println!(
             "| {} | {:.4} | {:.4} | {:.1} | {:.0} |",
-            r.name,
-            r.matrix.average_accuracy(n - 1),
-            r.matrix.forgetting(),
+            r.method.name(),
+            r.matrix.final_average_accuracy().unwrap_or(f64::NAN),
+            r.matrix.forgetting().unwrap_or(f64::NAN),
             r.seconds,
             r.iterations as f64 / r.seconds
         );
@@ -161,29 +164,32 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let out_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/quickstart");
     std::fs::create_dir_all(&out_dir)?;
-    let json = format!(
-        "{{\"benchmark\":\"SplitFMNIST\",\"n_experiences\":{},\"seed\":{},\"epochs\":{},\"backend\":\"{}\",\
-         \"cl_version\":\"{}\",\"burn_version\":\"0.22.1\",\"classes_order\":{:?},\"runs\":[{}]}}",
-        benchmark.n_experiences(),
-        args.seed,
-        args.epochs,
-        backend,
-        env!("CARGO_PKG_VERSION"),
-        benchmark.classes_order,
-        results
-            .iter()
-            .map(|r| format!(
-                "{{\"strategy\":\"{}\",\"accuracy_matrix\":{:?},\"final_average_accuracy\":{},\"forgetting\":{},\"seconds\":{},\"train_iterations\":{}}}",
-                r.name,
-                r.matrix.rows(),
-                r.matrix.average_accuracy(r.matrix.len() - 1),
-                r.matrix.forgetting(),
-                r.seconds,
-                r.iterations
-            ))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let runs: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "strategy": r.method.to_json_value(),
+                "accuracy_matrix": r.matrix.rows(),
+                "final_average_accuracy": r.matrix.final_average_accuracy(),
+                "forgetting": r.matrix.forgetting(),
+                "seconds": r.seconds,
+                "train_iterations": r.iterations,
+            })
+        })
+        .collect();
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "benchmark": "SplitFMNIST",
+        "benchmark_config": serde_json::to_value(&config)?,
+        "n_experiences": benchmark.n_experiences(),
+        "classes_order": benchmark.classes_order,
+        "seed": args.seed,
+        "backend": backend,
+        "cl_version": env!("CARGO_PKG_VERSION"),
+        "burn_version": "0.22.1",
+        "optimizer": optimizer.to_json_value(),
+        "training": training.to_json_value(),
+        "runs": runs,
+    }))?;
     std::fs::write(out_dir.join("results.json"), json)?;
     println!("results written to {}", out_dir.join("results.json").display());
     Ok(())

@@ -1,13 +1,12 @@
-//! The error type of the dataset readers ([`crate::idx`], [`crate::mnist_files`],
-//! [`crate::cifar_files`]) and of the downloader ([`crate::download`]).
+//! [`DataError`]: the error of the dataset readers, of locating a dataset and of the downloader.
 //!
-//! Every variant names the file or directory involved (when known), what was
-//! wrong, and how to fix it.
+//! The leaf of the crate's module graph: it names no dataset type, so the readers
+//! ([`crate::idx`], [`crate::cifar_bin`]), the downloader ([`crate::download`]) and the
+//! per-dataset code ([`crate::files`], [`crate::mnist_files`], [`crate::cifar_files`]) all build
+//! on it. Every variant names the file or directory involved (when known), what was wrong, and
+//! how to fix it.
 
 use std::path::{Path, PathBuf};
-
-use crate::cifar_files::CifarKind;
-use crate::mnist_files::MnistKind;
 
 /// An error while reading, locating, validating or downloading a dataset.
 #[derive(Debug, thiserror::Error)]
@@ -141,46 +140,78 @@ pub enum DataError {
         labels: usize,
     },
 
-    /// A label is not a class index in `0..10`.
+    /// A label is not a class index of the dataset.
     #[error(
-        "{}: label {label} at index {index} is not a class in 0..10; \
-         the file is corrupt or is not an MNIST/Fashion-MNIST label file",
+        "{}: {which} {label} of record {index} is not a class in 0..{n_classes}; the file is \
+         corrupt or belongs to another dataset",
         .path.display()
     )]
-    BadLabel {
-        /// The label file.
+    LabelOutOfRange {
+        /// The file.
         path: PathBuf,
-        /// The sample index of the bad label.
+        /// `"label"`, `"fine label"` or `"coarse label"`.
+        which: &'static str,
+        /// The record (sample) index, from 0, in the file.
         index: usize,
         /// The label value found.
         label: u8,
+        /// The number of classes; labels must be below it.
+        n_classes: usize,
     },
 
-    /// No searched directory holds the dataset's four files.
-    #[error("{}", not_found_message(*.dataset, .searched))]
-    DatasetNotFound {
-        /// The dataset looked for.
-        dataset: MnistKind,
+    /// A file of fixed-size records (a CIFAR binary batch) is empty or its size is not a
+    /// multiple of the record size.
+    #[error(
+        "{}: {actual} bytes is not a positive multiple of the {record_len}-byte {dataset} \
+         record ({} whole records and {} bytes over); the file is truncated or is not a \
+         {dataset} binary-version file: extract or copy it again",
+        .path.display(),
+        .actual / .record_len,
+        .actual % .record_len
+    )]
+    RecordSize {
+        /// The file.
+        path: PathBuf,
+        /// The dataset the file belongs to (`CIFAR-10`).
+        dataset: String,
+        /// The size of one record in bytes.
+        record_len: usize,
+        /// The size of the file in bytes.
+        actual: usize,
+    },
+
+    /// No searched directory holds the dataset.
+    #[error("{}", not_found_message(.dataset, .searched, .expected, .fix))]
+    NotFound {
+        /// The dataset looked for (`Fashion-MNIST`).
+        dataset: String,
         /// Every directory searched, in order.
         searched: Vec<PathBuf>,
+        /// What a dataset directory must hold.
+        expected: String,
+        /// How to get the dataset.
+        fix: String,
     },
 
     /// A directory given explicitly lacks some of the dataset's files.
     #[error(
-        "{dataset}: the directory {} was given explicitly but lacks {} (each \
-         accepted raw or with .gz); put the files there, pass another directory, \
-         or download them with `cl_benchmarks::download::download(MnistKind::{}, dir)`",
+        "{dataset}: the directory {} was given explicitly but lacks {} (a dataset directory holds \
+         {expected}); {fix}",
         .dir.display(),
-        .missing.join(", "),
-        kind_variant(*.dataset)
+        .missing.join(", ")
     )]
     MissingFiles {
         /// The dataset looked for.
-        dataset: MnistKind,
-        /// The directory given.
+        dataset: String,
+        /// The directory checked: the one given (or, for an archive's contents, the
+        /// subdirectory the archive extracts to, when that exists).
         dir: PathBuf,
-        /// The standard file names (without `.gz`) not found there.
+        /// The standard file names not found there.
         missing: Vec<String>,
+        /// What a dataset directory must hold.
+        expected: String,
+        /// How to get the dataset there.
+        fix: String,
     },
 
     /// The downloader program (`curl`) could not be started.
@@ -235,77 +266,6 @@ pub enum DataError {
         attempts: Vec<(String, DataError)>,
     },
 
-    /// A file of fixed-size records (a CIFAR binary batch) is empty or its size is not a
-    /// multiple of the record size.
-    #[error(
-        "{}: {actual} bytes is not a positive multiple of the {record_len}-byte {dataset} \
-         record ({} whole records and {} bytes over); the file is truncated or is not a \
-         {dataset} binary-version file: extract or copy it again",
-        .path.display(),
-        .actual / .record_len,
-        .actual % .record_len
-    )]
-    RecordSize {
-        /// The file.
-        path: PathBuf,
-        /// The dataset the file belongs to.
-        dataset: CifarKind,
-        /// The size of one record in bytes.
-        record_len: usize,
-        /// The size of the file in bytes.
-        actual: usize,
-    },
-
-    /// A label of a CIFAR binary file is out of range.
-    #[error(
-        "{}: {which} {label} of record {index} is not a class in 0..{n_classes}; the file is \
-         corrupt or belongs to another dataset (CIFAR-10 and CIFAR-100 records differ)",
-        .path.display()
-    )]
-    LabelOutOfRange {
-        /// The file.
-        path: PathBuf,
-        /// `"label"`, `"fine label"` or `"coarse label"`.
-        which: &'static str,
-        /// The record index (from 0) in the file.
-        index: usize,
-        /// The label value found.
-        label: u8,
-        /// The number of classes; labels must be below it.
-        n_classes: usize,
-    },
-
-    /// No searched directory holds the CIFAR files.
-    #[error("{}", cifar_not_found_message(*.dataset, .searched))]
-    CifarNotFound {
-        /// The dataset looked for.
-        dataset: CifarKind,
-        /// Every directory searched, in order (each accepted directly or through its
-        /// [`CifarKind::subdir`]).
-        searched: Vec<PathBuf>,
-    },
-
-    /// A directory given explicitly holds neither the CIFAR files nor a subdirectory
-    /// [`CifarKind::subdir`] holding them.
-    #[error(
-        "{dataset}: the directory {} was given explicitly but lacks {} (it may be the \
-         directory of the files or its parent holding `{}`); download the binary version \
-         from {} and extract it there (`tar -xzf {} -C <parent>`), or pass another directory",
-        .dir.display(),
-        .missing.join(", "),
-        .dataset.subdir(),
-        .dataset.url(),
-        .dataset.archive_name()
-    )]
-    CifarMissingFiles {
-        /// The dataset looked for.
-        dataset: CifarKind,
-        /// The directory checked: the one given, or its `subdir` when that exists.
-        dir: PathBuf,
-        /// The standard file names not found there.
-        missing: Vec<String>,
-    },
-
     /// A `.tar.gz` archive is malformed or lacks the dataset's files.
     #[error("{}: {reason}; delete the archive and download it again", .path.display())]
     BadArchive {
@@ -344,19 +304,8 @@ fn idx_dtype_name(dtype: u8) -> &'static str {
     }
 }
 
-fn kind_variant(kind: MnistKind) -> &'static str {
-    match kind {
-        MnistKind::Mnist => "Mnist",
-        MnistKind::FashionMnist => "FashionMnist",
-    }
-}
-
-fn not_found_message(dataset: MnistKind, searched: &[PathBuf]) -> String {
-    let mut msg = format!(
-        "{dataset} not found. Searched these directories, in order (each must hold \
-         {}, raw or with .gz):\n",
-        MnistKind::FILE_NAMES.join(", ")
-    );
+fn not_found_message(dataset: &str, searched: &[PathBuf], expected: &str, fix: &str) -> String {
+    let mut msg = format!("{dataset} not found. Searched these directories, in order (each must hold {expected}):\n");
     if searched.is_empty() {
         msg.push_str("  (none: neither CL_DATA_DIR, XDG_CACHE_HOME nor HOME is set)\n");
     }
@@ -364,46 +313,7 @@ fn not_found_message(dataset: MnistKind, searched: &[PathBuf]) -> String {
         msg.push_str(&format!("  - {}\n", dir.display()));
     }
     msg.push_str("Fix: ");
-    if dataset == MnistKind::FashionMnist {
-        msg.push_str(
-            "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; installs to \
-             /usr/share/datasets/fashion-mnist), or ",
-        );
-    }
-    msg.push_str(&format!(
-        "put the files in $CL_DATA_DIR/{} (set CL_DATA_DIR) or pass their directory \
-         explicitly, or download them with \
-         `cl_benchmarks::download::download(MnistKind::{}, dir)`",
-        dataset.name(),
-        kind_variant(dataset)
-    ));
-    msg
-}
-
-fn cifar_not_found_message(dataset: CifarKind, searched: &[PathBuf]) -> String {
-    let mut msg = format!(
-        "{dataset} not found. Searched these directories, in order (each must hold {}, \
-         directly or in a `{}` subdirectory):\n",
-        dataset.file_names().join(", "),
-        dataset.subdir()
-    );
-    if searched.is_empty() {
-        msg.push_str("  (none: neither CL_DATA_DIR, XDG_CACHE_HOME nor HOME is set)\n");
-    }
-    for dir in searched {
-        msg.push_str(&format!("  - {}\n", dir.display()));
-    }
-    msg.push_str(&format!(
-        "Fix: download the binary version (not the Python or MATLAB one) from {url} and \
-         extract it into $CL_DATA_DIR/{name} (`mkdir -p \"$CL_DATA_DIR/{name}\" && tar -xzf \
-         {archive} -C \"$CL_DATA_DIR/{name}\"`; set CL_DATA_DIR) or ~/.cache/cl/{name}, or pass \
-         the directory explicitly; with internet access, \
-         `cl_benchmarks::cifar_files::download(CifarKind::{variant}, dir)` does this",
-        url = dataset.url(),
-        name = dataset.name(),
-        archive = dataset.archive_name(),
-        variant = dataset.variant_name(),
-    ));
+    msg.push_str(fix);
     msg
 }
 

@@ -1,29 +1,27 @@
-//! Downloading MNIST-format datasets, for users with internet access.
+//! The checked download: fetching files from mirrors, verifying their SHA-256, and extracting
+//! the dataset files from a `.tar.gz` archive.
 //!
-//! Files are fetched by a [`Fetcher`] ([`CurlFetcher`] by default) into a
-//! temporary file in the target directory (`.<name>.partial-<pid>`), checked
-//! against their published SHA-256, then atomically renamed into place, so a
-//! target file is either absent or complete and verified. Files already
-//! present with the right SHA-256 are not fetched again.
+//! Files are fetched by a [`Fetcher`] ([`CurlFetcher`] by default) into a temporary file in the
+//! target directory (`.<name>.partial-<pid>`), checked against their published SHA-256, then
+//! atomically renamed into place, so a target file is either absent or complete and verified.
+//! Files already present with the right SHA-256 are not fetched again ([`fetch_files`]).
+//! Archives are read with the `tar` crate; only the regular files directly under the
+//! archive's dataset directory are extracted, and no member can escape it
+//! ([`extract_tar_gz`]).
 //!
-//! ```no_run
-//! use cl_benchmarks::{download, mnist_files::{self, MnistKind}};
-//! # fn main() -> Result<(), cl_benchmarks::data_error::DataError> {
-//! // Download into the per-user cache, which `mnist_files::locate` searches.
-//! let dir = mnist_files::default_cache_dir(MnistKind::FashionMnist).expect("HOME is set");
-//! download::download(MnistKind::FashionMnist, &dir)?;
-//! let data = mnist_files::load(MnistKind::FashionMnist, None)?;
-//! # Ok(()) }
-//! ```
+//! This module knows no dataset: [`crate::files::download`] downloads a dataset described by
+//! [`crate::files::DatasetFiles`] with it.
 
-use std::io::Read;
+use std::cell::Cell;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cl_core::config::{Validate, rule};
+use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::data_error::DataError;
-use crate::mnist_files::MnistKind;
 
 /// Something that can fetch a URL into a local file.
 pub trait Fetcher {
@@ -31,27 +29,52 @@ pub trait Fetcher {
     fn fetch(&self, url: &str, dest: &Path) -> Result<(), DataError>;
 }
 
-/// A [`Fetcher`] that runs `curl -fsSL --retry 2 -o <dest> <url>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A [`Fetcher`] that runs `curl -fsSL --retry <retry> -o <dest> <url>`; also the download
+/// options (a serialisable config, see [`cl_core::config`]).
+///
+/// ```
+/// use cl_benchmarks::download::CurlFetcher;
+/// use cl_core::config::ConfigFile;
+/// let fetcher = CurlFetcher::default().with_program("/usr/local/bin/curl").with_retry(5);
+/// assert_eq!(CurlFetcher::from_toml(&fetcher.to_toml().unwrap()).unwrap(), fetcher);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CurlFetcher {
-    program: PathBuf,
-}
-
-impl CurlFetcher {
-    /// A fetcher running the `curl` found on `PATH`.
-    pub fn new() -> Self {
-        Self::with_program("curl")
-    }
-
-    /// A fetcher running the given curl executable.
-    pub fn with_program(program: impl Into<PathBuf>) -> Self {
-        CurlFetcher { program: program.into() }
-    }
+    /// The curl executable (default `curl`, looked up on `PATH`).
+    pub program: PathBuf,
+    /// How many times curl retries a transient failure (`--retry`, default 2).
+    pub retry: u32,
 }
 
 impl Default for CurlFetcher {
     fn default() -> Self {
-        Self::new()
+        CurlFetcher {
+            program: PathBuf::from("curl"),
+            retry: 2,
+        }
+    }
+}
+
+impl CurlFetcher {
+    /// The curl executable to run.
+    pub fn with_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = program.into();
+        self
+    }
+
+    /// How many times curl retries a transient failure.
+    pub fn with_retry(mut self, retry: u32) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+impl Validate for CurlFetcher {
+    fn validate(&self) -> cl_core::Result<()> {
+        rule("CurlFetcher", "program_non_empty", !self.program.as_os_str().is_empty(), || {
+            "program is empty; give the curl executable (`curl` to look it up on PATH)".to_string()
+        })
     }
 }
 
@@ -60,7 +83,7 @@ impl Fetcher for CurlFetcher {
     /// [`DataError::FetchFailed`] (with curl's stderr) if it exits unsuccessfully.
     fn fetch(&self, url: &str, dest: &Path) -> Result<(), DataError> {
         let output = Command::new(&self.program)
-            .args(["-fsSL", "--retry", "2", "-o"])
+            .args(["-fsSL", "--retry", &self.retry.to_string(), "-o"])
             .arg(dest)
             .arg(url)
             .output()
@@ -88,68 +111,6 @@ pub struct RemoteFile {
     pub sha256: String,
 }
 
-const FASHION_MNIST_BASE: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
-const MNIST_BASES: [&str; 2] = [
-    "https://ossci-datasets.s3.amazonaws.com/mnist",
-    "https://storage.googleapis.com/cvdf-datasets/mnist",
-];
-
-/// SHA-256 of the upstream Fashion-MNIST `.gz` files, in the order of
-/// [`MnistKind::FILE_NAMES`]. Source: TensorFlow Datasets,
-/// `tensorflow_datasets/url_checksums/fashion_mnist.txt` (sizes 26421880,
-/// 29515, 4422102, 5148 bytes); the same values appear in other projects that
-/// verify these files against Zalando's published MD5s.
-///
-/// Debian's `dataset-fashion-mnist` package ships the same data but
-/// re-compressed (no file name, another mtime in the gzip header, 23-24 bytes
-/// shorter), so `sha256sum /usr/share/datasets/fashion-mnist/*.gz` does NOT
-/// give these values.
-const FASHION_MNIST_SHA256: [&str; 4] = [
-    "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-    "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-    "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-    "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-];
-
-/// SHA-256 of the MNIST `.gz` files (the original LeCun files, sizes 9912422,
-/// 28881, 1648877, 4542 bytes), in the order of [`MnistKind::FILE_NAMES`].
-/// Source: TensorFlow Datasets, `tensorflow_datasets/url_checksums/mnist.txt`
-/// (for the `storage.googleapis.com/cvdf-datasets` mirror); the
-/// `ossci-datasets` mirror used by torchvision serves identical files.
-const MNIST_SHA256: [&str; 4] = [
-    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-];
-
-/// The four `.gz` files of a dataset with their canonical URLs and SHA-256.
-pub fn remote_files(kind: MnistKind) -> Vec<RemoteFile> {
-    let (bases, sums): (&[&str], _) = match kind {
-        MnistKind::FashionMnist => (&[FASHION_MNIST_BASE], FASHION_MNIST_SHA256),
-        MnistKind::Mnist => (&MNIST_BASES, MNIST_SHA256),
-    };
-    MnistKind::FILE_NAMES
-        .iter()
-        .zip(sums)
-        .map(|(stem, sha)| {
-            let name = format!("{stem}.gz");
-            RemoteFile {
-                urls: bases.iter().map(|b| format!("{b}/{name}")).collect(),
-                name,
-                sha256: sha.to_string(),
-            }
-        })
-        .collect()
-}
-
-/// Downloads a dataset's four `.gz` files into `dir` (created if needed) with
-/// curl, verifying their SHA-256; returns `dir`. See [`download_with`].
-pub fn download(kind: MnistKind, dir: &Path) -> Result<PathBuf, DataError> {
-    download_with(&CurlFetcher::new(), &remote_files(kind), dir)?;
-    Ok(dir.to_path_buf())
-}
-
 /// Downloads `files` into `dir` (created if needed) with `fetcher`.
 ///
 /// A file already present with the right SHA-256 is skipped. Otherwise each
@@ -163,7 +124,7 @@ pub fn download(kind: MnistKind, dir: &Path) -> Result<PathBuf, DataError> {
 /// [`DataError::ChecksumMismatch`], [`DataError::FetchFailed`]) or, with
 /// several mirrors (or none), [`DataError::AllMirrorsFailed`] listing each.
 /// Files before the failing one stay installed.
-pub fn download_with(fetcher: &dyn Fetcher, files: &[RemoteFile], dir: &Path) -> Result<(), DataError> {
+pub fn fetch_files(fetcher: &dyn Fetcher, files: &[RemoteFile], dir: &Path) -> Result<(), DataError> {
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     for file in files {
         let target = dir.join(&file.name);
@@ -253,6 +214,130 @@ fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A reader that remembers whether its inner reader (the gzip decoder) failed, so that a
+/// corrupt gzip stream is told apart from a malformed tar stream.
+struct Watched<'a, R> {
+    inner: R,
+    failed: &'a Cell<bool>,
+}
+
+impl<R: Read> Read for Watched<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                self.failed.set(true);
+            }
+        })
+    }
+}
+
+/// Extracts the regular files directly under `subdir/` (e.g. the dataset files and the
+/// label-name text files of `cifar-10-batches-bin/`) from the `.tar.gz` archive `archive` into
+/// `dir/<subdir>`; returns `dir/<subdir>`.
+///
+/// Other entries are skipped, as is any member whose path would leave `dir/<subdir>` (`..`,
+/// absolute paths, nested directories; see [`member_name`]): nothing is written outside
+/// `dir/<subdir>`. GNU long names and pax paths are honoured (the `tar` crate reads them).
+/// Each file is written to a hidden partial file and renamed into place once complete.
+///
+/// Errors: [`DataError::Gzip`] if the gzip stream is corrupt or truncated;
+/// [`DataError::BadArchive`] for a malformed or truncated tar stream or an archive lacking
+/// some of `required` under `subdir/`; [`DataError::Io`].
+pub fn extract_tar_gz(archive: &Path, dir: &Path, subdir: &str, required: &[&str]) -> Result<PathBuf, DataError> {
+    let out_dir = dir.join(subdir);
+    let f = std::fs::File::open(archive).map_err(|e| DataError::io(archive, e))?;
+    let gzip_failed = Cell::new(false);
+    let reader = Watched {
+        inner: MultiGzDecoder::new(std::io::BufReader::new(f)),
+        failed: &gzip_failed,
+    };
+    let bad = |reason: String| DataError::BadArchive { path: archive.to_path_buf(), reason };
+    let read_err = |e: std::io::Error| {
+        if gzip_failed.get() {
+            DataError::Gzip { path: Some(archive.to_path_buf()), source: e }
+        } else {
+            bad(format!("malformed or truncated tar stream ({e})"))
+        }
+    };
+    let mut tar = tar::Archive::new(reader);
+    let mut extracted: Vec<String> = Vec::new();
+    for entry in tar.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_contiguous()) {
+            continue;
+        }
+        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(base) = member_name(&path, subdir) else {
+            continue;
+        };
+        std::fs::create_dir_all(&out_dir).map_err(|e| DataError::io(&out_dir, e))?;
+        let target = out_dir.join(base);
+        let partial = out_dir.join(format!(".{base}.partial-{}", std::process::id()));
+        let size = entry.size();
+        let written = copy_entry(&mut entry, size, &partial, &read_err, || {
+            bad("truncated tar stream (it ends inside an entry)".to_string())
+        })
+        .and_then(|()| std::fs::rename(&partial, &target).map_err(|e| DataError::io(&target, e)));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written?;
+        extracted.push(base.to_string());
+    }
+    let missing: Vec<&str> = required.iter().copied().filter(|n| !extracted.iter().any(|e| e == n)).collect();
+    if !missing.is_empty() {
+        return Err(bad(format!(
+            "the archive lacks {} (under `{subdir}/`); it is not this dataset's archive",
+            missing.join(", ")
+        )));
+    }
+    Ok(out_dir)
+}
+
+/// Writes an entry's `size` bytes to a new file `dest`; an entry cut short is `truncated()`.
+fn copy_entry(
+    entry: &mut impl Read,
+    size: u64,
+    dest: &Path,
+    read_err: &dyn Fn(std::io::Error) -> DataError,
+    truncated: impl Fn() -> DataError,
+) -> Result<(), DataError> {
+    let f = std::fs::File::create(dest).map_err(|e| DataError::io(dest, e))?;
+    let mut w = std::io::BufWriter::new(f);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut copied = 0u64;
+    loop {
+        let n = match entry.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        w.write_all(&buf[..n]).map_err(|e| DataError::io(dest, e))?;
+        copied += n as u64;
+    }
+    if copied < size {
+        return Err(truncated());
+    }
+    let f = w.into_inner().map_err(|e| DataError::io(dest, e.into_error()))?;
+    f.sync_all().map_err(|e| DataError::io(dest, e))
+}
+
+/// The file name of an archive member `<subdir>/<name>` (leading `./` allowed); `None` for
+/// any other path, including those with `..`, absolute paths or further directories: the
+/// check that keeps every extracted file inside `<subdir>`.
+pub fn member_name<'a>(path: &'a str, subdir: &str) -> Option<&'a str> {
+    if path.starts_with('/') || path.contains('\\') {
+        return None;
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    match parts[..] {
+        [dir, base] if dir == subdir && base != ".." => Some(base),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,7 +408,7 @@ mod tests {
         let dir = tmp.path().join("new/sub");
         let fetcher = FakeFetcher::serving(&[("u://a", b"alpha"), ("u://b", b"beta")]);
         let files = [remote("a.gz", &["u://a"], b"alpha"), remote("b.gz", &["u://b"], b"beta")];
-        download_with(&fetcher, &files, &dir).unwrap();
+        fetch_files(&fetcher, &files, &dir).unwrap();
         assert_eq!(std::fs::read(dir.join("a.gz")).unwrap(), b"alpha");
         assert_eq!(std::fs::read(dir.join("b.gz")).unwrap(), b"beta");
         assert_eq!(dir_entries(&dir), vec!["a.gz", "b.gz"], "no partial file left");
@@ -337,7 +422,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let fetcher = FakeFetcher::serving(&[("u://a", b"tampered")]);
         let files = [remote("a.gz", &["u://a"], b"alpha")];
-        match download_with(&fetcher, &files, tmp.path()) {
+        match fetch_files(&fetcher, &files, tmp.path()) {
             Err(DataError::ChecksumMismatch { file, expected, actual }) => {
                 assert_eq!(file, "a.gz");
                 assert_eq!(expected, sha_hex(b"alpha"));
@@ -356,7 +441,7 @@ mod tests {
         // Upper-case expected checksum: compared case-insensitively.
         let mut file = remote("a.gz", &["u://a"], b"alpha");
         file.sha256 = file.sha256.to_uppercase();
-        download_with(&fetcher, &[file], tmp.path()).unwrap();
+        fetch_files(&fetcher, &[file], tmp.path()).unwrap();
         assert!(fetcher.calls.borrow().is_empty());
     }
 
@@ -365,7 +450,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("a.gz"), b"stale").unwrap();
         let fetcher = FakeFetcher::serving(&[("u://a", b"alpha")]);
-        download_with(&fetcher, &[remote("a.gz", &["u://a"], b"alpha")], tmp.path()).unwrap();
+        fetch_files(&fetcher, &[remote("a.gz", &["u://a"], b"alpha")], tmp.path()).unwrap();
         assert_eq!(std::fs::read(tmp.path().join("a.gz")).unwrap(), b"alpha");
         assert_eq!(dir_entries(tmp.path()), vec!["a.gz"]);
     }
@@ -376,7 +461,7 @@ mod tests {
         // First mirror fails outright, second serves wrong bytes, third is good.
         let fetcher = FakeFetcher::serving(&[("u://bad", b"xx"), ("u://good", b"alpha")]);
         let file = remote("a.gz", &["u://down", "u://bad", "u://good"], b"alpha");
-        download_with(&fetcher, &[file], tmp.path()).unwrap();
+        fetch_files(&fetcher, &[file], tmp.path()).unwrap();
         let urls: Vec<String> = fetcher.calls.borrow().iter().map(|c| c.0.clone()).collect();
         assert_eq!(urls, vec!["u://down", "u://bad", "u://good"]);
         assert_eq!(dir_entries(tmp.path()), vec!["a.gz"]);
@@ -387,7 +472,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let fetcher = FakeFetcher::serving(&[("u://bad", b"xx")]);
         let file = remote("a.gz", &["u://down", "u://bad"], b"alpha");
-        let err = download_with(&fetcher, &[file], tmp.path()).unwrap_err();
+        let err = fetch_files(&fetcher, &[file], tmp.path()).unwrap_err();
         match &err {
             DataError::AllMirrorsFailed { file, attempts } => {
                 assert_eq!(file, "a.gz");
@@ -401,33 +486,8 @@ mod tests {
         assert!(dir_entries(tmp.path()).is_empty(), "partial files removed");
         // No mirror at all.
         let none = RemoteFile { name: "z".into(), urls: vec![], sha256: sha_hex(b"") };
-        let err = download_with(&fetcher, &[none], tmp.path()).unwrap_err();
+        let err = fetch_files(&fetcher, &[none], tmp.path()).unwrap_err();
         assert!(matches!(err, DataError::AllMirrorsFailed { ref attempts, .. } if attempts.is_empty()));
-    }
-
-    #[test]
-    fn remote_files_are_well_formed() {
-        for kind in [MnistKind::Mnist, MnistKind::FashionMnist] {
-            let files = remote_files(kind);
-            assert_eq!(files.len(), 4);
-            for (f, stem) in files.iter().zip(MnistKind::FILE_NAMES) {
-                assert_eq!(f.name, format!("{stem}.gz"));
-                assert_eq!(f.sha256.len(), 64);
-                assert!(f.sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-                assert!(f.urls.iter().all(|u| u.ends_with(&f.name)));
-            }
-        }
-        assert_eq!(
-            remote_files(MnistKind::Mnist)[0].urls,
-            vec![
-                "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
-                "https://storage.googleapis.com/cvdf-datasets/mnist/train-images-idx3-ubyte.gz",
-            ]
-        );
-        assert_eq!(
-            remote_files(MnistKind::FashionMnist)[3].urls,
-            vec!["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz"]
-        );
     }
 
     fn curl_available() -> bool {
@@ -450,14 +510,14 @@ mod tests {
         let url = format!("file://{}", src.display());
         let out = tmp.path().join("out");
         let file = RemoteFile { name: "data.gz".into(), urls: vec![url], sha256: sha_hex(&content) };
-        download_with(&CurlFetcher::new(), &[file], &out).unwrap();
+        fetch_files(&CurlFetcher::default(), &[file], &out).unwrap();
         assert_eq!(std::fs::read(out.join("data.gz")).unwrap(), content);
         assert_eq!(dir_entries(&out), vec!["data.gz"]);
 
         // A missing source: curl fails, its stderr is reported, nothing is left.
         let missing = format!("file://{}", tmp.path().join("absent").display());
         let file = RemoteFile { name: "x.gz".into(), urls: vec![missing.clone()], sha256: sha_hex(b"") };
-        match download_with(&CurlFetcher::new(), &[file], &out) {
+        match fetch_files(&CurlFetcher::default(), &[file], &out) {
             Err(DataError::FetchFailed { url, stderr, .. }) => {
                 assert_eq!(url, missing);
                 assert!(!stderr.trim().is_empty());
@@ -470,9 +530,32 @@ mod tests {
     #[test]
     fn missing_curl_is_a_clear_error() {
         let tmp = tempfile::tempdir().unwrap();
-        let fetcher = CurlFetcher::with_program(tmp.path().join("no-such-curl"));
+        let fetcher = CurlFetcher::default().with_program(tmp.path().join("no-such-curl"));
         let err = fetcher.fetch("file:///dev/null", &tmp.path().join("x")).unwrap_err();
         assert!(matches!(err, DataError::FetcherUnavailable { .. }), "{err:?}");
         assert!(err.to_string().contains("install curl"), "{err}");
+    }
+
+    #[test]
+    fn curl_fetcher_config() {
+        use cl_core::config::{ConfigFile, assert_rule};
+        let c = CurlFetcher::default().with_program("/opt/curl/bin/curl").with_retry(7);
+        assert_eq!(CurlFetcher::from_json(&c.to_json()).unwrap(), c);
+        assert_eq!(CurlFetcher::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        assert_eq!(CurlFetcher::from_toml("").unwrap(), CurlFetcher::default());
+        assert_rule(CurlFetcher::default().with_program("").validate(), "program_non_empty");
+    }
+
+    #[test]
+    fn member_names() {
+        let s = "cifar-10-batches-bin";
+        assert_eq!(member_name("cifar-10-batches-bin/a.bin", s), Some("a.bin"));
+        assert_eq!(member_name("./cifar-10-batches-bin/a.bin", s), Some("a.bin"));
+        assert_eq!(member_name("/cifar-10-batches-bin/a.bin", s), None);
+        assert_eq!(member_name("cifar-10-batches-bin/../a.bin", s), None);
+        assert_eq!(member_name("cifar-10-batches-bin/..", s), None);
+        assert_eq!(member_name("cifar-10-batches-bin/x/a.bin", s), None);
+        assert_eq!(member_name("a.bin", s), None);
+        assert_eq!(member_name("cifar-10-batches-bin\\..\\a.bin", s), None);
     }
 }

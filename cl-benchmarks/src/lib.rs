@@ -8,27 +8,28 @@
 
 #![warn(missing_docs)]
 
+pub mod cifar_bin;
 pub mod cifar_files;
 pub mod classic;
 pub mod data_error;
 pub mod download;
 mod error;
+pub mod files;
 pub mod idx;
 pub mod mnist_files;
 pub mod scenarios;
-mod search;
 
 pub use cifar_files::CifarKind;
-pub use classic::{SplitCifarConfig, SplitConfig, SplitMnistConfig, split_cifar10, split_cifar100, split_fmnist, split_mnist};
+pub use classic::{BenchmarkConfig, SplitCifarConfig, SplitConfig, SplitMnistConfig, split_cifar10, split_cifar100, split_fmnist, split_mnist};
 pub use data_error::DataError;
 /// The data model the benchmarks are made of (datasets, loaders, transforms), re-exported so that
 /// a training loop needs only this crate.
 pub use cl_core::data;
-pub use cl_core::{Benchmark, ClassificationDataset, Experience, Result as CoreResult, Stream};
+pub use cl_core::{Benchmark, Experience, Result as CoreResult, Stream};
 pub use error::BenchmarkError;
 pub use mnist_files::MnistKind;
 pub use scenarios::{
-    BenchmarkWithValidation, NcConfig, NiConfig, OnlineExperience, TensorExperience, ValidationSize,
+    BenchmarkWithValidation, ClassIds, ClassOrder, DatasetBenchmarkConfig, NcConfig, NiConfig, OnlineExperience, TensorExperience, ValidationSize,
     benchmark_with_validation_stream, data_incremental_benchmark, dataset_benchmark, nc_benchmark, nc_benchmark_multi, ni_benchmark,
     ni_exp_assignment, split_online_stream, tensors_benchmark,
 };

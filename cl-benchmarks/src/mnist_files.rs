@@ -1,32 +1,24 @@
-//! Locating and loading MNIST-format datasets (MNIST, Fashion-MNIST) from disk.
+//! MNIST and Fashion-MNIST: their files ([`MnistKind`], a [`DatasetFiles`]) and loading them
+//! from disk ([`load`], [`load_dir`]).
 //!
-//! A dataset directory holds the four standard files
-//! [`MnistKind::FILE_NAMES`], each raw or gzip-compressed (`<name>.gz`).
-//! [`locate`] looks for such a directory in this order:
-//!
-//! 1. the directory passed explicitly, if any — and only that one: if it lacks
-//!    the files, that is an error ([`DataError::MissingFiles`]), there is no
-//!    silent fallback;
-//! 2. `$CL_DATA_DIR/<name>`, then `$CL_DATA_DIR` itself;
-//! 3. the per-user cache, `$XDG_CACHE_HOME/cl/<name>` or else
-//!    `$HOME/.cache/cl/<name>` (where [`default_cache_dir`] points, a good
-//!    target for [`crate::download::download`]);
-//! 4. for Fashion-MNIST, `/usr/share/datasets/fashion-mnist`, where Debian's
-//!    `dataset-fashion-mnist` package installs it.
-//!
-//! `<name>` is [`MnistKind::name`]: `mnist` or `fashion-mnist`.
-//! The search list is computed by [`search_dirs`] from a [`SearchEnv`], so it
-//! can be inspected and tested without touching environment variables.
+//! A dataset directory holds the four standard files [`MnistKind::FILE_NAMES`], each raw or
+//! gzip-compressed (`<name>.gz`), read by [`crate::idx`]. It is found by
+//! [`files::locate`](crate::files::locate) (explicit directory, `$CL_DATA_DIR/<name>`,
+//! `$CL_DATA_DIR`, the per-user cache, and for Fashion-MNIST Debian's
+//! `/usr/share/datasets/fashion-mnist`), where `<name>` is `mnist` or `fashion-mnist`, and
+//! downloaded by [`files::download`](crate::files::download).
 
 use std::path::{Path, PathBuf};
 
 use crate::data_error::DataError;
+use crate::download::RemoteFile;
+use crate::files::{self, DatasetFiles, Incomplete, Packaging};
 use crate::idx::{IdxArray, read_idx};
 
 /// The number of classes of MNIST and Fashion-MNIST; labels are in `0..NUM_CLASSES`.
 pub const NUM_CLASSES: usize = 10;
 
-/// Which MNIST-format dataset.
+/// Which MNIST-format dataset; its files are described by its [`DatasetFiles`] implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MnistKind {
     /// The MNIST handwritten digits (LeCun, Cortes, Burges).
@@ -44,28 +36,112 @@ impl MnistKind {
         "t10k-images-idx3-ubyte",
         "t10k-labels-idx1-ubyte",
     ];
+}
 
-    /// The directory name used under `$CL_DATA_DIR` and the cache: `mnist` or `fashion-mnist`.
-    pub fn name(self) -> &'static str {
+const FASHION_MNIST_BASE: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
+const MNIST_BASES: [&str; 2] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist",
+    "https://storage.googleapis.com/cvdf-datasets/mnist",
+];
+
+/// SHA-256 of the upstream Fashion-MNIST `.gz` files, in the order of
+/// [`MnistKind::FILE_NAMES`]. Source: TensorFlow Datasets,
+/// `tensorflow_datasets/url_checksums/fashion_mnist.txt` (sizes 26421880,
+/// 29515, 4422102, 5148 bytes); the same values appear in other projects that
+/// verify these files against Zalando's published MD5s.
+///
+/// Debian's `dataset-fashion-mnist` package ships the same data but
+/// re-compressed (no file name, another mtime in the gzip header, 23-24 bytes
+/// shorter), so `sha256sum /usr/share/datasets/fashion-mnist/*.gz` does NOT
+/// give these values.
+const FASHION_MNIST_SHA256: [&str; 4] = [
+    "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+    "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+    "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+    "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+];
+
+/// SHA-256 of the MNIST `.gz` files (the original LeCun files, sizes 9912422,
+/// 28881, 1648877, 4542 bytes), in the order of [`MnistKind::FILE_NAMES`].
+/// Source: TensorFlow Datasets, `tensorflow_datasets/url_checksums/mnist.txt`
+/// (for the `storage.googleapis.com/cvdf-datasets` mirror); the
+/// `ossci-datasets` mirror used by torchvision serves identical files.
+const MNIST_SHA256: [&str; 4] = [
+    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+];
+
+impl DatasetFiles for MnistKind {
+    /// `mnist` or `fashion-mnist`.
+    fn name(&self) -> &'static str {
         match self {
             MnistKind::Mnist => "mnist",
             MnistKind::FashionMnist => "fashion-mnist",
         }
     }
 
-    /// The human-readable name: `MNIST` or `Fashion-MNIST`.
-    pub fn display_name(self) -> &'static str {
+    /// `MNIST` or `Fashion-MNIST`.
+    fn display_name(&self) -> &'static str {
         match self {
             MnistKind::Mnist => "MNIST",
             MnistKind::FashionMnist => "Fashion-MNIST",
         }
     }
 
-    /// System-wide directories searched last (those of distribution packages).
-    pub fn system_dirs(self) -> &'static [&'static str] {
+    fn rust_path(&self) -> &'static str {
+        match self {
+            MnistKind::Mnist => "MnistKind::Mnist",
+            MnistKind::FashionMnist => "MnistKind::FashionMnist",
+        }
+    }
+
+    /// [`MnistKind::FILE_NAMES`].
+    fn file_names(&self) -> Vec<&'static str> {
+        MnistKind::FILE_NAMES.to_vec()
+    }
+
+    /// Four files, each raw or `.gz`.
+    fn packaging(&self) -> Packaging {
+        Packaging::Files { gzip: true }
+    }
+
+    /// The four `.gz` files with their canonical URLs and SHA-256.
+    fn remote_files(&self) -> Vec<RemoteFile> {
+        let (bases, sums): (&[&str], _) = match self {
+            MnistKind::FashionMnist => (&[FASHION_MNIST_BASE], FASHION_MNIST_SHA256),
+            MnistKind::Mnist => (&MNIST_BASES, MNIST_SHA256),
+        };
+        MnistKind::FILE_NAMES
+            .iter()
+            .zip(sums)
+            .map(|(stem, sha)| {
+                let name = format!("{stem}.gz");
+                RemoteFile {
+                    urls: bases.iter().map(|b| format!("{b}/{name}")).collect(),
+                    name,
+                    sha256: sha.to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// Debian's `dataset-fashion-mnist` directory for Fashion-MNIST.
+    fn system_dirs(&self) -> &'static [&'static str] {
         match self {
             MnistKind::Mnist => &[],
             MnistKind::FashionMnist => &["/usr/share/datasets/fashion-mnist"],
+        }
+    }
+
+    fn install_hint(&self) -> Option<&'static str> {
+        match self {
+            MnistKind::Mnist => None,
+            MnistKind::FashionMnist => Some(
+                "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; installs to \
+                 /usr/share/datasets/fashion-mnist)",
+            ),
         }
     }
 }
@@ -73,77 +149,6 @@ impl MnistKind {
 impl std::fmt::Display for MnistKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.display_name())
-    }
-}
-
-pub use crate::search::SearchEnv;
-
-/// The per-user cache directory of a dataset under `env`:
-/// `$XDG_CACHE_HOME/cl/<name>`, else `$HOME/.cache/cl/<name>`, else `None`.
-pub fn cache_dir(kind: MnistKind, env: &SearchEnv) -> Option<PathBuf> {
-    env.cache_dir(kind.name())
-}
-
-/// The per-user cache directory of a dataset in the current environment
-/// (see [`cache_dir`]); [`locate`] searches it, so it is a good place to
-/// [`download`](crate::download::download) to.
-pub fn default_cache_dir(kind: MnistKind) -> Option<PathBuf> {
-    cache_dir(kind, &SearchEnv::from_env())
-}
-
-/// The directories searched for a dataset when none is given explicitly, in
-/// order, without duplicates (see the [module documentation](self)).
-pub fn search_dirs(kind: MnistKind, env: &SearchEnv) -> Vec<PathBuf> {
-    env.search_dirs(kind.name(), kind.system_dirs())
-}
-
-/// The paths of the four files in `dir` (order of [`MnistKind::FILE_NAMES`]),
-/// preferring the raw file over `.gz` when both exist; or the names missing.
-fn files_in(dir: &Path) -> Result<[PathBuf; 4], Vec<String>> {
-    let mut found = Vec::with_capacity(4);
-    let mut missing = Vec::new();
-    for name in MnistKind::FILE_NAMES {
-        let raw = dir.join(name);
-        let gz = dir.join(format!("{name}.gz"));
-        if raw.is_file() {
-            found.push(raw);
-        } else if gz.is_file() {
-            found.push(gz);
-        } else {
-            missing.push(name.to_string());
-        }
-    }
-    match <[PathBuf; 4]>::try_from(found) {
-        Ok(files) if missing.is_empty() => Ok(files),
-        _ => Err(missing),
-    }
-}
-
-/// Finds the directory holding a dataset, searching the process environment;
-/// see [`locate_with`].
-pub fn locate(kind: MnistKind, explicit: Option<&Path>) -> Result<PathBuf, DataError> {
-    locate_with(kind, explicit, &SearchEnv::from_env())
-}
-
-/// Finds the directory holding a dataset: `explicit` if given (error
-/// [`DataError::MissingFiles`] if it lacks any file), else the first of
-/// [`search_dirs`]`(kind, env)` holding all four files (error
-/// [`DataError::DatasetNotFound`] listing every directory searched).
-pub fn locate_with(
-    kind: MnistKind,
-    explicit: Option<&Path>,
-    env: &SearchEnv,
-) -> Result<PathBuf, DataError> {
-    if let Some(dir) = explicit {
-        return match files_in(dir) {
-            Ok(_) => Ok(dir.to_path_buf()),
-            Err(missing) => Err(DataError::MissingFiles { dataset: kind, dir: dir.to_path_buf(), missing }),
-        };
-    }
-    let searched = search_dirs(kind, env);
-    match searched.iter().find(|d| files_in(d).is_ok()) {
-        Some(dir) => Ok(dir.clone()),
-        None => Err(DataError::DatasetNotFound { dataset: kind, searched }),
     }
 }
 
@@ -196,9 +201,9 @@ impl std::fmt::Debug for MnistArrays {
     }
 }
 
-/// Locates (see [`locate`]) and loads a dataset.
+/// Locates (see [`files::locate`]) and loads a dataset.
 pub fn load(kind: MnistKind, explicit: Option<&Path>) -> Result<MnistArrays, DataError> {
-    let dir = locate(kind, explicit)?;
+    let dir = files::locate(kind, explicit)?;
     load_dir(kind, &dir)
 }
 
@@ -209,13 +214,12 @@ pub fn load(kind: MnistKind, explicit: Option<&Path>) -> Result<MnistArrays, Dat
 /// [`DataError::BadShape`] unless images are `[n, rows, cols]` (test and
 /// training alike, non-zero sizes) and labels `[n]`;
 /// [`DataError::CountMismatch`] if a split has different numbers of images
-/// and labels; [`DataError::BadLabel`] for a label not in `0..10`.
+/// and labels; [`DataError::LabelOutOfRange`] for a label not in `0..10`.
 pub fn load_dir(kind: MnistKind, dir: &Path) -> Result<MnistArrays, DataError> {
-    let files = files_in(dir).map_err(|missing| DataError::MissingFiles {
-        dataset: kind,
-        dir: dir.to_path_buf(),
-        missing,
-    })?;
+    let paths = kind
+        .file_paths(dir)
+        .map_err(|missing| files::missing_files(&kind, dir, Incomplete { dir: dir.to_path_buf(), missing }))?;
+    let files: [PathBuf; 4] = paths.try_into().expect("one path per file name");
     let [train_x, train_y, test_x, test_y]: [Result<IdxArray, DataError>; 4] =
         std::thread::scope(|s| {
             files
@@ -265,7 +269,13 @@ pub fn load_dir(kind: MnistKind, dir: &Path) -> Result<MnistArrays, DataError> {
         if let Some((index, &label)) =
             labels.data.iter().enumerate().find(|&(_, &l)| usize::from(l) >= NUM_CLASSES)
         {
-            return Err(DataError::BadLabel { path: path.clone(), index, label });
+            return Err(DataError::LabelOutOfRange {
+                path: path.clone(),
+                which: "label",
+                index,
+                label,
+                n_classes: NUM_CLASSES,
+            });
         }
     }
 
@@ -283,6 +293,7 @@ pub fn load_dir(kind: MnistKind, dir: &Path) -> Result<MnistArrays, DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::{SearchEnv, locate_with, search_dirs};
     use std::io::Write;
 
     fn fixture_dir() -> PathBuf {
@@ -354,7 +365,7 @@ mod tests {
     #[test]
     fn loads_system_fashion_mnist_if_installed() {
         let dir = Path::new("/usr/share/datasets/fashion-mnist");
-        if files_in(dir).is_err() {
+        if MnistKind::FashionMnist.file_paths(dir).is_err() {
             eprintln!("note: {} not installed; skipping the full-dataset test", dir.display());
             return;
         }
@@ -427,10 +438,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let env = env_in(root.path());
         let err = locate_with(MnistKind::FashionMnist, None, &env).unwrap_err();
-        let DataError::DatasetNotFound { dataset, searched } = &err else {
-            panic!("expected DatasetNotFound, got {err:?}");
+        let DataError::NotFound { dataset, searched, .. } = &err else {
+            panic!("expected NotFound, got {err:?}");
         };
-        assert_eq!(*dataset, MnistKind::FashionMnist);
+        assert_eq!(dataset, "Fashion-MNIST");
         assert_eq!(searched, &search_dirs(MnistKind::FashionMnist, &env));
         assert_eq!(searched.len(), 3);
         let msg = err.to_string();
@@ -504,10 +515,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         write_tiny(root.path(), 3, &[0, 10, 2]);
         match load_dir(MnistKind::Mnist, root.path()) {
-            Err(DataError::BadLabel { index: 1, label: 10, path }) => {
+            Err(DataError::LabelOutOfRange { index: 1, label: 10, path, which: "label", n_classes: 10 }) => {
                 assert!(path.ends_with("train-labels-idx1-ubyte"))
             }
-            other => panic!("expected BadLabel, got {other:?}"),
+            other => panic!("expected LabelOutOfRange, got {other:?}"),
         }
     }
 
@@ -536,5 +547,63 @@ mod tests {
             matches!(&err, DataError::BadMagic { path: Some(p), .. } if p.ends_with("t10k-labels-idx1-ubyte")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn remote_files_are_well_formed() {
+        for kind in [MnistKind::Mnist, MnistKind::FashionMnist] {
+            let files = kind.remote_files();
+            assert_eq!(files.len(), 4);
+            for (f, stem) in files.iter().zip(MnistKind::FILE_NAMES) {
+                assert_eq!(f.name, format!("{stem}.gz"));
+                assert_eq!(f.sha256.len(), 64);
+                assert!(f.sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                assert!(f.urls.iter().all(|u| u.ends_with(&f.name)));
+            }
+        }
+        assert_eq!(
+            MnistKind::Mnist.remote_files()[0].urls,
+            vec![
+                "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
+                "https://storage.googleapis.com/cvdf-datasets/mnist/train-images-idx3-ubyte.gz",
+            ]
+        );
+        assert_eq!(
+            MnistKind::FashionMnist.remote_files()[3].urls,
+            vec!["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/t10k-labels-idx1-ubyte.gz"]
+        );
+    }
+
+    /// The whole download path with a fake fetcher serving the fixture's files: fetched,
+    /// verified, installed, then found and loaded.
+    #[test]
+    fn download_installs_a_loadable_dataset() {
+        struct Fixture;
+        impl crate::download::Fetcher for Fixture {
+            fn fetch(&self, url: &str, dest: &Path) -> Result<(), DataError> {
+                let name = url.rsplit('/').next().unwrap();
+                std::fs::copy(fixture_dir().join(name), dest).map(|_| ()).map_err(|e| DataError::io(dest, e))
+            }
+        }
+        let root = tempfile::tempdir().unwrap();
+        let kind = MnistKind::FashionMnist;
+        let remote: Vec<RemoteFile> = MnistKind::FILE_NAMES
+            .iter()
+            .map(|stem| {
+                let name = format!("{stem}.gz");
+                let sha256 = crate::download::sha256_file(&fixture_dir().join(&name)).unwrap();
+                RemoteFile { urls: vec![format!("u://mirror/{name}")], name, sha256 }
+            })
+            .collect();
+        let dir = root.path().join("home/.cache/cl/fashion-mnist");
+        assert_eq!(files::download_with(kind, &Fixture, &remote, &dir).unwrap(), dir);
+        assert_eq!(locate_with(kind, None, &env_in(root.path())).unwrap(), dir);
+        assert_eq!(load_dir(kind, &dir).unwrap(), load_dir(kind, &fixture_dir()).map(|mut a| {
+            a.dir = dir.clone();
+            a
+        }).unwrap());
+        // The published checksums are not the fixture's: a real mirror list is refused.
+        let err = files::download_with(kind, &Fixture, &kind.remote_files()[..1], &root.path().join("x")).unwrap_err();
+        assert!(matches!(err, DataError::ChecksumMismatch { .. }), "{err:?}");
     }
 }

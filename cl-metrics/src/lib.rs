@@ -1,43 +1,57 @@
 //! # cl-metrics
 //!
-//! Metrics of continual learning, as Avalanche computes and names them.
+//! Metrics of continual learning beyond Avalanche's default evaluator, the loggers, and the
+//! evaluator as data, as Avalanche computes and names them.
 //!
-//! - [`EvaluationPlugin`]: the evaluator. It runs a list of [`Metric`]s at every callback,
-//!   keeps the last value of each (what `train`/`eval` return) and the full typed history of
-//!   [`MetricValue`]s (serde), and hands the values to [`Logger`]s.
-//! - Metrics ([`metrics`]): accuracy and loss at every granularity (task-agnostic or
-//!   task-aware), top-k and per-class accuracy, AMCA, forgetting, BWT, forward transfer, the
-//!   accuracy matrix, the confusion matrix, timing, peak RAM, CPU usage, model size and MACs.
-//!   Counts are accumulated on the device and read back once per epoch/experience/stream.
-//! - Loggers ([`loggers`]): CSV (Avalanche's files), JSON lines, text, interactive progress
-//!   bars, TensorBoard event files.
-//! - [`AccuracyMatrix`] with forgetting and backward transfer, and metric [`names`].
+//! The evaluator itself and what it is made of are in `cl_core::evaluation`: the
+//! `EvaluationPlugin` (every strategy's default evaluator: accuracy and loss), the `Metric` and
+//! `Logger` traits, typed values and names (`MetricValue`, `MetricName`), `AccuracyMetrics` and
+//! `TopkAccuracy`, `Granularity` and the `AccuracyMatrix`. This crate adds:
+//!
+//! - metric families: per-class accuracy ([`ClassAccuracy`]) and AMCA ([`Amca`]), forgetting
+//!   and backward transfer ([`Forgetting`]), [`ForwardTransfer`], the accuracy matrix
+//!   ([`AccuracyMatrixMetric`]), the confusion matrix ([`ConfusionMatrixMetric`]), [`Timing`],
+//!   peak RAM ([`MaxRam`]), [`CpuUsage`], [`ModelSize`] and MACs ([`MacMetric`]); each is built
+//!   from its configuration ([`TransferConfig`], [`MacConfig`], ...: Avalanche's arguments,
+//!   serialisable, checked by named rules). Counts are accumulated on the device and read back
+//!   once per epoch/experience/stream;
+//! - loggers: [`CsvLogger`] (Avalanche's files), [`JsonLinesLogger`], [`TextLogger`],
+//!   [`InteractiveLogger`] (progress bars), [`TensorBoardLogger`];
+//! - [`EvaluationConfig`]: a serialisable description of an evaluator — metric families with
+//!   their options ([`MetricConfig`]) and loggers with their paths ([`LoggerConfig`]) — that
+//!   builds the `EvaluationPlugin`; its default is Avalanche's default evaluator and
+//!   [`EvaluationConfig::all`] (= [`all_metrics`]) every family.
+//!
+//! ```
+//! use cl_core::evaluation::EvaluationPlugin;
+//! use cl_metrics::{Forgetting, JsonLinesLogger, TransferConfig, all_metrics};
+//! // Avalanche's default evaluator plus forgetting, values written as JSON lines.
+//! let dir = std::env::temp_dir().join("cl-metrics-doc");
+//! let evaluator = EvaluationPlugin::default()
+//!     .metric(Forgetting::new(TransferConfig::default()))
+//!     .logger(JsonLinesLogger::new(dir.join("metrics.jsonl"))?);
+//! assert_eq!(evaluator.metric_names(), ["Accuracy/Loss", "Forgetting"]);
+//! assert_eq!(all_metrics().metric_names().len(), 14);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! Diagnostics go through `tracing`.
 
 #![warn(missing_docs)]
 
-mod accumulator;
-mod evaluation;
-pub mod loggers;
-mod matrix;
-mod metric;
-mod model_info;
-pub mod metrics;
-pub mod names;
-mod value;
+mod config;
+mod loggers;
+mod metrics;
 
-pub use accumulator::{AccuracyLossSums, TaskCounts, TaskValues};
-pub use evaluation::EvaluationPlugin;
+#[cfg(test)]
+mod tests;
+
+pub use config::{EvaluationConfig, LoggerConfig, MetricConfig, all_metrics};
 pub use loggers::{
-    CsvLogger, InteractiveLogger, JsonLinesLogger, LogEvent, Logger, TbEvent, TensorBoardLogger, TextLogger, read_events,
-    read_json_lines,
+    CsvLogger, InteractiveLogger, JsonLinesLogger, TbEvent, TensorBoardLogger, TextLogger, read_events, read_json_lines,
 };
-pub use matrix::{AccuracyMatrix, IndexOutOfRange};
-pub use metric::{Metric, MetricContext, MetricOutput};
 pub use metrics::{
-    AccuracyMatrixMetric, AccuracyMetrics, Amca, Bwt, ClassAccuracy, ConfusionMatrixMetric, CpuUsage, Forgetting,
-    ForwardTransfer, Granularity, MacMetric, MaxRam, ModelSize, Timing, TopkAccuracy,
+    AccuracyMatrixMetric, Amca, AmcaConfig, AmcaStreams, ClassAccuracy, ClassAccuracyConfig, ConfusionMatrixConfig,
+    ConfusionMatrixMetric, CpuUsage, CpuUsageConfig, Forgetting, ForwardTransfer, MacConfig, MacCounter, MacMetric,
+    MaxRam, MaxRamConfig, ModelSize, Timing, TimingConfig, TransferConfig,
 };
-pub use model_info::{LayerInfo, LayerKind, ModelInspect, conv2d_macs, linear_macs};
-pub use value::{MetricData, MetricValue};

@@ -29,7 +29,7 @@ impl SplitMix64 {
 
 /// The RNG shared by clones of a layer (a cloned model continues the same mask stream).
 #[derive(Clone)]
-pub struct MaskRng(Arc<Mutex<SplitMix64>>);
+pub(crate) struct MaskRng(Arc<Mutex<SplitMix64>>);
 
 impl fmt::Debug for MaskRng {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

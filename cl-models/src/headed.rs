@@ -11,11 +11,13 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
-use cl_core::{Adaptation, MiniBatch, Model, Result};
+use cl_core::config::Validate;
+use cl_core::data::MiniBatch;
+use cl_core::{Adaptation, Model, Result};
 #[allow(unused_imports)] // for the docs
 use cl_core::DynamicModule;
 
-use crate::dynamic::{IncrementalClassifier, MultiHeadClassifier, MultiHeadConfig};
+use crate::dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
 
 /// The feature extractor of a [`HeadedModel`]: maps a batch to `[batch, feature_size]`.
 pub trait Backbone: Module + ModuleDisplay + 'static {
@@ -93,7 +95,7 @@ impl Head for Linear {
 /// use burn::tensor::Device;
 /// use cl_models::{MtSimpleMlp, SimpleMlpConfig};
 /// let device = Device::flex();
-/// // Avalanche's `as_multitask(SimpleMlp(...), "classifier")`: the old classifier becomes
+/// // Avalanche's `as_multitask(SimpleMLP(...), "classifier")`: the old classifier becomes
 /// // the head of task 0, a head per new task label is added by model adaptation.
 /// let model: MtSimpleMlp = SimpleMlpConfig::new().with_num_classes(2).init(&device).unwrap().as_multitask();
 /// assert_eq!(model.classifier.num_heads(), 1);
@@ -120,22 +122,44 @@ impl<B: Backbone> HeadedModel<B, Linear> {
     /// masking on and `mask_value = -1000` as Avalanche's defaults, their weights drawn from
     /// seed 0 (see [`as_multitask_with`](Self::as_multitask_with) to choose).
     pub fn as_multitask(self) -> HeadedModel<B, MultiHeadClassifier> {
-        let config = MultiHeadConfig::new(self.features.feature_size()).with_initial_out_features(self.classifier.weight.dims()[1]);
-        self.as_multitask_with(config)
+        let width = self.classifier.weight.dims()[1];
+        let config = MultiHeadConfig::new(self.features.feature_size()).with_initial_out_features(width);
+        self.into_multitask(config)
     }
 
-    /// [`as_multitask`](Self::as_multitask) with the configuration of the heads to come
-    /// (`in_features` is taken from the backbone).
-    pub fn as_multitask_with(self, config: MultiHeadConfig) -> HeadedModel<B, MultiHeadClassifier> {
+    /// [`as_multitask`](Self::as_multitask) with the configuration of the heads to come (after
+    /// [`validate`](Validate::validate); `in_features` is the backbone's feature size whatever
+    /// the config says).
+    pub fn as_multitask_with(self, config: MultiHeadConfig) -> Result<HeadedModel<B, MultiHeadClassifier>> {
+        let config = config.with_in_features(self.features.feature_size());
+        config.validate()?;
+        Ok(self.into_multitask(config))
+    }
+
+    fn into_multitask(self, config: MultiHeadConfig) -> HeadedModel<B, MultiHeadClassifier> {
         let (masking, mask_value, seed) = (false, config.mask_value, config.seed);
         let first = IncrementalClassifier::from_linear(self.classifier, masking, mask_value, seed);
         HeadedModel { features: self.features, classifier: MultiHeadClassifier::from_first_head(config, first) }
     }
 
     /// Replaces the linear classifier by an [`IncrementalClassifier`] starting from its weights,
-    /// with masking on (`mask_value = -1000`); units added by growth are drawn from `seed`.
-    pub fn as_incremental(self, seed: u64) -> HeadedModel<B, IncrementalClassifier> {
-        HeadedModel { features: self.features, classifier: IncrementalClassifier::from_linear(self.classifier, true, -1000.0, seed) }
+    /// with Avalanche's defaults (masking on, `mask_value = -1000`); units added by growth are
+    /// drawn from seed 0 (see [`as_incremental_with`](Self::as_incremental_with) to choose).
+    pub fn as_incremental(self) -> HeadedModel<B, IncrementalClassifier> {
+        let (masking, mask_value) = (crate::dynamic::default_masking(), crate::dynamic::default_mask_value());
+        let classifier = IncrementalClassifier::from_linear(self.classifier, masking, mask_value, 0);
+        HeadedModel { features: self.features, classifier }
+    }
+
+    /// [`as_incremental`](Self::as_incremental) with the masking, mask value and seed of
+    /// `config` (after [`validate`](Validate::validate); `in_features` and
+    /// `initial_out_features` are the classifier's whatever the config says).
+    pub fn as_incremental_with(self, config: IncrementalClassifierConfig) -> Result<HeadedModel<B, IncrementalClassifier>> {
+        let [d_in, d_out] = self.classifier.weight.dims();
+        let config = config.with_in_features(d_in).with_initial_out_features(d_out);
+        config.validate()?;
+        let classifier = IncrementalClassifier::from_linear(self.classifier, config.masking, config.mask_value, config.seed);
+        Ok(HeadedModel { features: self.features, classifier })
     }
 }
 

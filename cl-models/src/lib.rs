@@ -3,18 +3,27 @@
 //! Models for continual learning, backend-agnostic Burn modules implementing
 //! [`cl_core::Model`]:
 //!
-//! - [`SimpleMlp`] and [`SimpleCnn`] with Avalanche's defaults;
+//! - [`SimpleMlp`] and [`SimpleCnn`] (Avalanche's `SimpleMLP` and `SimpleCNN`) with Avalanche's
+//!   defaults;
 //! - [`HeadedModel`]: a [`Backbone`] followed by a [`Head`], to swap output layers;
 //! - dynamic heads that follow the stream: [`IncrementalClassifier`] (grows with the classes
 //!   seen) and [`MultiHeadClassifier`] (one head per task label), giving [`MtSimpleMlp`] and
-//!   [`MtSimpleCnn`]; [`HeadedModel::as_multitask`] is Avalanche's `as_multitask`;
-//! - [`NcmClassifier`]: nearest class mean on the features.
+//!   [`MtSimpleCnn`] (Avalanche's `MTSimpleMLP` and `MTSimpleCNN`) and [`IncrementalMlp`];
+//!   [`HeadedModel::as_multitask`] is Avalanche's `as_multitask`;
+//! - [`NcmClassifier`]: nearest class mean on the features (Avalanche's `NCMClassifier`).
+//!
+//! Every model is built from a configuration ([`SimpleMlpConfig`], [`SimpleCnnConfig`],
+//! [`IncrementalClassifierConfig`], [`MultiHeadConfig`], [`NcmConfig`]) in `cl`'s config idiom
+//! (see [`cl_core::config`]): Avalanche's defaults, `with_*` setters, named validation rules
+//! checked once by `init`, JSON and TOML through [`ConfigFile`](cl_core::config::ConfigFile).
+//! [`ModelConfig`] names one of the built-in models in a run description.
 
 #![warn(missing_docs)]
 
 mod dropout;
 mod dynamic;
 mod headed;
+mod model_config;
 mod ncm;
 mod simple_cnn;
 mod simple_mlp;
@@ -22,6 +31,10 @@ mod simple_mlp;
 pub use dropout::SeededDropout;
 pub use dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
 pub use headed::{Backbone, Head, HeadedModel};
-pub use ncm::{NcmClassifier, class_means};
+pub use model_config::{ModelConfig, ModelVisitor};
+pub use ncm::{NcmClassifier, NcmConfig, class_means};
 pub use simple_cnn::{CNN_FEATURES, CNN_MIN_SIDE, CnnTrunk, MtSimpleCnn, SimpleCnn, SimpleCnnConfig};
-pub use simple_mlp::{HiddenLayer, IncrementalMlp, MtSimpleMlp, MlpTrunk, SimpleMlp, SimpleMlpConfig, seeded_linear};
+pub use simple_mlp::{HiddenLayer, IncrementalMlp, MlpTrunk, MtSimpleMlp, SimpleMlp, SimpleMlpConfig, seeded_linear};
+
+#[cfg(test)]
+mod tests;

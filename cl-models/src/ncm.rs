@@ -4,16 +4,75 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use cl_core::data::{ClassificationDataLoader, DataLoaderConfig};
-use cl_core::{Adaptation, ClError, ClassificationDataset, DataLoader, MiniBatch, Result};
+use cl_core::data::{ClassificationDataLoader, ClassificationDataset, DataLoader, DataLoaderConfig, MiniBatch};
+use cl_core::config::{Validate, rule};
+use cl_core::{Adaptation, ClError, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::dynamic::incremental::host_values;
 use crate::headed::{Backbone, Head, HeadedModel};
 
-/// Nearest-class-mean classifier: the logit of class `c` is `−‖x − μ_c‖₂` (Avalanche's
-/// `NCMClassifier(normalize=True)`). With `normalize`, the features are scaled to unit L2 norm
-/// first (the stored means are used as given, as in Avalanche: compute them from normalised
-/// features if that is what you want).
+/// Configuration of an [`NcmClassifier`]: Avalanche's `NCMClassifier(normalize=True)`, plus the
+/// width of the features (Avalanche infers it from the first means).
+///
+/// ```
+/// use cl_core::config::{ConfigFile, Validate};
+/// use cl_models::NcmConfig;
+/// let config = NcmConfig::new(64).with_normalize(false);
+/// assert_eq!(NcmConfig::from_toml("feature_size = 64\nnormalize = false").unwrap(), config);
+/// assert_eq!(NcmConfig::new(0).validate().unwrap_err().rule(), Some("feature_size_positive"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NcmConfig {
+    /// Width of the features (and of the class means); required.
+    pub feature_size: usize,
+    /// Whether the features are scaled to unit L2 norm before the distances (true).
+    #[serde(default = "default_normalize")]
+    pub normalize: bool,
+}
+
+impl NcmConfig {
+    /// A configuration for `feature_size`-wide features, with Avalanche's default
+    /// (`normalize = true`).
+    pub fn new(feature_size: usize) -> Self {
+        Self { feature_size, normalize: default_normalize() }
+    }
+
+    /// Sets [`feature_size`](Self::feature_size).
+    pub fn with_feature_size(mut self, feature_size: usize) -> Self {
+        self.feature_size = feature_size;
+        self
+    }
+
+    /// Sets [`normalize`](Self::normalize).
+    pub fn with_normalize(mut self, normalize: bool) -> Self {
+        self.normalize = normalize;
+        self
+    }
+
+    /// The classifier, with no class means yet (after [`validate`](Validate::validate)). It has
+    /// no parameters, hence no device.
+    pub fn init(&self) -> Result<NcmClassifier> {
+        self.validate()?;
+        Ok(NcmClassifier { means: BTreeMap::new(), feature_size: self.feature_size, normalize: self.normalize })
+    }
+}
+
+fn default_normalize() -> bool {
+    true
+}
+
+impl Validate for NcmConfig {
+    fn validate(&self) -> Result<()> {
+        rule("NcmConfig", "feature_size_positive", self.feature_size > 0, || "feature_size must be at least 1".into())
+    }
+}
+
+/// Nearest-class-mean classifier (Avalanche's `NCMClassifier`), built by [`NcmConfig::init`]:
+/// the logit of class `c` is `−‖x − μ_c‖₂`. With `normalize`, the features are scaled to unit
+/// L2 norm first (the stored means are used as given, as in Avalanche: compute them from
+/// normalised features if that is what you want).
 ///
 /// Its outputs cover classes `0..=max class with a mean`; a class below that without a mean
 /// has a zero mean, and adaptation before evaluation gives the experience's classes without a
@@ -26,11 +85,12 @@ use crate::headed::{Backbone, Head, HeadedModel};
 ///
 /// ```
 /// use std::collections::BTreeMap;
-/// use cl_models::NcmClassifier;
-/// let mut ncm = NcmClassifier::new(2, false);
+/// use cl_models::NcmConfig;
+/// let mut ncm = NcmConfig::new(2).with_normalize(false).init().unwrap();
 /// ncm.replace_class_means(BTreeMap::from([(0, vec![0.0, 0.0]), (1, vec![1.0, 1.0])])).unwrap();
 /// assert_eq!(ncm.num_classes(), 2);
 /// ```
+#[doc(alias = "NCMClassifier")]
 #[derive(Module, Debug)]
 pub struct NcmClassifier {
     #[module(skip)]
@@ -42,9 +102,14 @@ pub struct NcmClassifier {
 }
 
 impl NcmClassifier {
-    /// A classifier of `feature_size`-wide features, with no class means yet.
-    pub fn new(feature_size: usize, normalize: bool) -> Self {
-        Self { means: BTreeMap::new(), feature_size, normalize }
+    /// Width of the features.
+    pub fn feature_size(&self) -> usize {
+        self.feature_size
+    }
+
+    /// Whether the features are scaled to unit L2 norm.
+    pub fn normalize(&self) -> bool {
+        self.normalize
     }
 
     /// Number of outputs: the largest class with a mean, plus one (0 without means).

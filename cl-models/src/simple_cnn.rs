@@ -1,20 +1,23 @@
-//! [`SimpleCnn`] and [`MtSimpleCnn`]: Avalanche's small convolutional networks.
+//! [`SimpleCnn`] and [`MtSimpleCnn`]: Avalanche's small convolutional networks `SimpleCNN` and
+//! `MTSimpleCNN`.
 
-use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, Linear, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
-use cl_core::{ClError, MiniBatch, Result};
+use cl_core::data::MiniBatch;
+use cl_core::Result;
+use cl_core::config::{Validate, rule};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::dropout::SeededDropout;
 use crate::dynamic::{MultiHeadClassifier, MultiHeadConfig};
 use crate::headed::{Backbone, HeadedModel};
-use crate::simple_mlp::seeded_linear;
+use crate::simple_mlp::{drop_rate_ok, seeded_linear};
 
 /// Width of the features of [`CnnTrunk`] (the last convolution's channels).
 pub const CNN_FEATURES: usize = 64;
@@ -22,52 +25,94 @@ pub const CNN_FEATURES: usize = 64;
 /// The smallest image side the trunk accepts (two unpadded 3×3 convolutions and two 2×2 pools).
 pub const CNN_MIN_SIDE: usize = 10;
 
-/// Configuration of [`SimpleCnn`] with Avalanche's defaults (`SimpleCNN(num_classes=10)`),
-/// plus the number of input channels (Avalanche's is fixed at 3: use 1 for (F)MNIST).
+/// Configuration of [`SimpleCnn`] (and of [`MtSimpleCnn`]) with the defaults of Avalanche's
+/// `SimpleCNN(num_classes=10)` (dropout 0.25), plus the number of input channels (Avalanche's
+/// is fixed at 3: use 1 for (F)MNIST) and the seed of the weights (drawn on the host, the same
+/// on every backend). In a file every field may be left out.
 ///
 /// ```
+/// use cl_core::config::Validate;
 /// use cl_models::SimpleCnnConfig;
 /// assert!(SimpleCnnConfig::new().with_in_channels(1).validate().is_ok());
-/// assert!(SimpleCnnConfig::new().with_in_channels(0).validate().is_err());
+/// let err = SimpleCnnConfig::new().with_in_channels(0).validate().unwrap_err();
+/// assert_eq!(err.rule(), Some("in_channels_positive"));
 /// ```
-#[derive(Config, Debug)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SimpleCnnConfig {
-    /// Output units.
-    #[config(default = 10)]
+    /// Output units (10).
     pub num_classes: usize,
-    /// Channels of the input images (3 for CIFAR, 1 for (F)MNIST).
-    #[config(default = 3)]
+    /// Channels of the input images (3 for CIFAR, 1 for (F)MNIST; 3).
     pub in_channels: usize,
-    /// Dropout probability after each block.
-    #[config(default = 0.25)]
+    /// Dropout probability after each block (0.25).
     pub drop_rate: f64,
-    /// Seed of the initial weights, drawn on the host (see `SimpleMlpConfig::seed`).
-    #[config(default = 0)]
+    /// Seed of the initial weights (0), drawn on the host (see [`SimpleMlpConfig::seed`]).
+    ///
+    /// [`SimpleMlpConfig::seed`]: crate::SimpleMlpConfig::seed
     pub seed: u64,
 }
 
+impl Default for SimpleCnnConfig {
+    fn default() -> Self {
+        Self { num_classes: 10, in_channels: 3, drop_rate: 0.25, seed: 0 }
+    }
+}
+
 impl SimpleCnnConfig {
-    /// Checks every field.
-    pub fn validate(&self) -> Result<()> {
-        if self.num_classes == 0 {
-            return Err(ClError::config("num_classes", "must be at least 1"));
-        }
-        if self.in_channels == 0 {
-            return Err(ClError::config("in_channels", "must be at least 1"));
-        }
-        if !(0.0..1.0).contains(&self.drop_rate) {
-            return Err(ClError::config("drop_rate", format!("{} is not in [0, 1)", self.drop_rate)));
-        }
-        Ok(())
+    /// Avalanche's defaults (the same as [`Default::default`]).
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// The trunk alone.
+    /// Sets [`num_classes`](Self::num_classes).
+    pub fn with_num_classes(mut self, num_classes: usize) -> Self {
+        self.num_classes = num_classes;
+        self
+    }
+
+    /// Sets [`in_channels`](Self::in_channels).
+    pub fn with_in_channels(mut self, in_channels: usize) -> Self {
+        self.in_channels = in_channels;
+        self
+    }
+
+    /// Sets [`drop_rate`](Self::drop_rate).
+    pub fn with_drop_rate(mut self, drop_rate: f64) -> Self {
+        self.drop_rate = drop_rate;
+        self
+    }
+
+    /// Sets [`seed`](Self::seed).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+impl Validate for SimpleCnnConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "SimpleCnnConfig";
+        rule(C, "num_classes_positive", self.num_classes > 0, || "num_classes must be at least 1".into())?;
+        rule(C, "in_channels_positive", self.in_channels > 0, || "in_channels must be at least 1".into())?;
+        rule(C, "drop_rate_in_unit_interval", drop_rate_ok(self.drop_rate), || {
+            format!("drop_rate = {} must be in [0, 1)", self.drop_rate)
+        })
+    }
+}
+
+impl SimpleCnnConfig {
+    /// The trunk alone (after [`validate`](Validate::validate)).
     pub fn init_trunk(&self, device: &Device) -> Result<CnnTrunk> {
         self.validate()?;
+        Ok(self.build_trunk(device))
+    }
+
+    /// [`init_trunk`](Self::init_trunk) of a validated configuration.
+    fn build_trunk(&self, device: &Device) -> CnnTrunk {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let c = self.in_channels;
         let mut conv = |i: usize, o: usize, k: usize, pad: usize| seeded_conv2d(i, o, k, pad, &mut rng, device);
-        Ok(CnnTrunk {
+        CnnTrunk {
             conv1: conv(c, 32, 3, 1),
             conv2: conv(32, 32, 3, 0),
             conv3: conv(32, 64, 3, 1),
@@ -78,22 +123,23 @@ impl SimpleCnnConfig {
             drop2: SeededDropout::new(self.drop_rate, 1),
             drop3: SeededDropout::new(self.drop_rate, 2),
             in_channels: c,
-        })
+        }
     }
 
-    /// Builds the model on `device`.
+    /// Builds the model on `device` (after [`validate`](Validate::validate)); the classifier's
+    /// weights are drawn from the config's seed + 1.
     pub fn init(&self, device: &Device) -> Result<SimpleCnn> {
         let trunk = self.init_trunk(device)?;
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed.wrapping_add(1));
         Ok(HeadedModel::new(trunk, seeded_linear(CNN_FEATURES, self.num_classes, &mut rng, device)))
     }
 
-    /// Avalanche's `MtSimpleCnn`: the trunk and a `MultiHeadClassifier(64)` with Avalanche's
+    /// Avalanche's `MTSimpleCNN`: the trunk and a `MultiHeadClassifier(64)` with Avalanche's
     /// defaults (heads of 2 outputs, masking on); `num_classes` is not used. Head weights are
     /// drawn from the config's seed + 2.
     pub fn init_multitask(&self, device: &Device) -> Result<MtSimpleCnn> {
         let trunk = self.init_trunk(device)?;
-        let head = MultiHeadConfig::new(CNN_FEATURES).with_seed(self.seed.wrapping_add(2)).init(device)?;
+        let head = MultiHeadConfig::new(CNN_FEATURES).with_seed(self.seed.wrapping_add(2)).build(device);
         Ok(HeadedModel::new(trunk, head))
     }
 }
@@ -191,8 +237,12 @@ impl Backbone for CnnTrunk {
     }
 }
 
-/// Avalanche's `SimpleCNN`: a [`CnnTrunk`] (`features`) and a linear `classifier` (64 → classes).
+/// Avalanche's `SimpleCNN`: a [`CnnTrunk`] (`features`) and a linear `classifier` (64 → classes);
+/// built by [`SimpleCnnConfig::init`].
+#[doc(alias = "SimpleCNN")]
 pub type SimpleCnn = HeadedModel<CnnTrunk, Linear>;
 
-/// Avalanche's `MtSimpleCnn`: the [`CnnTrunk`] and a [`MultiHeadClassifier`].
+/// Avalanche's `MTSimpleCNN`: the [`CnnTrunk`] and a [`MultiHeadClassifier`]; built by
+/// [`SimpleCnnConfig::init_multitask`] or [`HeadedModel::as_multitask`].
+#[doc(alias = "MTSimpleCNN")]
 pub type MtSimpleCnn = HeadedModel<CnnTrunk, MultiHeadClassifier>;

@@ -4,73 +4,147 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use cl_core::{ClError, ClassificationDataset, Model, Plugin, Result, StatePart, StrategyState};
+use cl_core::config::{Validate, rule};
+use cl_core::data::ClassificationDataset;
+use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
-/// A-GEM: an episodic memory of `patterns_per_exp` random samples of each trained experience;
-/// from the second experience on, before every training iteration the current model's
-/// gradient of `state.criterion` on a sample of the memory is computed (the reference
-/// gradient `g_ref`, a forward *and* backward pass on the training model, as Avalanche), and
-/// before the update the mini-batch gradient `g` (all parameters flattened into one vector, a
-/// parameter without a gradient counting as zero) is projected when it conflicts with it:
+/// The default `sample_size`: Avalanche's `AGEM` strategy's (the plugin has none).
+fn default_sample_size() -> usize {
+    64
+}
+
+/// A-GEM's hyper-parameters: Avalanche's `AGEMPlugin(patterns_per_experience, sample_size)`
+/// (`patterns_per_experience` is also accepted as the field's name in files) with the `AGEM`
+/// strategy's default `sample_size = 64`.
+///
+/// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_plugins::{AGemConfig, AGemPlugin};
+/// let agem = AGemPlugin::new(AGemConfig::new(256).with_sample_size(256))?;
+/// assert_eq!(AGemConfig::from_toml("patterns_per_exp = 100")?.sample_size, 64);
+/// assert!(AGemPlugin::new(AGemConfig::new(100).with_sample_size(0)).is_err());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "AGEMPlugin")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AGemConfig {
+    /// Samples stored per experience (`>= 1`; required, as in Avalanche).
+    #[serde(alias = "patterns_per_experience")]
+    pub patterns_per_exp: usize,
+    /// Memory samples per reference gradient, split evenly over the experiences' memories
+    /// (`>= 1`; default 64, as Avalanche's `AGEM` strategy).
+    #[serde(default = "default_sample_size")]
+    pub sample_size: usize,
+}
+
+impl AGemConfig {
+    /// `patterns_per_exp` samples per experience, with `sample_size = 64`.
+    pub fn new(patterns_per_exp: usize) -> Self {
+        Self { patterns_per_exp, sample_size: default_sample_size() }
+    }
+
+    /// Sets `patterns_per_exp`.
+    pub fn with_patterns_per_exp(mut self, patterns_per_exp: usize) -> Self {
+        self.patterns_per_exp = patterns_per_exp;
+        self
+    }
+
+    /// Sets `sample_size`.
+    pub fn with_sample_size(mut self, sample_size: usize) -> Self {
+        self.sample_size = sample_size;
+        self
+    }
+}
+
+impl Validate for AGemConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "AGemConfig";
+        rule(C, "patterns_per_exp_positive", self.patterns_per_exp >= 1, || {
+            "patterns_per_exp must be at least 1".into()
+        })?;
+        rule(C, "sample_size_positive", self.sample_size >= 1, || "sample_size must be at least 1".into())
+    }
+}
+
+/// Averaged Gradient Episodic Memory: Avalanche's `AGEMPlugin`
+/// (`avalanche/training/plugins/agem.py`), the plugin of the `AGem` strategy.
+///
+/// An episodic memory of `patterns_per_exp` random samples of each trained experience (a
+/// random subset, kept in that random order, as Avalanche's `update_memory`); from the second
+/// experience on, before every training iteration the current model's gradient of the
+/// criterion on a sample of the memory is computed (the reference gradient `g_ref`, a forward
+/// *and* backward pass on the training model, as Avalanche), and in `after_backward`
+/// (Avalanche's callback) the mini-batch gradient `g` (all parameters flattened into one
+/// vector, a parameter without a gradient counting as zero) is projected when it conflicts
+/// with it:
 ///
 /// if `⟨g, g_ref⟩ < 0`: `g ← g − (⟨g, g_ref⟩ / ⟨g_ref, g_ref⟩) · g_ref`
 ///
-/// and written back per parameter id into `state.grads`. As Avalanche's
-/// `GroupBalancedInfiniteDataLoader`, the sample takes `sample_size / n` patterns (at least one)
-/// from each of the `n` experience memories, cycling through each memory in a reshuffled order.
-/// Memory selection and sampling are seeded from the strategy seed.
+/// and written back per parameter id into `state.grads`. The sample is Avalanche's
+/// `GroupBalancedInfiniteDataLoader` over the `n` memories with per-memory batch
+/// `sample_size / n`: each memory is read sequentially in its stored order, the last batch of
+/// a pass being the rest of the memory, then again from its start; the positions restart
+/// whenever a memory is added. As in Avalanche the memories are dataset views: the training
+/// transforms are applied each time a reference batch is built.
 ///
-/// ```ignore
-/// let agem = AGemPlugin::new(256, 256)?;
-/// let strategy = Naive::builder(model, optimizer, device).plugin(agem).build()?;
+/// Declares [`StatePart::GradientProjection`]: GEM and A-GEM cannot be combined.
+///
+/// # Differences from Avalanche
+///
+/// - With more memories than `sample_size` (`sample_size / n == 0`), one sample per memory is
+///   taken; Avalanche fails (a data loader with batch size 0).
+/// - The memory is drawn from a generator seeded from the strategy seed (reproducible).
+///
 /// ```
+/// use burn::tensor::Device;
+/// use cl_core::{OptimizerSpec, Strategy};
+/// use cl_models::SimpleMlpConfig;
+/// use cl_plugins::{AGemConfig, AGemPlugin};
+/// let device = Device::default();
+/// let model = SimpleMlpConfig::new().init(&device)?;
+/// let agem = AGemPlugin::new(AGemConfig::new(256).with_sample_size(256))?;
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.01), device).plugin(agem).build()?;
+/// assert!(strategy.plugin::<AGemPlugin>().is_some());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "AGEMPlugin")]
 pub struct AGemPlugin {
-    patterns_per_exp: usize,
-    sample_size: usize,
+    config: AGemConfig,
     /// One memory per trained experience.
     buffers: Vec<ClassificationDataset>,
     /// All memories concatenated, and the first index of each in it.
     memory: Option<ClassificationDataset>,
     offsets: Vec<usize>,
-    /// Per memory: a shuffled order and the position in it.
-    orders: Vec<(Vec<usize>, usize)>,
+    /// Per memory: the position of the next sample.
+    positions: Vec<usize>,
     rng: ChaCha8Rng,
     reference: Option<Tensor<1>>,
 }
 
 impl AGemPlugin {
-    /// An A-GEM plugin storing `patterns_per_exp` (≥ 1) samples per experience and computing
-    /// the reference gradient on `sample_size` (≥ 1) memory samples.
-    pub fn new(patterns_per_exp: usize, sample_size: usize) -> Result<Self> {
-        if patterns_per_exp == 0 {
-            return Err(ClError::config("patterns_per_exp", "must be at least 1"));
-        }
-        if sample_size == 0 {
-            return Err(ClError::config("sample_size", "must be at least 1"));
-        }
+    /// An A-GEM plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its
+    /// rules.
+    pub fn new(config: AGemConfig) -> Result<Self> {
+        config.validate()?;
         Ok(Self {
-            patterns_per_exp,
-            sample_size,
+            config,
             buffers: Vec::new(),
             memory: None,
             offsets: Vec::new(),
-            orders: Vec::new(),
+            positions: Vec::new(),
             rng: ChaCha8Rng::seed_from_u64(0),
             reference: None,
         })
     }
 
-    /// Samples stored per experience.
-    pub fn patterns_per_exp(&self) -> usize {
-        self.patterns_per_exp
-    }
-
-    /// Memory samples per reference gradient.
-    pub fn sample_size(&self) -> usize {
-        self.sample_size
+    /// The hyper-parameters.
+    pub fn config(&self) -> &AGemConfig {
+        &self.config
     }
 
     /// The memories, one per trained experience.
@@ -113,26 +187,23 @@ impl AGemPlugin {
         Some(g - g_ref.mul_scalar(dot / norm))
     }
 
+    /// The indices (into the concatenated memory) of the next reference sample: per memory,
+    /// the next `max(sample_size / n, 1)` samples in order, fewer at the end of a pass (a
+    /// sequential batch sampler that restarts when exhausted).
     fn next_indices(&mut self) -> Vec<usize> {
-        let per_group = (self.sample_size / self.buffers.len()).max(1);
+        let per_group = (self.config.sample_size / self.buffers.len()).max(1);
         let mut indices = Vec::with_capacity(per_group * self.buffers.len());
-        for (g, (order, pos)) in self.orders.iter_mut().enumerate() {
-            for _ in 0..per_group {
-                if *pos == order.len() {
-                    order.shuffle(&mut self.rng);
-                    *pos = 0;
-                }
-                indices.push(self.offsets[g] + order[*pos]);
-                *pos += 1;
+        for (g, pos) in self.positions.iter_mut().enumerate() {
+            let len = self.buffers[g].len();
+            if *pos >= len {
+                *pos = 0;
             }
+            let end = (*pos + per_group).min(len);
+            indices.extend((*pos..end).map(|i| self.offsets[g] + i));
+            *pos = end;
         }
         indices
     }
-}
-
-/// A seed from the strategy seed, the experience counter and a per-use salt.
-pub(crate) fn mix(seed: u64, counter: u64, salt: u64) -> u64 {
-    seed.wrapping_add(counter.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ salt
 }
 
 /// An episodic memory of `data`: the first `n` samples of a shuffled pass (all of `data` if
@@ -151,7 +222,7 @@ pub(crate) fn random_memory(
     data.subset(&indices)
 }
 
-/// The current model's flattened gradient of `state.criterion` on `memory`'s samples at
+/// The current model's flattened gradient of the criterion on `memory`'s samples at
 /// `indices` (a forward and backward pass on the training model).
 pub(crate) fn memory_gradient<M: Model>(
     state: &StrategyState<M>,
@@ -159,16 +230,17 @@ pub(crate) fn memory_gradient<M: Model>(
     indices: &[usize],
     rng: &mut ChaCha8Rng,
 ) -> Result<Tensor<1>> {
-    let batch = memory.batch(indices, &state.device, rng)?;
+    let settings = state.settings();
+    let batch = memory.batch(indices, settings.device(), rng)?;
     let model = state.model();
     let out = model.forward(&batch);
     let [_, outputs] = out.dims();
     if let Some(&label) = batch.targets.iter().find(|&&y| y as usize >= outputs) {
         return Err(ClError::LabelOutOfRange { label, outputs });
     }
-    let loss = state.criterion.loss(out, batch.y.clone());
+    let loss = settings.criterion().loss(out, batch.y.clone());
     let grads = GradientsParams::from_grads(loss.backward(), model);
-    Ok(AGemPlugin::flatten_gradients(model, &grads, &state.eval_device))
+    Ok(AGemPlugin::flatten_gradients(model, &grads, settings.eval_device()))
 }
 
 /// Flattens `state.grads` and, if `project` returns a new gradient, writes it back. An error
@@ -181,7 +253,7 @@ pub(crate) fn project_gradients<M: Model>(
     project: impl FnOnce(Tensor<1>) -> Result<Option<Tensor<1>>>,
 ) -> Result<()> {
     let grads = state.grads.as_ref().ok_or(ClError::MissingState("grads"))?;
-    let g = AGemPlugin::flatten_gradients(state.model(), grads, &state.eval_device);
+    let g = AGemPlugin::flatten_gradients(state.model(), grads, state.settings().eval_device());
     if g.dims()[0] != expected_len {
         return Err(ClError::config(
             "model",
@@ -232,16 +304,12 @@ impl ModuleVisitor for WriteBack<'_> {
 }
 
 impl<M: Model> Plugin<M> for AGemPlugin {
-    fn name(&self) -> String {
-        "AGemPlugin".into()
-    }
-
     fn writes(&self) -> Vec<StatePart> {
-        vec![StatePart::Gradients]
+        vec![StatePart::GradientProjection]
     }
 
     fn before_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        self.rng = ChaCha8Rng::seed_from_u64(mix(state.seed, state.clock.train_exp_counter, 0xA6E3));
+        self.rng = ChaCha8Rng::seed_from_u64(state.experience_seed() ^ 0xA6E3);
         Ok(())
     }
 
@@ -255,7 +323,7 @@ impl<M: Model> Plugin<M> for AGemPlugin {
         Ok(())
     }
 
-    fn before_update(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+    fn after_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         let Some(g_ref) = self.reference.take() else {
             return Ok(());
         };
@@ -265,8 +333,8 @@ impl<M: Model> Plugin<M> for AGemPlugin {
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         let data = state.current_experience()?.dataset.train();
-        let mut rng = ChaCha8Rng::seed_from_u64(mix(state.seed, state.clock.train_exp_counter, 0x3E3A));
-        let buffer = random_memory(data, self.patterns_per_exp, &mut rng)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(state.experience_seed() ^ 0x3E3A);
+        let buffer = random_memory(data, self.config.patterns_per_exp, &mut rng)?;
         if buffer.is_empty() {
             return Ok(());
         }
@@ -281,10 +349,77 @@ impl<M: Model> Plugin<M> for AGemPlugin {
             }))
             .take(self.buffers.len() + 1)
             .collect();
-        let mut order: Vec<usize> = (0..buffer.len()).collect();
-        order.shuffle(&mut rng);
-        self.orders.push((order, 0));
         self.buffers.push(buffer);
+        // A new loader over all memories (Avalanche's `update_memory`): every memory restarts.
+        self.positions = vec![0; self.buffers.len()];
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regularization::test_support::{Tiny, device, generated, sgd};
+    use crate::{GemConfig, GemPlugin};
+    use cl_core::Strategy;
+    use cl_core::config::{ConfigFile, assert_rule};
+
+    #[test]
+    fn defaults_are_avalanches() {
+        assert_eq!(AGemConfig::new(10).sample_size, 64);
+        assert_eq!(AGemConfig::from_json(r#"{"patterns_per_experience": 10}"#).unwrap(), AGemConfig::new(10));
+    }
+
+    #[test]
+    fn config_round_trips() {
+        let c = AGemConfig::new(100).with_sample_size(32);
+        assert_eq!(AGemConfig::from_json(&c.to_json()).unwrap(), c);
+        assert_eq!(AGemConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        assert!(AGemConfig::from_json(r#"{"sample_size": 3}"#).is_err(), "patterns_per_exp is required");
+    }
+
+    #[test]
+    fn every_validation_rule() {
+        let ok = AGemConfig::new(10);
+        for (bad, rule) in
+            [(ok.clone().with_patterns_per_exp(0), "patterns_per_exp_positive"), (ok.clone().with_sample_size(0), "sample_size_positive")]
+        {
+            assert_rule(bad.validate(), rule);
+            assert_rule(AGemPlugin::new(bad).map(|_| ()), rule);
+        }
+    }
+
+    #[test]
+    fn gem_and_agem_both_project_the_gradients_and_are_rejected_together() {
+        let gem = || GemPlugin::new(GemConfig::new(4)).unwrap();
+        let agem = || AGemPlugin::new(AGemConfig::new(4)).unwrap();
+        assert_eq!(Plugin::<Tiny>::writes(&gem()), vec![StatePart::GradientProjection]);
+        assert_eq!(Plugin::<Tiny>::writes(&agem()), vec![StatePart::GradientProjection]);
+        let both = Strategy::builder(Tiny::new(2), sgd(0.1), device()).plugin(gem()).plugin(agem()).build();
+        let err = both.err().expect("GEM + A-GEM must not build");
+        assert!(matches!(&err, ClError::IncompatiblePlugins(m) if m.contains("GemPlugin") && m.contains("AGemPlugin")), "{err:?}");
+        assert!(Strategy::builder(Tiny::new(2), sgd(0.1), device()).plugin(agem()).build().is_ok());
+    }
+
+    /// Avalanche's `GroupBalancedInfiniteDataLoader` without shuffling: per memory, batches of
+    /// `sample_size / n` in order, a shorter last batch, then from the start again.
+    #[test]
+    fn the_reference_sample_cycles_through_each_memory_in_order() {
+        let mut agem = AGemPlugin::new(AGemConfig::new(5).with_sample_size(6)).unwrap();
+        let (a, b) = (generated(5, &[0, 1], 0), generated(2, &[2], 1));
+        agem.memory = Some(a.concat(&b).unwrap());
+        agem.offsets = vec![0, 5];
+        agem.buffers = vec![a, b];
+        agem.positions = vec![0, 0];
+        let draws: Vec<Vec<usize>> = (0..4).map(|_| agem.next_indices()).collect();
+        assert_eq!(
+            draws,
+            vec![vec![0, 1, 2, 5, 6], vec![3, 4, 5, 6], vec![0, 1, 2, 5, 6], vec![3, 4, 5, 6]],
+            "3 per memory (6 / 2): memory 0 in order then its rest, memory 1 (2 samples) whole"
+        );
+        // More memories than samples: one per memory (Avalanche would fail on a batch size 0).
+        agem.config.sample_size = 1;
+        agem.positions = vec![0, 0];
+        assert_eq!(agem.next_indices(), vec![0, 5]);
     }
 }

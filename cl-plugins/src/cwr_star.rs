@@ -1,19 +1,80 @@
 //! [`CwrStarPlugin`]: CWR* (Lomonaco & Maltoni, 2017/2019; Avalanche's `CWRStarPlugin`),
 //! consolidation of the output layer's per-class weights across experiences.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::GradientsParams;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
+use cl_core::config::{Validate, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use serde::{Deserialize, Serialize};
 
-use crate::regularization::params::for_each_param;
+use crate::regularization::{drop_grads, for_each_param, in_layer, last_linear_layer};
 
-/// CWR*, following Avalanche's `cwr_star.py` step by step. The CWR layer is a linear layer
-/// named by its path in the model (`classifier` for `SimpleMlp`); its weight is
-/// `{name}.weight`, a rank-2 Burn `Linear` weight `[d_in, d_out]`, so class `c` is **column**
-/// `c` (Avalanche's row `c` of the PyTorch weight). As in Avalanche the bias is never touched.
+/// CWR*'s hyper-parameters, with the defaults of Avalanche's `CWRStarPlugin(model,
+/// cwr_layer_name=None, freeze_remaining_model=True)`.
+///
+/// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_plugins::CwrStarConfig;
+/// let auto = CwrStarConfig::default(); // the last linear layer, the rest frozen
+/// let named = CwrStarConfig::default().with_cwr_layer_name("classifier");
+/// assert_eq!(CwrStarConfig::from_toml("cwr_layer_name = \"classifier\"")?, named);
+/// assert!(CwrStarConfig::from_toml("cwr_layer_name = \"\"").is_err());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "CWRStarPlugin")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CwrStarConfig {
+    /// The path of the CWR layer in the model (`classifier` for `SimpleMlp`), a
+    /// `burn::nn::Linear`; `None` (default, as Avalanche) picks the model's last linear layer
+    /// (Avalanche's `get_last_fc_layer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwr_layer_name: Option<String>,
+    /// Train only the CWR layer from the second experience on (default `true`).
+    pub freeze_remaining_model: bool,
+}
+
+impl Default for CwrStarConfig {
+    /// Avalanche's defaults: the last linear layer, the rest of the model frozen.
+    fn default() -> Self {
+        Self { cwr_layer_name: None, freeze_remaining_model: true }
+    }
+}
+
+impl CwrStarConfig {
+    /// Names the CWR layer (its path in the model).
+    pub fn with_cwr_layer_name(mut self, cwr_layer_name: impl Into<String>) -> Self {
+        self.cwr_layer_name = Some(cwr_layer_name.into());
+        self
+    }
+
+    /// Sets `freeze_remaining_model`.
+    pub fn with_freeze_remaining_model(mut self, freeze: bool) -> Self {
+        self.freeze_remaining_model = freeze;
+        self
+    }
+}
+
+impl Validate for CwrStarConfig {
+    /// The rules that do not need the model; [`CwrStarPlugin::new`] also checks
+    /// `cwr_layer_name_in_model` (the layer exists in the model).
+    fn validate(&self) -> Result<()> {
+        const C: &str = "CwrStarConfig";
+        rule(C, "cwr_layer_name_not_empty", self.cwr_layer_name.as_ref().is_none_or(|n| !n.is_empty()), || {
+            "cwr_layer_name is empty: give the layer's path (e.g. `classifier`), or leave it out for the \
+             model's last linear layer"
+                .into()
+        })
+    }
+}
+
+/// CWR*: Avalanche's `CWRStarPlugin` (`avalanche/training/plugins/cwr_star.py`), the plugin of
+/// the `CwrStar` strategy, step by step. The CWR layer is a linear layer named by its path in
+/// the model, or the model's last linear layer; its weight is `{name}.weight`, a rank-2 Burn
+/// `Linear` weight `[d_in, d_out]`, so class `c` is **column** `c` (Avalanche's row `c` of the
+/// PyTorch weight). As in Avalanche the bias is never touched.
 ///
 /// - `before_training_exp`: counts the patterns of each class in the experience's dataset
 ///   (`cur_j`, the classes with a count > 0 being the current classes); then, as Avalanche's
@@ -28,22 +89,40 @@ use crate::regularization::params::for_each_param;
 ///   `cw_j = w'_j` and `past_j = cur_j`. Then every consolidated column is loaded into the
 ///   layer (`set_consolidate_weights`), which is what evaluation then uses; columns of classes
 ///   never trained keep the value they had (0 after a reset).
-/// - Freezing: Avalanche sets `requires_grad = False` (and eval mode) on all other layers.
-///   Here, in `before_update`, the gradients of every parameter outside the CWR layer (path
-///   not starting with `{name}.`) are **removed** from `state.grads` (keyed by `ParamId`), so
-///   the optimizer does not touch them at all (no momentum or weight-decay step either).
-///   Batch-norm statistics and dropout are not switched to eval mode.
 ///
 /// The layer is modified through a [`ModuleMapper`] that replaces the weight tensor with
 /// [`Param::map`], keeping its id (optimizer state stays attached) and its `require_grad`.
+/// Declares [`StatePart::Model`] (the weight resets and loads, through `map_model`) and
+/// [`StatePart::Gradients`] (the freezing).
 ///
-/// ```ignore
-/// let cwr = CwrStarPlugin::new(&model, "classifier", true)?;
-/// let strategy = Naive::builder(model, optimizer, device).plugin(cwr).build()?;
+/// # Differences from Avalanche
+///
+/// - Freezing: Avalanche sets `requires_grad = False` and evaluation mode on every other
+///   layer. Here, in `before_update`, the gradients of every parameter outside the CWR layer
+///   are **removed** from `state.grads` (keyed by `ParamId`), so the optimizer does not touch
+///   them at all — the same as PyTorch skipping parameters without a gradient (no momentum or
+///   weight-decay step either) — but batch-norm statistics keep updating and dropout stays on
+///   in the frozen layers.
+/// - Avalanche stores the consolidation state on the model (`model.saved_weights`, ...); here
+///   it lives in the plugin ([`consolidated_weights`](Self::consolidated_weights), ...).
+///
 /// ```
+/// use burn::tensor::Device;
+/// use cl_core::{OptimizerSpec, Strategy};
+/// use cl_models::SimpleMlpConfig;
+/// use cl_plugins::{CwrStarConfig, CwrStarPlugin};
+/// let device = Device::default();
+/// let model = SimpleMlpConfig::new().init(&device)?;
+/// let cwr = CwrStarPlugin::new(&model, CwrStarConfig::default())?;
+/// assert_eq!(cwr.layer_name(), "classifier"); // SimpleMlp's last linear layer
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.01), device).plugin(cwr).build()?;
+/// assert!(strategy.plugin::<CwrStarPlugin>().is_some());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "CWRStarPlugin")]
 pub struct CwrStarPlugin {
+    config: CwrStarConfig,
     layer: String,
-    freeze_remaining_model: bool,
     saved_weights: BTreeMap<u32, Vec<f32>>,
     past_j: BTreeMap<u32, usize>,
     cur_j: BTreeMap<u32, usize>,
@@ -71,14 +150,15 @@ impl LayerWeight {
 }
 
 fn weight_path(layer: &str) -> String {
-    format!("{layer}.weight")
+    if layer.is_empty() { "weight".to_string() } else { format!("{layer}.weight") }
 }
 
 fn unknown_layer(layer: &str) -> ClError {
-    ClError::config(
-        "cwr_layer_name",
-        format!("the model has no linear layer `{layer}` (no rank-2 parameter `{layer}.weight`)"),
-    )
+    ClError::InvalidConfig {
+        config: "CwrStarConfig",
+        rule: "cwr_layer_name_in_model",
+        reason: format!("the model has no linear layer `{layer}` (no rank-2 parameter `{}`)", weight_path(layer)),
+    }
 }
 
 /// Replaces the rank-2 parameter at `path` by `values` (same shape, device and
@@ -113,30 +193,26 @@ impl ModuleMapper for ReplaceWeight<'_> {
     }
 }
 
-/// Removes from `grads` the gradient of every float parameter not in `keep`.
-struct DropGrads<'a> {
-    keep: &'a HashSet<ParamId>,
-    grads: &'a mut GradientsParams,
-}
-
-impl ModuleVisitor for DropGrads<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if !self.keep.contains(&param.id) {
-            let _ = self.grads.remove::<D>(param.id);
-        }
-    }
-}
-
 impl CwrStarPlugin {
-    /// A CWR* plugin consolidating the linear layer `cwr_layer_name` of `model` (its path,
-    /// e.g. `classifier`); with `freeze_remaining_model` (Avalanche's default `true`), only
-    /// that layer trains from the second experience on. An error (`ClError::InvalidConfig`)
-    /// if `model` has no rank-2 parameter `{cwr_layer_name}.weight`.
-    pub fn new<M: Module>(model: &M, cwr_layer_name: impl Into<String>, freeze_remaining_model: bool) -> Result<Self> {
-        let layer = cwr_layer_name.into();
+    /// A CWR* plugin for `model` (the model the strategy will train: only its layout is
+    /// read). An error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules, or
+    /// (rule `cwr_layer_name_in_model`) if `model` has no rank-2 parameter
+    /// `{cwr_layer_name}.weight` — without a name, no `burn::nn::Linear` layer.
+    pub fn new<M: Module>(model: &M, config: CwrStarConfig) -> Result<Self> {
+        config.validate()?;
+        let layer = match &config.cwr_layer_name {
+            Some(name) => name.clone(),
+            None => last_linear_layer(model).ok_or_else(|| ClError::InvalidConfig {
+                config: "CwrStarConfig",
+                rule: "cwr_layer_name_in_model",
+                reason: "the model has no `burn::nn::Linear` layer to use as the CWR layer: name the layer \
+                         (cwr_layer_name)"
+                    .into(),
+            })?,
+        };
         let plugin = Self {
+            config,
             layer,
-            freeze_remaining_model,
             saved_weights: BTreeMap::new(),
             past_j: BTreeMap::new(),
             cur_j: BTreeMap::new(),
@@ -147,14 +223,15 @@ impl CwrStarPlugin {
         Ok(plugin)
     }
 
-    /// The CWR layer's path.
-    pub fn layer_name(&self) -> &str {
-        &self.layer
+    /// The hyper-parameters, as given.
+    pub fn config(&self) -> &CwrStarConfig {
+        &self.config
     }
 
-    /// Whether the rest of the model is frozen after the first experience.
-    pub fn freeze_remaining_model(&self) -> bool {
-        self.freeze_remaining_model
+    /// The CWR layer's path (the configured one, or the detected last linear layer; `""` when
+    /// the model itself is a `Linear`).
+    pub fn layer_name(&self) -> &str {
+        &self.layer
     }
 
     /// The consolidated column (length `d_in`) of each consolidated class.
@@ -189,10 +266,10 @@ impl CwrStarPlugin {
         Ok(LayerWeight { values, d_in: dims[0], d_out: dims[1] })
     }
 
-    fn write_weight<M: Model>(&self, state: &mut StrategyState<M>, w: LayerWeight) {
+    fn write_weight<M: Model>(&self, state: &mut StrategyState<M>, w: LayerWeight) -> Result<()> {
         let target = weight_path(&self.layer);
         let mut mapper = ReplaceWeight { target: &target, path: Vec::new(), values: Some(w.values) };
-        state.map_model(|m| m.map(&mut mapper));
+        state.map_model(|m| m.map(&mut mapper))
     }
 
     fn check_classes(&self, w: &LayerWeight) -> Result<()> {
@@ -231,16 +308,12 @@ impl CwrStarPlugin {
 }
 
 impl<M: Model> Plugin<M> for CwrStarPlugin {
-    fn name(&self) -> String {
-        "CwrStarPlugin".into()
-    }
-
     fn writes(&self) -> Vec<StatePart> {
         vec![StatePart::Model, StatePart::Gradients]
     }
 
     fn before_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        self.freeze_now = self.freeze_remaining_model && state.clock.train_exp_counter > 0;
+        self.freeze_now = self.config.freeze_remaining_model && state.clock().train_exp_counter > 0;
         let targets = state.current_experience()?.dataset.targets();
         let mut counts = BTreeMap::new();
         for t in targets {
@@ -257,28 +330,23 @@ impl<M: Model> Plugin<M> for CwrStarPlugin {
                 w.set_column(*c as usize, saved);
             }
         }
-        self.write_weight(state, w);
-        Ok(())
+        self.write_weight(state, w)
     }
 
     fn before_update(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         if !self.freeze_now {
             return Ok(());
         }
-        let prefix = format!("{}.", self.layer);
-        let mut keep = HashSet::new();
-        for_each_param(state.model(), |name, _, id, _, _| {
-            if name.starts_with(&prefix) {
-                keep.insert(id);
-            }
-        });
-        if keep.is_empty() {
-            return Err(unknown_layer(&self.layer));
+        let layer = self.layer.as_str();
+        let mut found = false;
+        for_each_param(state.model(), |name, _, _, _, _| found |= in_layer(name, layer));
+        if !found {
+            return Err(unknown_layer(layer));
         }
         let Some(mut grads) = state.grads.take() else {
             return Ok(());
         };
-        state.model().visit(&mut DropGrads { keep: &keep, grads: &mut grads });
+        drop_grads(state.model(), &mut grads, |path| !in_layer(path, layer));
         state.grads = Some(grads);
         Ok(())
     }
@@ -293,8 +361,64 @@ impl<M: Model> Plugin<M> for CwrStarPlugin {
                 w.set_column(*c as usize, saved);
             }
         }
-        self.write_weight(state, w);
+        self.write_weight(state, w)?;
         self.freeze_now = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regularization::test_support::Tiny;
+    use cl_core::config::{ConfigFile, assert_rule};
+
+    #[test]
+    fn defaults_are_avalanches() {
+        assert_eq!(CwrStarConfig::default(), CwrStarConfig { cwr_layer_name: None, freeze_remaining_model: true });
+        assert_eq!(CwrStarConfig::from_toml("").unwrap(), CwrStarConfig::default());
+    }
+
+    #[test]
+    fn config_round_trips() {
+        for c in [
+            CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(false),
+            CwrStarConfig::default().with_freeze_remaining_model(false),
+        ] {
+            assert_eq!(CwrStarConfig::from_json(&c.to_json()).unwrap(), c);
+            assert_eq!(CwrStarConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn every_validation_rule() {
+        let model = Tiny::new(2);
+        let bad = CwrStarConfig::default().with_cwr_layer_name("");
+        assert_rule(bad.validate(), "cwr_layer_name_not_empty");
+        assert_rule(CwrStarPlugin::new(&model, bad).map(|_| ()), "cwr_layer_name_not_empty");
+        for name in ["head", "hidden.weight", "classifie"] {
+            let bad = CwrStarConfig::default().with_cwr_layer_name(name);
+            assert!(bad.validate().is_ok(), "the model is needed to check {name}");
+            assert_rule(CwrStarPlugin::new(&model, bad).map(|_| ()), "cwr_layer_name_in_model");
+        }
+        #[derive(Module, Debug)]
+        struct NoLinear {
+            w: Param<Tensor<2>>,
+        }
+        let no_linear = NoLinear { w: Param::from_tensor(Tensor::zeros([2, 2], &Default::default())) };
+        assert_rule(CwrStarPlugin::new(&no_linear, CwrStarConfig::default()).map(|_| ()), "cwr_layer_name_in_model");
+    }
+
+    #[test]
+    fn without_a_name_the_last_linear_layer_is_used() {
+        let model = Tiny::new(2);
+        let cwr = CwrStarPlugin::new(&model, CwrStarConfig::default()).unwrap();
+        assert_eq!(cwr.layer_name(), "classifier");
+        let cwr = CwrStarPlugin::new(&model, CwrStarConfig::default().with_cwr_layer_name("hidden")).unwrap();
+        assert_eq!(cwr.layer_name(), "hidden");
+        let linear = burn::nn::LinearConfig::new(3, 2).init(&Default::default());
+        assert_eq!(CwrStarPlugin::new(&linear, CwrStarConfig::default()).unwrap().layer_name(), "");
+        let writes = Plugin::<Tiny>::writes(&CwrStarPlugin::new(&model, CwrStarConfig::default()).unwrap());
+        assert_eq!(writes, vec![StatePart::Model, StatePart::Gradients]);
     }
 }

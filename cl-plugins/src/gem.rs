@@ -3,40 +3,144 @@
 //! program, solved with the `clarabel` interior-point solver.
 
 use burn::tensor::{Device, Tensor};
-use cl_core::{ClError, ClassificationDataset, Model, Plugin, Result, StatePart, StrategyState};
+use cl_core::config::{Validate, finite_non_negative, rule};
+use cl_core::data::ClassificationDataset;
+use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, NonnegativeConeT, SolverStatus};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
-use crate::agem::{memory_gradient, mix, project_gradients, random_memory};
+use crate::agem::{memory_gradient, project_gradients, random_memory};
+
+/// The default `memory_strength`: Avalanche's `GEM` strategy's (the plugin has none).
+fn default_memory_strength() -> f64 {
+    0.5
+}
 
 /// The ridge Avalanche (and the authors' code) add to `G Gᵀ` before solving the dual.
-pub const GEM_DEFAULT_RIDGE: f64 = 1e-3;
+fn default_ridge() -> f64 {
+    1e-3
+}
 
-/// GEM: an episodic memory of `patterns_per_exp` random samples of each trained experience;
-/// from the second experience on, before every training iteration the current model's
-/// gradient of `state.criterion` on each experience's memory is computed (one forward *and*
-/// backward pass per past experience, as Avalanche's `before_training_iteration`), giving
-/// `G = [g_1; …; g_k]`. In `after_backward` (Avalanche's callback), if the mini-batch gradient
-/// `g` (all parameters flattened, a missing gradient counting as zero) violates any
-/// constraint `⟨g, g_k⟩ ≥ 0`, it is replaced by `g̃ = Gᵀv* + g` where `v*` solves the dual
+/// GEM's hyper-parameters: Avalanche's `GEMPlugin(patterns_per_experience, memory_strength)`
+/// (`patterns_per_experience` is also accepted as the field's name in files) with the
+/// `GEM` strategy's default `memory_strength = 0.5`, plus the ridge Avalanche hard-codes.
 ///
-/// `min_v ½ vᵀ(G Gᵀ + ridge·I)v + (G g)ᵀv   s.t.   v ≥ memory_strength`
-///
-/// exactly as Avalanche's `solve_quadprog` (ridge 1e-3 by default, see
-/// [`with_ridge`](Self::with_ridge)), and written back per parameter id into `state.grads`.
-/// With `ridge = 0` and `memory_strength = γ`, `g̃` is the Euclidean projection of
-/// `g + γ Σ_k g_k` onto `{x : G x ≥ 0}`.
-///
-/// ```ignore
-/// let gem = GemPlugin::new(256, 0.5)?;
-/// let strategy = Naive::builder(model, optimizer, device).plugin(gem).build()?;
 /// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_plugins::{GemConfig, GemPlugin};
+/// let gem = GemPlugin::new(GemConfig::new(256))?; // memory_strength 0.5, ridge 1e-3
+/// assert_eq!(GemConfig::from_toml("patterns_per_experience = 256")?, GemConfig::new(256));
+/// assert!(GemPlugin::new(GemConfig::new(0)).is_err());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "GEMPlugin")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemConfig {
+    /// Samples stored per experience (`>= 1`; required, as in Avalanche).
+    #[serde(alias = "patterns_per_experience")]
+    pub patterns_per_exp: usize,
+    /// The margin γ of the dual constraint `v >= γ`, favouring backward transfer (a finite
+    /// number `>= 0`; default 0.5, as Avalanche's `GEM` strategy).
+    #[serde(default = "default_memory_strength")]
+    pub memory_strength: f64,
+    /// The ridge added to `G Gᵀ` before solving the dual (a finite number `>= 0`; default
+    /// 1e-3, Avalanche's hard-coded value; 0 gives the exact projection).
+    #[serde(default = "default_ridge")]
+    pub ridge: f64,
+}
+
+impl GemConfig {
+    /// `patterns_per_exp` samples per experience, with `memory_strength = 0.5` and
+    /// `ridge = 1e-3`.
+    pub fn new(patterns_per_exp: usize) -> Self {
+        Self { patterns_per_exp, memory_strength: default_memory_strength(), ridge: default_ridge() }
+    }
+
+    /// Sets `patterns_per_exp`.
+    pub fn with_patterns_per_exp(mut self, patterns_per_exp: usize) -> Self {
+        self.patterns_per_exp = patterns_per_exp;
+        self
+    }
+
+    /// Sets `memory_strength`.
+    pub fn with_memory_strength(mut self, memory_strength: f64) -> Self {
+        self.memory_strength = memory_strength;
+        self
+    }
+
+    /// Sets `ridge`.
+    pub fn with_ridge(mut self, ridge: f64) -> Self {
+        self.ridge = ridge;
+        self
+    }
+}
+
+impl Validate for GemConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "GemConfig";
+        rule(C, "patterns_per_exp_positive", self.patterns_per_exp >= 1, || {
+            "patterns_per_exp must be at least 1".into()
+        })?;
+        rule(C, "memory_strength_finite_non_negative", finite_non_negative(self.memory_strength), || {
+            format!("memory_strength = {} must be a finite number >= 0", self.memory_strength)
+        })?;
+        rule(C, "ridge_finite_non_negative", finite_non_negative(self.ridge), || {
+            format!("ridge = {} must be a finite number >= 0", self.ridge)
+        })
+    }
+}
+
+/// Gradient Episodic Memory: Avalanche's `GEMPlugin` (`avalanche/training/plugins/gem.py`),
+/// the plugin of the `Gem` strategy.
+///
+/// An episodic memory of `patterns_per_exp` random samples of each trained experience (the
+/// first `patterns_per_exp` of a shuffled pass over its training data, as Avalanche's
+/// `update_memory`); from the second experience on, before every training iteration the
+/// current model's gradient of the criterion on each experience's whole memory is computed
+/// (one forward *and* backward pass per past experience, the training model in training mode,
+/// as Avalanche's `before_training_iteration`), giving `G = [g_1; …; g_k]`. In `after_backward`
+/// (Avalanche's callback), if the mini-batch gradient `g` (all parameters flattened, a missing
+/// gradient counting as zero) violates any constraint `⟨g, g_k⟩ >= 0`, it is replaced by
+/// `g̃ = Gᵀv* + g` where `v*` solves the dual
+///
+/// `min_v ½ vᵀ(G Gᵀ + ridge·I)v + (G g)ᵀv   s.t.   v >= memory_strength`
+///
+/// exactly as Avalanche's `solve_quadprog`, and written back per parameter id into
+/// `state.grads` (parameters without a gradient stay without one). With `ridge = 0` and
+/// `memory_strength = γ`, `g̃` is the Euclidean projection of `g + γ Σ_k g_k` onto
+/// `{x : G x >= 0}`.
+///
+/// Declares [`StatePart::GradientProjection`]: GEM and A-GEM cannot be combined.
+///
+/// # Differences from Avalanche
+///
+/// - The dual is solved with Clarabel (interior point) instead of `quadprog` (active set):
+///   the same QP, solved to the solvers' tolerances.
+/// - The memory keeps the samples, and the training transforms are applied each time a
+///   reference gradient is computed; Avalanche stores the transformed tensors once (one
+///   augmentation draw, frozen). The same without random augmentation.
+/// - The memory is drawn from a generator seeded from the strategy seed (reproducible).
+/// - `ridge` is a setting (default: Avalanche's hard-coded 1e-3).
+///
+/// ```
+/// use burn::tensor::Device;
+/// use cl_core::{OptimizerSpec, Strategy};
+/// use cl_models::SimpleMlpConfig;
+/// use cl_plugins::{GemConfig, GemPlugin};
+/// let device = Device::default();
+/// let model = SimpleMlpConfig::new().init(&device)?;
+/// let gem = GemPlugin::new(GemConfig::new(256).with_memory_strength(0.5))?;
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.01), device).plugin(gem).build()?;
+/// assert!(strategy.plugin::<GemPlugin>().is_some());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "GEMPlugin")]
 pub struct GemPlugin {
-    patterns_per_exp: usize,
-    memory_strength: f64,
-    ridge: f64,
+    config: GemConfig,
     /// One memory per trained experience.
     memories: Vec<ClassificationDataset>,
     /// The reference gradients `G` `[k, parameters]` of the current iteration.
@@ -45,48 +149,15 @@ pub struct GemPlugin {
 }
 
 impl GemPlugin {
-    /// A GEM plugin storing `patterns_per_exp` (≥ 1) samples per experience, with margin
-    /// `memory_strength` (γ ≥ 0; Avalanche's examples use 0.5).
-    pub fn new(patterns_per_exp: usize, memory_strength: f64) -> Result<Self> {
-        if patterns_per_exp == 0 {
-            return Err(ClError::config("patterns_per_exp", "must be at least 1"));
-        }
-        if !(memory_strength >= 0.0) || !memory_strength.is_finite() {
-            return Err(ClError::config("memory_strength", "must be a finite number ≥ 0"));
-        }
-        Ok(Self {
-            patterns_per_exp,
-            memory_strength,
-            ridge: GEM_DEFAULT_RIDGE,
-            memories: Vec::new(),
-            reference: None,
-            rng: ChaCha8Rng::seed_from_u64(0),
-        })
+    /// A GEM plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules.
+    pub fn new(config: GemConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self { config, memories: Vec::new(), reference: None, rng: ChaCha8Rng::seed_from_u64(0) })
     }
 
-    /// Sets the ridge added to `G Gᵀ` (default [`GEM_DEFAULT_RIDGE`], as Avalanche; 0 gives
-    /// the exact projection). An error if negative or not finite.
-    pub fn with_ridge(mut self, ridge: f64) -> Result<Self> {
-        if !(ridge >= 0.0) || !ridge.is_finite() {
-            return Err(ClError::config("ridge", "must be a finite number ≥ 0"));
-        }
-        self.ridge = ridge;
-        Ok(self)
-    }
-
-    /// Samples stored per experience.
-    pub fn patterns_per_exp(&self) -> usize {
-        self.patterns_per_exp
-    }
-
-    /// The margin γ of the dual constraint `v ≥ γ`.
-    pub fn memory_strength(&self) -> f64 {
-        self.memory_strength
-    }
-
-    /// The ridge added to `G Gᵀ`.
-    pub fn ridge(&self) -> f64 {
-        self.ridge
+    /// The hyper-parameters.
+    pub fn config(&self) -> &GemConfig {
+        &self.config
     }
 
     /// The memories, one per trained experience.
@@ -162,10 +233,10 @@ pub fn gem_project_with_ridge(g: &[f32], memories: &[Vec<f32>], margin: f32, rid
     if memories.iter().any(|m| m.len() != g.len()) {
         return Err(ClError::config("memories", "every reference gradient must be as long as the gradient"));
     }
-    if !(margin >= 0.0) {
+    if margin.is_nan() || margin < 0.0 {
         return Err(ClError::config("margin", "must be ≥ 0"));
     }
-    if !(ridge >= 0.0) {
+    if ridge.is_nan() || ridge < 0.0 {
         return Err(ClError::config("ridge", "must be ≥ 0"));
     }
     let dot = |a: &[f32], b: &[f32]| -> f64 { a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum() };
@@ -208,7 +279,8 @@ impl GemPlugin {
             return Ok(None);
         }
         let pp = to_host(gm.clone().matmul(gm.clone().transpose()).reshape([k * k]))?;
-        let v = solve_dual(&pp, &dots, self.memory_strength, self.ridge).map_err(|m| solver_error("after_backward", m))?;
+        let v = solve_dual(&pp, &dots, self.config.memory_strength, self.config.ridge)
+            .map_err(|m| solver_error("after_backward", m))?;
         let v: Vec<f32> = v.into_iter().map(|x| x as f32).collect();
         let v = Tensor::<1>::from_floats(v.as_slice(), device).reshape([1, k]);
         Ok(Some(g + v.matmul(gm).reshape([p])))
@@ -216,16 +288,12 @@ impl GemPlugin {
 }
 
 impl<M: Model> Plugin<M> for GemPlugin {
-    fn name(&self) -> String {
-        "GemPlugin".into()
-    }
-
     fn writes(&self) -> Vec<StatePart> {
-        vec![StatePart::Gradients]
+        vec![StatePart::GradientProjection]
     }
 
     fn before_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        self.rng = ChaCha8Rng::seed_from_u64(mix(state.seed, state.clock.train_exp_counter, 0x6E3));
+        self.rng = ChaCha8Rng::seed_from_u64(state.experience_seed() ^ 0x6E3);
         Ok(())
     }
 
@@ -248,7 +316,7 @@ impl<M: Model> Plugin<M> for GemPlugin {
             return Ok(());
         };
         let [_, len] = gm.dims();
-        let device = state.eval_device.clone();
+        let device = state.settings().eval_device().clone();
         project_gradients(state, len, "reference gradients", |g| self.project_on_device(g, gm, &device))
     }
 
@@ -256,8 +324,8 @@ impl<M: Model> Plugin<M> for GemPlugin {
         // As Avalanche's `update_memory`: the first `patterns_per_exp` samples of a shuffled
         // pass over the experience's (non-adapted) training data.
         let data = state.current_experience()?.dataset.train();
-        let mut rng = ChaCha8Rng::seed_from_u64(mix(state.seed, state.clock.train_exp_counter, 0x6E3E));
-        let memory = random_memory(data, self.patterns_per_exp, &mut rng)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(state.experience_seed() ^ 0x6E3E);
+        let memory = random_memory(data, self.config.patterns_per_exp, &mut rng)?;
         if !memory.is_empty() {
             self.memories.push(memory);
         }
@@ -279,10 +347,35 @@ mod tests {
     }
 
     #[test]
-    fn invalid_hyper_parameters() {
-        assert!(GemPlugin::new(0, 0.5).is_err());
-        assert!(GemPlugin::new(1, -0.1).is_err());
-        assert!(GemPlugin::new(1, f64::NAN).is_err());
-        assert!(GemPlugin::new(1, 0.0).unwrap().with_ridge(-1.0).is_err());
+    fn defaults_are_avalanches() {
+        let c = GemConfig::new(256);
+        assert_eq!((c.memory_strength, c.ridge), (0.5, 1e-3));
+    }
+
+    #[test]
+    fn config_round_trips() {
+        use cl_core::config::ConfigFile;
+        let c = GemConfig::new(7).with_memory_strength(0.25).with_ridge(0.0);
+        assert_eq!(GemConfig::from_json(&c.to_json()).unwrap(), c);
+        assert_eq!(GemConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        assert_eq!(GemConfig::from_json(r#"{"patterns_per_experience": 7}"#).unwrap(), GemConfig::new(7));
+        assert!(GemConfig::from_json(r#"{"patterns_per_exp": 7, "gamma": 1.0}"#).is_err(), "unknown field");
+    }
+
+    #[test]
+    fn every_validation_rule() {
+        use cl_core::config::assert_rule;
+        let ok = GemConfig::new(4);
+        assert!(ok.validate().is_ok());
+        for (bad, rule) in [
+            (ok.clone().with_patterns_per_exp(0), "patterns_per_exp_positive"),
+            (ok.clone().with_memory_strength(-0.1), "memory_strength_finite_non_negative"),
+            (ok.clone().with_memory_strength(f64::NAN), "memory_strength_finite_non_negative"),
+            (ok.clone().with_ridge(-1.0), "ridge_finite_non_negative"),
+            (ok.clone().with_ridge(f64::INFINITY), "ridge_finite_non_negative"),
+        ] {
+            assert_rule(bad.validate(), rule);
+            assert_rule(GemPlugin::new(bad).map(|_| ()), rule);
+        }
     }
 }

@@ -1,16 +1,69 @@
 //! [`LflPlugin`]: Less-Forgetful Learning (Jung et al., 2016; Avalanche's `LFLPlugin`).
 
 use burn::tensor::Tensor;
-use cl_core::{ClError, MiniBatch, Model, Plugin, Result, StatePart, StrategyState};
+use cl_core::config::{Validate, rule};
+use cl_core::data::MiniBatch;
+use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use serde::{Deserialize, Serialize};
 
-/// LFL's penalty weight `lambda_e`: one number, or one per experience.
-pub type LflLambda = crate::weights::ExperienceWeight;
+use crate::regularization::{drop_grads, in_layer, last_linear_layer};
+use crate::weights::ExperienceWeight;
 
-/// Less-Forgetful Learning (Avalanche's `LFLPlugin` / `LFL`).
+/// LFL's hyper-parameter: Avalanche's `LFLPlugin(lambda_e)` (required, no default).
+///
+/// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_plugins::LflConfig;
+/// assert_eq!(LflConfig::from_toml("lambda_e = [0.0, 2.0]")?, LflConfig::new(vec![0.0, 2.0]));
+/// assert!(LflConfig::from_toml("lambda_e = -1.0").is_err());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "LFLPlugin")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LflConfig {
+    /// Weight of the feature distance: a number, or one per experience indexed by the
+    /// strategy's `train_exp_counter` (a list too short for an experience is an error when
+    /// that experience trains, as Avalanche's `IndexError`); finite and `>= 0`.
+    pub lambda_e: ExperienceWeight,
+}
+
+impl LflConfig {
+    /// `lambda_e`: a number or one value per experience.
+    pub fn new(lambda_e: impl Into<ExperienceWeight>) -> Self {
+        Self { lambda_e: lambda_e.into() }
+    }
+
+    /// Sets `lambda_e`.
+    pub fn with_lambda_e(mut self, lambda_e: impl Into<ExperienceWeight>) -> Self {
+        self.lambda_e = lambda_e.into();
+        self
+    }
+}
+
+impl Validate for LflConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "LflConfig";
+        rule(C, "lambda_e_not_empty", !self.lambda_e.is_empty(), || {
+            "lambda_e is an empty list: give a number or one value per experience".into()
+        })?;
+        rule(C, "lambda_e_finite_non_negative", self.lambda_e.all_finite_non_negative(), || {
+            format!("lambda_e = {:?}: every value must be a finite number >= 0", self.lambda_e.values())
+        })
+    }
+}
+
+/// Less-Forgetful Learning: Avalanche's `LFLPlugin` (`avalanche/training/plugins/lfl.py`), the
+/// plugin of the `Lfl` strategy.
 ///
 /// After each training experience the plugin keeps a frozen copy of the model
-/// (`model().valid()`: no autodiff, dropout off, unaffected by later updates). From the second
-/// experience on, `before_backward` adds
+/// (`model().valid()`: no autodiff, dropout off, unaffected by later updates) and freezes the
+/// current model's last linear layer (Avalanche's `get_last_fc_layer`: the last
+/// `burn::nn::Linear` in field order, e.g. `classifier` of `SimpleMlp`) for the rest of
+/// training: from then on the gradients of its weight and bias are removed before every update
+/// (`before_update`), so the optimizer leaves them alone, as PyTorch's optimizers skip the
+/// parameters Avalanche sets to `requires_grad = False`. From the second experience on,
+/// `before_backward` adds
 ///
 /// `lambda_e · mean((f(x) − f_prev(x))²)`
 ///
@@ -18,47 +71,63 @@ pub type LflLambda = crate::weights::ExperienceWeight;
 /// units, as Avalanche's `_euclidean_loss`), where `f` is the current model's penultimate
 /// representation ([`Model::features`]) on the batch inputs — part of this iteration's graph,
 /// so the penalty is back-propagated into the feature extractor — and `f_prev` the frozen
-/// model's on the same inputs, a constant. `lambda_e` is indexed by the number of trained
-/// experiences (the strategy's `train_exp_counter`).
-///
-/// Differences from Avalanche: the current model's features are computed in training mode
-/// (Avalanche calls `model.eval()` inside the penalty, which leaves the model in eval mode for
-/// the rest of the experience), and the current model's last layer is not frozen after each
-/// experience (Avalanche sets `requires_grad = False` on it).
+/// model's on the same inputs, a constant. `lambda_e` is indexed by the strategy's
+/// `train_exp_counter`, and looked up on every iteration as in Avalanche.
 ///
 /// The model must implement [`Model::features`]; otherwise training fails with
-/// [`ClError::InvalidUse`] on the first iteration (Avalanche checks for a `BaseModel`).
+/// [`ClError::InvalidUse`] on the first iteration (Avalanche checks for a `BaseModel` in
+/// `before_training`). A model without a `Linear` layer fails at the end of the first
+/// experience, as Avalanche's `No fc layer found`.
 ///
-/// ```ignore
-/// let lfl = LflPlugin::new(0.5)?;
-/// let strategy = Naive::builder(model, optimizer, device).plugin(lfl).build()?;
+/// # Differences from Avalanche
+///
+/// - The current model's features are computed in training mode. Avalanche calls
+///   `model.eval()` inside the penalty and never switches back, so from the second experience
+///   on the rest of each experience trains without dropout (and with frozen batch-norm
+///   statistics); here training keeps the mode the strategy set.
+/// - The frozen layer keeps its parameters in later experiences even for a dynamic model that
+///   grows it (its new units are frozen too; Avalanche's new parameters would train).
+///
 /// ```
+/// use burn::tensor::Device;
+/// use cl_core::{OptimizerSpec, Strategy};
+/// use cl_models::{SimpleMlp, SimpleMlpConfig};
+/// use cl_plugins::{LflConfig, LflPlugin};
+/// let device = Device::default();
+/// let model = SimpleMlpConfig::new().init(&device)?;
+/// let lfl = LflPlugin::new(LflConfig::new(0.5))?;
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.01), device).plugin(lfl).build()?;
+/// assert!(strategy.plugin::<LflPlugin<SimpleMlp>>().is_some());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "LFLPlugin")]
 pub struct LflPlugin<M: Model> {
-    lambda_e: LflLambda,
+    config: LflConfig,
     prev_model: Option<M>,
     checked: bool,
+    frozen_layer: Option<String>,
 }
 
 impl<M: Model> LflPlugin<M> {
-    /// An LFL plugin; an error for a negative, non-finite or empty `lambda_e`.
-    pub fn new(lambda_e: impl Into<LflLambda>) -> Result<Self> {
-        let lambda_e = lambda_e.into();
-        lambda_e.validate_named("lambda_e")?;
-        Ok(Self {
-            lambda_e,
-            prev_model: None,
-            checked: false,
-        })
+    /// An LFL plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules.
+    pub fn new(config: LflConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self { config, prev_model: None, checked: false, frozen_layer: None })
     }
 
-    /// The penalty weight(s).
-    pub fn lambda_e(&self) -> &LflLambda {
-        &self.lambda_e
+    /// The hyper-parameters.
+    pub fn config(&self) -> &LflConfig {
+        &self.config
     }
 
     /// The frozen previous model (the model after the last trained experience), if any.
     pub fn previous_model(&self) -> Option<&M> {
         self.prev_model.as_ref()
+    }
+
+    /// The path of the frozen last linear layer (after the first experience).
+    pub fn frozen_layer(&self) -> Option<&str> {
+        self.frozen_layer.as_deref()
     }
 }
 
@@ -84,17 +153,18 @@ fn mse(a: Tensor<2>, b: Tensor<2>) -> Result<Tensor<1>> {
 }
 
 impl<M: Model> Plugin<M> for LflPlugin<M> {
-    fn name(&self) -> String {
-        "LflPlugin".into()
-    }
-
     fn writes(&self) -> Vec<StatePart> {
-        vec![StatePart::Loss]
+        vec![StatePart::Loss, StatePart::Gradients]
     }
 
     fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         // As Avalanche, the weight is looked up on every iteration (a too-short list fails).
-        let lambda_e = self.lambda_e.at_named(state.clock.train_exp_counter as usize, "lambda_e")?;
+        let trained = state.clock().train_exp_counter as usize;
+        let lambda_e = self
+            .config
+            .lambda_e
+            .at(trained)
+            .ok_or_else(|| self.config.lambda_e.missing(&Plugin::<M>::name(self), "lambda_e", trained))?;
         let batch = state.current_batch()?;
         // A plain copy of the batch, for the frozen model (no autodiff).
         let plain = MiniBatch {
@@ -121,12 +191,84 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
         let prev = Tensor::from_inner(prev);
         let current = state.model().features(batch).ok_or_else(no_features)?;
         let loss = mse(current, prev)?;
-        state.add_loss(loss.mul_scalar(lambda_e));
+        state.add_loss(loss.mul_scalar(lambda_e))?;
+        Ok(())
+    }
+
+    fn before_update(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        let Some(layer) = &self.frozen_layer else {
+            return Ok(());
+        };
+        if let Some(mut grads) = state.grads.take() {
+            drop_grads(state.model(), &mut grads, |path| in_layer(path, layer));
+            state.grads = Some(grads);
+        }
         Ok(())
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         self.prev_model = Some(state.model().valid());
+        let layer = last_linear_layer(state.model()).ok_or_else(|| {
+            ClError::InvalidUse(
+                "LFL freezes the model's last linear layer after each experience (as Avalanche's \
+                 `get_last_fc_layer`), but the model has no `burn::nn::Linear` layer"
+                    .into(),
+            )
+        })?;
+        self.frozen_layer = Some(layer);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regularization::test_support::{Tiny, device, sgd, stream, values};
+    use cl_core::Strategy;
+    use cl_core::config::{ConfigFile, assert_rule};
+
+    #[test]
+    fn config_round_trips() {
+        for c in [LflConfig::new(0.5), LflConfig::new(vec![0.0, 2.0, 1.5])] {
+            assert_eq!(LflConfig::from_json(&c.to_json()).unwrap(), c);
+            assert_eq!(LflConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        }
+        assert!(LflConfig::from_json("{}").is_err(), "lambda_e is required");
+    }
+
+    #[test]
+    fn every_validation_rule() {
+        let ok = LflConfig::new(1.0);
+        for (bad, rule) in [
+            (ok.clone().with_lambda_e(vec![]), "lambda_e_not_empty"),
+            (ok.clone().with_lambda_e(-0.1), "lambda_e_finite_non_negative"),
+            (ok.clone().with_lambda_e(vec![1.0, f64::NAN]), "lambda_e_finite_non_negative"),
+        ] {
+            assert_rule(bad.validate(), rule);
+            assert_rule(LflPlugin::<Tiny>::new(bad).map(|_| ()), rule);
+        }
+    }
+
+    /// As Avalanche, the last linear layer stops training after the first experience while
+    /// the feature extractor keeps training.
+    #[test]
+    fn the_last_linear_layer_is_frozen_after_the_first_experience() {
+        let mut s = Strategy::builder(Tiny::new(4), sgd(0.3), device())
+            .train_mb_size(3)
+            .plugin(LflPlugin::<Tiny>::new(LflConfig::new(1.0)).unwrap())
+            .build()
+            .unwrap();
+        let data = stream(2, 6);
+        s.train(&data.experiences()[0]).unwrap();
+        assert_eq!(s.plugin::<LflPlugin<Tiny>>().unwrap().frozen_layer(), Some("classifier"));
+        let (w, b, h) = {
+            let m = s.model();
+            (values(&m.classifier.weight), values(m.classifier.bias.as_ref().unwrap()), values(&m.hidden.weight))
+        };
+        s.train(&data.experiences()[1]).unwrap();
+        let m = s.model();
+        assert_eq!(values(&m.classifier.weight), w, "classifier weight frozen");
+        assert_eq!(values(m.classifier.bias.as_ref().unwrap()), b, "classifier bias frozen");
+        assert_ne!(values(&m.hidden.weight), h, "the feature extractor still trains");
     }
 }

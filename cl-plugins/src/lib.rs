@@ -1,38 +1,46 @@
 //! # cl-plugins
 //!
-//! Plugins for the `cl-core` strategy template: rehearsal ([`ReplayPlugin`], [`GDumbPlugin`])
-//! over the replay memories of [`storage`] (storage policies), and training control in
-//! [`training`] (early stopping, learning-rate schedules, training from scratch).
-//! Regularisation and gradient-projection plugins arrive with their issue.
+//! Plugins for the `cl-core` strategy template, each configured by a serialisable config with
+//! Avalanche's defaults and argument names (`XPlugin::new(XConfig)` validates it once):
+//!
+//! - rehearsal: [`ReplayPlugin`] ([`ReplayConfig`]) and [`GDumbPlugin`] ([`GDumbConfig`]), over
+//!   the replay memories of [`storage`] (storage policies, chosen in a file with
+//!   [`storage::StoragePolicyConfig`]);
+//! - training control: [`EarlyStoppingPlugin`], [`LrSchedulerPlugin`] (PyTorch's schedules,
+//!   [`SchedulerConfig`]) and [`FromScratchPlugin`];
+//! - regularisation, distillation, gradient projection and weight consolidation (EWC, SI, MAS,
+//!   RWalk in [`regularization`]; [`LwfPlugin`], [`LflPlugin`], [`GemPlugin`], [`AGemPlugin`],
+//!   [`CwrStarPlugin`]).
+//!
+//! Plugins that do not keep a model are not generic over it (`ReplayPlugin::new(config)?` needs
+//! no annotation); every plugin is reachable after `build` as its own type with
+//! `strategy.plugin::<P>()`.
 
 #![warn(missing_docs)]
 
 mod gdumb;
 mod replay;
 pub mod storage;
+mod training;
 
-pub use storage::{
-    ClassBalancedBuffer, ClosestToCenterSelection, ExperienceBalancedBuffer, FeatureExtractor, GroupBy,
-    HerdingSelection, ParametricBuffer, RandomSelection, ReservoirSamplingBuffer, SelectionStrategy, StoragePolicy,
+pub use gdumb::{GDumbConfig, GDumbPlugin};
+pub use replay::{ReplayConfig, ReplayPlugin};
+pub use training::{
+    CustomSchedule, EarlyStoppingConfig, EarlyStoppingPlugin, FnSchedule, FromScratchConfig, FromScratchPlugin,
+    LrSchedule, LrSchedulerConfig, LrSchedulerPlugin, EarlyStoppingMode, SchedulerConfig, StepGranularity,
 };
-pub mod training;
 
-pub use gdumb::GDumbPlugin;
-pub use replay::ReplayPlugin;
-pub use training::*;
-
-mod lwf;
+// Regularisation, distillation, projection and consolidation plugins (issue 12 port).
 mod agem;
-pub use lwf::*;
-pub use agem::*;
-pub mod regularization;
-pub use regularization::*;
-mod gem;
-pub use gem::*;
 mod cwr_star;
-pub use cwr_star::*;
-
+mod gem;
 mod lfl;
-pub use lfl::*;
+mod lwf;
+pub mod regularization;
 mod weights;
+pub use agem::{AGemConfig, AGemPlugin};
+pub use cwr_star::{CwrStarConfig, CwrStarPlugin};
+pub use gem::{GemConfig, GemPlugin, gem_project, gem_project_with_ridge};
+pub use lfl::{LflConfig, LflPlugin};
+pub use lwf::{LwfConfig, LwfPlugin};
 pub use weights::ExperienceWeight;

@@ -1,71 +1,118 @@
-//! [`LwfPlugin`]: Learning without Forgetting (Li & Hoiem, 2016; Avalanche's `LwfPlugin`).
+//! [`LwfPlugin`]: Learning without Forgetting (Li & Hoiem, 2016; Avalanche's `LwFPlugin`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
-use cl_core::{ClError, MiniBatch, Model, Plugin, Result, StatePart, StrategyState};
+use cl_core::config::{Validate, finite_positive, rule};
+use cl_core::data::MiniBatch;
+use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use serde::{Deserialize, Serialize};
 
-/// LwF's distillation weight `alpha`: one number, or one per experience.
-pub type LwfAlpha = crate::weights::ExperienceWeight;
+use crate::weights::ExperienceWeight;
 
-/// LwF's hyper-parameters, with Avalanche's defaults (`alpha = 1`, `temperature = 2`).
-#[derive(Debug, Clone, PartialEq)]
+/// LwF's hyper-parameters, with the defaults of Avalanche's `LwFPlugin(alpha=1,
+/// temperature=2)`.
+///
+/// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_plugins::{LwfConfig, LwfPlugin};
+/// let config = LwfConfig::default().with_alpha(vec![0.0, 0.5, 1.0]).with_temperature(1.0);
+/// assert_eq!(LwfConfig::from_toml("alpha = [0.0, 0.5, 1.0]\ntemperature = 1.0")?, config);
+/// assert!(LwfConfig::from_toml("temperature = 0.0").is_err());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "LwFPlugin")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LwfConfig {
-    /// Distillation weight (a number or one per experience), ≥ 0.
-    pub alpha: LwfAlpha,
-    /// Softmax temperature of the distillation, > 0.
+    /// Distillation weight: a number, or one per experience indexed by the number of trained
+    /// experiences (a list too short for an experience is an error when that experience
+    /// trains, as Avalanche's `IndexError`); finite and `>= 0`. Default 1.
+    pub alpha: ExperienceWeight,
+    /// Softmax temperature of the distillation (a finite number `> 0`; default 2).
     pub temperature: f64,
 }
 
 impl Default for LwfConfig {
+    /// Avalanche's defaults: `alpha = 1`, `temperature = 2`.
     fn default() -> Self {
-        Self {
-            alpha: crate::weights::ExperienceWeight::Constant(1.0),
-            temperature: 2.0,
-        }
+        Self { alpha: ExperienceWeight::Constant(1.0), temperature: 2.0 }
     }
 }
 
 impl LwfConfig {
-    /// A configuration with the given weight(s) and temperature (checked by [`LwfPlugin::new`]).
-    pub fn new(alpha: impl Into<LwfAlpha>, temperature: f64) -> Self {
-        Self {
-            alpha: alpha.into(),
-            temperature,
-        }
+    /// Sets `alpha` (a number or one per experience).
+    pub fn with_alpha(mut self, alpha: impl Into<ExperienceWeight>) -> Self {
+        self.alpha = alpha.into();
+        self
     }
 
-    /// Errors for a negative or non-finite alpha, an empty alpha list, or a temperature ≤ 0.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
-            return Err(ClError::config("temperature", format!("must be > 0, got {}", self.temperature)));
-        }
-        self.alpha.validate_named("alpha")
+    /// Sets `temperature`.
+    pub fn with_temperature(mut self, temperature: f64) -> Self {
+        self.temperature = temperature;
+        self
     }
 }
 
-/// Learning without Forgetting (Avalanche's `LwfPlugin` / `LearningWithoutForgetting`).
+impl Validate for LwfConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "LwfConfig";
+        rule(C, "alpha_not_empty", !self.alpha.is_empty(), || {
+            "alpha is an empty list: give a number or one value per experience".into()
+        })?;
+        rule(C, "alpha_finite_non_negative", self.alpha.all_finite_non_negative(), || {
+            format!("alpha = {:?}: every value must be a finite number >= 0", self.alpha.values())
+        })?;
+        rule(C, "temperature_finite_positive", finite_positive(self.temperature), || {
+            format!("temperature = {} must be a finite number > 0", self.temperature)
+        })
+    }
+}
+
+/// Learning without Forgetting: Avalanche's `LwFPlugin` (`avalanche/training/plugins/lwf.py`,
+/// the loss in `LearningWithoutForgetting`, `avalanche/training/regularization.py`), the plugin
+/// of the `Lwf` strategy.
 ///
 /// After each training experience the plugin keeps a frozen copy of the model
 /// (`model().valid()`: no autodiff, dropout off, unaffected by later updates) and adds the
-/// classes of that experience to the set of previously seen classes. From the second
+/// classes of that experience to the classes seen so far (per task label). From the second
 /// experience on, `before_backward` adds
 ///
 /// `alpha · KL(softmax(prev[:, seen] / T) ‖ softmax(out[:, seen] / T))`, reduced by `batchmean`
-/// (summed over classes and samples, divided by the batch size; no `T²` factor), as Avalanche's
-/// `_distillation_loss`, where `out` is the current model's output on the batch
+/// (summed over classes and samples, divided by the batch size; **no `T²` factor**), as
+/// Avalanche's `_distillation_loss`, where `out` is the current model's output on the batch
 /// (`state.mb_output`, no extra forward pass), `prev` the frozen model's logits on the same
-/// inputs (a constant), and `seen` the classes of the experiences trained before.
+/// inputs (a constant), and `seen` the classes of the experiences trained before. `alpha` is
+/// indexed by the number of experiences trained so far (Avalanche's `expcount`).
 ///
 /// For multi-task models ([`Model::forward_all_tasks`] is `Some`, e.g. a multi-head MLP), the
 /// term is summed over the previous model's heads: each head's outputs on the batch, current vs
 /// previous, over the classes that head's task was trained on — Avalanche's multi-task branch.
 ///
-/// ```ignore
-/// let lwf = LwfPlugin::new(LwfConfig::new(1.0, 2.0))?;
-/// let strategy = Naive::builder(model, optimizer, device).plugin(lwf).build()?;
+/// # Differences from Avalanche
+///
+/// - The teacher runs in evaluation mode (dropout off). Avalanche's teacher is a `deepcopy`
+///   of the model taken in training mode and never switched to `eval()`, so its soft targets
+///   are computed with dropout on.
+/// - For a single-head model, `seen` is the union of the classes of every task label trained
+///   before. Avalanche distills the single head over the classes of task label 0 only, which
+///   is the same in class-incremental scenarios (every task label 0) and distills nothing or
+///   too little when a single-head model meets other task labels.
+///
 /// ```
+/// use burn::tensor::Device;
+/// use cl_core::{OptimizerSpec, Strategy};
+/// use cl_models::{SimpleMlp, SimpleMlpConfig};
+/// use cl_plugins::{LwfConfig, LwfPlugin};
+/// let device = Device::default();
+/// let model = SimpleMlpConfig::new().init(&device)?;
+/// let lwf = LwfPlugin::new(LwfConfig::default().with_alpha(1.0).with_temperature(2.0))?;
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.01), device).plugin(lwf).build()?;
+/// assert!(strategy.plugin::<LwfPlugin<SimpleMlp>>().is_some());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "LwFPlugin", alias = "LearningWithoutForgetting")]
 pub struct LwfPlugin<M: Model> {
     config: LwfConfig,
     prev_model: Option<M>,
@@ -75,7 +122,7 @@ pub struct LwfPlugin<M: Model> {
 }
 
 impl<M: Model> LwfPlugin<M> {
-    /// An LwF plugin; an error for invalid hyper-parameters (see [`LwfConfig::validate`]).
+    /// An LwF plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules.
     pub fn new(config: LwfConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self {
@@ -130,10 +177,6 @@ fn distillation_loss(out: Tensor<2>, prev_out: Tensor<2>, active: &[u32], temper
 }
 
 impl<M: Model> Plugin<M> for LwfPlugin<M> {
-    fn name(&self) -> String {
-        "LwfPlugin".into()
-    }
-
     fn writes(&self) -> Vec<StatePart> {
         vec![StatePart::Loss]
     }
@@ -145,7 +188,9 @@ impl<M: Model> Plugin<M> for LwfPlugin<M> {
         if self.prev_classes.is_empty() {
             return Ok(());
         }
-        let alpha = self.config.alpha.at_named(self.trained, "alpha")?;
+        let alpha = self.config.alpha.at(self.trained).ok_or_else(|| {
+            self.config.alpha.missing(&Plugin::<M>::name(self), "alpha", self.trained)
+        })?;
         if alpha == 0.0 {
             return Ok(());
         }
@@ -189,7 +234,7 @@ impl<M: Model> Plugin<M> for LwfPlugin<M> {
                 distillation_loss(out, prev_out, &active, self.config.temperature)?
             }
         };
-        state.add_loss(loss.mul_scalar(alpha));
+        state.add_loss(loss.mul_scalar(alpha))?;
         Ok(())
     }
 
@@ -203,5 +248,78 @@ impl<M: Model> Plugin<M> for LwfPlugin<M> {
         self.prev_model = Some(state.model().valid());
         self.trained += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regularization::test_support::{LossProbe, Tiny, device, sgd, stream};
+    use cl_core::Strategy;
+    use cl_core::config::{ConfigFile, assert_rule};
+
+    #[test]
+    fn defaults_are_avalanches() {
+        assert_eq!(LwfConfig::default(), LwfConfig { alpha: ExperienceWeight::Constant(1.0), temperature: 2.0 });
+        assert_eq!(LwfConfig::from_json("{}").unwrap(), LwfConfig::default());
+    }
+
+    #[test]
+    fn config_round_trips() {
+        for c in [
+            LwfConfig::default().with_alpha(0.5).with_temperature(1.5),
+            LwfConfig::default().with_alpha(vec![0.0, 1.0, 2.0]).with_temperature(4.0),
+        ] {
+            assert_eq!(LwfConfig::from_json(&c.to_json()).unwrap(), c);
+            assert_eq!(LwfConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn every_validation_rule() {
+        let ok = LwfConfig::default();
+        for (bad, rule) in [
+            (ok.clone().with_alpha(vec![]), "alpha_not_empty"),
+            (ok.clone().with_alpha(-1.0), "alpha_finite_non_negative"),
+            (ok.clone().with_alpha(vec![1.0, f64::INFINITY]), "alpha_finite_non_negative"),
+            (ok.clone().with_temperature(0.0), "temperature_finite_positive"),
+            (ok.clone().with_temperature(f64::NAN), "temperature_finite_positive"),
+        ] {
+            assert_rule(bad.validate(), rule);
+            assert_rule(LwfPlugin::<Tiny>::new(bad).map(|_| ()), rule);
+        }
+    }
+
+    /// The distillation term is `alpha·KL_batchmean` without `T²`: at the first iteration of
+    /// the second experience the student is the teacher, so the term is 0, and `alpha`
+    /// switched off on that experience adds nothing at all; a list too short fails there.
+    #[test]
+    fn alpha_is_indexed_by_the_trained_experiences() {
+        let run = |alpha: ExperienceWeight| {
+            let seen = crate::regularization::test_support::Seen::default();
+            let after = crate::regularization::test_support::Seen::default();
+            let mut s = Strategy::builder(Tiny::new(4), sgd(0.3), device())
+                .train_mb_size(3)
+                .plugin(LossProbe(seen.clone()))
+                .plugin(LwfPlugin::<Tiny>::new(LwfConfig::default().with_alpha(alpha)).unwrap())
+                .plugin(LossProbe(after.clone()))
+                .build()
+                .unwrap();
+            let r = s.train(&stream(2, 6));
+            let (b, a) = (seen.lock().unwrap().clone(), after.lock().unwrap().clone());
+            (r, b, a)
+        };
+        let (r, before, after) = run(vec![5.0, 0.0].into());
+        r.unwrap();
+        assert_eq!(before, after, "alpha[1] = 0: nothing added");
+        let (r, before, after) = run(1.0.into());
+        r.unwrap();
+        let added: Vec<f32> = before.iter().zip(&after).filter(|(b, _)| b.0 == 1).map(|(b, a)| a.1 - b.1).collect();
+        assert_eq!(added.len(), 2);
+        assert!(added[0].abs() < 1e-6, "student = teacher on the first iteration: {added:?}");
+        assert!(added[1] > 0.0, "a positive KL term afterwards: {added:?}");
+        let (r, _, _) = run(vec![1.0].into());
+        let err = r.unwrap_err();
+        assert!(matches!(&err, ClError::Plugin { message, .. } if message.contains("alpha")), "{err:?}");
     }
 }

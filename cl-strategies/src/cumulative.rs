@@ -1,9 +1,10 @@
 //! [`Cumulative`]: trains on the union of all experiences seen so far.
 
 use burn::tensor::Device;
-use cl_core::strategy::steps::defaults;
-use cl_core::{ClassificationDataset, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps};
-use cl_metrics::EvaluationPlugin;
+use cl_core::config::Validate;
+use cl_core::data::ClassificationDataset;
+use cl_core::{ClError, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps, step_defaults};
+use serde::{Deserialize, Serialize};
 
 /// The steps of [`Cumulative`]: only the training dataset adaptation differs from the default.
 #[derive(Debug, Default, Clone)]
@@ -22,11 +23,8 @@ impl<M: Model> TemplateSteps<M> for CumulativeSteps {
     /// Appends the experience's data to the union (a view: O(number of experiences), no copy)
     /// and trains on the union.
     fn train_dataset_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        defaults::train_dataset_adaptation(state)?;
-        let current = state
-            .adapted_dataset
-            .take()
-            .ok_or(cl_core::ClError::MissingState("adapted_dataset"))?;
+        step_defaults::train_dataset_adaptation(state)?;
+        let current = state.adapted_dataset.take().ok_or(ClError::MissingState("adapted_dataset"))?;
         let union = match &self.dataset {
             Some(previous) => previous.concat(&current)?,
             None => current,
@@ -37,8 +35,25 @@ impl<M: Model> TemplateSteps<M> for CumulativeSteps {
     }
 }
 
+/// The configuration of [`Cumulative`]: no hyper-parameter of its own (see
+/// [`NaiveConfig`](crate::NaiveConfig)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CumulativeConfig {}
+
+impl Validate for CumulativeConfig {
+    /// No rule: there is nothing to check.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Cumulative training (Avalanche's `Cumulative`): at each experience the model trains on the
 /// data of every experience so far. An upper bound for rehearsal, at growing cost.
+///
+/// It is the default template with one step overridden ([`CumulativeSteps`]), so it has the
+/// same type as every other strategy (`Strategy<M>`); the union is reachable after build with
+/// `strategy.steps_as::<CumulativeSteps>()`.
 pub struct Cumulative;
 
 impl Cumulative {
@@ -47,8 +62,9 @@ impl Cumulative {
         model: M,
         optimizer: OptimizerSpec,
         device: Device,
-    ) -> StrategyBuilder<M, CumulativeSteps> {
-        StrategyBuilder::new(model, optimizer, device, CumulativeSteps::default())
-            .evaluator(EvaluationPlugin::default())
+        config: CumulativeConfig,
+    ) -> Result<StrategyBuilder<M>> {
+        config.validate()?;
+        Ok(StrategyBuilder::new(model, optimizer, device).steps(CumulativeSteps::default()))
     }
 }

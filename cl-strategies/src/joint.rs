@@ -1,60 +1,72 @@
 //! [`JointTraining`]: trains once on the union of all experiences, the upper bound.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use burn::tensor::Device;
-use cl_core::{
-    AsExperiences, ClError, DefaultSteps, Experience, MetricResults, Model, OptimizerSpec, Result, Strategy,
-    StrategyBuilder,
-};
-use cl_metrics::EvaluationPlugin;
+use cl_core::config::Validate;
+use cl_core::{ClError, Experience, Model, OptimizerSpec, Result, StrategyBuilder, TemplateSteps};
+use serde::{Deserialize, Serialize};
 
-/// Joint training (Avalanche's `JointTraining`): one `train` call on all the experiences at once,
-/// as a single experience holding their union (an index view, no copy); a second `train` call is
-/// an error, as in Avalanche (`AlreadyTrainedError`).
-///
-/// ```ignore
-/// let mut joint = JointTraining::new(Naive::builder(model, optimizer, device).train_epochs(1).build()?);
-/// joint.train(&benchmark.train_stream)?;
-/// let results = joint.eval(&benchmark.test_stream)?;
-/// ```
-pub struct JointTraining<M: Model> {
-    strategy: Strategy<M, DefaultSteps>,
+/// The configuration of [`JointTraining`]: no hyper-parameter of its own (see
+/// [`NaiveConfig`](crate::NaiveConfig)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointTrainingConfig {}
+
+impl Validate for JointTrainingConfig {
+    /// No rule: there is nothing to check.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The steps of [`JointTraining`]: a `train` call trains on the union of its experiences, once.
+#[derive(Debug, Default, Clone)]
+pub struct JointSteps {
     trained: bool,
 }
 
-impl<M: Model> JointTraining<M> {
-    /// Wraps a strategy with the default steps (e.g. built by [`JointTraining::builder`]).
-    pub fn new(strategy: Strategy<M, DefaultSteps>) -> Self {
-        Self { strategy, trained: false }
+impl JointSteps {
+    /// Whether the strategy has been trained (a second `train` call is an error).
+    pub fn trained(&self) -> bool {
+        self.trained
     }
+}
 
-    /// A builder with the default evaluator; finish with `build()` and [`JointTraining::new`].
-    pub fn builder(model: M, optimizer: OptimizerSpec, device: Device) -> StrategyBuilder<M, DefaultSteps> {
-        StrategyBuilder::new(model, optimizer, device, DefaultSteps).evaluator(EvaluationPlugin::default())
-    }
-
-    /// Trains on the union of `experiences` (they must share a sample shape).
-    pub fn train<E: AsExperiences + ?Sized>(&mut self, experiences: &E) -> Result<MetricResults> {
+impl<M: Model> TemplateSteps<M> for JointSteps {
+    fn train_experiences<'a>(&mut self, experiences: &'a [Experience]) -> Result<Cow<'a, [Experience]>> {
         if self.trained {
             return Err(ClError::InvalidUse(
-                "JointTraining was already trained: it trains once on the whole stream; build a new one".into(),
+                "JointTraining was already trained: it trains once on the whole stream (Avalanche's \
+                 AlreadyTrainedError); build a new strategy to train again"
+                    .into(),
             ));
         }
-        let union = union_experience(experiences.as_experiences())?;
-        let results = self.strategy.train(&union)?;
+        let union = union_experience(experiences)?;
         self.trained = true;
-        Ok(results)
+        Ok(Cow::Owned(vec![union]))
     }
+}
 
-    /// Evaluates like [`Strategy::eval`].
-    pub fn eval<E: AsExperiences + ?Sized>(&mut self, experiences: &E) -> Result<MetricResults> {
-        self.strategy.eval(experiences)
-    }
+/// Joint training (Avalanche's `JointTraining`): one `train` call on all the experiences at once,
+/// as a single experience holding their union (an index view, no copy); a second `train` call is
+/// an error, as in Avalanche (`AlreadyTrainedError`). Evaluation is per experience as usual.
+///
+/// It is the default template with one step overridden ([`JointSteps`]), so it has the same type
+/// as every other strategy (`Strategy<M>`).
+pub struct JointTraining;
 
-    /// The wrapped strategy.
-    pub fn strategy(&self) -> &Strategy<M, DefaultSteps> {
-        &self.strategy
+impl JointTraining {
+    /// A builder with the joint steps and the default evaluator.
+    pub fn builder<M: Model>(
+        model: M,
+        optimizer: OptimizerSpec,
+        device: Device,
+        config: JointTrainingConfig,
+    ) -> Result<StrategyBuilder<M>> {
+        config.validate()?;
+        Ok(StrategyBuilder::new(model, optimizer, device).steps(JointSteps::default()))
     }
 }
 
@@ -67,14 +79,11 @@ pub fn union_experience(experiences: &[Experience]) -> Result<Experience> {
     }
     let n_classes = experiences.iter().map(|e| e.n_classes).max().unwrap_or(0);
     let mut union = Experience::new(0, dataset, first.origin_stream.clone(), n_classes);
-    let classes: BTreeSet<u32> = experiences.iter().flat_map(|e| e.classes_in_this_experience.iter().copied()).collect();
+    let classes: BTreeSet<u32> =
+        experiences.iter().flat_map(|e| e.classes_in_this_experience.iter().copied()).collect();
     union.classes_in_this_experience = classes.iter().copied().collect();
     union.classes_seen_so_far = union.classes_in_this_experience.clone();
-    union.task_labels = experiences
-        .iter()
-        .flat_map(|e| e.task_labels.iter().copied())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    union.task_labels =
+        experiences.iter().flat_map(|e| e.task_labels.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
     Ok(union)
 }

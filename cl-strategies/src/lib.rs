@@ -1,26 +1,39 @@
 //! # cl-strategies
 //!
-//! Named continual-learning strategies built on the `cl-core` template: [`Naive`] (default
-//! steps), [`Cumulative`] (overrides the training dataset adaptation only), [`JointTraining`]
-//! (one training on the union), and Naive plus a plugin: [`Replay`], [`GDumb`],
-//! [`FromScratchTraining`]. Each returns a
-//! [`StrategyBuilder`](cl_core::StrategyBuilder) preset with the default evaluator.
+//! Named continual-learning strategies built on the `cl-core` template. Every strategy has one
+//! shape, `X::builder(model, optimizer, device, XConfig) -> Result<StrategyBuilder<M>>`, and
+//! builds a [`Strategy<M>`](cl_core::Strategy) with Avalanche's default evaluator (accuracy and
+//! loss), so strategies of different kinds share one type:
+//!
+//! - the template with default or overridden steps: [`Naive`], [`Cumulative`] (overrides the
+//!   training dataset adaptation), [`JointTraining`] (overrides which experiences a `train` call
+//!   trains on);
+//! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
+//!   [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
+//!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
+//!
+//! [`StrategyConfig`] names any of them with its configuration (serialisable), for strategies
+//! chosen at run time.
 
 #![warn(missing_docs)]
 
 mod cumulative;
+mod distillation;
 mod joint;
+mod method;
 mod naive;
+mod projection;
+mod regularization;
 mod rehearsal;
 
-pub use cumulative::{Cumulative, CumulativeSteps};
-pub use joint::{JointTraining, union_experience};
-pub use naive::Naive;
-pub use rehearsal::{FromScratchTraining, GDumb, Replay};
-mod distillation;
+pub use cumulative::{Cumulative, CumulativeConfig, CumulativeSteps};
 pub use distillation::{AGem, Lwf};
-mod regularization;
+pub use joint::{JointSteps, JointTraining, JointTrainingConfig, union_experience};
+pub use method::StrategyConfig;
+pub use naive::{Naive, NaiveConfig};
+pub use projection::{CwrStar, Gem};
 pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
-mod projection;
-pub use projection::Gem;
-pub use projection::CwrStar;
+pub use rehearsal::{FromScratchTraining, GDumb, Replay};
+
+#[cfg(test)]
+mod tests;

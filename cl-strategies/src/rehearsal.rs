@@ -1,61 +1,74 @@
-//! Rehearsal strategies: [`Replay`], [`GDumb`], and [`FromScratchTraining`].
+//! Rehearsal strategies: [`Replay`], [`GDumb`], and [`FromScratchTraining`] — Naive plus the
+//! plugin of the same name.
 
 use burn::tensor::Device;
-use cl_core::{DefaultSteps, Model, OptimizerSpec, Result, StrategyBuilder};
-use cl_plugins::{FromScratchPlugin, GDumbPlugin, ReplayPlugin};
+use cl_core::{Model, OptimizerSpec, Result, StrategyBuilder};
+use cl_plugins::{FromScratchConfig, FromScratchPlugin, GDumbConfig, GDumbPlugin, ReplayConfig, ReplayPlugin};
 
-use crate::Naive;
-
-/// Experience replay (Avalanche's `Replay`): Naive plus a [`ReplayPlugin`] with an adaptive
-/// experience-balanced memory of `mem_size` samples.
+/// Experience replay (Avalanche's `Replay`): Naive plus a [`ReplayPlugin`] (by default an
+/// experience-balanced memory of `mem_size = 200` samples, as Avalanche).
 ///
 /// ```ignore
-/// let strategy = Replay::builder(model, optimizer, device, 500)?.train_mb_size(128).build()?;
+/// let strategy = Replay::builder(model, optimizer, device, ReplayConfig::new(500))?.train_mb_size(128).build()?;
+/// let memory = strategy.plugin::<ReplayPlugin>().unwrap().buffer();
 /// ```
 pub struct Replay;
 
 impl Replay {
-    /// A builder: Naive's defaults plus the replay plugin.
+    /// A builder: Naive's defaults plus the replay plugin; an error if `config` breaks a rule.
     pub fn builder<M: Model>(
         model: M,
         optimizer: OptimizerSpec,
         device: Device,
-        mem_size: usize,
-    ) -> Result<StrategyBuilder<M, DefaultSteps>> {
-        Ok(Naive::builder(model, optimizer, device).plugin(ReplayPlugin::new(mem_size)?))
+        config: ReplayConfig,
+    ) -> Result<StrategyBuilder<M>> {
+        Ok(StrategyBuilder::new(model, optimizer, device).plugin(ReplayPlugin::new(config)?))
     }
 }
 
-/// GDumb (Avalanche's `GDumb`): Naive plus a [`GDumbPlugin`] of `mem_size` samples — the model
-/// is retrained from its initial weights on the class-balanced memory at every experience.
+/// GDumb (Avalanche's `GDumb`): Naive plus a [`GDumbPlugin`] — the model is retrained from its
+/// initial weights on a class-balanced memory at every experience.
 pub struct GDumb;
 
 impl GDumb {
-    /// A builder: Naive's defaults plus the GDumb plugin (memory seeded with `seed`).
+    /// A builder: Naive's defaults plus the GDumb plugin; an error if `config` breaks a rule.
     pub fn builder<M: Model>(
         model: M,
         optimizer: OptimizerSpec,
         device: Device,
-        mem_size: usize,
-        seed: u64,
-    ) -> Result<StrategyBuilder<M, DefaultSteps>> {
-        Ok(Naive::builder(model, optimizer, device).plugin(GDumbPlugin::new(mem_size, seed)?))
+        config: GDumbConfig,
+    ) -> Result<StrategyBuilder<M>> {
+        Ok(StrategyBuilder::new(model, optimizer, device).plugin(GDumbPlugin::<M>::new(config)?))
     }
 }
 
 /// Training from scratch on each experience (Avalanche's `FromScratchTraining`): Naive plus a
-/// [`FromScratchPlugin`] that replaces the model by `factory()` (and resets the optimizer)
-/// before every experience after the first.
+/// [`FromScratchPlugin`] that puts the model back to its initial weights (and, by default,
+/// resets the optimizer) before every experience after the first.
 pub struct FromScratchTraining;
 
 impl FromScratchTraining {
-    /// A builder: Naive's defaults plus the from-scratch plugin.
+    /// A builder: Naive's defaults plus the from-scratch plugin; an error if `config` breaks a
+    /// rule.
     pub fn builder<M: Model>(
+        model: M,
+        optimizer: OptimizerSpec,
+        device: Device,
+        config: FromScratchConfig,
+    ) -> Result<StrategyBuilder<M>> {
+        Ok(StrategyBuilder::new(model, optimizer, device).plugin(FromScratchPlugin::<M>::new(config)?))
+    }
+
+    /// Like [`builder`](Self::builder), but each reset draws a fresh model from `factory` (e.g.
+    /// new random weights) instead of the initial weights; the first model is `factory()` too.
+    pub fn builder_with_factory<M: Model>(
         factory: impl Fn() -> M + Send + 'static,
         optimizer: OptimizerSpec,
         device: Device,
-    ) -> StrategyBuilder<M, DefaultSteps> {
+        config: FromScratchConfig,
+    ) -> Result<StrategyBuilder<M>> {
         let model = factory();
-        Naive::builder(model, optimizer, device).plugin(FromScratchPlugin::new(factory))
+        let plugin = FromScratchPlugin::new(config)?.with_factory(factory);
+        Ok(StrategyBuilder::new(model, optimizer, device).plugin(plugin))
     }
 }

@@ -1,10 +1,12 @@
 //! Classic benchmarks built from standard dataset files.
 
+mod benchmark_config;
 mod permuted_rotated;
 mod split_cifar;
 mod split_config;
 mod split_mnist;
 
+pub use benchmark_config::BenchmarkConfig;
 pub use split_cifar::{
     CIFAR10_MEAN_STD, CIFAR100_MEAN_STD, SplitCifarConfig, cifar_datasets, split_cifar10, split_cifar100,
 };

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cl_core::data::{Normalize, PixelPermutation, Rotation, Transform, TransformGroups};
-use cl_core::{Benchmark, ClassificationDataset, Experience, Stream};
+use cl_core::data::ClassificationDataset;
+use cl_core::{Benchmark, Experience, Stream};
+use cl_core::config::{Validate, rule};
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 use rand_chacha::ChaCha8Rng;
 
 use super::split_mnist::{FMNIST_MEAN_STD, MNIST_MEAN_STD, mnist_datasets};
@@ -23,18 +26,23 @@ use crate::mnist_files::{self, MnistKind};
 /// let config = TransformedMnistConfig::new(10).with_seed(3).with_rotations(vec![0.0; 10]);
 /// assert_eq!(config.n_experiences, 10);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TransformedMnistConfig {
     /// Number of experiences (> 0).
     pub n_experiences: usize,
-    /// Seed of the permutations or angles.
+    /// Seed of the permutations or angles (default 0).
+    #[serde(default)]
     pub seed: u64,
-    /// Task label = experience index (task-incremental); otherwise 0.
+    /// Task label = experience index (task-incremental); otherwise 0 (default `false`).
+    #[serde(default)]
     pub return_task_id: bool,
     /// For the rotated benchmarks: the angle of each experience in degrees, in [-180, 180];
     /// drawn uniformly among the integers of that range when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotations_list: Option<Vec<f32>>,
     /// Directory of the IDX files; searched for when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_root: Option<PathBuf>,
 }
 
@@ -74,23 +82,28 @@ impl TransformedMnistConfig {
         self
     }
 
-    fn validate(&self, rotated: bool) -> Result<(), BenchmarkError> {
-        if self.n_experiences == 0 {
-            return Err(BenchmarkError::arg("n_experiences", "must be at least 1"));
-        }
+    fn validate_for(&self, rotated: bool) -> cl_core::Result<()> {
+        self.validate()?;
+        rule(C, "rotations_only_for_rotated", rotated || self.rotations_list.is_none(), || {
+            "rotations_list is set, but only the rotated benchmarks take angles; remove it".to_string()
+        })
+    }
+}
+
+const C: &str = "TransformedMnistConfig";
+
+impl Validate for TransformedMnistConfig {
+    fn validate(&self) -> cl_core::Result<()> {
+        rule(C, "n_experiences_positive", self.n_experiences > 0, || {
+            "n_experiences = 0: there must be at least 1 experience".to_string()
+        })?;
         if let Some(list) = &self.rotations_list {
-            if !rotated {
-                return Err(BenchmarkError::arg("rotations_list", "only the rotated benchmarks take angles"));
-            }
-            if list.len() != self.n_experiences {
-                return Err(BenchmarkError::arg(
-                    "rotations_list",
-                    format!("{} angles for {} experiences", list.len(), self.n_experiences),
-                ));
-            }
-            if let Some(a) = list.iter().find(|a| !(-180.0..=180.0).contains(*a)) {
-                return Err(BenchmarkError::arg("rotations_list", format!("{a} is not in [-180, 180]")));
-            }
+            rule(C, "rotations_one_per_experience", list.len() == self.n_experiences, || {
+                format!("{} angles for {} experiences: give one angle per experience", list.len(), self.n_experiences)
+            })?;
+            rule(C, "rotations_in_range", list.iter().all(|a| (-180.0..=180.0).contains(a)), || {
+                format!("the angles {list:?} must all be in [-180, 180] degrees")
+            })?;
         }
         Ok(())
     }
@@ -157,7 +170,7 @@ fn load(kind: MnistKind, config: &TransformedMnistConfig) -> Result<(Classificat
 }
 
 fn permuted(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
-    config.validate(false)?;
+    config.validate_for(false)?;
     let (train, test, normalize) = load(kind, config)?;
     let len = train.sample_len();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -167,7 +180,7 @@ fn permuted(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmar
 }
 
 fn rotated(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {
-    config.validate(true)?;
+    config.validate_for(true)?;
     let (train, test, normalize) = load(kind, config)?;
     let shape = train.sample_shape().to_vec();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use cl_core::data::{Normalize, RandomCrop, RandomHorizontalFlip, Transform, TransformGroups};
-use cl_core::{Benchmark, ClassificationDataset};
+use cl_core::data::ClassificationDataset;
+use cl_core::Benchmark;
 
-use crate::cifar_files::{self, CifarArrays, CifarKind, IMAGE_SHAPE};
+use crate::cifar_bin::IMAGE_SHAPE;
+use crate::cifar_files::{self, CifarArrays, CifarKind};
 use crate::error::BenchmarkError;
 use crate::scenarios::nc_benchmark;
 
@@ -58,7 +60,7 @@ fn split(kind: CifarKind, mean_std: ([f32; 3], [f32; 3]), config: &SplitCifarCon
     nc_benchmark(&probe, &probe, &nc)?;
     let arrays = cifar_files::load(kind, config.dataset_root.as_deref())?;
     let (train, test) = cifar_datasets(arrays, mean_std)?;
-    nc_benchmark(&train, &test, &nc)
+    Ok(nc_benchmark(&train, &test, &nc)?)
 }
 
 /// SplitCIFAR10: CIFAR-10 split by class into `n_experiences` experiences (Avalanche's
@@ -94,7 +96,7 @@ pub fn split_cifar100(config: &SplitCifarConfig) -> Result<Benchmark, BenchmarkE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cifar_files::IMAGE_LEN;
+    use crate::cifar_bin::IMAGE_LEN;
     use crate::cifar_files::fixtures::{write_cifar10, write_cifar100};
     use crate::data_error::DataError;
     use burn::tensor::Device;
@@ -191,13 +193,13 @@ mod tests {
             SplitCifarConfig::new(10).with_fixed_class_order(vec![0; 100]),
         ] {
             let err = split_cifar100(&bad).unwrap_err();
-            assert!(matches!(err, BenchmarkError::InvalidArgument { .. }), "{bad:?}: {err:?}");
+            assert!(matches!(err, BenchmarkError::Core(cl_core::ClError::InvalidConfig { .. })), "{bad:?}: {err:?}");
         }
         let err = split_cifar100(&SplitCifarConfig::new(1).with_first_exp_with_half_classes(true)).unwrap_err();
         assert!(err.to_string().contains("divisor of 50"), "{err}");
         // A missing directory is a data error naming it.
         let err = split_cifar10(&at(SplitCifarConfig::new(5))).unwrap_err();
-        assert!(matches!(err, BenchmarkError::Data(DataError::CifarMissingFiles { .. })), "{err:?}");
+        assert!(matches!(err, BenchmarkError::Data(DataError::MissingFiles { .. })), "{err:?}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use cl_core::data::{Normalize, Transform, TransformGroups};
-use cl_core::{Benchmark, ClassificationDataset};
+use cl_core::data::ClassificationDataset;
+use cl_core::Benchmark;
 
 use crate::error::BenchmarkError;
 use crate::mnist_files::{self, MnistArrays, MnistKind};
@@ -40,7 +41,7 @@ fn split(kind: MnistKind, mean_std: (f32, f32), config: &SplitMnistConfig) -> Re
     nc_benchmark(&probe, &probe, &nc)?;
     let arrays = mnist_files::load(kind, config.dataset_root.as_deref())?;
     let (train, test) = mnist_datasets(arrays, mean_std)?;
-    nc_benchmark(&train, &test, &nc)
+    Ok(nc_benchmark(&train, &test, &nc)?)
 }
 
 /// SplitMNIST: MNIST split by class into `n_experiences` experiences (Avalanche's `SplitMNIST`).

@@ -3,23 +3,22 @@
 
 use std::collections::BTreeSet;
 
-use cl_core::{ClassificationDataset, Experience, Stream};
+use cl_core::data::ClassificationDataset;
+use cl_core::{ClError, Experience, Result, Stream};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::BenchmarkError;
-
 /// Class ids index dense tables (the identity class mapping); larger ids must be relabelled
-/// first. Same bound as `nc_benchmark`.
+/// first.
 pub(crate) const MAX_CLASS_ID: usize = 1 << 24;
 
 /// Checks that every class id in `targets` is below [`MAX_CLASS_ID`]; returns the largest.
-pub(crate) fn check_class_ids(argument: &'static str, targets: &[u32]) -> Result<Option<u32>, BenchmarkError> {
+pub(crate) fn check_class_ids(argument: &'static str, targets: &[u32]) -> Result<Option<u32>> {
     let max = targets.iter().copied().max();
     if let Some(m) = max
         && m as usize >= MAX_CLASS_ID
     {
-        return Err(BenchmarkError::arg(
+        return Err(ClError::config(
             argument,
             format!("class id {m} is too large (ids must be < {MAX_CLASS_ID}); relabel the classes 0..n first"),
         ));
@@ -119,7 +118,7 @@ pub(crate) fn original_classes_of(
 /// Test helpers: datasets whose single input value is the sample's index.
 #[cfg(test)]
 pub(crate) mod testing {
-    use cl_core::ClassificationDataset;
+    use cl_core::data::ClassificationDataset;
 
     /// A dataset of shape `[1]` whose sample `i` has input `i` and class `targets[i]`.
     pub(crate) fn indexed(targets: Vec<u32>) -> ClassificationDataset {

@@ -78,7 +78,7 @@ mod tests {
 
     fn bench(n: usize) -> Benchmark {
         let ds = indexed((0..n as u32).map(|i| i % 4).collect());
-        nc_benchmark(&ds, &ds, &NcConfig::new(2).with_shuffle(false)).unwrap()
+        nc_benchmark(&ds, &ds, &NcConfig::new(2, false).with_class_order(crate::ClassOrder::Sorted)).unwrap()
     }
 
     proptest! {
@@ -154,17 +154,17 @@ mod tests {
         let b = bench(8);
         assert!(matches!(
             data_incremental_benchmark(&b, 0, false, false, 0),
-            Err(BenchmarkError::InvalidArgument { argument: "experience_size", .. })
+            Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule: "experience_size", .. }))
         ));
         assert!(matches!(
             data_incremental_benchmark(&b, 5, false, true, 0),
-            Err(BenchmarkError::InvalidArgument { argument: "experience_size", .. })
+            Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule: "experience_size", .. }))
         ));
         let mut empty = b.clone();
         empty.train_stream = empty.train_stream.slice(0..0);
         assert!(matches!(
             data_incremental_benchmark(&empty, 1, false, false, 0),
-            Err(BenchmarkError::InvalidArgument { argument: "benchmark", .. })
+            Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule: "benchmark", .. }))
         ));
     }
 }

@@ -4,28 +4,74 @@
 
 use std::collections::BTreeSet;
 
-use cl_core::{Benchmark, ClassificationDataset};
+use cl_core::config::{Validate, rule};
+use cl_core::data::ClassificationDataset;
+use cl_core::{Benchmark, ClError, Result};
+use serde::{Deserialize, Serialize};
 
 use super::common::{check_class_ids, classes_per_experience, stream_of};
-use crate::error::BenchmarkError;
+
+/// Options of [`dataset_benchmark`] and [`tensors_benchmark`]: Avalanche's
+/// `dataset_benchmark(..., complete_test_set_only=False)` (the transforms are given to the
+/// datasets themselves; other streams are not supported).
+///
+/// ```
+/// use cl_benchmarks::DatasetBenchmarkConfig;
+/// assert!(!DatasetBenchmarkConfig::default().complete_test_set_only);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetBenchmarkConfig {
+    /// The test stream is one experience holding the complete test set, the only test dataset
+    /// given (default `false`: one test dataset per experience).
+    pub complete_test_set_only: bool,
+}
+
+impl DatasetBenchmarkConfig {
+    /// Whether the test stream is one experience with the complete test set.
+    pub fn with_complete_test_set_only(mut self, on: bool) -> Self {
+        self.complete_test_set_only = on;
+        self
+    }
+}
+
+impl Validate for DatasetBenchmarkConfig {
+    /// Every value is valid on its own; `complete_test_set_only` is checked against the
+    /// datasets when the benchmark is built (rule `complete_test_set_only_one_test_dataset`).
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// Builds a benchmark whose experience `i` is `train_datasets[i]` (train stream) and
-/// `test_datasets[i]` (test stream).
+/// `test_datasets[i]` (test stream), or, with `complete_test_set_only`, whose test stream is
+/// the single test dataset.
 ///
 /// The datasets are used as given, task labels included (give them with
-/// [`ClassificationDataset::with_task_label`]). There must be as many test as training datasets,
-/// every dataset non-empty and all of one sample shape. `n_classes` counts the classes of both
-/// streams; `classes_order` lists them by first appearance in the train stream (test-only
-/// classes last); `class_mapping` is the identity.
+/// [`ClassificationDataset::with_task_label`]). There must be as many test as training datasets
+/// (or exactly one with `complete_test_set_only`: rule
+/// `complete_test_set_only_one_test_dataset`), every dataset non-empty and all of one sample
+/// shape. `n_classes` counts the classes of both streams; `classes_order` lists them by first
+/// appearance in the train stream (test-only classes last); `class_mapping` is the identity.
 pub fn dataset_benchmark(
     train_datasets: Vec<ClassificationDataset>,
     test_datasets: Vec<ClassificationDataset>,
-) -> Result<Benchmark, BenchmarkError> {
+    config: &DatasetBenchmarkConfig,
+) -> Result<Benchmark> {
+    config.validate()?;
     if train_datasets.is_empty() {
-        return Err(BenchmarkError::arg("train_datasets", "give at least one dataset (one per experience)"));
+        return Err(ClError::config("train_datasets", "give at least one dataset (one per experience)"));
     }
-    if test_datasets.len() != train_datasets.len() {
-        return Err(BenchmarkError::arg(
+    if config.complete_test_set_only {
+        rule("DatasetBenchmarkConfig", "complete_test_set_only_one_test_dataset", test_datasets.len() == 1, || {
+            format!(
+                "complete_test_set_only takes the complete test set as the only test dataset, got {}; give one \
+                 test dataset or set complete_test_set_only = false",
+                test_datasets.len()
+            )
+        })?;
+    } else if test_datasets.len() != train_datasets.len() {
+        return Err(ClError::config(
             "test_datasets",
             format!(
                 "{} test datasets for {} training datasets; give one test dataset per experience",
@@ -41,13 +87,10 @@ pub fn dataset_benchmark(
     for (argument, list) in [("train_datasets", &train_datasets), ("test_datasets", &test_datasets)] {
         for (e, ds) in list.iter().enumerate() {
             if ds.is_empty() {
-                return Err(BenchmarkError::arg(
-                    argument,
-                    format!("dataset {e} is empty; every experience needs samples"),
-                ));
+                return Err(ClError::config(argument, format!("dataset {e} is empty; every experience needs samples")));
             }
             if ds.sample_shape() != shape.as_slice() {
-                return Err(BenchmarkError::arg(
+                return Err(ClError::config(
                     argument,
                     format!(
                         "dataset {e} has sample shape {:?}, training dataset 0 has {shape:?}; reshape them alike",
@@ -105,10 +148,10 @@ impl TensorExperience {
         }
     }
 
-    fn into_dataset(self, argument: &'static str, e: usize) -> Result<ClassificationDataset, BenchmarkError> {
+    fn into_dataset(self, argument: &'static str, e: usize) -> Result<ClassificationDataset> {
         let sample_len: usize = self.sample_shape.iter().product();
         if self.inputs.len() != self.targets.len() * sample_len {
-            return Err(BenchmarkError::arg(
+            return Err(ClError::config(
                 argument,
                 format!(
                     "experience {e} has {} input values for {} targets of shape {:?} (needs {}); \
@@ -125,19 +168,21 @@ impl TensorExperience {
 }
 
 /// Builds a benchmark from in-memory arrays, one [`TensorExperience`] per experience and
-/// stream; then as [`dataset_benchmark`].
+/// stream (Avalanche's `tensors_benchmark`); then as [`dataset_benchmark`].
 ///
 /// ```
-/// use cl_benchmarks::{TensorExperience, tensors_benchmark};
+/// use cl_benchmarks::{DatasetBenchmarkConfig, TensorExperience, tensors_benchmark};
 /// let exp = |t: u32| TensorExperience::new(vec![0.0, 1.0, 2.0, 3.0], vec![2], vec![t, t + 1], t);
-/// let bench = tensors_benchmark(vec![exp(0), exp(2)], vec![exp(0), exp(2)]).unwrap();
+/// let config = DatasetBenchmarkConfig::default();
+/// let bench = tensors_benchmark(vec![exp(0), exp(2)], vec![exp(0), exp(2)], &config).unwrap();
 /// assert_eq!(bench.n_experiences(), 2);
 /// assert_eq!(bench.train_stream[1].task_labels, vec![2]);
 /// ```
 pub fn tensors_benchmark(
     train: Vec<TensorExperience>,
     test: Vec<TensorExperience>,
-) -> Result<Benchmark, BenchmarkError> {
+    config: &DatasetBenchmarkConfig,
+) -> Result<Benchmark> {
     let train = train
         .into_iter()
         .enumerate()
@@ -148,23 +193,26 @@ pub fn tensors_benchmark(
         .enumerate()
         .map(|(e, t)| t.into_dataset("test", e))
         .collect::<Result<Vec<_>, _>>()?;
-    dataset_benchmark(train, test)
+    dataset_benchmark(train, test, config)
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::common::testing::indexed;
     use super::*;
+    use cl_core::config::{ConfigFile, assert_rule};
 
-    fn is_arg(r: Result<Benchmark, BenchmarkError>, name: &str) -> bool {
-        matches!(r, Err(BenchmarkError::InvalidArgument { argument, .. }) if argument == name)
+    fn is_arg(r: Result<Benchmark>, name: &str) -> bool {
+        matches!(r, Err(ClError::InvalidConfig { config: "argument", rule, .. }) if rule == name)
     }
+
+    const DEFAULT: DatasetBenchmarkConfig = DatasetBenchmarkConfig { complete_test_set_only: false };
 
     #[test]
     fn one_dataset_per_experience() {
         let train = vec![indexed(vec![0, 1, 1]), indexed(vec![2, 3]).with_task_label(1), indexed(vec![1, 4])];
         let test = vec![indexed(vec![0]), indexed(vec![3]), indexed(vec![4, 5])];
-        let b = dataset_benchmark(train, test).unwrap();
+        let b = dataset_benchmark(train, test, &DEFAULT).unwrap();
         assert_eq!(b.n_experiences(), 3);
         assert_eq!(b.n_classes, 6);
         assert_eq!(b.classes_order, vec![0, 1, 2, 3, 4, 5]);
@@ -190,7 +238,7 @@ mod tests {
             TensorExperience::new(vec![4.0, 5.0], vec![2], vec![2], 1),
         ];
         let test = train.clone();
-        let b = tensors_benchmark(train, test).unwrap();
+        let b = tensors_benchmark(train, test, &DEFAULT).unwrap();
         assert_eq!(b.train_stream[1].dataset.sample(0).unwrap().x, vec![4.0, 5.0]);
         assert_eq!(b.train_stream[1].task_labels, vec![1]);
         assert_eq!(b.test_stream[0].classes_in_this_experience, vec![0, 1]);
@@ -199,20 +247,38 @@ mod tests {
     #[test]
     fn errors() {
         let d = || indexed(vec![0, 1]);
-        assert!(is_arg(dataset_benchmark(vec![], vec![]), "train_datasets"));
-        assert!(is_arg(dataset_benchmark(vec![d(), d()], vec![d()]), "test_datasets"));
+        assert!(is_arg(dataset_benchmark(vec![], vec![], &DEFAULT), "train_datasets"));
+        assert!(is_arg(dataset_benchmark(vec![d(), d()], vec![d()], &DEFAULT), "test_datasets"));
         let empty = ClassificationDataset::from_f32(vec![], vec![1], vec![]).unwrap();
-        assert!(is_arg(dataset_benchmark(vec![d(), empty.clone()], vec![d(), d()]), "train_datasets"));
-        assert!(is_arg(dataset_benchmark(vec![d()], vec![empty]), "test_datasets"));
+        assert!(is_arg(dataset_benchmark(vec![d(), empty.clone()], vec![d(), d()], &DEFAULT), "train_datasets"));
+        assert!(is_arg(dataset_benchmark(vec![d()], vec![empty], &DEFAULT), "test_datasets"));
         let wide = ClassificationDataset::from_f32(vec![0.0; 4], vec![2], vec![0, 1]).unwrap();
-        assert!(is_arg(dataset_benchmark(vec![d(), wide.clone()], vec![d(), d()]), "train_datasets"));
-        assert!(is_arg(dataset_benchmark(vec![d()], vec![wide]), "test_datasets"));
-        assert!(is_arg(dataset_benchmark(vec![indexed(vec![1 << 24])], vec![d()]), "train_datasets"));
+        assert!(is_arg(dataset_benchmark(vec![d(), wide.clone()], vec![d(), d()], &DEFAULT), "train_datasets"));
+        assert!(is_arg(dataset_benchmark(vec![d()], vec![wide], &DEFAULT), "test_datasets"));
+        assert!(is_arg(dataset_benchmark(vec![indexed(vec![1 << 24])], vec![d()], &DEFAULT), "train_datasets"));
         let bad = TensorExperience::new(vec![0.0; 3], vec![2], vec![0, 1], 0);
         let good = TensorExperience::new(vec![0.0; 4], vec![2], vec![0, 1], 0);
-        assert!(is_arg(tensors_benchmark(vec![bad.clone()], vec![good.clone()]), "train"));
-        assert!(is_arg(tensors_benchmark(vec![good.clone()], vec![bad]), "test"));
+        assert!(is_arg(tensors_benchmark(vec![bad.clone()], vec![good.clone()], &DEFAULT), "train"));
+        assert!(is_arg(tensors_benchmark(vec![good.clone()], vec![bad], &DEFAULT), "test"));
         let nan = TensorExperience::new(vec![f32::NAN; 2], vec![1], vec![0, 1], 0);
-        assert!(matches!(tensors_benchmark(vec![nan], vec![good]), Err(BenchmarkError::Core(_))));
+        let err = tensors_benchmark(vec![nan], vec![good], &DEFAULT).unwrap_err();
+        assert!(matches!(err, ClError::DatasetLayout(_)), "{err:?}");
+    }
+
+    #[test]
+    fn complete_test_set_only() {
+        let config = DatasetBenchmarkConfig::default().with_complete_test_set_only(true);
+        let train = vec![indexed(vec![0, 1]), indexed(vec![2, 3])];
+        let b = dataset_benchmark(train.clone(), vec![indexed(vec![0, 1, 2, 3])], &config).unwrap();
+        assert_eq!((b.n_experiences(), b.test_stream.len()), (2, 1));
+        assert_eq!(b.test_stream[0].classes_in_this_experience, vec![0, 1, 2, 3]);
+        assert_eq!(b.n_classes, 4);
+        assert_rule(
+            dataset_benchmark(train, vec![indexed(vec![0]), indexed(vec![2])], &config),
+            "complete_test_set_only_one_test_dataset",
+        );
+        assert_eq!(DatasetBenchmarkConfig::from_json(&config.to_json()).unwrap(), config);
+        assert_eq!(DatasetBenchmarkConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+        assert_eq!(DatasetBenchmarkConfig::from_toml("").unwrap(), DEFAULT);
     }
 }

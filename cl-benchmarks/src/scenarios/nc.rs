@@ -2,85 +2,131 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cl_core::{Benchmark, ClassificationDataset, Experience, Stream};
+use cl_core::config::{Validate, rule};
+use cl_core::data::ClassificationDataset;
+use cl_core::{Benchmark, ClError, Experience, Result, Stream};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
-use crate::error::BenchmarkError;
+use super::common::MAX_CLASS_ID;
 
-/// Class ids index dense tables; larger ids must be relabelled first.
-const MAX_CLASS_ID: usize = 1 << 24;
+/// The order in which classes are assigned to experiences: Avalanche's `shuffle` and
+/// `fixed_class_order` arguments, which exclude each other.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassOrder {
+    /// Shuffled with the config's `seed` (Avalanche's default, `shuffle=True`).
+    #[default]
+    Shuffled,
+    /// In increasing class-id order (`shuffle=False`).
+    Sorted,
+    /// This order, a permutation of the dataset's classes (`fixed_class_order=[...]`).
+    Fixed {
+        /// The classes, first experience first.
+        order: Vec<u32>,
+    },
+}
 
-/// Options of a class-incremental split.
+/// How class labels are renumbered: Avalanche's `class_ids_from_zero_in_each_exp` and
+/// `class_ids_from_zero_from_first_exp`, which exclude each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassIds {
+    /// The original class ids (Avalanche's default: both flags `False`).
+    #[default]
+    Original,
+    /// The classes of each experience become 0, 1, ... in class order
+    /// (`class_ids_from_zero_in_each_exp=True`; task-incremental heads).
+    FromZeroInEachExp,
+    /// All classes become 0, 1, ... in class order (`class_ids_from_zero_from_first_exp=True`).
+    FromZeroFromFirstExp,
+}
+
+impl ClassIds {
+    fn relabels(self) -> bool {
+        self != ClassIds::Original
+    }
+}
+
+/// Options of a class-incremental split ([`nc_benchmark`], [`nc_benchmark_multi`]):
+/// Avalanche's `nc_benchmark` arguments.
+///
+/// Differences from Avalanche: the seed is always explicit (default 0, Avalanche's `seed=None`
+/// draws one); `shuffle` and `fixed_class_order` are one [`ClassOrder`], the two
+/// `class_ids_from_zero_*` flags one [`ClassIds`]; an experience of 0 classes and classes left
+/// over by `per_exp_classes` are errors.
 ///
 /// ```
-/// use cl_benchmarks::NcConfig;
-/// let config = NcConfig::new(5).with_seed(1).with_task_labels(true);
+/// use cl_benchmarks::{ClassIds, NcConfig};
+/// let config = NcConfig::new(5, true).with_seed(1).with_class_ids(ClassIds::FromZeroInEachExp);
 /// assert_eq!(config.n_experiences, 5);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[doc(alias = "nc_benchmark")]
 pub struct NcConfig {
-    /// Number of experiences.
+    /// Number of experiences (required).
     pub n_experiences: usize,
-    /// Shuffle the class order (with `seed`) unless `fixed_class_order` is given.
-    pub shuffle: bool,
-    /// Seed of the class order.
+    /// Task label of each sample = index of its experience (task-incremental); otherwise 0
+    /// (required, as in Avalanche).
+    pub task_labels: bool,
+    /// The class order (default [`ClassOrder::Shuffled`]).
+    #[serde(default)]
+    #[doc(alias = "shuffle")]
+    #[doc(alias = "fixed_class_order")]
+    pub class_order: ClassOrder,
+    /// Seed of the shuffled class order (default 0).
+    #[serde(default)]
     pub seed: u64,
-    /// Use this class order instead of a random one (a permutation of the dataset's classes).
-    pub fixed_class_order: Option<Vec<u32>>,
     /// Classes of some experiences (experience index → count), as Avalanche's
     /// `per_exp_classes` dict: the other experiences share the remaining classes evenly.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "per_exp_keys")]
     pub per_exp_classes: Option<BTreeMap<usize, usize>>,
-    /// Task label of each sample = index of its experience (task-incremental); otherwise 0.
-    pub task_labels: bool,
-    /// Relabel the classes of each experience as 0, 1, ... (in class order).
-    pub class_ids_from_zero_in_each_exp: bool,
-    /// Relabel all classes as 0, 1, ... in class order.
-    pub class_ids_from_zero_from_first_exp: bool,
+    /// How the classes are renumbered (default [`ClassIds::Original`]).
+    #[serde(default)]
+    #[doc(alias = "class_ids_from_zero_in_each_exp")]
+    #[doc(alias = "class_ids_from_zero_from_first_exp")]
+    pub class_ids: ClassIds,
     /// With several datasets ([`nc_benchmark_multi`]): each dataset is one experience (the
-    /// experience order is shuffled with `seed` when `shuffle`); excludes `per_exp_classes` and
-    /// `fixed_class_order`, and overrides `n_experiences`.
+    /// experience order is shuffled with `seed` unless the class order is
+    /// [`ClassOrder::Sorted`]); excludes `per_exp_classes` and a fixed class order, and
+    /// overrides `n_experiences` (default `false`).
+    #[serde(default)]
     pub one_dataset_per_exp: bool,
 }
 
 impl NcConfig {
-    /// `n_experiences` experiences, shuffled class order with seed 0, one task, original labels.
-    pub fn new(n_experiences: usize) -> Self {
+    /// `n_experiences` experiences with task labels or not (Avalanche's two required
+    /// arguments); shuffled class order with seed 0, original labels.
+    pub fn new(n_experiences: usize, task_labels: bool) -> Self {
         Self {
             n_experiences,
-            shuffle: true,
+            task_labels,
+            class_order: ClassOrder::Shuffled,
             seed: 0,
-            fixed_class_order: None,
             per_exp_classes: None,
-            task_labels: false,
-            class_ids_from_zero_in_each_exp: false,
-            class_ids_from_zero_from_first_exp: false,
+            class_ids: ClassIds::Original,
             one_dataset_per_exp: false,
         }
     }
 
-    /// Each dataset of [`nc_benchmark_multi`] is one experience.
-    pub fn with_one_dataset_per_exp(mut self, on: bool) -> Self {
-        self.one_dataset_per_exp = on;
+    /// Task label = experience index, or 0.
+    pub fn with_task_labels(mut self, on: bool) -> Self {
+        self.task_labels = on;
         self
     }
 
-    /// Sets the seed of the class order.
+    /// The class order.
+    pub fn with_class_order(mut self, order: ClassOrder) -> Self {
+        self.class_order = order;
+        self
+    }
+
+    /// The seed of the shuffled class order.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
-        self
-    }
-
-    /// Whether the class order is shuffled.
-    pub fn with_shuffle(mut self, shuffle: bool) -> Self {
-        self.shuffle = shuffle;
-        self
-    }
-
-    /// A fixed class order.
-    pub fn with_fixed_class_order(mut self, order: Vec<u32>) -> Self {
-        self.fixed_class_order = Some(order);
         self
     }
 
@@ -91,112 +137,147 @@ impl NcConfig {
         self
     }
 
-    /// Task label = experience index.
-    pub fn with_task_labels(mut self, on: bool) -> Self {
-        self.task_labels = on;
+    /// How the classes are renumbered.
+    pub fn with_class_ids(mut self, class_ids: ClassIds) -> Self {
+        self.class_ids = class_ids;
         self
     }
 
-    /// Relabel classes from zero in each experience.
-    pub fn with_class_ids_from_zero_in_each_exp(mut self, on: bool) -> Self {
-        self.class_ids_from_zero_in_each_exp = on;
+    /// Each dataset of [`nc_benchmark_multi`] is one experience.
+    pub fn with_one_dataset_per_exp(mut self, on: bool) -> Self {
+        self.one_dataset_per_exp = on;
         self
     }
 
-    /// Relabel classes from zero in class order.
-    pub fn with_class_ids_from_zero_from_first_exp(mut self, on: bool) -> Self {
-        self.class_ids_from_zero_from_first_exp = on;
-        self
+    /// The seed recorded in the benchmark: `Some(seed)` when the order is shuffled.
+    fn benchmark_seed(&self) -> Option<u64> {
+        matches!(self.class_order, ClassOrder::Shuffled).then_some(self.seed)
+    }
+
+    /// The class order and the classes per experience for a dataset whose classes are
+    /// `classes` (sorted), checking the rules that depend on them; `config` names the config in
+    /// errors.
+    pub(crate) fn plan(&self, config: &'static str, classes: &[u32]) -> Result<(Vec<u32>, Vec<usize>)> {
+        let n_classes = classes.len();
+        let order = match &self.class_order {
+            ClassOrder::Fixed { order } => {
+                let given: BTreeSet<u32> = order.iter().copied().collect();
+                let have: BTreeSet<u32> = classes.iter().copied().collect();
+                rule(config, "class_order_permutation", given == have && order.len() == n_classes, || {
+                    format!("the fixed order {order:?} is not a permutation of the dataset's classes {classes:?}")
+                })?;
+                order.clone()
+            }
+            ClassOrder::Shuffled => {
+                let mut order = classes.to_vec();
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(self.seed));
+                order
+            }
+            ClassOrder::Sorted => classes.to_vec(),
+        };
+        let counts = per_exp_counts(config, n_classes, self.n_experiences, self.per_exp_classes.as_ref())?;
+        Ok((order, counts))
     }
 }
 
-/// The class order and the classes per experience, validated.
-fn plan(classes: &[u32], config: &NcConfig) -> Result<(Vec<u32>, Vec<usize>), BenchmarkError> {
-    let n_classes = classes.len();
-    if config.n_experiences == 0 {
-        return Err(BenchmarkError::arg("n_experiences", "must be at least 1"));
+impl Validate for NcConfig {
+    fn validate(&self) -> Result<()> {
+        validate_split(
+            "NcConfig",
+            self.n_experiences,
+            &self.class_order,
+            self.per_exp_classes.as_ref(),
+        )?;
+        rule(
+            "NcConfig",
+            "one_dataset_per_exp_alone",
+            !self.one_dataset_per_exp
+                || (self.per_exp_classes.is_none() && !matches!(self.class_order, ClassOrder::Fixed { .. })),
+            || {
+                "one_dataset_per_exp makes each dataset one experience: it cannot be combined with \
+                 per_exp_classes or a fixed class order; drop them, or set one_dataset_per_exp = false"
+                    .to_string()
+            },
+        )
     }
-    if config.class_ids_from_zero_in_each_exp && config.class_ids_from_zero_from_first_exp {
-        return Err(BenchmarkError::arg(
-            "class_ids_from_zero_in_each_exp",
-            "cannot be combined with class_ids_from_zero_from_first_exp; choose one",
-        ));
+}
+
+/// The dataset-independent rules of a class split, shared by [`NcConfig`] and
+/// [`SplitConfig`](crate::SplitConfig).
+pub(crate) fn validate_split(
+    config: &'static str,
+    n_experiences: usize,
+    class_order: &ClassOrder,
+    per_exp_classes: Option<&BTreeMap<usize, usize>>,
+) -> Result<()> {
+    rule(config, "n_experiences_positive", n_experiences > 0, || {
+        "n_experiences = 0: there must be at least 1 experience".to_string()
+    })?;
+    if let ClassOrder::Fixed { order } = class_order {
+        let distinct: BTreeSet<u32> = order.iter().copied().collect();
+        rule(config, "class_order_no_duplicates", distinct.len() == order.len(), || {
+            format!("the fixed class order {order:?} lists a class twice; list each class once")
+        })?;
     }
-    let order = match &config.fixed_class_order {
-        Some(order) => {
-            let given: BTreeSet<u32> = order.iter().copied().collect();
-            let have: BTreeSet<u32> = classes.iter().copied().collect();
-            if given != have || order.len() != n_classes {
-                return Err(BenchmarkError::arg(
-                    "fixed_class_order",
-                    format!("{order:?} is not a permutation of the dataset's classes {classes:?}"),
-                ));
-            }
-            order.clone()
-        }
-        None if config.shuffle => {
-            let mut order = classes.to_vec();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
-            order
-        }
-        None => classes.to_vec(),
-    };
-    let counts = per_exp_counts(n_classes, config.n_experiences, config.per_exp_classes.as_ref())?;
-    Ok((order, counts))
+    if let Some(given) = per_exp_classes {
+        rule(config, "per_exp_classes_positive", given.values().all(|&c| c > 0), || {
+            format!("per_exp_classes {given:?} gives an experience 0 classes; every experience needs at least one")
+        })?;
+        rule(config, "per_exp_classes_in_range", given.keys().all(|&e| e < n_experiences), || {
+            format!("per_exp_classes {given:?} names an experience that does not exist: ids must be in 0..{n_experiences}")
+        })?;
+    }
+    Ok(())
 }
 
 /// Classes per experience (Avalanche's `NCScenario` rule): the given counts, and the remaining
-/// classes split evenly over the other experiences. Unlike Avalanche, an experience of 0 classes
-/// and classes left over (all experiences given, counts summing to less) are errors.
+/// classes split evenly over the other experiences. Unlike Avalanche, classes left over (all
+/// experiences given, counts summing to less) are an error.
 fn per_exp_counts(
+    config: &'static str,
     n_classes: usize,
     n_experiences: usize,
     given: Option<&BTreeMap<usize, usize>>,
-) -> Result<Vec<usize>, BenchmarkError> {
+) -> Result<Vec<usize>> {
     let given = match given {
         Some(g) if !g.is_empty() => g,
         _ => {
-            if n_experiences > n_classes || n_classes % n_experiences != 0 {
-                return Err(BenchmarkError::arg(
-                    "n_experiences",
+            rule(
+                config,
+                "n_experiences_divides_classes",
+                n_experiences <= n_classes && n_classes.is_multiple_of(n_experiences),
+                || {
                     format!(
                         "{n_experiences} experiences cannot split {n_classes} classes evenly; choose a divisor of \
                          {n_classes} or give per_exp_classes"
-                    ),
-                ));
-            }
+                    )
+                },
+            )?;
             return Ok(vec![n_classes / n_experiences; n_experiences]);
         }
     };
-    if let Some((&e, _)) = given.iter().find(|(e, _)| **e >= n_experiences) {
-        return Err(BenchmarkError::arg(
-            "per_exp_classes",
-            format!("experience {e} does not exist: ids must be in 0..{n_experiences}"),
-        ));
-    }
-    if given.values().any(|&c| c == 0) {
-        return Err(BenchmarkError::arg("per_exp_classes", "every experience needs at least one class"));
-    }
     let assigned: usize = given.values().sum();
     let remaining_exps = n_experiences - given.len();
-    let remaining = n_classes.checked_sub(assigned).ok_or_else(|| {
-        BenchmarkError::arg("per_exp_classes", format!("{assigned} classes asked for, the dataset has {n_classes}"))
+    rule(config, "per_exp_classes_at_most_classes", assigned <= n_classes, || {
+        format!("per_exp_classes asks for {assigned} classes, the dataset has {n_classes}")
     })?;
+    let remaining = n_classes - assigned;
     let default = match remaining_exps {
-        0 if remaining > 0 => {
-            return Err(BenchmarkError::arg(
-                "per_exp_classes",
-                format!("{remaining} classes would belong to no experience; the counts must sum to {n_classes}"),
-            ));
+        0 => {
+            rule(config, "per_exp_classes_cover_classes", remaining == 0, || {
+                format!("{remaining} classes would belong to no experience; the counts must sum to {n_classes}")
+            })?;
+            0
         }
-        0 => 0,
-        r if remaining % r != 0 || remaining < r => {
-            return Err(BenchmarkError::arg(
-                "per_exp_classes",
-                format!("the {remaining} remaining classes cannot be split evenly over the other {r} experiences"),
-            ));
+        r => {
+            rule(
+                config,
+                "per_exp_classes_rest_divisible",
+                remaining.is_multiple_of(r) && remaining >= r,
+                || format!("the {remaining} remaining classes cannot be split evenly over the other {r} experiences"),
+            )?;
+            remaining / r
         }
-        r => remaining / r,
     };
     Ok((0..n_experiences).map(|e| given.get(&e).copied().unwrap_or(default)).collect())
 }
@@ -206,38 +287,47 @@ fn per_exp_counts(
 ///
 /// Experiences are index views of the given datasets (no copy). `n_classes` is the number of
 /// classes of the benchmark (the classes present in `train`).
-pub fn nc_benchmark(
+///
+/// Errors ([`ClError::InvalidConfig`]): the rules of `config` ([`Validate`]) and those that
+/// depend on the data (`class_order_permutation`, `n_experiences_divides_classes`,
+/// `per_exp_classes_*`); an empty `train`, a test class absent from `train`, class ids
+/// `>= 2^24` (arguments `train`, `test`); `one_dataset_per_exp` (rule
+/// `one_dataset_per_exp_needs_several_datasets`: use [`nc_benchmark_multi`]).
+pub fn nc_benchmark(train: &ClassificationDataset, test: &ClassificationDataset, config: &NcConfig) -> Result<Benchmark> {
+    config.validate()?;
+    rule("NcConfig", "one_dataset_per_exp_needs_several_datasets", !config.one_dataset_per_exp, || {
+        "one_dataset_per_exp needs several datasets: call nc_benchmark_multi with one train and one test dataset \
+         per experience"
+            .to_string()
+    })?;
+    split_classes(train, test, config, "NcConfig")
+}
+
+/// [`nc_benchmark`] of a validated config; `name` names the config in errors.
+pub(crate) fn split_classes(
     train: &ClassificationDataset,
     test: &ClassificationDataset,
     config: &NcConfig,
-) -> Result<Benchmark, BenchmarkError> {
-    if config.one_dataset_per_exp {
-        return Err(BenchmarkError::arg(
-            "one_dataset_per_exp",
-            "needs several datasets: call nc_benchmark_multi with one train and one test dataset per experience",
-        ));
-    }
+    name: &'static str,
+) -> Result<Benchmark> {
     let train_targets = train.targets();
     let test_targets = test.targets();
     let classes: Vec<u32> = train_targets.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
     if classes.is_empty() {
-        return Err(BenchmarkError::arg("train", "the training dataset is empty"));
+        return Err(ClError::config("train", "the training dataset is empty"));
     }
     let test_classes: BTreeSet<u32> = test_targets.iter().copied().collect();
     if let Some(c) = test_classes.iter().find(|c| classes.binary_search(c).is_err()) {
-        return Err(BenchmarkError::arg(
-            "test",
-            format!("test class {c} does not occur in the training data"),
-        ));
+        return Err(ClError::config("test", format!("test class {c} does not occur in the training data")));
     }
     let max_class = *classes.last().unwrap() as usize;
     if max_class >= MAX_CLASS_ID {
-        return Err(BenchmarkError::arg(
+        return Err(ClError::config(
             "train",
             format!("class id {max_class} is too large (ids must be < {MAX_CLASS_ID}); relabel the classes 0..n first"),
         ));
     }
-    let (order, counts) = plan(&classes, config)?;
+    let (order, counts) = config.plan(name, &classes)?;
 
     // Groups of original classes and the label mapping.
     let mut groups: Vec<Vec<u32>> = Vec::with_capacity(counts.len());
@@ -247,18 +337,22 @@ pub fn nc_benchmark(
         start += k;
     }
     let mut mapping: Vec<u32> = (0..=max_class as u32).collect();
-    if config.class_ids_from_zero_from_first_exp {
-        for (new, &c) in order.iter().enumerate() {
-            mapping[c as usize] = new as u32;
-        }
-    } else if config.class_ids_from_zero_in_each_exp {
-        for g in &groups {
-            for (new, &c) in g.iter().enumerate() {
+    match config.class_ids {
+        ClassIds::FromZeroFromFirstExp => {
+            for (new, &c) in order.iter().enumerate() {
                 mapping[c as usize] = new as u32;
             }
         }
+        ClassIds::FromZeroInEachExp => {
+            for g in &groups {
+                for (new, &c) in g.iter().enumerate() {
+                    mapping[c as usize] = new as u32;
+                }
+            }
+        }
+        ClassIds::Original => {}
     }
-    let relabel = config.class_ids_from_zero_from_first_exp || config.class_ids_from_zero_in_each_exp;
+    let relabel = config.class_ids.relabels();
 
     // Indices of each class, once (O(n)).
     let by_class = |targets: &[u32]| {
@@ -298,7 +392,7 @@ pub fn nc_benchmark(
             exp.future_classes = future.into_iter().collect();
             experiences.push(exp);
         }
-        Ok::<_, BenchmarkError>(Stream::new(name, experiences))
+        Ok::<_, ClError>(Stream::new(name, experiences))
     };
     let train_stream = make_stream("train", train, &train_idx)?;
     let test_stream = make_stream("test", test, &test_idx)?;
@@ -310,7 +404,7 @@ pub fn nc_benchmark(
         n_classes_per_exp: counts,
         original_classes_in_exp: groups,
         class_mapping: mapping,
-        seed: (config.fixed_class_order.is_none() && config.shuffle).then_some(config.seed),
+        seed: config.benchmark_seed(),
     })
 }
 
@@ -324,17 +418,12 @@ pub fn nc_benchmark_multi(
     train: &[ClassificationDataset],
     test: &[ClassificationDataset],
     config: &NcConfig,
-) -> Result<Benchmark, BenchmarkError> {
+) -> Result<Benchmark> {
+    config.validate()?;
     if train.is_empty() || train.len() != test.len() {
-        return Err(BenchmarkError::arg(
+        return Err(ClError::config(
             "train",
             format!("{} train and {} test datasets: give one test dataset per train dataset", train.len(), test.len()),
-        ));
-    }
-    if config.one_dataset_per_exp && (config.per_exp_classes.is_some() || config.fixed_class_order.is_some()) {
-        return Err(BenchmarkError::arg(
-            "one_dataset_per_exp",
-            "cannot be combined with per_exp_classes or fixed_class_order",
         ));
     }
     let mut offset = 0u32;
@@ -343,13 +432,13 @@ pub fn nc_benchmark_multi(
     for (i, (tr, te)) in train.iter().zip(test).enumerate() {
         let classes: Vec<u32> = tr.classes().into_iter().collect();
         let Some(&max) = classes.last() else {
-            return Err(BenchmarkError::arg("train", format!("train dataset {i} is empty")));
+            return Err(ClError::config("train", format!("train dataset {i} is empty")));
         };
         if max as usize >= MAX_CLASS_ID {
-            return Err(BenchmarkError::arg("train", format!("class id {max} of dataset {i} is too large")));
+            return Err(ClError::config("train", format!("class id {max} of dataset {i} is too large")));
         }
         if let Some(c) = te.classes().into_iter().find(|c| classes.binary_search(c).is_err()) {
-            return Err(BenchmarkError::arg("test", format!("class {c} of test dataset {i} is not in train dataset {i}")));
+            return Err(ClError::config("test", format!("class {c} of test dataset {i} is not in train dataset {i}")));
         }
         let mut mapping = vec![u32::MAX; max as usize + 1];
         for (rank, &c) in classes.iter().enumerate() {
@@ -369,25 +458,29 @@ pub fn nc_benchmark_multi(
     }
     let (train_all, test_all) = (train_all.expect("non-empty"), test_all.expect("non-empty"));
     if !config.one_dataset_per_exp {
-        return nc_benchmark(&train_all, &test_all, config);
+        return split_classes(&train_all, &test_all, config, "NcConfig");
     }
     let mut order: Vec<usize> = (0..train.len()).collect();
-    if config.shuffle {
+    let shuffled = matches!(config.class_order, ClassOrder::Shuffled);
+    if shuffled {
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(config.seed));
     }
     let mut per_dataset = config.clone();
     per_dataset.one_dataset_per_exp = false;
     per_dataset.n_experiences = train.len();
-    per_dataset.fixed_class_order = Some(order.iter().flat_map(|&d| class_lists[d].iter().copied()).collect());
+    per_dataset.class_order = ClassOrder::Fixed {
+        order: order.iter().flat_map(|&d| class_lists[d].iter().copied()).collect(),
+    };
     per_dataset.per_exp_classes = Some(order.iter().enumerate().map(|(pos, &d)| (pos, class_lists[d].len())).collect());
-    let mut benchmark = nc_benchmark(&train_all, &test_all, &per_dataset)?;
-    benchmark.seed = config.shuffle.then_some(config.seed);
+    let mut benchmark = split_classes(&train_all, &test_all, &per_dataset, "NcConfig")?;
+    benchmark.seed = shuffled.then_some(config.seed);
     Ok(benchmark)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cl_core::config::{ConfigFile, assert_rule};
     use proptest::prelude::*;
 
     /// `n` samples over `k` classes (class ids scattered: 3·c + 1), round-robin.
@@ -406,7 +499,7 @@ mod tests {
             let ds = data(6 * k, k);
             let ds_test = data(2 * k, k);
             let n_exp = divisors(k)[pick % divisors(k).len()];
-            let b = nc_benchmark(&ds, &ds_test, &NcConfig::new(n_exp).with_seed(seed)).unwrap();
+            let b = nc_benchmark(&ds, &ds_test, &NcConfig::new(n_exp, false).with_seed(seed)).unwrap();
             let mut all: Vec<u32> = b.original_classes_in_exp.concat();
             all.sort_unstable();
             prop_assert_eq!(all, ds.classes().into_iter().collect::<Vec<_>>());
@@ -424,13 +517,13 @@ mod tests {
         #[test]
         fn seeds_reproduce_and_differ(k in 6usize..12, seed in 0u64..1000) {
             let ds = data(3 * k, k);
-            let a = nc_benchmark(&ds, &ds, &NcConfig::new(1).with_seed(seed)).unwrap();
-            let b = nc_benchmark(&ds, &ds, &NcConfig::new(1).with_seed(seed)).unwrap();
+            let a = nc_benchmark(&ds, &ds, &NcConfig::new(1, false).with_seed(seed)).unwrap();
+            let b = nc_benchmark(&ds, &ds, &NcConfig::new(1, false).with_seed(seed)).unwrap();
             prop_assert_eq!(&a.classes_order, &b.classes_order);
             // Orders of ≥ 6 classes: the next 3 seeds cannot all give the same order by chance
             // (probability < 1/720³).
             let others: Vec<Vec<u32>> = (1..4)
-                .map(|d| nc_benchmark(&ds, &ds, &NcConfig::new(1).with_seed(seed + d)).unwrap().classes_order)
+                .map(|d| nc_benchmark(&ds, &ds, &NcConfig::new(1, false).with_seed(seed + d)).unwrap().classes_order)
                 .collect();
             prop_assert!(others.iter().any(|o| *o != a.classes_order));
         }
@@ -439,10 +532,8 @@ mod tests {
         fn class_id_remapping_round_trips(k in 2usize..12, seed in 0u64..1000, per_exp in any::<bool>()) {
             let ds = data(2 * k, k);
             let n_exp = if k % 2 == 0 { 2 } else { 1 };
-            let config = NcConfig::new(n_exp)
-                .with_seed(seed)
-                .with_class_ids_from_zero_in_each_exp(per_exp)
-                .with_class_ids_from_zero_from_first_exp(!per_exp);
+            let class_ids = if per_exp { ClassIds::FromZeroInEachExp } else { ClassIds::FromZeroFromFirstExp };
+            let config = NcConfig::new(n_exp, false).with_seed(seed).with_class_ids(class_ids);
             let b = nc_benchmark(&ds, &ds, &config).unwrap();
             for (e, group) in b.original_classes_in_exp.iter().enumerate() {
                 for (pos, &c) in group.iter().enumerate() {
@@ -464,13 +555,15 @@ mod tests {
     fn several_datasets_are_renumbered_and_can_be_one_experience_each() {
         let a = data(8, 2); // classes 1, 4
         let b = data(9, 3); // classes 1, 4, 7
-        let multi = nc_benchmark_multi(&[a.clone(), b.clone()], &[a.clone(), b.clone()], &NcConfig::new(5).with_seed(2)).unwrap();
+        let multi =
+            nc_benchmark_multi(&[a.clone(), b.clone()], &[a.clone(), b.clone()], &NcConfig::new(5, false).with_seed(2))
+                .unwrap();
         assert_eq!(multi.n_classes, 5);
         assert_eq!(multi.train_stream.iter().map(|e| e.dataset.len()).sum::<usize>(), 17);
         let per = nc_benchmark_multi(
             &[a.clone(), b.clone()],
             &[a.clone(), b.clone()],
-            &NcConfig::new(1).with_shuffle(false).with_one_dataset_per_exp(true),
+            &NcConfig::new(1, false).with_class_order(ClassOrder::Sorted).with_one_dataset_per_exp(true),
         )
         .unwrap();
         assert_eq!(per.n_experiences(), 2);
@@ -484,42 +577,121 @@ mod tests {
                 let b2 = nc_benchmark_multi(
                     &[a.clone(), b.clone()],
                     &[a.clone(), b.clone()],
-                    &NcConfig::new(1).with_seed(seed).with_one_dataset_per_exp(true),
+                    &NcConfig::new(1, false).with_seed(seed).with_one_dataset_per_exp(true),
                 )
                 .unwrap();
                 b2.train_stream.iter().map(|e| e.classes_in_this_experience.clone()).collect()
             })
             .collect();
         assert_eq!(orders.len(), 2, "{orders:?}");
-        let both = NcConfig::new(1).with_one_dataset_per_exp(true).with_per_exp_classes([(0, 1)]);
-        assert!(nc_benchmark_multi(&[a.clone(), b.clone()], &[a.clone(), b.clone()], &both).is_err());
-        assert!(nc_benchmark(&a, &a, &NcConfig::new(1).with_one_dataset_per_exp(true)).is_err());
-        assert!(nc_benchmark_multi(&[a.clone()], &[], &NcConfig::new(1)).is_err());
+        let both = NcConfig::new(1, false).with_one_dataset_per_exp(true).with_per_exp_classes([(0, 1)]);
+        assert_rule(nc_benchmark_multi(&[a.clone(), b.clone()], &[a.clone(), b.clone()], &both), "one_dataset_per_exp_alone");
+        assert_rule(
+            nc_benchmark(&a, &a, &NcConfig::new(1, false).with_one_dataset_per_exp(true)),
+            "one_dataset_per_exp_needs_several_datasets",
+        );
+        assert_rule(nc_benchmark_multi(&[a.clone()], &[], &NcConfig::new(1, false)), "train");
     }
 
     #[test]
     fn argument_errors() {
         let ds = data(20, 10);
-        let err = |c: NcConfig| match nc_benchmark(&ds, &ds, &c) {
-            Err(BenchmarkError::InvalidArgument { argument, .. }) => argument,
-            other => panic!("expected an argument error, got {:?}", other.map(|b| b.n_classes_per_exp)),
-        };
-        assert_eq!(err(NcConfig::new(0)), "n_experiences");
-        assert_eq!(err(NcConfig::new(3)), "n_experiences");
-        assert_eq!(err(NcConfig::new(2).with_fixed_class_order(vec![1, 4])), "fixed_class_order");
-        assert_eq!(
-            err(NcConfig::new(2).with_class_ids_from_zero_in_each_exp(true).with_class_ids_from_zero_from_first_exp(true)),
-            "class_ids_from_zero_in_each_exp"
-        );
+        let run = |c: NcConfig| nc_benchmark(&ds, &ds, &c);
+        assert_rule(run(NcConfig::new(0, false)), "n_experiences_positive");
+        assert_rule(run(NcConfig::new(3, false)), "n_experiences_divides_classes");
+        assert_rule(run(NcConfig::new(11, false)), "n_experiences_divides_classes");
+        let fixed = |order: Vec<u32>| NcConfig::new(2, false).with_class_order(ClassOrder::Fixed { order });
+        assert_rule(run(fixed(vec![1, 4])), "class_order_permutation");
+        assert_rule(run(fixed(vec![1, 4, 7, 10, 13, 16, 19, 22, 25, 25])), "class_order_no_duplicates");
         let empty = ClassificationDataset::from_f32(vec![], vec![1], vec![]).unwrap();
-        assert!(nc_benchmark(&empty, &ds, &NcConfig::new(1)).is_err());
+        assert_rule(nc_benchmark(&empty, &ds, &NcConfig::new(1, false)), "train");
         let foreign = data(4, 2).with_class_mapping(&[0, 0, 0, 0, 9]).unwrap();
-        assert_eq!(
-            match nc_benchmark(&data(4, 2), &foreign, &NcConfig::new(1)) {
-                Err(BenchmarkError::InvalidArgument { argument, .. }) => argument,
-                _ => "",
-            },
-            "test"
-        );
+        assert_rule(nc_benchmark(&data(4, 2), &foreign, &NcConfig::new(1, false)), "test");
+    }
+
+    #[test]
+    fn every_rule() {
+        let ds = data(20, 10);
+        let per = |counts: &[(usize, usize)]| NcConfig::new(3, false).with_per_exp_classes(counts.iter().copied());
+        let cases: Vec<(NcConfig, &str)> = vec![
+            (NcConfig::new(0, false), "n_experiences_positive"),
+            (
+                NcConfig::new(2, false).with_class_order(ClassOrder::Fixed { order: vec![1, 1] }),
+                "class_order_no_duplicates",
+            ),
+            (per(&[(0, 0)]), "per_exp_classes_positive"),
+            (per(&[(3, 2)]), "per_exp_classes_in_range"),
+            (NcConfig::new(1, false).with_one_dataset_per_exp(true).with_per_exp_classes([(0, 1)]), "one_dataset_per_exp_alone"),
+            (
+                NcConfig::new(1, false)
+                    .with_one_dataset_per_exp(true)
+                    .with_class_order(ClassOrder::Fixed { order: vec![1] }),
+                "one_dataset_per_exp_alone",
+            ),
+        ];
+        for (config, name) in cases {
+            assert_rule(config.validate(), name);
+        }
+        // The rules that depend on the dataset's classes (10 here).
+        let data_cases: Vec<(NcConfig, &str)> = vec![
+            (NcConfig::new(4, false), "n_experiences_divides_classes"),
+            (NcConfig::new(2, false).with_class_order(ClassOrder::Fixed { order: vec![1, 4] }), "class_order_permutation"),
+            (per(&[(0, 11)]), "per_exp_classes_at_most_classes"),
+            (per(&[(0, 3), (1, 3), (2, 3)]), "per_exp_classes_cover_classes"),
+            (per(&[(0, 5)]), "per_exp_classes_rest_divisible"),
+            (NcConfig::new(1, false).with_one_dataset_per_exp(true), "one_dataset_per_exp_needs_several_datasets"),
+        ];
+        for (config, name) in data_cases {
+            config.validate().unwrap();
+            assert_rule(nc_benchmark(&ds, &ds, &config), name);
+        }
+    }
+
+    #[test]
+    fn config_round_trips() {
+        for config in [
+            NcConfig::new(5, true)
+                .with_seed(42)
+                .with_class_order(ClassOrder::Fixed { order: vec![4, 3, 2, 1, 0] })
+                .with_per_exp_classes([(0, 2), (3, 1)])
+                .with_class_ids(ClassIds::FromZeroInEachExp),
+            NcConfig::new(2, false).with_class_order(ClassOrder::Sorted).with_class_ids(ClassIds::FromZeroFromFirstExp),
+            NcConfig::new(1, false).with_one_dataset_per_exp(true).with_seed(3),
+        ] {
+            assert_eq!(NcConfig::from_json(&config.to_json()).unwrap(), config);
+            assert_eq!(NcConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+        }
+        // Avalanche's defaults for what is not given.
+        let c = NcConfig::from_toml("n_experiences = 5\ntask_labels = false").unwrap();
+        assert_eq!(c, NcConfig::new(5, false));
+        assert!(NcConfig::from_toml("n_experiences = 5").is_err(), "task_labels is required");
+    }
+}
+
+/// Serde of `per_exp_classes` maps: experience ids are written as string keys (what JSON and
+/// TOML tables hold) and read back from strings, also when the map is buffered inside a tagged
+/// enum (where serde cannot turn a string key into an integer by itself).
+pub(crate) mod per_exp_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &Option<BTreeMap<usize, usize>>, s: S) -> Result<S::Ok, S::Error> {
+        map.as_ref().map(|m| m.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<String, usize>>()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<usize, usize>>, D::Error> {
+        let Some(map) = Option::<BTreeMap<String, usize>>::deserialize(d)? else {
+            return Ok(None);
+        };
+        map.into_iter()
+            .map(|(k, v)| {
+                k.parse::<usize>()
+                    .map(|k| (k, v))
+                    .map_err(|_| D::Error::custom(format!("per_exp_classes key `{k}` is not an experience index")))
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 }

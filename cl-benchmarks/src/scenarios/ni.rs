@@ -2,41 +2,72 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cl_core::{Benchmark, ClassificationDataset};
+use cl_core::config::{Validate, rule};
+use cl_core::data::ClassificationDataset;
+use cl_core::{Benchmark, ClError, Result};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use super::common::{check_class_ids, classes_per_experience, stream_of};
-use crate::error::BenchmarkError;
 
-/// Options of a new-instances split.
+/// How training samples are assigned to experiences: Avalanche's `shuffle` and
+/// `fixed_exp_assignment` arguments, which exclude each other.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpAssignment {
+    /// The samples are shuffled with the config's `seed` before they are assigned
+    /// (Avalanche's default, `shuffle=True`).
+    #[default]
+    Shuffled,
+    /// The samples are assigned in dataset order (`shuffle=False`).
+    DatasetOrder,
+    /// These training-sample indices for each experience (`fixed_exp_assignment=[...]`), as
+    /// [`ni_exp_assignment`] returns them; samples left out of every list are not used.
+    Fixed {
+        /// One non-empty list of distinct indices per experience.
+        exp_assignment: Vec<Vec<usize>>,
+    },
+}
+
+/// Options of a new-instances split ([`ni_benchmark`]): Avalanche's `ni_benchmark` arguments.
+///
+/// Differences from Avalanche: the seed is always explicit (default 0, Avalanche's `seed=None`
+/// draws one); `shuffle` and `fixed_exp_assignment` are one [`ExpAssignment`]; a fixed
+/// assignment with `balance_experiences` or `min_class_patterns_in_exp` is an error (Avalanche
+/// ignores them).
 ///
 /// ```
 /// use cl_benchmarks::NiConfig;
 /// let config = NiConfig::new(4).with_seed(3).with_balance_experiences(true);
 /// assert_eq!(config.n_experiences, 4);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[doc(alias = "ni_benchmark")]
 pub struct NiConfig {
-    /// Number of training experiences.
+    /// Number of training experiences (required).
     pub n_experiences: usize,
-    /// Shuffle the samples (with `seed`) before assigning them; otherwise they are taken in
-    /// dataset order.
-    pub shuffle: bool,
-    /// Seed of the shuffle.
+    /// Task label of each training sample = index of its experience; otherwise 0 (default
+    /// `false`).
+    #[serde(default)]
+    pub task_labels: bool,
+    /// How the samples are assigned (default [`ExpAssignment::Shuffled`]).
+    #[serde(default)]
+    #[doc(alias = "shuffle")]
+    #[doc(alias = "fixed_exp_assignment")]
+    pub assignment: ExpAssignment,
+    /// Seed of the shuffle (default 0).
+    #[serde(default)]
     pub seed: u64,
     /// Spread the samples of each class evenly: per class, experience sizes differ by at most
-    /// one (and so do the total sizes).
+    /// one (and so do the total sizes) (default `false`).
+    #[serde(default)]
     pub balance_experiences: bool,
-    /// Every experience gets at least this many samples of every class.
+    /// Every experience gets at least this many samples of every class (default 0).
+    #[serde(default)]
     pub min_class_patterns_in_exp: usize,
-    /// Explicit training-sample indices of each experience; overrides `shuffle`,
-    /// `balance_experiences` and `min_class_patterns_in_exp` (as in Avalanche). Samples left out
-    /// of every list are not used.
-    pub fixed_exp_assignment: Option<Vec<Vec<usize>>>,
-    /// Task label of each training sample = index of its experience; otherwise 0.
-    pub task_labels: bool,
 }
 
 impl NiConfig {
@@ -44,24 +75,29 @@ impl NiConfig {
     pub fn new(n_experiences: usize) -> Self {
         Self {
             n_experiences,
-            shuffle: true,
+            task_labels: false,
+            assignment: ExpAssignment::Shuffled,
             seed: 0,
             balance_experiences: false,
             min_class_patterns_in_exp: 0,
-            fixed_exp_assignment: None,
-            task_labels: false,
         }
+    }
+
+    /// Task label = experience index.
+    pub fn with_task_labels(mut self, on: bool) -> Self {
+        self.task_labels = on;
+        self
+    }
+
+    /// How the samples are assigned.
+    pub fn with_assignment(mut self, assignment: ExpAssignment) -> Self {
+        self.assignment = assignment;
+        self
     }
 
     /// Sets the seed of the shuffle.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
-        self
-    }
-
-    /// Whether the samples are shuffled.
-    pub fn with_shuffle(mut self, shuffle: bool) -> Self {
-        self.shuffle = shuffle;
         self
     }
 
@@ -76,84 +112,75 @@ impl NiConfig {
         self.min_class_patterns_in_exp = n;
         self
     }
-
-    /// An explicit assignment of training-sample indices to experiences.
-    pub fn with_fixed_exp_assignment(mut self, assignment: Vec<Vec<usize>>) -> Self {
-        self.fixed_exp_assignment = Some(assignment);
-        self
-    }
-
-    /// Task label = experience index.
-    pub fn with_task_labels(mut self, on: bool) -> Self {
-        self.task_labels = on;
-        self
-    }
 }
 
-/// Checks a user-given assignment: one non-empty list per experience, indices in range and
-/// used once.
-fn check_fixed(fixed: &[Vec<usize>], n_experiences: usize, n: usize) -> Result<(), BenchmarkError> {
-    if fixed.len() != n_experiences {
-        return Err(BenchmarkError::arg(
-            "fixed_exp_assignment",
+impl Validate for NiConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "NiConfig";
+        let n_exp = self.n_experiences;
+        rule(C, "n_experiences_positive", n_exp > 0, || {
+            "n_experiences = 0: there must be at least 1 experience".to_string()
+        })?;
+        let ExpAssignment::Fixed { exp_assignment: fixed } = &self.assignment else {
+            return Ok(());
+        };
+        rule(C, "assignment_fixed_alone", !self.balance_experiences && self.min_class_patterns_in_exp == 0, || {
+            "a fixed assignment decides every experience's samples: balance_experiences and \
+             min_class_patterns_in_exp would be ignored; leave them at false and 0"
+                .to_string()
+        })?;
+        rule(C, "assignment_one_list_per_experience", fixed.len() == n_exp, || {
             format!(
-                "{} index lists for {n_experiences} experiences; give one list per experience or set \
-                 n_experiences to {}",
+                "{} index lists for {n_exp} experiences; give one list per experience or set n_experiences to {}",
                 fixed.len(),
                 fixed.len()
-            ),
-        ));
+            )
+        })?;
+        let empty = fixed.iter().position(Vec::is_empty);
+        rule(C, "assignment_lists_non_empty", empty.is_none(), || {
+            format!("experience {} has no sample; give every experience at least one index", empty.unwrap_or(0))
+        })?;
+        let mut used = BTreeSet::new();
+        let twice = fixed.iter().enumerate().find_map(|(e, list)| list.iter().find(|&&i| !used.insert(i)).map(|&i| (e, i)));
+        rule(C, "assignment_no_duplicates", twice.is_none(), || {
+            let (e, i) = twice.unwrap_or_default();
+            format!("index {i} is assigned twice (again in experience {e}); list each sample once")
+        })
     }
-    let mut used = vec![false; n];
-    for (e, list) in fixed.iter().enumerate() {
-        if list.is_empty() {
-            return Err(BenchmarkError::arg(
-                "fixed_exp_assignment",
-                format!("experience {e} has no sample; give every experience at least one index"),
-            ));
-        }
-        for &i in list {
-            if i >= n {
-                return Err(BenchmarkError::arg(
-                    "fixed_exp_assignment",
-                    format!("index {i} in experience {e} is out of range for {n} training samples; use 0..{n}"),
-                ));
-            }
-            if std::mem::replace(&mut used[i], true) {
-                return Err(BenchmarkError::arg(
-                    "fixed_exp_assignment",
-                    format!("index {i} is assigned twice (again in experience {e}); list each sample once"),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The training-sample indices of each experience of a new-instances split (sorted, except a
-/// `fixed_exp_assignment`, returned as given).
+/// fixed assignment, returned as given).
 ///
 /// This is what [`ni_benchmark`] uses; keep it to reproduce a split exactly (pass it back as
-/// `fixed_exp_assignment`), as Avalanche's `get_reproducibility_data`.
-pub fn ni_exp_assignment(train: &ClassificationDataset, config: &NiConfig) -> Result<Vec<Vec<usize>>, BenchmarkError> {
+/// [`ExpAssignment::Fixed`]), as Avalanche's `get_reproducibility_data`.
+///
+/// Errors ([`ClError::InvalidConfig`]): the rules of `config`, and those that depend on the
+/// data: `n_experiences_at_most_samples`, `assignment_in_range` (an index past the training
+/// samples), `min_class_patterns_in_exp_fits_classes`; an empty `train` (argument `train`).
+pub fn ni_exp_assignment(train: &ClassificationDataset, config: &NiConfig) -> Result<Vec<Vec<usize>>> {
+    config.validate()?;
+    const C: &str = "NiConfig";
     let n = train.len();
     let n_exp = config.n_experiences;
     if n == 0 {
-        return Err(BenchmarkError::arg("train", "the training dataset is empty"));
+        return Err(ClError::config("train", "the training dataset is empty"));
     }
-    if n_exp == 0 {
-        return Err(BenchmarkError::arg("n_experiences", "must be at least 1"));
-    }
-    if n_exp > n {
-        return Err(BenchmarkError::arg(
-            "n_experiences",
-            format!("{n_exp} experiences for {n} training samples; use at most {n}"),
-        ));
-    }
-    if let Some(fixed) = &config.fixed_exp_assignment {
-        check_fixed(fixed, n_exp, n)?;
-        return Ok(fixed.clone());
-    }
+    rule(C, "n_experiences_at_most_samples", n_exp <= n, || {
+        format!("{n_exp} experiences for {n} training samples; use at most {n}")
+    })?;
+    let shuffle = match &config.assignment {
+        ExpAssignment::Fixed { exp_assignment } => {
+            let out = exp_assignment.iter().enumerate().find_map(|(e, l)| l.iter().find(|&&i| i >= n).map(|&i| (e, i)));
+            rule(C, "assignment_in_range", out.is_none(), || {
+                let (e, i) = out.unwrap_or_default();
+                format!("index {i} in experience {e} is out of range for {n} training samples; use 0..{n}")
+            })?;
+            return Ok(exp_assignment.clone());
+        }
+        ExpAssignment::Shuffled => true,
+        ExpAssignment::DatasetOrder => false,
+    };
 
     // Indices of each class, in class order.
     let mut by_class: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
@@ -164,20 +191,21 @@ pub fn ni_exp_assignment(train: &ClassificationDataset, config: &NiConfig) -> Re
     if min > 0 {
         let (&c, idx) = by_class.iter().min_by_key(|(_, v)| v.len()).expect("non-empty dataset");
         if idx.len() < n_exp.saturating_mul(min) {
-            return Err(BenchmarkError::arg(
-                "min_class_patterns_in_exp",
-                format!(
+            return Err(ClError::InvalidConfig {
+                config: "NiConfig",
+                rule: "min_class_patterns_in_exp_fits_classes",
+                reason: format!(
                     "class {c} has only {} training samples, fewer than {n_exp} experiences x {min}; \
                      use at most {} or fewer experiences",
                     idx.len(),
                     idx.len() / n_exp
                 ),
-            ));
+            });
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut classes: Vec<Vec<usize>> = by_class.into_values().collect();
-    if config.shuffle {
+    if shuffle {
         for idx in classes.iter_mut() {
             idx.shuffle(&mut rng);
         }
@@ -198,7 +226,7 @@ pub fn ni_exp_assignment(train: &ClassificationDataset, config: &NiConfig) -> Re
             }
             if rem > 0 {
                 let mut order: Vec<usize> = (0..n_exp).collect();
-                if config.shuffle {
+                if shuffle {
                     order.shuffle(&mut rng);
                 }
                 order.sort_by_key(|&e| totals[e]); // stable: keeps the tie order
@@ -228,7 +256,7 @@ pub fn ni_exp_assignment(train: &ClassificationDataset, config: &NiConfig) -> Re
             }
         }
         let mut remaining: Vec<usize> = (0..n).filter(|&i| !assigned[i]).collect();
-        if config.shuffle {
+        if shuffle {
             remaining.shuffle(&mut rng);
         }
         let avg = remaining.len() / n_exp;
@@ -238,7 +266,7 @@ pub fn ni_exp_assignment(train: &ClassificationDataset, config: &NiConfig) -> Re
         }
         if rem > 0 {
             let mut targets: Vec<usize> = (0..n_exp).collect();
-            if config.shuffle {
+            if shuffle {
                 targets.shuffle(&mut rng);
             }
             for (j, &e) in targets[..rem].iter().enumerate() {
@@ -262,10 +290,10 @@ pub fn ni_benchmark(
     train: &ClassificationDataset,
     test: &ClassificationDataset,
     config: &NiConfig,
-) -> Result<Benchmark, BenchmarkError> {
+) -> Result<Benchmark> {
     let assignment = ni_exp_assignment(train, config)?;
     if test.is_empty() {
-        return Err(BenchmarkError::arg("test", "the test dataset is empty"));
+        return Err(ClError::config("test", "the test dataset is empty"));
     }
     let train_targets = train.targets();
     let train_max = check_class_ids("train", &train_targets)?;
@@ -280,7 +308,7 @@ pub fn ni_benchmark(
             let t = if config.task_labels { e as u32 } else { 0 };
             Ok(train.subset(idx)?.with_task_label(t))
         })
-        .collect::<Result<Vec<_>, BenchmarkError>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let train_stream = stream_of("train", datasets, label_space);
     let test_stream = stream_of("test", vec![test.with_task_label(0)], label_space);
     let (n_classes_per_exp, original_classes_in_exp) = classes_per_experience(&train_stream);
@@ -292,7 +320,7 @@ pub fn ni_benchmark(
         n_classes_per_exp,
         original_classes_in_exp,
         class_mapping: (0..label_space as u32).collect(),
-        seed: (config.fixed_exp_assignment.is_none() && config.shuffle).then_some(config.seed),
+        seed: matches!(config.assignment, ExpAssignment::Shuffled).then_some(config.seed),
     })
 }
 
@@ -300,10 +328,19 @@ pub fn ni_benchmark(
 mod tests {
     use super::super::common::testing::{ids, indexed};
     use super::*;
+    use cl_core::config::{ConfigFile, assert_rule};
     use proptest::prelude::*;
 
-    fn is_arg(r: Result<impl std::fmt::Debug, BenchmarkError>, name: &str) -> bool {
-        matches!(r, Err(BenchmarkError::InvalidArgument { argument, .. }) if argument == name)
+    fn is_rule(r: Result<impl std::fmt::Debug>, name: &str) -> bool {
+        matches!(r, Err(ClError::InvalidConfig { rule, .. }) if rule == name)
+    }
+
+    fn order(shuffle: bool) -> ExpAssignment {
+        if shuffle { ExpAssignment::Shuffled } else { ExpAssignment::DatasetOrder }
+    }
+
+    fn fixed_assignment(exp_assignment: Vec<Vec<usize>>) -> ExpAssignment {
+        ExpAssignment::Fixed { exp_assignment }
     }
 
     fn assignment_of(b: &Benchmark) -> Vec<Vec<usize>> {
@@ -335,7 +372,7 @@ mod tests {
             let n = targets.len();
             prop_assume!(n_exp <= n);
             let train = indexed(targets.clone());
-            let config = NiConfig::new(n_exp).with_seed(seed).with_shuffle(shuffle).with_balance_experiences(balance);
+            let config = NiConfig::new(n_exp).with_seed(seed).with_assignment(order(shuffle)).with_balance_experiences(balance);
             let b = ni_benchmark(&train, &train, &config).unwrap();
             prop_assert_eq!(b.n_experiences(), n_exp);
             let mut all: Vec<usize> = assignment_of(&b).concat();
@@ -358,7 +395,7 @@ mod tests {
         ) {
             prop_assume!(n_exp <= targets.len());
             let train = indexed(targets.clone());
-            let config = NiConfig::new(n_exp).with_seed(seed).with_shuffle(shuffle).with_balance_experiences(true);
+            let config = NiConfig::new(n_exp).with_seed(seed).with_assignment(order(shuffle)).with_balance_experiences(true);
             let b = ni_benchmark(&train, &train, &config).unwrap();
             let classes: BTreeSet<u32> = targets.iter().copied().collect();
             for c in classes {
@@ -379,7 +416,7 @@ mod tests {
             prop_assert_eq!(&a, &assignment_of(&b));
             prop_assert_eq!(a.clone(), ni_exp_assignment(&train, &config).unwrap());
             // Feeding the assignment back reproduces the benchmark.
-            let fixed = ni_benchmark(&train, &train, &NiConfig::new(n_exp).with_fixed_exp_assignment(a.clone())).unwrap();
+            let fixed = ni_benchmark(&train, &train, &NiConfig::new(n_exp).with_assignment(fixed_assignment(a.clone()))).unwrap();
             prop_assert_eq!(a, assignment_of(&fixed));
         }
 
@@ -390,7 +427,7 @@ mod tests {
             let config = NiConfig::new(n_exp).with_seed(seed).with_balance_experiences(balance).with_min_class_patterns_in_exp(min);
             let r = ni_benchmark(&train, &train, &config);
             if n_per_class < n_exp * min {
-                prop_assert!(is_arg(r, "min_class_patterns_in_exp"));
+                prop_assert!(is_rule(r, "min_class_patterns_in_exp_fits_classes"));
             } else {
                 let b = r.unwrap();
                 for e in b.train_stream.iter() {
@@ -419,9 +456,9 @@ mod tests {
     #[test]
     fn unshuffled_split_is_in_dataset_order() {
         let train = indexed(vec![0, 1, 0, 1, 0, 1, 0]);
-        let a = ni_exp_assignment(&train, &NiConfig::new(3).with_shuffle(false)).unwrap();
+        let a = ni_exp_assignment(&train, &NiConfig::new(3).with_assignment(ExpAssignment::DatasetOrder)).unwrap();
         assert_eq!(a, vec![vec![0, 1, 6], vec![2, 3], vec![4, 5]]);
-        let b = ni_benchmark(&train, &train, &NiConfig::new(3).with_shuffle(false)).unwrap();
+        let b = ni_benchmark(&train, &train, &NiConfig::new(3).with_assignment(ExpAssignment::DatasetOrder)).unwrap();
         assert_eq!(b.seed, None);
     }
 
@@ -452,27 +489,73 @@ mod tests {
     #[test]
     fn errors() {
         let train = indexed(vec![0, 1, 0, 1]);
-        assert!(is_arg(ni_benchmark(&train, &train, &NiConfig::new(0)), "n_experiences"));
-        assert!(is_arg(ni_benchmark(&train, &train, &NiConfig::new(5)), "n_experiences"));
-        assert!(is_arg(
+        assert_rule(ni_benchmark(&train, &train, &NiConfig::new(0)), "n_experiences_positive");
+        assert_rule(ni_benchmark(&train, &train, &NiConfig::new(5)), "n_experiences_at_most_samples");
+        assert_rule(
             ni_benchmark(&train, &train, &NiConfig::new(2).with_min_class_patterns_in_exp(2)),
-            "min_class_patterns_in_exp"
-        ));
-        let fixed = |a: Vec<Vec<usize>>| ni_benchmark(&train, &train, &NiConfig::new(a.len().max(1)).with_fixed_exp_assignment(a));
-        assert!(is_arg(fixed(vec![vec![0, 4]]), "fixed_exp_assignment"));
-        assert!(is_arg(fixed(vec![vec![0, 1], vec![1]]), "fixed_exp_assignment"));
-        assert!(is_arg(fixed(vec![vec![0], vec![]]), "fixed_exp_assignment"));
-        assert!(is_arg(
-            ni_benchmark(&train, &train, &NiConfig::new(3).with_fixed_exp_assignment(vec![vec![0], vec![1]])),
-            "fixed_exp_assignment"
-        ));
+            "min_class_patterns_in_exp_fits_classes",
+        );
+        let fixed = |a: Vec<Vec<usize>>| {
+            ni_benchmark(&train, &train, &NiConfig::new(a.len().max(1)).with_assignment(fixed_assignment(a)))
+        };
+        assert_rule(fixed(vec![vec![0, 4]]), "assignment_in_range");
+        assert_rule(fixed(vec![vec![0, 1], vec![1]]), "assignment_no_duplicates");
+        assert_rule(fixed(vec![vec![0], vec![]]), "assignment_lists_non_empty");
+        assert_rule(
+            ni_benchmark(&train, &train, &NiConfig::new(3).with_assignment(fixed_assignment(vec![vec![0], vec![1]]))),
+            "assignment_one_list_per_experience",
+        );
         // A partial fixed assignment is fine (unused samples are dropped).
         let b = fixed(vec![vec![3, 0], vec![2]]).unwrap();
         assert_eq!(assignment_of(&b), vec![vec![3, 0], vec![2]]);
+        assert_eq!(b.seed, None);
         let empty = ClassificationDataset::from_f32(vec![], vec![1], vec![]).unwrap();
-        assert!(is_arg(ni_benchmark(&empty, &train, &NiConfig::new(1)), "train"));
-        assert!(is_arg(ni_benchmark(&train, &empty, &NiConfig::new(1)), "test"));
+        assert_rule(ni_benchmark(&empty, &train, &NiConfig::new(1)), "train");
+        assert_rule(ni_benchmark(&train, &empty, &NiConfig::new(1)), "test");
         let huge = indexed(vec![1 << 24]);
-        assert!(is_arg(ni_benchmark(&huge, &train, &NiConfig::new(1)), "train"));
+        assert_rule(ni_benchmark(&huge, &train, &NiConfig::new(1)), "train");
+    }
+
+    #[test]
+    fn every_rule() {
+        let fixed = |a: Vec<Vec<usize>>| NiConfig::new(a.len()).with_assignment(fixed_assignment(a));
+        let cases: Vec<(NiConfig, &str)> = vec![
+            (NiConfig::new(0), "n_experiences_positive"),
+            (fixed(vec![vec![0]]).with_balance_experiences(true), "assignment_fixed_alone"),
+            (fixed(vec![vec![0]]).with_min_class_patterns_in_exp(1), "assignment_fixed_alone"),
+            (NiConfig::new(2).with_assignment(fixed_assignment(vec![vec![0]])), "assignment_one_list_per_experience"),
+            (fixed(vec![vec![0], vec![]]), "assignment_lists_non_empty"),
+            (fixed(vec![vec![0, 1], vec![2, 0]]), "assignment_no_duplicates"),
+        ];
+        for (config, name) in cases {
+            assert_rule(config.validate(), name);
+        }
+        // The rules that depend on the training data (4 samples of 2 classes).
+        let train = indexed(vec![0, 1, 0, 1]);
+        for (config, name) in [
+            (NiConfig::new(5), "n_experiences_at_most_samples"),
+            (fixed(vec![vec![0, 9]]), "assignment_in_range"),
+            (NiConfig::new(2).with_min_class_patterns_in_exp(2), "min_class_patterns_in_exp_fits_classes"),
+        ] {
+            config.validate().unwrap();
+            assert_rule(ni_exp_assignment(&train, &config), name);
+        }
+    }
+
+    #[test]
+    fn config_round_trips() {
+        for config in [
+            NiConfig::new(4)
+                .with_task_labels(true)
+                .with_seed(9)
+                .with_balance_experiences(true)
+                .with_min_class_patterns_in_exp(2),
+            NiConfig::new(3).with_assignment(ExpAssignment::DatasetOrder),
+            NiConfig::new(2).with_assignment(fixed_assignment(vec![vec![3, 0], vec![2]])),
+        ] {
+            assert_eq!(NiConfig::from_json(&config.to_json()).unwrap(), config);
+            assert_eq!(NiConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+        }
+        assert_eq!(NiConfig::from_toml("n_experiences = 4").unwrap(), NiConfig::new(4));
     }
 }

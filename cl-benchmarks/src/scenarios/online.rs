@@ -100,7 +100,7 @@ mod tests {
 
     fn stream(n: usize) -> Stream {
         let ds = indexed((0..n as u32).map(|i| i % 6).collect());
-        nc_benchmark(&ds, &ds, &NcConfig::new(3).with_seed(5)).unwrap().train_stream
+        nc_benchmark(&ds, &ds, &NcConfig::new(3, false).with_seed(5)).unwrap().train_stream
     }
 
     proptest! {
@@ -176,7 +176,7 @@ mod tests {
     fn errors() {
         assert!(matches!(
             split_online_stream(&stream(12), 0, true, false, false, 0),
-            Err(BenchmarkError::InvalidArgument { argument: "experience_size", .. })
+            Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule: "experience_size", .. }))
         ));
     }
 }

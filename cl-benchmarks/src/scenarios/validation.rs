@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use cl_core::{Benchmark, ClassificationDataset, Experience, Stream};
+use cl_core::data::ClassificationDataset;
+use cl_core::{Benchmark, Experience, Stream};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -295,7 +296,7 @@ mod tests {
     fn errors() {
         let b = bench(30); // experiences of 10 samples
         let arg = |r: Result<BenchmarkWithValidation, BenchmarkError>, name: &str| {
-            matches!(r, Err(BenchmarkError::InvalidArgument { argument, .. }) if argument == name)
+            matches!(r, Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule, .. })) if rule == name)
         };
         for f in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
             assert!(arg(benchmark_with_validation_stream(&b, f, false, true, 0), "validation_size"));

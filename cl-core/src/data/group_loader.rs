@@ -19,6 +19,9 @@ use rand_chacha::ChaCha8Rng;
 use super::batch::MiniBatch;
 use super::dataset::ClassificationDataset;
 use super::loader::{DataLoader, DataLoaderConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Validate;
 use crate::error::{ClError, Result};
 
 /// The RNG stream of random transforms, apart from the groups' shuffling streams.
@@ -235,7 +238,8 @@ pub fn balanced_batch_sizes(batch_size: usize, n: usize) -> Vec<usize> {
 }
 
 /// Options of [`GroupBalancedDataLoader`] and [`TaskBalancedDataLoader`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GroupBalancedDataLoaderConfig {
     /// The mini-batch size (split among the groups, at least one sample each), shuffling,
     /// `drop_last` (applied to each group's own batches) and seed.
@@ -258,6 +262,13 @@ impl GroupBalancedDataLoaderConfig {
     pub fn with_oversample_small_groups(mut self, oversample: bool) -> Self {
         self.oversample_small_groups = oversample;
         self
+    }
+}
+
+impl Validate for GroupBalancedDataLoaderConfig {
+    /// The loader's rules (the batch size against the number of groups is checked with the data).
+    fn validate(&self) -> Result<()> {
+        self.loader.validate()
     }
 }
 
@@ -300,10 +311,8 @@ impl GroupBalancedDataLoader {
     /// Errors if the batch size is 0, there is no group, a group is empty, the groups' sample
     /// shapes differ, or the batch size is smaller than the number of groups.
     pub fn new(groups: &[ClassificationDataset], config: GroupBalancedDataLoaderConfig) -> Result<Self> {
+        config.validate()?;
         let batch_size = config.loader.batch_size;
-        if batch_size == 0 {
-            return Err(ClError::config("batch_size", "must be at least 1"));
-        }
         if groups.is_empty() {
             return Err(ClError::config(
                 "groups",
@@ -619,7 +628,7 @@ pub(super) mod tests {
         let two = [ids(0, 3, 0), ids(100, 3, 0)];
         assert_eq!(
             err(GroupBalancedDataLoader::new(&two, config(0, 0, false))),
-            "batch_size"
+            "batch_size_positive"
         );
         assert_eq!(
             err(GroupBalancedDataLoader::new(&two, config(1, 0, false))),

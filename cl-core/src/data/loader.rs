@@ -7,7 +7,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::batch::MiniBatch;
 use super::dataset::ClassificationDataset;
-use crate::error::{ClError, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Validate, rule};
+use crate::error::Result;
 
 /// A source of mini-batches, epoch after epoch.
 ///
@@ -23,8 +26,10 @@ pub trait DataLoader: Send {
     fn next_batch(&mut self, device: &Device) -> Option<Result<MiniBatch>>;
 }
 
-/// Options of [`ClassificationDataLoader`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Options of [`ClassificationDataLoader`] (PyTorch's `DataLoader(batch_size, shuffle,
+/// drop_last)` plus the seed of its shuffling). Defaults: batch 1, no shuffling, as PyTorch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DataLoaderConfig {
     /// Samples per batch (> 0).
     pub batch_size: usize,
@@ -36,7 +41,50 @@ pub struct DataLoaderConfig {
     pub seed: u64,
 }
 
+impl Default for DataLoaderConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1,
+            shuffle: false,
+            drop_last: false,
+            seed: 0,
+        }
+    }
+}
+
+impl Validate for DataLoaderConfig {
+    fn validate(&self) -> Result<()> {
+        rule("DataLoaderConfig", "batch_size_positive", self.batch_size > 0, || {
+            "batch_size must be at least 1".into()
+        })
+    }
+}
+
 impl DataLoaderConfig {
+    /// Sets the batch size.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Sets whether each epoch is reshuffled.
+    pub fn with_shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// Sets whether the last partial batch is dropped.
+    pub fn with_drop_last(mut self, drop_last: bool) -> Self {
+        self.drop_last = drop_last;
+        self
+    }
+
+    /// Sets the seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
     /// A training loader: shuffled, last partial batch kept.
     pub fn train(batch_size: usize, seed: u64) -> Self {
         Self {
@@ -69,11 +117,9 @@ pub struct ClassificationDataLoader {
 }
 
 impl ClassificationDataLoader {
-    /// A loader over `dataset`; errors if the batch size is 0.
+    /// A loader over `dataset`; the configuration is validated.
     pub fn new(dataset: ClassificationDataset, config: DataLoaderConfig) -> Result<Self> {
-        if config.batch_size == 0 {
-            return Err(ClError::config("batch_size", "must be at least 1"));
-        }
+        config.validate()?;
         let n = dataset.len();
         Ok(Self {
             dataset,
@@ -159,6 +205,39 @@ mod tests {
         assert_ne!(e1, e2, "reshuffled each epoch");
         let mut same = loader(10, DataLoaderConfig::train(3, 7));
         assert_eq!(epoch(&mut same), e1, "same seed, same order");
+    }
+
+    #[test]
+    fn loader_configs_round_trip_and_rules() {
+        use crate::config::{ConfigFile, assert_rule};
+        use crate::data::{GroupBalancedDataLoaderConfig, ReplayDataLoaderConfig};
+        let loader = DataLoaderConfig::default()
+            .with_batch_size(7)
+            .with_shuffle(true)
+            .with_drop_last(true)
+            .with_seed(3);
+        assert_eq!(DataLoaderConfig::from_json(&loader.to_json()).unwrap(), loader);
+        assert_eq!(DataLoaderConfig::from_toml(&loader.to_toml().unwrap()).unwrap(), loader);
+        let group = GroupBalancedDataLoaderConfig::new(loader).with_oversample_small_groups(true);
+        assert_eq!(GroupBalancedDataLoaderConfig::from_json(&group.to_json()).unwrap(), group);
+        assert_eq!(GroupBalancedDataLoaderConfig::from_toml(&group.to_toml().unwrap()).unwrap(), group);
+        let replay = ReplayDataLoaderConfig::new(loader)
+            .with_batch_size_mem(5)
+            .with_oversample_small_tasks(false)
+            .with_task_balanced_dataloader(true);
+        assert_eq!(ReplayDataLoaderConfig::from_json(&replay.to_json()).unwrap(), replay);
+        assert_eq!(ReplayDataLoaderConfig::from_toml(&replay.to_toml().unwrap()).unwrap(), replay);
+        // One test per rule.
+        assert_rule(DataLoaderConfig::default().with_batch_size(0).validate(), "batch_size_positive");
+        assert_rule(
+            GroupBalancedDataLoaderConfig::new(DataLoaderConfig::train(0, 0)).validate(),
+            "batch_size_positive",
+        );
+        assert_rule(
+            ReplayDataLoaderConfig::new(DataLoaderConfig::train(4, 0)).with_batch_size_mem(0).validate(),
+            "batch_size_mem_positive",
+        );
+        assert!(DataLoaderConfig::from_toml("batch_size = 2\nshufle = true").is_err(), "unknown fields are rejected");
     }
 
     #[test]

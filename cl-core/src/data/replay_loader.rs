@@ -7,10 +7,14 @@ use super::batch::MiniBatch;
 use super::dataset::ClassificationDataset;
 use super::group_loader::{MultiGroupSampler, balanced_batch_sizes, split_by_task};
 use super::loader::{DataLoader, DataLoaderConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Validate, rule};
 use crate::error::{ClError, Result};
 
 /// Options of [`ReplayDataLoader`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReplayDataLoaderConfig {
     /// Current-data samples per mini-batch (`batch_size`), shuffling, `drop_last` (applied to
     /// the current data and to each memory group separately) and seed.
@@ -57,9 +61,26 @@ impl ReplayDataLoaderConfig {
         self
     }
 
+    /// Sets the current data's loader options.
+    pub fn with_loader(mut self, loader: DataLoaderConfig) -> Self {
+        self.loader = loader;
+        self
+    }
+
     /// The effective memory batch size.
     pub fn memory_batch_size(&self) -> usize {
         self.batch_size_mem.unwrap_or(self.loader.batch_size)
+    }
+}
+
+impl Validate for ReplayDataLoaderConfig {
+    /// The loader's rules, and a memory batch of at least one sample (the memory's number of
+    /// tasks is checked with the data).
+    fn validate(&self) -> Result<()> {
+        self.loader.validate()?;
+        rule("ReplayDataLoaderConfig", "batch_size_mem_positive", self.batch_size_mem != Some(0), || {
+            "batch_size_mem must be at least 1 (or unset: the current batch size)".into()
+        })
     }
 }
 
@@ -108,9 +129,7 @@ impl ReplayDataLoader {
         memory: Option<&ClassificationDataset>,
         config: ReplayDataLoaderConfig,
     ) -> Result<Self> {
-        if config.loader.batch_size == 0 {
-            return Err(ClError::config("batch_size", "must be at least 1"));
-        }
+        config.validate()?;
         if data.is_empty() {
             return Err(ClError::config("data", "the current data has no samples"));
         }
@@ -121,12 +140,6 @@ impl ReplayDataLoader {
         let mut memory_tasks = None;
         if let Some(memory) = memory {
             let bs_mem = config.memory_batch_size();
-            if bs_mem == 0 {
-                return Err(ClError::config(
-                    "batch_size_mem",
-                    "must be at least 1 when the memory is not empty",
-                ));
-            }
             if config.task_balanced_dataloader {
                 let (tasks, subsets) = split_by_task(memory)?;
                 if bs_mem < tasks.len() {
@@ -309,18 +322,18 @@ mod tests {
         };
         assert_eq!(
             field(ReplayDataLoader::new(&data, Some(&memory), config(0, 2, 0))),
-            "batch_size"
+            "batch_size_positive"
         );
         assert_eq!(
             field(ReplayDataLoader::new(&data, Some(&memory), config(4, 0, 0))),
-            "batch_size_mem"
+            "batch_size_mem_positive"
         );
         let empty = data.subset(&[]).unwrap();
         assert_eq!(
             field(ReplayDataLoader::new(&empty, Some(&memory), config(4, 2, 0))),
             "data"
         );
-        // batch_size_mem = 0 is fine without memory.
-        assert!(ReplayDataLoader::new(&data, None, config(4, 0, 0)).is_ok());
+        // The config is checked on its own, with or without memory: 0 is never a batch size.
+        assert_eq!(field(ReplayDataLoader::new(&data, None, config(4, 0, 0))), "batch_size_mem_positive");
     }
 }

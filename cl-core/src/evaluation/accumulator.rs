@@ -61,7 +61,7 @@ impl AccuracyLossSums {
     }
 
     /// Adds a batch given its per-sample top-1 hits (0/1, see
-    /// [`MetricContext::hits`](crate::MetricContext::hits)) and its mean loss.
+    /// [`MetricContext::hits`](super::MetricContext::hits)) and its mean loss.
     pub fn update_hits(&mut self, batch: &MiniBatch, hits: Tensor<1, Int>, mean_loss: &Tensor<1>) {
         let n = batch.len();
         if n == 0 {

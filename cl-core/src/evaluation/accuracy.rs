@@ -5,19 +5,122 @@ use std::collections::BTreeMap;
 
 use burn::tensor::Int;
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
 use crate::callback::Callback;
+use crate::config::{Validate, rule};
+use crate::error::Result;
 
 use super::Granularity;
 use super::accumulator::{AccuracyLossSums, TaskCounts, TaskValues};
 use super::metric::{Metric, MetricContext, MetricOutput};
+use super::names::MetricName;
+
+/// The configuration of [`AccuracyMetrics`]: Avalanche's `accuracy_metrics(minibatch, epoch,
+/// epoch_running, experience, stream, trained_experience)` and `loss_metrics(minibatch, epoch,
+/// epoch_running, experience, stream)` in one (they share one pass over the outputs), plus
+/// Avalanche's `TaskAwareAccuracy`.
+///
+/// Avalanche's functions default every flag to `False` (no value at all); the default here is
+/// its default evaluator's choice: accuracy and loss per epoch, experience and stream
+/// ([`Granularity::DEFAULT`]), which is what [`EvaluationPlugin::default`](super::EvaluationPlugin)
+/// computes.
+///
+/// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_core::evaluation::{AccuracyConfig, Granularity};
+/// // accuracy_metrics(epoch=True, experience=True, stream=True, trained_experience=True)
+/// let config = AccuracyConfig::default().with_loss(Granularity::NONE).with_trained_experience(true);
+/// let toml = "trained_experience = true\n[loss]\n";
+/// assert_eq!(AccuracyConfig::from_toml(toml).unwrap(), config);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccuracyConfig {
+    /// When top-1 accuracy is emitted (`Top1_Acc_MB`, `_Epoch`, `_Exp`, `_Stream`).
+    pub accuracy: Granularity,
+    /// When the mean loss is emitted (`Loss_MB`, `_Epoch`, `_Exp`, `_Stream`).
+    pub loss: Granularity,
+    /// The running accuracy of the epoch so far, every iteration (`Top1_RunningAcc_Epoch`;
+    /// Avalanche's `epoch_running` of `accuracy_metrics`).
+    pub running_accuracy: bool,
+    /// The running mean loss of the epoch so far, every iteration (`RunningLoss_Epoch`;
+    /// Avalanche's `epoch_running` of `loss_metrics`).
+    pub running_loss: bool,
+    /// `Accuracy_On_Trained_Experiences` after each evaluation: the accuracy over the evaluated
+    /// experiences whose index is not above the last trained one.
+    pub trained_experience: bool,
+    /// One value per task label, each named with its task, instead of the pooled value
+    /// (Avalanche's `TaskAwareAccuracy`).
+    pub task_aware: bool,
+}
+
+impl Default for AccuracyConfig {
+    fn default() -> Self {
+        Self {
+            accuracy: Granularity::DEFAULT,
+            loss: Granularity::DEFAULT,
+            running_accuracy: false,
+            running_loss: false,
+            trained_experience: false,
+            task_aware: false,
+        }
+    }
+}
+
+impl AccuracyConfig {
+    /// Sets when accuracy is emitted.
+    pub fn with_accuracy(mut self, accuracy: Granularity) -> Self {
+        self.accuracy = accuracy;
+        self
+    }
+
+    /// Sets when the loss is emitted.
+    pub fn with_loss(mut self, loss: Granularity) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// Sets whether the running epoch accuracy is emitted every iteration.
+    pub fn with_running_accuracy(mut self, on: bool) -> Self {
+        self.running_accuracy = on;
+        self
+    }
+
+    /// Sets whether the running epoch loss is emitted every iteration.
+    pub fn with_running_loss(mut self, on: bool) -> Self {
+        self.running_loss = on;
+        self
+    }
+
+    /// Sets whether the accuracy on the trained experiences is emitted.
+    pub fn with_trained_experience(mut self, on: bool) -> Self {
+        self.trained_experience = on;
+        self
+    }
+
+    /// Sets whether one value per task label is emitted.
+    pub fn with_task_aware(mut self, on: bool) -> Self {
+        self.task_aware = on;
+        self
+    }
+}
+
+impl Validate for AccuracyConfig {
+    /// Every combination is valid (one that emits nothing included, as in Avalanche).
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// Top-1 accuracy (`Top1_Acc_*`) and loss (`Loss_*`) at the chosen granularities, plus the
 /// running epoch values (`Top1_RunningAcc_Epoch`, `RunningLoss_Epoch`, every iteration) and the
-/// accuracy on the experiences trained so far (`Accuracy_On_Trained_Experiences`, per stream).
+/// accuracy on the experiences trained so far (`Accuracy_On_Trained_Experiences`, per stream),
+/// as configured by an [`AccuracyConfig`].
 ///
 /// Task-agnostic by default (as Avalanche's `accuracy_metrics`): the samples of every task are
 /// pooled and the value is named with the experience's task label. With
-/// [`task_aware`](Self::task_aware) one value per task label is emitted, each named with its
+/// [`AccuracyConfig::task_aware`] one value per task label is emitted, each named with its
 /// task (Avalanche's `TaskAwareAccuracy`; FACIL/Mammoth's task-aware numbers when the model
 /// uses the task labels, e.g. a multi-head model).
 ///
@@ -25,12 +128,7 @@ use super::metric::{Metric, MetricContext, MetricOutput};
 /// stream (and once per iteration only for the minibatch and running values).
 #[derive(Debug)]
 pub struct AccuracyMetrics {
-    accuracy: Granularity,
-    loss: Granularity,
-    running_accuracy: bool,
-    running_loss: bool,
-    trained_experiences: bool,
-    task_aware: bool,
+    config: AccuracyConfig,
     minibatch: AccuracyLossSums,
     epoch: AccuracyLossSums,
     experience: AccuracyLossSums,
@@ -40,15 +138,10 @@ pub struct AccuracyMetrics {
 }
 
 impl AccuracyMetrics {
-    /// Accuracy and loss at the given granularities.
-    pub fn new(accuracy: Granularity, loss: Granularity) -> Self {
+    /// The metrics of `config` (every configuration is valid).
+    pub fn new(config: AccuracyConfig) -> Self {
         Self {
-            accuracy,
-            loss,
-            running_accuracy: false,
-            running_loss: false,
-            trained_experiences: false,
-            task_aware: false,
+            config,
             minibatch: AccuracyLossSums::default(),
             epoch: AccuracyLossSums::default(),
             experience: AccuracyLossSums::default(),
@@ -58,42 +151,13 @@ impl AccuracyMetrics {
         }
     }
 
-    /// Accuracy only.
-    pub fn accuracy(granularity: Granularity) -> Self {
-        Self::new(granularity, Granularity::NONE)
-    }
-
-    /// Loss only.
-    pub fn loss(granularity: Granularity) -> Self {
-        Self::new(Granularity::NONE, granularity)
-    }
-
-    /// Also emits the running epoch values every iteration (`Top1_RunningAcc_Epoch` if accuracy
-    /// is on at any granularity, `RunningLoss_Epoch` if loss is).
-    pub fn running_epoch(mut self) -> Self {
-        self.running_accuracy = self.accuracy.any();
-        self.running_loss = self.loss.any();
-        if !self.running_accuracy && !self.running_loss {
-            self.running_accuracy = true;
-        }
-        self
-    }
-
-    /// Also emits `Accuracy_On_Trained_Experiences` after each evaluation: the accuracy over
-    /// the evaluated experiences whose index is not above the last trained one.
-    pub fn trained_experiences(mut self) -> Self {
-        self.trained_experiences = true;
-        self
-    }
-
-    /// One value per task label instead of the pooled value.
-    pub fn task_aware(mut self) -> Self {
-        self.task_aware = true;
-        self
+    /// The configuration.
+    pub fn config(&self) -> &AccuracyConfig {
+        &self.config
     }
 
     fn wants_epoch(&self) -> bool {
-        self.accuracy.epoch || self.loss.epoch || self.running_accuracy || self.running_loss
+        self.config.accuracy.epoch || self.config.loss.epoch || self.config.running_accuracy || self.config.running_loss
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -105,15 +169,18 @@ impl AccuracyMetrics {
         ctx: &MetricContext<'_>,
         out: &mut MetricOutput,
     ) {
-        let values: Vec<(Option<u32>, TaskValues)> = if self.task_aware {
+        let values: Vec<(Option<u32>, TaskValues)> = if self.config.task_aware {
             sums.read().into_iter().map(|(t, v)| (Some(t), v)).collect()
         } else {
             sums.read_pooled().map(|v| (ctx.task(), v)).into_iter().collect()
         };
         for (task, v) in values {
-            let name = |metric: &str| match (self.task_aware, task) {
-                (true, Some(t)) => ctx.name_with_task(metric, t, add_exp),
-                _ => ctx.name(metric, true, add_exp),
+            let name = |metric: &str| {
+                let name = if add_exp { ctx.exp_name(metric) } else { ctx.task_name(metric) };
+                match (self.config.task_aware, task) {
+                    (true, Some(t)) => name.with_task(t),
+                    _ => name,
+                }
             };
             if let Some(m) = acc_name {
                 out.scalar(name(m), v.accuracy);
@@ -144,22 +211,22 @@ impl Metric for AccuracyMetrics {
                 if self.wants_epoch() {
                     self.epoch.update_hits(batch, hits.clone(), loss);
                 }
-                if self.accuracy.minibatch || self.loss.minibatch {
+                if self.config.accuracy.minibatch || self.config.loss.minibatch {
                     self.minibatch.reset();
                     self.minibatch.update_hits(batch, hits, loss);
-                    let names = (pick(self.accuracy.minibatch, "Top1_Acc_MB"), pick(self.loss.minibatch, "Loss_MB"));
+                    let names = (pick(self.config.accuracy.minibatch, "Top1_Acc_MB"), pick(self.config.loss.minibatch, "Loss_MB"));
                     self.emit(&self.minibatch, names, false, ctx, out);
                 }
-                if self.running_accuracy || self.running_loss {
+                if self.config.running_accuracy || self.config.running_loss {
                     let names = (
-                        pick(self.running_accuracy, "Top1_RunningAcc_Epoch"),
-                        pick(self.running_loss, "RunningLoss_Epoch"),
+                        pick(self.config.running_accuracy, "Top1_RunningAcc_Epoch"),
+                        pick(self.config.running_loss, "RunningLoss_Epoch"),
                     );
                     self.emit(&self.epoch, names, false, ctx, out);
                 }
             }
             Callback::AfterTrainingEpoch => {
-                let names = (pick(self.accuracy.epoch, "Top1_Acc_Epoch"), pick(self.loss.epoch, "Loss_Epoch"));
+                let names = (pick(self.config.accuracy.epoch, "Top1_Acc_Epoch"), pick(self.config.loss.epoch, "Loss_Epoch"));
                 if names.0.is_some() || names.1.is_some() {
                     self.emit(&self.epoch, names, false, ctx, out);
                 }
@@ -177,41 +244,101 @@ impl Metric for AccuracyMetrics {
                 let (Some(batch), Some(hits), Some(loss)) = (ctx.batch, ctx.hits(), ctx.loss) else {
                     return;
                 };
-                if self.accuracy.experience || self.loss.experience {
+                if self.config.accuracy.experience || self.config.loss.experience {
                     self.experience.update_hits(batch, hits.clone(), loss);
                 }
-                if self.accuracy.stream || self.loss.stream {
+                if self.config.accuracy.stream || self.config.loss.stream {
                     self.stream.update_hits(batch, hits.clone(), loss);
                 }
-                if self.trained_experiences && ctx.experience_id().unwrap_or(0) <= self.last_trained {
+                if self.config.trained_experience && ctx.experience_id().unwrap_or(0) <= self.last_trained {
                     self.trained.update(batch, hits);
                 }
             }
             Callback::AfterEvalExp => {
-                let names = (pick(self.accuracy.experience, "Top1_Acc_Exp"), pick(self.loss.experience, "Loss_Exp"));
+                let names = (pick(self.config.accuracy.experience, "Top1_Acc_Exp"), pick(self.config.loss.experience, "Loss_Exp"));
                 if names.0.is_some() || names.1.is_some() {
                     self.emit(&self.experience, names, true, ctx, out);
                 }
             }
             Callback::AfterEval => {
-                let names = (pick(self.accuracy.stream, "Top1_Acc_Stream"), pick(self.loss.stream, "Loss_Stream"));
+                let names = (pick(self.config.accuracy.stream, "Top1_Acc_Stream"), pick(self.config.loss.stream, "Loss_Stream"));
                 if names.0.is_some() || names.1.is_some() {
                     // As Avalanche, named with the last evaluated experience's task.
                     self.emit(&self.stream, names, false, ctx, out);
                 }
-                if self.trained_experiences {
+                if self.config.trained_experience {
                     let name = "Accuracy_On_Trained_Experiences";
-                    if self.task_aware {
+                    if self.config.task_aware {
                         for (t, v) in self.trained.read() {
-                            out.scalar(ctx.name_with_task(name, t, false), v);
+                            out.scalar(ctx.task_name(name).with_task(t), v);
                         }
                     } else if let Some(v) = self.trained.read_pooled() {
-                        out.scalar(ctx.name(name, true, false), v);
+                        out.scalar(ctx.task_name(name), v);
                     }
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// The configuration of [`TopkAccuracy`]: Avalanche's `topk_acc_metrics(top_k=5, minibatch,
+/// epoch, experience, stream)`.
+///
+/// Avalanche defaults every granularity to `False`; the default here is epoch, experience and
+/// stream ([`Granularity::DEFAULT`]), as for [`AccuracyConfig`]. Avalanche's `epoch_running` and
+/// `trained_experience` are not offered.
+///
+/// ```
+/// use cl_core::config::{ConfigFile, Validate};
+/// use cl_core::evaluation::TopkConfig;
+/// let config = TopkConfig::from_toml("top_k = 3").unwrap();
+/// assert_eq!(config, TopkConfig::new(3));
+/// assert_eq!(TopkConfig::new(0).validate().unwrap_err().rule(), Some("top_k_positive"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopkConfig {
+    /// `k` (at least 1; default 5).
+    pub top_k: usize,
+    /// When the value is emitted (`Topk_{k}_Acc_MB`, `_Epoch`, `_Exp`, `_Stream`).
+    pub granularity: Granularity,
+}
+
+impl Default for TopkConfig {
+    fn default() -> Self {
+        Self::new(5)
+    }
+}
+
+impl TopkConfig {
+    /// Top-`k` accuracy per epoch, experience and stream.
+    pub fn new(top_k: usize) -> Self {
+        Self {
+            top_k,
+            granularity: Granularity::DEFAULT,
+        }
+    }
+
+    /// Sets `k`.
+    pub fn with_top_k(mut self, top_k: usize) -> Self {
+        self.top_k = top_k;
+        self
+    }
+
+    /// Sets when the value is emitted.
+    pub fn with_granularity(mut self, granularity: Granularity) -> Self {
+        self.granularity = granularity;
+        self
+    }
+}
+
+impl Validate for TopkConfig {
+    /// `top_k_positive`.
+    fn validate(&self) -> Result<()> {
+        rule("TopkConfig", "top_k_positive", self.top_k > 0, || {
+            format!("top_k = {} must be at least 1", self.top_k)
+        })
     }
 }
 
@@ -233,14 +360,12 @@ pub struct TopkAccuracy {
 }
 
 impl TopkAccuracy {
-    /// Top-`k` accuracy at the given granularities; `k` must be at least 1.
-    pub fn new(k: usize, granularity: Granularity) -> crate::error::Result<Self> {
-        if k == 0 {
-            return Err(crate::error::ClError::config("k", "top-k accuracy needs k >= 1"));
-        }
+    /// Top-k accuracy as configured; an error if `config` breaks a rule ([`TopkConfig`]).
+    pub fn new(config: TopkConfig) -> Result<Self> {
+        config.validate()?;
         Ok(Self {
-            k,
-            granularity,
+            k: config.top_k,
+            granularity: config.granularity,
             minibatch: TaskCounts::default(),
             epoch: TaskCounts::default(),
             experience: TaskCounts::default(),
@@ -273,10 +398,11 @@ impl TopkAccuracy {
     }
 
     fn emit(&self, counts: &TaskCounts, level: &str, add_exp: bool, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
-        let name = format!("Topk_{}_Acc_{level}", self.k);
+        let metric = format!("Topk_{}_Acc_{level}", self.k);
+        let name: MetricName = if add_exp { ctx.exp_name(&metric) } else { ctx.stream_name(&metric) };
         let values: BTreeMap<u32, f64> = counts.read();
         for (t, v) in values {
-            out.scalar(ctx.name_with_task(&name, t, add_exp), v);
+            out.scalar(name.clone().with_task(t), v);
         }
     }
 }

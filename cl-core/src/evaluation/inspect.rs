@@ -116,7 +116,7 @@ impl ModuleVisitor for Inspector {
 /// and the output's spatial size (to chain layers): `c_out · c_in/groups · kh · kw · h_out · w_out`.
 ///
 /// For a CNN, compose this over the model's convolutions (and
-/// [`linear_macs`]) and give the result to [`MacMetric::with_counter`](crate::MacMetric::with_counter).
+/// [`linear_macs`]) and give the result to `cl-metrics`' `MacMetric::with_counter`.
 pub fn conv2d_macs(conv: &Conv2d, input_hw: [usize; 2]) -> (u64, [usize; 2]) {
     let [c_out, c_in_g, kh, kw] = conv.weight.dims();
     let (pad_h, pad_w) = match &conv.padding {

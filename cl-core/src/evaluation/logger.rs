@@ -37,7 +37,7 @@ pub struct LogEvent<'a> {
 ///
 /// ```
 /// use cl_core::Callback;
-/// use cl_metrics::{EvaluationPlugin, Granularity, LogEvent, Logger};
+/// use cl_core::evaluation::{EvaluationPlugin, LogEvent, Logger};
 ///
 /// /// Counts the values emitted at the end of evaluated experiences.
 /// #[derive(Default)]

@@ -9,7 +9,7 @@ use crate::data::MiniBatch;
 use crate::scenario::Experience;
 
 use super::inspect::ModelInspect;
-use super::names::metric_name;
+use super::names::{MetricName, Phase};
 use super::value::{MetricData, MetricValue};
 
 /// A metric: called at every callback of the loop with a read-only view of the strategy
@@ -23,7 +23,7 @@ use super::value::{MetricData, MetricValue};
 ///
 /// ```
 /// use cl_core::Callback;
-/// use cl_metrics::{EvaluationPlugin, Granularity, Metric, MetricContext, MetricOutput};
+/// use cl_core::evaluation::{EvaluationPlugin, Metric, MetricContext, MetricOutput};
 ///
 /// #[derive(Default)]
 /// struct EvalSamples(usize);
@@ -34,13 +34,14 @@ use super::value::{MetricData, MetricValue};
 ///         match ctx.callback {
 ///             Callback::BeforeEvalExp => self.0 = 0,
 ///             Callback::AfterEvalIteration => self.0 += ctx.batch.map_or(0, |b| b.len()),
-///             Callback::AfterEvalExp => out.scalar(ctx.name("EvalSamples_Exp", true, true), self.0 as f64),
+///             // `EvalSamples_Exp/eval_phase/test_stream/Task000/Exp000`
+///             Callback::AfterEvalExp => out.scalar(ctx.exp_name("EvalSamples_Exp"), self.0 as f64),
 ///             _ => {}
 ///         }
 ///     }
 /// }
 ///
-/// let evaluator = EvaluationPlugin::new(Granularity::DEFAULT, Granularity::NONE).metric(EvalSamples::default());
+/// let evaluator = EvaluationPlugin::default().metric(EvalSamples::default());
 /// assert_eq!(evaluator.metric_names(), ["Accuracy/Loss", "EvalSamples"]);
 /// ```
 pub trait Metric: Send {
@@ -125,23 +126,33 @@ impl<'a> MetricContext<'a> {
         self.experience.map(|e| e.current_experience)
     }
 
-    /// Avalanche's `get_metric_name`: `metric/phase/stream[/TaskTTT][/ExpEEE]`, with the task of
-    /// the experience when `add_task` and the experience index when `add_experience`.
-    pub fn name(&self, metric: &str, add_task: bool, add_experience: bool) -> String {
-        let task = if add_task { self.task() } else { None };
-        let exp = if add_experience { self.experience_id() } else { None };
-        metric_name(metric, self.training, self.stream(), task, exp)
+    /// The phase: [`Phase::Train`] while training, [`Phase::Eval`] otherwise.
+    pub fn phase(&self) -> Phase {
+        Phase::of(self.training)
     }
 
-    /// Like [`name`](Self::name) with an explicit task label (task-aware metrics).
-    pub fn name_with_task(&self, metric: &str, task: u32, add_experience: bool) -> String {
-        let exp = if add_experience { self.experience_id() } else { None };
-        metric_name(metric, self.training, self.stream(), Some(task), exp)
+    /// `metric/phase/stream`, without task or experience (stream forgetting, the confusion
+    /// matrix).
+    pub fn stream_name(&self, metric: &str) -> MetricName {
+        MetricName::new(metric, self.phase(), self.stream())
     }
 
-    /// `metric/phase/stream`, without task or experience (stream forgetting, confusion matrix).
-    pub fn stream_name(&self, metric: &str) -> String {
-        metric_name(metric, self.training, self.stream(), None, None)
+    /// `metric/phase/stream[/TaskTTT]`, with the experience's task label when it has exactly one
+    /// (Avalanche's `get_metric_name` with `add_experience=False`): epoch and stream values.
+    pub fn task_name(&self, metric: &str) -> MetricName {
+        MetricName {
+            task: self.task(),
+            ..self.stream_name(metric)
+        }
+    }
+
+    /// `metric/phase/stream[/TaskTTT]/ExpEEE` (Avalanche's `get_metric_name` with
+    /// `add_experience=True`): values of one experience.
+    pub fn exp_name(&self, metric: &str) -> MetricName {
+        MetricName {
+            experience: self.experience_id(),
+            ..self.task_name(metric)
+        }
     }
 
     /// Per-sample top-1 hits (`argmax(logits) == y` as 0/1) of the current batch, on the device,
@@ -181,14 +192,14 @@ impl MetricOutput {
     }
 
     /// Emits a scalar.
-    pub fn scalar(&mut self, name: String, value: f64) {
-        self.values.push(MetricValue::scalar(name, value, self.x_plot));
+    pub fn scalar(&mut self, name: MetricName, value: f64) {
+        self.values.push(MetricValue::scalar(name.to_string(), value, self.x_plot));
     }
 
     /// Emits a value with data (a matrix); `value` is the scalar summary.
-    pub fn with_data(&mut self, name: String, value: f64, data: MetricData) {
+    pub fn with_data(&mut self, name: MetricName, value: f64, data: MetricData) {
         self.values.push(MetricValue {
-            name,
+            name: name.to_string(),
             value,
             x_plot: self.x_plot,
             data: Some(data),

@@ -1,8 +1,10 @@
 //! Evaluation: the [`EvaluationPlugin`] (Avalanche's evaluator) and what it is made of — the
 //! [`Metric`] trait and the [`MetricContext`] metrics read, typed [`MetricValue`]s and their
-//! [`MetricName`]s, the [`Logger`] trait, the [`AccuracyMatrix`], and Avalanche's default
-//! metrics ([`AccuracyMetrics`]: accuracy and loss), which every strategy gets unless it is given
-//! another evaluator. The other metric families and the loggers are in `cl-metrics`.
+//! [`MetricName`]s (one type that writes and reads every name), the [`Logger`] trait, the
+//! [`AccuracyMatrix`] (built by hand or from a history), and Avalanche's default metrics
+//! ([`AccuracyMetrics`]: accuracy and loss, and [`TopkAccuracy`]), which every strategy gets
+//! unless it is given another evaluator. The other metric families, the loggers and the
+//! serialisable evaluation configuration are in `cl-metrics`.
 //!
 //! This module depends on the data model and the loop's [`Callback`]s and [`Clock`], not on the
 //! strategy: the strategy module connects it to the loop.
@@ -26,26 +28,34 @@ use serde::{Deserialize, Serialize};
 use crate::data::MiniBatch;
 
 pub use accumulator::{AccuracyLossSums, TaskCounts, TaskValues};
-pub use accuracy::{AccuracyMetrics, TopkAccuracy};
+pub use accuracy::{AccuracyConfig, AccuracyMetrics, TopkAccuracy, TopkConfig};
 pub use inspect::{LayerInfo, LayerKind, ModelInspect, conv2d_macs, linear_macs};
 pub use logger::{LogEvent, Logger};
-pub use matrix::{AccuracyMatrix, IndexOutOfRange};
+pub use matrix::{AccuracyMatrix, IndexOutOfRange, TooLarge};
 pub use metric::{Metric, MetricContext, MetricOutput};
-pub use names::{metric_name, test_exp_accuracy, test_stream_accuracy};
+pub use names::{MetricName, MetricNameError, Phase};
 pub use plugin::EvaluationPlugin;
 pub use value::{MetricData, MetricValue};
 
 /// Granularities at which a metric is emitted (Avalanche's `accuracy_metrics(minibatch=...,
 /// epoch=..., experience=..., stream=...)`).
+///
+/// In a configuration file a missing field is `false`, as Avalanche's arguments:
+/// `{ epoch = true }` is the epoch only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Granularity {
     /// Every training iteration (`*_MB`); costs a device → host transfer per iteration.
+    #[serde(default)]
     pub minibatch: bool,
     /// Every training epoch (`*_Epoch`).
+    #[serde(default)]
     pub epoch: bool,
     /// Every evaluated experience (`*_Exp`).
+    #[serde(default)]
     pub experience: bool,
     /// Every evaluated stream (`*_Stream`).
+    #[serde(default)]
     pub stream: bool,
 }
 

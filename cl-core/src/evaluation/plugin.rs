@@ -7,24 +7,28 @@ use crate::error::{ClError, Result};
 use super::logger::{LogEvent, Logger};
 use super::metric::{Metric, MetricContext, MetricOutput};
 use super::value::MetricValue;
-use super::{AccuracyMetrics, Granularity};
+use super::accuracy::{AccuracyConfig, AccuracyMetrics};
 
 /// The evaluator (Avalanche's `EvaluationPlugin(metrics..., loggers=...)`): receives every
 /// callback, runs its [`Metric`]s, keeps the last value of each metric (what `train` and `eval`
 /// return) and the full history (every value with its step, [`history`](Self::history),
 /// serialisable with serde), and hands each callback's values to its [`Logger`]s.
 ///
+/// `cl-metrics` has the other metric families, the loggers, and `EvaluationConfig`: the
+/// serialisable description of an evaluator (metrics with their options, loggers with their
+/// paths) that builds one.
+///
 /// ```
-/// use cl_metrics::{AccuracyMetrics, EvaluationPlugin, Forgetting, Granularity, TextLogger};
+/// use cl_core::evaluation::{AccuracyConfig, AccuracyMetrics, EvaluationPlugin, Granularity, TopkAccuracy, TopkConfig};
 /// // Avalanche's default: accuracy and loss per epoch, experience and stream.
-/// let evaluator = EvaluationPlugin::new(Granularity::DEFAULT, Granularity::DEFAULT);
+/// let evaluator = EvaluationPlugin::default();
 /// assert!(evaluator.history().is_empty());
-/// // Any set of metrics and loggers.
+/// // Any set of metrics (and loggers).
 /// let evaluator = EvaluationPlugin::empty()
-///     .metric(AccuracyMetrics::accuracy(Granularity::DEFAULT).task_aware())
-///     .metric(Forgetting::new(true, true))
-///     .logger(TextLogger::new(std::io::sink()));
-/// assert_eq!(evaluator.metric_names(), ["Accuracy/Loss", "Forgetting"]);
+///     .metric(AccuracyMetrics::new(AccuracyConfig::default().with_loss(Granularity::NONE).with_task_aware(true)))
+///     .metric(TopkAccuracy::new(TopkConfig::new(5))?);
+/// assert_eq!(evaluator.metric_names(), ["Accuracy/Loss", "Top5Accuracy"]);
+/// # Ok::<(), cl_core::ClError>(())
 /// ```
 pub struct EvaluationPlugin {
     metrics: Vec<Box<dyn Metric>>,
@@ -45,23 +49,13 @@ impl std::fmt::Debug for EvaluationPlugin {
 
 impl Default for EvaluationPlugin {
     /// Accuracy and loss per epoch, experience and stream (Avalanche's `default_evaluator`,
-    /// without its logger).
+    /// without its `InteractiveLogger`): [`AccuracyMetrics`] with [`AccuracyConfig::default`].
     fn default() -> Self {
-        Self::new(Granularity::DEFAULT, Granularity::DEFAULT)
+        Self::empty().metric(AccuracyMetrics::new(AccuracyConfig::default()))
     }
 }
 
 impl EvaluationPlugin {
-    /// An evaluator of top-1 accuracy and loss at the given granularities
-    /// ([`AccuracyMetrics::new`]).
-    pub fn new(accuracy: Granularity, loss: Granularity) -> Self {
-        let mut e = Self::empty();
-        if accuracy.any() || loss.any() {
-            e.metrics.push(Box::new(AccuracyMetrics::new(accuracy, loss)));
-        }
-        e
-    }
-
     /// An evaluator with no metric and no logger.
     pub fn empty() -> Self {
         Self {

@@ -2,8 +2,12 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::names::{MetricName, MetricNameError};
+
 /// One emitted metric value (Avalanche's `MetricValue`).
 ///
+/// The `name` is a [`MetricName`] written out (the metrics emit typed names); it stays a string
+/// here so that any history, also a hand-made one, loads. Extra fields are ignored when reading.
 /// Serialised as `{"name": ..., "value": ..., "x_plot": ...}` plus `"data"` for values that are
 /// not a single number (a confusion matrix, the accuracy matrix). A `NaN` value is written as
 /// `null` and read back as `NaN`; histories written before `data` existed still load.
@@ -31,6 +35,12 @@ impl MetricValue {
             x_plot,
             data: None,
         }
+    }
+
+    /// The name read as a [`MetricName`]; an error for a name without Avalanche's layout (a
+    /// hand-made value).
+    pub fn parsed_name(&self) -> Result<MetricName, MetricNameError> {
+        self.name.parse()
     }
 }
 
@@ -60,7 +70,7 @@ fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-fn rows_nan_as_null<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn rows_nan_as_null<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
     let rows: Vec<Vec<Option<f64>>> = rows
         .iter()
         .map(|r| r.iter().map(|v| v.is_finite().then_some(*v)).collect())
@@ -68,7 +78,7 @@ fn rows_nan_as_null<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::
     rows.serialize(s)
 }
 
-fn rows_null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+pub(super) fn rows_null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
     let rows = Vec::<Vec<Option<f64>>>::deserialize(d)?;
     Ok(rows
         .into_iter()

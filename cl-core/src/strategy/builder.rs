@@ -186,9 +186,11 @@ fn check_plugin_compatibility<M: Model>(plugins: &[Box<dyn Plugin<M>>]) -> Resul
         for part in parts.iter().copied().filter(|part| part.is_exclusive()) {
             if let Some((_, other)) = owners.iter().find(|(q, _)| *q == part) {
                 return Err(ClError::IncompatiblePlugins(format!(
-                    "`{other}` and `{}` both change {}; keep one of them",
+                    "`{other}` and `{}` both change {} (StatePart::{}, which one plugin at most may \
+                     declare); keep one of them",
                     p.name(),
-                    part.describe()
+                    part.describe(),
+                    part.variant_name()
                 )));
             }
             owners.push((part, p.name()));

@@ -27,7 +27,7 @@ macro_rules! plugin_trait {
         ///
         /// ```
         /// use cl_core::{Model, Result};
-        /// use cl_core::strategy::{Plugin, StrategyState};
+        /// use cl_core::{Plugin, StrategyState};
         /// /// Counts the training iterations.
         /// #[derive(Default)]
         /// struct CountIterations(u64);

@@ -65,7 +65,7 @@ impl PeriodicEval {
 ///
 /// ```
 /// use cl_core::config::ConfigFile;
-/// use cl_core::strategy::TrainingConfig;
+/// use cl_core::TrainingConfig;
 /// let config = TrainingConfig::new().with_train_mb_size(128).with_eval_mb_size(1000).with_seed(3);
 /// assert_eq!(TrainingConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
 /// assert_eq!(TrainingConfig::new().with_train_mb_size(0).validate_rule(), Some("train_mb_size_positive"));

@@ -260,7 +260,9 @@ impl<M: Model> StrategyState<M> {
     /// [`StatePart::ModelReset`].
     pub fn replace_model(&mut self, model: M) -> Result<()> {
         self.permit(StatePart::ModelReset)?;
-        let mut model = model.to_device(self.settings.device()).train();
+        // `valid()` first: a model cloned from the training model holds tracked (possibly
+        // non-leaf) tensors, which `train()` cannot turn into fresh leaves.
+        let mut model = model.valid().to_device(self.settings.device()).train();
         model.seed(self.settings.seed());
         if self.model_adapted
             && let Some(exp) = self.experience.as_ref()

@@ -187,12 +187,12 @@ impl<M: Model> Strategy<M> {
             Callback::BeforeTraining => true,
             Callback::BeforeTrainingExp => {
                 let train_epochs = self.state.settings().train_epochs();
-                self.peval_do_final = !(epochs && every > 0 && (train_epochs - 1) % every == 0);
+                self.peval_do_final = !(epochs && every > 0 && (train_epochs - 1).is_multiple_of(every));
                 false
             }
-            Callback::AfterTrainingEpoch => epochs && every > 0 && clock.train_exp_epochs % every as u64 == 0,
+            Callback::AfterTrainingEpoch => epochs && every > 0 && clock.train_exp_epochs.is_multiple_of(every as u64),
             Callback::AfterTrainingIteration => {
-                !epochs && every > 0 && clock.train_exp_iterations % every as u64 == 0
+                !epochs && every > 0 && clock.train_exp_iterations.is_multiple_of(every as u64)
             }
             Callback::AfterTrainingExp => self.peval_do_final,
             _ => false,

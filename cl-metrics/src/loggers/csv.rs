@@ -5,8 +5,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use cl_core::Callback;
+use cl_core::evaluation::{LogEvent, Logger, MetricName};
 
-use super::{LogEvent, Logger, fmt4};
+use super::fmt4;
 
 /// Writes `training_results.csv` (`training_exp,epoch,training_accuracy,val_accuracy,
 /// training_loss,val_loss`, one line per training epoch) and `eval_results.csv`
@@ -14,8 +15,9 @@ use super::{LogEvent, Logger, fmt4};
 /// experience outside training), line for line as Avalanche's `CSVLogger`:
 ///
 /// - values are read from the metrics emitted at the callback (`Top1_Acc_Epoch`/`Loss_Epoch` of
-///   the train stream; `Top1_Acc_Exp`, `Loss_Exp`, `ExperienceForgetting`), so the evaluator
-///   must compute them; a value not emitted is written `0`, a value emitted with 4 decimals;
+///   the train stream; `Top1_Acc_Exp`, `Loss_Exp`, `ExperienceForgetting`, told by their
+///   [`MetricName`]), so the evaluator must compute them; a value not emitted is written `0`, a
+///   value emitted with 4 decimals;
 /// - the epoch column is the number of epochs completed before this one (0 for the first);
 /// - `val_accuracy`/`val_loss` are the last `Top1_Acc_Exp`/`Loss_Exp` of an evaluation run
 ///   inside training (periodic evaluation, `eval_every`), `0` if none;
@@ -33,6 +35,11 @@ pub struct CsvLogger {
 
 fn val(v: Option<f64>) -> String {
     v.map_or_else(|| "0".to_string(), fmt4)
+}
+
+/// The event's values with a parsed name (values without Avalanche's layout are skipped).
+fn named<'a>(e: &'a LogEvent<'_>) -> impl Iterator<Item = (MetricName, f64)> + 'a {
+    e.values.iter().filter_map(|v| Some((v.parsed_name().ok()?, v.value)))
 }
 
 impl CsvLogger {
@@ -74,11 +81,14 @@ impl Logger for CsvLogger {
             Callback::BeforeTrainingExp => self.training_exp = e.experience,
             Callback::AfterTrainingEpoch => {
                 let (mut acc, mut loss) = (None, None);
-                for v in e.values.iter().filter(|v| v.name.contains("train_stream")) {
-                    if v.name.starts_with("Top1_Acc_Epoch") {
-                        acc = Some(v.value);
-                    } else if v.name.starts_with("Loss_Epoch") {
-                        loss = Some(v.value);
+                for (name, v) in named(e) {
+                    if name.stream.as_deref() != Some("train") {
+                        continue;
+                    }
+                    match name.metric.as_str() {
+                        "Top1_Acc_Epoch" => acc = Some(v),
+                        "Loss_Epoch" => loss = Some(v),
+                        _ => {}
                     }
                 }
                 let line = format!(
@@ -95,19 +105,14 @@ impl Logger for CsvLogger {
             Callback::AfterEvalExp => {
                 let in_train = self.in_train_phase == Some(true);
                 let (mut acc, mut loss, mut forgetting) = (None, None, None);
-                for v in e.values {
-                    if in_train {
-                        if v.name.starts_with("Top1_Acc_Exp") {
-                            self.val_acc = Some(v.value);
-                        } else if v.name.starts_with("Loss_Exp") {
-                            self.val_loss = Some(v.value);
-                        }
-                    } else if v.name.starts_with("Top1_Acc_Exp") {
-                        acc = Some(v.value);
-                    } else if v.name.starts_with("Loss_Exp") {
-                        loss = Some(v.value);
-                    } else if v.name.starts_with("ExperienceForgetting") {
-                        forgetting = Some(v.value);
+                for (name, v) in named(e) {
+                    match (in_train, name.metric.as_str()) {
+                        (true, "Top1_Acc_Exp") => self.val_acc = Some(v),
+                        (true, "Loss_Exp") => self.val_loss = Some(v),
+                        (false, "Top1_Acc_Exp") => acc = Some(v),
+                        (false, "Loss_Exp") => loss = Some(v),
+                        (false, "ExperienceForgetting") => forgetting = Some(v),
+                        _ => {}
                     }
                 }
                 if !in_train {

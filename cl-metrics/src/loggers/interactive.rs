@@ -3,14 +3,16 @@
 use std::io::{self, IsTerminal, Write};
 
 use cl_core::Callback;
+use cl_core::evaluation::{LogEvent, Logger};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::fmt4;
 use super::text::TextFormat;
-use super::{LogEvent, Logger, fmt4};
 
 /// Avalanche's `InteractiveLogger`: a progress bar per training epoch and per evaluated
 /// experience (the `indicatif` crate), showing the running loss and accuracy while training
-/// when the evaluator emits them (`AccuracyMetrics::running_epoch`) and the period's accuracy
+/// when the evaluator emits them (`AccuracyConfig::running_accuracy`/`running_loss`) and the
+/// period's accuracy
 /// and loss when it ends, with the text logger's lines between bars.
 ///
 /// When standard output is not a terminal (a cluster job's log file, a pipe) there are no bars:
@@ -33,6 +35,18 @@ impl Default for InteractiveLogger {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `metric=value` of the event's values whose metric (the [`MetricName`] part) passes `keep`.
+///
+/// [`MetricName`]: cl_core::evaluation::MetricName
+fn summary(e: &LogEvent<'_>, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    e.values
+        .iter()
+        .filter_map(|v| Some((v.parsed_name().ok()?.metric, v.value)))
+        .filter(|(metric, _)| keep(metric))
+        .map(|(metric, value)| format!("{metric}={}", fmt4(value)))
+        .collect()
 }
 
 impl InteractiveLogger {
@@ -101,12 +115,7 @@ impl Logger for InteractiveLogger {
             Callback::AfterTrainingIteration | Callback::AfterEvalIteration => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
-                    let msg: Vec<String> = e
-                        .values
-                        .iter()
-                        .filter(|v| v.name.starts_with("Top1_RunningAcc_Epoch") || v.name.starts_with("RunningLoss_Epoch"))
-                        .map(|v| format!("{}={}", v.name.split('/').next().unwrap_or(""), fmt4(v.value)))
-                        .collect();
+                    let msg = summary(e, |m| m == "Top1_RunningAcc_Epoch" || m == "RunningLoss_Epoch");
                     if !msg.is_empty() {
                         bar.set_message(msg.join(" "));
                     }
@@ -115,12 +124,7 @@ impl Logger for InteractiveLogger {
             Callback::AfterTrainingEpoch | Callback::AfterEvalExp => {
                 if let Some(bar) = self.bar.take() {
                     // The period's accuracy and loss, if the evaluator emitted them.
-                    let msg: Vec<String> = e
-                        .values
-                        .iter()
-                        .filter(|v| v.name.starts_with("Top1_Acc_") || v.name.starts_with("Loss_"))
-                        .map(|v| format!("{}={}", v.name.split('/').next().unwrap_or(""), fmt4(v.value)))
-                        .collect();
+                    let msg = summary(e, |m| m.starts_with("Top1_Acc_") || m.starts_with("Loss_"));
                     if msg.is_empty() {
                         bar.finish();
                     } else {
@@ -141,8 +145,8 @@ impl Logger for InteractiveLogger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::MetricValue;
     use cl_core::Clock;
+    use cl_core::evaluation::MetricValue;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]

@@ -4,8 +4,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
-use super::{LogEvent, Logger};
-use crate::value::MetricValue;
+use cl_core::evaluation::{LogEvent, Logger, MetricValue};
 
 /// Appends every emitted value to a file as one JSON object per line, in the
 /// [`MetricValue`] format (`{"name":...,"value":...,"x_plot":...}`, plus `"data"` for

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cl_core::Callback;
-
-use super::{LogEvent, Logger};
+use cl_core::evaluation::{LogEvent, Logger};
 
 /// Writes every scalar value as a TensorBoard scalar (`tag` = the metric's name, `step` =
 /// its `x_plot`) to `events.out.tfevents.<seconds>.<host>.<pid>` in a folder; values with

@@ -6,9 +6,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use cl_core::Callback;
+use cl_core::evaluation::{LogEvent, Logger, MetricData, MetricValue};
 
-use super::{LogEvent, Logger, fmt4};
-use crate::value::{MetricData, MetricValue};
+use super::fmt4;
 
 /// Turns events into Avalanche's text lines; shared by [`TextLogger`] and the interactive
 /// logger's plain output.

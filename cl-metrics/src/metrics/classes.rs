@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use burn::tensor::Tensor;
-use cl_core::{Callback, MiniBatch};
-
-use super::{Granularity, label_width, one_hot, pad};
-use crate::metric::{Metric, MetricContext, MetricOutput};
+use cl_core::config::{Validate, rule};
+use cl_core::data::MiniBatch;
+use cl_core::evaluation::{Granularity, Metric, MetricContext, MetricName, MetricOutput, label_width, one_hot, pad};
+use cl_core::{Callback, Result};
+use serde::{Deserialize, Serialize};
 
 /// Correct and total counts per class and task, on the device.
 #[derive(Debug, Default)]
@@ -75,6 +76,43 @@ impl ClassSums {
     }
 }
 
+/// The configuration of [`ClassAccuracy`]: Avalanche's `class_accuracy_metrics(epoch,
+/// experience, stream)` (its `minibatch` and `epoch_running` are not offered).
+///
+/// Avalanche defaults every granularity to `False`; the default here is epoch, experience and
+/// stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassAccuracyConfig {
+    /// When the values are emitted (`minibatch` must be off).
+    pub granularity: Granularity,
+}
+
+impl Default for ClassAccuracyConfig {
+    fn default() -> Self {
+        Self {
+            granularity: Granularity::DEFAULT,
+        }
+    }
+}
+
+impl ClassAccuracyConfig {
+    /// Sets when the values are emitted.
+    pub fn with_granularity(mut self, granularity: Granularity) -> Self {
+        self.granularity = granularity;
+        self
+    }
+}
+
+impl Validate for ClassAccuracyConfig {
+    /// `granularity_minibatch_off`.
+    fn validate(&self) -> Result<()> {
+        rule("ClassAccuracyConfig", "granularity_minibatch_off", !self.granularity.minibatch, || {
+            "per-class accuracy is not offered per minibatch: set granularity.minibatch = false".into()
+        })
+    }
+}
+
 /// Accuracy per class (`Top1_ClassAcc_Epoch/train_phase/train_stream/Task000/3`,
 /// `Top1_ClassAcc_Exp/eval_phase/test_stream/Task000/Exp000/3`, `Top1_ClassAcc_Stream/...`), one
 /// value per task and class present, as Avalanche's `class_accuracy_metrics`.
@@ -87,22 +125,24 @@ pub struct ClassAccuracy {
 }
 
 impl ClassAccuracy {
-    /// Per-class accuracy at the given granularities (the minibatch one is not offered).
-    pub fn new(granularity: Granularity) -> Self {
-        Self {
-            granularity,
+    /// Per-class accuracy as configured; an error if `config` breaks a rule
+    /// ([`ClassAccuracyConfig`]).
+    pub fn new(config: ClassAccuracyConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            granularity: config.granularity,
             epoch: ClassSums::default(),
             experience: ClassSums::default(),
             stream: ClassSums::default(),
-        }
+        })
     }
 
     fn emit(sums: &ClassSums, level: &str, add_exp: bool, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
         let metric = format!("Top1_ClassAcc_{level}");
+        let name = if add_exp { ctx.exp_name(&metric) } else { ctx.stream_name(&metric) };
         for (t, classes) in sums.read() {
-            let base = ctx.name_with_task(&metric, t, add_exp);
             for (c, (k, n)) in classes {
-                out.scalar(format!("{base}/{c}"), k / n);
+                out.scalar(name.clone().with_task(t).with_class(c), k / n);
             }
         }
     }
@@ -153,8 +193,8 @@ impl Metric for ClassAccuracy {
 ///   included; a stream not evaluated in this phase counts this phase as 0, as Avalanche).
 ///
 /// Only the `test` stream is tracked by default (Avalanche's `streams=("test",)`); see
-/// [`streams`](Self::streams). Evaluations run inside `train` (periodic validation) are
-/// ignored, as Avalanche's default `ignore_validation=True`.
+/// [`AmcaConfig`]. Evaluations run inside `train` (periodic validation) are ignored, as
+/// Avalanche's default `ignore_validation=True`.
 #[derive(Debug)]
 pub struct Amca {
     /// Tracked streams; `None`: all.
@@ -227,34 +267,79 @@ impl StreamAmca {
     }
 }
 
-impl Default for Amca {
+/// The streams an [`Amca`] tracks: Avalanche's `streams` argument of `amca_metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmcaStreams {
+    /// Every evaluated stream (Avalanche's `streams=None`).
+    All,
+    /// These streams, by name (`test`, `valid`, ...).
+    Only(Vec<String>),
+}
+
+/// The configuration of [`Amca`]: Avalanche's `amca_metrics(streams=("test",))`.
+///
+/// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_metrics::{AmcaConfig, AmcaStreams};
+/// let config = AmcaConfig::from_toml("streams = \"all\"").unwrap();
+/// assert_eq!(config, AmcaConfig::default().with_streams(AmcaStreams::All));
+/// assert_eq!(AmcaConfig::default().streams, AmcaStreams::Only(vec!["test".into()]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AmcaConfig {
+    /// The tracked streams (default: `test`).
+    pub streams: AmcaStreams,
+}
+
+impl Default for AmcaConfig {
     fn default() -> Self {
-        Self::new()
+        Self {
+            streams: AmcaStreams::Only(vec!["test".into()]),
+        }
+    }
+}
+
+impl AmcaConfig {
+    /// Sets the tracked streams.
+    pub fn with_streams(mut self, streams: AmcaStreams) -> Self {
+        self.streams = streams;
+        self
+    }
+}
+
+impl Validate for AmcaConfig {
+    /// `streams_not_empty`, `stream_names_not_empty`.
+    fn validate(&self) -> Result<()> {
+        const C: &str = "AmcaConfig";
+        let named = match &self.streams {
+            AmcaStreams::All => return Ok(()),
+            AmcaStreams::Only(streams) => streams,
+        };
+        rule(C, "streams_not_empty", !named.is_empty(), || {
+            "streams = { only = [] } tracks nothing: name at least one stream, or use `all`".into()
+        })?;
+        rule(C, "stream_names_not_empty", named.iter().all(|s| !s.is_empty()), || {
+            format!("streams = {named:?}: a stream name is empty (names are `test`, `valid`, ...)")
+        })
     }
 }
 
 impl Amca {
-    /// The metric on the `test` stream (Avalanche's `amca_metrics()`).
-    pub fn new() -> Self {
-        Self {
-            streams: Some(BTreeSet::from(["test".to_string()])),
+    /// The metric as configured; an error if `config` breaks a rule ([`AmcaConfig`]).
+    pub fn new(config: AmcaConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            streams: match config.streams {
+                AmcaStreams::All => None,
+                AmcaStreams::Only(s) => Some(s.into_iter().collect()),
+            },
             amcas: BTreeMap::new(),
             in_phase: BTreeSet::new(),
             current: None,
             in_training: false,
-        }
-    }
-
-    /// Tracks these streams (by name, e.g. `["test", "valid"]`) instead.
-    pub fn streams<S: Into<String>>(mut self, streams: impl IntoIterator<Item = S>) -> Self {
-        self.streams = Some(streams.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Tracks every evaluated stream (Avalanche's `streams=None`).
-    pub fn all_streams(mut self) -> Self {
-        self.streams = None;
-        self
+        })
     }
 
     fn tracked(&self, stream: &str) -> bool {
@@ -298,7 +383,7 @@ impl Metric for Amca {
             Callback::AfterEval => {
                 for (stream, a) in &self.amcas {
                     for (t, v) in a.result() {
-                        out.scalar(format!("Top1_AMCA_Stream/{stream}_stream/Task{t:03}"), v);
+                        out.scalar(MetricName::without_phase("Top1_AMCA_Stream", stream.as_str()).with_task(t), v);
                     }
                 }
             }

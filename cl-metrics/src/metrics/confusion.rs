@@ -1,11 +1,38 @@
 //! The stream confusion matrix (`ConfusionMatrix_Stream/eval_phase/test_stream`).
 
 use burn::tensor::Tensor;
-use cl_core::Callback;
+use cl_core::config::{Validate, rule};
+use cl_core::evaluation::{Metric, MetricContext, MetricData, MetricOutput, label_width, one_hot, pad};
+use cl_core::{Callback, Result};
+use serde::{Deserialize, Serialize};
 
-use super::{label_width, one_hot, pad};
-use crate::metric::{Metric, MetricContext, MetricOutput};
-use crate::value::MetricData;
+/// The configuration of [`ConfusionMatrixMetric`]: Avalanche's
+/// `confusion_matrix_metrics(num_classes=None, stream=True)` (the image, normalisation and
+/// class-name options are left to the report).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfusionMatrixConfig {
+    /// The least number of classes (rows and columns); `None` (default): the model's number of
+    /// outputs, or more when a label is not below it.
+    pub num_classes: Option<usize>,
+}
+
+impl ConfusionMatrixConfig {
+    /// Sets the least number of classes.
+    pub fn with_num_classes(mut self, num_classes: usize) -> Self {
+        self.num_classes = Some(num_classes);
+        self
+    }
+}
+
+impl Validate for ConfusionMatrixConfig {
+    /// `num_classes_positive`.
+    fn validate(&self) -> Result<()> {
+        rule("ConfusionMatrixConfig", "num_classes_positive", self.num_classes != Some(0), || {
+            "num_classes = 0: give at least 1, or leave it out to size the matrix by the model's outputs".into()
+        })
+    }
+}
 
 /// The confusion matrix over an evaluated stream, as Avalanche's `StreamConfusionMatrix`:
 /// `counts[true][predicted]`, emitted after each `eval` as [`MetricData::ConfusionMatrix`] with
@@ -14,8 +41,8 @@ use crate::value::MetricData;
 /// Accumulated on the device as `one_hot(y)ᵀ · one_hot(argmax)` per batch (a `[C, C]` matmul),
 /// read back once per stream; the one-hot rows are built on the device (no host sync per
 /// iteration). The size is the model's number of outputs, or more when a label is not below
-/// it, or [`num_classes`](Self::num_classes) if larger.
-#[derive(Debug, Default)]
+/// it, or [`ConfusionMatrixConfig::num_classes`] if larger.
+#[derive(Debug)]
 pub struct ConfusionMatrixMetric {
     num_classes: usize,
     device: Option<(usize, Tensor<2>)>,
@@ -23,15 +50,15 @@ pub struct ConfusionMatrixMetric {
 }
 
 impl ConfusionMatrixMetric {
-    /// The metric, sized by the model's outputs.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// At least `n` classes (rows and columns).
-    pub fn num_classes(mut self, n: usize) -> Self {
-        self.num_classes = n;
-        self
+    /// The metric as configured; an error if `config` breaks a rule
+    /// ([`ConfusionMatrixConfig`]).
+    pub fn new(config: ConfusionMatrixConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            num_classes: config.num_classes.unwrap_or(0),
+            device: None,
+            host: Vec::new(),
+        })
     }
 
     fn spill(&mut self) {

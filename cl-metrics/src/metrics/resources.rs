@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cl_core::Callback;
+use cl_core::config::{Validate, finite_positive, rule};
+use cl_core::evaluation::{Granularity, Metric, MetricContext, MetricOutput};
+use cl_core::{Callback, Result};
+use serde::{Deserialize, Serialize};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-
-use super::Granularity;
-use crate::metric::{Metric, MetricContext, MetricOutput};
 
 /// Reads this process's resident memory (bytes) and accumulated CPU time (ms).
 struct ProcessProbe {
@@ -84,11 +84,58 @@ impl Drop for RamSampler {
     }
 }
 
+/// The configuration of [`MaxRam`]: Avalanche's `ram_usage_metrics(every=1, minibatch, epoch,
+/// experience, stream)`.
+///
+/// Differences: the default period is 0.5 s (Avalanche: 1 s), and the default granularity is
+/// epoch, experience and stream (Avalanche defaults every flag to `False`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaxRamConfig {
+    /// When the peak is emitted (`MaxRAMUsage_MB`, `_Epoch`, `_Experience`, `_Stream`).
+    pub granularity: Granularity,
+    /// Seconds between two samples of the background thread (finite, > 0; at least 1 ms is
+    /// used).
+    pub every: f64,
+}
+
+impl Default for MaxRamConfig {
+    fn default() -> Self {
+        Self {
+            granularity: Granularity::DEFAULT,
+            every: 0.5,
+        }
+    }
+}
+
+impl MaxRamConfig {
+    /// Sets when the peak is emitted.
+    pub fn with_granularity(mut self, granularity: Granularity) -> Self {
+        self.granularity = granularity;
+        self
+    }
+
+    /// Sets the sampling period, in seconds.
+    pub fn with_every(mut self, every: f64) -> Self {
+        self.every = every;
+        self
+    }
+}
+
+impl Validate for MaxRamConfig {
+    /// `every_finite_positive`.
+    fn validate(&self) -> Result<()> {
+        rule("MaxRamConfig", "every_finite_positive", finite_positive(self.every), || {
+            format!("every = {} must be a finite number of seconds > 0", self.every)
+        })
+    }
+}
+
 /// Peak resident memory of the process in MiB, as Avalanche's `ram_usage_metrics`
 /// (`MaxRAMUsage_MB`, `MaxRAMUsage_Epoch`, `MaxRAMUsage_Experience`, `MaxRAMUsage_Stream`).
 ///
-/// A background thread samples the memory every `every` (default 0.5 s) while training or
-/// evaluating, and the memory is also read at the start and the end of each period, so short
+/// A background thread samples the memory every [`MaxRamConfig::every`] seconds while training
+/// or evaluating, and the memory is also read at the start and the end of each period, so short
 /// periods still get a value. Each period's maximum is the largest sample taken in it.
 pub struct MaxRam {
     granularity: Granularity,
@@ -107,22 +154,19 @@ impl std::fmt::Debug for MaxRam {
 }
 
 impl MaxRam {
-    /// Peak RAM at the given granularities, sampled every 0.5 s.
-    pub fn new(granularity: Granularity) -> Self {
-        Self {
-            granularity,
-            every: Duration::from_millis(500),
+    /// Peak RAM as configured; an error if `config` breaks a rule ([`MaxRamConfig`]).
+    pub fn new(config: MaxRamConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            granularity: config.granularity,
+            every: Duration::try_from_secs_f64(config.every)
+                .unwrap_or(Duration::MAX)
+                .max(Duration::from_millis(1)),
             probe: ProcessProbe::new(),
             sampler: None,
             in_train: false,
             maxima: Default::default(),
-        }
-    }
-
-    /// Samples every `every` instead.
-    pub fn every(mut self, every: Duration) -> Self {
-        self.every = every.max(Duration::from_millis(1));
-        self
+        })
     }
 
     /// Samples now into every open period.
@@ -189,24 +233,24 @@ impl Metric for MaxRam {
             Callback::AfterTrainingIteration if g.minibatch => {
                 self.fold_sampler();
                 let v = self.end(0);
-                out.scalar(ctx.name("MaxRAMUsage_MB", true, false), v);
+                out.scalar(ctx.task_name("MaxRAMUsage_MB"), v);
             }
             Callback::AfterTrainingEpoch if g.epoch => {
                 self.fold_sampler();
                 let v = self.end(1);
-                out.scalar(ctx.name("MaxRAMUsage_Epoch", true, false), v);
+                out.scalar(ctx.task_name("MaxRAMUsage_Epoch"), v);
             }
             Callback::BeforeEvalExp => self.begin(2),
             Callback::AfterEvalExp if g.experience => {
                 self.fold_sampler();
                 let v = self.end(2);
-                out.scalar(ctx.name("MaxRAMUsage_Experience", true, true), v);
+                out.scalar(ctx.exp_name("MaxRAMUsage_Experience"), v);
             }
             Callback::AfterEval => {
                 self.fold_sampler();
                 let v = self.end(3);
                 if g.stream {
-                    out.scalar(ctx.name("MaxRAMUsage_Stream", true, false), v);
+                    out.scalar(ctx.task_name("MaxRAMUsage_Stream"), v);
                 }
                 if !self.in_train {
                     // Outside `train` (a plain `eval`): stop sampling.
@@ -215,6 +259,40 @@ impl Metric for MaxRam {
             }
             _ => {}
         }
+    }
+}
+
+/// The configuration of [`CpuUsage`]: Avalanche's `cpu_usage_metrics(minibatch, epoch,
+/// experience, stream)` (its `epoch_running` is not offered).
+///
+/// Avalanche defaults every flag to `False`; the default here is epoch, experience and stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CpuUsageConfig {
+    /// When the usage is emitted (`CPUUsage_MB`, `_Epoch`, `_Exp`, `_Stream`).
+    pub granularity: Granularity,
+}
+
+impl Default for CpuUsageConfig {
+    fn default() -> Self {
+        Self {
+            granularity: Granularity::DEFAULT,
+        }
+    }
+}
+
+impl CpuUsageConfig {
+    /// Sets when the usage is emitted.
+    pub fn with_granularity(mut self, granularity: Granularity) -> Self {
+        self.granularity = granularity;
+        self
+    }
+}
+
+impl Validate for CpuUsageConfig {
+    /// Every granularity is valid.
+    fn validate(&self) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -236,10 +314,10 @@ impl std::fmt::Debug for CpuUsage {
 }
 
 impl CpuUsage {
-    /// CPU usage at the given granularities.
-    pub fn new(granularity: Granularity) -> Self {
+    /// CPU usage as configured (every configuration is valid).
+    pub fn new(config: CpuUsageConfig) -> Self {
         Self {
-            granularity,
+            granularity: config.granularity,
             probe: ProcessProbe::new(),
             starts: [None; 4],
         }
@@ -276,7 +354,7 @@ impl Metric for CpuUsage {
             _ => return,
         };
         if let Some(v) = self.end(i) {
-            out.scalar(ctx.name(name, true, add_exp), v);
+            out.scalar(if add_exp { ctx.exp_name(name) } else { ctx.task_name(name) }, v);
         }
     }
 }
@@ -287,7 +365,8 @@ mod tests {
 
     #[test]
     fn samples_before_a_period_are_not_credited_to_it() {
-        let mut m = MaxRam::new(Granularity::ALL).every(Duration::from_secs(3600));
+        let mut m = MaxRam::new(MaxRamConfig::default().with_granularity(Granularity::ALL).with_every(3600.0)).unwrap();
+        assert_eq!(m.every, Duration::from_secs(3600));
         m.begin(3);
         m.start_sampler();
         // A sample the thread took before experience period 2 began (a peak far above the

@@ -2,15 +2,59 @@
 
 use std::time::Instant;
 
-use cl_core::Callback;
+use cl_core::config::Validate;
+use cl_core::evaluation::{Granularity, Metric, MetricContext, MetricOutput};
+use cl_core::{Callback, Result};
+use serde::{Deserialize, Serialize};
 
-use super::Granularity;
-use crate::metric::{Metric, MetricContext, MetricOutput};
+/// The configuration of [`Timing`]: Avalanche's `timing_metrics(minibatch, epoch,
+/// epoch_running, experience, stream)`.
+///
+/// Avalanche defaults every flag to `False`; the default here is epoch, experience and stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimingConfig {
+    /// When the elapsed time is emitted (`Time_MB`, `Time_Epoch`, `Time_Exp`, `Time_Stream`).
+    pub granularity: Granularity,
+    /// The mean iteration time of the epoch so far, every iteration (`RunningTime_Epoch`;
+    /// Avalanche's `epoch_running`).
+    pub running_epoch: bool,
+}
+
+impl Default for TimingConfig {
+    fn default() -> Self {
+        Self {
+            granularity: Granularity::DEFAULT,
+            running_epoch: false,
+        }
+    }
+}
+
+impl TimingConfig {
+    /// Sets when the elapsed time is emitted.
+    pub fn with_granularity(mut self, granularity: Granularity) -> Self {
+        self.granularity = granularity;
+        self
+    }
+
+    /// Sets whether `RunningTime_Epoch` is emitted every iteration.
+    pub fn with_running_epoch(mut self, on: bool) -> Self {
+        self.running_epoch = on;
+        self
+    }
+}
+
+impl Validate for TimingConfig {
+    /// Every combination is valid.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// Elapsed seconds, as Avalanche's `timing_metrics`: per training iteration (`Time_MB`), per
 /// training epoch (`Time_Epoch`), the mean iteration time of the epoch so far, every iteration
-/// (`RunningTime_Epoch`, with [`running_epoch`](Self::running_epoch)), per evaluated experience
-/// (`Time_Exp`) and per evaluated stream (`Time_Stream`).
+/// (`RunningTime_Epoch`), per evaluated experience
+/// (`Time_Exp`) and per evaluated stream (`Time_Stream`), as configured by a [`TimingConfig`].
 ///
 /// Host wall-clock time: on an asynchronous device (GPU) an iteration's time is the time to
 /// queue its work, and the work surfaces where a value is read back (epoch and experience ends).
@@ -27,11 +71,11 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// Timing at the given granularities.
-    pub fn new(granularity: Granularity) -> Self {
+    /// Timing as configured (every configuration is valid).
+    pub fn new(config: TimingConfig) -> Self {
         Self {
-            granularity,
-            running: false,
+            granularity: config.granularity,
+            running: config.running_epoch,
             iteration: None,
             epoch: None,
             experience: None,
@@ -39,12 +83,6 @@ impl Timing {
             running_sum: 0.0,
             running_n: 0,
         }
-    }
-
-    /// Also emits `RunningTime_Epoch` every iteration.
-    pub fn running_epoch(mut self) -> Self {
-        self.running = true;
-        self
     }
 }
 
@@ -69,29 +107,29 @@ impl Metric for Timing {
             Callback::AfterTrainingIteration => {
                 let Some(t) = secs(self.iteration) else { return };
                 if g.minibatch {
-                    out.scalar(ctx.name("Time_MB", true, false), t);
+                    out.scalar(ctx.task_name("Time_MB"), t);
                 }
                 if self.running {
                     self.running_sum += t;
                     self.running_n += 1;
-                    out.scalar(ctx.name("RunningTime_Epoch", true, false), self.running_sum / self.running_n as f64);
+                    out.scalar(ctx.task_name("RunningTime_Epoch"), self.running_sum / self.running_n as f64);
                 }
             }
             Callback::AfterTrainingEpoch if g.epoch => {
                 if let Some(t) = secs(self.epoch) {
-                    out.scalar(ctx.name("Time_Epoch", true, false), t);
+                    out.scalar(ctx.task_name("Time_Epoch"), t);
                 }
             }
             Callback::BeforeEval => self.stream = Some(Instant::now()),
             Callback::BeforeEvalExp => self.experience = Some(Instant::now()),
             Callback::AfterEvalExp if g.experience => {
                 if let Some(t) = secs(self.experience) {
-                    out.scalar(ctx.name("Time_Exp", true, true), t);
+                    out.scalar(ctx.exp_name("Time_Exp"), t);
                 }
             }
             Callback::AfterEval if g.stream => {
                 if let Some(t) = secs(self.stream) {
-                    out.scalar(ctx.name("Time_Stream", true, false), t);
+                    out.scalar(ctx.task_name("Time_Stream"), t);
                 }
             }
             _ => {}

@@ -4,10 +4,54 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Int, Tensor};
-use cl_core::Callback;
+use cl_core::config::Validate;
+use cl_core::evaluation::{Metric, MetricContext, MetricData, MetricName, MetricOutput};
+use cl_core::{Callback, Result};
+use serde::{Deserialize, Serialize};
 
-use crate::metric::{Metric, MetricContext, MetricOutput};
-use crate::value::MetricData;
+/// The configuration of [`Forgetting`], backward transfer ([`Forgetting::bwt`]) and
+/// [`ForwardTransfer`]: Avalanche's `forgetting_metrics(experience, stream)`,
+/// `bwt_metrics(experience, stream)` and `forward_transfer_metrics(experience, stream)`.
+///
+/// Avalanche defaults both flags to `False` (no value); the default here is both on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransferConfig {
+    /// One value per evaluated experience (`Experience...`).
+    pub experience: bool,
+    /// The mean over the evaluated stream (`Stream...`).
+    pub stream: bool,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self {
+            experience: true,
+            stream: true,
+        }
+    }
+}
+
+impl TransferConfig {
+    /// Sets whether the per-experience values are emitted.
+    pub fn with_experience(mut self, on: bool) -> Self {
+        self.experience = on;
+        self
+    }
+
+    /// Sets whether the stream value is emitted.
+    pub fn with_stream(mut self, on: bool) -> Self {
+        self.stream = on;
+        self
+    }
+}
+
+impl Validate for TransferConfig {
+    /// Every combination is valid (both off emits nothing, as in Avalanche).
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// Top-1 accuracy over one evaluated experience, summed on the device.
 #[derive(Debug, Default)]
@@ -50,7 +94,7 @@ impl ExpAccuracy {
 /// - stream forgetting = mean over the experiences of this evaluation that have both (0 if none).
 ///
 /// Pooled top-1 accuracy over all the experience's samples (Avalanche uses task 0 throughout).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Forgetting {
     experience: bool,
     stream: bool,
@@ -64,20 +108,30 @@ pub struct Forgetting {
 }
 
 impl Forgetting {
-    /// Forgetting per experience and/or averaged over the stream.
-    pub fn new(experience: bool, stream: bool) -> Self {
+    /// Forgetting per experience and/or averaged over the stream (Avalanche's
+    /// `forgetting_metrics`; every configuration is valid).
+    pub fn new(config: TransferConfig) -> Self {
         Self {
-            experience,
-            stream,
-            ..Self::default()
+            experience: config.experience,
+            stream: config.stream,
+            bwt: false,
+            current: ExpAccuracy::default(),
+            train_exp: None,
+            initial: BTreeMap::new(),
+            last: BTreeMap::new(),
+            stream_sum: 0.0,
+            stream_n: 0,
         }
     }
 
-    /// Backward transfer (negated forgetting) per experience and/or over the stream.
-    pub fn bwt(experience: bool, stream: bool) -> Self {
+    /// Backward transfer (negated forgetting) per experience and/or over the stream
+    /// (Avalanche's `bwt_metrics`: `ExperienceBWT`, `StreamBWT`).
+    #[doc(alias = "BWT")]
+    #[doc(alias = "bwt_metrics")]
+    pub fn bwt(config: TransferConfig) -> Self {
         Self {
             bwt: true,
-            ..Self::new(experience, stream)
+            ..Self::new(config)
         }
     }
 
@@ -87,17 +141,6 @@ impl Forgetting {
         } else {
             ("ExperienceForgetting", "StreamForgetting")
         }
-    }
-}
-
-/// Backward transfer: [`Forgetting::bwt`].
-pub struct Bwt;
-
-impl Bwt {
-    /// Backward transfer per experience and/or over the stream (`ExperienceBWT`, `StreamBWT`).
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(experience: bool, stream: bool) -> Forgetting {
-        Forgetting::bwt(experience, stream)
     }
 }
 
@@ -128,7 +171,7 @@ impl Metric for Forgetting {
                 self.stream_sum += value;
                 self.stream_n += 1;
                 if self.experience {
-                    out.scalar(ctx.name(self.names().0, true, true), value);
+                    out.scalar(ctx.exp_name(self.names().0), value);
                 }
             }
             Callback::AfterEval if self.stream => {
@@ -168,11 +211,12 @@ pub struct ForwardTransfer {
 }
 
 impl ForwardTransfer {
-    /// Forward transfer per experience and/or averaged over the stream.
-    pub fn new(experience: bool, stream: bool) -> Self {
+    /// Forward transfer per experience and/or averaged over the stream (Avalanche's
+    /// `forward_transfer_metrics`; every configuration is valid).
+    pub fn new(config: TransferConfig) -> Self {
         Self {
-            experience,
-            stream,
+            experience: config.experience,
+            stream: config.stream,
             recording: false,
             disabled: false,
             current: ExpAccuracy::default(),
@@ -224,7 +268,7 @@ impl Metric for ForwardTransfer {
                 self.stream_sum += p - i;
                 self.stream_n += 1;
                 if updated && self.experience {
-                    out.scalar(ctx.name("ExperienceForwardTransfer", true, true), p - i);
+                    out.scalar(ctx.exp_name("ExperienceForwardTransfer"), p - i);
                 }
             }
             Callback::AfterEval if self.stream => {
@@ -243,8 +287,9 @@ impl Metric for ForwardTransfer {
 /// experience `i` (so, with periodic evaluation, at the end of experience `i`). Emitted after
 /// each `eval` as [`MetricData::Matrix`] (`NaN`/`null` where not measured), with the mean of
 /// the measured entries of the current row as the scalar value. Evaluations before any
-/// training are not recorded. [`AccuracyMatrix::from_rows`](crate::AccuracyMatrix::from_rows)
-/// turns the rows into an [`AccuracyMatrix`](crate::AccuracyMatrix).
+/// training are not recorded. The name is [`MetricName::accuracy_matrix`];
+/// [`AccuracyMatrix::from_rows`](cl_core::evaluation::AccuracyMatrix::from_rows) turns the rows
+/// into an [`AccuracyMatrix`](cl_core::evaluation::AccuracyMatrix).
 #[derive(Debug, Default)]
 pub struct AccuracyMatrixMetric {
     current: ExpAccuracy,
@@ -252,14 +297,8 @@ pub struct AccuracyMatrixMetric {
     rows: BTreeMap<String, Vec<Vec<f64>>>,
 }
 
-/// Avalanche's name of the accuracy matrix value (`AccuracyMatrixPluginMetric`).
-const ACC_MATRIX_NAME: &str = "EvalStream/Acc_Matrix";
-
 impl AccuracyMatrixMetric {
-    /// The name of its value, `EvalStream/Acc_Matrix` (as Avalanche).
-    pub const VALUE_NAME: &'static str = ACC_MATRIX_NAME;
-
-    /// The metric.
+    /// The metric (it has no option; Avalanche's `accuracy_matrix_metrics()`).
     pub fn new() -> Self {
         Self::default()
     }
@@ -291,7 +330,7 @@ impl Metric for AccuracyMatrixMetric {
                 let (Some(i), Some(rows)) = (self.train_exp, self.rows.get(ctx.stream())) else { return };
                 let measured: Vec<f64> = rows.get(i).into_iter().flatten().copied().filter(|v| !v.is_nan()).collect();
                 let mean = if measured.is_empty() { f64::NAN } else { measured.iter().sum::<f64>() / measured.len() as f64 };
-                out.with_data(ACC_MATRIX_NAME.to_string(), mean, MetricData::Matrix { rows: rows.clone() });
+                out.with_data(MetricName::accuracy_matrix(), mean, MetricData::Matrix { rows: rows.clone() });
             }
             _ => {}
         }

@@ -1,63 +1,46 @@
 //! [`IncrementalClassifier`]: a linear output layer that grows with the classes seen.
 
-use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
-use cl_core::{Adaptation, ClError, DynamicModule, MiniBatch, Result};
+use cl_core::data::MiniBatch;
+use cl_core::config::Validate;
+use cl_core::{Adaptation, ClError, DynamicModule, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::headed::Head;
 use crate::simple_mlp::seeded_linear;
 
-/// Configuration of an [`IncrementalClassifier`], with Avalanche's defaults
-/// (`IncrementalClassifier(in_features, initial_out_features=2, masking=True, mask_value=-1000)`).
-///
-/// ```
-/// use cl_models::IncrementalClassifierConfig;
-/// assert!(IncrementalClassifierConfig::new(512).validate().is_ok());
-/// assert!(IncrementalClassifierConfig::new(0).validate().is_err());
-/// ```
-#[derive(Config, Debug)]
-pub struct IncrementalClassifierConfig {
-    /// Input features.
-    pub in_features: usize,
-    /// Outputs before any adaptation.
-    #[config(default = 2)]
-    pub initial_out_features: usize,
-    /// Whether outputs of classes not trained on yet are set to `mask_value`.
-    #[config(default = true)]
-    pub masking: bool,
-    /// The value of masked outputs.
-    #[config(default = -1000.0)]
-    pub mask_value: f32,
-    /// Seed of the initial weights and of the weights added by growth (host ChaCha8).
-    #[config(default = 0)]
-    pub seed: u64,
+dynamic_head_config! {
+    /// Configuration of an [`IncrementalClassifier`], with the defaults of Avalanche's
+    /// `IncrementalClassifier(in_features, initial_out_features=2, masking=True, mask_value=-1000)`,
+    /// plus the seed of the weights (drawn on the host, the same on every backend).
+    ///
+    /// ```
+    /// use cl_core::config::{ConfigFile, Validate};
+    /// use cl_models::IncrementalClassifierConfig;
+    /// assert!(IncrementalClassifierConfig::new(512).validate().is_ok());
+    /// assert_eq!(IncrementalClassifierConfig::from_toml("in_features = 512").unwrap(), IncrementalClassifierConfig::new(512));
+    /// let err = IncrementalClassifierConfig::new(0).validate().unwrap_err();
+    /// assert_eq!(err.rule(), Some("in_features_positive"));
+    /// ```
+    IncrementalClassifierConfig,
+    seed: "Seed of the initial weights and of the weights added by growth (host ChaCha8; 0)."
 }
 
 impl IncrementalClassifierConfig {
-    /// Checks every field.
-    pub fn validate(&self) -> Result<()> {
-        if self.in_features == 0 {
-            return Err(ClError::config("in_features", "must be at least 1"));
-        }
-        if self.initial_out_features == 0 {
-            return Err(ClError::config("initial_out_features", "must be at least 1"));
-        }
-        if !self.mask_value.is_finite() {
-            return Err(ClError::config("mask_value", format!("{} is not finite", self.mask_value)));
-        }
-        Ok(())
-    }
-
-    /// Builds the classifier on `device`.
+    /// Builds the classifier on `device` (after [`validate`](Validate::validate)).
     pub fn init(&self, device: &Device) -> Result<IncrementalClassifier> {
         self.validate()?;
+        Ok(self.build(device))
+    }
+
+    /// [`init`](Self::init) of a validated configuration.
+    pub(crate) fn build(&self, device: &Device) -> IncrementalClassifier {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let linear = seeded_linear(self.in_features, self.initial_out_features, &mut rng, device);
-        Ok(IncrementalClassifier::with_parts(linear, self.masking, self.mask_value, self.seed))
+        IncrementalClassifier::from_linear(linear, self.masking, self.mask_value, self.seed)
     }
 }
 
@@ -96,15 +79,11 @@ pub struct IncrementalClassifier {
 }
 
 impl IncrementalClassifier {
-    fn with_parts(classifier: Linear, masking: bool, mask_value: f32, seed: u64) -> Self {
+    /// Wraps an existing `Linear` (its weights are kept); no unit is active yet; units added by
+    /// growth are drawn from `seed`. The arguments come from a validated configuration.
+    pub(crate) fn from_linear(classifier: Linear, masking: bool, mask_value: f32, seed: u64) -> Self {
         let n = classifier.weight.dims()[1];
         Self { classifier, active_units: vec![false; n], masking, mask_value, seed, growths: 0 }
-    }
-
-    /// Wraps an existing `Linear` (its weights are kept); no unit is active yet; units added by
-    /// growth are drawn from `seed`.
-    pub fn from_linear(classifier: Linear, masking: bool, mask_value: f32, seed: u64) -> Self {
-        Self::with_parts(classifier, masking, mask_value, seed)
     }
 
     /// Number of outputs now.

@@ -2,46 +2,35 @@
 
 use std::collections::BTreeMap;
 
-use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::{Int, Tensor, TensorData};
-use cl_core::{Adaptation, ClError, DynamicModule, MiniBatch, Result};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use cl_core::data::MiniBatch;
+use cl_core::config::Validate;
+use cl_core::{Adaptation, ClError, DynamicModule, Result};
 
 use super::incremental::{IncrementalClassifier, IncrementalClassifierConfig, apply_mask, check_classes};
 use crate::headed::Head;
 
-/// Configuration of a [`MultiHeadClassifier`], with Avalanche's defaults
-/// (`MultiHeadClassifier(in_features, initial_out_features=2, masking=True, mask_value=-1000)`).
-///
-/// ```
-/// use cl_models::MultiHeadConfig;
-/// assert!(MultiHeadConfig::new(512).validate().is_ok());
-/// assert!(MultiHeadConfig::new(512).with_initial_out_features(0).validate().is_err());
-/// ```
-#[derive(Config, Debug)]
-pub struct MultiHeadConfig {
-    /// Input features of every head.
-    pub in_features: usize,
-    /// Outputs of a new head.
-    #[config(default = 2)]
-    pub initial_out_features: usize,
-    /// Whether outputs of classes a head was not trained on are set to `mask_value`.
-    #[config(default = true)]
-    pub masking: bool,
-    /// The value of masked outputs.
-    #[config(default = -1000.0)]
-    pub mask_value: f32,
-    /// Seed of the heads' initial weights (head of task `t`: `seed + t`).
-    #[config(default = 0)]
-    pub seed: u64,
+dynamic_head_config! {
+    /// Configuration of a [`MultiHeadClassifier`], with the defaults of Avalanche's
+    /// `MultiHeadClassifier(in_features, initial_out_features=2, masking=True, mask_value=-1000)`,
+    /// plus the seed of the heads' weights (drawn on the host, the same on every backend).
+    /// `initial_out_features` is the width of each new head; masking is per head.
+    ///
+    /// ```
+    /// use cl_core::config::Validate;
+    /// use cl_models::MultiHeadConfig;
+    /// assert!(MultiHeadConfig::new(512).validate().is_ok());
+    /// let err = MultiHeadConfig::new(512).with_initial_out_features(0).validate().unwrap_err();
+    /// assert_eq!(err.rule(), Some("initial_out_features_positive"));
+    /// ```
+    MultiHeadConfig,
+    seed: "Seed of the heads' initial weights and growth (head of task `t`: `seed + t`; 0)."
 }
 
 impl MultiHeadConfig {
-    /// Checks every field.
-    pub fn validate(&self) -> Result<()> {
-        self.head_config(0).validate()
-    }
-
+    /// The configuration of the head of task `task` (its masking is done by the multi-head
+    /// classifier).
     fn head_config(&self, task: u32) -> IncrementalClassifierConfig {
         IncrementalClassifierConfig::new(self.in_features)
             .with_initial_out_features(self.initial_out_features)
@@ -49,11 +38,16 @@ impl MultiHeadConfig {
             .with_seed(self.seed.wrapping_add(task as u64))
     }
 
-    /// Builds the classifier on `device`, with the head of task 0 (as Avalanche does).
-    pub fn init(&self, device: &burn::tensor::Device) -> Result<MultiHeadClassifier> {
+    /// Builds the classifier on `device` (after [`validate`](Validate::validate)), with the
+    /// head of task 0 (as Avalanche does).
+    pub fn init(&self, device: &Device) -> Result<MultiHeadClassifier> {
         self.validate()?;
-        let head = self.head_config(0).init(device)?;
-        Ok(MultiHeadClassifier::from_first_head(self.clone(), head))
+        Ok(self.build(device))
+    }
+
+    /// [`init`](Self::init) of a validated configuration.
+    pub(crate) fn build(&self, device: &Device) -> MultiHeadClassifier {
+        MultiHeadClassifier::from_first_head(self.clone(), self.head_config(0).build(device))
     }
 }
 
@@ -93,8 +87,8 @@ pub struct MultiHeadClassifier {
 
 impl MultiHeadClassifier {
     /// A classifier whose head for task 0 is `head` (its masking is handled by the
-    /// multi-head classifier).
-    pub fn from_first_head(config: MultiHeadConfig, head: IncrementalClassifier) -> Self {
+    /// multi-head classifier); `config` is validated, its `in_features` is the head's.
+    pub(crate) fn from_first_head(config: MultiHeadConfig, head: IncrementalClassifier) -> Self {
         let width = head.num_outputs();
         let mut config = config;
         config.in_features = head.in_features();
@@ -192,11 +186,7 @@ impl MultiHeadClassifier {
             return;
         }
         let device = self.heads[0].classifier.weight.val().device();
-        let head = self
-            .config
-            .head_config(task)
-            .init(&device)
-            .expect("the configuration was validated when the classifier was built");
+        let head = self.config.head_config(task).build(&device);
         self.active_units.push(vec![false; head.num_outputs()]);
         self.trained.push(false);
         self.heads.push(head);

@@ -1,53 +1,96 @@
 //! [`MasPlugin`]: Memory Aware Synapses (Avalanche's `MASPlugin`).
 
 use burn::tensor::{Device, Tensor};
+use cl_core::config::{Validate, finite_non_negative, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use serde::{Deserialize, Serialize};
 
 use super::params::{ParamTensors, all_params, pad_to, weighted_sq_distance};
-use super::{GradReduce, check_non_negative, importance_pass};
+use super::{GradReduce, importance_pass};
 
-/// The hyper-parameters of MAS (Avalanche's `MASPlugin(lambda_reg=1.0, alpha=0.5)`).
+/// The hyper-parameters of MAS, with Avalanche's defaults: `MASPlugin(lambda_reg=1.0,
+/// alpha=0.5)`.
 ///
 /// ```
 /// use cl_plugins::regularization::{MasConfig, MasPlugin};
-/// let mas = MasPlugin::new(MasConfig::default()).unwrap(); // λ = 1, α = 0.5
-/// assert!(MasPlugin::new(MasConfig::new(-1.0, 0.5)).is_err());
-/// assert!(MasPlugin::new(MasConfig::new(1.0, 1.5)).is_err());
+/// let mas = MasPlugin::new(MasConfig::default())?; // λ = 1, α = 0.5
+/// assert!(MasPlugin::new(MasConfig::default().with_lambda_reg(-1.0)).is_err());
+/// assert!(MasPlugin::new(MasConfig::default().with_alpha(1.5)).is_err());
+/// # Ok::<(), cl_core::ClError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[doc(alias = "MASPlugin")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MasConfig {
-    /// Weight λ of the penalty `λ·Σ Ω·(θ−θ*)²` (≥ 0).
+    /// Weight λ of the penalty `λ·Σ Ω·(θ−θ*)²` (a finite number `>= 0`; default 1).
     pub lambda_reg: f64,
-    /// Weight of the old importance in `Ω ← α·Ω + (1−α)·Ω_new` (in [0, 1]).
+    /// Weight of the old importance in `Ω ← α·Ω + (1−α)·Ω_new` (in [0, 1]; default 0.5).
     pub alpha: f64,
 }
 
 impl Default for MasConfig {
+    /// Avalanche's defaults: `lambda_reg = 1.0`, `alpha = 0.5`.
     fn default() -> Self {
         Self { lambda_reg: 1.0, alpha: 0.5 }
     }
 }
 
 impl MasConfig {
-    /// `lambda_reg` and `alpha`.
-    pub fn new(lambda_reg: f64, alpha: f64) -> Self {
-        Self { lambda_reg, alpha }
+    /// Sets `lambda_reg`.
+    pub fn with_lambda_reg(mut self, lambda_reg: f64) -> Self {
+        self.lambda_reg = lambda_reg;
+        self
+    }
+
+    /// Sets `alpha`.
+    pub fn with_alpha(mut self, alpha: f64) -> Self {
+        self.alpha = alpha;
+        self
     }
 }
 
-/// Memory Aware Synapses (Aljundi et al. 2018), as Avalanche's `MASPlugin` (after FACIL).
+impl Validate for MasConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "MasConfig";
+        rule(C, "lambda_reg_finite_non_negative", finite_non_negative(self.lambda_reg), || {
+            format!("lambda_reg = {} must be a finite number >= 0", self.lambda_reg)
+        })?;
+        rule(C, "alpha_in_unit_interval", (0.0..=1.0).contains(&self.alpha), || {
+            format!("alpha = {} must be in [0, 1]", self.alpha)
+        })
+    }
+}
+
+/// Memory Aware Synapses (Aljundi et al. 2018): Avalanche's `MASPlugin`
+/// (`avalanche/training/plugins/mas.py`, after FACIL), the plugin of the `Mas` strategy.
 ///
 /// After each experience the importance of each parameter is the absolute gradient of the
 /// squared L2 norm of the model's output, averaged over the mini-batch (`mean_b ‖f(x_b)‖²`),
 /// then averaged over the mini-batches of the experience's training data (in order,
 /// `train_mb_size`, the model in training mode as Avalanche); it is merged as
-/// `Ω ← α·Ω + (1−α)·Ω_new` (the first experience sets Ω), and θ* ← θ. From the second
-/// experience on, `before_backward` adds `λ·Σ Ω·(θ−θ*)²` to the loss.
+/// `Ω ← α·Ω + (1−α)·Ω_new` (the first experience sets Ω; a parameter new since then starts at
+/// `Ω_new`), and θ* ← θ. From the second experience on, `before_backward` adds
+/// `λ·Σ Ω·(θ−θ*)²` to the loss.
 ///
-/// ```ignore
-/// let mas = MasPlugin::new(MasConfig::new(1.0, 0.5))?;
-/// let strategy = Naive::builder(model, optimizer, device).plugin(mas).build()?;
+/// # Differences from Avalanche
+///
+/// None in the importance, the merge or the penalty (the same `λ·Σ Ω·(θ−θ*)²`, no ½). A
+/// parameter without a gradient in the importance pass gets zero importance, as Avalanche's
+/// zero-initialised dictionary; Avalanche's `verbose` progress bar is not reproduced.
+///
 /// ```
+/// use burn::tensor::Device;
+/// use cl_core::{OptimizerSpec, Strategy};
+/// use cl_models::SimpleMlpConfig;
+/// use cl_plugins::regularization::{MasConfig, MasPlugin};
+/// let device = Device::default();
+/// let model = SimpleMlpConfig::new().init(&device)?;
+/// let mas = MasPlugin::new(MasConfig::default())?;
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.01), device).plugin(mas).build()?;
+/// assert!(strategy.plugin::<MasPlugin>().is_some());
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+#[doc(alias = "MASPlugin")]
 #[derive(Debug, Clone)]
 pub struct MasPlugin {
     config: MasConfig,
@@ -56,13 +99,15 @@ pub struct MasPlugin {
 }
 
 impl MasPlugin {
-    /// Checks the hyper-parameters: λ ≥ 0, α in [0, 1].
+    /// A MAS plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules.
     pub fn new(config: MasConfig) -> Result<Self> {
-        check_non_negative("lambda_reg", config.lambda_reg)?;
-        if !(0.0..=1.0).contains(&config.alpha) {
-            return Err(ClError::config("alpha", format!("must be in [0, 1], got {}", config.alpha)));
-        }
+        config.validate()?;
         Ok(Self { config, params: None, importance: None })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &MasConfig {
+        &self.config
     }
 
     /// The importance Ω (after the first experience).
@@ -100,18 +145,18 @@ impl<M: Model> Plugin<M> for MasPlugin {
     }
 
     fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let exp = state.clock.train_exp_counter;
+        let exp = state.clock().train_exp_counter;
         if exp > 0 && (self.importance.is_none() || self.params.is_none()) {
             return Err(ClError::MissingState("MAS importance (train the experiences in order)"));
         }
-        if let Some(p) = self.penalty(state.model(), exp, &state.device) {
-            state.add_loss(p);
+        if let Some(p) = self.penalty(state.model(), exp, state.settings().device()) {
+            state.add_loss(p)?;
         }
         Ok(())
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let store = state.eval_device.clone();
+        let store = state.settings().eval_device().clone();
         self.params = Some(ParamTensors::values_of(state.model(), &store, &all_params));
         let mut curr = self.compute_importance(state)?;
         let alpha = self.config.alpha;
@@ -126,5 +171,39 @@ impl<M: Model> Plugin<M> for MasPlugin {
         }
         self.importance = Some(curr);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cl_core::config::{ConfigFile, assert_rule};
+
+    #[test]
+    fn defaults_are_avalanches() {
+        assert_eq!(MasConfig::default(), MasConfig { lambda_reg: 1.0, alpha: 0.5 });
+        assert_eq!(MasConfig::from_json("{}").unwrap(), MasConfig::default());
+    }
+
+    #[test]
+    fn config_round_trips() {
+        let c = MasConfig::default().with_lambda_reg(3.5).with_alpha(0.25);
+        assert_eq!(MasConfig::from_json(&c.to_json()).unwrap(), c);
+        assert_eq!(MasConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        assert!(MasConfig::from_toml("lambda = 1.0").is_err(), "unknown field");
+    }
+
+    #[test]
+    fn every_validation_rule() {
+        let ok = MasConfig::default();
+        for (bad, rule) in [
+            (ok.clone().with_lambda_reg(-1.0), "lambda_reg_finite_non_negative"),
+            (ok.clone().with_lambda_reg(f64::INFINITY), "lambda_reg_finite_non_negative"),
+            (ok.clone().with_alpha(1.5), "alpha_in_unit_interval"),
+            (ok.clone().with_alpha(f64::NAN), "alpha_in_unit_interval"),
+        ] {
+            assert_rule(bad.validate(), rule);
+            assert_rule(MasPlugin::new(bad).map(|_| ()), rule);
+        }
     }
 }

@@ -1,33 +1,43 @@
 //! Regularisation plugins: penalties that keep the parameters important for past experiences
-//! close to their past values.
+//! close to their past values, and the per-parameter tensors they are built from.
 //!
-//! - [`EwcPlugin`]: Elastic Weight Consolidation (separate or online), diagonal Fisher.
-//! - [`SynapticIntelligencePlugin`]: importance from the path integral of the loss.
-//! - [`MasPlugin`]: Memory Aware Synapses, importance from the output's sensitivity.
-//! - [`RWalkPlugin`]: Riemannian Walk, online Fisher plus normalised path-integral scores.
+//! - [`EwcPlugin`]: Elastic Weight Consolidation (separate or online), diagonal Fisher
+//!   (Avalanche's `EWCPlugin`).
+//! - [`SynapticIntelligencePlugin`]: importance from the path integral of the loss
+//!   (Avalanche's `SynapticIntelligencePlugin`).
+//! - [`MasPlugin`]: Memory Aware Synapses, importance from the output's sensitivity
+//!   (Avalanche's `MASPlugin`).
+//! - [`RWalkPlugin`]: Riemannian Walk, online Fisher plus normalised path-integral scores
+//!   (Avalanche's `RWalkPlugin`).
+//!
+//! Every penalty weight has Avalanche's meaning: EWC, MAS and RWalk add `λ·Σ Ω·(θ−θ*)²`, SI adds
+//! `λ/2·Σ Ω·(θ−θ*)²`, exactly as Avalanche 0.6 writes them, so `EwcConfig::new(0.4)` is
+//! `EWCPlugin(ewc_lambda=0.4)`.
 //!
 //! All of them handle parameters through Burn's module visitors keyed by
-//! [`ParamId`](burn::module::ParamId) ([`params`]), so they work for any model; their
+//! [`ParamId`](burn::module::ParamId) ([`ParamTensors`]), so they work for any model; their
 //! snapshots are detached tensors on the evaluation device.
 
 mod ewc;
 mod mas;
-pub mod params;
+mod params;
 mod rwalk;
 mod si;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use ewc::{EwcConfig, EwcMode, EwcPlugin};
 pub use mas::{MasConfig, MasPlugin};
-pub use params::{ParamEntry, ParamTensors, weighted_sq_distance};
+pub use params::{ParamEntry, ParamFilter, ParamTensors, all_params, flat_grads, weighted_sq_distance};
 pub use rwalk::{RWALK_EPS, RWalkConfig, RWalkPlugin};
 pub use si::{SynapticIntelligenceConfig, SynapticIntelligencePlugin};
 
+pub(crate) use params::{drop_grads, for_each_param, in_layer, last_linear_layer};
+
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use cl_core::data::{ClassificationDataLoader, DataLoader, DataLoaderConfig};
-use cl_core::{MiniBatch, Model, Result, StrategyState};
-
-use params::{all_params, flat_grads};
+use cl_core::data::{ClassificationDataLoader, DataLoader, DataLoaderConfig, MiniBatch};
+use cl_core::{Model, Result, StrategyState};
 
 /// How an importance pass turns a mini-batch gradient into its contribution.
 #[derive(Clone, Copy)]
@@ -50,12 +60,13 @@ pub(crate) fn importance_pass<M: Model>(
     loss: impl Fn(&M, &MiniBatch, &StrategyState<M>) -> Tensor<1>,
 ) -> Result<ParamTensors> {
     let dataset = state.current_experience()?.dataset.train();
-    let mut loader = ClassificationDataLoader::new(dataset, DataLoaderConfig::eval(state.train_mb_size.max(1)))?;
+    let settings = state.settings();
+    let mut loader = ClassificationDataLoader::new(dataset, DataLoaderConfig::eval(settings.train_mb_size().max(1)))?;
     loader.start_epoch();
-    let store = &state.eval_device;
+    let store = settings.eval_device();
     let mut acc = ParamTensors::zeros_like(model, store, &all_params);
     let mut batches = 0usize;
-    while let Some(batch) = loader.next_batch(&state.device) {
+    while let Some(batch) = loader.next_batch(settings.device()) {
         let batch = batch?;
         let l = loss(model, &batch, state);
         let grads = GradientsParams::from_grads(l.backward(), model);
@@ -90,11 +101,4 @@ pub(crate) fn eval_mode_autodiff_copy<M: Model>(model: &M) -> M {
         }
     }
     model.valid().map(&mut Track)
-}
-
-pub(crate) fn check_non_negative(field: &'static str, v: f64) -> Result<()> {
-    if !v.is_finite() || v < 0.0 {
-        return Err(cl_core::ClError::config(field, format!("must be a finite number ≥ 0, got {v}")));
-    }
-    Ok(())
 }

@@ -5,32 +5,36 @@ use std::collections::HashMap;
 use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
+use cl_core::config::{Validate, finite_non_negative, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use serde::{Deserialize, Serialize};
 
+use super::eval_mode_autodiff_copy;
 use super::params::{ParamTensors, all_params, flat_grads, for_each_param, pad_to, weighted_sq_distance};
-use super::{check_non_negative, eval_mode_autodiff_copy};
 
 /// The damping of the score's denominator: `torch.finfo(torch.float32).eps`, as Avalanche.
 pub const RWALK_EPS: f64 = f32::EPSILON as f64;
 
-/// The hyper-parameters of RWalk (Avalanche's `RWalkPlugin(ewc_lambda=0.1, ewc_alpha=0.9,
-/// delta_t=10)`).
+/// The hyper-parameters of RWalk, with Avalanche's defaults: `RWalkPlugin(ewc_lambda=0.1,
+/// ewc_alpha=0.9, delta_t=10)`.
 ///
 /// ```
 /// use cl_plugins::regularization::{RWalkConfig, RWalkPlugin};
-/// let rwalk = RWalkPlugin::new(RWalkConfig::default()).unwrap(); // λ 0.1, α 0.9, Δt 10
-/// assert!(RWalkPlugin::new(RWalkConfig::new(-1.0, 0.9, 10)).is_err());
-/// assert!(RWalkPlugin::new(RWalkConfig::new(0.1, 1.5, 10)).is_err());
-/// assert!(RWalkPlugin::new(RWalkConfig::new(0.1, 0.9, 0)).is_err());
+/// let rwalk = RWalkPlugin::new(RWalkConfig::default())?; // λ 0.1, α 0.9, Δt 10
+/// assert!(RWalkPlugin::new(RWalkConfig::default().with_ewc_lambda(-1.0)).is_err());
+/// assert!(RWalkPlugin::new(RWalkConfig::default().with_ewc_alpha(1.5)).is_err());
+/// assert!(RWalkPlugin::new(RWalkConfig::default().with_delta_t(0)).is_err());
+/// # Ok::<(), cl_core::ClError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RWalkConfig {
-    /// Weight λ of the penalty `λ·Σ P·(θ−θ*)²` (≥ 0).
+    /// Weight λ of the penalty `λ·Σ P·(θ−θ*)²` (a finite number `>= 0`; default 0.1).
     pub ewc_lambda: f64,
     /// Weight of the newest squared gradient in the running Fisher
-    /// `F ← α·g² + (1−α)·F` (EWC++; in [0, 1]).
+    /// `F ← α·g² + (1−α)·F` (EWC++; in [0, 1]; default 0.9).
     pub ewc_alpha: f64,
-    /// The scores are accumulated every `delta_t` training iterations (≥ 1).
+    /// The scores are accumulated every `delta_t` training iterations (`>= 1`; default 10).
     pub delta_t: u64,
 }
 
@@ -42,13 +46,40 @@ impl Default for RWalkConfig {
 }
 
 impl RWalkConfig {
-    /// `ewc_lambda`, `ewc_alpha` and `delta_t`.
-    pub fn new(ewc_lambda: f64, ewc_alpha: f64, delta_t: u64) -> Self {
-        Self { ewc_lambda, ewc_alpha, delta_t }
+    /// Sets `ewc_lambda`.
+    pub fn with_ewc_lambda(mut self, ewc_lambda: f64) -> Self {
+        self.ewc_lambda = ewc_lambda;
+        self
+    }
+
+    /// Sets `ewc_alpha`.
+    pub fn with_ewc_alpha(mut self, ewc_alpha: f64) -> Self {
+        self.ewc_alpha = ewc_alpha;
+        self
+    }
+
+    /// Sets `delta_t`.
+    pub fn with_delta_t(mut self, delta_t: u64) -> Self {
+        self.delta_t = delta_t;
+        self
     }
 }
 
-/// Riemannian Walk (Chaudhry et al. 2018), as Avalanche's `RWalkPlugin`.
+impl Validate for RWalkConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "RWalkConfig";
+        rule(C, "ewc_lambda_finite_non_negative", finite_non_negative(self.ewc_lambda), || {
+            format!("ewc_lambda = {} must be a finite number >= 0", self.ewc_lambda)
+        })?;
+        rule(C, "ewc_alpha_in_unit_interval", (0.0..=1.0).contains(&self.ewc_alpha), || {
+            format!("ewc_alpha = {} must be in [0, 1]", self.ewc_alpha)
+        })?;
+        rule(C, "delta_t_positive", self.delta_t >= 1, || "delta_t must be at least 1".into())
+    }
+}
+
+/// Riemannian Walk (Chaudhry et al. 2018): Avalanche's `RWalkPlugin`
+/// (`avalanche/training/plugins/rwalk.py`), the plugin of the `RWalk` strategy.
 ///
 /// Every training iteration:
 /// - `before_training_iteration`: the gradient `g` of the criterion alone on the mini-batch is
@@ -67,7 +98,11 @@ impl RWalkConfig {
 /// `S = s` on the first experience and `S ← ½·(S + s)` afterwards, and the penalty weights
 /// `P = F*/max(F*) + relu(S)/max(S)` (maxima over all parameters); `s ← 0`.
 ///
-/// Differences from Avalanche, all outside its normal use:
+/// # Differences from Avalanche
+///
+/// The penalty is Avalanche's `λ·Σ P·(θ−θ*)²` (no ½) and every update above follows
+/// Avalanche's code. The differences (deliberate; the first and last only matter outside
+/// Avalanche's normal use):
 /// - a normalising maximum that is not a positive finite number (Avalanche divides by it,
 ///   giving NaN when it is 0) makes that term zero;
 /// - Avalanche calls `model.eval()` for the gradient and never switches back, so the rest of
@@ -78,9 +113,17 @@ impl RWalkConfig {
 ///   score (the merge keeps the keys of `S`) and hence no penalty, a parameter that grew is
 ///   zero-padded (`ParamData.expand`) and penalised on its old part.
 ///
-/// ```ignore
-/// let rwalk = RWalkPlugin::new(RWalkConfig::new(1.0, 0.9, 10))?;
-/// let strategy = Naive::builder(model, optimizer, device).plugin(rwalk).build()?;
+/// ```
+/// use burn::tensor::Device;
+/// use cl_core::{OptimizerSpec, Strategy};
+/// use cl_models::SimpleMlpConfig;
+/// use cl_plugins::regularization::{RWalkConfig, RWalkPlugin};
+/// let device = Device::default();
+/// let model = SimpleMlpConfig::new().init(&device)?;
+/// let rwalk = RWalkPlugin::new(RWalkConfig::default().with_ewc_lambda(1.0))?;
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.01), device).plugin(rwalk).build()?;
+/// assert!(strategy.plugin::<RWalkPlugin>().is_some());
+/// # Ok::<(), cl_core::ClError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct RWalkPlugin {
@@ -129,15 +172,10 @@ fn normalised(t: Tensor<1>, max: f64) -> Tensor<1> {
 }
 
 impl RWalkPlugin {
-    /// Checks the hyper-parameters: λ ≥ 0 (finite), α in [0, 1], Δt ≥ 1.
+    /// An RWalk plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its
+    /// rules.
     pub fn new(config: RWalkConfig) -> Result<Self> {
-        check_non_negative("ewc_lambda", config.ewc_lambda)?;
-        if !(0.0..=1.0).contains(&config.ewc_alpha) {
-            return Err(ClError::config("ewc_alpha", format!("must be in [0, 1], got {}", config.ewc_alpha)));
-        }
-        if config.delta_t < 1 {
-            return Err(ClError::config("delta_t", "must be at least 1"));
-        }
+        config.validate()?;
         Ok(Self {
             config,
             checkpoint_params: ParamTensors::default(),
@@ -248,7 +286,7 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
     }
 
     fn before_training(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let store = state.eval_device.clone();
+        let store = state.settings().eval_device().clone();
         let model = state.model();
         self.checkpoint_loss = ParamTensors::zeros_like(model, &store, &all_params);
         self.checkpoint_scores = ParamTensors::zeros_like(model, &store, &all_params);
@@ -257,10 +295,10 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
     }
 
     fn before_training_iteration(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let store = state.eval_device.clone();
+        let store = state.settings().eval_device().clone();
         let batch = state.current_batch()?;
         let model = eval_mode_autodiff_copy(state.model());
-        let loss = state.criterion.loss(model.forward(batch), batch.y.clone());
+        let loss = state.settings().criterion().loss(model.forward(batch), batch.y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let g = present_grads(&model, &grads, &store);
         self.update_importance(&g, &store);
@@ -270,18 +308,18 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
     }
 
     fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let exp = state.clock.train_exp_counter;
+        let exp = state.clock().train_exp_counter;
         if exp > 0 && (self.exp_penalties.is_none() || self.exp_params.is_none()) {
             return Err(ClError::MissingState("RWalk penalty weights (train the experiences in order)"));
         }
-        if let Some(p) = self.penalty(state.model(), exp, &state.device) {
-            state.add_loss(p);
+        if let Some(p) = self.penalty(state.model(), exp, state.settings().device()) {
+            state.add_loss(p)?;
         }
         Ok(())
     }
 
     fn after_training_iteration(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let store = state.eval_device.clone();
+        let store = state.settings().eval_device().clone();
         let model = state.model();
         // ParamData.expand: accumulators follow parameters that grew (or appeared).
         self.checkpoint_loss.expand_like(model, &store, &all_params);
@@ -299,7 +337,7 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
             let step = g * (new.values.clone() - old);
             self.checkpoint_loss.update(id, |l| l - step);
         }
-        if (state.clock.train_iterations + 1).is_multiple_of(self.config.delta_t) {
+        if (state.clock().train_iterations + 1).is_multiple_of(self.config.delta_t) {
             self.update_score(&now, &store);
             self.checkpoint_loss = ParamTensors::zeros_like(model, &store, &all_params);
             self.checkpoint_params = now;
@@ -308,7 +346,7 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let store = state.eval_device.clone();
+        let store = state.settings().eval_device().clone();
         let model = state.model();
         let fisher = self
             .iter_importance
@@ -340,5 +378,39 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
         self.exp_importance = Some(fisher);
         self.exp_penalties = Some(weights);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cl_core::config::{ConfigFile, assert_rule};
+
+    #[test]
+    fn defaults_are_avalanches() {
+        assert_eq!(RWalkConfig::default(), RWalkConfig { ewc_lambda: 0.1, ewc_alpha: 0.9, delta_t: 10 });
+        assert_eq!(RWalkConfig::from_toml("").unwrap(), RWalkConfig::default());
+    }
+
+    #[test]
+    fn config_round_trips() {
+        let c = RWalkConfig::default().with_ewc_lambda(2.0).with_ewc_alpha(0.5).with_delta_t(3);
+        assert_eq!(RWalkConfig::from_json(&c.to_json()).unwrap(), c);
+        assert_eq!(RWalkConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+    }
+
+    #[test]
+    fn every_validation_rule() {
+        let ok = RWalkConfig::default();
+        for (bad, rule) in [
+            (ok.clone().with_ewc_lambda(-0.1), "ewc_lambda_finite_non_negative"),
+            (ok.clone().with_ewc_lambda(f64::NAN), "ewc_lambda_finite_non_negative"),
+            (ok.clone().with_ewc_alpha(-0.1), "ewc_alpha_in_unit_interval"),
+            (ok.clone().with_ewc_alpha(1.1), "ewc_alpha_in_unit_interval"),
+            (ok.clone().with_delta_t(0), "delta_t_positive"),
+        ] {
+            assert_rule(bad.validate(), rule);
+            assert_rule(RWalkPlugin::new(bad).map(|_| ()), rule);
+        }
     }
 }

@@ -2,48 +2,80 @@
 //! `SynapticIntelligencePlugin`).
 
 use burn::tensor::{Device, Tensor};
+use cl_core::config::{Validate, finite_non_negative, finite_positive, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use serde::{Deserialize, Serialize};
 
-use super::check_non_negative;
 use super::params::{ParamTensors, weighted_sq_distance};
+use crate::weights::ExperienceWeight;
 
-/// The hyper-parameters of SI (Avalanche's `SynapticIntelligencePlugin(si_lambda, eps,
-/// excluded_parameters)`).
+/// Avalanche's default `eps`.
+fn default_eps() -> f64 {
+    1e-7
+}
+
+/// Avalanche's hard-coded clip of the importance.
+fn default_clip_to() -> f64 {
+    0.001
+}
+
+/// The hyper-parameters of SI: Avalanche's `SynapticIntelligencePlugin(si_lambda,
+/// eps=1e-7, excluded_parameters=None)`, plus two settings Avalanche hard-codes or lacks
+/// (`clip_to`, default Avalanche's 0.001, and `min_importance`, default none as Avalanche).
 ///
 /// ```
 /// use cl_plugins::regularization::{SynapticIntelligenceConfig, SynapticIntelligencePlugin};
 /// let si = SynapticIntelligencePlugin::new(
 ///     SynapticIntelligenceConfig::new(0.1).with_excluded_parameters(["classifier"]),
-/// ).unwrap();
+/// )?;
+/// let per_experience = SynapticIntelligenceConfig::new(vec![0.1, 0.5]); // the last one repeats
 /// assert!(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(-1.0)).is_err());
-/// assert!(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::per_experience(vec![])).is_err());
+/// assert!(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(vec![])).is_err());
+/// # Ok::<(), cl_core::ClError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SynapticIntelligenceConfig {
-    /// λ per experience (the last one is used for later experiences); one value for all.
-    pub si_lambda: Vec<f64>,
-    /// Damping `ξ` of the normalisation `(Δθ)² + ξ` (Avalanche's default 1e-7).
+    /// λ of the penalty `λ/2·Σ Ω·(θ−θ*)²`: one number, or one per experience (the last one is
+    /// used for later experiences, as Avalanche); finite and `>= 0`. Required, as in Avalanche.
+    pub si_lambda: ExperienceWeight,
+    /// Damping `ξ` of the normalisation `(Δθ)² + ξ` (a finite number `>= 0`; Avalanche's
+    /// default 1e-7).
+    #[serde(default = "default_eps")]
     pub eps: f64,
     /// Parameter name patterns (`fnmatch` globs on paths such as `features.0.linear.weight`;
-    /// `p` also excludes everything under `p.`), as Avalanche's `excluded_parameters`.
+    /// `p` also excludes everything under `p.`), as Avalanche's `excluded_parameters`
+    /// (default none).
+    #[serde(default)]
     pub excluded_parameters: Vec<String>,
-    /// Upper clip of the importance (Avalanche hard-codes 0.001).
+    /// Upper clip of the importance (a finite number `> 0`; Avalanche hard-codes 0.001, the
+    /// default; `f64::MAX` for no clip).
+    #[serde(default = "default_clip_to")]
     pub clip_to: f64,
-    /// Lower clip of the importance: `None` as Avalanche (negative importances are possible
-    /// when a step increased the loss, e.g. with momentum, and make the penalty unbounded
-    /// below); `Some(0.0)` keeps the penalty a proper (convex) quadratic.
+    /// Lower clip of the importance: `None` (default) as Avalanche — negative importances are
+    /// possible when a step increased the loss, e.g. with momentum, and make the penalty
+    /// unbounded below; `Some(0.0)` keeps the penalty a proper (convex) quadratic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_importance: Option<f64>,
 }
 
 impl SynapticIntelligenceConfig {
-    /// One λ for every experience, `eps` = 1e-7, nothing excluded, importance clipped at 0.001.
-    pub fn new(si_lambda: f64) -> Self {
-        Self::per_experience(vec![si_lambda])
+    /// `si_lambda` (a number, or one per experience) with Avalanche's defaults: `eps` = 1e-7,
+    /// nothing excluded, importance clipped at 0.001 from above only.
+    pub fn new(si_lambda: impl Into<ExperienceWeight>) -> Self {
+        Self {
+            si_lambda: si_lambda.into(),
+            eps: default_eps(),
+            excluded_parameters: Vec::new(),
+            clip_to: default_clip_to(),
+            min_importance: None,
+        }
     }
 
-    /// One λ per experience (the last one repeats).
-    pub fn per_experience(si_lambda: Vec<f64>) -> Self {
-        Self { si_lambda, eps: 1e-7, excluded_parameters: Vec::new(), clip_to: 0.001, min_importance: None }
+    /// Sets `si_lambda`.
+    pub fn with_si_lambda(mut self, si_lambda: impl Into<ExperienceWeight>) -> Self {
+        self.si_lambda = si_lambda.into();
+        self
     }
 
     /// Sets `eps`.
@@ -64,30 +96,80 @@ impl SynapticIntelligenceConfig {
         self
     }
 
-    /// Sets the upper clip of the importance (`f64::INFINITY` for none).
+    /// Sets the upper clip of the importance (`f64::MAX` for none).
     pub fn with_clip_to(mut self, clip_to: f64) -> Self {
         self.clip_to = clip_to;
         self
     }
 }
 
-/// Synaptic Intelligence (Zenke et al. 2017), as Avalanche's `SynapticIntelligencePlugin`.
+impl Validate for SynapticIntelligenceConfig {
+    fn validate(&self) -> Result<()> {
+        const C: &str = "SynapticIntelligenceConfig";
+        rule(C, "si_lambda_not_empty", !self.si_lambda.is_empty(), || {
+            "si_lambda is an empty list: give a number or at least one value per experience".into()
+        })?;
+        rule(C, "si_lambda_finite_non_negative", self.si_lambda.all_finite_non_negative(), || {
+            format!("si_lambda = {:?}: every value must be a finite number >= 0", self.si_lambda.values())
+        })?;
+        rule(C, "eps_finite_non_negative", finite_non_negative(self.eps), || {
+            format!("eps = {} must be a finite number >= 0", self.eps)
+        })?;
+        rule(C, "clip_to_finite_positive", finite_positive(self.clip_to), || {
+            format!("clip_to = {} must be a finite number > 0 (f64::MAX for no clip)", self.clip_to)
+        })?;
+        if let Some(m) = self.min_importance {
+            rule(C, "min_importance_finite_at_most_clip_to", m.is_finite() && m <= self.clip_to, || {
+                format!("min_importance = {m} must be a finite number <= clip_to = {}", self.clip_to)
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Synaptic Intelligence (Zenke et al. 2017): Avalanche's `SynapticIntelligencePlugin`
+/// (`avalanche/training/plugins/synaptic_intelligence.py`), the plugin of the
+/// `SynapticIntelligence` strategy.
 ///
-/// - `before_training_exp`: θ_start ← θ, the path integral ω of the experience ← 0;
-/// - each iteration: `ω += g·Δθ`, with `g` the gradient of the total loss read before the
-///   update (`before_update`) and `Δθ` the change made by the update (`after_update`);
-/// - `after_training_exp`: `W += ω / ((θ − θ_start)² + eps)` (W accumulates over experiences),
-///   importance `Ω = min(−W, clip_to)`, θ* ← θ;
-/// - `before_backward`: adds `λ_exp/2·Σ Ω·(θ − θ*)²` (zero before the first importance).
+/// - `before_training_exp`: θ* ← θ, the path integral ω of the experience ← 0;
+/// - each iteration: `ω += g·Δθ`, with `g` the gradient of the total loss (penalty included)
+///   and `Δθ` the change made by the update;
+/// - `after_training_exp`: `W += ω / ((θ − θ*)² + eps)` (W accumulates over experiences),
+///   importance `Ω = min(−W, clip_to)` (and `max(·, min_importance)` if set), θ* ← θ;
+/// - `before_backward`: adds `λ_exp/2·Σ Ω·(θ − θ*)²` (zero before the first importance), with
+///   `λ_exp` the entry of `si_lambda` for the current experience (the last one past the end).
 ///
 /// With plain SGD at rate `lr`, `Δθ = −lr·g`, so `−ω = lr·Σ g²`.
 ///
-/// Parameters of batch-norm-like layers (container type `BatchNorm*`, `InstanceNorm*`,
-/// `GroupNorm`, `LayerNorm`) are excluded, as Avalanche excludes `_NormBase` layers.
+/// Parameters of batch- and instance-normalisation layers (container type `BatchNorm*`,
+/// `InstanceNorm*`) are excluded, as Avalanche excludes PyTorch's `_NormBase` layers
+/// (`LayerNorm` and `GroupNorm` are not `_NormBase`: their parameters are regularised).
 ///
-/// ```ignore
+/// # Differences from Avalanche
+///
+/// - The penalty is Avalanche's `λ/2·Σ Ω·(θ−θ*)²` (with the ½, unlike EWC), and `c = 1` in the
+///   importance (Avalanche passes 1, not the paper's 0.0015): same numbers for the same λ.
+/// - `g` and `θ` before the update are read at `before_update` and `θ` after it at
+///   `after_update` (Avalanche: `before_training_iteration` and `after_training_iteration`):
+///   the same values unless another plugin changes the model or the gradients in between (a
+///   plugin after SI that rewrites the gradients, e.g. a projection, is not seen by SI).
+/// - A parameter without a gradient counts as a zero gradient (Avalanche fails on
+///   `param.grad` being `None`).
+/// - `clip_to` and `min_importance` are settings (defaults: Avalanche's hard-coded 0.001, and
+///   no lower clip); Avalanche's `device` argument is not needed (the state lives on the
+///   evaluation device).
+///
+/// ```
+/// use burn::tensor::Device;
+/// use cl_core::{OptimizerSpec, Strategy};
+/// use cl_models::SimpleMlpConfig;
+/// use cl_plugins::regularization::{SynapticIntelligenceConfig, SynapticIntelligencePlugin};
+/// let device = Device::default();
+/// let model = SimpleMlpConfig::new().init(&device)?;
 /// let si = SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1e-4))?;
-/// let strategy = Naive::builder(model, optimizer, device).plugin(si).build()?;
+/// let strategy = Strategy::builder(model, OptimizerSpec::sgd(0.01), device).plugin(si).build()?;
+/// assert!(strategy.plugin::<SynapticIntelligencePlugin>().is_some());
+/// # Ok::<(), cl_core::ClError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct SynapticIntelligencePlugin {
@@ -104,15 +186,86 @@ pub struct SynapticIntelligencePlugin {
     has_importance: bool,
 }
 
-/// `fnmatch`-style glob (`*`, `?`) on the whole string.
+/// One element of an `fnmatch` pattern.
+enum GlobToken {
+    /// `*`: any run of characters.
+    Star,
+    /// `?`: any one character.
+    Any,
+    /// A literal character.
+    Char(char),
+    /// `[seq]` / `[!seq]`: one character in (or not in) the ranges.
+    Class { negated: bool, ranges: Vec<(char, char)> },
+}
+
+impl GlobToken {
+    fn matches(&self, c: char) -> bool {
+        match self {
+            GlobToken::Star => true,
+            GlobToken::Any => true,
+            GlobToken::Char(x) => *x == c,
+            GlobToken::Class { negated, ranges } => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated,
+        }
+    }
+}
+
+/// Python's `fnmatch.translate` grammar: `*`, `?`, `[seq]`, `[!seq]` (ranges `a-z`, a `]` first
+/// in the set is literal); a `[` without its `]` is literal.
+fn glob_tokens(pattern: &str) -> Vec<GlobToken> {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '*' => out.push(GlobToken::Star),
+            '?' => out.push(GlobToken::Any),
+            '[' => {
+                let mut j = i + 1;
+                let negated = j < p.len() && p[j] == '!';
+                if negated {
+                    j += 1;
+                }
+                let first = j;
+                while j < p.len() && (p[j] != ']' || j == first) {
+                    j += 1;
+                }
+                if j >= p.len() {
+                    out.push(GlobToken::Char('['));
+                } else {
+                    let set = &p[first..j];
+                    let mut ranges = Vec::new();
+                    let mut k = 0;
+                    while k < set.len() {
+                        if k + 2 < set.len() && set[k + 1] == '-' {
+                            ranges.push((set[k], set[k + 2]));
+                            k += 3;
+                        } else {
+                            ranges.push((set[k], set[k]));
+                            k += 1;
+                        }
+                    }
+                    out.push(GlobToken::Class { negated, ranges });
+                    i = j;
+                }
+            }
+            c => out.push(GlobToken::Char(c)),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `fnmatch`-style glob (`*`, `?`, `[seq]`, `[!seq]`) on the whole string (case-sensitive, as
+/// `fnmatch` on POSIX).
 fn glob(pattern: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    let p = glob_tokens(pattern);
+    let s: Vec<char> = s.chars().collect();
     let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
     while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+        if pi < p.len() && !matches!(p[pi], GlobToken::Star) && p[pi].matches(s[si]) {
             pi += 1;
             si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && matches!(p[pi], GlobToken::Star) {
             star = Some(pi);
             mark = si;
             pi += 1;
@@ -124,28 +277,16 @@ fn glob(pattern: &str, s: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && matches!(p[pi], GlobToken::Star) {
         pi += 1;
     }
     pi == p.len()
 }
 
 impl SynapticIntelligencePlugin {
-    /// Checks the hyper-parameters: at least one λ, every λ ≥ 0, eps ≥ 0, clip_to > 0.
+    /// An SI plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules.
     pub fn new(config: SynapticIntelligenceConfig) -> Result<Self> {
-        if config.si_lambda.is_empty() {
-            return Err(ClError::config("si_lambda", "needs at least one value"));
-        }
-        for &l in &config.si_lambda {
-            check_non_negative("si_lambda", l)?;
-        }
-        check_non_negative("eps", config.eps)?;
-        if config.clip_to.is_nan() || config.clip_to <= 0.0 {
-            return Err(ClError::config("clip_to", "must be > 0"));
-        }
-        if config.min_importance.is_some_and(|m| !m.is_finite() || m > config.clip_to) {
-            return Err(ClError::config("min_importance", "must be finite and ≤ clip_to"));
-        }
+        config.validate()?;
         let mut patterns = Vec::new();
         for x in &config.excluded_parameters {
             patterns.push(x.clone());
@@ -167,12 +308,20 @@ impl SynapticIntelligencePlugin {
     }
 
     /// Whether SI handles the parameter at `path` inside modules of types `containers`.
+    /// Parameters of `BatchNorm*` and `InstanceNorm*` modules are excluded (PyTorch's
+    /// `_NormBase`); `LayerNorm`, `GroupNorm` and `RmsNorm` parameters are regularised, as in
+    /// Avalanche.
     pub fn is_allowed(&self, path: &str, containers: &[String]) -> bool {
         let norm = containers.iter().any(|c| {
             let c = c.strip_prefix("Struct:").unwrap_or(c);
-            c.starts_with("BatchNorm") || c.starts_with("InstanceNorm") || c == "GroupNorm" || c == "LayerNorm"
+            c.starts_with("BatchNorm") || c.starts_with("InstanceNorm")
         });
         !norm && !self.patterns.iter().any(|p| glob(p, path))
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &SynapticIntelligenceConfig {
+        &self.config
     }
 
     /// The importance Ω (zeros before the first experience ends).
@@ -196,8 +345,7 @@ impl SynapticIntelligencePlugin {
     }
 
     fn lambda(&self, exp: u64) -> f64 {
-        let l = &self.config.si_lambda;
-        *l.get(exp as usize).unwrap_or(l.last().expect("checked non-empty"))
+        self.config.si_lambda.at_or_last(exp as usize)
     }
 
     fn weights<M: Model>(&self, model: &M, device: &Device) -> ParamTensors {
@@ -220,7 +368,7 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
     }
 
     fn before_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let dev = state.eval_device.clone();
+        let dev = state.settings().eval_device().clone();
         // create_syn_data: new parameters get zero entries, grown ones are zero-padded.
         let mut importance = std::mem::take(&mut self.importance);
         let mut cum = std::mem::take(&mut self.cum_trajectory);
@@ -239,14 +387,14 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
     }
 
     fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        if let Some(p) = self.penalty(state.model(), state.clock.train_exp_counter, &state.device) {
-            state.add_loss(p);
+        if let Some(p) = self.penalty(state.model(), state.clock().train_exp_counter, state.settings().device()) {
+            state.add_loss(p)?;
         }
         Ok(())
     }
 
     fn before_update(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let dev = state.eval_device.clone();
+        let dev = state.settings().eval_device().clone();
         let grads = state.grads.as_ref().ok_or(ClError::MissingState("grads"))?;
         self.grad = ParamTensors::grads_of(state.model(), grads, &dev, &|p, c| self.is_allowed(p, c));
         self.old_theta = self.weights(state.model(), &dev);
@@ -254,7 +402,7 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
     }
 
     fn after_update(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let new_theta = self.weights(state.model(), &state.eval_device);
+        let new_theta = self.weights(state.model(), state.settings().eval_device());
         for (id, new) in new_theta.iter() {
             let (Some(old), Some(g)) = (self.old_theta.get(id), self.grad.get(id)) else { continue };
             if old.dims != new.dims || g.dims != new.dims {
@@ -267,7 +415,7 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let new_theta = self.weights(state.model(), &state.eval_device);
+        let new_theta = self.weights(state.model(), state.settings().eval_device());
         let eps = self.config.eps;
         for (id, new) in new_theta.iter() {
             let (Some(start), Some(traj)) = (self.theta_star.get(id), self.trajectory.get(id)) else { continue };
@@ -281,7 +429,7 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
         let (clip, min) = (self.config.clip_to, self.config.min_importance);
         self.importance = self.cum_trajectory.clone().map(|c| {
             let imp = c.neg();
-            let imp = if clip.is_finite() { imp.clamp_max(clip) } else { imp };
+            let imp = if clip < f32::MAX as f64 { imp.clamp_max(clip) } else { imp };
             match min {
                 Some(m) => imp.clamp_min(m),
                 None => imp,
@@ -295,7 +443,8 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::*;
+    use cl_core::config::{ConfigFile, assert_rule};
 
     #[test]
     fn glob_matches_like_fnmatch() {
@@ -305,5 +454,76 @@ mod tests {
         assert!(glob("*.bias", "features.0.linear.bias"));
         assert!(glob("f?atures*", "features.0"));
         assert!(!glob("features", "features.0.linear.weight"));
+        // fnmatch's sets.
+        assert!(glob("features.[0-2].*", "features.1.weight"));
+        assert!(!glob("features.[0-2].*", "features.3.weight"));
+        assert!(glob("features.[!0].*", "features.3.weight"));
+        assert!(!glob("features.[!0].*", "features.0.weight"));
+        assert!(glob("a[]]b", "a]b"));
+        assert!(glob("a[b", "a[b"), "an unclosed `[` is literal");
+    }
+
+    #[test]
+    fn excludes_batch_and_instance_norm_but_not_layer_or_group_norm() {
+        let si = SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0)).unwrap();
+        let c = |t: &str| vec!["Struct:Net".to_string(), format!("Struct:{t}")];
+        assert!(!si.is_allowed("bn.gamma", &c("BatchNorm")));
+        assert!(!si.is_allowed("inorm.gamma", &c("InstanceNorm")));
+        assert!(si.is_allowed("ln.gamma", &c("LayerNorm")), "LayerNorm is not a _NormBase");
+        assert!(si.is_allowed("gn.gamma", &c("GroupNorm")), "GroupNorm is not a _NormBase");
+        assert!(si.is_allowed("fc.weight", &c("Linear")));
+        let si = SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_excluded_parameters(["fc"]))
+            .unwrap();
+        assert!(!si.is_allowed("fc.weight", &c("Linear")), "`p` also excludes `p.*`");
+        assert!(si.is_allowed("fc2.weight", &c("Linear")));
+    }
+
+    #[test]
+    fn defaults_are_avalanches() {
+        let c = SynapticIntelligenceConfig::new(0.5);
+        assert_eq!((c.eps, c.clip_to, c.min_importance), (1e-7, 0.001, None));
+        assert!(c.excluded_parameters.is_empty());
+        assert_eq!(SynapticIntelligenceConfig::from_toml("si_lambda = 0.5").unwrap(), c);
+    }
+
+    #[test]
+    fn per_experience_lambda_repeats_the_last_value() {
+        let si = SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(vec![1.0, 2.0])).unwrap();
+        assert_eq!((si.lambda(0), si.lambda(1), si.lambda(5)), (1.0, 2.0, 2.0));
+    }
+
+    #[test]
+    fn config_round_trips() {
+        for c in [
+            SynapticIntelligenceConfig::new(0.25)
+                .with_eps(1e-3)
+                .with_excluded_parameters(["classifier", "*.bias"])
+                .with_clip_to(0.5)
+                .with_min_importance(Some(0.0)),
+            SynapticIntelligenceConfig::new(vec![0.1, 0.2]),
+        ] {
+            assert_eq!(SynapticIntelligenceConfig::from_json(&c.to_json()).unwrap(), c);
+            assert_eq!(SynapticIntelligenceConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        }
+        assert!(SynapticIntelligenceConfig::from_json("{}").is_err(), "si_lambda is required");
+    }
+
+    #[test]
+    fn every_validation_rule() {
+        let ok = SynapticIntelligenceConfig::new(1.0);
+        assert!(ok.validate().is_ok());
+        for (bad, rule) in [
+            (ok.clone().with_si_lambda(vec![]), "si_lambda_not_empty"),
+            (ok.clone().with_si_lambda(-1.0), "si_lambda_finite_non_negative"),
+            (ok.clone().with_si_lambda(vec![1.0, f64::NAN]), "si_lambda_finite_non_negative"),
+            (ok.clone().with_eps(-1e-9), "eps_finite_non_negative"),
+            (ok.clone().with_clip_to(0.0), "clip_to_finite_positive"),
+            (ok.clone().with_clip_to(f64::INFINITY), "clip_to_finite_positive"),
+            (ok.clone().with_min_importance(Some(1.0)), "min_importance_finite_at_most_clip_to"),
+            (ok.clone().with_min_importance(Some(f64::NEG_INFINITY)), "min_importance_finite_at_most_clip_to"),
+        ] {
+            assert_rule(bad.validate(), rule);
+            assert_rule(SynapticIntelligencePlugin::new(bad).map(|_| ()), rule);
+        }
     }
 }

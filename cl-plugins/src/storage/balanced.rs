@@ -5,9 +5,60 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cl_core::{ClError, ClassificationDataset, Result};
+use cl_core::config::rule;
+use cl_core::data::ClassificationDataset;
+use cl_core::{ClError, Result, derive_seed};
+use serde::{Deserialize, Serialize};
 
-use super::{ReservoirSamplingBuffer, check_group_config, check_shape, concat_all, derive_seed, group_lengths};
+use super::{ReservoirSamplingBuffer, check_shape, concat_all, group_lengths};
+
+/// How a balanced memory ([`ExperienceBalancedBuffer`](super::ExperienceBalancedBuffer),
+/// [`ClassBalancedBuffer`](super::ClassBalancedBuffer)) splits `max_size` among its groups —
+/// Avalanche's `adaptive_size` and `num_experiences` / `total_num_classes` arguments, which
+/// exclude each other, as one enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[doc(alias = "adaptive_size", alias = "num_experiences", alias = "total_num_classes")]
+pub enum BufferSizing {
+    /// `max_size` split equally among the groups seen so far, the remainder to the first ones
+    /// (Avalanche's `adaptive_size=True`, its default).
+    #[default]
+    Adaptive,
+    /// `max_size / groups` samples per group, whatever the number seen so far (Avalanche's
+    /// `adaptive_size=False` with `num_experiences` / `total_num_classes = groups`). Seeing more
+    /// than `groups` groups is an error (Avalanche would exceed `max_size`).
+    Fixed {
+        /// The number of groups (experiences or classes) the memory is split for (at least 1,
+        /// at most `max_size`).
+        groups: usize,
+    },
+}
+
+impl BufferSizing {
+    /// The fixed number of groups, `None` when adaptive.
+    pub fn fixed_groups(self) -> Option<usize> {
+        match self {
+            Self::Adaptive => None,
+            Self::Fixed { groups } => Some(groups),
+        }
+    }
+}
+
+/// The two sizing rules of a balanced memory's config: a fixed split needs at least one group
+/// and at most `max_size` (every group gets at least one sample).
+pub(crate) fn sizing_rules(config: &'static str, max_size: usize, sizing: BufferSizing) -> Result<()> {
+    let groups = sizing.fixed_groups();
+    rule(config, "sizing_groups_positive", groups != Some(0), || {
+        "BufferSizing::Fixed needs groups >= 1 (or use BufferSizing::Adaptive)".into()
+    })?;
+    rule(config, "sizing_groups_at_most_max_size", groups.is_none_or(|g| g <= max_size), || {
+        format!(
+            "BufferSizing::Fixed {{ groups: {} }} for max_size {max_size}: every group would get 0 samples; \
+             use at most max_size groups",
+            groups.unwrap_or(0)
+        )
+    })
+}
 
 /// The container of a [`BalancedBuffer`]'s groups, iterated in increasing key order.
 pub(crate) trait Groups<K>: Default {
@@ -86,56 +137,49 @@ impl Groups<u64> for Vec<ReservoirSamplingBuffer> {
 }
 
 /// A memory of at most `max_size` samples split among groups (one [`ReservoirSamplingBuffer`]
-/// per key `K`), as Avalanche's `BalancedExemplarsBuffer`: with `adaptive_size`, `max_size` is
-/// split equally among the groups seen so far (the remainder to the smallest keys); otherwise
-/// each group gets `max_size / total_groups` samples and seeing more than `total_groups`
-/// groups is an error. Each group's reservoir is seeded from the buffer's seed and its key.
+/// per key `K`), as Avalanche's `BalancedExemplarsBuffer`: adaptive, `max_size` is split equally
+/// among the groups seen so far (the remainder to the smallest keys); fixed, each group gets
+/// `max_size / groups` samples and seeing more than `groups` groups is an error. Each group's
+/// reservoir is seeded from the buffer's seed and its key.
 #[derive(Debug, Clone)]
 pub(crate) struct BalancedBuffer<K, G = BTreeMap<K, ReservoirSamplingBuffer>> {
     max_size: usize,
-    adaptive_size: bool,
-    total_groups: Option<usize>,
+    sizing: BufferSizing,
     seed: u64,
     groups: G,
     sample_shape: Option<Vec<usize>>,
-    /// The configuration field of `total_groups`, for errors.
-    field: &'static str,
+    /// The config's name, for errors.
+    config: &'static str,
     /// What the groups are, for errors ("classes", "experiences").
     noun: &'static str,
     _key: std::marker::PhantomData<K>,
 }
 
 impl<K: Ord + Copy + Into<u64>, G: Groups<K>> BalancedBuffer<K, G> {
-    /// An empty memory; `total_groups` (named `field` in errors) checked as
-    /// [`check_group_config`].
-    pub(crate) fn new(
-        max_size: usize,
-        adaptive_size: bool,
-        total_groups: Option<usize>,
-        seed: u64,
-        field: &'static str,
-        noun: &'static str,
-    ) -> Result<Self> {
-        check_group_config(max_size, adaptive_size, total_groups, field)?;
-        Ok(Self {
+    /// An empty memory (the config, named `config` in errors, is validated by the caller).
+    pub(crate) fn new(max_size: usize, sizing: BufferSizing, seed: u64, config: &'static str, noun: &'static str) -> Self {
+        Self {
             max_size,
-            adaptive_size,
-            total_groups,
+            sizing,
             seed,
             groups: G::default(),
             sample_shape: None,
-            field,
+            config,
             noun,
             _key: std::marker::PhantomData,
-        })
+        }
     }
 
     pub(crate) fn max_size(&self) -> usize {
         self.max_size
     }
 
-    pub(crate) fn adaptive_size(&self) -> bool {
-        self.adaptive_size
+    pub(crate) fn sizing(&self) -> BufferSizing {
+        self.sizing
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The samples the memory holds now.
@@ -166,16 +210,19 @@ impl<K: Ord + Copy + Into<u64>, G: Groups<K>> BalancedBuffer<K, G> {
         check_shape(&mut shape, new_data)?;
         let mut keys: BTreeSet<K> = self.groups.keys().collect();
         keys.extend(new_groups.keys().copied());
-        if let Some(total) = self.total_groups
+        if let Some(total) = self.sizing.fixed_groups()
             && keys.len() > total
         {
-            return Err(ClError::config(
-                self.field,
-                format!("{} {} but the memory was split for {total}", keys.len(), self.noun),
-            ));
+            return Err(ClError::InvalidUse(format!(
+                "{} {} but the memory of {} was split for {total} (sizing = BufferSizing::Fixed {{ groups: {total} }}); \
+                 raise `groups` or use BufferSizing::Adaptive",
+                keys.len(),
+                self.noun,
+                self.config
+            )));
         }
         self.sample_shape = shape;
-        let lens = group_lengths(self.max_size, keys.len(), self.total_groups);
+        let lens = group_lengths(self.max_size, keys.len(), self.sizing.fixed_groups());
         let lens: BTreeMap<K, usize> = keys.into_iter().zip(lens).collect();
         for (key, idx) in new_groups {
             let len = lens[&key];
@@ -202,7 +249,7 @@ impl<K: Ord + Copy + Into<u64>, G: Groups<K>> BalancedBuffer<K, G> {
     /// Sets `max_size` and splits it again among the groups.
     pub(crate) fn resize_to(&mut self, new_size: usize) -> Result<()> {
         self.max_size = new_size;
-        let lens = group_lengths(new_size, self.groups.count(), self.total_groups);
+        let lens = group_lengths(new_size, self.groups.count(), self.sizing.fixed_groups());
         for (g, l) in self.groups.values_mut().zip(lens) {
             g.resize_to(l)?;
         }

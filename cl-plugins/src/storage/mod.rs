@@ -3,22 +3,28 @@
 //!
 //! A [`StoragePolicy`] keeps at most `max_size` samples of the experiences it has been updated
 //! with, as a [`ClassificationDataset`] view over the experiences' storage (no sample is
-//! copied). Policies:
+//! copied). Policies, each built from a serialisable config (or all of them from one
+//! [`StoragePolicyConfig`]):
 //!
-//! - [`ReservoirSamplingBuffer`]: a uniform random sample of everything seen (exact reservoir).
-//! - [`ExperienceBalancedBuffer`]: one reservoir per experience.
-//! - [`ClassBalancedBuffer`]: one reservoir per class.
-//! - [`ParametricBuffer`]: groups by task, class or experience, and a [`SelectionStrategy`]
-//!   ([`RandomSelection`], [`HerdingSelection`], [`ClosestToCenterSelection`]) decides which
-//!   samples each group keeps.
+//! - [`ReservoirSamplingBuffer`] ([`ReservoirConfig`]): a uniform random sample of everything
+//!   seen (exact reservoir).
+//! - [`ExperienceBalancedBuffer`] ([`ExperienceBalancedConfig`]): one reservoir per experience.
+//! - [`ClassBalancedBuffer`] ([`ClassBalancedConfig`]): one reservoir per class.
+//! - [`ParametricBuffer`] ([`ParametricBufferConfig`]): groups by task, class or experience
+//!   ([`GroupBy`]), and a [`SelectionStrategy`] ([`SelectionConfig`]: [`RandomSelection`],
+//!   [`HerdingSelection`], [`ClosestToCenterSelection`]) decides which samples each group keeps.
 //!
-//! Every policy is seeded and deterministic, and never holds more than `max_size` samples.
+//! Policies are not generic over the model: an update gets a [`StorageContext`] (the current
+//! experience and, for feature-based selection, an object-safe [`InferenceModel`] view of the
+//! evaluation copy of the model). Every policy is seeded and deterministic, never holds more than
+//! `max_size` samples, and is [`Any`], so a `&dyn StoragePolicy` can be downcast
+//! ([`downcast_ref`](trait.StoragePolicy.html#method.downcast_ref)).
 
 /// Implements [`StoragePolicy`] for `$ty` by its inherent `max_size`, `len`, `buffer`,
 /// `update_from_dataset` (with the current experience's dataset) and `resize_to`.
 macro_rules! storage_policy_from_inherent {
     ($ty:ty) => {
-        impl<M: cl_core::Model> $crate::storage::StoragePolicy<M> for $ty {
+        impl $crate::storage::StoragePolicy for $ty {
             fn max_size(&self) -> usize {
                 <$ty>::max_size(self)
             }
@@ -27,16 +33,15 @@ macro_rules! storage_policy_from_inherent {
                 <$ty>::len(self)
             }
 
-            fn buffer(&self) -> Option<cl_core::ClassificationDataset> {
+            fn buffer(&self) -> Option<cl_core::data::ClassificationDataset> {
                 <$ty>::buffer(self)
             }
 
-            fn update(&mut self, state: &cl_core::StrategyState<M>) -> cl_core::Result<()> {
-                let data = state.current_experience()?.dataset.clone();
-                self.update_from_dataset(&data)
+            fn update(&mut self, ctx: &$crate::storage::StorageContext<'_>) -> cl_core::Result<()> {
+                self.update_from_dataset(&ctx.experience().dataset)
             }
 
-            fn resize(&mut self, _state: &cl_core::StrategyState<M>, new_size: usize) -> cl_core::Result<()> {
+            fn resize(&mut self, _ctx: &$crate::storage::StorageContext<'_>, new_size: usize) -> cl_core::Result<()> {
                 self.resize_to(new_size)
             }
         }
@@ -45,48 +50,63 @@ macro_rules! storage_policy_from_inherent {
 
 mod balanced;
 mod class_balanced;
+mod context;
 mod experience_balanced;
 mod parametric;
 mod reservoir;
 mod selection;
 
-pub use class_balanced::ClassBalancedBuffer;
-pub use experience_balanced::ExperienceBalancedBuffer;
-pub use parametric::{GroupBy, ParametricBuffer};
-pub use reservoir::ReservoirSamplingBuffer;
+pub use balanced::BufferSizing;
+pub use class_balanced::{ClassBalancedBuffer, ClassBalancedConfig};
+pub use context::{InferenceModel, StorageContext};
+pub use experience_balanced::{ExperienceBalancedBuffer, ExperienceBalancedConfig};
+pub use parametric::{GroupBy, ParametricBuffer, ParametricBufferConfig};
+pub use reservoir::{ReservoirConfig, ReservoirSamplingBuffer};
 pub use selection::{
-    ClosestToCenterSelection, FeatureExtractor, HerdingSelection, RandomSelection, SelectionStrategy,
+    ClosestToCenterSelection, FeatureSource, HerdingSelection, RandomSelection, SelectionConfig, SelectionStrategy,
 };
 
-use cl_core::{ClError, ClassificationDataset, Model, Result, StrategyState};
+use std::any::Any;
+
+use cl_core::config::Validate;
+use cl_core::data::ClassificationDataset;
+use cl_core::{ClError, Result};
+use serde::{Deserialize, Serialize};
 
 /// A replay memory of at most [`max_size`](Self::max_size) samples (Avalanche's
 /// `ExemplarsBuffer`).
 ///
-/// [`update`](Self::update) adds the current experience (`state.experience`'s dataset), as
-/// Avalanche's `update(strategy)` / `post_adapt`; [`buffer`](Self::buffer) gives the memory as a
-/// dataset view, ready for a replay data loader.
+/// [`update`](Self::update) adds the current experience of a [`StorageContext`], as Avalanche's
+/// `update(strategy)` / `post_adapt`; [`buffer`](Self::buffer) gives the memory as a dataset
+/// view, ready for a replay data loader. Inside a plugin the context comes from the state:
+/// `StorageContext::from_state(state, &state.model().valid())`; outside one it is made from an
+/// experience alone ([`StorageContext::new`]).
+///
+/// Unlike Avalanche's `ExemplarsBuffer`, a policy does not see the strategy: it is not generic
+/// over the model, so `Box<dyn StoragePolicy>` is one type for every model, and it is [`Any`],
+/// so a boxed policy can be downcast to its type
+/// ([`downcast_ref`](trait.StoragePolicy.html#method.downcast_ref)).
 ///
 /// ```
-/// use burn::tensor::Device;
-/// use cl_core::{ClassificationDataset, Experience, OptimizerSpec, Strategy};
-/// use cl_plugins::storage::{ReservoirSamplingBuffer, StoragePolicy};
+/// use cl_core::Experience;
+/// use cl_core::data::ClassificationDataset;
+/// use cl_plugins::storage::{ReservoirConfig, ReservoirSamplingBuffer, StorageContext, StoragePolicy};
 /// # fn main() -> cl_core::Result<()> {
-/// let device = Device::default();
-/// let model = cl_models::SimpleMlpConfig::new().with_input_size(2).with_num_classes(3).init(&device)?;
-/// let mut strategy = Strategy::builder(model, OptimizerSpec::sgd(0.1, 0.0, 0.0)?, device).build()?;
-/// let mut memory = ReservoirSamplingBuffer::new(5, 0)?;
+/// let mut memory = ReservoirSamplingBuffer::new(ReservoirConfig::new(5))?;
 /// for e in 0..3 {
 ///     let data = ClassificationDataset::from_f32(vec![e as f32; 20], vec![2], vec![e; 10])?;
-///     strategy.state.experience = Some(Experience::new(e as usize, data, "train", 3));
-///     memory.update(&strategy.state)?; // in a plugin: `after_training_exp`
+///     let experience = Experience::new(e as usize, data, "train", 3);
+///     memory.update(&StorageContext::new(&experience))?; // in a plugin: `after_training_exp`
 /// }
 /// assert_eq!(memory.len(), 5);
 /// let replay: ClassificationDataset = memory.buffer().unwrap(); // a view over the experiences
 /// assert_eq!(replay.len(), 5);
+/// let boxed: Box<dyn StoragePolicy> = Box::new(memory);
+/// assert!(boxed.downcast_ref::<ReservoirSamplingBuffer>().is_some());
 /// # Ok(()) }
 /// ```
-pub trait StoragePolicy<M: Model>: Send {
+#[doc(alias = "ExemplarsBuffer")]
+pub trait StoragePolicy: Any + Send {
     /// The most samples the memory holds.
     fn max_size(&self) -> usize;
 
@@ -102,46 +122,122 @@ pub trait StoragePolicy<M: Model>: Send {
     /// `None` while empty.
     fn buffer(&self) -> Option<ClassificationDataset>;
 
-    /// Adds the current experience (`state.experience`'s dataset) — Avalanche's
-    /// `update(strategy)`. An error if no experience is set.
-    fn update(&mut self, state: &StrategyState<M>) -> Result<()>;
+    /// Adds the context's current experience — Avalanche's `update(strategy)`.
+    fn update(&mut self, ctx: &StorageContext<'_>) -> Result<()>;
 
-    /// Changes `max_size`, dropping samples (as the policy chooses) if the memory is larger.
-    fn resize(&mut self, state: &StrategyState<M>, new_size: usize) -> Result<()>;
+    /// Changes `max_size`, dropping samples (as the policy chooses) if the memory is larger
+    /// (Avalanche's `resize(strategy, new_size)`).
+    fn resize(&mut self, ctx: &StorageContext<'_>, new_size: usize) -> Result<()>;
 }
 
-/// Rejects `max_size == 0` at construction.
-pub(crate) fn check_max_size(max_size: usize) -> Result<()> {
-    if max_size == 0 {
-        return Err(ClError::config("max_size", "must be at least 1"));
+impl dyn StoragePolicy {
+    /// The policy as its concrete type, or `None` if it has another type.
+    pub fn downcast_ref<P: StoragePolicy>(&self) -> Option<&P> {
+        (self as &dyn Any).downcast_ref::<P>()
     }
-    Ok(())
+
+    /// The policy as its concrete type, mutably, or `None` if it has another type.
+    pub fn downcast_mut<P: StoragePolicy>(&mut self) -> Option<&mut P> {
+        (self as &mut dyn Any).downcast_mut::<P>()
+    }
 }
 
-/// Checks the fixed number of groups against `adaptive_size` (Avalanche's
-/// `BalancedExemplarsBuffer` assertions), and that a fixed split gives every group a sample.
-pub(crate) fn check_group_config(
-    max_size: usize,
-    adaptive_size: bool,
-    total_groups: Option<usize>,
-    field: &'static str,
-) -> Result<()> {
-    check_max_size(max_size)?;
-    match (adaptive_size, total_groups) {
-        (true, Some(_)) => Err(ClError::config(
-            field,
-            "is only used with a fixed split (adaptive_size = false); give None",
-        )),
-        (false, None) | (false, Some(0)) => Err(ClError::config(
-            field,
-            "a fixed split (adaptive_size = false) needs the number of groups (at least 1)",
-        )),
-        (false, Some(n)) if n > max_size => Err(ClError::config(
-            field,
-            format!("{n} groups for max_size {max_size}: every group would get 0 samples"),
-        )),
-        _ => Ok(()),
+impl std::fmt::Debug for dyn StoragePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoragePolicy").field("max_size", &self.max_size()).field("len", &self.len()).finish()
     }
+}
+
+/// The configuration of any of the four storage policies, to choose a memory in a file (e.g.
+/// [`ReplayConfig::storage`](crate::ReplayConfig::storage)): `{"type": "class_balanced",
+/// "max_size": 200}`. Avalanche passes a policy object (`storage_policy=...`); a config is the
+/// serialisable equivalent. A policy of your own goes to
+/// [`ReplayPlugin::with_storage`](crate::ReplayPlugin::with_storage) instead.
+///
+/// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_plugins::storage::{ClassBalancedConfig, StoragePolicyConfig};
+/// let config = StoragePolicyConfig::from_toml("type = \"class_balanced\"\nmax_size = 200").unwrap();
+/// assert_eq!(config, StoragePolicyConfig::ClassBalanced(ClassBalancedConfig::new(200)));
+/// let memory = config.build().unwrap();
+/// assert_eq!(memory.max_size(), 200);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StoragePolicyConfig {
+    /// A [`ReservoirSamplingBuffer`].
+    Reservoir(ReservoirConfig),
+    /// An [`ExperienceBalancedBuffer`].
+    ExperienceBalanced(ExperienceBalancedConfig),
+    /// A [`ClassBalancedBuffer`].
+    ClassBalanced(ClassBalancedConfig),
+    /// A [`ParametricBuffer`].
+    Parametric(ParametricBufferConfig),
+}
+
+impl StoragePolicyConfig {
+    /// The memory size of the policy.
+    pub fn max_size(&self) -> usize {
+        match self {
+            Self::Reservoir(c) => c.max_size,
+            Self::ExperienceBalanced(c) => c.max_size,
+            Self::ClassBalanced(c) => c.max_size,
+            Self::Parametric(c) => c.max_size,
+        }
+    }
+
+    /// Validates the config and builds an empty policy.
+    pub fn build(&self) -> Result<Box<dyn StoragePolicy>> {
+        Ok(match self {
+            Self::Reservoir(c) => Box::new(ReservoirSamplingBuffer::new(c.clone())?),
+            Self::ExperienceBalanced(c) => Box::new(ExperienceBalancedBuffer::new(c.clone())?),
+            Self::ClassBalanced(c) => Box::new(ClassBalancedBuffer::new(c.clone())?),
+            Self::Parametric(c) => Box::new(ParametricBuffer::new(c.clone())?),
+        })
+    }
+}
+
+impl Validate for StoragePolicyConfig {
+    /// The rules of the chosen policy's config.
+    fn validate(&self) -> Result<()> {
+        match self {
+            Self::Reservoir(c) => c.validate(),
+            Self::ExperienceBalanced(c) => c.validate(),
+            Self::ClassBalanced(c) => c.validate(),
+            Self::Parametric(c) => c.validate(),
+        }
+    }
+}
+
+impl From<ReservoirConfig> for StoragePolicyConfig {
+    fn from(c: ReservoirConfig) -> Self {
+        Self::Reservoir(c)
+    }
+}
+
+impl From<ExperienceBalancedConfig> for StoragePolicyConfig {
+    fn from(c: ExperienceBalancedConfig) -> Self {
+        Self::ExperienceBalanced(c)
+    }
+}
+
+impl From<ClassBalancedConfig> for StoragePolicyConfig {
+    fn from(c: ClassBalancedConfig) -> Self {
+        Self::ClassBalanced(c)
+    }
+}
+
+impl From<ParametricBufferConfig> for StoragePolicyConfig {
+    fn from(c: ParametricBufferConfig) -> Self {
+        Self::Parametric(c)
+    }
+}
+
+/// The `max_size_positive` rule shared by the policies' configs.
+pub(crate) fn max_size_rule(config: &'static str, max_size: usize) -> Result<()> {
+    cl_core::config::rule(config, "max_size_positive", max_size > 0, || {
+        "max_size must be at least 1 (a memory of 0 samples stores nothing)".into()
+    })
 }
 
 /// Group capacities (Avalanche's `get_group_lengths`): adaptive (`total_groups == None`):
@@ -161,15 +257,6 @@ pub(crate) fn group_lengths(max_size: usize, num_groups: usize, total_groups: Op
     }
 }
 
-/// A seed for group `key` of a buffer seeded with `seed` (SplitMix64 finaliser), independent
-/// of the order groups appear in.
-pub(crate) fn derive_seed(seed: u64, key: u64) -> u64 {
-    let mut z = seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(key.wrapping_add(1));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Checks that `data` has the sample shape of the data seen before (the first update sets it),
 /// so that the groups can always be concatenated.
 pub(crate) fn check_shape(seen: &mut Option<Vec<usize>>, data: &ClassificationDataset) -> Result<()> {
@@ -187,15 +274,11 @@ pub(crate) fn check_shape(seen: &mut Option<Vec<usize>>, data: &ClassificationDa
 }
 
 /// The concatenation of the non-empty `parts`, in order; `None` if all are empty.
-pub(crate) fn concat_all<'a>(
-    parts: impl IntoIterator<Item = &'a ClassificationDataset>,
-) -> Option<ClassificationDataset> {
+pub(crate) fn concat_all<'a>(parts: impl IntoIterator<Item = &'a ClassificationDataset>) -> Option<ClassificationDataset> {
     parts.into_iter().filter(|d| !d.is_empty()).fold(None, |acc, d| {
         Some(match acc {
             None => d.clone(),
-            Some(a) => a
-                .concat(d)
-                .expect("the groups of a buffer share one sample shape (checked at update)"),
+            Some(a) => a.concat(d).expect("the groups of a buffer share one sample shape (checked at update)"),
         })
     })
 }
@@ -211,48 +294,89 @@ pub(crate) fn split_indices(keys: &[u32]) -> std::collections::BTreeMap<u32, Vec
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    use burn::tensor::Device;
-    use cl_core::{ClassificationDataset, Experience, OptimizerSpec, Strategy};
-    use cl_models::{SimpleMlp, SimpleMlpConfig};
-
-    /// A strategy over a small MLP (4 inputs, 10 classes), to get a `StrategyState`.
-    pub fn strategy() -> Strategy<SimpleMlp> {
-        let device = Device::default();
-        let model = SimpleMlpConfig::new()
-            .with_input_size(4)
-            .with_hidden_size(8)
-            .with_num_classes(10)
-            .init(&device)
-            .unwrap();
-        Strategy::builder(model, OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap(), device)
-            .build()
-            .unwrap()
-    }
+    use cl_core::Experience;
+    use cl_core::data::ClassificationDataset;
 
     /// `targets.len()` samples of shape [4] whose first value is `first_id + i` (a global id).
     pub fn data(first_id: usize, targets: Vec<u32>) -> ClassificationDataset {
-        let values = (0..targets.len())
-            .flat_map(|i| [(first_id + i) as f32, 0.0, 0.0, 0.0])
-            .collect();
+        let values = (0..targets.len()).flat_map(|i| [(first_id + i) as f32, 0.0, 0.0, 0.0]).collect();
         ClassificationDataset::from_f32(values, vec![4], targets).unwrap()
     }
 
     /// The ids (first values) of a dataset's samples.
     pub fn ids(ds: &ClassificationDataset) -> Vec<usize> {
-        (0..ds.len())
-            .map(|i| ds.sample(i).unwrap().x[0] as usize)
-            .collect()
+        (0..ds.len()).map(|i| ds.sample(i).unwrap().x[0] as usize).collect()
     }
 
-    /// Sets the strategy's current experience.
-    pub fn set_experience(s: &mut Strategy<SimpleMlp>, index: usize, data: ClassificationDataset) {
-        s.state.experience = Some(Experience::new(index, data, "train", 10));
+    /// Experience `index` (of a 10-class stream) over `data`.
+    pub fn experience(index: usize, data: ClassificationDataset) -> Experience {
+        Experience::new(index, data, "train", 10)
     }
+
+    /// A model whose features are its inputs and whose logits are twice its inputs; it checks
+    /// that batches are on its device and counts them.
+    pub struct InputModel {
+        device: Device,
+        rows: Option<usize>,
+        features: bool,
+        batches: Cell<usize>,
+    }
+
+    impl InputModel {
+        pub fn new(device: &Device) -> Self {
+            Self { device: device.clone(), rows: None, features: true, batches: Cell::new(0) }
+        }
+
+        /// Returns only `rows` rows per batch (a broken model).
+        pub fn with_rows(mut self, rows: usize) -> Self {
+            self.rows = Some(rows);
+            self
+        }
+
+        /// Exposes no `Model::features`.
+        pub fn without_features(mut self) -> Self {
+            self.features = false;
+            self
+        }
+
+        pub fn batches(&self) -> usize {
+            self.batches.get()
+        }
+
+        fn rows(&self, x: Tensor<2>) -> Tensor<2> {
+            assert_eq!(x.device(), self.device, "batches on the context's device");
+            self.batches.set(self.batches.get() + 1);
+            match self.rows {
+                Some(r) => x.narrow(0, 0, r),
+                None => x,
+            }
+        }
+    }
+
+    impl InferenceModel for InputModel {
+        fn infer_logits(&self, batch: &MiniBatch) -> Tensor<2> {
+            self.rows(batch.x.clone()) * 2.0
+        }
+
+        fn infer_features(&self, batch: &MiniBatch) -> Option<Tensor<2>> {
+            self.features.then(|| self.rows(batch.x.clone()))
+        }
+
+        fn model_name(&self) -> &'static str {
+            "InputModel"
+        }
+    }
+
+    use super::InferenceModel;
+    use burn::tensor::{Device, Tensor};
+    use cl_core::data::MiniBatch;
+    use std::cell::Cell;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cl_core::config::{ConfigFile, assert_rule};
 
     #[test]
     fn group_lengths_follow_avalanche() {
@@ -262,24 +386,58 @@ mod tests {
         assert!(group_lengths(5, 0, None).is_empty());
     }
 
+    fn all_policies() -> Vec<StoragePolicyConfig> {
+        vec![
+            ReservoirConfig::new(7).with_seed(3).into(),
+            ExperienceBalancedConfig::new(8).with_sizing(BufferSizing::Fixed { groups: 4 }).with_seed(5).into(),
+            ClassBalancedConfig::new(9).with_sizing(BufferSizing::Fixed { groups: 3 }).with_seed(1).into(),
+            ParametricBufferConfig::new(10)
+                .with_groupby(GroupBy::Class)
+                .with_selection(SelectionConfig::Herding { features: FeatureSource::Logits, normalize: true })
+                .into(),
+            ParametricBufferConfig::new(11).with_selection(SelectionConfig::Random { seed: 4 }).into(),
+        ]
+    }
+
     #[test]
-    fn group_config_errors() {
-        assert!(check_group_config(10, true, None, "n").is_ok());
-        assert!(check_group_config(10, false, Some(3), "n").is_ok());
-        for (m, a, t) in [
-            (0, true, None),
-            (10, true, Some(2)),
-            (10, false, None),
-            (10, false, Some(0)),
-            (2, false, Some(3)),
-        ] {
-            assert!(
-                matches!(
-                    check_group_config(m, a, t, "n"),
-                    Err(ClError::InvalidConfig { .. })
-                ),
-                "{m} {a} {t:?}"
-            );
+    fn storage_policy_configs_round_trip() {
+        for c in all_policies() {
+            assert_eq!(StoragePolicyConfig::from_json(&c.to_json()).unwrap(), c);
+            assert_eq!(StoragePolicyConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+            let built = c.build().unwrap();
+            assert_eq!(built.max_size(), c.max_size());
+            assert!(built.is_empty());
+        }
+        // The tag names the policy; unknown fields are rejected.
+        let c = StoragePolicyConfig::from_json(r#"{"type": "reservoir", "max_size": 3}"#).unwrap();
+        assert_eq!(c, StoragePolicyConfig::Reservoir(ReservoirConfig::new(3)));
+        assert!(StoragePolicyConfig::from_json(r#"{"type": "reservoir", "max_size": 3, "size": 1}"#).is_err());
+    }
+
+    #[test]
+    fn storage_policy_config_delegates_its_rules() {
+        assert_rule(StoragePolicyConfig::from(ReservoirConfig::new(0)).validate(), "max_size_positive");
+        assert_rule(StoragePolicyConfig::from(ReservoirConfig::new(0)).build(), "max_size_positive");
+        assert_rule(
+            StoragePolicyConfig::from(ClassBalancedConfig::new(2).with_sizing(BufferSizing::Fixed { groups: 3 })).validate(),
+            "sizing_groups_at_most_max_size",
+        );
+    }
+
+    #[test]
+    fn boxed_policies_downcast() {
+        let mut b: Box<dyn StoragePolicy> = ReservoirConfig::new(3).into_policy_config().build().unwrap();
+        assert!(b.downcast_ref::<ReservoirSamplingBuffer>().is_some());
+        assert!(b.downcast_ref::<ClassBalancedBuffer>().is_none());
+        assert_eq!(b.downcast_mut::<ReservoirSamplingBuffer>().unwrap().max_size(), 3);
+    }
+
+    trait IntoPolicyConfig {
+        fn into_policy_config(self) -> StoragePolicyConfig;
+    }
+    impl<T: Into<StoragePolicyConfig>> IntoPolicyConfig for T {
+        fn into_policy_config(self) -> StoragePolicyConfig {
+            self.into()
         }
     }
 }

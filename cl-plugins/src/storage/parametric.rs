@@ -2,24 +2,94 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cl_core::{ClError, ClassificationDataset, Model, Result, StrategyState};
+use cl_core::config::Validate;
+use cl_core::data::ClassificationDataset;
+use cl_core::{ClError, Result};
+use serde::{Deserialize, Serialize};
 
 use super::{
-    SelectionStrategy, StoragePolicy, check_max_size, check_shape, concat_all, group_lengths, split_indices,
+    SelectionConfig, SelectionStrategy, StorageContext, StoragePolicy, check_shape, concat_all, group_lengths,
+    max_size_rule, split_indices,
 };
 
-/// How a [`ParametricBuffer`] groups its samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// How a [`ParametricBuffer`] groups its samples (Avalanche's `groupby`: `None`, `"task"`,
+/// `"class"`, `"experience"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GroupBy {
-    /// One group.
+    /// One group (Avalanche's `groupby=None`, the default).
     #[default]
     None,
     /// One group per task label.
     Task,
     /// One group per class.
     Class,
-    /// One group per experience (`state.experience`'s `current_experience`).
+    /// One group per experience (the experience's `current_experience`; Avalanche keys by the
+    /// training-experience counter).
     Experience,
+}
+
+/// The configuration of a [`ParametricBuffer`]: Avalanche's
+/// `ParametricBuffer(max_size, groupby=None, selection_strategy=None)`, with the selection
+/// strategy as a serialisable [`SelectionConfig`] (default: random, as Avalanche).
+///
+/// ```
+/// use cl_plugins::storage::{FeatureSource, GroupBy, ParametricBuffer, ParametricBufferConfig, SelectionConfig};
+/// // ParametricBuffer(max_size=200, groupby="class",
+/// //                  selection_strategy=HerdingSelectionStrategy(model, "features"))
+/// let config = ParametricBufferConfig::new(200)
+///     .with_groupby(GroupBy::Class)
+///     .with_selection(SelectionConfig::herding(FeatureSource::Features));
+/// let memory = ParametricBuffer::new(config).unwrap();
+/// assert_eq!(memory.groupby(), GroupBy::Class);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParametricBufferConfig {
+    /// The most samples the memory holds (required, at least 1).
+    pub max_size: usize,
+    /// How samples are grouped (default: one group).
+    #[serde(default)]
+    pub groupby: GroupBy,
+    /// Which samples each group keeps (default: random, seed 0).
+    #[serde(default)]
+    pub selection: SelectionConfig,
+}
+
+impl ParametricBufferConfig {
+    /// One group of `max_size` samples chosen at random (seed 0).
+    pub fn new(max_size: usize) -> Self {
+        Self {
+            max_size,
+            groupby: GroupBy::None,
+            selection: SelectionConfig::default(),
+        }
+    }
+
+    /// Sets the most samples the memory holds.
+    pub fn with_max_size(mut self, max_size: usize) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// Sets how samples are grouped.
+    pub fn with_groupby(mut self, groupby: GroupBy) -> Self {
+        self.groupby = groupby;
+        self
+    }
+
+    /// Sets the selection strategy.
+    pub fn with_selection(mut self, selection: SelectionConfig) -> Self {
+        self.selection = selection;
+        self
+    }
+}
+
+impl Validate for ParametricBufferConfig {
+    /// `max_size_positive` (the selection configs have no rule).
+    fn validate(&self) -> Result<()> {
+        max_size_rule("ParametricBufferConfig", self.max_size)
+    }
 }
 
 /// One group: its capacity and its samples.
@@ -38,37 +108,57 @@ struct Group {
 /// the same way. A group within its share is not re-ranked (Avalanche re-ranks every group on
 /// every update, which changes the order of a group but not its samples). Kept samples are in
 /// dataset order.
-pub struct ParametricBuffer<M: Model> {
+///
+/// Feature-based strategies need the context's model: update it with
+/// [`StorageContext::from_state`] (as the replay plugin does) or
+/// [`StorageContext::with_model`].
+pub struct ParametricBuffer {
     max_size: usize,
     groupby: GroupBy,
-    selection: Box<dyn SelectionStrategy<M>>,
+    /// The selection's config, `None` for a custom strategy.
+    selection_config: Option<SelectionConfig>,
+    selection: Box<dyn SelectionStrategy>,
     groups: BTreeMap<u64, Group>,
     sample_shape: Option<Vec<usize>>,
 }
 
-impl<M: Model> std::fmt::Debug for ParametricBuffer<M> {
+impl std::fmt::Debug for ParametricBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParametricBuffer")
             .field("max_size", &self.max_size)
             .field("groupby", &self.groupby)
+            .field("selection", &self.selection_config)
             .field("group_sizes", &self.group_sizes())
             .finish_non_exhaustive()
     }
 }
 
-impl<M: Model> ParametricBuffer<M> {
-    /// An empty memory of at most `max_size` (≥ 1) samples, grouped by `groupby`, its samples
-    /// chosen by `selection` (e.g. [`RandomSelection`](super::RandomSelection),
-    /// [`HerdingSelection`](super::HerdingSelection)).
-    pub fn new(max_size: usize, groupby: GroupBy, selection: Box<dyn SelectionStrategy<M>>) -> Result<Self> {
-        check_max_size(max_size)?;
+impl ParametricBuffer {
+    /// An empty memory as `config` says; an error if the config breaks a rule.
+    pub fn new(config: ParametricBufferConfig) -> Result<Self> {
+        config.validate()?;
         Ok(Self {
-            max_size,
-            groupby,
-            selection,
+            max_size: config.max_size,
+            groupby: config.groupby,
+            selection_config: Some(config.selection),
+            selection: config.selection.build(),
             groups: BTreeMap::new(),
             sample_shape: None,
         })
+    }
+
+    /// An empty memory as `config` says, whose samples are chosen by a selection strategy of
+    /// your own instead of `config.selection` (not serialisable).
+    pub fn with_selection(config: ParametricBufferConfig, selection: impl SelectionStrategy) -> Result<Self> {
+        let mut buffer = Self::new(config)?;
+        buffer.selection_config = None;
+        buffer.selection = Box::new(selection);
+        Ok(buffer)
+    }
+
+    /// The most samples the memory holds.
+    pub fn max_size(&self) -> usize {
+        self.max_size
     }
 
     /// How samples are grouped.
@@ -76,13 +166,16 @@ impl<M: Model> ParametricBuffer<M> {
         self.groupby
     }
 
+    /// The selection's config, `None` for a strategy given to
+    /// [`with_selection`](Self::with_selection).
+    pub fn selection(&self) -> Option<SelectionConfig> {
+        self.selection_config
+    }
+
     /// `(group key, samples held, capacity)` of each group, by increasing key (the key is the
     /// task label, class or experience index; 0 with [`GroupBy::None`]).
     pub fn group_sizes(&self) -> Vec<(u64, usize, usize)> {
-        self.groups
-            .iter()
-            .map(|(&k, g)| (k, g.data.as_ref().map_or(0, |d| d.len()), g.max_size))
-            .collect()
+        self.groups.iter().map(|(&k, g)| (k, g.data.as_ref().map_or(0, |d| d.len()), g.max_size)).collect()
     }
 
     /// The samples of group `key`, if it holds any.
@@ -91,16 +184,9 @@ impl<M: Model> ParametricBuffer<M> {
     }
 
     /// Splits `data` into the groups of `self.groupby`.
-    fn make_groups(
-        &self,
-        experience: usize,
-        data: &ClassificationDataset,
-    ) -> Result<BTreeMap<u64, ClassificationDataset>> {
+    fn make_groups(&self, experience: usize, data: &ClassificationDataset) -> Result<BTreeMap<u64, ClassificationDataset>> {
         let split = |keys: Vec<u32>| -> Result<BTreeMap<u64, ClassificationDataset>> {
-            split_indices(&keys)
-                .into_iter()
-                .map(|(k, idx)| Ok((u64::from(k), data.subset(&idx)?)))
-                .collect()
+            split_indices(&keys).into_iter().map(|(k, idx)| Ok((u64::from(k), data.subset(&idx)?))).collect()
         };
         match self.groupby {
             GroupBy::None => Ok(BTreeMap::from([(0, data.clone())])),
@@ -111,19 +197,14 @@ impl<M: Model> ParametricBuffer<M> {
     }
 
     /// The first `k` samples of `data` by the selection strategy, in dataset order.
-    fn cut(
-        &mut self,
-        state: &StrategyState<M>,
-        data: ClassificationDataset,
-        k: usize,
-    ) -> Result<Option<ClassificationDataset>> {
+    fn cut(&mut self, ctx: &StorageContext<'_>, data: ClassificationDataset, k: usize) -> Result<Option<ClassificationDataset>> {
         if k == 0 || data.is_empty() {
             return Ok(None);
         }
         if data.len() <= k {
             return Ok(Some(data));
         }
-        let mut idx = self.selection.make_sorted_prefix(state, &data, k)?;
+        let mut idx = self.selection.make_sorted_prefix(ctx, &data, k)?;
         idx.truncate(k);
         let distinct: BTreeSet<usize> = idx.iter().copied().collect();
         if idx.len() < k || distinct.len() != idx.len() || idx.iter().any(|&i| i >= data.len()) {
@@ -142,14 +223,14 @@ impl<M: Model> ParametricBuffer<M> {
 
     /// Sets each group's capacity (`max_size` split among the groups) and cuts the groups
     /// larger than it.
-    fn rebalance(&mut self, state: &StrategyState<M>) -> Result<()> {
+    fn rebalance(&mut self, ctx: &StorageContext<'_>) -> Result<()> {
         let lens = group_lengths(self.max_size, self.groups.len(), None);
         let keys: Vec<u64> = self.groups.keys().copied().collect();
         for (key, len) in keys.into_iter().zip(lens) {
             let group = self.groups.get_mut(&key).expect("key listed");
             group.max_size = len;
             if let Some(data) = group.data.take() {
-                let kept = self.cut(state, data, len)?;
+                let kept = self.cut(ctx, data, len)?;
                 self.groups.get_mut(&key).expect("key listed").data = kept;
             }
         }
@@ -157,24 +238,21 @@ impl<M: Model> ParametricBuffer<M> {
     }
 }
 
-impl<M: Model> StoragePolicy<M> for ParametricBuffer<M> {
+impl StoragePolicy for ParametricBuffer {
     fn max_size(&self) -> usize {
         self.max_size
     }
 
     fn len(&self) -> usize {
-        self.groups
-            .values()
-            .map(|g| g.data.as_ref().map_or(0, |d| d.len()))
-            .sum()
+        self.groups.values().map(|g| g.data.as_ref().map_or(0, |d| d.len())).sum()
     }
 
     fn buffer(&self) -> Option<ClassificationDataset> {
         concat_all(self.groups.values().filter_map(|g| g.data.as_ref()))
     }
 
-    fn update(&mut self, state: &StrategyState<M>) -> Result<()> {
-        let experience = state.current_experience()?;
+    fn update(&mut self, ctx: &StorageContext<'_>) -> Result<()> {
+        let experience = ctx.experience();
         let data = experience.dataset.clone();
         if data.is_empty() {
             return Ok(());
@@ -182,10 +260,7 @@ impl<M: Model> StoragePolicy<M> for ParametricBuffer<M> {
         check_shape(&mut self.sample_shape, &data)?;
         let new_groups = self.make_groups(experience.current_experience, &data)?;
         for key in new_groups.keys() {
-            self.groups.entry(*key).or_insert(Group {
-                max_size: 0,
-                data: None,
-            });
+            self.groups.entry(*key).or_insert(Group { max_size: 0, data: None });
         }
         // New capacities, then old ∪ new of each updated group ranked together and cut.
         let lens = group_lengths(self.max_size, self.groups.len(), None);
@@ -196,65 +271,67 @@ impl<M: Model> StoragePolicy<M> for ParametricBuffer<M> {
                 Some(old) => old.concat(&new_data)?,
                 None => new_data,
             };
-            let kept = self.cut(state, combined, caps[&key])?;
+            let kept = self.cut(ctx, combined, caps[&key])?;
             self.groups.get_mut(&key).expect("inserted above").data = kept;
         }
-        self.rebalance(state)
+        self.rebalance(ctx)
     }
 
-    fn resize(&mut self, state: &StrategyState<M>, new_size: usize) -> Result<()> {
+    fn resize(&mut self, ctx: &StorageContext<'_>, new_size: usize) -> Result<()> {
         self.max_size = new_size;
-        self.rebalance(state)
+        self.rebalance(ctx)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::test_util::{data, ids, set_experience, strategy};
-    use crate::storage::{ClosestToCenterSelection, HerdingSelection, RandomSelection};
-    use cl_models::SimpleMlp;
+    use crate::storage::FeatureSource;
+    use crate::storage::test_util::{InputModel, data, experience, ids};
+    use burn::tensor::Device;
+    use cl_core::config::{ConfigFile, assert_rule};
     use proptest::prelude::*;
 
-    fn random(seed: u64) -> Box<dyn SelectionStrategy<SimpleMlp>> {
-        Box::new(RandomSelection::new(seed))
+    fn random(max_size: usize, groupby: GroupBy, seed: u64) -> ParametricBuffer {
+        let config =
+            ParametricBufferConfig::new(max_size).with_groupby(groupby).with_selection(SelectionConfig::Random { seed });
+        ParametricBuffer::new(config).unwrap()
     }
 
     #[test]
-    fn errors() {
-        assert!(matches!(
-            ParametricBuffer::new(0, GroupBy::None, random(0)),
-            Err(ClError::InvalidConfig {
-                field: "max_size",
-                ..
-            })
-        ));
-        let s = strategy();
-        let mut b = ParametricBuffer::new(4, GroupBy::Class, random(0)).unwrap();
-        assert!(matches!(
-            b.update(&s.state),
-            Err(ClError::MissingState("experience"))
-        ));
+    fn config_round_trips_and_rules() {
+        for c in [
+            ParametricBufferConfig::new(5),
+            ParametricBufferConfig::new(50)
+                .with_groupby(GroupBy::Experience)
+                .with_selection(SelectionConfig::closest_to_center(FeatureSource::Logits)),
+            ParametricBufferConfig::new(9).with_groupby(GroupBy::Task).with_selection(SelectionConfig::Random { seed: 3 }),
+        ] {
+            assert_eq!(ParametricBufferConfig::from_json(&c.to_json()).unwrap(), c);
+            assert_eq!(ParametricBufferConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        }
+        let c = ParametricBufferConfig::from_toml("max_size = 4\ngroupby = \"class\"\n[selection]\ntype = \"herding\"")
+            .unwrap();
+        assert_eq!(c, ParametricBufferConfig::new(4).with_groupby(GroupBy::Class).with_selection(SelectionConfig::herding(FeatureSource::Features)));
+        assert_rule(ParametricBufferConfig::new(0).validate(), "max_size_positive");
+        assert_rule(ParametricBuffer::new(ParametricBufferConfig::new(0)), "max_size_positive");
     }
 
     #[test]
     fn groups_by_task_class_and_experience() {
-        let mut s = strategy();
         let tasks = |first: usize, n: usize, t: u32| data(first, vec![0; n]).with_task_label(t);
-        let mut by_task = ParametricBuffer::new(9, GroupBy::Task, random(1)).unwrap();
-        let mut by_exp = ParametricBuffer::new(9, GroupBy::Experience, random(1)).unwrap();
-        let mut by_class = ParametricBuffer::new(9, GroupBy::Class, random(1)).unwrap();
-        let mut single = ParametricBuffer::new(9, GroupBy::None, random(1)).unwrap();
-        for (e, d) in [
-            tasks(0, 10, 3),
-            tasks(100, 10, 5).concat(&data(200, vec![1; 10])).unwrap(),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            set_experience(&mut s, e, d);
+        let mut by_task = random(9, GroupBy::Task, 1);
+        let mut by_exp = random(9, GroupBy::Experience, 1);
+        let mut by_class = random(9, GroupBy::Class, 1);
+        let mut single = random(9, GroupBy::None, 1);
+        let exps: Vec<_> = [tasks(0, 10, 3), tasks(100, 10, 5).concat(&data(200, vec![1; 10])).unwrap()]
+            .into_iter()
+            .enumerate()
+            .map(|(e, d)| experience(e, d))
+            .collect();
+        for exp in &exps {
             for b in [&mut by_task, &mut by_exp, &mut by_class, &mut single] {
-                b.update(&s.state).unwrap();
+                b.update(&StorageContext::new(exp)).unwrap();
                 assert!(b.len() <= 9);
             }
         }
@@ -266,7 +343,7 @@ mod tests {
         assert_eq!(single.group_sizes(), vec![(0, 9, 9)]);
         assert!(by_class.group(1).unwrap().targets().iter().all(|&t| t == 1));
         assert!(ids(by_exp.group(0).unwrap()).iter().all(|&i| i < 10));
-        by_class.resize(&s.state, 3).unwrap();
+        by_class.resize(&StorageContext::new(&exps[1]), 3).unwrap();
         assert_eq!(by_class.group_sizes(), vec![(0, 2, 2), (1, 1, 1)]);
         assert_eq!(by_class.buffer().unwrap().len(), 3);
     }
@@ -275,7 +352,6 @@ mod tests {
     fn closest_to_center_keeps_the_cluster() {
         // Three samples near the direction (1, 1, 0, 0) and two outliers: after L2
         // normalisation the mean is closest to the cluster, which is what a group of 3 keeps.
-        let mut s = strategy();
         let values = vec![
             0.0, 0.0, 1.0, 0.0, //
             1.0, 1.0, 0.0, 0.0, //
@@ -283,46 +359,64 @@ mod tests {
             1.0, 1.2, 0.0, 0.0, //
             1.2, 1.0, 0.0, 0.0,
         ];
-        let d = ClassificationDataset::from_f32(values, vec![4], vec![0; 5]).unwrap();
-        set_experience(&mut s, 0, d);
-        let identity = |_: &SimpleMlp, b: &cl_core::MiniBatch| b.x.clone();
-        let mut b = ParametricBuffer::new(
-            3,
-            GroupBy::None,
-            Box::new(ClosestToCenterSelection::new(identity)),
-        )
-        .unwrap();
-        b.update(&s.state).unwrap();
+        let exp = experience(0, ClassificationDataset::from_f32(values, vec![4], vec![0; 5]).unwrap());
+        let device = Device::default();
+        let model = InputModel::new(&device);
+        let ctx = StorageContext::new(&exp).with_model(&model, &device);
+        let selection = SelectionConfig::ClosestToCenter { features: FeatureSource::Features, normalize: true };
+        let mut b = ParametricBuffer::new(ParametricBufferConfig::new(3).with_selection(selection)).unwrap();
+        b.update(&ctx).unwrap();
         let kept = b.buffer().unwrap();
         let firsts: Vec<f32> = (0..3).map(|i| kept.sample(i).unwrap().x[0]).collect();
         assert_eq!(firsts, vec![1.0, 1.0, 1.2]);
+        // Without a model in the context, feature-based selection is an error.
+        let mut b = ParametricBuffer::new(ParametricBufferConfig::new(3).with_selection(selection)).unwrap();
+        assert!(matches!(b.update(&StorageContext::new(&exp)), Err(ClError::Plugin { .. })));
     }
 
     #[test]
     fn herding_on_model_features_is_deterministic() {
-        let mut s = strategy();
         let targets: Vec<u32> = (0..60).map(|i| i % 3).collect();
-        let values: Vec<f32> = (0..60 * 4)
-            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
-            .collect();
-        let d = ClassificationDataset::from_f32(values, vec![4], targets).unwrap();
-        set_experience(&mut s, 0, d);
-        let run = |s: &cl_core::Strategy<SimpleMlp>| {
-            let features = |m: &SimpleMlp, b: &cl_core::MiniBatch| m.features(b.x.clone());
-            let mut b = ParametricBuffer::new(
-                12,
-                GroupBy::Class,
-                Box::new(HerdingSelection::new(features).with_batch_size(7)),
-            )
+        let values: Vec<f32> = (0..60 * 4).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let exp = experience(0, ClassificationDataset::from_f32(values, vec![4], targets).unwrap());
+        let device = Device::default();
+        let model = cl_models::SimpleMlpConfig::new()
+            .with_input_size(4)
+            .with_hidden_size(8)
+            .with_num_classes(10)
+            .init(&device)
             .unwrap();
-            b.update(&s.state).unwrap();
+        let run = || {
+            let ctx = StorageContext::new(&exp).with_model(&model, &device).with_batch_size(7);
+            let config = ParametricBufferConfig::new(12)
+                .with_groupby(GroupBy::Class)
+                .with_selection(SelectionConfig::herding(FeatureSource::Features));
+            let mut b = ParametricBuffer::new(config).unwrap();
+            b.update(&ctx).unwrap();
             b.buffer().unwrap()
         };
-        let (a, b) = (run(&s), run(&s));
+        let (a, b) = (run(), run());
         assert_eq!(a.len(), 12);
         assert_eq!(a.targets(), [vec![0; 4], vec![1; 4], vec![2; 4]].concat());
         let xs = |d: &ClassificationDataset| (0..d.len()).map(|i| d.sample(i).unwrap().x).collect::<Vec<_>>();
         assert_eq!(xs(&a), xs(&b));
+    }
+
+    /// A selection strategy of one's own: keeps the last samples.
+    struct KeepLast;
+    impl SelectionStrategy for KeepLast {
+        fn make_sorted_indices(&mut self, _ctx: &StorageContext<'_>, data: &ClassificationDataset) -> Result<Vec<usize>> {
+            Ok((0..data.len()).rev().collect())
+        }
+    }
+
+    #[test]
+    fn custom_selection_strategy() {
+        let mut b = ParametricBuffer::with_selection(ParametricBufferConfig::new(3), KeepLast).unwrap();
+        assert_eq!(b.selection(), None);
+        let exp = experience(0, data(0, vec![0; 10]));
+        b.update(&StorageContext::new(&exp)).unwrap();
+        assert_eq!(ids(&b.buffer().unwrap()), vec![7, 8, 9]);
     }
 
     proptest! {
@@ -333,15 +427,14 @@ mod tests {
             seed in 0u64..1000,
         ) {
             let run = || {
-                let mut s = strategy();
-                let mut b = ParametricBuffer::new(max_size, GroupBy::Class, random(seed)).unwrap();
+                let mut b = random(max_size, GroupBy::Class, seed);
                 let mut per_class: BTreeMap<u32, usize> = BTreeMap::new();
                 let mut start = 0;
                 for (e, targets) in exps.iter().enumerate() {
                     if targets.is_empty() { continue; }
-                    set_experience(&mut s, e, data(start, targets.clone()));
+                    let exp = experience(e, data(start, targets.clone()));
                     start += targets.len();
-                    b.update(&s.state).unwrap();
+                    b.update(&StorageContext::new(&exp)).unwrap();
                     for &t in targets { *per_class.entry(t).or_default() += 1; }
                     assert!(b.len() <= max_size);
                     let lens = group_lengths(max_size, per_class.len(), None);

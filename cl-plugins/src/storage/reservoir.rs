@@ -1,10 +1,58 @@
 //! [`ReservoirSamplingBuffer`]: a uniform random sample of every sample seen.
 
-use cl_core::{ClassificationDataset, Result};
+use cl_core::Result;
+use cl_core::config::Validate;
+use cl_core::data::ClassificationDataset;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
-use super::check_max_size;
+use super::max_size_rule;
+
+/// The configuration of a [`ReservoirSamplingBuffer`]: Avalanche's
+/// `ReservoirSamplingBuffer(max_size)`, plus the seed of its random weights (Avalanche draws
+/// them from torch's global generator).
+///
+/// ```
+/// use cl_plugins::storage::{ReservoirConfig, ReservoirSamplingBuffer};
+/// let memory = ReservoirSamplingBuffer::new(ReservoirConfig::new(500).with_seed(1)).unwrap();
+/// assert_eq!(memory.max_size(), 500);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservoirConfig {
+    /// The most samples the memory holds (required, at least 1).
+    pub max_size: usize,
+    /// Seed of the samples' random weights (default 0).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl ReservoirConfig {
+    /// A memory of `max_size` samples, seed 0.
+    pub fn new(max_size: usize) -> Self {
+        Self { max_size, seed: 0 }
+    }
+
+    /// Sets the most samples the memory holds.
+    pub fn with_max_size(mut self, max_size: usize) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// Sets the seed of the samples' random weights.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+impl Validate for ReservoirConfig {
+    /// `max_size_positive`.
+    fn validate(&self) -> Result<()> {
+        max_size_rule("ReservoirConfig", self.max_size)
+    }
+}
 
 /// A memory updated by reservoir sampling (Avalanche's `ReservoirSamplingBuffer`).
 ///
@@ -26,11 +74,11 @@ pub struct ReservoirSamplingBuffer {
 }
 
 impl ReservoirSamplingBuffer {
-    /// An empty memory of at most `max_size` (≥ 1) samples, its weights drawn from a ChaCha8
-    /// generator seeded with `seed`.
-    pub fn new(max_size: usize, seed: u64) -> Result<Self> {
-        check_max_size(max_size)?;
-        Ok(Self::with_capacity(max_size, seed))
+    /// An empty memory of at most `config.max_size` samples, its weights drawn from a ChaCha8
+    /// generator seeded with `config.seed`. An error if the config breaks a rule.
+    pub fn new(config: ReservoirConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self::with_capacity(config.max_size, config.seed))
     }
 
     /// Like `new`, but a capacity of 0 is allowed (a group of a balanced buffer may get none).
@@ -135,25 +183,30 @@ storage_policy_from_inherent!(ReservoirSamplingBuffer);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::StoragePolicy;
-    use crate::storage::test_util::{data, ids, set_experience, strategy};
+    use crate::storage::test_util::{data, experience, ids};
+    use crate::storage::{StorageContext, StoragePolicy};
     use cl_core::ClError;
+    use cl_core::config::{ConfigFile, assert_rule};
     use proptest::prelude::*;
 
+    fn reservoir(max_size: usize, seed: u64) -> ReservoirSamplingBuffer {
+        ReservoirSamplingBuffer::new(ReservoirConfig::new(max_size).with_seed(seed)).unwrap()
+    }
+
     #[test]
-    fn zero_size_is_a_config_error() {
-        assert!(matches!(
-            ReservoirSamplingBuffer::new(0, 0),
-            Err(ClError::InvalidConfig {
-                field: "max_size",
-                ..
-            })
-        ));
+    fn config_round_trips_and_rules() {
+        let c = ReservoirConfig::new(42).with_seed(7);
+        assert_eq!(ReservoirConfig::from_json(&c.to_json()).unwrap(), c);
+        assert_eq!(ReservoirConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
+        assert_eq!(ReservoirConfig::from_toml("max_size = 3").unwrap(), ReservoirConfig::new(3));
+        assert!(ReservoirConfig::from_toml("seed = 3").is_err(), "max_size is required");
+        assert_rule(ReservoirConfig::new(0).validate(), "max_size_positive");
+        assert_rule(ReservoirSamplingBuffer::new(ReservoirConfig::new(0)), "max_size_positive");
     }
 
     #[test]
     fn keeps_everything_until_full_then_max_size() {
-        let mut b = ReservoirSamplingBuffer::new(10, 3).unwrap();
+        let mut b = reservoir(10, 3);
         assert!(b.buffer().is_none() && b.is_empty());
         b.update_from_dataset(&data(0, vec![0; 6])).unwrap();
         assert_eq!(ids(&b.buffer().unwrap()), (0..6).collect::<Vec<_>>());
@@ -172,8 +225,8 @@ mod tests {
     fn shrinking_keeps_the_highest_weights() {
         // Two buffers of the same seed: one shrunk after the update, one updated with the
         // smaller size directly, keep the same samples (the top weights of the same draws).
-        let mut a = ReservoirSamplingBuffer::new(50, 9).unwrap();
-        let mut b = ReservoirSamplingBuffer::new(7, 9).unwrap();
+        let mut a = reservoir(50, 9);
+        let mut b = reservoir(7, 9);
         for e in 0..4 {
             let d = data(100 * e, vec![0; 60]);
             a.update_from_dataset(&d).unwrap();
@@ -185,17 +238,14 @@ mod tests {
 
     #[test]
     fn update_reads_the_current_experience() {
-        let mut s = strategy();
-        let mut b = ReservoirSamplingBuffer::new(5, 0).unwrap();
-        assert!(matches!(
-            StoragePolicy::update(&mut b, &s.state),
-            Err(ClError::MissingState("experience"))
-        ));
-        set_experience(&mut s, 0, data(0, vec![1, 2, 3]));
-        StoragePolicy::update(&mut b, &s.state).unwrap();
+        let mut b = reservoir(5, 0);
+        let exp = experience(0, data(0, vec![1, 2, 3]));
+        let ctx = StorageContext::new(&exp);
+        StoragePolicy::update(&mut b, &ctx).unwrap();
         assert_eq!(b.len(), 3);
-        StoragePolicy::resize(&mut b, &s.state, 2).unwrap();
-        assert_eq!(StoragePolicy::<cl_models::SimpleMlp>::len(&b), 2);
+        StoragePolicy::resize(&mut b, &ctx, 2).unwrap();
+        assert_eq!(StoragePolicy::len(&b), 2);
+        assert_eq!(StoragePolicy::max_size(&b), 2);
         let other = ClassificationDataset::from_f32(vec![0.0; 3], vec![3], vec![0]).unwrap();
         assert!(matches!(
             b.update_from_dataset(&other),
@@ -213,7 +263,7 @@ mod tests {
         let chunks: Vec<ClassificationDataset> = (0..10).map(|e| data(100 * e, vec![0; 100])).collect();
         let mut counts = vec![0usize; N];
         for seed in 0..R as u64 {
-            let mut b = ReservoirSamplingBuffer::new(100, seed).unwrap();
+            let mut b = reservoir(100, seed);
             for c in &chunks {
                 b.update_from_dataset(c).unwrap();
             }
@@ -257,7 +307,7 @@ mod tests {
             seed in 0u64..1000,
         ) {
             let run = || {
-                let mut b = ReservoirSamplingBuffer::new(max_size, seed).unwrap();
+                let mut b = reservoir(max_size, seed);
                 let mut seen = 0;
                 let mut expected = 0;
                 for (u, &n) in sizes.iter().enumerate() {

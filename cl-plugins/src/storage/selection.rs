@@ -1,39 +1,130 @@
-//! [`SelectionStrategy`]: which samples a [`ParametricBuffer`](super::ParametricBuffer) keeps.
+//! [`SelectionStrategy`]: which samples a [`ParametricBuffer`](super::ParametricBuffer) keeps,
+//! and its serialisable choice, [`SelectionConfig`].
+
+use std::any::Any;
 
 use burn::tensor::Tensor;
-use cl_core::{ClError, ClassificationDataset, MiniBatch, Model, Result, StrategyState};
+use cl_core::data::ClassificationDataset;
+use cl_core::{ClError, Result};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::StorageContext;
 
 /// Ranks the samples of a dataset: the first ones are kept when a memory group is cut
-/// (Avalanche's `ExemplarsSelectionStrategy`).
-pub trait SelectionStrategy<M: Model>: Send {
+/// (Avalanche's `ExemplarsSelectionStrategy`). Not generic over the model: feature-based
+/// strategies run the context's [`InferenceModel`](super::InferenceModel).
+#[doc(alias = "ExemplarsSelectionStrategy")]
+pub trait SelectionStrategy: Any + Send {
     /// Every index of `data`, most wanted first (the last ones are dropped first).
-    fn make_sorted_indices(
-        &mut self,
-        state: &StrategyState<M>,
-        data: &ClassificationDataset,
-    ) -> Result<Vec<usize>>;
+    fn make_sorted_indices(&mut self, ctx: &StorageContext<'_>, data: &ClassificationDataset) -> Result<Vec<usize>>;
 
     /// The first `k` (or more) indices of the ranking; strategies that can stop early (herding)
     /// override it. Defaults to [`make_sorted_indices`](Self::make_sorted_indices).
-    fn make_sorted_prefix(
-        &mut self,
-        state: &StrategyState<M>,
-        data: &ClassificationDataset,
-        k: usize,
-    ) -> Result<Vec<usize>> {
-        let mut idx = self.make_sorted_indices(state, data)?;
+    fn make_sorted_prefix(&mut self, ctx: &StorageContext<'_>, data: &ClassificationDataset, k: usize) -> Result<Vec<usize>> {
+        let mut idx = self.make_sorted_indices(ctx, data)?;
         idx.truncate(k);
         Ok(idx)
     }
 }
 
+/// Which representation of the samples feature-based selection ranks.
+///
+/// Avalanche's feature-based strategies take `(model, layer_name)` and read that layer through
+/// a `FeatureExtractorBackbone`; Burn modules have no named-layer hooks, so the choice is
+/// between the model's penultimate representation and its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[doc(alias = "layer_name")]
+pub enum FeatureSource {
+    /// [`Model::features`](cl_core::Model::features), the penultimate representation (the input
+    /// of the output layer, Avalanche's usual `layer_name`). A model that returns `None` there
+    /// is an error naming the fix.
+    #[default]
+    Features,
+    /// The logits ([`Model::forward`](cl_core::Model::forward)), for models without a
+    /// penultimate representation.
+    Logits,
+}
+
+/// The choice of a [`ParametricBuffer`](super::ParametricBuffer)'s selection strategy
+/// (Avalanche's `selection_strategy` argument, whose default is random), serialisable:
+/// `{"type": "herding", "features": "features"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SelectionConfig {
+    /// [`RandomSelection`] (Avalanche's `RandomExemplarsSelectionStrategy`).
+    Random {
+        /// Seed of the random ranking (Avalanche uses torch's global generator; default 0).
+        #[serde(default)]
+        seed: u64,
+    },
+    /// [`HerdingSelection`] (Avalanche's `HerdingSelectionStrategy`).
+    Herding {
+        /// What is ranked (default: [`FeatureSource::Features`]).
+        #[serde(default)]
+        features: FeatureSource,
+        /// Whether the features are L2-normalised first (default `false`, as Avalanche's
+        /// storage policy; iCaRL normalises).
+        #[serde(default)]
+        normalize: bool,
+    },
+    /// [`ClosestToCenterSelection`] (Avalanche's `ClosestToCenterSelectionStrategy`).
+    ClosestToCenter {
+        /// What is ranked (default: [`FeatureSource::Features`]).
+        #[serde(default)]
+        features: FeatureSource,
+        /// Whether the features are L2-normalised first (default `false`, as Avalanche).
+        #[serde(default)]
+        normalize: bool,
+    },
+}
+
+impl Default for SelectionConfig {
+    /// Random, seed 0 (Avalanche's default for `ParametricBuffer`).
+    fn default() -> Self {
+        Self::Random { seed: 0 }
+    }
+}
+
+impl SelectionConfig {
+    /// Herding over `features`, unnormalised (Avalanche's).
+    pub fn herding(features: FeatureSource) -> Self {
+        Self::Herding {
+            features,
+            normalize: false,
+        }
+    }
+
+    /// Closest-to-center over `features`, unnormalised (Avalanche's).
+    pub fn closest_to_center(features: FeatureSource) -> Self {
+        Self::ClosestToCenter {
+            features,
+            normalize: false,
+        }
+    }
+
+    /// The selection strategy this config describes.
+    pub fn build(&self) -> Box<dyn SelectionStrategy> {
+        match *self {
+            Self::Random { seed } => Box::new(RandomSelection::new(seed)),
+            Self::Herding { features, normalize } => {
+                Box::new(HerdingSelection::new(features).with_normalize(normalize))
+            }
+            Self::ClosestToCenter { features, normalize } => {
+                Box::new(ClosestToCenterSelection::new(features).with_normalize(normalize))
+            }
+        }
+    }
+}
+
 /// A random ranking, from a ChaCha8 generator seeded once (Avalanche's
-/// `RandomExemplarsSelectionStrategy`).
+/// `RandomExemplarsSelectionStrategy`, which draws from torch's global generator).
 #[derive(Debug, Clone)]
+#[doc(alias = "RandomExemplarsSelectionStrategy")]
 pub struct RandomSelection {
     rng: ChaCha8Rng,
 }
@@ -47,47 +138,27 @@ impl RandomSelection {
     }
 }
 
-impl<M: Model> SelectionStrategy<M> for RandomSelection {
-    fn make_sorted_indices(
-        &mut self,
-        _state: &StrategyState<M>,
-        data: &ClassificationDataset,
-    ) -> Result<Vec<usize>> {
+impl SelectionStrategy for RandomSelection {
+    fn make_sorted_indices(&mut self, _ctx: &StorageContext<'_>, data: &ClassificationDataset) -> Result<Vec<usize>> {
         let mut idx: Vec<usize> = (0..data.len()).collect();
         idx.shuffle(&mut self.rng);
         Ok(idx)
     }
 }
 
-/// Features `[batch, dim]` of a batch, computed by the evaluation copy of the model
-/// (`state.model().valid()`), e.g. `|m, b| m.features(b.x.clone())`.
-pub type FeatureExtractor<M> = Box<dyn Fn(&M, &MiniBatch) -> Tensor<2> + Send>;
-
 /// Feature extraction shared by the feature-based selections.
-struct Features<M: Model> {
-    extractor: FeatureExtractor<M>,
+#[derive(Debug, Clone, Copy)]
+struct Features {
+    source: FeatureSource,
     normalize: bool,
-    batch_size: usize,
 }
 
-impl<M: Model> Features<M> {
-    fn new(extractor: impl Fn(&M, &MiniBatch) -> Tensor<2> + Send + 'static) -> Self {
-        Self {
-            extractor: Box::new(extractor),
-            normalize: true,
-            batch_size: 256,
-        }
-    }
-
+impl Features {
     /// The features of every sample of `data` (`[n · dim]` row-major, and `dim`), computed on
-    /// `state.eval_device` by `state.model().valid()` with the evaluation transforms, read back
-    /// once, L2-normalised if `normalize`.
-    fn compute(
-        &self,
-        state: &StrategyState<M>,
-        data: &ClassificationDataset,
-        who: &str,
-    ) -> Result<(Vec<f32>, usize)> {
+    /// the context's device by the context's model (the evaluation copy) with the evaluation
+    /// transforms, in batches of the context's batch size, read back once, L2-normalised if
+    /// `normalize`.
+    fn compute(&self, ctx: &StorageContext<'_>, data: &ClassificationDataset, who: &str) -> Result<(Vec<f32>, usize)> {
         let n = data.len();
         if n == 0 {
             return Ok((Vec::new(), 0));
@@ -97,18 +168,28 @@ impl<M: Model> Features<M> {
             callback: "make_sorted_indices",
             message,
         };
-        // Never a forward pass on the autodiff model (it would leave graph state behind).
-        let model = state.model().valid();
+        let (model, device) = ctx.require_model(who)?;
         let eval = data.eval();
-        let mut rng = ChaCha8Rng::seed_from_u64(state.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed());
         let indices: Vec<usize> = (0..n).collect();
-        let mut outs = Vec::with_capacity(n.div_ceil(self.batch_size));
-        for chunk in indices.chunks(self.batch_size) {
-            let batch = eval.batch(chunk, &state.eval_device, &mut rng)?;
-            let f = (self.extractor)(&model, &batch);
+        let batch_size = ctx.batch_size().max(1);
+        let mut outs = Vec::with_capacity(n.div_ceil(batch_size));
+        for chunk in indices.chunks(batch_size) {
+            let batch = eval.batch(chunk, device, &mut rng)?;
+            let f = match self.source {
+                FeatureSource::Logits => model.infer_logits(&batch),
+                FeatureSource::Features => model.infer_features(&batch).ok_or_else(|| {
+                    error(format!(
+                        "FeatureSource::Features needs the penultimate representation, but `{}` returns None \
+                         from Model::features: implement `Model::features` for it, or select on \
+                         FeatureSource::Logits",
+                        model.model_name()
+                    ))
+                })?,
+            };
             if f.dims()[0] != chunk.len() {
                 return Err(error(format!(
-                    "the feature extractor returned {} rows for a batch of {}",
+                    "the model returned {} feature rows for a batch of {}",
                     f.dims()[0],
                     chunk.len()
                 )));
@@ -122,21 +203,12 @@ impl<M: Model> Features<M> {
             .try_into_vec_as::<f32>()
             .map_err(|e| error(format!("reading the features back: {e:?}")))?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(error(format!(
-                "feature {} of sample {} is not finite",
-                i % dim.max(1),
-                i / dim.max(1)
-            )));
+            return Err(error(format!("feature {} of sample {} is not finite", i % dim.max(1), i / dim.max(1))));
         }
         if self.normalize && dim > 0 {
             // As torch.nn.functional.normalize: x / max(‖x‖, 1e-12).
             values.par_chunks_mut(dim).for_each(|row| {
-                let norm = row
-                    .iter()
-                    .map(|&v| f64::from(v) * f64::from(v))
-                    .sum::<f64>()
-                    .sqrt()
-                    .max(1e-12);
+                let norm = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt().max(1e-12);
                 row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
             });
         }
@@ -222,61 +294,46 @@ pub(crate) fn closest_to_center_order(features: &[f32], dim: usize) -> Vec<usize
     idx
 }
 
-macro_rules! feature_selection_options {
-    () => {
-        /// Whether features are L2-normalised before selection (default `true`, as iCaRL;
-        /// Avalanche's storage-policy selections use raw features: give `false` for those).
-        pub fn with_normalize(mut self, normalize: bool) -> Self {
-            self.features.normalize = normalize;
-            self
-        }
-
-        /// Samples per forward pass of the feature extractor (default 256, at least 1).
-        pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-            self.features.batch_size = batch_size.max(1);
-            self
-        }
-    };
-}
-
 /// Herding selection (iCaRL; Avalanche's `HerdingSelectionStrategy`): greedily ranks the
 /// samples so that the mean feature of the first `i` is as close as possible to the mean of
 /// all, for every `i`.
 ///
-/// Features come from the extractor applied to `state.model().valid()` on batches built on
-/// `state.eval_device` (evaluation transforms), are read back once and ranked on the host.
-pub struct HerdingSelection<M: Model> {
-    features: Features<M>,
+/// Features come from the context's model (the evaluation copy,
+/// [`StorageContext::from_state`]) on batches of the context's batch size (Avalanche's
+/// `eval_mb_size`) with the evaluation transforms, are read back once and ranked on the host.
+/// Unlike Avalanche, the ranking stops after the samples a group keeps.
+#[derive(Debug, Clone)]
+#[doc(alias = "HerdingSelectionStrategy")]
+pub struct HerdingSelection {
+    features: Features,
 }
 
-impl<M: Model> HerdingSelection<M> {
-    /// Herding over the features computed by `extractor` (a closure or a
-    /// [`FeatureExtractor`]).
-    pub fn new(extractor: impl Fn(&M, &MiniBatch) -> Tensor<2> + Send + 'static) -> Self {
+impl HerdingSelection {
+    /// Herding over `source`, unnormalised (as Avalanche's storage policy).
+    pub fn new(source: FeatureSource) -> Self {
         Self {
-            features: Features::new(extractor),
+            features: Features {
+                source,
+                normalize: false,
+            },
         }
     }
 
-    feature_selection_options!();
+    /// Whether features are L2-normalised before selection (default `false`, as Avalanche's
+    /// storage policy; iCaRL normalises).
+    pub fn with_normalize(mut self, normalize: bool) -> Self {
+        self.features.normalize = normalize;
+        self
+    }
 }
 
-impl<M: Model> SelectionStrategy<M> for HerdingSelection<M> {
-    fn make_sorted_indices(
-        &mut self,
-        state: &StrategyState<M>,
-        data: &ClassificationDataset,
-    ) -> Result<Vec<usize>> {
-        self.make_sorted_prefix(state, data, data.len())
+impl SelectionStrategy for HerdingSelection {
+    fn make_sorted_indices(&mut self, ctx: &StorageContext<'_>, data: &ClassificationDataset) -> Result<Vec<usize>> {
+        self.make_sorted_prefix(ctx, data, data.len())
     }
 
-    fn make_sorted_prefix(
-        &mut self,
-        state: &StrategyState<M>,
-        data: &ClassificationDataset,
-        k: usize,
-    ) -> Result<Vec<usize>> {
-        let (f, dim) = self.features.compute(state, data, "HerdingSelection")?;
+    fn make_sorted_prefix(&mut self, ctx: &StorageContext<'_>, data: &ClassificationDataset, k: usize) -> Result<Vec<usize>> {
+        let (f, dim) = self.features.compute(ctx, data, "HerdingSelection")?;
         Ok(herding_order(&f, dim, k))
     }
 }
@@ -284,29 +341,33 @@ impl<M: Model> SelectionStrategy<M> for HerdingSelection<M> {
 /// Ranks the samples by the distance of their feature to the mean feature, closest first
 /// (Avalanche's `ClosestToCenterSelectionStrategy`). Features are computed as for
 /// [`HerdingSelection`].
-pub struct ClosestToCenterSelection<M: Model> {
-    features: Features<M>,
+#[derive(Debug, Clone)]
+#[doc(alias = "ClosestToCenterSelectionStrategy")]
+pub struct ClosestToCenterSelection {
+    features: Features,
 }
 
-impl<M: Model> ClosestToCenterSelection<M> {
-    /// Closest-to-center over the features computed by `extractor` (a closure or a
-    /// [`FeatureExtractor`]).
-    pub fn new(extractor: impl Fn(&M, &MiniBatch) -> Tensor<2> + Send + 'static) -> Self {
+impl ClosestToCenterSelection {
+    /// Closest-to-center over `source`, unnormalised (as Avalanche).
+    pub fn new(source: FeatureSource) -> Self {
         Self {
-            features: Features::new(extractor),
+            features: Features {
+                source,
+                normalize: false,
+            },
         }
     }
 
-    feature_selection_options!();
+    /// Whether features are L2-normalised before selection (default `false`, as Avalanche).
+    pub fn with_normalize(mut self, normalize: bool) -> Self {
+        self.features.normalize = normalize;
+        self
+    }
 }
 
-impl<M: Model> SelectionStrategy<M> for ClosestToCenterSelection<M> {
-    fn make_sorted_indices(
-        &mut self,
-        state: &StrategyState<M>,
-        data: &ClassificationDataset,
-    ) -> Result<Vec<usize>> {
-        let (f, dim) = self.features.compute(state, data, "ClosestToCenterSelection")?;
+impl SelectionStrategy for ClosestToCenterSelection {
+    fn make_sorted_indices(&mut self, ctx: &StorageContext<'_>, data: &ClassificationDataset) -> Result<Vec<usize>> {
+        let (f, dim) = self.features.compute(ctx, data, "ClosestToCenterSelection")?;
         Ok(closest_to_center_order(&f, dim))
     }
 }
@@ -314,8 +375,9 @@ impl<M: Model> SelectionStrategy<M> for ClosestToCenterSelection<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::test_util::{set_experience, strategy};
-    use cl_models::SimpleMlp;
+    use crate::storage::test_util::{InputModel, experience};
+    use burn::tensor::Device;
+    use cl_core::config::ConfigFile;
     use proptest::prelude::*;
 
     /// Avalanche's herding, transcribed (full ranking, f64).
@@ -395,36 +457,67 @@ mod tests {
     }
 
     #[test]
-    fn features_are_normalised_and_come_from_the_eval_model() {
-        let mut s = strategy();
-        let d = ClassificationDataset::from_f32(
-            vec![3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0],
-            vec![4],
-            vec![0, 1],
-        )
-        .unwrap();
-        set_experience(&mut s, 0, d.clone());
-        let eval_device = s.state.eval_device.clone();
-        let extractor = move |_: &SimpleMlp, b: &MiniBatch| {
-            assert_eq!(b.x.device(), eval_device, "batches on the evaluation device");
-            b.x.clone()
-        };
-        let f: Features<SimpleMlp> = Features::new(extractor);
-        let (values, dim) = f.compute(&s.state, &d, "test").unwrap();
+    fn selection_configs_round_trip_and_build() {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Holder {
+            selection: SelectionConfig,
+        }
+        impl cl_core::config::Validate for Holder {
+            fn validate(&self) -> Result<()> {
+                Ok(())
+            }
+        }
+        for selection in [
+            SelectionConfig::Random { seed: 5 },
+            SelectionConfig::herding(FeatureSource::Logits),
+            SelectionConfig::ClosestToCenter { features: FeatureSource::Features, normalize: true },
+        ] {
+            let h = Holder { selection };
+            assert_eq!(Holder::from_json(&h.to_json()).unwrap(), h);
+            assert_eq!(Holder::from_toml(&h.to_toml().unwrap()).unwrap(), h);
+        }
+        let h = Holder::from_json(r#"{"selection": {"type": "herding"}}"#).unwrap();
+        assert_eq!(h.selection, SelectionConfig::herding(FeatureSource::Features));
+        assert!(Holder::from_json(r#"{"selection": {"type": "herding", "layer_name": "x"}}"#).is_err());
+        assert_eq!(SelectionConfig::default(), SelectionConfig::Random { seed: 0 });
+        let b = SelectionConfig::herding(FeatureSource::Features).build();
+        assert!((b.as_ref() as &dyn Any).downcast_ref::<HerdingSelection>().is_some());
+    }
+
+    #[test]
+    fn features_come_from_the_context_model_on_its_device() {
+        let d = ClassificationDataset::from_f32(vec![3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0], vec![4], vec![0, 1])
+            .unwrap();
+        let exp = experience(0, d.clone());
+        let device = Device::default();
+        let model = InputModel::new(&device);
+        let ctx = StorageContext::new(&exp).with_model(&model, &device).with_batch_size(1);
+        let normalized = Features { source: FeatureSource::Features, normalize: true };
+        let (values, dim) = normalized.compute(&ctx, &d, "test").unwrap();
         assert_eq!(dim, 4);
         assert_eq!(values, vec![0.6, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(model.batches(), 2, "one forward pass per batch of the context's size");
+        let raw = Features { source: FeatureSource::Logits, normalize: false };
+        let (values, _) = raw.compute(&ctx, &d, "test").unwrap();
+        assert_eq!(values, vec![6.0, 8.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.0], "logits are 2x");
         // A wrong number of rows is an error.
-        let bad: Features<SimpleMlp> =
-            Features::new(|_: &SimpleMlp, b: &MiniBatch| b.x.clone().narrow(0, 0, 1));
-        assert!(matches!(
-            bad.compute(&s.state, &d, "test"),
-            Err(ClError::Plugin { .. })
-        ));
-        // The random selection is a seeded permutation.
-        let mut r1 = RandomSelection::new(4);
-        let mut r2 = RandomSelection::new(4);
-        let a = SelectionStrategy::<SimpleMlp>::make_sorted_indices(&mut r1, &s.state, &d).unwrap();
-        let b = SelectionStrategy::<SimpleMlp>::make_sorted_indices(&mut r2, &s.state, &d).unwrap();
+        let bad = InputModel::new(&device).with_rows(1);
+        let ctx_bad = StorageContext::new(&exp).with_model(&bad, &device);
+        assert!(matches!(raw.compute(&ctx_bad, &d, "test"), Err(ClError::Plugin { .. })));
+        // No model in the context: an error that says how to give one.
+        let err = raw.compute(&StorageContext::new(&exp), &d, "test").unwrap_err();
+        assert!(err.to_string().contains("from_state"), "{err}");
+        // No Model::features: an error that names the fix.
+        let no_features = InputModel::new(&device).without_features();
+        let ctx_nf = StorageContext::new(&exp).with_model(&no_features, &device);
+        let err = HerdingSelection::new(FeatureSource::Features).make_sorted_indices(&ctx_nf, &d).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("Model::features") && msg.contains("FeatureSource::Logits"), "{msg}");
+        assert!(HerdingSelection::new(FeatureSource::Logits).make_sorted_indices(&ctx_nf, &d).is_ok());
+        // The random selection is a seeded permutation and needs no model.
+        let ctx = StorageContext::new(&exp);
+        let a = RandomSelection::new(4).make_sorted_indices(&ctx, &d).unwrap();
+        let b = RandomSelection::new(4).make_sorted_indices(&ctx, &d).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.len(), 2);
     }

@@ -1,0 +1,167 @@
+//! [`StrategyConfig`]: a strategy as data — its name and its configuration — so that a strategy
+//! can be chosen at run time (from a spec file, a command line, a sweep) without generics.
+
+use burn::tensor::Device;
+use cl_core::config::Validate;
+use cl_core::{Model, OptimizerSpec, Result, StrategyBuilder};
+use cl_plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
+use cl_plugins::{AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, ReplayConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AGem, Cumulative, CumulativeConfig, CwrStar, Ewc, FromScratchTraining, GDumb, Gem, JointTraining,
+    JointTrainingConfig, Lfl, Lwf, Mas, Naive, NaiveConfig, RWalk, Replay, SynapticIntelligence,
+};
+
+/// Every named strategy of this crate with its configuration. Serialised as
+/// `{"name": "ewc", "config": {...}}` (TOML: `name = "ewc"` and a `[config]` table);
+/// [`builder`](Self::builder) gives the same builder as the strategy's own `X::builder`, so
+/// strategies of different kinds live in one `Vec<Strategy<M>>`.
+///
+/// ```
+/// use burn::tensor::Device;
+/// use cl_core::config::ConfigFile;
+/// use cl_core::{OptimizerSpec, Result, Strategy};
+/// use cl_models::{SimpleMlp, SimpleMlpConfig};
+/// use cl_strategies::StrategyConfig;
+///
+/// # fn main() -> Result<()> {
+/// let methods = [
+///     StrategyConfig::from_toml("name = \"naive\"\n[config]\n")?,
+///     StrategyConfig::from_json(r#"{"name": "ewc", "config": {"ewc_lambda": 0.4}}"#)?,
+///     StrategyConfig::from_json(r#"{"name": "replay", "config": {"mem_size": 100}}"#)?,
+/// ];
+/// let device = Device::flex();
+/// let strategies: Vec<Strategy<SimpleMlp>> = methods
+///     .iter()
+///     .map(|method| {
+///         let model = SimpleMlpConfig::new().init(&device)?;
+///         method.builder(model, OptimizerSpec::sgd(0.01), device.clone())?.build()
+///     })
+///     .collect::<Result<_>>()?;
+/// assert_eq!(strategies.len(), 3);
+/// assert_eq!(methods[1].name(), "ewc");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "config", deny_unknown_fields)]
+#[allow(missing_docs)] // each variant is the strategy of the same name
+pub enum StrategyConfig {
+    #[serde(rename = "naive")]
+    Naive(NaiveConfig),
+    #[serde(rename = "cumulative")]
+    Cumulative(CumulativeConfig),
+    #[serde(rename = "joint_training")]
+    JointTraining(JointTrainingConfig),
+    #[serde(rename = "from_scratch_training")]
+    FromScratchTraining(FromScratchConfig),
+    #[serde(rename = "replay")]
+    Replay(ReplayConfig),
+    #[serde(rename = "gdumb")]
+    GDumb(GDumbConfig),
+    #[serde(rename = "ewc")]
+    Ewc(EwcConfig),
+    #[serde(rename = "synaptic_intelligence")]
+    SynapticIntelligence(SynapticIntelligenceConfig),
+    #[serde(rename = "mas")]
+    Mas(MasConfig),
+    #[serde(rename = "rwalk")]
+    RWalk(RWalkConfig),
+    #[serde(rename = "lfl")]
+    Lfl(LflConfig),
+    #[serde(rename = "lwf")]
+    Lwf(LwfConfig),
+    #[serde(rename = "agem")]
+    AGem(AGemConfig),
+    #[serde(rename = "gem")]
+    Gem(GemConfig),
+    #[serde(rename = "cwr_star")]
+    CwrStar(CwrStarConfig),
+}
+
+impl StrategyConfig {
+    /// The names accepted in the `name` field, in the order of the variants.
+    pub const NAMES: [&'static str; 15] = [
+        "naive",
+        "cumulative",
+        "joint_training",
+        "from_scratch_training",
+        "replay",
+        "gdumb",
+        "ewc",
+        "synaptic_intelligence",
+        "mas",
+        "rwalk",
+        "lfl",
+        "lwf",
+        "agem",
+        "gem",
+        "cwr_star",
+    ];
+
+    /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Naive(_) => "naive",
+            Self::Cumulative(_) => "cumulative",
+            Self::JointTraining(_) => "joint_training",
+            Self::FromScratchTraining(_) => "from_scratch_training",
+            Self::Replay(_) => "replay",
+            Self::GDumb(_) => "gdumb",
+            Self::Ewc(_) => "ewc",
+            Self::SynapticIntelligence(_) => "synaptic_intelligence",
+            Self::Mas(_) => "mas",
+            Self::RWalk(_) => "rwalk",
+            Self::Lfl(_) => "lfl",
+            Self::Lwf(_) => "lwf",
+            Self::AGem(_) => "agem",
+            Self::Gem(_) => "gem",
+            Self::CwrStar(_) => "cwr_star",
+        }
+    }
+
+    /// The builder of the named strategy (what `X::builder(model, optimizer, device, config)`
+    /// gives); an error if the configuration breaks a rule.
+    pub fn builder<M: Model>(&self, model: M, optimizer: OptimizerSpec, device: Device) -> Result<StrategyBuilder<M>> {
+        match self.clone() {
+            Self::Naive(c) => Naive::builder(model, optimizer, device, c),
+            Self::Cumulative(c) => Cumulative::builder(model, optimizer, device, c),
+            Self::JointTraining(c) => JointTraining::builder(model, optimizer, device, c),
+            Self::FromScratchTraining(c) => FromScratchTraining::builder(model, optimizer, device, c),
+            Self::Replay(c) => Replay::builder(model, optimizer, device, c),
+            Self::GDumb(c) => GDumb::builder(model, optimizer, device, c),
+            Self::Ewc(c) => Ewc::builder(model, optimizer, device, c),
+            Self::SynapticIntelligence(c) => SynapticIntelligence::builder(model, optimizer, device, c),
+            Self::Mas(c) => Mas::builder(model, optimizer, device, c),
+            Self::RWalk(c) => RWalk::builder(model, optimizer, device, c),
+            Self::Lfl(c) => Lfl::builder(model, optimizer, device, c),
+            Self::Lwf(c) => Lwf::builder(model, optimizer, device, c),
+            Self::AGem(c) => AGem::builder(model, optimizer, device, c),
+            Self::Gem(c) => Gem::builder(model, optimizer, device, c),
+            Self::CwrStar(c) => CwrStar::builder(model, optimizer, device, c),
+        }
+    }
+}
+
+impl Validate for StrategyConfig {
+    /// The rules of the strategy's own configuration.
+    fn validate(&self) -> Result<()> {
+        match self {
+            Self::Naive(c) => c.validate(),
+            Self::Cumulative(c) => c.validate(),
+            Self::JointTraining(c) => c.validate(),
+            Self::FromScratchTraining(c) => c.validate(),
+            Self::Replay(c) => c.validate(),
+            Self::GDumb(c) => c.validate(),
+            Self::Ewc(c) => c.validate(),
+            Self::SynapticIntelligence(c) => c.validate(),
+            Self::Mas(c) => c.validate(),
+            Self::RWalk(c) => c.validate(),
+            Self::Lfl(c) => c.validate(),
+            Self::Lwf(c) => c.validate(),
+            Self::AGem(c) => c.validate(),
+            Self::Gem(c) => c.validate(),
+            Self::CwrStar(c) => c.validate(),
+        }
+    }
+}
