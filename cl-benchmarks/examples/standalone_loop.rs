@@ -17,16 +17,14 @@
 use std::error::Error;
 use std::time::Instant;
 
-use cl_benchmarks::{SplitMnistConfig, split_fmnist};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use cl_benchmarks::data::{
-    ClassificationDataLoader, ClassificationDataset, DataLoader, DataLoaderConfig,
-};
+use cl_benchmarks::data::{ClassificationDataLoader, ClassificationDataset, DataLoader, DataLoaderConfig};
+use cl_benchmarks::{SplitMnistConfig, split_fmnist};
 
 /// Mini-batch size of training and evaluation.
 const BATCH: usize = 128;
@@ -47,10 +45,7 @@ struct Mlp {
 impl Mlp {
     /// A fresh model on `device` (Burn's default, PyTorch-like initialisation).
     fn new(inputs: usize, classes: usize, device: &Device) -> Self {
-        Self {
-            hidden: LinearConfig::new(inputs, 256).init(device),
-            out: LinearConfig::new(256, classes).init(device),
-        }
+        Self { hidden: LinearConfig::new(inputs, 256).init(device), out: LinearConfig::new(256, classes).init(device) }
     }
 
     /// Logits of flattened inputs `[batch, inputs]`.
@@ -60,10 +55,7 @@ impl Mlp {
 }
 
 /// The first `max` samples of `dataset` (all when `max` is `None`).
-fn cut(
-    dataset: &ClassificationDataset,
-    max: Option<usize>,
-) -> cl_benchmarks::CoreResult<ClassificationDataset> {
+fn cut(dataset: &ClassificationDataset, max: Option<usize>) -> cl_benchmarks::CoreResult<ClassificationDataset> {
     match max {
         Some(n) if n < dataset.len() => dataset.subset(&(0..n).collect::<Vec<_>>()),
         _ => Ok(dataset.clone()),
@@ -71,21 +63,13 @@ fn cut(
 }
 
 /// Top-1 accuracy of `model` (already in `valid()` mode, on `device`) on `dataset`.
-fn accuracy(
-    model: &Mlp,
-    dataset: &ClassificationDataset,
-    device: &Device,
-) -> cl_benchmarks::CoreResult<f64> {
+fn accuracy(model: &Mlp, dataset: &ClassificationDataset, device: &Device) -> cl_benchmarks::CoreResult<f64> {
     let mut loader = ClassificationDataLoader::new(dataset.eval(), DataLoaderConfig::eval(BATCH))?;
     loader.start_epoch();
     let (mut correct, mut seen) = (0i64, 0usize);
     while let Some(batch) = loader.next_batch(device) {
         let batch = batch?;
-        let hits = model
-            .forward(batch.x)
-            .argmax(1)
-            .reshape([batch.targets.len()])
-            .equal(batch.y);
+        let hits = model.forward(batch.x).argmax(1).reshape([batch.targets.len()]).equal(batch.y);
         correct += hits.int().sum().into_scalar::<i64>();
         seen += batch.targets.len();
     }
@@ -101,11 +85,7 @@ fn parse_args() -> Result<(Option<String>, Option<usize>), String> {
         match a.as_str() {
             "--data-dir" => data_dir = Some(value("--data-dir")?),
             "--max-samples" => {
-                max_samples = Some(
-                    value("--max-samples")?
-                        .parse()
-                        .map_err(|e| format!("--max-samples: {e}"))?,
-                )
+                max_samples = Some(value("--max-samples")?.parse().map_err(|e| format!("--max-samples: {e}"))?)
             }
             "-h" | "--help" => {
                 println!("usage: standalone_loop [--data-dir DIR] [--max-samples N]");
@@ -159,11 +139,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let eval_model = model.valid();
         let mut accs = Vec::with_capacity(benchmark.test_stream.len());
         for test in &benchmark.test_stream {
-            accs.push(accuracy(
-                &eval_model,
-                &cut(&test.dataset, max_samples)?,
-                &device,
-            )?);
+            accs.push(accuracy(&eval_model, &cut(&test.dataset, max_samples)?, &device)?);
         }
         let shown: Vec<String> = accs.iter().map(|a| format!("{a:.4}")).collect();
         println!(
@@ -171,8 +147,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             experience.current_experience,
             experience.classes_in_this_experience,
             shown.join(", "),
-            accs[..=experience.current_experience].iter().sum::<f64>()
-                / (experience.current_experience + 1) as f64
+            accs[..=experience.current_experience].iter().sum::<f64>() / (experience.current_experience + 1) as f64
         );
     }
     println!("done in {:.1} s", start.elapsed().as_secs_f64());

@@ -64,13 +64,9 @@ impl CifarKind {
     /// The training files, in the order their records are concatenated.
     pub fn train_files(self) -> &'static [&'static str] {
         match self {
-            CifarKind::Cifar10 => &[
-                "data_batch_1.bin",
-                "data_batch_2.bin",
-                "data_batch_3.bin",
-                "data_batch_4.bin",
-                "data_batch_5.bin",
-            ],
+            CifarKind::Cifar10 => {
+                &["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
+            }
             CifarKind::Cifar100 => &["train.bin"],
         }
     }
@@ -263,10 +259,7 @@ pub fn load_dir(kind: CifarKind, dir: &Path) -> Result<CifarArrays, DataError> {
     let paths: Vec<PathBuf> = kind.file_names().iter().map(|n| dir.join(n)).collect();
     let mut results: Vec<Result<Records, DataError>> = std::thread::scope(|s| {
         let handles: Vec<_> = paths.iter().map(|p| s.spawn(move || read_records(&format, p))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)))
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload))).collect()
     });
     let test = results.pop().expect("the test file is listed last")?;
     let train = Records::concat(&format, results.into_iter().collect::<Result<Vec<_>, _>>()?);
@@ -382,7 +375,10 @@ mod tests {
         assert_eq!(a.train_images[99 * IMAGE_LEN..], image(99)[..]);
         assert_eq!(a.test_images[..IMAGE_LEN], image(1000)[..]);
         assert_eq!(a.dir, root.path());
-        assert_eq!(format!("{a:?}"), format!("CifarArrays {{ kind: Cifar10, n_train: 100, n_test: 10, dir: {:?} }}", a.dir));
+        assert_eq!(
+            format!("{a:?}"),
+            format!("CifarArrays {{ kind: Cifar10, n_train: 100, n_test: 10, dir: {:?} }}", a.dir)
+        );
     }
 
     #[test]
@@ -724,7 +720,10 @@ mod tests {
         // A member missing.
         std::fs::write(&path, cifar10_archive(&src, Some("data_batch_5.bin"))).unwrap();
         let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("x")).unwrap_err();
-        assert!(matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("lacks data_batch_5.bin")), "{err:?}");
+        assert!(
+            matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("lacks data_batch_5.bin")),
+            "{err:?}"
+        );
         // Truncated inside an entry (valid gzip of a cut tar).
         let mut tar = Vec::new();
         tar_entry(&mut tar, "cifar-10-batches-bin/test_batch.bin", &[1u8; 3073], b'0');

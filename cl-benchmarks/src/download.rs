@@ -49,10 +49,7 @@ pub struct CurlFetcher {
 
 impl Default for CurlFetcher {
     fn default() -> Self {
-        CurlFetcher {
-            program: PathBuf::from("curl"),
-            retry: 2,
-        }
+        CurlFetcher { program: PathBuf::from("curl"), retry: 2 }
     }
 }
 
@@ -175,9 +172,7 @@ fn fetch_verified(
             });
         }
         // Make the bytes durable before the rename publishes them.
-        std::fs::File::open(&partial)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| DataError::io(&partial, e))?;
+        std::fs::File::open(&partial).and_then(|f| f.sync_all()).map_err(|e| DataError::io(&partial, e))?;
         std::fs::rename(&partial, target).map_err(|e| DataError::io(target, e))
     })();
     if result.is_err() {
@@ -247,10 +242,7 @@ pub fn extract_tar_gz(archive: &Path, dir: &Path, subdir: &str, required: &[&str
     let out_dir = dir.join(subdir);
     let f = std::fs::File::open(archive).map_err(|e| DataError::io(archive, e))?;
     let gzip_failed = Cell::new(false);
-    let reader = Watched {
-        inner: MultiGzDecoder::new(std::io::BufReader::new(f)),
-        failed: &gzip_failed,
-    };
+    let reader = Watched { inner: MultiGzDecoder::new(std::io::BufReader::new(f)), failed: &gzip_failed };
     let bad = |reason: String| DataError::BadArchive { path: archive.to_path_buf(), reason };
     let read_err = |e: std::io::Error| {
         if gzip_failed.get() {
@@ -375,11 +367,7 @@ mod tests {
                 None => {
                     // Leave a partial file behind, as an interrupted download would.
                     std::fs::write(dest, b"partial").unwrap();
-                    Err(DataError::FetchFailed {
-                        url: url.to_string(),
-                        status: "fake".into(),
-                        stderr: "404".into(),
-                    })
+                    Err(DataError::FetchFailed { url: url.to_string(), status: "fake".into(), stderr: "404".into() })
                 }
             }
         }
@@ -394,10 +382,8 @@ mod tests {
     }
 
     fn dir_entries(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut v: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         v.sort();
         v
     }

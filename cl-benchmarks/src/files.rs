@@ -335,7 +335,11 @@ pub fn locate<D: DatasetFiles>(dataset: D, explicit: Option<&Path>) -> Result<Pa
 ///
 /// Returns the directory of the files themselves (for an archive's contents, e.g.
 /// `…/cifar10/cifar-10-batches-bin`).
-pub fn locate_with<D: DatasetFiles>(dataset: D, explicit: Option<&Path>, env: &SearchEnv) -> Result<PathBuf, DataError> {
+pub fn locate_with<D: DatasetFiles>(
+    dataset: D,
+    explicit: Option<&Path>,
+    env: &SearchEnv,
+) -> Result<PathBuf, DataError> {
     if let Some(dir) = explicit {
         return verify_dir(&dataset, dir);
     }

@@ -42,10 +42,7 @@ impl IdxArray {
 impl std::fmt::Debug for IdxArray {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The data can be tens of megabytes: show its length, not its bytes.
-        f.debug_struct("IdxArray")
-            .field("dims", &self.dims)
-            .field("data_len", &self.data.len())
-            .finish()
+        f.debug_struct("IdxArray").field("dims", &self.dims).field("data_len", &self.data.len()).finish()
     }
 }
 
@@ -80,12 +77,7 @@ fn parse_owned(raw: Vec<u8>, path: Option<&Path>) -> Result<IdxArray, DataError>
     let (dims, header_len, data_len) = parse_header(&bytes, path_buf)?;
     let actual = bytes.len() - header_len;
     if actual < data_len {
-        return Err(DataError::Truncated {
-            path: path_buf(),
-            what: "data",
-            expected: data_len,
-            actual,
-        });
+        return Err(DataError::Truncated { path: path_buf(), what: "data", expected: data_len, actual });
     }
     if actual > data_len {
         return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual });
@@ -96,10 +88,7 @@ fn parse_owned(raw: Vec<u8>, path: Option<&Path>) -> Result<IdxArray, DataError>
 }
 
 /// Validates the header; returns (dims, header length, data length in bytes).
-fn parse_header(
-    bytes: &[u8],
-    path: impl Fn() -> Option<PathBuf>,
-) -> Result<(Vec<usize>, usize, usize), DataError> {
+fn parse_header(bytes: &[u8], path: impl Fn() -> Option<PathBuf>) -> Result<(Vec<usize>, usize, usize), DataError> {
     // Check the magic on whatever is there first, so that a short non-IDX input
     // is reported as such rather than as a truncated header.
     if bytes.len() >= 2 && bytes[..2] != [0, 0] || bytes.len() == 1 && bytes[0] != 0 {
@@ -115,17 +104,10 @@ fn parse_header(
     let ndims = usize::from(bytes[3]);
     let header_len = 4 + 4 * ndims;
     if bytes.len() < header_len {
-        return Err(DataError::Truncated {
-            path: path(),
-            what: "header",
-            expected: header_len,
-            actual: bytes.len(),
-        });
+        return Err(DataError::Truncated { path: path(), what: "header", expected: header_len, actual: bytes.len() });
     }
-    let dims: Vec<usize> = bytes[4..header_len]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        bytes[4..header_len].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let data_len = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -153,9 +135,7 @@ mod tests {
     use std::io::Write;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/fashion-mnist-mini")
-            .join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fashion-mnist-mini").join(name)
     }
 
     fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {

@@ -30,19 +30,13 @@ pub enum MnistKind {
 impl MnistKind {
     /// The standard file names (without `.gz`): train images, train labels,
     /// test images, test labels.
-    pub const FILE_NAMES: [&'static str; 4] = [
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ];
+    pub const FILE_NAMES: [&'static str; 4] =
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 }
 
 const FASHION_MNIST_BASE: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
-const MNIST_BASES: [&str; 2] = [
-    "https://ossci-datasets.s3.amazonaws.com/mnist",
-    "https://storage.googleapis.com/cvdf-datasets/mnist",
-];
+const MNIST_BASES: [&str; 2] =
+    ["https://ossci-datasets.s3.amazonaws.com/mnist", "https://storage.googleapis.com/cvdf-datasets/mnist"];
 
 /// SHA-256 of the upstream Fashion-MNIST `.gz` files, in the order of
 /// [`MnistKind::FILE_NAMES`]. Source: TensorFlow Datasets,
@@ -220,13 +214,12 @@ pub fn load_dir(kind: MnistKind, dir: &Path) -> Result<MnistArrays, DataError> {
         .file_paths(dir)
         .map_err(|missing| files::missing_files(&kind, dir, Incomplete { dir: dir.to_path_buf(), missing }))?;
     let files: [PathBuf; 4] = paths.try_into().expect("one path per file name");
-    let [train_x, train_y, test_x, test_y]: [Result<IdxArray, DataError>; 4] =
-        std::thread::scope(|s| {
-            files
-                .each_ref()
-                .map(|f| s.spawn(move || read_idx(f)))
-                .map(|h| h.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)))
-        });
+    let [train_x, train_y, test_x, test_y]: [Result<IdxArray, DataError>; 4] = std::thread::scope(|s| {
+        files
+            .each_ref()
+            .map(|f| s.spawn(move || read_idx(f)))
+            .map(|h| h.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)))
+    });
     let (train_x, train_y, test_x, test_y) = (train_x?, train_y?, test_x?, test_y?);
     let [train_x_path, train_y_path, test_x_path, test_y_path] = files;
 
@@ -247,10 +240,9 @@ pub fn load_dir(kind: MnistKind, dir: &Path) -> Result<MnistArrays, DataError> {
             dims: test_x.dims,
         });
     }
-    for (labels, path, images, images_path) in [
-        (&train_y, &train_y_path, &train_x, &train_x_path),
-        (&test_y, &test_y_path, &test_x, &test_x_path),
-    ] {
+    for (labels, path, images, images_path) in
+        [(&train_y, &train_y_path, &train_x, &train_x_path), (&test_y, &test_y_path, &test_x, &test_x_path)]
+    {
         if labels.dims.len() != 1 {
             return Err(DataError::BadShape {
                 path: path.clone(),
@@ -266,9 +258,7 @@ pub fn load_dir(kind: MnistKind, dir: &Path) -> Result<MnistArrays, DataError> {
                 labels: labels.dims[0],
             });
         }
-        if let Some((index, &label)) =
-            labels.data.iter().enumerate().find(|&(_, &l)| usize::from(l) >= NUM_CLASSES)
-        {
+        if let Some((index, &label)) = labels.data.iter().enumerate().find(|&(_, &l)| usize::from(l) >= NUM_CLASSES) {
             return Err(DataError::LabelOutOfRange {
                 path: path.clone(),
                 which: "label",
@@ -333,10 +323,7 @@ mod tests {
         let w = |name: &str, bytes: Vec<u8>| {
             std::fs::File::create(dir.join(name)).unwrap().write_all(&bytes).unwrap();
         };
-        w(
-            "train-images-idx3-ubyte",
-            idx_bytes(&[n_train_images, 2, 2], &vec![7; n_train_images as usize * 4]),
-        );
+        w("train-images-idx3-ubyte", idx_bytes(&[n_train_images, 2, 2], &vec![7; n_train_images as usize * 4]));
         w("train-labels-idx1-ubyte", idx_bytes(&[train_labels.len() as u32], train_labels));
         w("t10k-images-idx3-ubyte", idx_bytes(&[1, 2, 2], &[1, 2, 3, 4]));
         w("t10k-labels-idx1-ubyte", idx_bytes(&[1], &[9]));
@@ -391,12 +378,7 @@ mod tests {
         let p = |s: &str| PathBuf::from(s);
         assert_eq!(
             search_dirs(MnistKind::FashionMnist, &env),
-            vec![
-                p("/d/fashion-mnist"),
-                p("/d"),
-                p("/x/cl/fashion-mnist"),
-                p("/usr/share/datasets/fashion-mnist")
-            ]
+            vec![p("/d/fashion-mnist"), p("/d"), p("/x/cl/fashion-mnist"), p("/usr/share/datasets/fashion-mnist")]
         );
         assert_eq!(search_dirs(MnistKind::Mnist, &env), vec![p("/d/mnist"), p("/d"), p("/x/cl/mnist")]);
         let env = SearchEnv { cl_data_dir: None, xdg_cache_home: None, ..env };
@@ -424,11 +406,8 @@ mod tests {
         // A directory with only some of the files is skipped.
         let partial = root.path().join("partial");
         std::fs::create_dir_all(&partial).unwrap();
-        std::fs::copy(
-            fixture_dir().join("train-labels-idx1-ubyte.gz"),
-            partial.join("train-labels-idx1-ubyte.gz"),
-        )
-        .unwrap();
+        std::fs::copy(fixture_dir().join("train-labels-idx1-ubyte.gz"), partial.join("train-labels-idx1-ubyte.gz"))
+            .unwrap();
         let env = SearchEnv { cl_data_dir: Some(partial), ..env };
         assert_eq!(locate_with(kind, None, &env).unwrap(), cache);
     }
@@ -467,11 +446,8 @@ mod tests {
         let env = env_in(root.path());
         let empty = root.path().join("empty");
         std::fs::create_dir_all(&empty).unwrap();
-        std::fs::copy(
-            fixture_dir().join("t10k-labels-idx1-ubyte.gz"),
-            empty.join("t10k-labels-idx1-ubyte.gz"),
-        )
-        .unwrap();
+        std::fs::copy(fixture_dir().join("t10k-labels-idx1-ubyte.gz"), empty.join("t10k-labels-idx1-ubyte.gz"))
+            .unwrap();
         let err = locate_with(MnistKind::FashionMnist, Some(&empty), &env).unwrap_err();
         match &err {
             DataError::MissingFiles { dir, missing, .. } => {
@@ -598,10 +574,15 @@ mod tests {
         let dir = root.path().join("home/.cache/cl/fashion-mnist");
         assert_eq!(files::download_with(kind, &Fixture, &remote, &dir).unwrap(), dir);
         assert_eq!(locate_with(kind, None, &env_in(root.path())).unwrap(), dir);
-        assert_eq!(load_dir(kind, &dir).unwrap(), load_dir(kind, &fixture_dir()).map(|mut a| {
-            a.dir = dir.clone();
-            a
-        }).unwrap());
+        assert_eq!(
+            load_dir(kind, &dir).unwrap(),
+            load_dir(kind, &fixture_dir())
+                .map(|mut a| {
+                    a.dir = dir.clone();
+                    a
+                })
+                .unwrap()
+        );
         // The published checksums are not the fixture's: a real mirror list is refused.
         let err = files::download_with(kind, &Fixture, &kind.remote_files()[..1], &root.path().join("x")).unwrap_err();
         assert!(matches!(err, DataError::ChecksumMismatch { .. }), "{err:?}");

@@ -15,59 +15,59 @@ pub type MetricResults = BTreeMap<String, f64>;
 macro_rules! for_each_callback {
     ($m:ident) => {
         $m! {
-    /// Once at the start of `train`.
-    before_training => BeforeTraining,
-    /// Before the training dataset of an experience is adapted.
-    before_train_dataset_adaptation => BeforeTrainDatasetAdaptation,
-    /// After the training dataset of an experience is adapted.
-    after_train_dataset_adaptation => AfterTrainDatasetAdaptation,
-    /// After the dataloader, model adaptation and optimizer are ready, before the epochs.
-    before_training_exp => BeforeTrainingExp,
-    /// At the start of each epoch.
-    before_training_epoch => BeforeTrainingEpoch,
-    /// At the start of each iteration, the batch loaded.
-    before_training_iteration => BeforeTrainingIteration,
-    /// Before the forward pass.
-    before_forward => BeforeForward,
-    /// After the forward pass (`mb_output` set).
-    after_forward => AfterForward,
-    /// Before backward (`loss` set): add loss terms here.
-    before_backward => BeforeBackward,
-    /// After backward (`grads` set).
-    after_backward => AfterBackward,
-    /// Before the optimizer update: rewrite gradients here.
-    before_update => BeforeUpdate,
-    /// After the optimizer update.
-    after_update => AfterUpdate,
-    /// At the end of each iteration.
-    after_training_iteration => AfterTrainingIteration,
-    /// At the end of each epoch.
-    after_training_epoch => AfterTrainingEpoch,
-    /// After the epochs of an experience.
-    after_training_exp => AfterTrainingExp,
-    /// Once at the end of `train`.
-    after_training => AfterTraining,
-    /// Once at the start of `eval`.
-    before_eval => BeforeEval,
-    /// Before the evaluation dataset of an experience is adapted.
-    before_eval_dataset_adaptation => BeforeEvalDatasetAdaptation,
-    /// After the evaluation dataset of an experience is adapted.
-    after_eval_dataset_adaptation => AfterEvalDatasetAdaptation,
-    /// Before evaluating an experience (dataloader and model adaptation done).
-    before_eval_exp => BeforeEvalExp,
-    /// At the start of each evaluation iteration.
-    before_eval_iteration => BeforeEvalIteration,
-    /// Before the evaluation forward pass.
-    before_eval_forward => BeforeEvalForward,
-    /// After the evaluation forward pass.
-    after_eval_forward => AfterEvalForward,
-    /// At the end of each evaluation iteration (`loss` set).
-    after_eval_iteration => AfterEvalIteration,
-    /// After evaluating an experience.
-    after_eval_exp => AfterEvalExp,
-    /// Once at the end of `eval`.
-    after_eval => AfterEval,
-}
+            /// Once at the start of `train`.
+            before_training => BeforeTraining,
+            /// Before the training dataset of an experience is adapted.
+            before_train_dataset_adaptation => BeforeTrainDatasetAdaptation,
+            /// After the training dataset of an experience is adapted.
+            after_train_dataset_adaptation => AfterTrainDatasetAdaptation,
+            /// After the dataloader, model adaptation and optimizer are ready, before the epochs.
+            before_training_exp => BeforeTrainingExp,
+            /// At the start of each epoch.
+            before_training_epoch => BeforeTrainingEpoch,
+            /// At the start of each iteration, the batch loaded.
+            before_training_iteration => BeforeTrainingIteration,
+            /// Before the forward pass.
+            before_forward => BeforeForward,
+            /// After the forward pass (`mb_output` set).
+            after_forward => AfterForward,
+            /// Before backward (`loss` set): add loss terms here.
+            before_backward => BeforeBackward,
+            /// After backward (`grads` set).
+            after_backward => AfterBackward,
+            /// Before the optimizer update: rewrite gradients here.
+            before_update => BeforeUpdate,
+            /// After the optimizer update.
+            after_update => AfterUpdate,
+            /// At the end of each iteration.
+            after_training_iteration => AfterTrainingIteration,
+            /// At the end of each epoch.
+            after_training_epoch => AfterTrainingEpoch,
+            /// After the epochs of an experience.
+            after_training_exp => AfterTrainingExp,
+            /// Once at the end of `train`.
+            after_training => AfterTraining,
+            /// Once at the start of `eval`.
+            before_eval => BeforeEval,
+            /// Before the evaluation dataset of an experience is adapted.
+            before_eval_dataset_adaptation => BeforeEvalDatasetAdaptation,
+            /// After the evaluation dataset of an experience is adapted.
+            after_eval_dataset_adaptation => AfterEvalDatasetAdaptation,
+            /// Before evaluating an experience (dataloader and model adaptation done).
+            before_eval_exp => BeforeEvalExp,
+            /// At the start of each evaluation iteration.
+            before_eval_iteration => BeforeEvalIteration,
+            /// Before the evaluation forward pass.
+            before_eval_forward => BeforeEvalForward,
+            /// After the evaluation forward pass.
+            after_eval_forward => AfterEvalForward,
+            /// At the end of each evaluation iteration (`loss` set).
+            after_eval_iteration => AfterEvalIteration,
+            /// After evaluating an experience.
+            after_eval_exp => AfterEvalExp,
+            /// Once at the end of `eval`.
+            after_eval => AfterEval,
+        }
     };
 }
 

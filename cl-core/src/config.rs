@@ -58,15 +58,7 @@ pub trait Validate {
 /// Checks one named rule of a configuration: `Ok` if `holds`, otherwise
 /// [`ClError::InvalidConfig`] with `message()` (which should say what is accepted).
 pub fn rule(config: &'static str, rule: &'static str, holds: bool, message: impl FnOnce() -> String) -> Result<()> {
-    if holds {
-        Ok(())
-    } else {
-        Err(ClError::InvalidConfig {
-            config,
-            rule,
-            reason: message(),
-        })
-    }
+    if holds { Ok(()) } else { Err(ClError::InvalidConfig { config, rule, reason: message() }) }
 }
 
 /// Whether `v` is a finite number `>= 0` (the most common rule).

@@ -21,9 +21,6 @@ pub struct CrossEntropyLoss;
 impl Criterion for CrossEntropyLoss {
     fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
         let [n, _] = logits.dims();
-        log_softmax(logits, 1)
-            .gather(1, targets.reshape([n, 1]))
-            .mean()
-            .neg()
+        log_softmax(logits, 1).gather(1, targets.reshape([n, 1])).mean().neg()
     }
 }

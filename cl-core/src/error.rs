@@ -194,11 +194,7 @@ impl ClError {
     /// A plain argument (not a config field) out of its valid range:
     /// [`ClError::InvalidConfig`] with `config = "argument"` and the argument's name as the rule.
     pub fn config(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::InvalidConfig {
-            config: "argument",
-            rule: field,
-            reason: reason.into(),
-        }
+        Self::InvalidConfig { config: "argument", rule: field, reason: reason.into() }
     }
 
     /// The name of the failed validation rule, for [`ClError::InvalidConfig`].

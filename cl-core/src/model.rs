@@ -64,9 +64,9 @@ pub trait Model: Module + 'static {
     fn check_sample_shape(&self, sample_shape: &[usize]) -> std::result::Result<(), String> {
         let len: usize = sample_shape.iter().product();
         match self.input_size() {
-            Some(n) if n != len => Err(format!(
-                "the model expects {n} input values per sample; build it with input_size = {len}"
-            )),
+            Some(n) if n != len => {
+                Err(format!("the model expects {n} input values per sample; build it with input_size = {len}"))
+            }
             _ => Ok(()),
         }
     }

@@ -31,13 +31,7 @@ pub struct SgdSpec {
 
 impl Default for SgdSpec {
     fn default() -> Self {
-        Self {
-            lr: 0.001,
-            momentum: 0.0,
-            dampening: 0.0,
-            weight_decay: 0.0,
-            nesterov: false,
-        }
+        Self { lr: 0.001, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false }
     }
 }
 
@@ -58,12 +52,7 @@ pub struct AdamSpec {
 
 impl Default for AdamSpec {
     fn default() -> Self {
-        Self {
-            lr: 0.001,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
-        }
+        Self { lr: 0.001, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0 }
     }
 }
 
@@ -84,12 +73,7 @@ pub struct AdamWSpec {
 
 impl Default for AdamWSpec {
     fn default() -> Self {
-        Self {
-            lr: 0.001,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.01,
-        }
+        Self { lr: 0.001, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01 }
     }
 }
 
@@ -103,10 +87,7 @@ pub struct CustomOptimizer {
 
 impl fmt::Debug for CustomOptimizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CustomOptimizer")
-            .field("name", &self.name)
-            .field("lr", &self.lr)
-            .finish_non_exhaustive()
+        f.debug_struct("CustomOptimizer").field("name", &self.name).field("lr", &self.lr).finish_non_exhaustive()
     }
 }
 
@@ -161,12 +142,12 @@ impl OptimizerSpec {
     }
 
     /// Any Burn optimizer: `build` is called whenever a fresh optimizer is needed.
-    pub fn custom(name: impl Into<String>, lr: f64, build: impl Fn() -> ModuleOptimizer + Send + Sync + 'static) -> Self {
-        Self::Custom(CustomOptimizer {
-            name: name.into(),
-            lr,
-            build: Arc::new(build),
-        })
+    pub fn custom(
+        name: impl Into<String>,
+        lr: f64,
+        build: impl Fn() -> ModuleOptimizer + Send + Sync + 'static,
+    ) -> Self {
+        Self::Custom(CustomOptimizer { name: name.into(), lr, build: Arc::new(build) })
     }
 
     /// Sets SGD's momentum (no effect on other optimizers).

@@ -243,10 +243,7 @@ pub struct EvaluationConfig {
 
 impl Default for EvaluationConfig {
     fn default() -> Self {
-        Self {
-            metrics: vec![MetricConfig::Accuracy(AccuracyConfig::default())],
-            loggers: Vec::new(),
-        }
+        Self { metrics: vec![MetricConfig::Accuracy(AccuracyConfig::default())], loggers: Vec::new() }
     }
 }
 
@@ -258,10 +255,7 @@ impl EvaluationConfig {
     /// [`MacConfig`] for convolutions). No minibatch values (each costs a device → host
     /// transfer per iteration).
     pub fn all() -> Self {
-        let no_mb = Granularity {
-            minibatch: false,
-            ..Granularity::ALL
-        };
+        let no_mb = Granularity { minibatch: false, ..Granularity::ALL };
         let accuracy = AccuracyConfig::default()
             .with_accuracy(no_mb)
             .with_loss(no_mb)

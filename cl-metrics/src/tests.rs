@@ -21,19 +21,11 @@ fn round_trip<C: ConfigFile + PartialEq + std::fmt::Debug>(config: &C) {
     assert_eq!(&C::from_toml(&toml).unwrap(), config, "TOML:\n{toml}");
 }
 
-const ODD: Granularity = Granularity {
-    minibatch: true,
-    epoch: false,
-    experience: true,
-    stream: false,
-};
+const ODD: Granularity = Granularity { minibatch: true, epoch: false, experience: true, stream: false };
 
 #[test]
 fn every_config_round_trips_with_non_default_values() {
-    let class = ClassAccuracyConfig::default().with_granularity(Granularity {
-        minibatch: false,
-        ..ODD
-    });
+    let class = ClassAccuracyConfig::default().with_granularity(Granularity { minibatch: false, ..ODD });
     let amca = AmcaConfig::default().with_streams(AmcaStreams::Only(vec!["valid".into(), "test".into()]));
     let amca_all = AmcaConfig::default().with_streams(AmcaStreams::All);
     let transfer = TransferConfig::default().with_stream(false);
@@ -42,10 +34,7 @@ fn every_config_round_trips_with_non_default_values() {
     let ram = MaxRamConfig::default().with_granularity(ODD).with_every(0.25);
     let cpu = CpuUsageConfig::default().with_granularity(ODD);
     let mac = MacConfig::default()
-        .with_granularity(Granularity {
-            minibatch: true,
-            ..Granularity::NONE
-        })
+        .with_granularity(Granularity { minibatch: true, ..Granularity::NONE })
         .with_conv_output_sizes(vec![[26, 26], [12, 10]]);
     round_trip(&class);
     round_trip(&amca);
@@ -78,12 +67,8 @@ fn every_config_round_trips_with_non_default_values() {
     }
     let loggers = vec![
         LoggerConfig::Csv { folder: "out/csv".into() },
-        LoggerConfig::JsonLines {
-            path: "out/metrics.jsonl".into(),
-        },
-        LoggerConfig::Text {
-            file: Some("out/log.txt".into()),
-        },
+        LoggerConfig::JsonLines { path: "out/metrics.jsonl".into() },
+        LoggerConfig::Text { file: Some("out/log.txt".into()) },
         LoggerConfig::Text { file: None },
         LoggerConfig::Interactive,
         LoggerConfig::TensorBoard { folder: "out/tb".into() },
@@ -98,18 +83,19 @@ fn every_config_round_trips_with_non_default_values() {
 
 #[test]
 fn config_files_use_avalanche_defaults_and_kinds() {
-    let c = EvaluationConfig::from_json(r#"{"metrics": [{"kind": "max_ram"}, {"kind": "mac"}], "loggers": [{"kind": "tensorboard"}]}"#)
-        .unwrap();
+    let c = EvaluationConfig::from_json(
+        r#"{"metrics": [{"kind": "max_ram"}, {"kind": "mac"}], "loggers": [{"kind": "tensorboard"}]}"#,
+    )
+    .unwrap();
     assert_eq!(c.metrics, [MetricConfig::MaxRam(MaxRamConfig::default()), MetricConfig::Mac(MacConfig::default())]);
     assert_eq!(c.loggers, [LoggerConfig::tensorboard()]);
     assert_eq!(EvaluationConfig::from_json("{}").unwrap(), EvaluationConfig::default());
     let c = EvaluationConfig::from_toml("[[metrics]]\nkind = \"timing\"\ngranularity = { epoch = true }\n").unwrap();
     assert_eq!(
         c.metrics,
-        [MetricConfig::Timing(TimingConfig::default().with_granularity(Granularity {
-            epoch: true,
-            ..Granularity::NONE
-        }))]
+        [MetricConfig::Timing(
+            TimingConfig::default().with_granularity(Granularity { epoch: true, ..Granularity::NONE })
+        )]
     );
     // Unknown fields and kinds are errors, naming the field.
     for bad in [
@@ -154,23 +140,30 @@ fn every_rule_has_a_test() {
             EvaluationConfig::default()
                 .with_loggers(vec![
                     LoggerConfig::JsonLines { path: "run/log".into() },
-                    LoggerConfig::Text {
-                        file: Some("run/log".into()),
-                    },
+                    LoggerConfig::Text { file: Some("run/log".into()) },
                 ])
                 .validate(),
             "logger_outputs_distinct",
         ),
         // Through the containers and the constructors.
         (MetricConfig::Topk(TopkConfig::new(0)).validate(), "top_k_positive"),
-        (EvaluationConfig::default().with_metrics(vec![MetricConfig::Topk(TopkConfig::new(0))]).validate(), "top_k_positive"),
+        (
+            EvaluationConfig::default().with_metrics(vec![MetricConfig::Topk(TopkConfig::new(0))]).validate(),
+            "top_k_positive",
+        ),
         (
             EvaluationConfig::default().with_loggers(vec![LoggerConfig::Csv { folder: "".into() }]).build().map(|_| ()),
             "csv_folder_not_empty",
         ),
-        (ClassAccuracy::new(ClassAccuracyConfig::default().with_granularity(Granularity::ALL)).map(|_| ()), "granularity_minibatch_off"),
+        (
+            ClassAccuracy::new(ClassAccuracyConfig::default().with_granularity(Granularity::ALL)).map(|_| ()),
+            "granularity_minibatch_off",
+        ),
         (Amca::new(AmcaConfig::default().with_streams(AmcaStreams::Only(vec![]))).map(|_| ()), "streams_not_empty"),
-        (ConfusionMatrixMetric::new(ConfusionMatrixConfig::default().with_num_classes(0)).map(|_| ()), "num_classes_positive"),
+        (
+            ConfusionMatrixMetric::new(ConfusionMatrixConfig::default().with_num_classes(0)).map(|_| ()),
+            "num_classes_positive",
+        ),
         (MaxRam::new(MaxRamConfig::default().with_every(-1.0)).map(|_| ()), "every_finite_positive"),
         (MacMetric::new(MacConfig::default().with_granularity(Granularity::ALL)).map(|_| ()), "granularity_stream_off"),
     ];
@@ -196,12 +189,8 @@ fn logger_configs_build_their_files() {
     let dir = tempfile::tempdir().unwrap();
     let config = EvaluationConfig::default().with_loggers(vec![
         LoggerConfig::Csv { folder: dir.path().join("csv") },
-        LoggerConfig::JsonLines {
-            path: dir.path().join("m.jsonl"),
-        },
-        LoggerConfig::Text {
-            file: Some(dir.path().join("log.txt")),
-        },
+        LoggerConfig::JsonLines { path: dir.path().join("m.jsonl") },
+        LoggerConfig::Text { file: Some(dir.path().join("log.txt")) },
         LoggerConfig::TensorBoard { folder: dir.path().join("tb") },
     ]);
     let mut evaluator = config.build().unwrap();
@@ -213,12 +202,7 @@ fn logger_configs_build_their_files() {
     // A folder that cannot be created is an I/O error naming it.
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "").unwrap();
-    let e = LoggerConfig::Csv {
-        folder: blocker.join("csv"),
-    }
-    .build()
-    .map(|_| ())
-    .unwrap_err();
+    let e = LoggerConfig::Csv { folder: blocker.join("csv") }.build().map(|_| ()).unwrap_err();
     assert!(matches!(&e, ClError::Io { path, .. } if path == &blocker.join("csv")), "{e}");
 }
 
@@ -241,12 +225,7 @@ fn experience(index: usize, stream: &str, targets: &[u32]) -> Experience {
 impl Driver {
     fn new(eval: EvaluationPlugin) -> Self {
         let device = Device::default();
-        Self {
-            eval,
-            clock: Clock::default(),
-            model: LinearConfig::new(4, 3).init(&device),
-            device,
-        }
+        Self { eval, clock: Clock::default(), model: LinearConfig::new(4, 3).init(&device), device }
     }
 
     fn batch(&self, y: &[u32]) -> (MiniBatch, Tensor<2>, Tensor<1>) {
@@ -270,7 +249,13 @@ impl Driver {
         (batch, out, loss)
     }
 
-    fn call(&mut self, cb: Callback, training: bool, exp: &Experience, step: Option<&(MiniBatch, Tensor<2>, Tensor<1>)>) {
+    fn call(
+        &mut self,
+        cb: Callback,
+        training: bool,
+        exp: &Experience,
+        step: Option<&(MiniBatch, Tensor<2>, Tensor<1>)>,
+    ) {
         let mut ctx = MetricContext::new(
             cb,
             training,

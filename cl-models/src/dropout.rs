@@ -58,11 +58,7 @@ pub struct SeededDropout {
 impl SeededDropout {
     /// A dropout layer; `prob` must be in `[0, 1)` (checked by the model configs).
     pub fn new(prob: f64, seed: u64) -> Self {
-        Self {
-            prob,
-            training: Param::from_bool(true),
-            rng: MaskRng::new(seed),
-        }
+        Self { prob, training: Param::from_bool(true), rng: MaskRng::new(seed) }
     }
 
     /// Restarts the mask stream from `seed`.

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::Linear;
 use burn::tensor::Tensor;
+#[allow(unused_imports)] // for the docs
+use cl_core::DynamicModule;
 use cl_core::config::Validate;
 use cl_core::data::MiniBatch;
 use cl_core::{Adaptation, Model, Result};
-#[allow(unused_imports)] // for the docs
-use cl_core::DynamicModule;
 
 use crate::dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
 
@@ -36,9 +36,9 @@ pub trait Backbone: Module + ModuleDisplay + 'static {
     fn check_sample_shape(&self, sample_shape: &[usize]) -> std::result::Result<(), String> {
         let len: usize = sample_shape.iter().product();
         match self.input_size() {
-            Some(n) if n != len => Err(format!(
-                "the model expects {n} input values per sample; build it with input_size = {len}"
-            )),
+            Some(n) if n != len => {
+                Err(format!("the model expects {n} input values per sample; build it with input_size = {len}"))
+            }
             _ => Ok(()),
         }
     }
@@ -154,11 +154,15 @@ impl<B: Backbone> HeadedModel<B, Linear> {
     /// [`as_incremental`](Self::as_incremental) with the masking, mask value and seed of
     /// `config` (after [`validate`](Validate::validate); `in_features` and
     /// `initial_out_features` are the classifier's whatever the config says).
-    pub fn as_incremental_with(self, config: IncrementalClassifierConfig) -> Result<HeadedModel<B, IncrementalClassifier>> {
+    pub fn as_incremental_with(
+        self,
+        config: IncrementalClassifierConfig,
+    ) -> Result<HeadedModel<B, IncrementalClassifier>> {
         let [d_in, d_out] = self.classifier.weight.dims();
         let config = config.with_in_features(d_in).with_initial_out_features(d_out);
         config.validate()?;
-        let classifier = IncrementalClassifier::from_linear(self.classifier, config.masking, config.mask_value, config.seed);
+        let classifier =
+            IncrementalClassifier::from_linear(self.classifier, config.masking, config.mask_value, config.seed);
         Ok(HeadedModel { features: self.features, classifier })
     }
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use cl_core::data::{ClassificationDataLoader, ClassificationDataset, DataLoader, DataLoaderConfig, MiniBatch};
 use cl_core::config::{Validate, rule};
+use cl_core::data::{ClassificationDataLoader, ClassificationDataset, DataLoader, DataLoaderConfig, MiniBatch};
 use cl_core::{Adaptation, ClError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -280,7 +280,12 @@ impl Head for NcmClassifier {
 
 impl<B: Backbone> HeadedModel<B, NcmClassifier> {
     /// Replaces the class means with those of `dataset` under the current features.
-    pub fn update_from_dataset(&mut self, dataset: &ClassificationDataset, batch_size: usize, device: &Device) -> Result<()> {
+    pub fn update_from_dataset(
+        &mut self,
+        dataset: &ClassificationDataset,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<()> {
         let means = class_means(&self.features, dataset, batch_size, device)?;
         self.classifier.replace_class_means(means)
     }

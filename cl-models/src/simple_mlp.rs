@@ -310,10 +310,7 @@ impl SimpleMlp {
     /// (weights kept), to swap the classifier.
     pub fn into_headed(self) -> HeadedModel<MlpTrunk, Linear> {
         let hidden_size = self.classifier.weight.dims()[0];
-        HeadedModel::new(
-            MlpTrunk { layers: self.features, input_size: self.input_size, hidden_size },
-            self.classifier,
-        )
+        HeadedModel::new(MlpTrunk { layers: self.features, input_size: self.input_size, hidden_size }, self.classifier)
     }
 
     /// Avalanche's `as_multitask(model, "classifier")`: the classifier becomes the head of task

@@ -268,8 +268,14 @@ fn conversions_to_dynamic_heads_validate_their_config() {
     // in_features comes from the backbone, whatever the config says.
     let mt = mlp().into_headed().as_multitask_with(MultiHeadConfig::new(0).with_initial_out_features(4)).unwrap();
     assert_eq!(mt.classifier.head(0).unwrap().in_features(), 8);
-    assert_rule(mlp().into_headed().as_multitask_with(MultiHeadConfig::new(8).with_mask_value(f32::NAN)), "mask_value_finite");
-    let inc = mlp().into_headed().as_incremental_with(IncrementalClassifierConfig::new(1).with_masking(false).with_seed(3)).unwrap();
+    assert_rule(
+        mlp().into_headed().as_multitask_with(MultiHeadConfig::new(8).with_mask_value(f32::NAN)),
+        "mask_value_finite",
+    );
+    let inc = mlp()
+        .into_headed()
+        .as_incremental_with(IncrementalClassifierConfig::new(1).with_masking(false).with_seed(3))
+        .unwrap();
     assert_eq!((inc.classifier.in_features(), inc.classifier.num_outputs()), (8, 3));
     assert!(!inc.classifier.masking());
     assert_rule(

@@ -156,11 +156,7 @@ impl AGemPlugin {
     /// parameter without a gradient (e.g. an unused head) contributes zeros. The vector lives
     /// on `device` (the gradients' device: the training device without autodiff).
     pub fn flatten_gradients<M: Module>(model: &M, grads: &GradientsParams, device: &Device) -> Tensor<1> {
-        let mut visitor = Flatten {
-            grads,
-            parts: Vec::new(),
-            device: device.clone(),
-        };
+        let mut visitor = Flatten { grads, parts: Vec::new(), device: device.clone() };
         model.visit(&mut visitor);
         if visitor.parts.is_empty() {
             return Tensor::zeros([0], device);
@@ -255,10 +251,7 @@ pub(crate) fn project_gradients<M: Model>(
     let grads = state.grads.as_ref().ok_or(ClError::MissingState("grads"))?;
     let g = AGemPlugin::flatten_gradients(state.model(), grads, state.settings().eval_device());
     if g.dims()[0] != expected_len {
-        return Err(ClError::config(
-            "model",
-            format!("the parameters changed between the {what} and the update"),
-        ));
+        return Err(ClError::config("model", format!("the parameters changed between the {what} and the update")));
     }
     if let Some(projected) = project(g)? {
         let mut grads = state.grads.take().expect("checked above");
@@ -381,9 +374,10 @@ mod tests {
     #[test]
     fn every_validation_rule() {
         let ok = AGemConfig::new(10);
-        for (bad, rule) in
-            [(ok.clone().with_patterns_per_exp(0), "patterns_per_exp_positive"), (ok.clone().with_sample_size(0), "sample_size_positive")]
-        {
+        for (bad, rule) in [
+            (ok.clone().with_patterns_per_exp(0), "patterns_per_exp_positive"),
+            (ok.clone().with_sample_size(0), "sample_size_positive"),
+        ] {
             assert_rule(bad.validate(), rule);
             assert_rule(AGemPlugin::new(bad).map(|_| ()), rule);
         }
@@ -397,7 +391,10 @@ mod tests {
         assert_eq!(Plugin::<Tiny>::writes(&agem()), vec![StatePart::GradientProjection]);
         let both = Strategy::builder(Tiny::new(2), sgd(0.1), device()).plugin(gem()).plugin(agem()).build();
         let err = both.err().expect("GEM + A-GEM must not build");
-        assert!(matches!(&err, ClError::IncompatiblePlugins(m) if m.contains("GemPlugin") && m.contains("AGemPlugin")), "{err:?}");
+        assert!(
+            matches!(&err, ClError::IncompatiblePlugins(m) if m.contains("GemPlugin") && m.contains("AGemPlugin")),
+            "{err:?}"
+        );
         assert!(Strategy::builder(Tiny::new(2), sgd(0.1), device()).plugin(agem()).build().is_ok());
     }
 

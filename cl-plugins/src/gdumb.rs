@@ -107,11 +107,7 @@ impl<M: Model> GDumbPlugin<M> {
     pub fn new(config: GDumbConfig) -> Result<Self> {
         config.validate()?;
         let storage = ClassBalancedBuffer::new(ClassBalancedConfig::new(config.mem_size).with_seed(config.seed))?;
-        Ok(Self {
-            config,
-            storage,
-            init_model: None,
-        })
+        Ok(Self { config, storage, init_model: None })
     }
 
     /// The configuration.

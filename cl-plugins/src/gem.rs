@@ -193,10 +193,7 @@ fn solve_dual(p: &[f64], c: &[f64], margin: f64, ridge: f64) -> std::result::Res
     let a = CscMatrix::new(k, k, (0..=k).collect(), (0..k).collect(), vec![-1.0; k]);
     let b = vec![-margin; k];
     let cones = [NonnegativeConeT(k)];
-    let settings = DefaultSettings::<f64> {
-        verbose: false,
-        ..DefaultSettings::default()
-    };
+    let settings = DefaultSettings::<f64> { verbose: false, ..DefaultSettings::default() };
     let mut solver =
         DefaultSolver::new(&pm, c, &a, &b, &cones, settings).map_err(|e| format!("Clarabel setup failed: {e}"))?;
     solver.solve();
@@ -209,11 +206,7 @@ fn solve_dual(p: &[f64], c: &[f64], margin: f64, ridge: f64) -> std::result::Res
 }
 
 fn solver_error(callback: &'static str, message: String) -> ClError {
-    ClError::Plugin {
-        plugin: "GemPlugin".into(),
-        callback,
-        message,
-    }
+    ClError::Plugin { plugin: "GemPlugin".into(), callback, message }
 }
 
 /// GEM's projection of the gradient `g` given the reference gradients `memories`

@@ -26,8 +26,8 @@ mod training;
 pub use gdumb::{GDumbConfig, GDumbPlugin};
 pub use replay::{ReplayConfig, ReplayPlugin};
 pub use training::{
-    CustomSchedule, EarlyStoppingConfig, EarlyStoppingPlugin, FnSchedule, FromScratchConfig, FromScratchPlugin,
-    LrSchedule, LrSchedulerConfig, LrSchedulerPlugin, EarlyStoppingMode, SchedulerConfig, StepGranularity,
+    CustomSchedule, EarlyStoppingConfig, EarlyStoppingMode, EarlyStoppingPlugin, FnSchedule, FromScratchConfig,
+    FromScratchPlugin, LrSchedule, LrSchedulerConfig, LrSchedulerPlugin, SchedulerConfig, StepGranularity,
 };
 
 // Regularisation, distillation, projection and consolidation plugins (issue 12 port).

@@ -188,9 +188,11 @@ impl<M: Model> Plugin<M> for LwfPlugin<M> {
         if self.prev_classes.is_empty() {
             return Ok(());
         }
-        let alpha = self.config.alpha.at(self.trained).ok_or_else(|| {
-            self.config.alpha.missing(&Plugin::<M>::name(self), "alpha", self.trained)
-        })?;
+        let alpha = self
+            .config
+            .alpha
+            .at(self.trained)
+            .ok_or_else(|| self.config.alpha.missing(&Plugin::<M>::name(self), "alpha", self.trained))?;
         if alpha == 0.0 {
             return Ok(());
         }
@@ -213,7 +215,8 @@ impl<M: Model> Plugin<M> for LwfPlugin<M> {
                 let mut current = state.model().forward_all_tasks(batch).unwrap_or_default();
                 let mut total: Option<Tensor<1>> = None;
                 for (task, prev_out) in prev_heads {
-                    let (Some(classes), Some(out)) = (self.prev_classes_by_task.get(&task), current.remove(&task)) else {
+                    let (Some(classes), Some(out)) = (self.prev_classes_by_task.get(&task), current.remove(&task))
+                    else {
                         continue;
                     };
                     let active: Vec<u32> = classes.iter().copied().collect();

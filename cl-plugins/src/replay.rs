@@ -56,13 +56,7 @@ impl ReplayConfig {
     /// `ReplayConfig::default().with_mem_size(mem_size)`, since the memory size is nearly
     /// always given).
     pub fn new(mem_size: usize) -> Self {
-        Self {
-            mem_size,
-            batch_size: None,
-            batch_size_mem: None,
-            task_balanced_dataloader: false,
-            storage: None,
-        }
+        Self { mem_size, batch_size: None, batch_size_mem: None, task_balanced_dataloader: false, storage: None }
     }
 
     /// Sets the memory size.
@@ -191,10 +185,7 @@ impl ReplayPlugin {
             });
         }
         check_storage_size(config.mem_size, Some(policy.max_size()))?;
-        Ok(Self {
-            config,
-            storage: Box::new(policy),
-        })
+        Ok(Self { config, storage: Box::new(policy) })
     }
 
     /// The configuration.
@@ -246,8 +237,8 @@ mod tests {
 
     use super::*;
     use crate::storage::{
-        BufferSizing, ClassBalancedConfig, ExperienceBalancedBuffer, FeatureSource, GroupBy, ParametricBuffer, ParametricBufferConfig,
-        ReservoirConfig, ReservoirSamplingBuffer, SelectionConfig,
+        BufferSizing, ClassBalancedConfig, ExperienceBalancedBuffer, FeatureSource, GroupBy, ParametricBuffer,
+        ParametricBufferConfig, ReservoirConfig, ReservoirSamplingBuffer, SelectionConfig,
     };
     use crate::training::test_util::{builder, stream, tiny_mlp};
     use cl_core::config::{ConfigFile, assert_rule};
@@ -267,7 +258,8 @@ mod tests {
         for c in [
             ReplayConfig::default(),
             ReplayConfig::new(64).with_batch_size(8).with_batch_size_mem(4).with_task_balanced_dataloader(true),
-            ReplayConfig::new(30).with_storage(ClassBalancedConfig::new(30).with_sizing(BufferSizing::Fixed { groups: 3 }).into()),
+            ReplayConfig::new(30)
+                .with_storage(ClassBalancedConfig::new(30).with_sizing(BufferSizing::Fixed { groups: 3 }).into()),
             ReplayConfig::new(12).with_storage(
                 ParametricBufferConfig::new(12)
                     .with_groupby(GroupBy::Task)
@@ -278,7 +270,8 @@ mod tests {
             assert_eq!(ReplayConfig::from_json(&c.to_json()).unwrap(), c);
             assert_eq!(ReplayConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
         }
-        let c = ReplayConfig::from_toml("mem_size = 10\n[storage]\ntype = \"reservoir\"\nmax_size = 10\nseed = 2").unwrap();
+        let c =
+            ReplayConfig::from_toml("mem_size = 10\n[storage]\ntype = \"reservoir\"\nmax_size = 10\nseed = 2").unwrap();
         assert_eq!(c, ReplayConfig::new(10).with_storage(ReservoirConfig::new(10).with_seed(2).into()));
         assert_eq!(ReplayConfig::from_json("{}").unwrap(), ReplayConfig::default());
     }
@@ -289,7 +282,10 @@ mod tests {
         assert_rule(c(0).validate(), "mem_size_positive");
         assert_rule(c(10).with_batch_size(0).validate(), "batch_size_positive");
         assert_rule(c(10).with_batch_size_mem(0).validate(), "batch_size_mem_positive");
-        assert_rule(c(10).with_storage(ReservoirConfig::new(11).into()).validate(), "storage_max_size_matches_mem_size");
+        assert_rule(
+            c(10).with_storage(ReservoirConfig::new(11).into()).validate(),
+            "storage_max_size_matches_mem_size",
+        );
         // The storage config's own rules.
         let fixed = ClassBalancedConfig::new(10).with_sizing(BufferSizing::Fixed { groups: 0 });
         assert_rule(c(10).with_storage(fixed.into()).validate(), "sizing_groups_positive");

@@ -5,7 +5,9 @@ use burn::tensor::Device;
 use cl_core::config::Validate;
 use cl_core::{Model, OptimizerSpec, Result, StrategyBuilder};
 use cl_plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
-use cl_plugins::{AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, ReplayConfig};
+use cl_plugins::{
+    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, ReplayConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{

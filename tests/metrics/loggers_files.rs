@@ -1,7 +1,6 @@
 //! The loggers' files: CSV exactly as Avalanche's `CSVLogger` writes it, JSON lines and
 //! TensorBoard events that read back to the emitted values, Avalanche's text output.
 
-mod metrics_support;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,7 +11,7 @@ use cl::metrics::{
     AccuracyMetrics, CsvLogger, EvaluationPlugin, Forgetting, Granularity, InteractiveLogger, JsonLinesLogger, TensorBoardLogger,
     TextLogger, read_events, read_json_lines,
 };
-use metrics_support::*;
+use crate::support::*;
 
 fn out_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cl-loggers-{test}-{}", std::process::id()));

@@ -1,9 +1,8 @@
 //! Metric names follow Avalanche's scheme exactly for the keys both emit.
 
-mod metrics_support;
 
 use cl::metrics::EvaluationPlugin;
-use metrics_support::*;
+use crate::support::*;
 
 #[test]
 fn all_metrics_emit_avalanche_names() {

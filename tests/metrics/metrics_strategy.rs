@@ -1,7 +1,6 @@
 //! A real strategy run with every metric and logger: `train`/`eval` return the last values,
 //! the history is complete and the loggers' files are written.
 
-mod metrics_support;
 
 use cl::core::{ClassificationDataset, Experience, Stream};
 use cl::metrics::{
@@ -71,8 +70,8 @@ fn naive_with_all_metrics_and_loggers() {
     let e = strategy.evaluator_as::<EvaluationPlugin>().unwrap();
     let h = e.history();
     // SimpleMlp 4 -> 8 -> 4: 4*8 + 8*4 MACs per sample, 8*4+8 + 4*8+4 = 76 parameters.
-    assert_eq!(metrics_support::value(h, "MAC_Epoch/train_phase/train_stream/Task000"), 64.0);
-    assert_eq!(metrics_support::value(h, "ModelParams_Exp/train_phase/train_stream/Task000/Exp001"), 76.0);
+    assert_eq!(crate::support::value(h, "MAC_Epoch/train_phase/train_stream/Task000"), 64.0);
+    assert_eq!(crate::support::value(h, "ModelParams_Exp/train_phase/train_stream/Task000/Exp001"), 76.0);
     // Every training epoch and evaluated experience reached the files.
     let csv = std::fs::read_to_string(dir.join("csv/training_results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 2);

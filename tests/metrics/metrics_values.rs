@@ -1,6 +1,5 @@
 //! Metric values on hand-made predictions equal hand-computed numbers, under Avalanche's names.
 
-mod metrics_support;
 
 use cl::core::Callback;
 use cl::core::burn::tensor::{Tensor, TensorData};
@@ -8,7 +7,7 @@ use cl::metrics::{
     AccuracyMatrix, AccuracyMatrixMetric, AccuracyMetrics, Amca, Bwt, ClassAccuracy, ConfusionMatrixMetric, EvaluationPlugin,
     Forgetting, ForwardTransfer, Granularity, MetricData, TopkAccuracy,
 };
-use metrics_support::*;
+use crate::support::*;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9

@@ -1,12 +1,11 @@
 //! The exact order of the plugin callbacks, as in Avalanche's template.
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 
 use cl::core::{Callback, Model, Plugin, Result, StrategyState};
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 
 /// Records every callback it receives.
 struct Recorder(Log);

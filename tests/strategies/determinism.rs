@@ -3,10 +3,9 @@
 //! Alone in its test binary: Burn's CPU backends draw from one process-wide RNG, so tests
 //! running in parallel in the same process would interleave their draws.
 
-mod common;
 
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn same_seed_same_numbers_on_the_cpu() {

@@ -1,7 +1,6 @@
 //! Dynamic models: growth of the incremental classifier, routing of the multi-head classifier,
 //! optimizer state across growth, SimpleCNN shapes, NCM.
 
-mod common;
 
 use std::collections::BTreeMap;
 
@@ -14,7 +13,7 @@ use cl::models::{
     Backbone, Head, IncrementalClassifierConfig, MultiHeadConfig, NcmClassifier, SimpleCnnConfig, class_means,
 };
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

@@ -3,7 +3,6 @@
 //! Fashion-MNIST fixture (PermutedFMNIST); CWR*: its reset and consolidation recomputed on the
 //! host, the freezing of the rest of the model, and the check of the layer name.
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -15,8 +14,8 @@ use cl::core::{ClError, ClassificationDataset, Experience, Plugin, Result, State
 use cl::plugins::{AGemPlugin, GemPlugin, gem_project, gem_project_with_ridge};
 use cl::prelude::*;
 use cl::strategies::Gem;
-use common::permuted::{configure, exp0_accuracy, model, opt};
-use common::*;
+use crate::common::permuted::{configure, exp0_accuracy, model, opt};
+use crate::common::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -1,11 +1,10 @@
 //! Naive learns and forgets, Cumulative forgets less, on the shipped Fashion-MNIST fixture.
 
-mod common;
 
 use cl::core::TemplateSteps;
 use cl::metrics::names::test_exp_accuracy;
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 
 fn accuracy_matrix<S: TemplateSteps<SimpleMlp>>(mut strategy: Strategy<SimpleMlp, S>, b: &Benchmark) -> AccuracyMatrix {
     let n = b.n_experiences();

@@ -1,7 +1,6 @@
 //! LwF and A-GEM: the mechanism of each checked by hand on tiny models, their hyper-parameter
 //! checks, and their effect on forgetting on the Fashion-MNIST fixture (PermutedFMNIST).
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -14,8 +13,8 @@ use cl::core::{ClError, ClassificationDataset, Experience, MiniBatch, Plugin, Re
 use cl::plugins::{AGemPlugin, LwfPlugin, LwfAlpha, LwfConfig};
 use cl::prelude::*;
 use cl::strategies::{AGem, Lwf};
-use common::permuted::{configure, exp0_accuracy, model, opt};
-use common::*;
+use crate::common::permuted::{configure, exp0_accuracy, model, opt};
+use crate::common::*;
 
 fn host(t: Tensor<2>) -> Vec<Vec<f32>> {
     let [_, c] = t.dims();

@@ -1,6 +1,5 @@
 //! What a plugin can do through the strategy state, each proven by a small test plugin.
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +9,7 @@ use cl::burn;
 use cl::core::data::{ClassificationDataLoader, DataLoaderConfig};
 use cl::core::{Plugin, Result, StrategyState};
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 
 fn builder(model: SimpleMlp, lr: f64) -> StrategyBuilder<SimpleMlp> {
     Naive::builder(model, OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap(), cl::default_device())

@@ -1,7 +1,6 @@
 //! EWC (separate and online), Synaptic Intelligence and MAS: their mechanisms on tiny models
 //! against hand computations, and their behaviour on PermutedFMNIST (fixture).
 
-mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +19,7 @@ use cl::plugins::regularization::{
 };
 use cl::prelude::*;
 use cl::strategies::{Ewc, Mas, SynapticIntelligence};
-use common::*;
+use crate::common::*;
 use rand::SeedableRng;
 
 fn plain(dev: &Device) -> Device {
@@ -372,7 +371,7 @@ fn invalid_hyper_parameters_are_errors() {
 // ---------------------------------------------------------------------------------------------
 // Behaviour on PermutedFMNIST (fixture: 2000 train / 500 test samples per experience)
 
-use common::regularisers::{accuracies, mlp, opt};
+use crate::common::regularisers::{accuracies, mlp, opt};
 
 /// PermutedFMNIST, 3 experiences, SimpleMLP(256 hidden, dropout 0.5), SGD(0.01, momentum 0.9),
 /// 2 epochs of batches of 32. Accuracy on experience 0 after the last experience, measured

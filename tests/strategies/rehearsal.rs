@@ -1,7 +1,6 @@
 //! Rehearsal on the shipped Fashion-MNIST fixture: Replay, GDumb and JointTraining against Naive
 //! and Cumulative, and the plugins' interplay with the loop.
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -10,7 +9,7 @@ use cl::metrics::names::test_exp_accuracy;
 use cl::plugins::{GDumbPlugin, ReplayPlugin};
 use cl::prelude::*;
 use cl::strategies::JointTraining;
-use common::*;
+use crate::common::*;
 
 const EPOCHS: usize = 4;
 

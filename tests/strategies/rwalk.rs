@@ -2,7 +2,6 @@
 //! penalty weights, penalty and its gradient), its hyper-parameter checks, and its behaviour
 //! on PermutedFMNIST (fixture).
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +15,7 @@ use cl::plugins::regularization::params::{all_params, flat_grads};
 use cl::plugins::regularization::{ParamTensors, RWALK_EPS, RWalkConfig, RWalkPlugin};
 use cl::prelude::*;
 use cl::strategies::RWalk;
-use common::*;
+use crate::common::*;
 
 fn vec_of(t: &Tensor<1>) -> Vec<f64> {
     t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap().into_iter().map(f64::from).collect()
@@ -292,7 +291,7 @@ fn rwalk_invalid_hyper_parameters_are_config_errors() {
 // ---------------------------------------------------------------------------------------------
 // Behaviour on PermutedFMNIST (fixture: 2000 train / 500 test samples per experience)
 
-use common::regularisers::{accuracies, mlp, opt};
+use crate::common::regularisers::{accuracies, mlp, opt};
 
 /// PermutedFMNIST, 3 experiences, SimpleMLP(256 hidden, dropout 0.5), SGD(0.01, momentum 0.9),
 /// 2 epochs of batches of 32, as `tests/regularization.rs`. Accuracy on experience 0 after the

@@ -1,11 +1,10 @@
 //! SplitFMNIST on the shipped Fashion-MNIST fixture: semantics, determinism, bad arguments.
 
-mod common;
 
 use std::collections::BTreeSet;
 
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 
 fn sample_sets(b: &Benchmark) -> Vec<Vec<u32>> {
     b.train_stream.iter().map(|e| e.dataset.targets()).collect()

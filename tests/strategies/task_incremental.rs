@@ -2,14 +2,13 @@
 //! keeps its accuracy on every experience (each task has its own head), while the
 //! class-incremental run with a single head forgets.
 
-mod common;
 
 use cl::benchmarks::SplitConfig;
 use cl::core::TemplateSteps;
 use cl::metrics::names::test_exp_accuracy;
 use cl::models::MtSimpleMlp;
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 
 fn run<M: Model, S: TemplateSteps<M>>(mut strategy: Strategy<M, S>, b: &Benchmark, task_il: bool) -> AccuracyMatrix {
     let n = b.n_experiences();

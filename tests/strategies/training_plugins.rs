@@ -1,13 +1,12 @@
 //! Training-control plugins: early stopping, learning-rate scheduling, from-scratch training.
 
-mod common;
 
 use std::sync::{Arc, Mutex};
 
 use cl::core::{ClError, Experience, Plugin, Result, StrategyState, Stream};
 use cl::plugins::training::{EarlyStoppingPlugin, FromScratchPlugin, LrSchedulerPlugin, Mode, PevalMode, StepGranularity};
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 
 fn builder(model: SimpleMlp, lr: f64, epochs: usize) -> StrategyBuilder<SimpleMlp> {
     Naive::builder(model, OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap(), cl::default_device())

@@ -1,11 +1,10 @@
 //! PermutedFMNIST and RotatedFMNIST on the shipped fixture.
 
-mod common;
 
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist, rotated_fmnist};
 use cl::core::ClassificationDataset;
 use cl::prelude::*;
-use common::*;
+use crate::common::*;
 use rand::SeedableRng;
 
 /// Eval-view batch of the first `n` samples, as host values.

@@ -10,10 +10,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use cl::core::{ClassificationDataset, Experience, Model, Plugin, StrategyState};
+use cl::core::data::ClassificationDataset;
+use cl::core::{Experience, Model, Plugin, StrategyState};
 use cl::device::DeviceChoice;
 use cl::models::SimpleCnnConfig;
 use cl::prelude::*;
+use cl::strategies::NaiveConfig;
 use serde::Serialize;
 
 use crate::bench::{self, BenchError, BenchOptions};
@@ -193,13 +195,14 @@ fn step_ms<M: Model>(model: M, shape: &[usize], device: &Device, options: &Backe
     let b = options.batch_size;
     let warm_up = Experience::new(0, generated(3 * b, shape, options.seed)?, "train", 10);
     let timed = Experience::new(0, generated(options.steps * b, shape, options.seed + 1)?, "train", 10);
-    let mut strategy = Naive::builder(model, OptimizerSpec::sgd(0.01, 0.9, 0.0)?, device.clone())
-        .train_mb_size(b)
-        .train_epochs(1)
-        .seed(options.seed)
-        .evaluator(EvaluationPlugin::empty())
-        .plugin(SyncAtEpochEnd)
-        .build()?;
+    let mut strategy =
+        Naive::builder(model, OptimizerSpec::sgd(0.01).with_momentum(0.9), device.clone(), NaiveConfig::default())?
+            .train_mb_size(b)
+            .train_epochs(1)
+            .seed(options.seed)
+            .evaluator(EvaluationPlugin::empty())
+            .plugin(SyncAtEpochEnd)
+            .build()?;
     strategy.train(&warm_up)?;
     let start = Instant::now();
     strategy.train(&timed)?;
@@ -360,7 +363,9 @@ mod tests {
     #[test]
     fn options() {
         assert_eq!(parse(&[]), Ok(Some(BackendsOptions::default())));
-        let o = parse(&["--devices", "flex,tch,cuda:1,flex", "--steps=5", "--skip-naive", "--batch", "64"]).unwrap().unwrap();
+        let o = parse(&["--devices", "flex,tch,cuda:1,flex", "--steps=5", "--skip-naive", "--batch", "64"])
+            .unwrap()
+            .unwrap();
         assert_eq!(o.devices, Some(vec![DeviceChoice::Flex, DeviceChoice::LibTorchCpu, DeviceChoice::LibTorchCuda(1)]));
         assert_eq!((o.steps, o.batch_size, o.skip_naive), (5, 64, true));
         assert_eq!(parse(&["--help"]), Ok(None));

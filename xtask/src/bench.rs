@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use cl::core::{ClError, Model, Plugin, StrategyState};
+use cl::benchmarks::BenchmarkError;
+use cl::core::evaluation::{AccuracyMatrix, MetricName};
+use cl::core::{ClError, MetricResults, Model, Plugin, StrategyState};
 use cl::device::{DeviceChoice, DeviceError};
-use cl::metrics::names::{test_exp_accuracy, test_stream_accuracy};
 use cl::prelude::*;
+use cl::strategies::NaiveConfig;
 use serde::Serialize;
 
 use crate::loaders;
@@ -111,6 +113,9 @@ pub struct BenchRecord {
     pub benchmark: &'static str,
     /// `Naive`.
     pub strategy: &'static str,
+    /// The strategy's configuration, as [`StrategyConfig`] serialises it
+    /// (`{"name": "naive", "config": {}}`).
+    pub config: serde_json::Value,
     /// Number of experiences (5).
     pub n_experiences: usize,
     /// The class order drawn from the seed.
@@ -203,8 +208,7 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
     }
     let options = &options;
     let out_dir = output_dir();
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| BenchError::Write(out_dir.clone(), e.to_string()))?;
+    std::fs::create_dir_all(&out_dir).map_err(|e| BenchError::Write(out_dir.clone(), e.to_string()))?;
     println!(
         "{BENCHMARK}: {} experiences, class order {:?}, seed {}, loaded in {load_time_s:.2} s; \
          {STRATEGY}, SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), batch {}; backend {}, {} threads",
@@ -220,11 +224,7 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
     for &epochs in &options.epochs {
         let record = run_one(&benchmark, options, epochs, load_time_s, &provenance)?;
         report::print_record(&record);
-        let path = out_dir.join(format!(
-            "{}_{}_{epochs}ep.json",
-            BENCHMARK.to_lowercase(),
-            STRATEGY.to_lowercase()
-        ));
+        let path = out_dir.join(format!("{}_{}_{epochs}ep.json", BENCHMARK.to_lowercase(), STRATEGY.to_lowercase()));
         write_json(&path, &record)?;
         println!("written {}", path.display());
         records.push(record);
@@ -252,19 +252,8 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
             .iter()
             .find(|r| r.epochs == 1)
             .or(records.first())
-            .map(|r| {
-                (
-                    format!("{STRATEGY} {}ep run", r.epochs),
-                    r.train_samples_per_s,
-                )
-            });
-        let loader_records = loaders::run(
-            &benchmark,
-            options.batch_size,
-            options.seed,
-            training,
-            &provenance,
-        )?;
+            .map(|r| (format!("{STRATEGY} {}ep run", r.epochs), r.train_samples_per_s));
+        let loader_records = loaders::run(&benchmark, options.batch_size, options.seed, training, &provenance)?;
         let path = out_dir.join("loaders.json");
         write_json(&path, &loader_records)?;
         println!("written {}", path.display());
@@ -293,19 +282,16 @@ pub(crate) fn run_one(
     load_time_s: f64,
     provenance: &Provenance,
 ) -> Result<BenchRecord, BenchError> {
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let device = match options.device {
         Some(choice) => choice.device().map_err(BenchError::Device)?,
         None => cl::default_device(),
     };
-    let model = SimpleMlpConfig::new()
-        .with_num_classes(benchmark.n_classes)
-        .init(&device)?;
+    let model = SimpleMlpConfig::new().with_num_classes(benchmark.n_classes).init(&device)?;
     let samples = Arc::new(AtomicU64::new(0));
-    let mut strategy = Naive::builder(model, OptimizerSpec::sgd(LR, MOMENTUM, 0.0)?, device)
+    let config = StrategyConfig::Naive(NaiveConfig::default());
+    let mut strategy = config
+        .builder(model, OptimizerSpec::sgd(LR).with_momentum(MOMENTUM), device)?
         .train_mb_size(options.batch_size)
         .train_epochs(epochs)
         .eval_mb_size(options.batch_size)
@@ -331,27 +317,25 @@ pub(crate) fn run_one(
 
         let i = experience.current_experience;
         for j in 0..n {
-            matrix.set(i, j, metric(&results, &test_exp_accuracy(0, j))?);
+            matrix.set(i, j, metric(&results, &MetricName::test_exp_accuracy(0, j))?);
         }
-        stream_accuracy = metric(&results, &test_stream_accuracy(0))?;
+        stream_accuracy = metric(&results, &MetricName::test_stream_accuracy(0))?;
         println!(
             "after exp{i} {:<8} acc per exp {:?}  avg {:.4}  stream {:.4}",
             format!("{:?}", experience.classes_in_this_experience),
-            matrix.rows()[i]
-                .iter()
-                .map(|a| (a * 1e4).round() / 1e4)
-                .collect::<Vec<_>>(),
-            matrix.average_accuracy(i),
+            matrix.rows()[i].iter().map(|a| (a * 1e4).round() / 1e4).collect::<Vec<_>>(),
+            matrix.average_accuracy(i).unwrap_or(f64::NAN),
             stream_accuracy
         );
     }
     let wall_time_s = wall.elapsed().as_secs_f64();
 
-    let train_iterations = strategy.state.clock.train_iterations;
+    let train_iterations = strategy.state().clock().train_iterations;
     let train_samples = samples.load(Ordering::Relaxed);
     Ok(BenchRecord {
         benchmark: BENCHMARK,
         strategy: STRATEGY,
+        config: strategies::config_json(&config),
         n_experiences: n,
         classes_order: benchmark.classes_order.clone(),
         epochs,
@@ -365,9 +349,9 @@ pub(crate) fn run_one(
         train_samples,
         train_iterations_per_s: per_second(train_iterations, train_time_s),
         train_samples_per_s: per_second(train_samples, train_time_s),
-        final_average_accuracy: matrix.average_accuracy(n - 1),
+        final_average_accuracy: matrix.final_average_accuracy().unwrap_or(f64::NAN),
         final_stream_accuracy: stream_accuracy,
-        forgetting: matrix.forgetting(),
+        forgetting: matrix.forgetting().unwrap_or(f64::NAN),
         accuracy_matrix: matrix.rows().to_vec(),
         timestamp,
         provenance: provenance.clone(),
@@ -375,26 +359,18 @@ pub(crate) fn run_one(
 }
 
 /// `results[name]`, or an error naming the missing metric.
-pub fn metric(results: &MetricResults, name: &str) -> Result<f64, BenchError> {
-    results
-        .get(name)
-        .copied()
-        .ok_or_else(|| BenchError::MissingMetric(name.to_string()))
+pub fn metric(results: &MetricResults, name: &MetricName) -> Result<f64, BenchError> {
+    name.value_in(results).ok_or_else(|| BenchError::MissingMetric(name.to_string()))
 }
 
 /// `count / seconds`, 0 when no time was measured.
 fn per_second(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 {
-        count as f64 / seconds
-    } else {
-        0.0
-    }
+    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
 }
 
 /// Writes `record` as pretty JSON.
 fn write_json<T: Serialize + ?Sized>(path: &Path, record: &T) -> Result<(), BenchError> {
-    let json = serde_json::to_string_pretty(record)
-        .map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))?;
-    std::fs::write(path, json + "\n")
-        .map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))
+    let json =
+        serde_json::to_string_pretty(record).map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))?;
+    std::fs::write(path, json + "\n").map_err(|e| BenchError::Write(path.to_path_buf(), e.to_string()))
 }

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use cl::benchmarks::{DataError, MnistKind, download, mnist_files};
+use cl::benchmarks::files::{default_cache_dir, download, locate};
+use cl::benchmarks::{DataError, MnistKind};
 
 /// Runs a command, returning whether it succeeded (a missing program counts as failure).
 fn run(program: &str, args: &[&str]) -> bool {
@@ -16,10 +17,7 @@ fn run(program: &str, args: &[&str]) -> bool {
 }
 
 fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new("sh").args(["-c", &format!("command -v {program} >/dev/null")]).status().is_ok_and(|s| s.success())
 }
 
 fn is_root() -> bool {
@@ -50,19 +48,18 @@ fn apt_install() -> bool {
 
 /// Makes Fashion-MNIST available; returns the directory holding it.
 pub fn ensure_fashion_mnist() -> Result<PathBuf, DataError> {
-    if let Ok(dir) = mnist_files::locate(MnistKind::FashionMnist, None) {
+    if let Ok(dir) = locate(MnistKind::FashionMnist, None) {
         println!("Fashion-MNIST found in {}", dir.display());
         return Ok(dir);
     }
     if apt_install()
-        && let Ok(dir) = mnist_files::locate(MnistKind::FashionMnist, None)
+        && let Ok(dir) = locate(MnistKind::FashionMnist, None)
     {
         println!("Fashion-MNIST installed in {}", dir.display());
         return Ok(dir);
     }
-    let cache = mnist_files::default_cache_dir(MnistKind::FashionMnist).ok_or_else(|| {
-        mnist_files::locate(MnistKind::FashionMnist, None).expect_err("not found above")
-    })?;
+    let cache = default_cache_dir(MnistKind::FashionMnist)
+        .ok_or_else(|| locate(MnistKind::FashionMnist, None).expect_err("not found above"))?;
     println!("downloading Fashion-MNIST into {}", cache.display());
-    download::download(MnistKind::FashionMnist, &cache)
+    download(MnistKind::FashionMnist, &cache)
 }

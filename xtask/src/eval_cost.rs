@@ -8,8 +8,10 @@ use cl::burn::module::Module;
 use cl::burn::tensor::Tensor;
 use cl::core::NoMetrics;
 use cl::core::data::{ClassificationDataLoader, DataLoader, DataLoaderConfig};
-use cl::metrics::EvaluationPlugin;
+use cl::core::evaluation::EvaluationPlugin;
+use cl::metrics::all_metrics;
 use cl::prelude::*;
+use cl::strategies::NaiveConfig;
 use serde::Serialize;
 
 use crate::provenance::Provenance;
@@ -91,10 +93,11 @@ fn eval_with<E: cl::core::Evaluator<SimpleMlp>>(
     batch_size: usize,
     evaluator: E,
 ) -> Result<f64, ClError> {
-    let mut strategy = Naive::builder(model.clone(), OptimizerSpec::sgd(0.01, 0.0, 0.0)?, cl::default_device())
-        .eval_mb_size(batch_size)
-        .evaluator(evaluator)
-        .build()?;
+    let mut strategy =
+        Naive::builder(model.clone(), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default())?
+            .eval_mb_size(batch_size)
+            .evaluator(evaluator)
+            .build()?;
     let t = Instant::now();
     strategy.eval(&benchmark.test_stream)?;
     Ok(t.elapsed().as_secs_f64())
@@ -104,9 +107,7 @@ fn eval_with<E: cl::core::Evaluator<SimpleMlp>>(
 /// stream, prints the table and returns the record.
 pub fn run(benchmark: &Benchmark, batch_size: usize, provenance: &Provenance) -> Result<EvalCostRecord, ClError> {
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let model = SimpleMlpConfig::new()
-        .with_num_classes(benchmark.n_classes)
-        .init(&cl::default_device())?;
+    let model = SimpleMlpConfig::new().with_num_classes(benchmark.n_classes).init(&cl::default_device())?;
     let samples: usize = benchmark.test_stream.iter().map(|e| e.dataset.len()).sum();
     println!(
         "\n== evaluation cost: test stream ({samples} samples), SimpleMlp, batch {batch_size}, backend {}, best of {REPEATS} ==",
@@ -125,7 +126,7 @@ pub fn run(benchmark: &Benchmark, batch_size: usize, provenance: &Provenance) ->
         raw[0].1.push(bare_forward(&model, benchmark, batch_size)?);
         raw[1].1.push(eval_with(&model, benchmark, batch_size, NoMetrics)?);
         raw[2].1.push(eval_with(&model, benchmark, batch_size, EvaluationPlugin::default())?);
-        raw[3].1.push(eval_with(&model, benchmark, batch_size, EvaluationPlugin::all_metrics())?);
+        raw[3].1.push(eval_with(&model, benchmark, batch_size, all_metrics())?);
     }
     let bare = stats(raw[0].1.clone()).0;
     let cases: Vec<EvalCostCase> = raw

@@ -4,8 +4,8 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use cl::core::data::{
-    ClassificationDataLoader, DataLoader, DataLoaderConfig, GroupBalancedDataLoaderConfig,
-    ReplayDataLoader, ReplayDataLoaderConfig, TaskBalancedDataLoader,
+    ClassificationDataLoader, DataLoader, DataLoaderConfig, GroupBalancedDataLoaderConfig, ReplayDataLoader,
+    ReplayDataLoaderConfig, TaskBalancedDataLoader,
 };
 use cl::prelude::*;
 use serde::Serialize;
@@ -59,10 +59,7 @@ pub fn run(
     training: Option<(String, f64)>,
     provenance: &Provenance,
 ) -> Result<Vec<LoaderRecord>, ClError> {
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let exp0 = benchmark.train_stream[0].dataset.train();
     let exp1 = benchmark.train_stream[1].dataset.train();
     let loader_config = DataLoaderConfig::train(batch_size, seed);
@@ -70,42 +67,26 @@ pub fn run(
     let mut plain = ClassificationDataLoader::new(exp1.clone(), loader_config)?;
     // Two tasks of 12 000 samples: the batch is split 50/50 between them.
     let two_tasks = exp0.with_task_label(0).concat(&exp1.with_task_label(1))?;
-    let mut task_balanced = TaskBalancedDataLoader::new(
-        &two_tasks,
-        GroupBalancedDataLoaderConfig::new(loader_config),
-    )?;
+    let mut task_balanced = TaskBalancedDataLoader::new(&two_tasks, GroupBalancedDataLoaderConfig::new(loader_config))?;
     // An evenly spread subset of experience 0 as the memory.
     let stride = (exp0.len() / MEMORY_SIZE).max(1);
     let memory_indices: Vec<usize> = (0..exp0.len()).step_by(stride).take(MEMORY_SIZE).collect();
     let memory = exp0.subset(&memory_indices)?;
-    let replay_config =
-        ReplayDataLoaderConfig::new(loader_config).with_batch_size_mem(BATCH_SIZE_MEM);
+    let replay_config = ReplayDataLoaderConfig::new(loader_config).with_batch_size_mem(BATCH_SIZE_MEM);
     let mut replay = ReplayDataLoader::new(&exp1, Some(&memory), replay_config)?;
 
     let device = cl::default_device();
     let cases: [(&'static str, String, Option<usize>, &mut dyn DataLoader); 3] = [
-        (
-            "ClassificationDataLoader",
-            format!("exp1 train ({} samples), shuffled", exp1.len()),
-            None,
-            &mut plain,
-        ),
+        ("ClassificationDataLoader", format!("exp1 train ({} samples), shuffled", exp1.len()), None, &mut plain),
         (
             "TaskBalancedDataLoader",
-            format!(
-                "exp0 as task 0 + exp1 as task 1 ({} samples)",
-                two_tasks.len()
-            ),
+            format!("exp0 as task 0 + exp1 as task 1 ({} samples)", two_tasks.len()),
             None,
             &mut task_balanced,
         ),
         (
             "ReplayDataLoader",
-            format!(
-                "exp1 train ({}) + memory of {} exp0 samples",
-                exp1.len(),
-                memory.len()
-            ),
+            format!("exp1 train ({}) + memory of {} exp0 samples", exp1.len(), memory.len()),
             Some(BATCH_SIZE_MEM),
             &mut replay,
         ),
@@ -120,20 +101,13 @@ pub fn run(
     let mut records = Vec::new();
     for (name, data, batch_size_mem, loader) in cases {
         let (batches, samples, seconds) = time_epoch(loader, &device)?;
-        let samples_per_s = if seconds > 0.0 {
-            samples as f64 / seconds
-        } else {
-            0.0
-        };
+        let samples_per_s = if seconds > 0.0 { samples as f64 / seconds } else { 0.0 };
         let training_sps = training.as_ref().map(|(_, sps)| *sps);
         let ratio = training_sps.filter(|&t| t > 0.0).map(|t| samples_per_s / t);
         println!(
             "{name:<25} {batches:>4} batches, {samples:>6} samples in {seconds:.3} s: {samples_per_s:>9.0} samples/s{}",
             ratio
-                .map(|r| format!(
-                    ", {r:.1}× the training consumption ({:.1} % of training time)",
-                    100.0 / r
-                ))
+                .map(|r| format!(", {r:.1}× the training consumption ({:.1} % of training time)", 100.0 / r))
                 .unwrap_or_default()
         );
         records.push(LoaderRecord {
@@ -156,10 +130,7 @@ pub fn run(
 }
 
 /// One epoch of `loader`: (batches, samples, seconds spent inside `next_batch`).
-fn time_epoch(
-    loader: &mut dyn DataLoader,
-    device: &cl::burn::tensor::Device,
-) -> Result<(u64, u64, f64), ClError> {
+fn time_epoch(loader: &mut dyn DataLoader, device: &cl::burn::tensor::Device) -> Result<(u64, u64, f64), ClError> {
     loader.start_epoch();
     let (mut batches, mut samples, mut seconds) = (0u64, 0u64, 0.0f64);
     loop {

@@ -149,16 +149,10 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
         match flag.as_str() {
             "--epochs" => options.epochs = parse_epochs(&value)?,
             "--data-dir" => options.data_dir = Some(PathBuf::from(value)),
-            "--seed" => {
-                options.seed = value
-                    .parse()
-                    .map_err(|e| format!("--seed `{value}`: {e}"))?
-            }
+            "--seed" => options.seed = value.parse().map_err(|e| format!("--seed `{value}`: {e}"))?,
             "--batch" => options.batch_size = parse_positive("--batch", &value)?,
             "--methods" => options.methods = Some(parse_methods(&value)?),
-            "--backend" | "--device" => {
-                options.device = Some(value.parse().map_err(|e| format!("{flag}: {e}"))?)
-            }
+            "--backend" | "--device" => options.device = Some(value.parse().map_err(|e| format!("{flag}: {e}"))?),
             _ => unreachable!("flag checked above"),
         }
     }
@@ -223,6 +217,11 @@ fn parse_positive(flag: &str, value: &str) -> Result<usize, String> {
 }
 
 fn main() -> ExitCode {
+    // Warnings of the library (e.g. a metric or logger problem) reach the user on stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .init();
     let command = match parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(message) => {
@@ -276,7 +275,9 @@ fn main() -> ExitCode {
         }
         Command::Bench(options) => match bench::run(&options) {
             // On a device other than flex `bench` skipped the strategies: no chart.
-            Ok(()) if !options.skip_strategies && options.device.is_none_or(|d| d == cl::device::DeviceChoice::Flex) => {
+            Ok(())
+                if !options.skip_strategies && options.device.is_none_or(|d| d == cl::device::DeviceChoice::Flex) =>
+            {
                 match report::strategies_chart(&bench::output_dir().join("strategies.json")) {
                     Ok(p) => {
                         println!("written {} and {}", p.png.display(), p.svg.display());
@@ -311,30 +312,17 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(
-            parse(&["bench"]),
-            Ok(Command::Bench(BenchOptions::default()))
-        );
+        assert_eq!(parse(&["bench"]), Ok(Command::Bench(BenchOptions::default())));
         let d = BenchOptions::default();
-        assert_eq!(
-            (d.epochs, d.seed, d.batch_size, d.data_dir),
-            (vec![1, 4], 1, 128, None)
-        );
+        assert_eq!((d.epochs, d.seed, d.batch_size, d.data_dir), (vec![1, 4], 1, 128, None));
         assert!(!d.skip_loaders && !d.skip_strategies);
     }
 
     #[test]
     fn all_flags() {
-        let Ok(Command::Bench(o)) = parse(&[
-            "bench",
-            "--epochs",
-            "2,1,2",
-            "--seed=7",
-            "--batch",
-            "64",
-            "--data-dir",
-            "/d",
-        ]) else {
+        let Ok(Command::Bench(o)) =
+            parse(&["bench", "--epochs", "2,1,2", "--seed=7", "--batch", "64", "--data-dir", "/d"])
+        else {
             panic!("parse failed")
         };
         assert_eq!(o.epochs, vec![2, 1]);
@@ -343,9 +331,7 @@ mod tests {
         assert_eq!(o.data_dir, Some(PathBuf::from("/d")));
         assert!(!o.skip_loaders);
         assert!(!o.skip_strategies);
-        let Ok(Command::Bench(o)) = parse(&["bench", "--skip-loaders", "--epochs=1"]) else {
-            panic!("parse failed")
-        };
+        let Ok(Command::Bench(o)) = parse(&["bench", "--skip-loaders", "--epochs=1"]) else { panic!("parse failed") };
         assert!(o.skip_loaders);
         assert!(!o.skip_strategies);
         assert_eq!(o.epochs, vec![1]);
@@ -368,9 +354,7 @@ mod tests {
         assert!(USAGE.contains("--skip-strategies"));
         assert!(parse(&["bench", "--methods", "ewc,nope"]).is_err());
         assert!(parse(&["bench", "--methods"]).is_err());
-        let Ok(Command::Bench(o)) = parse(&["bench", "--methods=ewc,MAS,rwalk,ewc"]) else {
-            panic!("parse failed")
-        };
+        let Ok(Command::Bench(o)) = parse(&["bench", "--methods=ewc,MAS,rwalk,ewc"]) else { panic!("parse failed") };
         assert_eq!(o.methods, Some(vec!["EWC".to_string(), "MAS".to_string(), "RWalk".to_string()]));
         assert_eq!(parse(&["--help"]), Ok(Command::Help));
         assert_eq!(parse(&["data"]), Ok(Command::Data));
@@ -395,10 +379,7 @@ mod tests {
 
     #[test]
     fn report_args() {
-        assert_eq!(
-            parse(&["report", "h.json"]),
-            Ok(Command::Report { path: "h.json".into(), out: None })
-        );
+        assert_eq!(parse(&["report", "h.json"]), Ok(Command::Report { path: "h.json".into(), out: None }));
         assert_eq!(
             parse(&["report", "--out", "pics", "h.json"]),
             Ok(Command::Report { path: "h.json".into(), out: Some("pics".into()) })

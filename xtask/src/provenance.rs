@@ -37,8 +37,7 @@ impl Provenance {
             // xtask shares the workspace version with `cl` (`version.workspace = true`).
             cl_version: env!("CARGO_PKG_VERSION"),
             burn_version: BURN_VERSION,
-            rustc_version: command_output("rustc", &["-V"], None)
-                .unwrap_or_else(|| "unknown".into()),
+            rustc_version: command_output("rustc", &["-V"], None).unwrap_or_else(|| "unknown".into()),
             git_commit: git_commit(workspace_root),
             hostname: std::fs::read_to_string("/etc/hostname")
                 .ok()

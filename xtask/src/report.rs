@@ -43,10 +43,7 @@ pub fn markdown_table(records: &[BenchRecord]) -> String {
             p.rustc_version,
             p.backend,
             p.threads,
-            p.hostname
-                .as_deref()
-                .map(|h| format!(", host `{h}`"))
-                .unwrap_or_default()
+            p.hostname.as_deref().map(|h| format!(", host `{h}`")).unwrap_or_default()
         );
     }
     s.push_str(
@@ -150,8 +147,7 @@ pub fn loaders_table(records: &[LoaderRecord]) -> String {
             r.samples,
             r.seconds,
             r.samples_per_s,
-            r.ratio_to_training
-                .map_or("-".into(), |x| format!("{x:.1}"))
+            r.ratio_to_training.map_or("-".into(), |x| format!("{x:.1}"))
         );
     }
     s

@@ -89,7 +89,10 @@ pub enum SetupError {
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Spawn { what, error } => write!(f, "cannot run {what}: {error}; install Python 3 with venv and pip (e.g. `apt-get install python3-venv python3-pip`)"),
+            Self::Spawn { what, error } => write!(
+                f,
+                "cannot run {what}: {error}; install Python 3 with venv and pip (e.g. `apt-get install python3-venv python3-pip`)"
+            ),
             Self::Failed { what, hint } => write!(f, "{what} failed; {hint}"),
             Self::WrongVersion(v) => write!(
                 f,
@@ -151,10 +154,19 @@ pub fn run(options: &SetupOptions, workspace: &Path) -> Result<PathBuf, SetupErr
             if let Some(v) = found {
                 eprintln!("torch {v} found; installing {TORCH_VERSION}");
             }
-            eprintln!("installing torch=={TORCH_VERSION} from PyPI into {} (about 6.8 GB with its nvidia-* packages)", venv.display());
+            eprintln!(
+                "installing torch=={TORCH_VERSION} from PyPI into {} (about 6.8 GB with its nvidia-* packages)",
+                venv.display()
+            );
             let start = Instant::now();
             status(
-                Command::new(&python).args(["-m", "pip", "install", "--disable-pip-version-check", &format!("torch=={TORCH_VERSION}")]),
+                Command::new(&python).args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    &format!("torch=={TORCH_VERSION}"),
+                ]),
                 &format!("`pip install torch=={TORCH_VERSION}`"),
                 "check the network access to PyPI and the free disk space (about 7 GB)",
             )?;
@@ -202,7 +214,10 @@ fn python_output(python: &Path, code: &str) -> Result<Option<String>, SetupError
         .output()
         .map_err(|e| SetupError::Spawn { what: what.clone(), error: e.to_string() })?;
     if !out.status.success() {
-        return Err(SetupError::Failed { what, hint: "remove the virtualenv and run `cargo xtask setup-libtorch` again" });
+        return Err(SetupError::Failed {
+            what,
+            hint: "remove the virtualenv and run `cargo xtask setup-libtorch` again",
+        });
     }
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     Ok((!text.is_empty()).then_some(text))
@@ -214,11 +229,7 @@ fn status(command: &mut Command, what: &str, hint: &'static str) -> Result<(), S
         .stdout(Stdio::from(std::io::stderr()))
         .status()
         .map_err(|e| SetupError::Spawn { what: what.to_string(), error: e.to_string() })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(SetupError::Failed { what: what.to_string(), hint })
-    }
+    if status.success() { Ok(()) } else { Err(SetupError::Failed { what: what.to_string(), hint }) }
 }
 
 #[cfg(test)]
@@ -240,7 +251,10 @@ mod tests {
 
     #[test]
     fn env_script_sets_what_torch_sys_and_the_loader_read() {
-        let s = env_script(Path::new("/w/target/libtorch/venv"), Path::new("/w/venv/lib/python3.11/site-packages/torch/lib"));
+        let s = env_script(
+            Path::new("/w/target/libtorch/venv"),
+            Path::new("/w/venv/lib/python3.11/site-packages/torch/lib"),
+        );
         assert!(s.contains("export LIBTORCH_USE_PYTORCH=1\n"));
         assert!(s.contains("export VIRTUAL_ENV=\"/w/target/libtorch/venv\"\n"));
         assert!(s.contains("export PATH=\"/w/target/libtorch/venv/bin:$PATH\"\n"));

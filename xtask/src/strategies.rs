@@ -6,6 +6,11 @@
 //! benchmark ([`reg_lambdas`]); timed, written as `target/bench/strategies.json`. `--methods`
 //! restricts the runs to some strategies ([`is_selected`]).
 //!
+//! The strategies are data: [`comparison`] lists, per benchmark, [`Method`]s — a label and a
+//! [`StrategyConfig`] — and one runner ([`run_methods`]) builds each with
+//! [`StrategyConfig::builder`] and runs the protocol ([`run_protocol`]). Each record carries its
+//! strategy's configuration as JSON (`config`).
+//!
 //! A method that fails (an error or a panic) is recorded with its message in `error` and the
 //! comparison goes on; the tables show the message instead of numbers.
 
@@ -13,15 +18,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use cl::burn::tensor::Device;
-use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
-use cl::core::DefaultSteps;
 use cl::benchmarks::SplitConfig;
-use cl::metrics::names::test_exp_accuracy;
+use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
+use cl::burn::tensor::Device;
+use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::models::MtSimpleMlp;
-use cl::plugins::{EwcConfig, LwfConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
+use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
+use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
-use cl::strategies::{AGem, CwrStar, Ewc, GDumb, Gem, JointTraining, Lwf, Mas, RWalk, Replay, SynapticIntelligence};
+use cl::strategies::{CumulativeConfig, JointTrainingConfig, NaiveConfig, StrategyConfig};
 use serde::Serialize;
 
 use crate::bench::{BenchError, metric};
@@ -55,7 +60,8 @@ pub const RWALK_ALPHA_DELTA_T: (f64, u64) = (0.9, 10);
 /// The penalty weights λ of EWC (separate mode), MAS and RWalk on one benchmark.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RegLambdas {
-    /// EWC λ of `λ/2·Σ F·(θ−θ*)²`.
+    /// EWC λ of Avalanche's `λ·Σ F·(θ−θ*)²` (half the λ of the former `λ/2·Σ F·(θ−θ*)²`
+    /// convention, in which the sweep below was made: the same penalty).
     pub ewc: f64,
     /// MAS λ of `λ·Σ Ω·(θ−θ*)²`.
     pub mas: f64,
@@ -63,16 +69,17 @@ pub struct RegLambdas {
     pub rwalk: f64,
 }
 
-// Why λ depends on the benchmark. A penalty adds a curvature h = λ·F (EWC), 2λ·Ω (MAS) or
+// Why λ depends on the benchmark. A penalty adds a curvature h = 2λ·F (EWC), 2λ·Ω (MAS) or
 // 2λ·P (RWalk) to the loss, and SGD with lr 0.01 and momentum 0.9 is unstable along a direction
 // once lr·h > 2·(1 + momentum), i.e. h > 380 (the penalty alone). On PermutedFMNIST the values
-// of `tests/regularization.rs` (EWC 3000, MAS 1) are stable and forget less than Naive. On
-// class-incremental SplitFMNIST they diverge after experience 3 (EWC) / 2 (MAS) and the model
-// ends predicting a single class (average accuracy 0.1000) — presumably because the importances
-// there (old classes' classifier rows, pushed down by every new experience) are much larger,
-// pushing λ·F past that bound. Sweep on full SplitFMNIST
-// (`cargo xtask bench --epochs 1 --methods naive,ewc,mas,rwalk`; final average accuracy, seed 1 /
-// seed 2; Naive 0.197 / 0.227):
+// of `tests/regularization.rs` (EWC 3000 in the old λ/2 convention, 1500 now; MAS 1) are stable
+// and forget less than Naive. On class-incremental SplitFMNIST they diverge after experience 3
+// (EWC) / 2 (MAS) and the model ends predicting a single class (average accuracy 0.1000) —
+// presumably because the importances there (old classes' classifier rows, pushed down by every
+// new experience) are much larger, pushing the curvature past that bound. Sweep on full
+// SplitFMNIST (`cargo xtask bench --epochs 1 --methods naive,ewc,mas,rwalk`; final average
+// accuracy, seed 1 / seed 2; Naive 0.197 / 0.227; EWC λ in the former `λ/2·Σ F·(θ−θ*)²`
+// convention — halve them for today's `λ·Σ F·(θ−θ*)²`):
 //   EWC   λ=10 0.197 / -      λ=100 0.198 / 0.226   λ=1000 0.201 / 0.226   (λ=3000 diverges)
 //   MAS   λ=0.01 0.343 / -    λ=0.1 0.434 / 0.398   λ=0.3 0.445 / 0.325    (λ=1 diverges)
 //   RWalk λ=0.1 0.197 / -     λ=1 0.198 / -         λ=10 0.228 / 0.256     λ=30 - / 0.285
@@ -84,10 +91,10 @@ pub struct RegLambdas {
 // classes. On PermutedFMNIST RWalk λ = 1 / 10 / 50 gives 0.806 / 0.809 / 0.792 (forgetting
 // 0.035 / 0.021 / 0.007; Naive 0.774, 0.082): λ = 10.
 
-/// λ on SplitFMNIST (class-incremental).
-pub const SPLIT_LAMBDAS: RegLambdas = RegLambdas { ewc: 100.0, mas: 0.1, rwalk: 10.0 };
-/// λ on PermutedFMNIST (domain-incremental).
-pub const PERMUTED_LAMBDAS: RegLambdas = RegLambdas { ewc: 3000.0, mas: 1.0, rwalk: 10.0 };
+/// λ on SplitFMNIST (class-incremental); EWC 50 = the former 100 under `λ/2`.
+pub const SPLIT_LAMBDAS: RegLambdas = RegLambdas { ewc: 50.0, mas: 0.1, rwalk: 10.0 };
+/// λ on PermutedFMNIST (domain-incremental); EWC 1500 = the former 3000 under `λ/2`.
+pub const PERMUTED_LAMBDAS: RegLambdas = RegLambdas { ewc: 1500.0, mas: 1.0, rwalk: 10.0 };
 
 /// The λ of the regularisers on `benchmark`: [`SPLIT_LAMBDAS`] on [`SPLIT`], else
 /// [`PERMUTED_LAMBDAS`] (also on [`SPLIT_TIL`], where each task has its own head and the
@@ -96,7 +103,8 @@ pub fn reg_lambdas(benchmark: &str) -> RegLambdas {
     if benchmark == SPLIT { SPLIT_LAMBDAS } else { PERMUTED_LAMBDAS }
 }
 
-/// Every strategy of the comparison, in run order (the names `--methods` accepts, in any case).
+/// Every strategy of the comparison, in run order (the names `--methods` accepts, in any case):
+/// the labels of `comparison(SPLIT, _)`.
 pub const STRATEGY_NAMES: &[&str] = &[
     "Naive",
     "Cumulative",
@@ -132,16 +140,136 @@ pub const GEM_PATTERNS_STRENGTH: (usize, f64) = (256, 0.5);
 /// CWR* layer (the classifier of SimpleMlp); the rest of the model is frozen after exp 0.
 pub const CWR_LAYER: &str = "classifier";
 
+/// One strategy of the comparison, as data: its label (in records, tables and `--methods`) and
+/// its configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Method {
+    /// `Naive`, `EWC`, ... (one of [`STRATEGY_NAMES`]).
+    pub label: &'static str,
+    /// The strategy and its hyper-parameters.
+    pub config: StrategyConfig,
+}
+
+impl Method {
+    fn new(label: &'static str, config: StrategyConfig) -> Self {
+        Self { label, config }
+    }
+}
+
+/// Naive, the first entry of every benchmark.
+fn naive() -> Method {
+    Method::new("Naive", StrategyConfig::Naive(NaiveConfig::default()))
+}
+
+/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb (memory
+/// [`MEM_SIZE`], GDumb's sampling seeded with `seed`) and JointTraining.
+fn baselines(seed: u64) -> Vec<Method> {
+    vec![
+        naive(),
+        Method::new("Cumulative", StrategyConfig::Cumulative(CumulativeConfig::default())),
+        Method::new("Replay", StrategyConfig::Replay(ReplayConfig::new(MEM_SIZE))),
+        Method::new("GDumb", StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(seed))),
+        Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
+    ]
+}
+
+/// The eight methods compared on every benchmark, with the given λ: EWC, SI, MAS, RWalk, LwF,
+/// A-GEM, GEM and CWR*.
+fn methods(lambdas: RegLambdas) -> Vec<Method> {
+    let (rwalk_alpha, rwalk_delta_t) = RWALK_ALPHA_DELTA_T;
+    let (lwf_alpha, lwf_t) = LWF_ALPHA_T;
+    let (agem_patterns, agem_sample) = AGEM_SIZES;
+    let (gem_patterns, gem_strength) = GEM_PATTERNS_STRENGTH;
+    vec![
+        Method::new("EWC", StrategyConfig::Ewc(EwcConfig::new(lambdas.ewc))),
+        Method::new(
+            "SI",
+            StrategyConfig::SynapticIntelligence(
+                SynapticIntelligenceConfig::new(SI_LAMBDA).with_min_importance(Some(0.0)),
+            ),
+        ),
+        Method::new(
+            "MAS",
+            StrategyConfig::Mas(MasConfig::default().with_lambda_reg(lambdas.mas).with_alpha(MAS_ALPHA)),
+        ),
+        Method::new(
+            "RWalk",
+            StrategyConfig::RWalk(
+                RWalkConfig::default()
+                    .with_ewc_lambda(lambdas.rwalk)
+                    .with_ewc_alpha(rwalk_alpha)
+                    .with_delta_t(rwalk_delta_t),
+            ),
+        ),
+        Method::new("LwF", StrategyConfig::Lwf(LwfConfig::default().with_alpha(lwf_alpha).with_temperature(lwf_t))),
+        Method::new("A-GEM", StrategyConfig::AGem(AGemConfig::new(agem_patterns).with_sample_size(agem_sample))),
+        Method::new("GEM", StrategyConfig::Gem(GemConfig::new(gem_patterns).with_memory_strength(gem_strength))),
+        Method::new(
+            "CWR*",
+            StrategyConfig::CwrStar(
+                CwrStarConfig::default().with_cwr_layer_name(CWR_LAYER).with_freeze_remaining_model(true),
+            ),
+        ),
+    ]
+}
+
+/// The strategies run on `benchmark`, in run order: on [`SPLIT`] the five baselines then the
+/// eight methods; on [`PERMUTED`] Naive then the eight methods; on [`SPLIT_TIL`] Naive then the
+/// methods but CWR* (which consolidates one named linear layer, not a multi-head classifier).
+/// The λ are those of `benchmark` ([`reg_lambdas`]).
+pub fn comparison(benchmark: &str, seed: u64) -> Vec<Method> {
+    let mut list = if benchmark == SPLIT { baselines(seed) } else { vec![naive()] };
+    list.extend(methods(reg_lambdas(benchmark)));
+    if benchmark == SPLIT_TIL {
+        list.retain(|m| !matches!(m.config, StrategyConfig::CwrStar(_)));
+    }
+    list
+}
+
+/// The strategy's configuration as JSON (`{"name": .., "config": {..}}`).
+pub(crate) fn config_json(config: &StrategyConfig) -> serde_json::Value {
+    serde_json::to_value(config).unwrap_or_else(|e| unreachable!("a strategy configuration serialises: {e}"))
+}
+
+/// The settings column of the tables, from the configuration: `key=value` pairs of its fields
+/// (empty for Naive), after `prefix` when given (`multi-head`).
+fn settings(prefix: Option<&str>, config: &StrategyConfig) -> String {
+    let mut parts: Vec<String> = prefix.map(str::to_string).into_iter().collect();
+    if let Some(fields) = config_json(config).get("config").and_then(|c| c.as_object()) {
+        for (key, value) in fields {
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            parts.push(format!("{key}={value}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// The memory size of a rehearsal strategy (Replay, GDumb).
+fn mem_size(config: &StrategyConfig) -> Option<usize> {
+    match config {
+        StrategyConfig::Replay(c) => Some(c.mem_size),
+        StrategyConfig::GDumb(c) => Some(c.mem_size),
+        _ => None,
+    }
+}
+
 /// One strategy over one benchmark: configuration, timings, accuracies and provenance.
 #[derive(Debug, Clone, Serialize)]
 pub struct StrategyRecord {
-    /// `SplitFMNIST` or `PermutedFMNIST`.
+    /// `SplitFMNIST`, `SplitFMNIST-TIL` or `PermutedFMNIST`.
     pub benchmark: &'static str,
     /// `Naive`, `Cumulative`, `Replay`, `GDumb`, `JointTraining`, `EWC`, `SI`, `MAS`, `RWalk`,
     /// `LwF`, `A-GEM`, `GEM` or `CWR*`.
     pub strategy: &'static str,
-    /// The strategy's own hyper-parameters, e.g. `separate, λ=3000` (empty for Naive).
+    /// The strategy's own hyper-parameters as text, from `config`, e.g.
+    /// `ewc_lambda=50.0, keep_importance_data=false, mode=separate` (empty for Naive).
     pub hyperparameters: String,
+    /// The strategy's configuration, as [`StrategyConfig`] serialises it
+    /// (`{"name": "ewc", "config": {...}}`): enough to run it again.
+    pub config: serde_json::Value,
     /// Number of experiences (5).
     pub n_experiences: usize,
     /// The class order of the benchmark.
@@ -203,100 +331,9 @@ struct Measured {
 struct Run {
     strategy: &'static str,
     hyperparameters: String,
+    config: serde_json::Value,
     mem_size: Option<usize>,
     result: Result<Measured, String>,
-}
-
-/// Builds a Naive-stepped strategy builder from a fresh model.
-type MakeBuilder<M = SimpleMlp> = Box<dyn Fn(M) -> cl::core::Result<StrategyBuilder<M, DefaultSteps>>>;
-
-/// The eight methods compared on both benchmarks: name, hyper-parameters, builder; the λ of
-/// EWC, MAS and RWalk are those of `benchmark` ([`reg_lambdas`]).
-fn methods<M: Model>(optimizer: &OptimizerSpec, device: &Device, benchmark: &str) -> Vec<(&'static str, String, MakeBuilder<M>)> {
-    methods_with(optimizer, device, reg_lambdas(benchmark))
-}
-
-/// [`methods`] with the given λ.
-fn methods_with<M: Model>(
-    optimizer: &OptimizerSpec,
-    device: &Device,
-    lambdas: RegLambdas,
-) -> Vec<(&'static str, String, MakeBuilder<M>)> {
-    let (o, d) = (optimizer.clone(), device.clone());
-    let (ewc_lambda, mas_lambda, mas_alpha, rwalk_lambda) = (lambdas.ewc, lambdas.mas, MAS_ALPHA, lambdas.rwalk);
-    let (rwalk_alpha, rwalk_delta_t) = RWALK_ALPHA_DELTA_T;
-    let (lwf_alpha, lwf_t) = LWF_ALPHA_T;
-    let (agem_patterns, agem_sample) = AGEM_SIZES;
-    let (gem_patterns, gem_strength) = GEM_PATTERNS_STRENGTH;
-    vec![
-        (
-            "EWC",
-            format!("separate, λ={ewc_lambda}"),
-            Box::new({
-                let (o, d) = (o.clone(), d.clone());
-                move |m| Ewc::builder(m, o.clone(), d.clone(), EwcConfig::new(ewc_lambda))
-            }),
-        ),
-        (
-            "SI",
-            format!("λ={SI_LAMBDA}, Ω ≥ 0"),
-            Box::new({
-                let (o, d) = (o.clone(), d.clone());
-                move |m| {
-                    let config = SynapticIntelligenceConfig::new(SI_LAMBDA).with_min_importance(Some(0.0));
-                    SynapticIntelligence::builder(m, o.clone(), d.clone(), config)
-                }
-            }),
-        ),
-        (
-            "MAS",
-            format!("λ={mas_lambda}, α={mas_alpha}"),
-            Box::new({
-                let (o, d) = (o.clone(), d.clone());
-                move |m| Mas::builder(m, o.clone(), d.clone(), MasConfig::new(mas_lambda, mas_alpha))
-            }),
-        ),
-        (
-            "RWalk",
-            format!("λ={rwalk_lambda}, α={rwalk_alpha}, Δt={rwalk_delta_t}"),
-            Box::new({
-                let (o, d) = (o.clone(), d.clone());
-                move |m| {
-                    let config = RWalkConfig::new(rwalk_lambda, rwalk_alpha, rwalk_delta_t);
-                    RWalk::builder(m, o.clone(), d.clone(), config)
-                }
-            }),
-        ),
-        (
-            "LwF",
-            format!("α={lwf_alpha}, T={lwf_t}"),
-            Box::new({
-                let (o, d) = (o.clone(), d.clone());
-                move |m| Lwf::builder(m, o.clone(), d.clone(), LwfConfig::new(lwf_alpha, lwf_t))
-            }),
-        ),
-        (
-            "A-GEM",
-            format!("{agem_patterns} patterns/exp, sample {agem_sample}"),
-            Box::new({
-                let (o, d) = (o.clone(), d.clone());
-                move |m| AGem::builder(m, o.clone(), d.clone(), agem_patterns, agem_sample)
-            }),
-        ),
-        (
-            "GEM",
-            format!("{gem_patterns} patterns/exp, strength {gem_strength}"),
-            Box::new({
-                let (o, d) = (o.clone(), d.clone());
-                move |m| Gem::builder(m, o.clone(), d.clone(), gem_patterns, gem_strength)
-            }),
-        ),
-        (
-            "CWR*",
-            format!("layer {CWR_LAYER}, freeze rest"),
-            Box::new(move |m| CwrStar::builder(m, o.clone(), d.clone(), CWR_LAYER, true)),
-        ),
-    ]
 }
 
 /// Runs `f`, turning an error or a panic into its message (printed, so it is not missed).
@@ -317,11 +354,11 @@ fn guarded(name: &str, benchmark: &str, f: impl FnOnce() -> Result<Measured, Ben
     Err(outcome)
 }
 
-/// Runs the comparison: all thirteen strategies on `split` (SplitFMNIST, already loaded), then
-/// loads PermutedFMNIST (same seed, IDX files from `data_dir` when given) and runs Naive and
-/// the eight methods of [`methods`] on it. Only the strategies named in `only` run when it is
-/// given (PermutedFMNIST is not loaded when none of them runs there). Prints each result and
-/// returns the records.
+/// Runs the comparison: the strategies of [`comparison`] on `split` (SplitFMNIST, already
+/// loaded), then loads task-incremental SplitFMNIST and PermutedFMNIST (same seed, IDX files
+/// from `data_dir` when given) and runs theirs. Only the strategies named in `only` run when it
+/// is given (the other benchmarks are not loaded when none of their strategies runs). Prints
+/// each result and returns the records.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     split: &Benchmark,
@@ -332,17 +369,23 @@ pub fn run(
     provenance: &Provenance,
     only: Option<&[String]>,
 ) -> Result<Vec<StrategyRecord>, BenchError> {
-    let timestamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let mut records = run_split(split, batch_size, seed, only)
-        .into_iter()
-        .map(|r| record(SPLIT, split, split_load_time_s, r, batch_size, seed, timestamp, provenance))
-        .collect::<Vec<_>>();
+    let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let record_all = |name: &'static str, benchmark: &Benchmark, load_time_s: f64, runs: Vec<Run>| {
+        runs.into_iter()
+            .map(|r| record(name, benchmark, load_time_s, r, batch_size, seed, timestamp, provenance))
+            .collect::<Vec<_>>()
+    };
 
-    let on_others = STRATEGY_NAMES.iter().skip(5).chain(["Naive"].iter()).any(|n| is_selected(only, n));
-    if !on_others {
+    println!(
+        "\n== strategies on {SPLIT}: SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
+         experience, batch {batch_size}, seed {seed}, memory {MEM_SIZE} (Replay, GDumb) =="
+    );
+    let runs =
+        run_methods(SPLIT, split, &comparison(SPLIT, seed), None, simple_mlp(split, seed), batch_size, seed, only);
+    let mut records = record_all(SPLIT, split, split_load_time_s, runs);
+
+    let selected = |benchmark: &str| comparison(benchmark, seed).iter().any(|m| is_selected(only, m.label));
+    if !selected(SPLIT_TIL) && !selected(PERMUTED) {
         print_records(&records);
         return Ok(records);
     }
@@ -356,11 +399,25 @@ pub fn run(
     let start = Instant::now();
     let til = split_fmnist(&til_config).map_err(BenchError::Data)?;
     let til_load_time_s = start.elapsed().as_secs_f64();
-    records.extend(
-        run_task_il(&til, batch_size, seed, only)
-            .into_iter()
-            .map(|r| record(SPLIT_TIL, &til, til_load_time_s, r, batch_size, seed, timestamp, provenance)),
+    println!(
+        "\n== strategies on {SPLIT_TIL}: MtSimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
+         experience, batch {batch_size}, seed {seed} =="
     );
+    let multi_head = move |device: &Device| -> Result<MtSimpleMlp, BenchError> {
+        device.seed(seed);
+        Ok(SimpleMlpConfig::new().with_num_classes(2).init_multitask(device)?)
+    };
+    let runs = run_methods(
+        SPLIT_TIL,
+        &til,
+        &comparison(SPLIT_TIL, seed),
+        Some("multi-head"),
+        multi_head,
+        batch_size,
+        seed,
+        only,
+    );
+    records.extend(record_all(SPLIT_TIL, &til, til_load_time_s, runs));
 
     let mut config = TransformedMnistConfig::new(PERMUTED_EXPERIENCES).with_seed(seed);
     if let Some(dir) = data_dir {
@@ -369,12 +426,25 @@ pub fn run(
     let start = Instant::now();
     let permuted = permuted_fmnist(&config).map_err(BenchError::Data)?;
     let permuted_load_time_s = start.elapsed().as_secs_f64();
-    println!("\n{PERMUTED}: {} experiences, seed {seed}, loaded in {permuted_load_time_s:.2} s", permuted.n_experiences());
-    records.extend(
-        run_permuted(&permuted, batch_size, seed, only)
-            .into_iter()
-            .map(|r| record(PERMUTED, &permuted, permuted_load_time_s, r, batch_size, seed, timestamp, provenance)),
+    println!(
+        "\n{PERMUTED}: {} experiences, seed {seed}, loaded in {permuted_load_time_s:.2} s",
+        permuted.n_experiences()
     );
+    println!(
+        "\n== strategies on {PERMUTED}: SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
+         experience, batch {batch_size}, seed {seed} =="
+    );
+    let runs = run_methods(
+        PERMUTED,
+        &permuted,
+        &comparison(PERMUTED, seed),
+        None,
+        simple_mlp(&permuted, seed),
+        batch_size,
+        seed,
+        only,
+    );
+    records.extend(record_all(PERMUTED, &permuted, permuted_load_time_s, runs));
     set_time_vs_naive(&mut records);
     print_records(&records);
     Ok(records)
@@ -401,176 +471,39 @@ fn print_records(records: &[StrategyRecord]) {
     }
 }
 
-/// The SplitFMNIST runs: the five baselines then the eight methods (those in `only`, if given).
-fn run_split(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option<&[String]>) -> Vec<Run> {
-    println!(
-        "\n== strategies on {SPLIT}: SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
-         experience, batch {batch_size}, seed {seed}, memory {MEM_SIZE} (Replay, GDumb) =="
-    );
-    let device = cl::default_device();
-    let optimizer = match OptimizerSpec::sgd(LR, MOMENTUM, 0.0) {
-        Ok(o) => o,
-        Err(e) => unreachable!("constant SGD settings are valid: {e}"),
-    };
-    let model = model_factory(benchmark, &device, seed);
-    let b = benchmark;
-    let (o, d) = (&optimizer, &device);
-    let mut runs = Vec::new();
-    if is_selected(only, "Naive") {
-        runs.push(Run {
-            strategy: "Naive",
-            hyperparameters: String::new(),
-            mem_size: None,
-            result: guarded("Naive", SPLIT, || {
-                let s = configure(Naive::builder(model()?, o.clone(), d.clone()), batch_size, seed).build()?;
-                over_stream("Naive", s, b)
-            }),
-        });
-    }
-    if is_selected(only, "Cumulative") {
-        runs.push(Run {
-            strategy: "Cumulative",
-            hyperparameters: String::new(),
-            mem_size: None,
-            result: guarded("Cumulative", SPLIT, || {
-                let s = configure(Cumulative::builder(model()?, o.clone(), d.clone()), batch_size, seed).build()?;
-                over_stream("Cumulative", s, b)
-            }),
-        });
-    }
-    if is_selected(only, "Replay") {
-        runs.push(Run {
-            strategy: "Replay",
-            hyperparameters: format!("mem {MEM_SIZE}"),
-            mem_size: Some(MEM_SIZE),
-            result: guarded("Replay", SPLIT, || {
-                let s = Replay::builder(model()?, o.clone(), d.clone(), MEM_SIZE)?;
-                over_stream("Replay", configure(s, batch_size, seed).build()?, b)
-            }),
-        });
-    }
-    if is_selected(only, "GDumb") {
-        runs.push(Run {
-            strategy: "GDumb",
-            hyperparameters: format!("mem {MEM_SIZE}"),
-            mem_size: Some(MEM_SIZE),
-            result: guarded("GDumb", SPLIT, || {
-                let s = GDumb::builder(model()?, o.clone(), d.clone(), MEM_SIZE, seed)?;
-                over_stream("GDumb", configure(s, batch_size, seed).build()?, b)
-            }),
-        });
-    }
-    if is_selected(only, "JointTraining") {
-        runs.push(Run {
-            strategy: "JointTraining",
-            hyperparameters: String::new(),
-            mem_size: None,
-            result: guarded("JointTraining", SPLIT, || {
-                let joint = JointTraining::builder(model()?, o.clone(), d.clone());
-                joint_run(JointTraining::new(configure(joint, batch_size, seed).build()?), b)
-            }),
-        });
-    }
-    runs.extend(run_methods(SPLIT, benchmark, &optimizer, &device, batch_size, seed, only));
-    runs
+/// The SGD of the comparison.
+fn optimizer() -> OptimizerSpec {
+    OptimizerSpec::sgd(LR).with_momentum(MOMENTUM)
 }
 
-/// The PermutedFMNIST runs: Naive then the eight methods (those in `only`, if given).
-fn run_permuted(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option<&[String]>) -> Vec<Run> {
-    println!(
-        "\n== strategies on {PERMUTED}: SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
-         experience, batch {batch_size}, seed {seed} =="
-    );
-    let device = cl::default_device();
-    let optimizer = match OptimizerSpec::sgd(LR, MOMENTUM, 0.0) {
-        Ok(o) => o,
-        Err(e) => unreachable!("constant SGD settings are valid: {e}"),
-    };
-    let model = model_factory(benchmark, &device, seed);
-    let mut runs = Vec::new();
-    if is_selected(only, "Naive") {
-        runs.push(Run {
-            strategy: "Naive",
-            hyperparameters: String::new(),
-            mem_size: None,
-            result: guarded("Naive", PERMUTED, || {
-                let s = configure(Naive::builder(model()?, optimizer.clone(), device.clone()), batch_size, seed).build()?;
-                over_stream("Naive", s, benchmark)
-            }),
-        });
-    }
-    runs.extend(run_methods(PERMUTED, benchmark, &optimizer, &device, batch_size, seed, only));
-    runs
-}
-
-/// The task-incremental runs: Naive then the methods but CWR* (which consolidates one named
-/// linear layer, not a multi-head classifier), with a multi-head MLP (`MtSimpleMlp`, heads of
-/// 2 units) and the λ of PermutedFMNIST — those in `only`, if given.
-fn run_task_il(benchmark: &Benchmark, batch_size: usize, seed: u64, only: Option<&[String]>) -> Vec<Run> {
-    println!(
-        "\n== strategies on {SPLIT_TIL}: MtSimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), {EPOCHS} epoch(s) per \
-         experience, batch {batch_size}, seed {seed} =="
-    );
-    let device = cl::default_device();
-    let optimizer = match OptimizerSpec::sgd(LR, MOMENTUM, 0.0) {
-        Ok(o) => o,
-        Err(e) => unreachable!("constant SGD settings are valid: {e}"),
-    };
-    let model = || -> Result<MtSimpleMlp, BenchError> {
-        device.seed(seed);
-        Ok(SimpleMlpConfig::new().with_num_classes(2).init_multitask(&device)?)
-    };
-    let mut runs = Vec::new();
-    if is_selected(only, "Naive") {
-        runs.push(Run {
-            strategy: "Naive",
-            hyperparameters: "multi-head".into(),
-            mem_size: None,
-            result: guarded("Naive", SPLIT_TIL, || {
-                let s = configure(Naive::builder(model()?, optimizer.clone(), device.clone()), batch_size, seed).build()?;
-                over_stream("Naive", s, benchmark)
-            }),
-        });
-    }
-    for (strategy, hyperparameters, make) in methods::<MtSimpleMlp>(&optimizer, &device, SPLIT_TIL) {
-        if strategy == "CWR*" || !is_selected(only, strategy) {
-            continue;
-        }
-        runs.push(Run {
-            strategy,
-            hyperparameters: format!("multi-head, {hyperparameters}"),
-            mem_size: None,
-            result: guarded(strategy, SPLIT_TIL, || {
-                let s = configure(make(model()?)?, batch_size, seed).build()?;
-                over_stream(strategy, s, benchmark)
-            }),
-        });
-    }
-    runs
-}
-
-/// EWC, SI, MAS, RWalk, LwF, A-GEM, GEM and CWR* (those in `only`, if given) on `benchmark`,
-/// each from the same initial weights.
-fn run_methods(
+/// The one runner of the comparison: each method of `methods` selected by `only`, in order,
+/// built from its configuration ([`StrategyConfig::builder`]) on a fresh model from `model`
+/// (each from the same initial weights), with the shared settings ([`configure`]), run through
+/// [`run_protocol`]. `prefix` starts the settings text (`multi-head`).
+#[allow(clippy::too_many_arguments)]
+fn run_methods<M: Model>(
     name: &'static str,
     benchmark: &Benchmark,
-    optimizer: &OptimizerSpec,
-    device: &Device,
+    methods: &[Method],
+    prefix: Option<&str>,
+    model: impl Fn(&Device) -> Result<M, BenchError>,
     batch_size: usize,
     seed: u64,
     only: Option<&[String]>,
 ) -> Vec<Run> {
-    let model = model_factory(benchmark, device, seed);
-    methods(optimizer, device, name)
-        .into_iter()
-        .filter(|(strategy, _, _)| is_selected(only, strategy))
-        .map(|(strategy, hyperparameters, make)| Run {
-            strategy,
-            hyperparameters,
-            mem_size: None,
-            result: guarded(strategy, name, || {
-                let s = configure(make(model()?)?, batch_size, seed).build()?;
-                over_stream(strategy, s, benchmark)
+    let device = cl::default_device();
+    methods
+        .iter()
+        .filter(|m| is_selected(only, m.label))
+        .map(|m| Run {
+            strategy: m.label,
+            hyperparameters: settings(prefix, &m.config),
+            config: config_json(&m.config),
+            mem_size: mem_size(&m.config),
+            result: guarded(m.label, name, || {
+                let builder = m.config.builder(model(&device)?, optimizer(), device.clone())?;
+                let strategy = configure(builder, batch_size, seed).build()?;
+                run_protocol(m.label, &m.config, strategy, benchmark)
             }),
         })
         .collect()
@@ -578,16 +511,25 @@ fn run_methods(
 
 /// A SimpleMlp for `benchmark`, built right after seeding the device, so that every strategy
 /// starts from the same weights.
-fn model_factory<'a>(
-    benchmark: &'a Benchmark,
-    device: &'a Device,
-    seed: u64,
-) -> impl Fn() -> Result<SimpleMlp, BenchError> + 'a {
-    move || {
+fn simple_mlp(benchmark: &Benchmark, seed: u64) -> impl Fn(&Device) -> Result<SimpleMlp, BenchError> + '_ {
+    move |device| {
         device.seed(seed);
-        Ok(SimpleMlpConfig::new()
-            .with_num_classes(benchmark.n_classes)
-            .init(device)?)
+        Ok(SimpleMlpConfig::new().with_num_classes(benchmark.n_classes).init(device)?)
+    }
+}
+
+/// The protocol: JointTraining trains once on the whole stream and is evaluated once
+/// ([`joint_run`]); every other strategy trains on each experience in turn, evaluated after
+/// each ([`over_stream`]).
+fn run_protocol<M: Model>(
+    name: &str,
+    config: &StrategyConfig,
+    strategy: Strategy<M>,
+    benchmark: &Benchmark,
+) -> Result<Measured, BenchError> {
+    match config {
+        StrategyConfig::JointTraining(_) => joint_run(name, strategy, benchmark),
+        _ => over_stream(name, strategy, benchmark),
     }
 }
 
@@ -621,6 +563,7 @@ fn record(
         benchmark: name,
         strategy: run.strategy,
         hyperparameters: run.hyperparameters,
+        config: run.config,
         n_experiences: benchmark.n_experiences(),
         classes_order: benchmark.classes_order.clone(),
         epochs: EPOCHS,
@@ -653,33 +596,18 @@ fn set_time_vs_naive(records: &mut [StrategyRecord]) {
         .map(|r| (r.benchmark, r.wall_time_s))
         .collect();
     for r in records.iter_mut().filter(|r| r.error.is_none()) {
-        r.wall_time_vs_naive = naive
-            .iter()
-            .find(|(b, _)| *b == r.benchmark)
-            .map(|(_, wall)| r.wall_time_s / wall);
+        r.wall_time_vs_naive = naive.iter().find(|(b, _)| *b == r.benchmark).map(|(_, wall)| r.wall_time_s / wall);
     }
 }
 
 /// The settings shared by all strategies: batch sizes, epochs, seed.
-fn configure<M: Model, S: TemplateSteps<M>>(
-    builder: StrategyBuilder<M, S>,
-    batch_size: usize,
-    seed: u64,
-) -> StrategyBuilder<M, S> {
-    builder
-        .train_mb_size(batch_size)
-        .train_epochs(EPOCHS)
-        .eval_mb_size(batch_size)
-        .seed(seed)
+fn configure<M: Model>(builder: StrategyBuilder<M>, batch_size: usize, seed: u64) -> StrategyBuilder<M> {
+    builder.train_mb_size(batch_size).train_epochs(EPOCHS).eval_mb_size(batch_size).seed(seed)
 }
 
 /// Trains on each experience in turn, evaluating on the whole test stream after each (the
 /// accuracy of test experience `j` is read under its task label).
-fn over_stream<M: Model, S: TemplateSteps<M>>(
-    name: &str,
-    mut strategy: Strategy<M, S>,
-    benchmark: &Benchmark,
-) -> Result<Measured, BenchError> {
+fn over_stream<M: Model>(name: &str, mut strategy: Strategy<M>, benchmark: &Benchmark) -> Result<Measured, BenchError> {
     let n = benchmark.n_experiences();
     let mut matrix = AccuracyMatrix::new(n);
     let (mut train_time_s, mut eval_time_s) = (0.0, 0.0);
@@ -694,26 +622,23 @@ fn over_stream<M: Model, S: TemplateSteps<M>>(
         let i = experience.current_experience;
         for (j, test) in benchmark.test_stream.iter().enumerate() {
             let task = test.task_labels.first().copied().unwrap_or(0);
-            matrix.set(i, j, metric(&results, &test_exp_accuracy(task, j))?);
+            matrix.set(i, j, metric(&results, &MetricName::test_exp_accuracy(task, j))?);
         }
-        println!("{name} after exp{i}: avg {:.4}", matrix.average_accuracy(i));
+        println!("{name} after exp{i}: avg {:.4}", matrix.average_accuracy(i).unwrap_or(f64::NAN));
     }
     let wall_time_s = wall.elapsed().as_secs_f64();
     Ok(Measured {
         rows: matrix.rows().to_vec(),
-        forgetting: matrix.forgetting(),
+        forgetting: matrix.forgetting().unwrap_or(f64::NAN),
         train_time_s,
         eval_time_s,
         wall_time_s,
-        train_iterations: strategy.state.clock.train_iterations,
+        train_iterations: strategy.state().clock().train_iterations,
     })
 }
 
-/// One training on the whole stream, then one evaluation on the test stream.
-fn joint_run(
-    mut joint: JointTraining<SimpleMlp>,
-    benchmark: &Benchmark,
-) -> Result<Measured, BenchError> {
+/// One training on the whole stream, then one evaluation on the test stream (JointTraining).
+fn joint_run<M: Model>(name: &str, mut joint: Strategy<M>, benchmark: &Benchmark) -> Result<Measured, BenchError> {
     let n = benchmark.n_experiences();
     let wall = Instant::now();
     let t = Instant::now();
@@ -723,17 +648,15 @@ fn joint_run(
     let results = joint.eval(&benchmark.test_stream)?;
     let eval_time_s = t.elapsed().as_secs_f64();
     let wall_time_s = wall.elapsed().as_secs_f64();
-    let row = (0..n)
-        .map(|j| metric(&results, &test_exp_accuracy(0, j)))
-        .collect::<Result<Vec<_>, _>>()?;
-    println!("JointTraining after the union: avg {:.4}", mean(&row));
+    let row = (0..n).map(|j| metric(&results, &MetricName::test_exp_accuracy(0, j))).collect::<Result<Vec<_>, _>>()?;
+    println!("{name} after the union: avg {:.4}", mean(&row));
     Ok(Measured {
         rows: vec![row],
         forgetting: f64::NAN,
         train_time_s,
         eval_time_s,
         wall_time_s,
-        train_iterations: joint.strategy().state.clock.train_iterations,
+        train_iterations: joint.state().clock().train_iterations,
     })
 }
 
@@ -744,11 +667,7 @@ fn mean(values: &[f64]) -> f64 {
 
 /// `0.1234`, or `—` when not defined (JointTraining).
 pub fn format_forgetting(forgetting: f64) -> String {
-    if forgetting.is_nan() {
-        "—".into()
-    } else {
-        format!("{forgetting:.4}")
-    }
+    if forgetting.is_nan() { "—".into() } else { format!("{forgetting:.4}") }
 }
 
 /// `1.23×`, or `—` when not defined (a failed run or a failed Naive).
@@ -777,6 +696,7 @@ mod tests {
             benchmark,
             strategy,
             hyperparameters: String::new(),
+            config: serde_json::Value::Null,
             n_experiences: 5,
             classes_order: Vec::new(),
             epochs: 1,
@@ -824,28 +744,59 @@ mod tests {
     }
 
     #[test]
-    fn eight_methods() {
-        let names: Vec<_> = methods::<SimpleMlp>(&OptimizerSpec::sgd(LR, MOMENTUM, 0.0).unwrap(), &cl::default_device(), SPLIT)
-            .into_iter()
-            .map(|(n, _, _)| n)
-            .collect();
-        assert_eq!(names, ["EWC", "SI", "MAS", "RWalk", "LwF", "A-GEM", "GEM", "CWR*"]);
-        assert_eq!(&STRATEGY_NAMES[5..], names.as_slice(), "the methods follow the five baselines");
+    fn comparison_lists() {
+        let labels = |b| comparison(b, 1).into_iter().map(|m| m.label).collect::<Vec<_>>();
+        assert_eq!(labels(SPLIT), STRATEGY_NAMES, "--methods accepts the SplitFMNIST list");
+        let methods = ["EWC", "SI", "MAS", "RWalk", "LwF", "A-GEM", "GEM", "CWR*"];
+        assert_eq!(labels(PERMUTED), [&["Naive"][..], &methods].concat());
+        assert_eq!(labels(SPLIT_TIL), [&["Naive"][..], &methods[..7]].concat(), "no CWR* on the multi-head MLP");
+        let split = comparison(SPLIT, 7);
+        assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 2);
+    }
+
+    #[test]
+    fn every_method_builds() {
+        let device = cl::default_device();
+        for benchmark in [SPLIT, PERMUTED] {
+            for m in comparison(benchmark, 1) {
+                let model = SimpleMlpConfig::new().init(&device).unwrap();
+                let builder = m.config.builder(model, optimizer(), device.clone()).unwrap();
+                assert!(configure(builder, 32, 1).build().is_ok(), "{} on {benchmark}", m.label);
+            }
+        }
     }
 
     #[test]
     fn lambdas_per_benchmark() {
         assert_eq!(reg_lambdas(SPLIT), SPLIT_LAMBDAS);
         assert_eq!(reg_lambdas(PERMUTED), PERMUTED_LAMBDAS);
-        let optimizer = OptimizerSpec::sgd(LR, MOMENTUM, 0.0).unwrap();
-        let settings = |b| -> Vec<String> {
-            methods::<SimpleMlp>(&optimizer, &cl::default_device(), b).into_iter().map(|(_, h, _)| h).collect()
+        assert_eq!(reg_lambdas(SPLIT_TIL), PERMUTED_LAMBDAS);
+        // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
+        assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 1500.0));
+        let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
+        assert_eq!(split[5].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
+        assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));
+        let mas = |c: &StrategyConfig| match c {
+            StrategyConfig::Mas(c) => (c.lambda_reg, c.alpha),
+            other => panic!("not MAS: {other:?}"),
         };
-        let (split, permuted) = (settings(SPLIT), settings(PERMUTED));
-        assert_eq!(split[0], format!("separate, λ={}", SPLIT_LAMBDAS.ewc));
-        assert_eq!(permuted[0], format!("separate, λ={}", PERMUTED_LAMBDAS.ewc));
-        assert_eq!(split[2], format!("λ={}, α={MAS_ALPHA}", SPLIT_LAMBDAS.mas));
-        assert!(permuted[3].starts_with(&format!("λ={}, ", PERMUTED_LAMBDAS.rwalk)));
+        assert_eq!(mas(&split[7].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
+        assert_eq!(mas(&permuted[3].config), (PERMUTED_LAMBDAS.mas, MAS_ALPHA));
+        let StrategyConfig::RWalk(rwalk) = &permuted[4].config else { panic!("not RWalk") };
+        assert_eq!(rwalk.ewc_lambda, PERMUTED_LAMBDAS.rwalk);
+    }
+
+    #[test]
+    fn config_in_records() {
+        let ewc = StrategyConfig::Ewc(EwcConfig::new(50.0));
+        let json = config_json(&ewc);
+        assert_eq!(json["name"], "ewc");
+        assert_eq!(json["config"]["ewc_lambda"], 50.0);
+        assert_eq!(serde_json::from_value::<StrategyConfig>(json).unwrap(), ewc, "the record reruns the strategy");
+        assert!(settings(None, &ewc).contains("ewc_lambda=50.0"));
+        assert!(settings(Some("multi-head"), &ewc).starts_with("multi-head, "));
+        assert_eq!(settings(None, &StrategyConfig::Naive(NaiveConfig::default())), "");
     }
 
     #[test]

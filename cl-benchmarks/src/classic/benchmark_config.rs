@@ -145,7 +145,10 @@ mod tests {
     #[test]
     fn every_transformed_rule() {
         assert_rule(TransformedMnistConfig::new(0).validate(), "n_experiences_positive");
-        assert_rule(TransformedMnistConfig::new(2).with_rotations(vec![0.0]).validate(), "rotations_one_per_experience");
+        assert_rule(
+            TransformedMnistConfig::new(2).with_rotations(vec![0.0]).validate(),
+            "rotations_one_per_experience",
+        );
         assert_rule(TransformedMnistConfig::new(1).with_rotations(vec![181.0]).validate(), "rotations_in_range");
         let err = permuted_mnist(&TransformedMnistConfig::new(1).with_rotations(vec![0.0])).unwrap_err();
         assert_eq!(err.rule(), Some("rotations_only_for_rotated"), "{err}");

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cl_core::data::{Normalize, PixelPermutation, Rotation, Transform, TransformGroups};
-use cl_core::data::ClassificationDataset;
-use cl_core::{Benchmark, Experience, Stream};
 use cl_core::config::{Validate, rule};
+use cl_core::data::ClassificationDataset;
+use cl_core::data::{Normalize, PixelPermutation, Rotation, Transform, TransformGroups};
+use cl_core::{Benchmark, Experience, Stream};
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use super::split_mnist::{FMNIST_MEAN_STD, MNIST_MEAN_STD, mnist_datasets};
 use crate::error::BenchmarkError;
@@ -49,13 +49,7 @@ pub struct TransformedMnistConfig {
 impl TransformedMnistConfig {
     /// `n_experiences` experiences, seed 0, one task, data searched for.
     pub fn new(n_experiences: usize) -> Self {
-        Self {
-            n_experiences,
-            seed: 0,
-            return_task_id: false,
-            rotations_list: None,
-            dataset_root: None,
-        }
+        Self { n_experiences, seed: 0, return_task_id: false, rotations_list: None, dataset_root: None }
     }
 
     /// Seed of the permutations or angles.
@@ -153,7 +147,10 @@ pub fn transformed_benchmark(
     })
 }
 
-fn load(kind: MnistKind, config: &TransformedMnistConfig) -> Result<(ClassificationDataset, ClassificationDataset, Normalize), BenchmarkError> {
+fn load(
+    kind: MnistKind,
+    config: &TransformedMnistConfig,
+) -> Result<(ClassificationDataset, ClassificationDataset, Normalize), BenchmarkError> {
     let mean_std = match kind {
         MnistKind::Mnist => MNIST_MEAN_STD,
         MnistKind::FashionMnist => FMNIST_MEAN_STD,
@@ -174,9 +171,15 @@ fn permuted(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmar
     let (train, test, normalize) = load(kind, config)?;
     let len = train.sample_len();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    transformed_benchmark(&train, &test, config.n_experiences, config.return_task_id, normalize, Some(config.seed), |_| {
-        Ok(Arc::new(PixelPermutation::random(len, &mut rng)) as Arc<dyn Transform>)
-    })
+    transformed_benchmark(
+        &train,
+        &test,
+        config.n_experiences,
+        config.return_task_id,
+        normalize,
+        Some(config.seed),
+        |_| Ok(Arc::new(PixelPermutation::random(len, &mut rng)) as Arc<dyn Transform>),
+    )
 }
 
 fn rotated(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use cl_core::data::{Normalize, RandomCrop, RandomHorizontalFlip, Transform, TransformGroups};
-use cl_core::data::ClassificationDataset;
 use cl_core::Benchmark;
+use cl_core::data::ClassificationDataset;
+use cl_core::data::{Normalize, RandomCrop, RandomHorizontalFlip, Transform, TransformGroups};
 
 use crate::cifar_bin::IMAGE_SHAPE;
 use crate::cifar_files::{self, CifarArrays, CifarKind};
@@ -39,10 +39,8 @@ pub fn cifar_datasets(
     let normalize: Arc<dyn Transform> = Arc::new(Normalize::new(mean_std.0.to_vec(), mean_std.1.to_vec())?);
     let crop: Arc<dyn Transform> = Arc::new(RandomCrop::new(IMAGE_SHAPE[1], IMAGE_SHAPE[2], 4)?);
     let flip: Arc<dyn Transform> = Arc::new(RandomHorizontalFlip::new(0.5)?);
-    let transforms = TransformGroups {
-        train: vec![crop, flip, normalize.clone()].into(),
-        eval: vec![normalize].into(),
-    };
+    let transforms =
+        TransformGroups { train: vec![crop, flip, normalize.clone()].into(), eval: vec![normalize].into() };
     let to_targets = |labels: Vec<u8>| labels.into_iter().map(u32::from).collect::<Vec<_>>();
     let train = ClassificationDataset::from_u8(arrays.train_images, shape.clone(), to_targets(arrays.train_labels))?
         .with_transforms(transforms.clone())?;
@@ -52,7 +50,11 @@ pub fn cifar_datasets(
     Ok((train, test))
 }
 
-fn split(kind: CifarKind, mean_std: ([f32; 3], [f32; 3]), config: &SplitCifarConfig) -> Result<Benchmark, BenchmarkError> {
+fn split(
+    kind: CifarKind,
+    mean_std: ([f32; 3], [f32; 3]),
+    config: &SplitCifarConfig,
+) -> Result<Benchmark, BenchmarkError> {
     // Validate the arguments before reading 180 MB of data.
     let n = kind.n_classes();
     let nc = config.nc(n)?;
@@ -278,7 +280,8 @@ mod tests {
         assert_eq!(x1, rows(b1_again.x), "same seed, same batch");
         assert_ne!(x1, x2, "another seed, other augmentations");
         // The eval view does not depend on the seed.
-        let eval = |seed: u64| rows(ds.eval().batch(&indices, &device, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap().x);
+        let eval =
+            |seed: u64| rows(ds.eval().batch(&indices, &device, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap().x);
         assert_eq!(eval(1), eval(2));
         // Every training sample is a padded crop, possibly flipped, of its image, normalised;
         // the two seeds differ only in those choices.

@@ -144,19 +144,14 @@ impl SplitConfig {
             let rest = self.n_experiences.saturating_sub(1);
             // Avalanche gives a single experience of half the classes (dropping the others);
             // that is refused here.
-            rule(
-                "SplitConfig",
-                "half_classes_divisible",
-                rest > 0 && half.is_multiple_of(rest),
-                || {
-                    format!(
-                        "with first_exp_with_half_classes, the first experience holds {half} of the \
+            rule("SplitConfig", "half_classes_divisible", rest > 0 && half.is_multiple_of(rest), || {
+                format!(
+                    "with first_exp_with_half_classes, the first experience holds {half} of the \
                          {n_classes} classes and the other n_experiences - 1 share the remaining \
                          {half}: n_experiences - 1 must be a divisor of {half}, got n_experiences = {}",
-                        self.n_experiences
-                    )
-                },
-            )?;
+                    self.n_experiences
+                )
+            })?;
             Some(BTreeMap::from([(0, half)]))
         } else {
             self.per_exp_classes.clone()

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use cl_core::data::{Normalize, Transform, TransformGroups};
-use cl_core::data::ClassificationDataset;
 use cl_core::Benchmark;
+use cl_core::data::ClassificationDataset;
+use cl_core::data::{Normalize, Transform, TransformGroups};
 
 use crate::error::BenchmarkError;
 use crate::mnist_files::{self, MnistArrays, MnistKind};

@@ -50,11 +50,8 @@ pub(crate) fn set_timeline(experiences: &mut [Experience]) {
 
 /// A stream named `name` with one experience per dataset, class timeline filled.
 pub(crate) fn stream_of(name: &str, datasets: Vec<ClassificationDataset>, n_classes: usize) -> Stream {
-    let mut experiences: Vec<Experience> = datasets
-        .into_iter()
-        .enumerate()
-        .map(|(e, ds)| Experience::new(e, ds, name, n_classes))
-        .collect();
+    let mut experiences: Vec<Experience> =
+        datasets.into_iter().enumerate().map(|(e, ds)| Experience::new(e, ds, name, n_classes)).collect();
     set_timeline(&mut experiences);
     Stream::new(name, experiences)
 }

@@ -140,12 +140,7 @@ pub struct TensorExperience {
 impl TensorExperience {
     /// One experience's inputs, shape, labels and task label.
     pub fn new(inputs: Vec<f32>, sample_shape: Vec<usize>, targets: Vec<u32>, task_label: u32) -> Self {
-        Self {
-            inputs,
-            sample_shape,
-            targets,
-            task_label,
-        }
+        Self { inputs, sample_shape, targets, task_label }
     }
 
     fn into_dataset(self, argument: &'static str, e: usize) -> Result<ClassificationDataset> {
@@ -163,7 +158,8 @@ impl TensorExperience {
                 ),
             ));
         }
-        Ok(ClassificationDataset::from_f32(self.inputs, self.sample_shape, self.targets)?.with_task_label(self.task_label))
+        Ok(ClassificationDataset::from_f32(self.inputs, self.sample_shape, self.targets)?
+            .with_task_label(self.task_label))
     }
 }
 
@@ -183,16 +179,9 @@ pub fn tensors_benchmark(
     test: Vec<TensorExperience>,
     config: &DatasetBenchmarkConfig,
 ) -> Result<Benchmark> {
-    let train = train
-        .into_iter()
-        .enumerate()
-        .map(|(e, t)| t.into_dataset("train", e))
-        .collect::<Result<Vec<_>, _>>()?;
-    let test = test
-        .into_iter()
-        .enumerate()
-        .map(|(e, t)| t.into_dataset("test", e))
-        .collect::<Result<Vec<_>, _>>()?;
+    let train =
+        train.into_iter().enumerate().map(|(e, t)| t.into_dataset("train", e)).collect::<Result<Vec<_>, _>>()?;
+    let test = test.into_iter().enumerate().map(|(e, t)| t.into_dataset("test", e)).collect::<Result<Vec<_>, _>>()?;
     dataset_benchmark(train, test, config)
 }
 

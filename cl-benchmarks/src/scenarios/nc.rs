@@ -182,12 +182,7 @@ impl NcConfig {
 
 impl Validate for NcConfig {
     fn validate(&self) -> Result<()> {
-        validate_split(
-            "NcConfig",
-            self.n_experiences,
-            &self.class_order,
-            self.per_exp_classes.as_ref(),
-        )?;
+        validate_split("NcConfig", self.n_experiences, &self.class_order, self.per_exp_classes.as_ref())?;
         rule(
             "NcConfig",
             "one_dataset_per_exp_alone",
@@ -224,7 +219,9 @@ pub(crate) fn validate_split(
             format!("per_exp_classes {given:?} gives an experience 0 classes; every experience needs at least one")
         })?;
         rule(config, "per_exp_classes_in_range", given.keys().all(|&e| e < n_experiences), || {
-            format!("per_exp_classes {given:?} names an experience that does not exist: ids must be in 0..{n_experiences}")
+            format!(
+                "per_exp_classes {given:?} names an experience that does not exist: ids must be in 0..{n_experiences}"
+            )
         })?;
     }
     Ok(())
@@ -270,12 +267,9 @@ fn per_exp_counts(
             0
         }
         r => {
-            rule(
-                config,
-                "per_exp_classes_rest_divisible",
-                remaining.is_multiple_of(r) && remaining >= r,
-                || format!("the {remaining} remaining classes cannot be split evenly over the other {r} experiences"),
-            )?;
+            rule(config, "per_exp_classes_rest_divisible", remaining.is_multiple_of(r) && remaining >= r, || {
+                format!("the {remaining} remaining classes cannot be split evenly over the other {r} experiences")
+            })?;
             remaining / r
         }
     };
@@ -293,7 +287,11 @@ fn per_exp_counts(
 /// `per_exp_classes_*`); an empty `train`, a test class absent from `train`, class ids
 /// `>= 2^24` (arguments `train`, `test`); `one_dataset_per_exp` (rule
 /// `one_dataset_per_exp_needs_several_datasets`: use [`nc_benchmark_multi`]).
-pub fn nc_benchmark(train: &ClassificationDataset, test: &ClassificationDataset, config: &NcConfig) -> Result<Benchmark> {
+pub fn nc_benchmark(
+    train: &ClassificationDataset,
+    test: &ClassificationDataset,
+    config: &NcConfig,
+) -> Result<Benchmark> {
     config.validate()?;
     rule("NcConfig", "one_dataset_per_exp_needs_several_datasets", !config.one_dataset_per_exp, || {
         "one_dataset_per_exp needs several datasets: call nc_benchmark_multi with one train and one test dataset \
@@ -468,9 +466,8 @@ pub fn nc_benchmark_multi(
     let mut per_dataset = config.clone();
     per_dataset.one_dataset_per_exp = false;
     per_dataset.n_experiences = train.len();
-    per_dataset.class_order = ClassOrder::Fixed {
-        order: order.iter().flat_map(|&d| class_lists[d].iter().copied()).collect(),
-    };
+    per_dataset.class_order =
+        ClassOrder::Fixed { order: order.iter().flat_map(|&d| class_lists[d].iter().copied()).collect() };
     per_dataset.per_exp_classes = Some(order.iter().enumerate().map(|(pos, &d)| (pos, class_lists[d].len())).collect());
     let mut benchmark = split_classes(&train_all, &test_all, &per_dataset, "NcConfig")?;
     benchmark.seed = shuffled.then_some(config.seed);
@@ -490,7 +487,7 @@ mod tests {
     }
 
     fn divisors(k: usize) -> Vec<usize> {
-        (1..=k).filter(|d| k % d == 0).collect()
+        (1..=k).filter(|d| k.is_multiple_of(*d)).collect()
     }
 
     proptest! {
@@ -585,12 +582,15 @@ mod tests {
             .collect();
         assert_eq!(orders.len(), 2, "{orders:?}");
         let both = NcConfig::new(1, false).with_one_dataset_per_exp(true).with_per_exp_classes([(0, 1)]);
-        assert_rule(nc_benchmark_multi(&[a.clone(), b.clone()], &[a.clone(), b.clone()], &both), "one_dataset_per_exp_alone");
+        assert_rule(
+            nc_benchmark_multi(&[a.clone(), b.clone()], &[a.clone(), b.clone()], &both),
+            "one_dataset_per_exp_alone",
+        );
         assert_rule(
             nc_benchmark(&a, &a, &NcConfig::new(1, false).with_one_dataset_per_exp(true)),
             "one_dataset_per_exp_needs_several_datasets",
         );
-        assert_rule(nc_benchmark_multi(&[a.clone()], &[], &NcConfig::new(1, false)), "train");
+        assert_rule(nc_benchmark_multi(std::slice::from_ref(&a), &[], &NcConfig::new(1, false)), "train");
     }
 
     #[test]
@@ -621,7 +621,10 @@ mod tests {
             ),
             (per(&[(0, 0)]), "per_exp_classes_positive"),
             (per(&[(3, 2)]), "per_exp_classes_in_range"),
-            (NcConfig::new(1, false).with_one_dataset_per_exp(true).with_per_exp_classes([(0, 1)]), "one_dataset_per_exp_alone"),
+            (
+                NcConfig::new(1, false).with_one_dataset_per_exp(true).with_per_exp_classes([(0, 1)]),
+                "one_dataset_per_exp_alone",
+            ),
             (
                 NcConfig::new(1, false)
                     .with_one_dataset_per_exp(true)
@@ -635,7 +638,10 @@ mod tests {
         // The rules that depend on the dataset's classes (10 here).
         let data_cases: Vec<(NcConfig, &str)> = vec![
             (NcConfig::new(4, false), "n_experiences_divides_classes"),
-            (NcConfig::new(2, false).with_class_order(ClassOrder::Fixed { order: vec![1, 4] }), "class_order_permutation"),
+            (
+                NcConfig::new(2, false).with_class_order(ClassOrder::Fixed { order: vec![1, 4] }),
+                "class_order_permutation",
+            ),
             (per(&[(0, 11)]), "per_exp_classes_at_most_classes"),
             (per(&[(0, 3), (1, 3), (2, 3)]), "per_exp_classes_cover_classes"),
             (per(&[(0, 5)]), "per_exp_classes_rest_divisible"),
@@ -678,7 +684,9 @@ pub(crate) mod per_exp_keys {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(map: &Option<BTreeMap<usize, usize>>, s: S) -> Result<S::Ok, S::Error> {
-        map.as_ref().map(|m| m.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<String, usize>>()).serialize(s)
+        map.as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<String, usize>>())
+            .serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<usize, usize>>, D::Error> {

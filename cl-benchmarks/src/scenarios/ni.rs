@@ -141,7 +141,8 @@ impl Validate for NiConfig {
             format!("experience {} has no sample; give every experience at least one index", empty.unwrap_or(0))
         })?;
         let mut used = BTreeSet::new();
-        let twice = fixed.iter().enumerate().find_map(|(e, list)| list.iter().find(|&&i| !used.insert(i)).map(|&i| (e, i)));
+        let twice =
+            fixed.iter().enumerate().find_map(|(e, list)| list.iter().find(|&&i| !used.insert(i)).map(|&i| (e, i)));
         rule(C, "assignment_no_duplicates", twice.is_none(), || {
             let (e, i) = twice.unwrap_or_default();
             format!("index {i} is assigned twice (again in experience {e}); list each sample once")
@@ -466,7 +467,12 @@ mod tests {
     fn fields_timeline_and_task_labels() {
         let train = indexed((0..30).map(|i| i % 3).collect());
         let test = indexed(vec![0, 1, 2, 2]);
-        let b = ni_benchmark(&train, &test, &NiConfig::new(3).with_seed(4).with_task_labels(true).with_balance_experiences(true)).unwrap();
+        let b = ni_benchmark(
+            &train,
+            &test,
+            &NiConfig::new(3).with_seed(4).with_task_labels(true).with_balance_experiences(true),
+        )
+        .unwrap();
         assert_eq!(b.n_classes, 3);
         assert_eq!(b.classes_order, vec![0, 1, 2]);
         assert_eq!(b.n_classes_per_exp, vec![3, 3, 3]);

@@ -36,8 +36,7 @@ impl OnlineExperience {
     /// `(is_first_subexp, is_last_subexp)` when the model may know the task boundaries
     /// (`access_task_boundaries`), `None` otherwise: the training-side view of the flags.
     pub fn task_boundaries(&self) -> Option<(bool, bool)> {
-        self.access_task_boundaries
-            .then_some((self.is_first_subexp, self.is_last_subexp))
+        self.access_task_boundaries.then_some((self.is_first_subexp, self.is_last_subexp))
     }
 }
 

@@ -176,10 +176,7 @@ pub fn benchmark_with_validation_stream(
     set_timeline(&mut valid_exps);
     let mut out = benchmark.clone();
     out.train_stream = Stream::new(train_name, train_exps);
-    Ok(BenchmarkWithValidation {
-        benchmark: out,
-        valid_stream: Stream::new("valid", valid_exps),
-    })
+    Ok(BenchmarkWithValidation { benchmark: out, valid_stream: Stream::new("valid", valid_exps) })
 }
 
 #[cfg(test)]
@@ -232,7 +229,7 @@ mod tests {
                 all.sort_unstable();
                 prop_assert_eq!(all, ids(&orig.dataset));
                 let len = orig.dataset.len();
-                prop_assert!(t.dataset.len() >= 1);
+                prop_assert!(!t.dataset.is_empty());
                 if class_balanced {
                     for c in orig.classes_in_this_experience.iter().copied() {
                         let nc = count(&orig.dataset, c);
@@ -295,9 +292,7 @@ mod tests {
     #[test]
     fn errors() {
         let b = bench(30); // experiences of 10 samples
-        let arg = |r: Result<BenchmarkWithValidation, BenchmarkError>, name: &str| {
-            matches!(r, Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule, .. })) if rule == name)
-        };
+        let arg = |r: Result<BenchmarkWithValidation, BenchmarkError>, name: &str| matches!(r, Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule, .. })) if rule == name);
         for f in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
             assert!(arg(benchmark_with_validation_stream(&b, f, false, true, 0), "validation_size"));
         }

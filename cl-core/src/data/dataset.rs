@@ -55,12 +55,7 @@ impl Part {
 
     #[inline]
     fn task_label(&self, local: usize) -> u32 {
-        self.task_label.unwrap_or_else(|| {
-            self.storage
-                .task_labels
-                .as_ref()
-                .map_or(0, |t| t[self.storage_index(local)])
-        })
+        self.task_label.unwrap_or_else(|| self.storage.task_labels.as_ref().map_or(0, |t| t[self.storage_index(local)]))
     }
 }
 
@@ -112,22 +107,12 @@ impl ClassificationDataset {
     ///
     /// Bytes are scaled to `[0, 1]` when batches are built.
     pub fn from_u8(inputs: Vec<u8>, sample_shape: Vec<usize>, targets: Vec<u32>) -> Result<Self> {
-        Ok(Self::from_storage(Storage::new(
-            InputBuffer::U8(inputs),
-            sample_shape,
-            targets,
-            None,
-        )?))
+        Ok(Self::from_storage(Storage::new(InputBuffer::U8(inputs), sample_shape, targets, None)?))
     }
 
     /// A dataset of f32 values, `targets.len()` samples of `sample_shape`.
     pub fn from_f32(inputs: Vec<f32>, sample_shape: Vec<usize>, targets: Vec<u32>) -> Result<Self> {
-        Ok(Self::from_storage(Storage::new(
-            InputBuffer::F32(inputs),
-            sample_shape,
-            targets,
-            None,
-        )?))
+        Ok(Self::from_storage(Storage::new(InputBuffer::F32(inputs), sample_shape, targets, None)?))
     }
 
     /// Like [`from_u8`](Self::from_u8)/[`from_f32`](Self::from_f32) with one task label per sample.
@@ -137,12 +122,7 @@ impl ClassificationDataset {
         targets: Vec<u32>,
         task_labels: Vec<u32>,
     ) -> Result<Self> {
-        Ok(Self::from_storage(Storage::new(
-            inputs,
-            sample_shape,
-            targets,
-            Some(task_labels),
-        )?))
+        Ok(Self::from_storage(Storage::new(inputs, sample_shape, targets, Some(task_labels))?))
     }
 
     /// Copies a `burn_dataset::Dataset` into contiguous storage.
@@ -161,9 +141,7 @@ impl ClassificationDataset {
         let mut targets = Vec::with_capacity(n);
         let mut tasks = Vec::with_capacity(n);
         for i in 0..n {
-            let item = dataset
-                .get(i)
-                .map_err(|e| ClError::DatasetLayout(format!("burn dataset item {i}: {e}")))?;
+            let item = dataset.get(i).map_err(|e| ClError::DatasetLayout(format!("burn dataset item {i}: {e}")))?;
             let (x, y, t) = to_sample(item);
             if x.len() != sample_len {
                 return Err(ClError::DatasetLayout(format!(
@@ -207,10 +185,7 @@ impl ClassificationDataset {
 
     fn check(&self, index: usize) -> Result<()> {
         if index >= self.len() {
-            return Err(ClError::IndexOutOfBounds {
-                index,
-                len: self.len(),
-            });
+            return Err(ClError::IndexOutOfBounds { index, len: self.len() });
         }
         Ok(())
     }
@@ -235,11 +210,7 @@ impl ClassificationDataset {
         let (p, l) = self.locate(index);
         let mut x = Vec::with_capacity(self.sample_len());
         p.storage.push_input(p.storage_index(l), &mut x);
-        Ok(Sample {
-            x,
-            y: p.target(l),
-            t: p.task_label(l),
-        })
+        Ok(Sample { x, y: p.target(l), t: p.task_label(l) })
     }
 
     /// All class labels, in order.
@@ -358,18 +329,12 @@ impl ClassificationDataset {
         let mut parts = self.parts.to_vec();
         for p in parts.iter_mut() {
             let composed: Arc<[u32]> = match &p.target_map {
-                Some(m) => m
-                    .iter()
-                    .map(|&c| mapping.get(c as usize).copied().unwrap_or(u32::MAX))
-                    .collect(),
+                Some(m) => m.iter().map(|&c| mapping.get(c as usize).copied().unwrap_or(u32::MAX)).collect(),
                 None => mapping.into(),
             };
             p.target_map = Some(composed);
         }
-        let out = Self {
-            parts: parts.into(),
-            ..self.clone()
-        };
+        let out = Self { parts: parts.into(), ..self.clone() };
         if let Some(bad) = self.classes().into_iter().find(|&c| c as usize >= mapping.len()) {
             return Err(ClError::DatasetLayout(format!(
                 "class {bad} has no entry in a class mapping of {} classes",
@@ -385,10 +350,7 @@ impl ClassificationDataset {
         for p in parts.iter_mut() {
             p.task_label = Some(task);
         }
-        Self {
-            parts: parts.into(),
-            ..self.clone()
-        }
+        Self { parts: parts.into(), ..self.clone() }
     }
 
     /// Replaces the transform groups of every sample; an error if a transform does not fit
@@ -399,10 +361,7 @@ impl ClassificationDataset {
         for p in parts.iter_mut() {
             p.transforms = transforms.clone();
         }
-        Ok(Self {
-            parts: parts.into(),
-            ..self.clone()
-        })
+        Ok(Self { parts: parts.into(), ..self.clone() })
     }
 
     /// The transform groups of the first sample's part (after concatenations, parts may differ).
@@ -417,18 +376,12 @@ impl ClassificationDataset {
 
     /// The view applying the training transforms.
     pub fn train(&self) -> Self {
-        Self {
-            mode: TransformMode::Train,
-            ..self.clone()
-        }
+        Self { mode: TransformMode::Train, ..self.clone() }
     }
 
     /// The view applying the evaluation transforms.
     pub fn eval(&self) -> Self {
-        Self {
-            mode: TransformMode::Eval,
-            ..self.clone()
-        }
+        Self { mode: TransformMode::Eval, ..self.clone() }
     }
 
     /// The transform group this view applies.
@@ -465,14 +418,7 @@ impl ClassificationDataset {
             TensorData::new(tasks.iter().map(|&v| v as i64).collect::<Vec<_>>(), [n]),
             device,
         );
-        Ok(MiniBatch {
-            x: xt,
-            y,
-            t,
-            targets,
-            task_labels: tasks,
-            sample_shape: out_shape,
-        })
+        Ok(MiniBatch { x: xt, y, t, targets, task_labels: tasks, sample_shape: out_shape })
     }
 
     /// Applies each row's transforms: once for the whole batch when its samples share them

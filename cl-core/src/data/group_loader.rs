@@ -53,21 +53,8 @@ struct GroupSampler {
 
 impl GroupSampler {
     fn new(offset: usize, len: usize, batch_size: usize, drop_last: bool, rng: ChaCha8Rng) -> Self {
-        let num_batches = if drop_last {
-            len / batch_size
-        } else {
-            len.div_ceil(batch_size)
-        };
-        Self {
-            offset,
-            batch_size,
-            num_batches,
-            order: (0..len).collect(),
-            pos: 0,
-            batches_done: 0,
-            active: true,
-            rng,
-        }
+        let num_batches = if drop_last { len / batch_size } else { len.div_ceil(batch_size) };
+        Self { offset, batch_size, num_batches, order: (0..len).collect(), pos: 0, batches_done: 0, active: true, rng }
     }
 
     /// A new pass over the group (a new `iter(sampler)` in PyTorch: a fresh permutation).
@@ -252,10 +239,7 @@ pub struct GroupBalancedDataLoaderConfig {
 impl GroupBalancedDataLoaderConfig {
     /// `loader`'s options, without oversampling.
     pub fn new(loader: DataLoaderConfig) -> Self {
-        Self {
-            loader,
-            oversample_small_groups: false,
-        }
+        Self { loader, oversample_small_groups: false }
     }
 
     /// Sets [`oversample_small_groups`](Self::oversample_small_groups).
@@ -314,10 +298,7 @@ impl GroupBalancedDataLoader {
         config.validate()?;
         let batch_size = config.loader.batch_size;
         if groups.is_empty() {
-            return Err(ClError::config(
-                "groups",
-                "a group-balanced loader needs at least one group",
-            ));
+            return Err(ClError::config("groups", "a group-balanced loader needs at least one group"));
         }
         if let Some(empty) = groups.iter().position(ClassificationDataset::is_empty) {
             return Err(ClError::config("groups", format!("group {empty} has no samples")));
@@ -333,13 +314,8 @@ impl GroupBalancedDataLoader {
             ));
         }
         let batch_sizes = balanced_batch_sizes(batch_size, groups.len());
-        let sampler = MultiGroupSampler::new(
-            groups,
-            &batch_sizes,
-            None,
-            config.oversample_small_groups,
-            &config.loader,
-        )?;
+        let sampler =
+            MultiGroupSampler::new(groups, &batch_sizes, None, config.oversample_small_groups, &config.loader)?;
         Ok(Self { sampler, batch_sizes })
     }
 
@@ -388,15 +364,10 @@ pub(super) fn split_by_task(dataset: &ClassificationDataset) -> Result<(Vec<u32>
     let mut indices: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
     for (i, t) in labels.iter().enumerate() {
         // `tasks` is sorted and holds every label.
-        let k = tasks
-            .binary_search(t)
-            .unwrap_or_else(|_| unreachable!("task {t} is present"));
+        let k = tasks.binary_search(t).unwrap_or_else(|_| unreachable!("task {t} is present"));
         indices[k].push(i);
     }
-    let subsets = indices
-        .iter()
-        .map(|idx| dataset.subset(idx))
-        .collect::<Result<Vec<_>>>()?;
+    let subsets = indices.iter().map(|idx| dataset.subset(idx)).collect::<Result<Vec<_>>>()?;
     Ok((tasks, subsets))
 }
 
@@ -430,10 +401,7 @@ impl TaskBalancedDataLoader {
     /// size is smaller than its number of tasks.
     pub fn new(dataset: &ClassificationDataset, config: GroupBalancedDataLoaderConfig) -> Result<Self> {
         let (tasks, groups) = split_by_task(dataset)?;
-        Ok(Self {
-            inner: GroupBalancedDataLoader::new(&groups, config)?,
-            tasks,
-        })
+        Ok(Self { inner: GroupBalancedDataLoader::new(&groups, config)?, tasks })
     }
 
     /// The task label of each group, in group order (increasing).
@@ -565,11 +533,9 @@ pub(super) mod tests {
     #[test]
     fn drop_last_applies_per_group() {
         let groups = [ids(0, 7, 0), ids(100, 1, 0)];
-        let cfg = GroupBalancedDataLoaderConfig::new(DataLoaderConfig {
-            drop_last: true,
-            ..DataLoaderConfig::train(4, 0)
-        })
-        .with_oversample_small_groups(true);
+        let cfg =
+            GroupBalancedDataLoaderConfig::new(DataLoaderConfig { drop_last: true, ..DataLoaderConfig::train(4, 0) })
+                .with_oversample_small_groups(true);
         let mut l = GroupBalancedDataLoader::new(&groups, cfg).unwrap();
         // Group 0: 7 / 2 = 3 full batches; group 1 has no full batch and is skipped.
         assert_eq!(l.num_batches(), 3);
@@ -597,11 +563,7 @@ pub(super) mod tests {
         // Tasks interleaved in the dataset: 0, 2, 0, 2, … plus task 1.
         let a = ids(0, 6, 0);
         let b = ids(200, 6, 2);
-        let mixed = a
-            .concat(&b)
-            .unwrap()
-            .subset(&[0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11])
-            .unwrap();
+        let mixed = a.concat(&b).unwrap().subset(&[0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]).unwrap();
         let data = mixed.concat(&ids(100, 2, 1)).unwrap();
         let mut l = TaskBalancedDataLoader::new(&data, config(7, 5, false)).unwrap();
         assert_eq!(l.tasks(), &[0, 1, 2]);
@@ -626,35 +588,16 @@ pub(super) mod tests {
             Ok(_) => panic!("accepted"),
         };
         let two = [ids(0, 3, 0), ids(100, 3, 0)];
-        assert_eq!(
-            err(GroupBalancedDataLoader::new(&two, config(0, 0, false))),
-            "batch_size_positive"
-        );
-        assert_eq!(
-            err(GroupBalancedDataLoader::new(&two, config(1, 0, false))),
-            "batch_size"
-        );
+        assert_eq!(err(GroupBalancedDataLoader::new(&two, config(0, 0, false))), "batch_size_positive");
+        assert_eq!(err(GroupBalancedDataLoader::new(&two, config(1, 0, false))), "batch_size");
         assert_eq!(err(GroupBalancedDataLoader::new(&[], config(4, 0, false))), "groups");
         let empty = ids(0, 3, 0).subset(&[]).unwrap();
-        assert_eq!(
-            err(GroupBalancedDataLoader::new(
-                &[ids(0, 3, 0), empty.clone()],
-                config(4, 0, false)
-            )),
-            "groups"
-        );
+        assert_eq!(err(GroupBalancedDataLoader::new(&[ids(0, 3, 0), empty.clone()], config(4, 0, false))), "groups");
         assert!(TaskBalancedDataLoader::new(&empty, config(4, 0, false)).is_err());
-        let three_tasks = ids(0, 2, 0)
-            .concat(&ids(100, 2, 1))
-            .unwrap()
-            .concat(&ids(200, 2, 2))
-            .unwrap();
+        let three_tasks = ids(0, 2, 0).concat(&ids(100, 2, 1)).unwrap().concat(&ids(200, 2, 2)).unwrap();
         assert!(matches!(
             TaskBalancedDataLoader::new(&three_tasks, config(2, 0, false)),
-            Err(ClError::InvalidConfig {
-                rule: "batch_size",
-                ..
-            })
+            Err(ClError::InvalidConfig { rule: "batch_size", .. })
         ));
         let other_shape = ClassificationDataset::from_f32(vec![0.0; 4], vec![2], vec![0; 2]).unwrap();
         assert!(matches!(

@@ -16,10 +16,7 @@ use crate::error::{ClError, Result};
 fn image_dims(sample_shape: &[usize], what: &str) -> Result<(usize, usize, usize)> {
     match sample_shape {
         [c, h, w] => Ok((*c, *h, *w)),
-        other => Err(ClError::config(
-            "transform",
-            format!("{what} needs samples of shape [C, H, W], got {other:?}"),
-        )),
+        other => Err(ClError::config("transform", format!("{what} needs samples of shape [C, H, W], got {other:?}"))),
     }
 }
 
@@ -133,12 +130,7 @@ impl Rotation {
                 }
             }
         }
-        Ok(Self {
-            degrees,
-            shape: (c, h, w),
-            indices,
-            mask: outside.then_some(mask),
-        })
+        Ok(Self { degrees, shape: (c, h, w), indices, mask: outside.then_some(mask) })
     }
 
     /// The angle in degrees.
@@ -200,10 +192,7 @@ impl Transform for RandomCrop {
         if self.height > h + 2 * self.padding || self.width > w + 2 * self.padding {
             return Err(ClError::config(
                 "random_crop",
-                format!(
-                    "a {}×{} crop does not fit {h}×{w} images padded by {}",
-                    self.height, self.width, self.padding
-                ),
+                format!("a {}×{} crop does not fit {h}×{w} images padded by {}", self.height, self.width, self.padding),
             ));
         }
         Ok(())
@@ -323,7 +312,10 @@ mod tests {
         let img: Vec<f32> = (0..9).map(|v| v as f32).collect();
         let r90 = Rotation::new(90.0, &[1, 3, 3]).unwrap();
         // Counter-clockwise: the top row becomes the left column, read bottom-up.
-        assert_eq!(rows(r90.apply(batch(img.clone(), 1), &[1, 3, 3], &mut rng())), vec![2., 5., 8., 1., 4., 7., 0., 3., 6.]);
+        assert_eq!(
+            rows(r90.apply(batch(img.clone(), 1), &[1, 3, 3], &mut rng())),
+            vec![2., 5., 8., 1., 4., 7., 0., 3., 6.]
+        );
         let r0 = Rotation::new(0.0, &[1, 3, 3]).unwrap();
         assert_eq!(rows(r0.apply(batch(img.clone(), 1), &[1, 3, 3], &mut rng())), img);
         // 45° on a 4×4 image takes the corners from outside: they are filled with 0.

@@ -43,20 +43,13 @@ pub struct DataLoaderConfig {
 
 impl Default for DataLoaderConfig {
     fn default() -> Self {
-        Self {
-            batch_size: 1,
-            shuffle: false,
-            drop_last: false,
-            seed: 0,
-        }
+        Self { batch_size: 1, shuffle: false, drop_last: false, seed: 0 }
     }
 }
 
 impl Validate for DataLoaderConfig {
     fn validate(&self) -> Result<()> {
-        rule("DataLoaderConfig", "batch_size_positive", self.batch_size > 0, || {
-            "batch_size must be at least 1".into()
-        })
+        rule("DataLoaderConfig", "batch_size_positive", self.batch_size > 0, || "batch_size must be at least 1".into())
     }
 }
 
@@ -87,22 +80,12 @@ impl DataLoaderConfig {
 
     /// A training loader: shuffled, last partial batch kept.
     pub fn train(batch_size: usize, seed: u64) -> Self {
-        Self {
-            batch_size,
-            shuffle: true,
-            drop_last: false,
-            seed,
-        }
+        Self { batch_size, shuffle: true, drop_last: false, seed }
     }
 
     /// An evaluation loader: in order.
     pub fn eval(batch_size: usize) -> Self {
-        Self {
-            batch_size,
-            shuffle: false,
-            drop_last: false,
-            seed: 0,
-        }
+        Self { batch_size, shuffle: false, drop_last: false, seed: 0 }
     }
 }
 
@@ -137,22 +120,14 @@ impl ClassificationDataLoader {
     }
 
     fn epoch_len(&self) -> usize {
-        if self.config.drop_last {
-            self.num_batches() * self.config.batch_size
-        } else {
-            self.order.len()
-        }
+        if self.config.drop_last { self.num_batches() * self.config.batch_size } else { self.order.len() }
     }
 }
 
 impl DataLoader for ClassificationDataLoader {
     fn num_batches(&self) -> usize {
         let n = self.dataset.len();
-        if self.config.drop_last {
-            n / self.config.batch_size
-        } else {
-            n.div_ceil(self.config.batch_size)
-        }
+        if self.config.drop_last { n / self.config.batch_size } else { n.div_ceil(self.config.batch_size) }
     }
 
     fn start_epoch(&mut self) {
@@ -211,11 +186,8 @@ mod tests {
     fn loader_configs_round_trip_and_rules() {
         use crate::config::{ConfigFile, assert_rule};
         use crate::data::{GroupBalancedDataLoaderConfig, ReplayDataLoaderConfig};
-        let loader = DataLoaderConfig::default()
-            .with_batch_size(7)
-            .with_shuffle(true)
-            .with_drop_last(true)
-            .with_seed(3);
+        let loader =
+            DataLoaderConfig::default().with_batch_size(7).with_shuffle(true).with_drop_last(true).with_seed(3);
         assert_eq!(DataLoaderConfig::from_json(&loader.to_json()).unwrap(), loader);
         assert_eq!(DataLoaderConfig::from_toml(&loader.to_toml().unwrap()).unwrap(), loader);
         let group = GroupBalancedDataLoaderConfig::new(loader).with_oversample_small_groups(true);

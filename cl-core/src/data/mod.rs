@@ -3,8 +3,8 @@
 
 mod batch;
 mod dataset;
-mod image_transforms;
 mod group_loader;
+mod image_transforms;
 mod loader;
 mod replay_loader;
 mod storage;
@@ -12,10 +12,10 @@ mod transform;
 
 pub use batch::MiniBatch;
 pub use dataset::{ClassificationDataset, Sample};
-pub use image_transforms::{PixelPermutation, RandomCrop, RandomHorizontalFlip, Rotation};
 pub use group_loader::{
     GroupBalancedDataLoader, GroupBalancedDataLoaderConfig, TaskBalancedDataLoader, balanced_batch_sizes,
 };
+pub use image_transforms::{PixelPermutation, RandomCrop, RandomHorizontalFlip, Rotation};
 pub use loader::{ClassificationDataLoader, DataLoader, DataLoaderConfig};
 pub use replay_loader::{ReplayDataLoader, ReplayDataLoaderConfig};
 pub use storage::InputBuffer;

@@ -35,12 +35,7 @@ pub struct ReplayDataLoaderConfig {
 impl ReplayDataLoaderConfig {
     /// `loader`'s options, `batch_size_mem = batch_size`, memory cycled, not task-balanced.
     pub fn new(loader: DataLoaderConfig) -> Self {
-        Self {
-            loader,
-            batch_size_mem: None,
-            oversample_small_tasks: true,
-            task_balanced_dataloader: false,
-        }
+        Self { loader, batch_size_mem: None, oversample_small_tasks: true, task_balanced_dataloader: false }
     }
 
     /// Sets [`batch_size_mem`](Self::batch_size_mem).
@@ -161,18 +156,9 @@ impl ReplayDataLoader {
             }
             batch_sizes.extend_from_slice(&memory_batch_sizes);
         }
-        let sampler = MultiGroupSampler::new(
-            &groups,
-            &batch_sizes,
-            Some(0),
-            config.oversample_small_tasks,
-            &config.loader,
-        )?;
-        Ok(Self {
-            sampler,
-            memory_batch_sizes,
-            memory_tasks,
-        })
+        let sampler =
+            MultiGroupSampler::new(&groups, &batch_sizes, Some(0), config.oversample_small_tasks, &config.loader)?;
+        Ok(Self { sampler, memory_batch_sizes, memory_tasks })
     }
 
     /// Memory samples per full mini-batch, per memory group (empty without memory).
@@ -258,10 +244,7 @@ mod tests {
         assert_eq!(cfg.memory_batch_size(), 2);
         let mut l = ReplayDataLoader::new(&data, Some(&memory), cfg).unwrap();
         let e = epoch(&mut l);
-        assert_eq!(
-            e.iter().map(|b| split(b)).collect::<Vec<_>>(),
-            vec![(2, 2), (2, 2), (1, 2)]
-        );
+        assert_eq!(e.iter().map(|b| split(b)).collect::<Vec<_>>(), vec![(2, 2), (2, 2), (1, 2)]);
         // Without oversampling, an exhausted memory leaves the batches.
         let cfg = config(2, 3, 0).with_oversample_small_tasks(false);
         let mut l = ReplayDataLoader::new(&ids(0, 10, 1), Some(&ids(100, 4, 0)), cfg).unwrap();
@@ -301,10 +284,7 @@ mod tests {
         let cfg = config(4, 1, 1).with_task_balanced_dataloader(true);
         assert!(matches!(
             ReplayDataLoader::new(&data, Some(&memory), cfg),
-            Err(ClError::InvalidConfig {
-                rule: "batch_size_mem",
-                ..
-            })
+            Err(ClError::InvalidConfig { rule: "batch_size_mem", .. })
         ));
     }
 
@@ -320,19 +300,10 @@ mod tests {
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("accepted"),
         };
-        assert_eq!(
-            field(ReplayDataLoader::new(&data, Some(&memory), config(0, 2, 0))),
-            "batch_size_positive"
-        );
-        assert_eq!(
-            field(ReplayDataLoader::new(&data, Some(&memory), config(4, 0, 0))),
-            "batch_size_mem_positive"
-        );
+        assert_eq!(field(ReplayDataLoader::new(&data, Some(&memory), config(0, 2, 0))), "batch_size_positive");
+        assert_eq!(field(ReplayDataLoader::new(&data, Some(&memory), config(4, 0, 0))), "batch_size_mem_positive");
         let empty = data.subset(&[]).unwrap();
-        assert_eq!(
-            field(ReplayDataLoader::new(&empty, Some(&memory), config(4, 2, 0))),
-            "data"
-        );
+        assert_eq!(field(ReplayDataLoader::new(&empty, Some(&memory), config(4, 2, 0))), "data");
         // The config is checked on its own, with or without memory: 0 is never a batch size.
         assert_eq!(field(ReplayDataLoader::new(&data, None, config(4, 0, 0))), "batch_size_mem_positive");
     }

@@ -59,27 +59,14 @@ impl Storage {
         if let Some(t) = &task_labels
             && t.len() != targets.len()
         {
-            return Err(ClError::DatasetLayout(format!(
-                "{} task labels for {} targets",
-                t.len(),
-                targets.len()
-            )));
+            return Err(ClError::DatasetLayout(format!("{} task labels for {} targets", t.len(), targets.len())));
         }
         if let InputBuffer::F32(v) = &inputs
             && let Some(i) = v.iter().position(|x| !x.is_finite())
         {
-            return Err(ClError::DatasetLayout(format!(
-                "input value {i} is not finite ({})",
-                v[i]
-            )));
+            return Err(ClError::DatasetLayout(format!("input value {i} is not finite ({})", v[i])));
         }
-        Ok(Self {
-            inputs,
-            sample_shape,
-            sample_len,
-            targets,
-            task_labels,
-        })
+        Ok(Self { inputs, sample_shape, sample_len, targets, task_labels })
     }
 
     /// Number of samples.

@@ -51,10 +51,7 @@ impl Normalize {
             ));
         }
         if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) || mean.iter().any(|m| !m.is_finite()) {
-            return Err(ClError::config(
-                "normalize",
-                "means must be finite and standard deviations finite and > 0",
-            ));
+            return Err(ClError::config("normalize", "means must be finite and standard deviations finite and > 0"));
         }
         Ok(Self { mean, std })
     }
@@ -160,10 +157,7 @@ impl TransformGroups {
     /// The same transforms for training and evaluation.
     pub fn same(transforms: Vec<Arc<dyn Transform>>) -> Self {
         let t: Arc<[Arc<dyn Transform>]> = transforms.into();
-        Self {
-            train: t.clone(),
-            eval: t,
-        }
+        Self { train: t.clone(), eval: t }
     }
 
     /// The group used in `mode`.

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Int, Tensor};
 use crate::data::MiniBatch;
+use burn::tensor::{Int, Tensor};
 
 /// Sums for one task label: kept on the device until read.
 #[derive(Debug, Default)]
@@ -50,13 +50,7 @@ impl AccuracyLossSums {
         if n == 0 {
             return;
         }
-        let hits = logits
-            .clone()
-            .detach()
-            .argmax(1)
-            .reshape([n])
-            .equal(batch.y.clone())
-            .int();
+        let hits = logits.clone().detach().argmax(1).reshape([n]).equal(batch.y.clone()).int();
         self.update_hits(batch, hits, mean_loss);
     }
 
@@ -118,11 +112,7 @@ impl AccuracyLossSums {
             count += s.count;
         }
         let (correct, loss) = (correct?.into_scalar::<i64>(), loss?.into_scalar::<f32>() as f64);
-        Some(TaskValues {
-            accuracy: correct as f64 / count as f64,
-            loss: loss / count as f64,
-            count,
-        })
+        Some(TaskValues { accuracy: correct as f64 / count as f64, loss: loss / count as f64, count })
     }
 
     /// Reads the values of every task (one transfer per tensor).
@@ -222,7 +212,9 @@ mod tests {
 
     fn batch(y: &[u32], t: &[u32], device: &Device) -> MiniBatch {
         let n = y.len();
-        let ints = |v: &[u32]| Tensor::<1, Int>::from_data(TensorData::new(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), [n]), device);
+        let ints = |v: &[u32]| {
+            Tensor::<1, Int>::from_data(TensorData::new(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), [n]), device)
+        };
         MiniBatch {
             x: Tensor::zeros([n, 1], device),
             y: ints(y),
@@ -237,7 +229,8 @@ mod tests {
     fn accuracy_and_loss_per_task_over_batches() {
         let device = Device::default();
         // Predictions: argmax of each row = 1, 0, 1, 1.
-        let logits = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 1.0, 2.0, 0.0, 0.0, 3.0, -1.0, 0.5], [4, 2]), &device);
+        let logits =
+            Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 1.0, 2.0, 0.0, 0.0, 3.0, -1.0, 0.5], [4, 2]), &device);
         let loss = Tensor::<1>::from_data(TensorData::new(vec![0.5f32], [1]), &device);
         let mut sums = AccuracyLossSums::default();
         sums.update(&batch(&[1, 0, 0, 1], &[0, 0, 0, 0], &device), &logits, &loss);

@@ -214,7 +214,10 @@ impl Metric for AccuracyMetrics {
                 if self.config.accuracy.minibatch || self.config.loss.minibatch {
                     self.minibatch.reset();
                     self.minibatch.update_hits(batch, hits, loss);
-                    let names = (pick(self.config.accuracy.minibatch, "Top1_Acc_MB"), pick(self.config.loss.minibatch, "Loss_MB"));
+                    let names = (
+                        pick(self.config.accuracy.minibatch, "Top1_Acc_MB"),
+                        pick(self.config.loss.minibatch, "Loss_MB"),
+                    );
                     self.emit(&self.minibatch, names, false, ctx, out);
                 }
                 if self.config.running_accuracy || self.config.running_loss {
@@ -226,7 +229,8 @@ impl Metric for AccuracyMetrics {
                 }
             }
             Callback::AfterTrainingEpoch => {
-                let names = (pick(self.config.accuracy.epoch, "Top1_Acc_Epoch"), pick(self.config.loss.epoch, "Loss_Epoch"));
+                let names =
+                    (pick(self.config.accuracy.epoch, "Top1_Acc_Epoch"), pick(self.config.loss.epoch, "Loss_Epoch"));
                 if names.0.is_some() || names.1.is_some() {
                     self.emit(&self.epoch, names, false, ctx, out);
                 }
@@ -255,13 +259,19 @@ impl Metric for AccuracyMetrics {
                 }
             }
             Callback::AfterEvalExp => {
-                let names = (pick(self.config.accuracy.experience, "Top1_Acc_Exp"), pick(self.config.loss.experience, "Loss_Exp"));
+                let names = (
+                    pick(self.config.accuracy.experience, "Top1_Acc_Exp"),
+                    pick(self.config.loss.experience, "Loss_Exp"),
+                );
                 if names.0.is_some() || names.1.is_some() {
                     self.emit(&self.experience, names, true, ctx, out);
                 }
             }
             Callback::AfterEval => {
-                let names = (pick(self.config.accuracy.stream, "Top1_Acc_Stream"), pick(self.config.loss.stream, "Loss_Stream"));
+                let names = (
+                    pick(self.config.accuracy.stream, "Top1_Acc_Stream"),
+                    pick(self.config.loss.stream, "Loss_Stream"),
+                );
                 if names.0.is_some() || names.1.is_some() {
                     // As Avalanche, named with the last evaluated experience's task.
                     self.emit(&self.stream, names, false, ctx, out);
@@ -314,10 +324,7 @@ impl Default for TopkConfig {
 impl TopkConfig {
     /// Top-`k` accuracy per epoch, experience and stream.
     pub fn new(top_k: usize) -> Self {
-        Self {
-            top_k,
-            granularity: Granularity::DEFAULT,
-        }
+        Self { top_k, granularity: Granularity::DEFAULT }
     }
 
     /// Sets `k`.
@@ -336,9 +343,7 @@ impl TopkConfig {
 impl Validate for TopkConfig {
     /// `top_k_positive`.
     fn validate(&self) -> Result<()> {
-        rule("TopkConfig", "top_k_positive", self.top_k > 0, || {
-            format!("top_k = {} must be at least 1", self.top_k)
-        })
+        rule("TopkConfig", "top_k_positive", self.top_k > 0, || format!("top_k = {} must be at least 1", self.top_k))
     }
 }
 

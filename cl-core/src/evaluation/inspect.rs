@@ -91,21 +91,12 @@ impl ModuleVisitor for Inspector {
         if field != "weight" {
             return;
         }
-        let path = self.stack[..self.stack.len() - 1]
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
+        let path = self.stack[..self.stack.len() - 1].iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
         let kind = match (container.as_str(), D) {
-            ("Struct:Linear", 2) => LayerKind::Linear {
-                d_in: dims[0],
-                d_out: dims[1],
-            },
-            ("Struct:Conv2d", 4) => LayerKind::Conv2d {
-                c_out: dims[0],
-                c_in_per_group: dims[1],
-                kernel: [dims[2], dims[3]],
-            },
+            ("Struct:Linear", 2) => LayerKind::Linear { d_in: dims[0], d_out: dims[1] },
+            ("Struct:Conv2d", 4) => {
+                LayerKind::Conv2d { c_out: dims[0], c_in_per_group: dims[1], kernel: [dims[2], dims[3]] }
+            }
             _ => return,
         };
         self.layers.push(LayerInfo { path, kind });
@@ -168,16 +159,9 @@ mod tests {
             vec![
                 LayerInfo {
                     path: "conv".into(),
-                    kind: LayerKind::Conv2d {
-                        c_out: 4,
-                        c_in_per_group: 1,
-                        kernel: [3, 3]
-                    }
+                    kind: LayerKind::Conv2d { c_out: 4, c_in_per_group: 1, kernel: [3, 3] }
                 },
-                LayerInfo {
-                    path: "fc".into(),
-                    kind: LayerKind::Linear { d_in: 2704, d_out: 10 }
-                },
+                LayerInfo { path: "fc".into(), kind: LayerKind::Linear { d_in: 2704, d_out: 10 } },
             ]
         );
         let params = 4 * 9 + 4 + 2704 * 10 + 10;

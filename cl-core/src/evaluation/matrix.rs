@@ -70,10 +70,7 @@ impl AccuracyMatrix {
 
     /// An `n × n` matrix with nothing measured.
     pub fn new(n: usize) -> Self {
-        Self {
-            rows: vec![vec![f64::NAN; n]; n],
-            x_plot: Vec::new(),
-        }
+        Self { rows: vec![vec![f64::NAN; n]; n], x_plot: Vec::new() }
     }
 
     /// A matrix from its rows (e.g. the `rows` of the `EvalStream/Acc_Matrix` metric value, or
@@ -86,10 +83,7 @@ impl AccuracyMatrix {
         for r in rows.iter_mut() {
             r.resize(n, f64::NAN);
         }
-        Self {
-            rows,
-            x_plot: Vec::new(),
-        }
+        Self { rows, x_plot: Vec::new() }
     }
 
     /// Derives the matrix from a metric `history` (what the evaluator records, or a file read
@@ -130,10 +124,7 @@ impl AccuracyMatrix {
         phases.retain(|(x, _)| *x > 0);
         let n_cols = phases.iter().flat_map(|(_, c)| c.iter().map(|(j, _)| j.saturating_add(1))).max().unwrap_or(0);
         if phases.len().saturating_mul(n_cols) > Self::MAX_CELLS {
-            return Err(TooLarge {
-                rows: phases.len(),
-                cols: n_cols,
-            });
+            return Err(TooLarge { rows: phases.len(), cols: n_cols });
         }
         let mut rows = Vec::with_capacity(phases.len());
         let mut x_plot = Vec::with_capacity(phases.len());
@@ -228,12 +219,7 @@ impl AccuracyMatrix {
     }
 
     fn out_of_range(&self, after: usize, on: usize) -> IndexOutOfRange {
-        IndexOutOfRange {
-            after,
-            on,
-            rows: self.n_rows(),
-            cols: self.n_cols(),
-        }
+        IndexOutOfRange { after, on, rows: self.n_rows(), cols: self.n_cols() }
     }
 
     /// R\[i\]\[j\], `None` when not measured (`NaN`) or outside the matrix.
@@ -306,23 +292,10 @@ mod tests {
         assert_eq!(r.try_set(1, 1, 0.25), Ok(()));
         assert_eq!(r.try_get(1, 1), Ok(0.25));
         assert!(r.try_get(0, 1).unwrap().is_nan());
-        let e = IndexOutOfRange {
-            after: 0,
-            on: 2,
-            rows: 2,
-            cols: 2,
-        };
+        let e = IndexOutOfRange { after: 0, on: 2, rows: 2, cols: 2 };
         assert_eq!(r.try_set(0, 2, 1.0), Err(e));
         assert_eq!(r.try_get(0, 2), Err(e));
-        assert_eq!(
-            r.try_get(5, 0),
-            Err(IndexOutOfRange {
-                after: 5,
-                on: 0,
-                rows: 2,
-                cols: 2
-            })
-        );
+        assert_eq!(r.try_get(5, 0), Err(IndexOutOfRange { after: 5, on: 0, rows: 2, cols: 2 }));
         assert_eq!(e.to_string(), "index [0][2] out of range for a 2x2 accuracy matrix");
     }
 
@@ -362,7 +335,10 @@ mod tests {
         // Ragged rows are padded to a square.
         let r = AccuracyMatrix::from_rows(vec![vec![0.5], vec![0.25, 1.0, 0.0]]);
         assert_eq!((r.n_rows(), r.n_cols()), (3, 3));
-        assert_eq!(r.measured_rows(), vec![vec![Some(0.5), None, None], vec![Some(0.25), Some(1.0), Some(0.0)], vec![None; 3]]);
+        assert_eq!(
+            r.measured_rows(),
+            vec![vec![Some(0.5), None, None], vec![Some(0.25), Some(1.0), Some(0.0)], vec![None; 3]]
+        );
     }
 
     #[test]
@@ -373,8 +349,11 @@ mod tests {
         assert_eq!(json, r#"{"rows":[[0.5,null],[null,null]]}"#);
         let back: AccuracyMatrix = serde_json::from_str(&json).unwrap();
         assert_eq!(back.measured_rows(), r.measured_rows());
-        let h = AccuracyMatrix::from_history(&[MetricValue::scalar(MetricName::test_exp_accuracy(0, 0).to_string(), 0.5, 3)], "test")
-            .unwrap();
+        let h = AccuracyMatrix::from_history(
+            &[MetricValue::scalar(MetricName::test_exp_accuracy(0, 0).to_string(), 0.5, 3)],
+            "test",
+        )
+        .unwrap();
         let back: AccuracyMatrix = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
     }
@@ -413,21 +392,17 @@ mod tests {
     fn empty_and_missing_cells() {
         let m = AccuracyMatrix::from_history(&[], "test").unwrap();
         assert!(m.is_empty() && m.n_rows() == 0 && m.final_average_accuracy().is_none());
-        let m = AccuracyMatrix::from_history(&[rec("Top1_Acc_Exp/eval_phase/test_stream/Exp002", 0.5, 1)], "test").unwrap();
+        let m =
+            AccuracyMatrix::from_history(&[rec("Top1_Acc_Exp/eval_phase/test_stream/Exp002", 0.5, 1)], "test").unwrap();
         assert_eq!(m.measured_rows(), vec![vec![None, None, Some(0.5)]]);
         assert_eq!(m.measured(0, 2), Some(0.5));
         assert_eq!(m.measured(0, 0), None);
         assert_eq!(m.measured(7, 7), None);
         // A NaN value is not measured.
-        let m = AccuracyMatrix::from_history(&[rec("Top1_Acc_Exp/eval_phase/test_stream/Exp000", f64::NAN, 1)], "test").unwrap();
+        let m = AccuracyMatrix::from_history(&[rec("Top1_Acc_Exp/eval_phase/test_stream/Exp000", f64::NAN, 1)], "test")
+            .unwrap();
         assert!(m.is_empty() && m.n_rows() == 1);
         let corrupt = [rec("Top1_Acc_Exp/eval_phase/test_stream/Exp4000000000", 0.5, 1)];
-        assert_eq!(
-            AccuracyMatrix::from_history(&corrupt, "test"),
-            Err(TooLarge {
-                rows: 1,
-                cols: 4_000_000_001
-            })
-        );
+        assert_eq!(AccuracyMatrix::from_history(&corrupt, "test"), Err(TooLarge { rows: 1, cols: 4_000_000_001 }));
     }
 }

@@ -2,11 +2,11 @@
 
 use std::cell::OnceCell;
 
-use burn::tensor::{Int, Tensor};
 use crate::callback::Callback;
 use crate::clock::Clock;
 use crate::data::MiniBatch;
 use crate::scenario::Experience;
+use burn::tensor::{Int, Tensor};
 
 use super::inspect::ModelInspect;
 use super::names::{MetricName, Phase};
@@ -140,19 +140,13 @@ impl<'a> MetricContext<'a> {
     /// `metric/phase/stream[/TaskTTT]`, with the experience's task label when it has exactly one
     /// (Avalanche's `get_metric_name` with `add_experience=False`): epoch and stream values.
     pub fn task_name(&self, metric: &str) -> MetricName {
-        MetricName {
-            task: self.task(),
-            ..self.stream_name(metric)
-        }
+        MetricName { task: self.task(), ..self.stream_name(metric) }
     }
 
     /// `metric/phase/stream[/TaskTTT]/ExpEEE` (Avalanche's `get_metric_name` with
     /// `add_experience=True`): values of one experience.
     pub fn exp_name(&self, metric: &str) -> MetricName {
-        MetricName {
-            experience: self.experience_id(),
-            ..self.task_name(metric)
-        }
+        MetricName { experience: self.experience_id(), ..self.task_name(metric) }
     }
 
     /// Per-sample top-1 hits (`argmax(logits) == y` as 0/1) of the current batch, on the device,
@@ -162,14 +156,7 @@ impl<'a> MetricContext<'a> {
             .get_or_init(|| {
                 let (batch, out) = (self.batch?, self.output?);
                 let n = batch.len();
-                (n > 0).then(|| {
-                    out.clone()
-                        .detach()
-                        .argmax(1)
-                        .reshape([n])
-                        .equal(batch.y.clone())
-                        .int()
-                })
+                (n > 0).then(|| out.clone().detach().argmax(1).reshape([n]).equal(batch.y.clone()).int())
             })
             .clone()
     }
@@ -185,10 +172,7 @@ pub struct MetricOutput {
 impl MetricOutput {
     /// An output stamping values with `x_plot`.
     pub fn new(x_plot: u64) -> Self {
-        Self {
-            x_plot,
-            values: Vec::new(),
-        }
+        Self { x_plot, values: Vec::new() }
     }
 
     /// Emits a scalar.
@@ -198,12 +182,7 @@ impl MetricOutput {
 
     /// Emits a value with data (a matrix); `value` is the scalar summary.
     pub fn with_data(&mut self, name: MetricName, value: f64, data: MetricData) {
-        self.values.push(MetricValue {
-            name: name.to_string(),
-            value,
-            x_plot: self.x_plot,
-            data: Some(data),
-        });
+        self.values.push(MetricValue { name: name.to_string(), value, x_plot: self.x_plot, data: Some(data) });
     }
 
     /// The values emitted so far.

@@ -61,26 +61,11 @@ pub struct Granularity {
 
 impl Granularity {
     /// Epoch, experience and stream (Avalanche's default evaluator).
-    pub const DEFAULT: Self = Self {
-        minibatch: false,
-        epoch: true,
-        experience: true,
-        stream: true,
-    };
+    pub const DEFAULT: Self = Self { minibatch: false, epoch: true, experience: true, stream: true };
     /// Every granularity.
-    pub const ALL: Self = Self {
-        minibatch: true,
-        epoch: true,
-        experience: true,
-        stream: true,
-    };
+    pub const ALL: Self = Self { minibatch: true, epoch: true, experience: true, stream: true };
     /// None.
-    pub const NONE: Self = Self {
-        minibatch: false,
-        epoch: false,
-        experience: false,
-        stream: false,
-    };
+    pub const NONE: Self = Self { minibatch: false, epoch: false, experience: false, stream: false };
 
     /// Whether any granularity is on.
     pub fn any(&self) -> bool {
@@ -102,10 +87,7 @@ pub fn label_width(batch: &MiniBatch, outputs: usize) -> usize {
 pub fn one_hot(y: Tensor<1, Int>, n: usize, width: usize) -> Tensor<2> {
     let device = y.device();
     let classes = Tensor::<1, Int>::arange(0..width as i64, (&device, y.dtype()));
-    y.reshape([n, 1])
-        .expand([n, width])
-        .equal(classes.reshape([1, width]).expand([n, width]))
-        .float()
+    y.reshape([n, 1]).expand([n, width]).equal(classes.reshape([1, width]).expand([n, width])).float()
 }
 
 /// `t` (`[rows, cols]`) padded with zero columns to `cols` (and zero rows to `rows`) on the device.

@@ -103,20 +103,13 @@ impl MetricName {
 
     /// `metric/stream_stream`, with no phase (Avalanche's AMCA).
     pub fn without_phase(metric: impl Into<String>, stream: impl Into<String>) -> Self {
-        Self {
-            phase: None,
-            ..Self::new(metric, Phase::Eval, stream)
-        }
+        Self { phase: None, ..Self::new(metric, Phase::Eval, stream) }
     }
 
     /// `EvalStream/metric`: a value of the stream just evaluated, named without phase or stream
     /// (Avalanche's accuracy matrix).
     pub fn evaluated_stream(metric: impl Into<String>) -> Self {
-        Self {
-            phase: None,
-            stream: None,
-            ..Self::new(metric, Phase::Eval, "")
-        }
+        Self { phase: None, stream: None, ..Self::new(metric, Phase::Eval, "") }
     }
 
     /// With the task label `task`.
@@ -240,10 +233,10 @@ fn number<T: FromStr>(digits: &str, name: &str, part: &str) -> Result<Option<T>,
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(None);
     }
-    digits.parse().map(Some).map_err(|_| MetricNameError::NumberOutOfRange {
-        name: name.to_string(),
-        part: part.to_string(),
-    })
+    digits
+        .parse()
+        .map(Some)
+        .map_err(|_| MetricNameError::NumberOutOfRange { name: name.to_string(), part: part.to_string() })
 }
 
 /// Whether `part` is a `<phase>_phase` or `<stream>_stream` part.
@@ -266,17 +259,15 @@ impl FromStr for MetricName {
                 Some("train") => Some(Phase::Train),
                 Some("eval") => Some(Phase::Eval),
                 Some(other) => {
-                    return Err(MetricNameError::UnknownPhase {
-                        name: name.to_string(),
-                        phase: other.to_string(),
-                    });
+                    return Err(MetricNameError::UnknownPhase { name: name.to_string(), phase: other.to_string() });
                 }
                 None => None,
             };
             if phase.is_some() {
                 parts.next();
             }
-            let stream = parts.peek().and_then(|p| p.strip_suffix("_stream")).filter(|s| !s.is_empty()).map(str::to_string);
+            let stream =
+                parts.peek().and_then(|p| p.strip_suffix("_stream")).filter(|s| !s.is_empty()).map(str::to_string);
             if stream.is_some() {
                 parts.next();
             }
@@ -307,20 +298,10 @@ impl FromStr for MetricName {
                 class = Some(c);
                 stage = 3;
             } else {
-                return Err(MetricNameError::UnexpectedPart {
-                    name: name.to_string(),
-                    part: part.to_string(),
-                });
+                return Err(MetricNameError::UnexpectedPart { name: name.to_string(), part: part.to_string() });
             }
         }
-        Ok(Self {
-            metric: metric.to_string(),
-            phase,
-            stream,
-            task,
-            experience,
-            class,
-        })
+        Ok(Self { metric: metric.to_string(), phase, stream, task, experience, class })
     }
 }
 
@@ -413,7 +394,10 @@ mod tests {
     #[test]
     fn parts_are_typed() {
         let n: MetricName = "Top1_ClassAcc_Exp/eval_phase/test_stream/Task002/Exp001/3".parse().unwrap();
-        assert_eq!(n, MetricName::new("Top1_ClassAcc_Exp", Phase::Eval, "test").with_task(2).with_experience(1).with_class(3));
+        assert_eq!(
+            n,
+            MetricName::new("Top1_ClassAcc_Exp", Phase::Eval, "test").with_task(2).with_experience(1).with_class(3)
+        );
         let n: MetricName = "Top1_AMCA_Stream/test_stream/Task000".parse().unwrap();
         assert_eq!(n, MetricName::without_phase("Top1_AMCA_Stream", "test").with_task(0));
         let n: MetricName = "EvalStream/Acc_Matrix".parse().unwrap();
@@ -425,7 +409,10 @@ mod tests {
         // Fewer than three digits read; written back with three.
         let n: MetricName = "Loss_Exp/eval_phase/test_stream/Task1/Exp2".parse().unwrap();
         assert_eq!(n.to_string(), "Loss_Exp/eval_phase/test_stream/Task001/Exp002");
-        assert_eq!(MetricName::test_exp_accuracy(1, 4).to_string(), "Top1_Acc_Exp/eval_phase/test_stream/Task001/Exp004");
+        assert_eq!(
+            MetricName::test_exp_accuracy(1, 4).to_string(),
+            "Top1_Acc_Exp/eval_phase/test_stream/Task001/Exp004"
+        );
         assert_eq!(MetricName::test_stream_accuracy(0).to_string(), "Top1_Acc_Stream/eval_phase/test_stream/Task000");
         let results = MetricResults::from([(MetricName::test_stream_accuracy(0).to_string(), 0.5)]);
         assert_eq!(MetricName::test_stream_accuracy(0).value_in(&results), Some(0.5));
@@ -462,7 +449,10 @@ mod tests {
         }
         assert_eq!(
             err("A/eval_phase/test_stream/Task99999999999"),
-            E::NumberOutOfRange { name: name("A/eval_phase/test_stream/Task99999999999"), part: name("Task99999999999") }
+            E::NumberOutOfRange {
+                name: name("A/eval_phase/test_stream/Task99999999999"),
+                part: name("Task99999999999")
+            }
         );
         assert!(err("Top1_Acc_Exp/eval/test_stream").to_string().contains("Top1_Acc_Exp/eval/test_stream"));
         assert!(serde_json::from_str::<MetricName>("\"nope\"").is_err());

@@ -4,10 +4,10 @@
 use crate::callback::{Callback, MetricResults};
 use crate::error::{ClError, Result};
 
+use super::accuracy::{AccuracyConfig, AccuracyMetrics};
 use super::logger::{LogEvent, Logger};
 use super::metric::{Metric, MetricContext, MetricOutput};
 use super::value::MetricValue;
-use super::accuracy::{AccuracyConfig, AccuracyMetrics};
 
 /// The evaluator (Avalanche's `EvaluationPlugin(metrics..., loggers=...)`): receives every
 /// callback, runs its [`Metric`]s, keeps the last value of each metric (what `train` and `eval`
@@ -58,21 +58,12 @@ impl Default for EvaluationPlugin {
 impl EvaluationPlugin {
     /// An evaluator with no metric and no logger.
     pub fn empty() -> Self {
-        Self {
-            metrics: Vec::new(),
-            loggers: Vec::new(),
-            last: MetricResults::new(),
-            history: Vec::new(),
-        }
+        Self { metrics: Vec::new(), loggers: Vec::new(), last: MetricResults::new(), history: Vec::new() }
     }
 
     /// An evaluator with the given metrics and loggers.
     pub fn with(metrics: Vec<Box<dyn Metric>>, loggers: Vec<Box<dyn Logger>>) -> Self {
-        Self {
-            metrics,
-            loggers,
-            ..Self::empty()
-        }
+        Self { metrics, loggers, ..Self::empty() }
     }
 
     /// Adds a metric (run after the ones already added).
@@ -151,13 +142,11 @@ impl EvaluationPlugin {
             };
             let flush = matches!(callback, Callback::AfterTraining | Callback::AfterEval);
             for l in self.loggers.iter_mut() {
-                l.log(&event)
-                    .and_then(|_| if flush { l.flush() } else { Ok(()) })
-                    .map_err(|e| ClError::Plugin {
-                        plugin: "EvaluationPlugin".into(),
-                        callback: callback.name(),
-                        message: format!("logger failed: {e}"),
-                    })?;
+                l.log(&event).and_then(|_| if flush { l.flush() } else { Ok(()) }).map_err(|e| ClError::Plugin {
+                    plugin: "EvaluationPlugin".into(),
+                    callback: callback.name(),
+                    message: format!("logger failed: {e}"),
+                })?;
             }
         }
         let start = self.history.len();

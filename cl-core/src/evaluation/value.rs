@@ -29,12 +29,7 @@ pub struct MetricValue {
 impl MetricValue {
     /// A scalar value.
     pub fn scalar(name: impl Into<String>, value: f64, x_plot: u64) -> Self {
-        Self {
-            name: name.into(),
-            value,
-            x_plot,
-            data: None,
-        }
+        Self { name: name.into(), value, x_plot, data: None }
     }
 
     /// The name read as a [`MetricName`]; an error for a name without Avalanche's layout (a
@@ -71,19 +66,14 @@ fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 }
 
 pub(super) fn rows_nan_as_null<S: Serializer>(rows: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
-    let rows: Vec<Vec<Option<f64>>> = rows
-        .iter()
-        .map(|r| r.iter().map(|v| v.is_finite().then_some(*v)).collect())
-        .collect();
+    let rows: Vec<Vec<Option<f64>>> =
+        rows.iter().map(|r| r.iter().map(|v| v.is_finite().then_some(*v)).collect()).collect();
     rows.serialize(s)
 }
 
 pub(super) fn rows_null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
     let rows = Vec::<Vec<Option<f64>>>::deserialize(d)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| r.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
-        .collect())
+    Ok(rows.into_iter().map(|r| r.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()).collect())
 }
 
 #[cfg(test)]
@@ -96,16 +86,11 @@ mod tests {
         let v: Vec<MetricValue> = serde_json::from_str(old).unwrap();
         assert_eq!(v[0], MetricValue::scalar("Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp000", 0.5, 3));
         let nan = MetricValue {
-            data: Some(MetricData::Matrix {
-                rows: vec![vec![1.0, f64::NAN]],
-            }),
+            data: Some(MetricData::Matrix { rows: vec![vec![1.0, f64::NAN]] }),
             ..MetricValue::scalar("m", f64::NAN, 1)
         };
         let json = serde_json::to_string(&nan).unwrap();
-        assert_eq!(
-            json,
-            r#"{"name":"m","value":null,"x_plot":1,"data":{"kind":"matrix","rows":[[1.0,null]]}}"#
-        );
+        assert_eq!(json, r#"{"name":"m","value":null,"x_plot":1,"data":{"kind":"matrix","rows":[[1.0,null]]}}"#);
         let back: MetricValue = serde_json::from_str(&json).unwrap();
         assert!(back.value.is_nan());
         let Some(MetricData::Matrix { rows }) = back.data else { panic!() };

@@ -14,10 +14,7 @@ pub struct Stream {
 impl Stream {
     /// A stream named `name`.
     pub fn new(name: impl Into<String>, experiences: Vec<Experience>) -> Self {
-        Self {
-            name: name.into(),
-            experiences,
-        }
+        Self { name: name.into(), experiences }
     }
 
     /// The stream's name; metric names use `<name>_stream`.
@@ -64,10 +61,7 @@ impl Stream {
             Unbounded => self.len(),
         }
         .min(self.len());
-        Stream {
-            name: self.name.clone(),
-            experiences: self.experiences[start.min(end)..end].to_vec(),
-        }
+        Stream { name: self.name.clone(), experiences: self.experiences[start.min(end)..end].to_vec() }
     }
 }
 

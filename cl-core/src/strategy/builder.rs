@@ -170,9 +170,7 @@ impl<M: Model> StrategyBuilder<M> {
         let settings = Settings::new(self.config, self.optimizer, self.criterion, device);
         let mut state = StrategyState::new(model, settings);
         state.writers = writers;
-        let evaluator = self
-            .evaluator
-            .unwrap_or_else(|| Box::new(EvaluationPlugin::default()));
+        let evaluator = self.evaluator.unwrap_or_else(|| Box::new(EvaluationPlugin::default()));
         Ok(Strategy::from_parts(state, self.steps, self.plugins, evaluator))
     }
 }

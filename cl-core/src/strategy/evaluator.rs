@@ -51,11 +51,7 @@ pub fn metric_context<'a, M: Model>(callback: Callback, s: &'a StrategyState<M>)
     );
     let settings = s.settings();
     ctx.dataset_len = s.adapted_dataset.as_ref().map(|d| d.len());
-    ctx.mb_size = if s.is_training() {
-        settings.train_mb_size()
-    } else {
-        settings.eval_mb_size()
-    };
+    ctx.mb_size = if s.is_training() { settings.train_mb_size() } else { settings.eval_mb_size() };
     ctx.train_epochs = settings.train_epochs();
     ctx
 }

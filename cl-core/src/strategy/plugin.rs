@@ -3,8 +3,8 @@
 use std::any::Any;
 
 use super::contract::StatePart;
-use crate::callback::{Callback, for_each_callback};
 use super::state::StrategyState;
+use crate::callback::{Callback, for_each_callback};
 use crate::error::Result;
 use crate::model::Model;
 

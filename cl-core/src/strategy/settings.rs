@@ -51,10 +51,7 @@ impl PeriodicEval {
         match eval_every {
             None => Self::Never,
             Some(0) => Self::AfterExperience,
-            Some(every) => Self::Every {
-                every,
-                mode: PevalMode::Epoch,
-            },
+            Some(every) => Self::Every { every, mode: PevalMode::Epoch },
         }
     }
 }
@@ -159,12 +156,8 @@ impl TrainingConfig {
 impl Validate for TrainingConfig {
     fn validate(&self) -> Result<()> {
         const C: &str = "TrainingConfig";
-        rule(C, "train_mb_size_positive", self.train_mb_size > 0, || {
-            "train_mb_size must be at least 1".into()
-        })?;
-        rule(C, "train_epochs_positive", self.train_epochs > 0, || {
-            "train_epochs must be at least 1".into()
-        })?;
+        rule(C, "train_mb_size_positive", self.train_mb_size > 0, || "train_mb_size must be at least 1".into())?;
+        rule(C, "train_epochs_positive", self.train_epochs > 0, || "train_epochs must be at least 1".into())?;
         rule(C, "eval_mb_size_positive", self.eval_mb_size != Some(0), || {
             "eval_mb_size must be at least 1 (or unset: the training mini-batch size)".into()
         })?;
@@ -203,15 +196,14 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     /// Settings for a strategy on `device` (the autodiff device; evaluation uses the same
     /// device without autodiff).
-    pub(crate) fn new(config: TrainingConfig, optimizer: OptimizerSpec, criterion: Arc<dyn Criterion>, device: Device) -> Self {
+    pub(crate) fn new(
+        config: TrainingConfig,
+        optimizer: OptimizerSpec,
+        criterion: Arc<dyn Criterion>,
+        device: Device,
+    ) -> Self {
         let eval_device = device.clone().without_autodiff();
-        Self {
-            config,
-            optimizer,
-            criterion,
-            device,
-            eval_device,
-        }
+        Self { config, optimizer, criterion, device, eval_device }
     }
 
     /// The template's configuration.

@@ -3,10 +3,10 @@
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
-use crate::clock::Clock;
 use super::contract::{PartSet, StatePart};
-use crate::callback::MetricResults;
 use super::settings::Settings;
+use crate::callback::MetricResults;
+use crate::clock::Clock;
 use crate::data::{ClassificationDataset, DataLoader, MiniBatch};
 use crate::error::{ClError, Result};
 use crate::model::{Adaptation, Model};
@@ -160,11 +160,7 @@ impl<M: Model> StrategyState<M> {
 
     /// The device batches are created on now (training or evaluation device).
     pub fn batch_device(&self) -> &Device {
-        if self.is_training {
-            self.settings.device()
-        } else {
-            self.settings.eval_device()
-        }
+        if self.is_training { self.settings.device() } else { self.settings.eval_device() }
     }
 
     /// The seed of the current training experience's random draws (data order, replay
@@ -172,9 +168,7 @@ impl<M: Model> StrategyState<M> {
     /// experience gets its own reproducible stream. Every component derives its per-experience
     /// randomness from this one value.
     pub fn experience_seed(&self) -> u64 {
-        self.settings
-            .seed()
-            .wrapping_add(self.clock.train_exp_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        self.settings.seed().wrapping_add(self.clock.train_exp_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 
     /// Whether a stop was requested and not yet acted upon.
@@ -203,11 +197,7 @@ impl<M: Model> StrategyState<M> {
         if parts.contains(part) || (part == StatePart::Model && parts.contains(StatePart::ModelReset)) {
             Ok(())
         } else {
-            Err(ClError::UndeclaredWrite {
-                plugin: name.clone(),
-                part: part.describe(),
-                variant: part.variant_name(),
-            })
+            Err(ClError::UndeclaredWrite { plugin: name.clone(), part: part.describe(), variant: part.variant_name() })
         }
     }
 
@@ -236,9 +226,8 @@ impl<M: Model> StrategyState<M> {
     pub fn set_lr(&mut self, lr: f64) -> Result<()> {
         self.permit(StatePart::LearningRate)?;
         if !(lr.is_finite() && lr >= 0.0) {
-            let origin = self
-                .caller
-                .map_or_else(|| "the strategy".to_string(), |i| format!("plugin `{}`", self.writers[i].0));
+            let origin =
+                self.caller.map_or_else(|| "the strategy".to_string(), |i| format!("plugin `{}`", self.writers[i].0));
             return Err(ClError::InvalidLearningRate { lr, origin });
         }
         self.lr = lr;
@@ -267,10 +256,7 @@ impl<M: Model> StrategyState<M> {
         if self.model_adapted
             && let Some(exp) = self.experience.as_ref()
         {
-            model.adaptation(&Adaptation {
-                experience: exp,
-                training: self.is_training,
-            })?;
+            model.adaptation(&Adaptation { experience: exp, training: self.is_training })?;
         }
         self.model = Some(model);
         Ok(())
@@ -298,11 +284,7 @@ impl<M: Model> StrategyState<M> {
 
     /// The next batch of the loader in the slot, on the device of the current phase.
     pub(crate) fn next_batch(&mut self) -> Result<Option<MiniBatch>> {
-        let device = if self.is_training {
-            self.settings.device()
-        } else {
-            self.settings.eval_device()
-        };
+        let device = if self.is_training { self.settings.device() } else { self.settings.eval_device() };
         let loader = self.dataloader.as_mut().ok_or(ClError::MissingState("dataloader"))?;
         loader.next_batch(device).transpose()
     }

@@ -94,10 +94,7 @@ pub mod defaults {
     /// [`experience_seed`](StrategyState::experience_seed) (each experience gets its own
     /// reproducible order).
     pub fn make_train_dataloader<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
-        let ds = state
-            .adapted_dataset
-            .clone()
-            .ok_or(ClError::MissingState("adapted_dataset"))?;
+        let ds = state.adapted_dataset.clone().ok_or(ClError::MissingState("adapted_dataset"))?;
         let config = DataLoaderConfig::train(state.settings().train_mb_size(), state.experience_seed());
         let loader = ClassificationDataLoader::new(ds, config)?;
         state.dataloader = Some(Box::new(loader));
@@ -106,10 +103,7 @@ pub mod defaults {
 
     /// An in-order loader of `eval_mb_size`.
     pub fn make_eval_dataloader<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
-        let ds = state
-            .adapted_dataset
-            .clone()
-            .ok_or(ClError::MissingState("adapted_dataset"))?;
+        let ds = state.adapted_dataset.clone().ok_or(ClError::MissingState("adapted_dataset"))?;
         let loader = ClassificationDataLoader::new(ds, DataLoaderConfig::eval(state.settings().eval_mb_size()))?;
         state.dataloader = Some(Box::new(loader));
         Ok(())
@@ -118,10 +112,7 @@ pub mod defaults {
     /// Calls [`Model::adaptation`] with the current experience and phase.
     pub fn model_adaptation<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         let exp = state.experience.take().ok_or(ClError::MissingState("experience"))?;
-        let ctx = Adaptation {
-            experience: &exp,
-            training: state.is_training,
-        };
+        let ctx = Adaptation { experience: &exp, training: state.is_training };
         let adapted = state.model_mut().adaptation(&ctx);
         state.experience = Some(exp);
         state.model_adapted = true;

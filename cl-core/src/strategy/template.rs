@@ -92,14 +92,7 @@ impl<M: Model> Strategy<M> {
         plugins: Vec<Box<dyn Plugin<M>>>,
         evaluator: Box<dyn Evaluator<M>>,
     ) -> Self {
-        Self {
-            state,
-            steps,
-            plugins,
-            evaluator,
-            eval_streams: Vec::new(),
-            peval_do_final: false,
-        }
+        Self { state, steps, plugins, evaluator, eval_streams: Vec::new(), peval_do_final: false }
     }
 
     /// The model.
@@ -141,16 +134,12 @@ impl<M: Model> Strategy<M> {
 
     /// The first plugin of type `P` (e.g. a replay plugin, to read its buffer).
     pub fn plugin<P: Plugin<M>>(&self) -> Option<&P> {
-        self.plugins
-            .iter()
-            .find_map(|p| (p.as_ref() as &dyn Any).downcast_ref::<P>())
+        self.plugins.iter().find_map(|p| (p.as_ref() as &dyn Any).downcast_ref::<P>())
     }
 
     /// The first plugin of type `P`, mutably (between `train`/`eval` calls).
     pub fn plugin_mut<P: Plugin<M>>(&mut self) -> Option<&mut P> {
-        self.plugins
-            .iter_mut()
-            .find_map(|p| (p.as_mut() as &mut dyn Any).downcast_mut::<P>())
+        self.plugins.iter_mut().find_map(|p| (p.as_mut() as &mut dyn Any).downcast_mut::<P>())
     }
 
     /// The steps as their concrete type (e.g. `CumulativeSteps`, to read its union dataset).
@@ -355,11 +344,7 @@ impl<M: Model> Strategy<M> {
     /// Starts an epoch of the loader in the state's slot (it stays there during the epoch, so
     /// iteration callbacks can read it).
     fn start_epoch(&mut self) -> Result<()> {
-        self.state
-            .dataloader
-            .as_mut()
-            .ok_or(ClError::MissingState("dataloader"))?
-            .start_epoch();
+        self.state.dataloader.as_mut().ok_or(ClError::MissingState("dataloader"))?.start_epoch();
         Ok(())
     }
 

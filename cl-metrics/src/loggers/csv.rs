@@ -51,15 +51,7 @@ impl CsvLogger {
         let mut eval = File::create(folder.join("eval_results.csv"))?;
         training.write_all(b"training_exp,epoch,training_accuracy,val_accuracy,training_loss,val_loss\n")?;
         eval.write_all(b"eval_exp,training_exp,eval_accuracy,eval_loss,forgetting\n")?;
-        Ok(Self {
-            folder,
-            training,
-            eval,
-            training_exp: None,
-            in_train_phase: None,
-            val_acc: None,
-            val_loss: None,
-        })
+        Ok(Self { folder, training, eval, training_exp: None, in_train_phase: None, val_acc: None, val_loss: None })
     }
 
     /// The folder holding the files.

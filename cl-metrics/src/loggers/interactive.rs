@@ -79,8 +79,9 @@ impl InteractiveLogger {
 
     fn start_bar(&mut self, len: Option<usize>, prefix: String) {
         let bar = ProgressBar::with_draw_target(len.map(|l| l as u64), (self.target)());
-        let style = ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style =
+            ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_prefix(prefix);
         self.bar = Some(bar);
@@ -105,7 +106,12 @@ impl Logger for InteractiveLogger {
         }
         match e.callback {
             Callback::BeforeTrainingEpoch => {
-                let prefix = format!("exp {} epoch {}/{}", e.experience.unwrap_or(0), e.clock.train_exp_epochs + 1, e.train_epochs);
+                let prefix = format!(
+                    "exp {} epoch {}/{}",
+                    e.experience.unwrap_or(0),
+                    e.clock.train_exp_epochs + 1,
+                    e.train_epochs
+                );
                 self.start_bar(e.iterations, prefix);
             }
             Callback::BeforeEvalExp => {
@@ -197,6 +203,9 @@ mod tests {
         assert!(logger.bar.is_none() && bar.is_finished());
         assert_eq!(bar.message(), "Top1_Acc_Epoch=0.7500");
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(text, "Epoch 0 ended.\n\tTop1_Acc_Epoch/train_phase/train_stream/Task000 = 0.7500\n\tTop1_RunningAcc_Epoch/train_phase/train_stream/Task000 = 0.5000\n");
+        assert_eq!(
+            text,
+            "Epoch 0 ended.\n\tTop1_Acc_Epoch/train_phase/train_stream/Task000 = 0.7500\n\tTop1_RunningAcc_Epoch/train_phase/train_stream/Task000 = 0.5000\n"
+        );
     }
 }

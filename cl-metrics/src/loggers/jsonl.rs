@@ -20,9 +20,7 @@ impl JsonLinesLogger {
         if let Some(dir) = path.as_ref().parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        Ok(Self {
-            out: BufWriter::new(File::create(path)?),
-        })
+        Ok(Self { out: BufWriter::new(File::create(path)?) })
     }
 }
 

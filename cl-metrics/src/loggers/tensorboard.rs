@@ -40,13 +40,8 @@ impl TensorBoardLogger {
             .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
             .unwrap_or_else(|| "localhost".into());
         let secs = now() as u64;
-        let path = folder
-            .as_ref()
-            .join(format!("events.out.tfevents.{secs}.{host}.{}", std::process::id()));
-        let mut logger = Self {
-            out: BufWriter::new(File::create(&path)?),
-            path,
-        };
+        let path = folder.as_ref().join(format!("events.out.tfevents.{secs}.{host}.{}", std::process::id()));
+        let mut logger = Self { out: BufWriter::new(File::create(&path)?), path };
         let first = encode_event(now(), 0, Some("brain.Event:2"), &[]);
         logger.write_record(&first)?;
         logger.out.flush()?;
@@ -206,12 +201,7 @@ impl<'a> Fields<'a> {
 }
 
 fn decode_event(data: &[u8]) -> io::Result<TbEvent> {
-    let mut event = TbEvent {
-        wall_time: 0.0,
-        step: 0,
-        file_version: None,
-        scalars: Vec::new(),
-    };
+    let mut event = TbEvent { wall_time: 0.0, step: 0, file_version: None, scalars: Vec::new() };
     let mut f = Fields { data };
     while let Some((field, payload)) = f.next_field()? {
         match (field, payload) {

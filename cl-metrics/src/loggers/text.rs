@@ -93,10 +93,7 @@ impl std::fmt::Debug for TextLogger {
 impl TextLogger {
     /// A logger writing to `out`.
     pub fn new(out: impl Write + Send + 'static) -> Self {
-        Self {
-            out: Box::new(out),
-            format: TextFormat::default(),
-        }
+        Self { out: Box::new(out), format: TextFormat::default() }
     }
 
     /// A logger writing to a file (created or truncated, with its folder).

@@ -90,9 +90,7 @@ pub struct ClassAccuracyConfig {
 
 impl Default for ClassAccuracyConfig {
     fn default() -> Self {
-        Self {
-            granularity: Granularity::DEFAULT,
-        }
+        Self { granularity: Granularity::DEFAULT }
     }
 }
 
@@ -295,9 +293,7 @@ pub struct AmcaConfig {
 
 impl Default for AmcaConfig {
     fn default() -> Self {
-        Self {
-            streams: AmcaStreams::Only(vec!["test".into()]),
-        }
+        Self { streams: AmcaStreams::Only(vec!["test".into()]) }
     }
 }
 

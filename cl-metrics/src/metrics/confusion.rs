@@ -54,11 +54,7 @@ impl ConfusionMatrixMetric {
     /// ([`ConfusionMatrixConfig`]).
     pub fn new(config: ConfusionMatrixConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self {
-            num_classes: config.num_classes.unwrap_or(0),
-            device: None,
-            host: Vec::new(),
-        })
+        Ok(Self { num_classes: config.num_classes.unwrap_or(0), device: None, host: Vec::new() })
     }
 
     fn spill(&mut self) {

@@ -67,12 +67,7 @@ pub struct MacConfig {
 impl Default for MacConfig {
     fn default() -> Self {
         Self {
-            granularity: Granularity {
-                minibatch: false,
-                epoch: true,
-                experience: true,
-                stream: false,
-            },
+            granularity: Granularity { minibatch: false, epoch: true, experience: true, stream: false },
             conv_output_sizes: Vec::new(),
         }
     }
@@ -179,11 +174,7 @@ impl MacMetric {
         for l in layers {
             match &l.kind {
                 LayerKind::Linear { d_in, d_out } => total += linear_macs(*d_in, *d_out),
-                LayerKind::Conv2d {
-                    c_out,
-                    c_in_per_group,
-                    kernel,
-                } => {
+                LayerKind::Conv2d { c_out, c_in_per_group, kernel } => {
                     match self.conv_sizes.get(convs) {
                         Some([h, w]) => total += (c_out * c_in_per_group * kernel[0] * kernel[1] * h * w) as u64,
                         None if !self.warned => {

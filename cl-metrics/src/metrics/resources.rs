@@ -20,10 +20,7 @@ struct ProcessProbe {
 
 impl ProcessProbe {
     fn new() -> Self {
-        Self {
-            system: System::new(),
-            pid: sysinfo::get_current_pid().ok(),
-        }
+        Self { system: System::new(), pid: sysinfo::get_current_pid().ok() }
     }
 
     fn refresh(&mut self) -> Option<&sysinfo::Process> {
@@ -101,10 +98,7 @@ pub struct MaxRamConfig {
 
 impl Default for MaxRamConfig {
     fn default() -> Self {
-        Self {
-            granularity: Granularity::DEFAULT,
-            every: 0.5,
-        }
+        Self { granularity: Granularity::DEFAULT, every: 0.5 }
     }
 }
 
@@ -159,9 +153,7 @@ impl MaxRam {
         config.validate()?;
         Ok(Self {
             granularity: config.granularity,
-            every: Duration::try_from_secs_f64(config.every)
-                .unwrap_or(Duration::MAX)
-                .max(Duration::from_millis(1)),
+            every: Duration::try_from_secs_f64(config.every).unwrap_or(Duration::MAX).max(Duration::from_millis(1)),
             probe: ProcessProbe::new(),
             sampler: None,
             in_train: false,
@@ -275,9 +267,7 @@ pub struct CpuUsageConfig {
 
 impl Default for CpuUsageConfig {
     fn default() -> Self {
-        Self {
-            granularity: Granularity::DEFAULT,
-        }
+        Self { granularity: Granularity::DEFAULT }
     }
 }
 
@@ -316,11 +306,7 @@ impl std::fmt::Debug for CpuUsage {
 impl CpuUsage {
     /// CPU usage as configured (every configuration is valid).
     pub fn new(config: CpuUsageConfig) -> Self {
-        Self {
-            granularity: config.granularity,
-            probe: ProcessProbe::new(),
-            starts: [None; 4],
-        }
+        Self { granularity: config.granularity, probe: ProcessProbe::new(), starts: [None; 4] }
     }
 
     fn begin(&mut self, i: usize) {

@@ -23,10 +23,7 @@ pub struct TimingConfig {
 
 impl Default for TimingConfig {
     fn default() -> Self {
-        Self {
-            granularity: Granularity::DEFAULT,
-            running_epoch: false,
-        }
+        Self { granularity: Granularity::DEFAULT, running_epoch: false }
     }
 }
 

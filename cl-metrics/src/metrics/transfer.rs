@@ -25,10 +25,7 @@ pub struct TransferConfig {
 
 impl Default for TransferConfig {
     fn default() -> Self {
-        Self {
-            experience: true,
-            stream: true,
-        }
+        Self { experience: true, stream: true }
     }
 }
 
@@ -129,18 +126,11 @@ impl Forgetting {
     #[doc(alias = "BWT")]
     #[doc(alias = "bwt_metrics")]
     pub fn bwt(config: TransferConfig) -> Self {
-        Self {
-            bwt: true,
-            ..Self::new(config)
-        }
+        Self { bwt: true, ..Self::new(config) }
     }
 
     fn names(&self) -> (&'static str, &'static str) {
-        if self.bwt {
-            ("ExperienceBWT", "StreamBWT")
-        } else {
-            ("ExperienceForgetting", "StreamForgetting")
-        }
+        if self.bwt { ("ExperienceBWT", "StreamBWT") } else { ("ExperienceForgetting", "StreamForgetting") }
     }
 }
 
@@ -329,7 +319,8 @@ impl Metric for AccuracyMatrixMetric {
             Callback::AfterEval => {
                 let (Some(i), Some(rows)) = (self.train_exp, self.rows.get(ctx.stream())) else { return };
                 let measured: Vec<f64> = rows.get(i).into_iter().flatten().copied().filter(|v| !v.is_nan()).collect();
-                let mean = if measured.is_empty() { f64::NAN } else { measured.iter().sum::<f64>() / measured.len() as f64 };
+                let mean =
+                    if measured.is_empty() { f64::NAN } else { measured.iter().sum::<f64>() / measured.len() as f64 };
                 out.with_data(MetricName::accuracy_matrix(), mean, MetricData::Matrix { rows: rows.clone() });
             }
             _ => {}

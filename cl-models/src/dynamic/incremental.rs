@@ -3,8 +3,8 @@
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
-use cl_core::data::MiniBatch;
 use cl_core::config::Validate;
+use cl_core::data::MiniBatch;
 use cl_core::{Adaptation, ClError, DynamicModule, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -155,11 +155,7 @@ impl IncrementalClassifier {
     /// Logits `[batch, outputs]`, masked if masking is on.
     pub fn forward_features(&self, features: Tensor<2>) -> Tensor<2> {
         let out = self.classifier.forward(features);
-        if self.masking {
-            apply_mask(out, &self.active_units, self.mask_value)
-        } else {
-            out
-        }
+        if self.masking { apply_mask(out, &self.active_units, self.mask_value) } else { out }
     }
 }
 
@@ -170,18 +166,14 @@ pub(crate) fn apply_mask(out: Tensor<2>, active: &[bool], value: f32) -> Tensor<
     if !inactive.iter().any(|&m| m) {
         return out;
     }
-    let mask = Tensor::<1, Bool>::from_data(TensorData::new(inactive, [n]), &out.device())
-        .reshape([1, n])
-        .expand([batch, n]);
+    let mask =
+        Tensor::<1, Bool>::from_data(TensorData::new(inactive, [n]), &out.device()).reshape([1, n]).expand([batch, n]);
     out.mask_fill(mask, value)
 }
 
 /// The values of a float tensor on the host.
 pub(crate) fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("a float tensor converts to f32")
+    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("a float tensor converts to f32")
 }
 
 /// An error if a class label is beyond the experience's benchmark classes (a classifier would
@@ -189,11 +181,9 @@ pub(crate) fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 pub(crate) fn check_classes(ctx: &Adaptation<'_>, classes: &[u32]) -> Result<()> {
     let exp = ctx.experience;
     match classes.iter().max() {
-        Some(&max) if exp.n_classes > 0 && max as usize >= exp.n_classes => Err(ClError::ClassOutOfRange {
-            class: max,
-            n_classes: exp.n_classes,
-            experience: exp.current_experience,
-        }),
+        Some(&max) if exp.n_classes > 0 && max as usize >= exp.n_classes => {
+            Err(ClError::ClassOutOfRange { class: max, n_classes: exp.n_classes, experience: exp.current_experience })
+        }
         _ => Ok(()),
     }
 }

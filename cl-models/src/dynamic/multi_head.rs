@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use cl_core::data::MiniBatch;
 use cl_core::config::Validate;
+use cl_core::data::MiniBatch;
 use cl_core::{Adaptation, ClError, DynamicModule, Result};
 
 use super::incremental::{IncrementalClassifier, IncrementalClassifierConfig, apply_mask, check_classes};
@@ -125,11 +125,7 @@ impl MultiHeadClassifier {
 
     fn forward_task(&self, index: usize, features: Tensor<2>) -> Tensor<2> {
         let out = self.heads[index].forward_features(features);
-        if self.config.masking {
-            apply_mask(out, &self.active_units[index], self.config.mask_value)
-        } else {
-            out
-        }
+        if self.config.masking { apply_mask(out, &self.active_units[index], self.config.mask_value) } else { out }
     }
 
     /// Logits of `features` `[batch, in_features]` whose samples have the task labels

@@ -124,9 +124,7 @@ impl MasPlugin {
     /// merge): mean over mini-batches of `|∂ mean_b ‖f(x_b)‖² / ∂θ|`.
     pub fn compute_importance<M: Model>(&self, state: &StrategyState<M>) -> Result<ParamTensors> {
         let model = state.model().clone();
-        importance_pass(state, &model, GradReduce::Abs, |m, batch, _| {
-            m.forward(batch).powi_scalar(2).sum_dim(1).mean()
-        })
+        importance_pass(state, &model, GradReduce::Abs, |m, batch, _| m.forward(batch).powi_scalar(2).sum_dim(1).mean())
     }
 
     /// The penalty `λ·Σ Ω·(θ−θ*)²` for `model` while training experience `exp`.

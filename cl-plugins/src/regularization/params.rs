@@ -76,10 +76,7 @@ impl<F: FnMut(&str, &[String], ParamId, Vec<usize>, Tensor<1>)> ModuleVisitor fo
 
 /// Calls `f(name, containers, id, dims, flattened value)` for every float parameter of
 /// `module`; the value keeps its autodiff graph when the module is on an autodiff device.
-pub(crate) fn for_each_param<M: Module>(
-    module: &M,
-    f: impl FnMut(&str, &[String], ParamId, Vec<usize>, Tensor<1>),
-) {
+pub(crate) fn for_each_param<M: Module>(module: &M, f: impl FnMut(&str, &[String], ParamId, Vec<usize>, Tensor<1>)) {
     let mut v = PathVisitor { path: Vec::new(), containers: Vec::new(), f };
     module.visit(&mut v);
 }
@@ -338,9 +335,7 @@ impl ParamTensors {
 
     /// Sum of all entries' elements (for tests and logs).
     pub fn total(&self) -> f64 {
-        self.iter()
-            .map(|(_, e)| e.values.clone().sum().into_scalar::<f64>())
-            .sum()
+        self.iter().map(|(_, e)| e.values.clone().sum().into_scalar::<f64>()).sum()
     }
 }
 

@@ -161,9 +161,7 @@ fn present_grads<M: Module>(module: &M, grads: &GradientsParams, device: &Device
 
 /// The largest element over all entries (`−∞` when empty).
 fn max_of(t: &ParamTensors) -> f64 {
-    t.iter()
-        .map(|(_, e)| e.values.clone().max().into_scalar::<f64>())
-        .fold(f64::NEG_INFINITY, f64::max)
+    t.iter().map(|(_, e)| e.values.clone().max().into_scalar::<f64>()).fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// `t / max`, or zeros when `max` is not a positive finite number.
@@ -353,7 +351,8 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
             .clone()
             .ok_or(ClError::MissingState("RWalk running Fisher (no training iteration)"))?;
         self.exp_params = Some(ParamTensors::values_of(model, &store, &all_params));
-        let current = std::mem::replace(&mut self.checkpoint_scores, ParamTensors::zeros_like(model, &store, &all_params));
+        let current =
+            std::mem::replace(&mut self.checkpoint_scores, ParamTensors::zeros_like(model, &store, &all_params));
         let scores = match self.exp_scores.take() {
             None => current,
             Some(old) => {

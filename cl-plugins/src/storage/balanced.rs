@@ -157,7 +157,13 @@ pub(crate) struct BalancedBuffer<K, G = BTreeMap<K, ReservoirSamplingBuffer>> {
 
 impl<K: Ord + Copy + Into<u64>, G: Groups<K>> BalancedBuffer<K, G> {
     /// An empty memory (the config, named `config` in errors, is validated by the caller).
-    pub(crate) fn new(max_size: usize, sizing: BufferSizing, seed: u64, config: &'static str, noun: &'static str) -> Self {
+    pub(crate) fn new(
+        max_size: usize,
+        sizing: BufferSizing,
+        seed: u64,
+        config: &'static str,
+        noun: &'static str,
+    ) -> Self {
         Self {
             max_size,
             sizing,
@@ -227,9 +233,7 @@ impl<K: Ord + Copy + Into<u64>, G: Groups<K>> BalancedBuffer<K, G> {
         for (key, idx) in new_groups {
             let len = lens[&key];
             let seed = derive_seed(self.seed, key.into());
-            let group = self
-                .groups
-                .get_or_insert_with(key, || ReservoirSamplingBuffer::with_capacity(len, seed));
+            let group = self.groups.get_or_insert_with(key, || ReservoirSamplingBuffer::with_capacity(len, seed));
             // Shrinking first keeps the same samples as Avalanche's update-then-shrink (the
             // top weights), at a lower cost.
             group.resize_to(len)?;

@@ -38,11 +38,7 @@ pub struct ClassBalancedConfig {
 impl ClassBalancedConfig {
     /// An adaptive memory of `max_size` samples, seed 0.
     pub fn new(max_size: usize) -> Self {
-        Self {
-            max_size,
-            sizing: BufferSizing::Adaptive,
-            seed: 0,
-        }
+        Self { max_size, sizing: BufferSizing::Adaptive, seed: 0 }
     }
 
     /// Sets the most samples the memory holds.
@@ -91,7 +87,13 @@ impl ClassBalancedBuffer {
     pub fn new(config: ClassBalancedConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self {
-            groups: BalancedBuffer::new(config.max_size, config.sizing, config.seed, "ClassBalancedBuffer", "classes seen"),
+            groups: BalancedBuffer::new(
+                config.max_size,
+                config.sizing,
+                config.seed,
+                "ClassBalancedBuffer",
+                "classes seen",
+            ),
         })
     }
 

@@ -75,12 +75,7 @@ impl<'a> StorageContext<'a> {
     /// that names [`with_model`](Self::with_model)), batches of
     /// [`DEFAULT_BATCH_SIZE`](Self::DEFAULT_BATCH_SIZE), seed 0.
     pub fn new(experience: &'a Experience) -> Self {
-        Self {
-            experience,
-            model: None,
-            batch_size: Self::DEFAULT_BATCH_SIZE,
-            seed: 0,
-        }
+        Self { experience, model: None, batch_size: Self::DEFAULT_BATCH_SIZE, seed: 0 }
     }
 
     /// The context of a plugin callback: the state's current experience, `eval_model` (give

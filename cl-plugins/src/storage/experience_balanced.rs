@@ -38,11 +38,7 @@ pub struct ExperienceBalancedConfig {
 impl ExperienceBalancedConfig {
     /// An adaptive memory of `max_size` samples, seed 0.
     pub fn new(max_size: usize) -> Self {
-        Self {
-            max_size,
-            sizing: BufferSizing::Adaptive,
-            seed: 0,
-        }
+        Self { max_size, sizing: BufferSizing::Adaptive, seed: 0 }
     }
 
     /// Sets the most samples the memory holds.
@@ -166,7 +162,8 @@ mod tests {
 
     fn buffer(max_size: usize, groups: Option<usize>, seed: u64) -> ExperienceBalancedBuffer {
         let sizing = groups.map_or(BufferSizing::Adaptive, |groups| BufferSizing::Fixed { groups });
-        ExperienceBalancedBuffer::new(ExperienceBalancedConfig::new(max_size).with_sizing(sizing).with_seed(seed)).unwrap()
+        ExperienceBalancedBuffer::new(ExperienceBalancedConfig::new(max_size).with_sizing(sizing).with_seed(seed))
+            .unwrap()
     }
 
     #[test]

@@ -261,10 +261,9 @@ pub(crate) fn group_lengths(max_size: usize, num_groups: usize, total_groups: Op
 /// so that the groups can always be concatenated.
 pub(crate) fn check_shape(seen: &mut Option<Vec<usize>>, data: &ClassificationDataset) -> Result<()> {
     match seen {
-        Some(shape) if shape.as_slice() != data.sample_shape() => Err(ClError::SampleShapeMismatch {
-            left: shape.clone(),
-            right: data.sample_shape().to_vec(),
-        }),
+        Some(shape) if shape.as_slice() != data.sample_shape() => {
+            Err(ClError::SampleShapeMismatch { left: shape.clone(), right: data.sample_shape().to_vec() })
+        }
         Some(_) => Ok(()),
         None => {
             *seen = Some(data.sample_shape().to_vec());
@@ -274,7 +273,9 @@ pub(crate) fn check_shape(seen: &mut Option<Vec<usize>>, data: &ClassificationDa
 }
 
 /// The concatenation of the non-empty `parts`, in order; `None` if all are empty.
-pub(crate) fn concat_all<'a>(parts: impl IntoIterator<Item = &'a ClassificationDataset>) -> Option<ClassificationDataset> {
+pub(crate) fn concat_all<'a>(
+    parts: impl IntoIterator<Item = &'a ClassificationDataset>,
+) -> Option<ClassificationDataset> {
     parts.into_iter().filter(|d| !d.is_empty()).fold(None, |acc, d| {
         Some(match acc {
             None => d.clone(),
@@ -419,7 +420,8 @@ mod tests {
         assert_rule(StoragePolicyConfig::from(ReservoirConfig::new(0)).validate(), "max_size_positive");
         assert_rule(StoragePolicyConfig::from(ReservoirConfig::new(0)).build(), "max_size_positive");
         assert_rule(
-            StoragePolicyConfig::from(ClassBalancedConfig::new(2).with_sizing(BufferSizing::Fixed { groups: 3 })).validate(),
+            StoragePolicyConfig::from(ClassBalancedConfig::new(2).with_sizing(BufferSizing::Fixed { groups: 3 }))
+                .validate(),
             "sizing_groups_at_most_max_size",
         );
     }

@@ -59,11 +59,7 @@ pub struct ParametricBufferConfig {
 impl ParametricBufferConfig {
     /// One group of `max_size` samples chosen at random (seed 0).
     pub fn new(max_size: usize) -> Self {
-        Self {
-            max_size,
-            groupby: GroupBy::None,
-            selection: SelectionConfig::default(),
-        }
+        Self { max_size, groupby: GroupBy::None, selection: SelectionConfig::default() }
     }
 
     /// Sets the most samples the memory holds.
@@ -184,7 +180,11 @@ impl ParametricBuffer {
     }
 
     /// Splits `data` into the groups of `self.groupby`.
-    fn make_groups(&self, experience: usize, data: &ClassificationDataset) -> Result<BTreeMap<u64, ClassificationDataset>> {
+    fn make_groups(
+        &self,
+        experience: usize,
+        data: &ClassificationDataset,
+    ) -> Result<BTreeMap<u64, ClassificationDataset>> {
         let split = |keys: Vec<u32>| -> Result<BTreeMap<u64, ClassificationDataset>> {
             split_indices(&keys).into_iter().map(|(k, idx)| Ok((u64::from(k), data.subset(&idx)?))).collect()
         };
@@ -197,7 +197,12 @@ impl ParametricBuffer {
     }
 
     /// The first `k` samples of `data` by the selection strategy, in dataset order.
-    fn cut(&mut self, ctx: &StorageContext<'_>, data: ClassificationDataset, k: usize) -> Result<Option<ClassificationDataset>> {
+    fn cut(
+        &mut self,
+        ctx: &StorageContext<'_>,
+        data: ClassificationDataset,
+        k: usize,
+    ) -> Result<Option<ClassificationDataset>> {
         if k == 0 || data.is_empty() {
             return Ok(None);
         }
@@ -293,8 +298,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn random(max_size: usize, groupby: GroupBy, seed: u64) -> ParametricBuffer {
-        let config =
-            ParametricBufferConfig::new(max_size).with_groupby(groupby).with_selection(SelectionConfig::Random { seed });
+        let config = ParametricBufferConfig::new(max_size)
+            .with_groupby(groupby)
+            .with_selection(SelectionConfig::Random { seed });
         ParametricBuffer::new(config).unwrap()
     }
 
@@ -305,14 +311,21 @@ mod tests {
             ParametricBufferConfig::new(50)
                 .with_groupby(GroupBy::Experience)
                 .with_selection(SelectionConfig::closest_to_center(FeatureSource::Logits)),
-            ParametricBufferConfig::new(9).with_groupby(GroupBy::Task).with_selection(SelectionConfig::Random { seed: 3 }),
+            ParametricBufferConfig::new(9)
+                .with_groupby(GroupBy::Task)
+                .with_selection(SelectionConfig::Random { seed: 3 }),
         ] {
             assert_eq!(ParametricBufferConfig::from_json(&c.to_json()).unwrap(), c);
             assert_eq!(ParametricBufferConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
         }
         let c = ParametricBufferConfig::from_toml("max_size = 4\ngroupby = \"class\"\n[selection]\ntype = \"herding\"")
             .unwrap();
-        assert_eq!(c, ParametricBufferConfig::new(4).with_groupby(GroupBy::Class).with_selection(SelectionConfig::herding(FeatureSource::Features)));
+        assert_eq!(
+            c,
+            ParametricBufferConfig::new(4)
+                .with_groupby(GroupBy::Class)
+                .with_selection(SelectionConfig::herding(FeatureSource::Features))
+        );
         assert_rule(ParametricBufferConfig::new(0).validate(), "max_size_positive");
         assert_rule(ParametricBuffer::new(ParametricBufferConfig::new(0)), "max_size_positive");
     }
@@ -405,7 +418,11 @@ mod tests {
     /// A selection strategy of one's own: keeps the last samples.
     struct KeepLast;
     impl SelectionStrategy for KeepLast {
-        fn make_sorted_indices(&mut self, _ctx: &StorageContext<'_>, data: &ClassificationDataset) -> Result<Vec<usize>> {
+        fn make_sorted_indices(
+            &mut self,
+            _ctx: &StorageContext<'_>,
+            data: &ClassificationDataset,
+        ) -> Result<Vec<usize>> {
             Ok((0..data.len()).rev().collect())
         }
     }

@@ -83,12 +83,7 @@ impl ReservoirSamplingBuffer {
 
     /// Like `new`, but a capacity of 0 is allowed (a group of a balanced buffer may get none).
     pub(crate) fn with_capacity(max_size: usize, seed: u64) -> Self {
-        Self {
-            max_size,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            buffer: None,
-            weights: Vec::new(),
-        }
+        Self { max_size, rng: ChaCha8Rng::seed_from_u64(seed), buffer: None, weights: Vec::new() }
     }
 
     /// The most samples the memory holds.
@@ -247,10 +242,7 @@ mod tests {
         assert_eq!(StoragePolicy::len(&b), 2);
         assert_eq!(StoragePolicy::max_size(&b), 2);
         let other = ClassificationDataset::from_f32(vec![0.0; 3], vec![3], vec![0]).unwrap();
-        assert!(matches!(
-            b.update_from_dataset(&other),
-            Err(ClError::SampleShapeMismatch { .. })
-        ));
+        assert!(matches!(b.update_from_dataset(&other), Err(ClError::SampleShapeMismatch { .. })));
         assert_eq!(b.len(), 2);
     }
 
@@ -275,27 +267,17 @@ mod tests {
         let mean = R as f64 * p;
         let sd = (R as f64 * p * (1.0 - p)).sqrt();
         for (i, &c) in counts.iter().enumerate() {
-            assert!(
-                (c as f64 - mean).abs() <= 5.0 * sd,
-                "sample {i} kept {c} times (mean {mean})"
-            );
+            assert!((c as f64 - mean).abs() <= 5.0 * sd, "sample {i} kept {c} times (mean {mean})");
         }
         // Mean absolute deviation ≈ sd·√(2/π) ≈ 4.8; normalised chi-square ≈ 1.
         let mad = counts.iter().map(|&c| (c as f64 - mean).abs()).sum::<f64>() / N as f64;
         assert!(mad < 1.2 * sd * (2.0 / std::f64::consts::PI).sqrt(), "mad {mad}");
-        let chi2 = counts
-            .iter()
-            .map(|&c| (c as f64 - mean).powi(2) / (sd * sd))
-            .sum::<f64>()
-            / N as f64;
+        let chi2 = counts.iter().map(|&c| (c as f64 - mean).powi(2) / (sd * sd)).sum::<f64>() / N as f64;
         assert!((0.8..1.2).contains(&chi2), "chi2/N {chi2}");
         // Early and late samples alike.
         let first: usize = counts[..100].iter().sum();
         let last: usize = counts[900..].iter().sum();
-        assert!(
-            (first as f64 - last as f64).abs() < 0.15 * first as f64,
-            "{first} vs {last}"
-        );
+        assert!((first as f64 - last as f64).abs() < 0.15 * first as f64, "{first} vs {last}");
     }
 
     proptest! {

@@ -24,7 +24,12 @@ pub trait SelectionStrategy: Any + Send {
 
     /// The first `k` (or more) indices of the ranking; strategies that can stop early (herding)
     /// override it. Defaults to [`make_sorted_indices`](Self::make_sorted_indices).
-    fn make_sorted_prefix(&mut self, ctx: &StorageContext<'_>, data: &ClassificationDataset, k: usize) -> Result<Vec<usize>> {
+    fn make_sorted_prefix(
+        &mut self,
+        ctx: &StorageContext<'_>,
+        data: &ClassificationDataset,
+        k: usize,
+    ) -> Result<Vec<usize>> {
         let mut idx = self.make_sorted_indices(ctx, data)?;
         idx.truncate(k);
         Ok(idx)
@@ -93,18 +98,12 @@ impl Default for SelectionConfig {
 impl SelectionConfig {
     /// Herding over `features`, unnormalised (Avalanche's).
     pub fn herding(features: FeatureSource) -> Self {
-        Self::Herding {
-            features,
-            normalize: false,
-        }
+        Self::Herding { features, normalize: false }
     }
 
     /// Closest-to-center over `features`, unnormalised (Avalanche's).
     pub fn closest_to_center(features: FeatureSource) -> Self {
-        Self::ClosestToCenter {
-            features,
-            normalize: false,
-        }
+        Self::ClosestToCenter { features, normalize: false }
     }
 
     /// The selection strategy this config describes.
@@ -132,9 +131,7 @@ pub struct RandomSelection {
 impl RandomSelection {
     /// A random selection seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Self {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        }
+        Self { rng: ChaCha8Rng::seed_from_u64(seed) }
     }
 }
 
@@ -163,11 +160,8 @@ impl Features {
         if n == 0 {
             return Ok((Vec::new(), 0));
         }
-        let error = |message: String| ClError::Plugin {
-            plugin: who.to_string(),
-            callback: "make_sorted_indices",
-            message,
-        };
+        let error =
+            |message: String| ClError::Plugin { plugin: who.to_string(), callback: "make_sorted_indices", message };
         let (model, device) = ctx.require_model(who)?;
         let eval = data.eval();
         let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed());
@@ -198,10 +192,8 @@ impl Features {
         }
         let all = Tensor::cat(outs, 0);
         let dim = all.dims()[1];
-        let mut values = all
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| error(format!("reading the features back: {e:?}")))?;
+        let mut values =
+            all.into_data().try_into_vec_as::<f32>().map_err(|e| error(format!("reading the features back: {e:?}")))?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(error(format!("feature {} of sample {} is not finite", i % dim.max(1), i / dim.max(1))));
         }
@@ -260,11 +252,7 @@ pub(crate) fn herding_order(features: &[f32], dim: usize, k: usize) -> Vec<usize
             .reduce(
                 || (f64::INFINITY, usize::MAX),
                 |a, b| {
-                    if b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).is_lt() {
-                        b
-                    } else {
-                        a
-                    }
+                    if b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).is_lt() { b } else { a }
                 },
             );
         selected[best] = true;
@@ -282,12 +270,7 @@ pub(crate) fn closest_to_center_order(features: &[f32], dim: usize) -> Vec<usize
     let center = mean(features, dim);
     let dist: Vec<f64> = features
         .par_chunks(dim.max(1))
-        .map(|row| {
-            row.iter()
-                .zip(&center)
-                .map(|(&f, &c)| (f64::from(f) - c).powi(2))
-                .sum()
-        })
+        .map(|row| row.iter().zip(&center).map(|(&f, &c)| (f64::from(f) - c).powi(2)).sum())
         .collect();
     let mut idx: Vec<usize> = (0..n).collect();
     idx.sort_by(|&a, &b| dist[a].total_cmp(&dist[b]).then(a.cmp(&b)));
@@ -311,12 +294,7 @@ pub struct HerdingSelection {
 impl HerdingSelection {
     /// Herding over `source`, unnormalised (as Avalanche's storage policy).
     pub fn new(source: FeatureSource) -> Self {
-        Self {
-            features: Features {
-                source,
-                normalize: false,
-            },
-        }
+        Self { features: Features { source, normalize: false } }
     }
 
     /// Whether features are L2-normalised before selection (default `false`, as Avalanche's
@@ -332,7 +310,12 @@ impl SelectionStrategy for HerdingSelection {
         self.make_sorted_prefix(ctx, data, data.len())
     }
 
-    fn make_sorted_prefix(&mut self, ctx: &StorageContext<'_>, data: &ClassificationDataset, k: usize) -> Result<Vec<usize>> {
+    fn make_sorted_prefix(
+        &mut self,
+        ctx: &StorageContext<'_>,
+        data: &ClassificationDataset,
+        k: usize,
+    ) -> Result<Vec<usize>> {
         let (f, dim) = self.features.compute(ctx, data, "HerdingSelection")?;
         Ok(herding_order(&f, dim, k))
     }
@@ -350,12 +333,7 @@ pub struct ClosestToCenterSelection {
 impl ClosestToCenterSelection {
     /// Closest-to-center over `source`, unnormalised (as Avalanche).
     pub fn new(source: FeatureSource) -> Self {
-        Self {
-            features: Features {
-                source,
-                normalize: false,
-            },
-        }
+        Self { features: Features { source, normalize: false } }
     }
 
     /// Whether features are L2-normalised before selection (default `false`, as Avalanche).
@@ -384,9 +362,7 @@ mod tests {
     fn herding_reference(features: &[Vec<f64>]) -> Vec<usize> {
         let n = features.len();
         let dim = features[0].len();
-        let center: Vec<f64> = (0..dim)
-            .map(|d| features.iter().map(|f| f[d]).sum::<f64>() / n as f64)
-            .collect();
+        let center: Vec<f64> = (0..dim).map(|d| features.iter().map(|f| f[d]).sum::<f64>() / n as f64).collect();
         let mut current = vec![0.0; dim];
         let mut selected: Vec<usize> = Vec::new();
         for i in 0..n {
@@ -395,9 +371,8 @@ mod tests {
                 if selected.contains(&j) {
                     continue;
                 }
-                let cand: Vec<f64> = (0..dim)
-                    .map(|d| current[d] * i as f64 / (i + 1) as f64 + f[d] / (i + 1) as f64)
-                    .collect();
+                let cand: Vec<f64> =
+                    (0..dim).map(|d| current[d] * i as f64 / (i + 1) as f64 + f[d] / (i + 1) as f64).collect();
                 let dist: f64 = (0..dim).map(|d| (cand[d] - center[d]).powi(2)).sum();
                 if dist < best.0 {
                     best = (dist, j);
@@ -405,9 +380,7 @@ mod tests {
             }
             selected.push(best.1);
             let f = &features[best.1];
-            current = (0..dim)
-                .map(|d| current[d] * i as f64 / (i + 1) as f64 + f[d] / (i + 1) as f64)
-                .collect();
+            current = (0..dim).map(|d| current[d] * i as f64 / (i + 1) as f64 + f[d] / (i + 1) as f64).collect();
         }
         selected
     }
@@ -427,10 +400,7 @@ mod tests {
     #[test]
     fn closest_to_center_known_answer() {
         // 1-D values 0, 10, 4, 7, 5.5: mean 5.3; distances 5.3, 4.7, 1.3, 1.7, 0.2.
-        assert_eq!(
-            closest_to_center_order(&[0.0, 10.0, 4.0, 7.0, 5.5], 1),
-            vec![4, 2, 3, 1, 0]
-        );
+        assert_eq!(closest_to_center_order(&[0.0, 10.0, 4.0, 7.0, 5.5], 1), vec![4, 2, 3, 1, 0]);
     }
 
     proptest! {
@@ -486,8 +456,8 @@ mod tests {
 
     #[test]
     fn features_come_from_the_context_model_on_its_device() {
-        let d = ClassificationDataset::from_f32(vec![3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0], vec![4], vec![0, 1])
-            .unwrap();
+        let d =
+            ClassificationDataset::from_f32(vec![3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0], vec![4], vec![0, 1]).unwrap();
         let exp = experience(0, d.clone());
         let device = Device::default();
         let model = InputModel::new(&device);

@@ -441,7 +441,8 @@ mod tests {
     #[test]
     fn stops_after_patience_epochs_and_restores_the_best_weights() {
         // best 0.7 at epoch 1; epochs 2 and 3 do not improve → stop before epoch 3 (patience 2).
-        let ((epochs, _), w, last) = run_scripted(EarlyStoppingConfig::new(2, "valid"), ACC_KEY, vec![0.5, 0.7, 0.6, 0.65, 0.9, 0.9]);
+        let ((epochs, _), w, last) =
+            run_scripted(EarlyStoppingConfig::new(2, "valid"), ACC_KEY, vec![0.5, 0.7, 0.6, 0.65, 0.9, 0.9]);
         assert_eq!(epochs, 3, "epochs 0, 1, 2 run; stopped before epoch 3");
         assert_ne!(w[1], w[3], "the model trained after the best epoch");
         assert_eq!(last, w[1], "the weights seen with the best value are restored");
@@ -467,7 +468,8 @@ mod tests {
         assert_eq!(last, w[0]);
 
         // EarlyStoppingMode Min on a loss: the lowest value is the best.
-        let config = EarlyStoppingConfig::new(2, "valid").with_metric_name("Loss_Stream").with_mode(EarlyStoppingMode::Min);
+        let config =
+            EarlyStoppingConfig::new(2, "valid").with_metric_name("Loss_Stream").with_mode(EarlyStoppingMode::Min);
         let key = "Loss_Stream/eval_phase/valid_stream/Task000";
         let ((epochs, _), w, last) = run_scripted(config, key, vec![2.0, 1.0, 0.8, 0.9, 1.5, 0.1]);
         assert_eq!(epochs, 4, "best at epoch 2, stop before epoch 4");

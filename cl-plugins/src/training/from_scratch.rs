@@ -102,12 +102,7 @@ impl<M: Model> FromScratchPlugin<M> {
     /// Training from scratch as `config` says; an error if the config breaks a rule.
     pub fn new(config: FromScratchConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self {
-            config,
-            initial: None,
-            factory: None,
-            started: false,
-        })
+        Ok(Self { config, initial: None, factory: None, started: false })
     }
 
     /// Resets the model to `factory()` (e.g. new random weights) instead of the initial weights.
@@ -160,7 +155,9 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::training::test_util::{ModelProbe, builder, classifier_weight, generated, stream, tiny_mlp, tiny_mlp_seeded};
+    use crate::training::test_util::{
+        ModelProbe, builder, classifier_weight, generated, stream, tiny_mlp, tiny_mlp_seeded,
+    };
     use crate::{GDumbConfig, GDumbPlugin};
     use cl_core::config::ConfigFile;
     use cl_core::{ClError, Experience, OptimizerSpec, Strategy, Stream};
@@ -180,7 +177,8 @@ mod tests {
 
     #[test]
     fn declares_model_reset_and_conflicts_with_gdumb() {
-        let p = |reset| FromScratchPlugin::<SimpleMlp>::new(FromScratchConfig::new().with_reset_optimizer(reset)).unwrap();
+        let p =
+            |reset| FromScratchPlugin::<SimpleMlp>::new(FromScratchConfig::new().with_reset_optimizer(reset)).unwrap();
         assert_eq!(Plugin::<SimpleMlp>::writes(&p(true)), vec![StatePart::ModelReset, StatePart::Optimizer]);
         assert_eq!(Plugin::<SimpleMlp>::writes(&p(false)), vec![StatePart::ModelReset]);
         let err = builder(tiny_mlp(2), 0.1, 1)
@@ -189,7 +187,10 @@ mod tests {
             .build()
             .err()
             .expect("GDumb + FromScratch conflict");
-        assert!(matches!(&err, ClError::IncompatiblePlugins(m) if m.contains("GDumbPlugin") && m.contains("FromScratchPlugin")), "{err}");
+        assert!(
+            matches!(&err, ClError::IncompatiblePlugins(m) if m.contains("GDumbPlugin") && m.contains("FromScratchPlugin")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -218,7 +219,9 @@ mod tests {
     fn a_factory_gives_fresh_models() {
         let log = Arc::default();
         let mut s = builder(tiny_mlp(6), 0.2, 1)
-            .plugin(FromScratchPlugin::new(FromScratchConfig::default()).unwrap().with_factory(|| tiny_mlp_seeded(6, 7)))
+            .plugin(
+                FromScratchPlugin::new(FromScratchConfig::default()).unwrap().with_factory(|| tiny_mlp_seeded(6, 7)),
+            )
             .plugin(ModelProbe::new(Arc::clone(&log)))
             .build()
             .unwrap();
@@ -240,13 +243,17 @@ mod tests {
         let stream = Stream::new("train", exps);
         let run = |reset: bool| {
             let log = Arc::default();
-            let mut s = Strategy::builder(tiny_mlp(2), OptimizerSpec::sgd(0.1).with_momentum(0.9), burn::tensor::Device::default())
-                .train_mb_size(6)
-                .train_epochs(4)
-                .plugin(FromScratchPlugin::new(FromScratchConfig::new().with_reset_optimizer(reset)).unwrap())
-                .plugin(ModelProbe::new(Arc::clone(&log)))
-                .build()
-                .unwrap();
+            let mut s = Strategy::builder(
+                tiny_mlp(2),
+                OptimizerSpec::sgd(0.1).with_momentum(0.9),
+                burn::tensor::Device::default(),
+            )
+            .train_mb_size(6)
+            .train_epochs(4)
+            .plugin(FromScratchPlugin::new(FromScratchConfig::new().with_reset_optimizer(reset)).unwrap())
+            .plugin(ModelProbe::new(Arc::clone(&log)))
+            .build()
+            .unwrap();
             s.train(&stream).unwrap();
             let log = log.lock().unwrap().clone();
             assert_eq!(log[0].0, log[1].0, "both experiences start from the same weights");

@@ -88,10 +88,7 @@ impl CustomSchedule {
         name: impl Into<String>,
         factory: impl Fn(f64) -> Result<Box<dyn LrSchedule>> + Send + Sync + 'static,
     ) -> Self {
-        Self {
-            name: name.into(),
-            factory: Arc::new(factory),
-        }
+        Self { name: name.into(), factory: Arc::new(factory) }
     }
 
     /// The schedule's name.
@@ -137,7 +134,13 @@ fn five() -> usize {
 /// PyTorch's `ReduceLROnPlateau` (Avalanche's `metric=` argument) is not provided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-#[doc(alias = "StepLR", alias = "MultiStepLR", alias = "ExponentialLR", alias = "CosineAnnealingLR", alias = "LinearLR")]
+#[doc(
+    alias = "StepLR",
+    alias = "MultiStepLR",
+    alias = "ExponentialLR",
+    alias = "CosineAnnealingLR",
+    alias = "LinearLR"
+)]
 #[doc(alias = "ConstantLR", alias = "PolynomialLR", alias = "LambdaLR")]
 pub enum SchedulerConfig {
     /// `StepLR(step_size, gamma=0.1)`: `base_lr · gamma^⌊t / step_size⌋`.
@@ -235,10 +238,13 @@ impl SchedulerConfig {
     /// Any Burn scheduler config, built from the initial learning rate (the base rate of a
     /// [`ModuleLrScheduler`]; Burn's schedulers need `0 < lr ≤ 1`, a rate outside is reported
     /// by `train` as an error). Not serialisable.
-    pub fn burn<C: Into<burn::lr_scheduler::LrSchedulerConfig>>(config: impl Fn(f64) -> C + Send + Sync + 'static) -> Self {
+    pub fn burn<C: Into<burn::lr_scheduler::LrSchedulerConfig>>(
+        config: impl Fn(f64) -> C + Send + Sync + 'static,
+    ) -> Self {
         Self::Custom(CustomSchedule::new("burn", move |lr| {
-            let scheduler =
-                ModuleLrSchedulerConfig::new(config(lr).into()).init().map_err(|e| ClError::config("lr_scheduler", e))?;
+            let scheduler = ModuleLrSchedulerConfig::new(config(lr).into())
+                .init()
+                .map_err(|e| ClError::config("lr_scheduler", e))?;
             Ok(Box::new(scheduler) as Box<dyn LrSchedule>)
         }))
     }
@@ -258,16 +264,14 @@ impl SchedulerConfig {
         let powi = |x: f64, n: usize| x.powi(i32::try_from(n).unwrap_or(i32::MAX));
         Some(match self {
             Self::Step { step_size, gamma } => base_lr * powi(*gamma, t / (*step_size).max(1)),
-            Self::MultiStep { milestones, gamma } => base_lr * powi(*gamma, milestones.iter().filter(|&&m| m <= t).count()),
+            Self::MultiStep { milestones, gamma } => {
+                base_lr * powi(*gamma, milestones.iter().filter(|&&m| m <= t).count())
+            }
             Self::Exponential { gamma } => base_lr * powi(*gamma, t),
             Self::CosineAnnealing { t_max, eta_min } => {
                 eta_min + (base_lr - eta_min) * (1.0 + (PI * t as f64 / (*t_max).max(1) as f64).cos()) / 2.0
             }
-            Self::Linear {
-                start_factor,
-                end_factor,
-                total_iters,
-            } => {
+            Self::Linear { start_factor, end_factor, total_iters } => {
                 let progress = t.min(*total_iters) as f64 / (*total_iters).max(1) as f64;
                 base_lr * (start_factor + (end_factor - start_factor) * progress)
             }
@@ -310,7 +314,8 @@ impl Validate for SchedulerConfig {
                 format!("gamma = {gamma} must be a finite number > 0")
             })
         };
-        let total_iters_rule = |n: usize| rule(C, "total_iters_positive", n > 0, || "total_iters must be at least 1".into());
+        let total_iters_rule =
+            |n: usize| rule(C, "total_iters_positive", n > 0, || "total_iters must be at least 1".into());
         match self {
             Self::Step { step_size, gamma } => {
                 rule(C, "step_size_positive", *step_size > 0, || "step_size must be at least 1".into())?;
@@ -323,11 +328,7 @@ impl Validate for SchedulerConfig {
                     format!("eta_min = {eta_min} must be a finite number >= 0")
                 })
             }
-            Self::Linear {
-                start_factor,
-                end_factor,
-                total_iters,
-            } => {
+            Self::Linear { start_factor, end_factor, total_iters } => {
                 rule(C, "start_factor_finite_positive", finite_positive(*start_factor), || {
                     format!("start_factor = {start_factor} must be a finite number > 0")
                 })?;
@@ -336,9 +337,11 @@ impl Validate for SchedulerConfig {
                 })?;
                 total_iters_rule(*total_iters)
             }
-            Self::Constant { factor, .. } => rule(C, "factor_finite_non_negative", finite_non_negative(*factor), || {
-                format!("factor = {factor} must be a finite number >= 0")
-            }),
+            Self::Constant { factor, .. } => {
+                rule(C, "factor_finite_non_negative", finite_non_negative(*factor), || {
+                    format!("factor = {factor} must be a finite number >= 0")
+                })
+            }
             Self::Polynomial { total_iters, power } => {
                 total_iters_rule(*total_iters)?;
                 rule(C, "power_finite_non_negative", finite_non_negative(*power), || {
@@ -513,21 +516,13 @@ impl LrSchedulerPlugin {
     /// Scheduling as `config` says; an error if the config breaks a rule.
     pub fn new(config: LrSchedulerConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self {
-            config,
-            schedule: None,
-            started: false,
-        })
+        Ok(Self { config, schedule: None, started: false })
     }
 
     /// A plugin over a closure schedule, with Avalanche's default options (closure schedules
     /// have no rule to check).
     fn custom_plugin(scheduler: SchedulerConfig) -> Self {
-        Self {
-            config: LrSchedulerConfig::new(scheduler),
-            schedule: None,
-            started: false,
-        }
+        Self { config: LrSchedulerConfig::new(scheduler), schedule: None, started: false }
     }
 
     /// PyTorch's `LambdaLR(lr_lambda)` ([`SchedulerConfig::lambda`]) with Avalanche's default
@@ -664,7 +659,8 @@ mod tests {
         assert_rule(v(SchedulerConfig::MultiStep { milestones: vec![3], gamma: -0.1 }), "gamma_finite_positive");
         assert_rule(v(SchedulerConfig::cosine_annealing(0)), "t_max_positive");
         assert_rule(v(SchedulerConfig::CosineAnnealing { t_max: 1, eta_min: -1.0 }), "eta_min_finite_non_negative");
-        let linear = |start_factor, end_factor, total_iters| SchedulerConfig::Linear { start_factor, end_factor, total_iters };
+        let linear =
+            |start_factor, end_factor, total_iters| SchedulerConfig::Linear { start_factor, end_factor, total_iters };
         assert_rule(v(linear(0.0, 1.0, 2)), "start_factor_finite_positive");
         assert_rule(v(linear(0.5, f64::INFINITY, 2)), "end_factor_finite_non_negative");
         assert_rule(v(linear(0.5, 1.0, 0)), "total_iters_positive");
@@ -792,7 +788,8 @@ mod tests {
     #[test]
     fn closures_and_burn_configs() {
         // A lambda with options through the config.
-        let config = LrSchedulerConfig::new(SchedulerConfig::lambda(|t| 0.5f64.powi(t as i32))).with_reset_scheduler(false);
+        let config =
+            LrSchedulerConfig::new(SchedulerConfig::lambda(|t| 0.5f64.powi(t as i32))).with_reset_scheduler(false);
         let (epochs, _, _) = run_lr(plugin(config), 0.4, 2, 2);
         assert_close(&epochs, &[0.4, 0.2, 0.4, 0.05]);
         // A Burn config (StepLR of Burn).
@@ -806,7 +803,8 @@ mod tests {
         let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(burn).build().unwrap();
         assert!(matches!(s.train(&stream(1, 6)), Err(ClError::InvalidConfig { rule: "lr_scheduler", .. })));
         // A custom schedule: the rate goes through set_lr, so a negative rate is an error.
-        let custom = LrSchedulerPlugin::custom("negative", |_| Ok(Box::new(FnSchedule::new(|_| -1.0)) as Box<dyn LrSchedule>));
+        let custom =
+            LrSchedulerPlugin::custom("negative", |_| Ok(Box::new(FnSchedule::new(|_| -1.0)) as Box<dyn LrSchedule>));
         assert!(matches!(&custom.config().scheduler, SchedulerConfig::Custom(c) if c.name() == "negative"));
         let mut s = builder(tiny_mlp(2), 0.1, 1).plugin(custom).build().unwrap();
         let err = s.train(&stream(1, 6)).unwrap_err();

@@ -6,7 +6,7 @@ mod early_stopping;
 mod from_scratch;
 mod lr_scheduling;
 
-pub use early_stopping::{EarlyStoppingConfig, EarlyStoppingPlugin, EarlyStoppingMode};
+pub use early_stopping::{EarlyStoppingConfig, EarlyStoppingMode, EarlyStoppingPlugin};
 pub use from_scratch::{FromScratchConfig, FromScratchPlugin};
 pub use lr_scheduling::{
     CustomSchedule, FnSchedule, LrSchedule, LrSchedulerConfig, LrSchedulerPlugin, SchedulerConfig, StepGranularity,
