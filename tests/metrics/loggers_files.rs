@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use cl::core::Callback;
+use cl::core::evaluation::{AccuracyConfig, AccuracyMetrics, EvaluationPlugin};
 use cl::metrics::{
-    AccuracyMetrics, CsvLogger, EvaluationPlugin, Forgetting, Granularity, InteractiveLogger, JsonLinesLogger, TensorBoardLogger,
-    TextLogger, read_events, read_json_lines,
+    CsvLogger, Forgetting, InteractiveLogger, JsonLinesLogger, TensorBoardLogger, TextLogger, TransferConfig, read_events,
+    read_json_lines,
 };
 use crate::support::*;
 
@@ -42,8 +43,8 @@ impl Shared {
 
 fn evaluator() -> EvaluationPlugin {
     EvaluationPlugin::empty()
-        .metric(AccuracyMetrics::new(Granularity::DEFAULT, Granularity::DEFAULT))
-        .metric(Forgetting::new(true, true))
+        .metric(AccuracyMetrics::new(AccuracyConfig::default()))
+        .metric(Forgetting::new(TransferConfig::default()))
 }
 
 /// Initial evaluation; experience 0 trained with a validation run inside training; evaluation;
@@ -101,7 +102,7 @@ fn json_lines_and_tensorboard_read_back_to_the_history() {
     let tb = TensorBoardLogger::new(dir.join("tb")).unwrap();
     let tb_path = tb.path().to_path_buf();
     assert!(tb_path.file_name().unwrap().to_str().unwrap().starts_with("events.out.tfevents."));
-    let eval = EvaluationPlugin::all_metrics()
+    let eval = cl::metrics::all_metrics()
         .logger(JsonLinesLogger::new(dir.join("metrics.jsonl")).unwrap())
         .logger(tb);
     let mut d = Driver::new(eval);

@@ -6,7 +6,8 @@ use cl::core::burn::module::Module;
 use cl::core::burn::nn::conv::{Conv2d, Conv2dConfig};
 use cl::core::burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use cl::core::burn::tensor::Device;
-use cl::metrics::{LayerKind, MacMetric, ModelInspect, conv2d_macs};
+use cl::core::evaluation::{LayerKind, ModelInspect, conv2d_macs};
+use cl::metrics::{MacConfig, MacMetric};
 
 #[derive(Module, Debug)]
 struct SmallCnn {
@@ -49,12 +50,12 @@ fn cnn_macs_params_and_bytes() {
     assert_eq!((m1, hw1), (4 * 9 * 26 * 26, [26, 26]));
     assert_eq!((m2, hw2), (8 * 4 * 9 * 13 * 13, [13, 13]));
     let linear = 8 * 13 * 13 * 10;
-    let mut mac = MacMetric::new(false, true, true).conv_output_sizes(vec![hw1, hw2]);
+    let mut mac = MacMetric::new(MacConfig::default().with_conv_output_sizes(vec![hw1, hw2])).unwrap();
     assert_eq!(mac.count(&layers, &[1, 28, 28]), 24_336 + 48_672 + linear);
     // Without the convolutions' output sizes only the Linear layer is counted.
-    assert_eq!(MacMetric::new(false, true, true).count(&layers, &[1, 28, 28]), linear);
+    assert_eq!(MacMetric::new(MacConfig::default()).unwrap().count(&layers, &[1, 28, 28]), linear);
     // A custom counter replaces the built-in one.
-    let mut custom = MacMetric::new(false, true, true).with_counter(|layers, shape| (layers.len() * shape[1]) as u64);
+    let mut custom = MacMetric::new(MacConfig::default()).unwrap().with_counter(|layers, shape| (layers.len() * shape[1]) as u64);
     assert_eq!(custom.count(&layers, &[1, 28, 28]), 84);
     let params = (4 * 9 + 4) + (8 * 4 * 9 + 8) + (1352 * 10 + 10);
     assert_eq!(model.param_count(), params);

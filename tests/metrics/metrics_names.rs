@@ -1,12 +1,12 @@
 //! Metric names follow Avalanche's scheme exactly for the keys both emit.
 
 
-use cl::metrics::EvaluationPlugin;
+
 use crate::support::*;
 
 #[test]
 fn all_metrics_emit_avalanche_names() {
-    let mut d = Driver::new(EvaluationPlugin::all_metrics());
+    let mut d = Driver::new(cl::metrics::all_metrics());
     let test: Vec<_> = (0..2).map(|e| experience(e, "test", &[2 * e as u32, 2 * e as u32 + 1], 0, 4)).collect();
     let eval = |d: &mut Driver| {
         let exps: Vec<_> = test.iter().map(|e| (e, e.dataset.targets(), 0.3)).collect();

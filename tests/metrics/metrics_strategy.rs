@@ -2,10 +2,9 @@
 //! the history is complete and the loggers' files are written.
 
 
-use cl::core::{ClassificationDataset, Experience, Stream};
-use cl::metrics::{
-    CsvLogger, EvaluationPlugin, InteractiveLogger, JsonLinesLogger, TensorBoardLogger, TextLogger, read_events, read_json_lines,
-};
+use cl::core::data::ClassificationDataset;
+use cl::core::{Experience, Stream};
+use cl::metrics::{read_events, read_json_lines};
 use cl::prelude::*;
 
 fn generated(n: usize, classes: &[u32], shift: usize) -> ClassificationDataset {
@@ -28,7 +27,7 @@ fn stream(name: &str, shift: usize) -> Stream {
 fn naive_with_all_metrics_and_loggers() {
     let dir = std::env::temp_dir().join(format!("cl-metrics-strategy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let evaluator = EvaluationPlugin::all_metrics()
+    let evaluator = cl::metrics::all_metrics()
         .logger(CsvLogger::new(dir.join("csv")).unwrap())
         .logger(JsonLinesLogger::new(dir.join("metrics.jsonl")).unwrap())
         .logger(TensorBoardLogger::new(dir.join("tb")).unwrap())
@@ -41,7 +40,8 @@ fn naive_with_all_metrics_and_loggers() {
         .with_drop_rate(0.0)
         .init(&cl::default_device())
         .unwrap();
-    let mut strategy = Naive::builder(model, OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut strategy = Naive::builder(model, OptimizerSpec::sgd(0.1), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(8)
         .train_epochs(2)
         .eval_mb_size(16)

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use cl::core::burn::nn::{Linear, LinearConfig};
 use cl::core::burn::tensor::{Device, Int, Tensor, TensorData};
-use cl::core::{Callback, ClassificationDataset, Clock, Experience, MiniBatch};
-use cl::metrics::{EvaluationPlugin, MetricContext, MetricValue};
+use cl::core::data::{ClassificationDataset, MiniBatch};
+use cl::core::evaluation::{EvaluationPlugin, MetricContext, MetricValue};
+use cl::core::{Callback, Clock, Experience};
 
 /// An experience of `targets.len()` samples with the given labels and task label.
 pub fn experience(index: usize, stream: &str, targets: &[u32], task: u32, n_classes: usize) -> Experience {
