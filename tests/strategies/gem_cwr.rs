@@ -10,7 +10,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::burn;
-use cl::core::{ClError, ClassificationDataset, Experience, Plugin, Result, StatePart, StrategyState, Stream};
+use cl::core::data::ClassificationDataset;
+use cl::core::{ClError, Experience, Plugin, Result, StatePart, StrategyState, Stream};
 use cl::plugins::{AGemPlugin, GemPlugin, gem_project, gem_project_with_ridge};
 use cl::prelude::*;
 use cl::strategies::Gem;
@@ -189,18 +190,18 @@ struct GradProbe {
 
 impl GradProbe {
     fn record(&self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        let past = s.clock.train_exp_counter as usize;
+        let past = s.clock().train_exp_counter as usize;
         if past == 0 {
             return Ok(());
         }
-        let g = host1(AGemPlugin::flatten_gradients(s.model(), s.grads.as_ref().unwrap(), &s.eval_device));
+        let g = host1(AGemPlugin::flatten_gradients(s.model(), s.grads.as_ref().unwrap(), s.settings().eval_device()));
         let mut refs = Vec::new();
         for m in self.memories.iter().take(past) {
             let idx: Vec<usize> = (0..m.len()).collect();
-            let batch = m.batch(&idx, &s.device, &mut rand::SeedableRng::seed_from_u64(0))?;
-            let loss = s.criterion.loss(s.model().forward(&batch), batch.y.clone());
+            let batch = m.batch(&idx, s.settings().device(), &mut rand::SeedableRng::seed_from_u64(0))?;
+            let loss = s.settings().criterion().loss(s.model().forward(&batch), batch.y.clone());
             let grads = GradientsParams::from_grads(loss.backward(), s.model());
-            refs.push(host1(AGemPlugin::flatten_gradients(s.model(), &grads, &s.eval_device)));
+            refs.push(host1(AGemPlugin::flatten_gradients(s.model(), &grads, s.settings().eval_device())));
         }
         self.seen.lock().unwrap().push((g, refs));
         Ok(())
@@ -228,12 +229,13 @@ fn gem_run(ridge: f64) -> Vec<(Vec<f32>, Vec<Vec<f32>>, Vec<f32>)> {
     );
     let before = Arc::new(Mutex::new(Vec::new()));
     let after = Arc::new(Mutex::new(Vec::new()));
-    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(4)
         .train_epochs(3)
         .seed(2)
         .plugin(GradProbe { memories: data.clone(), seen: before.clone(), at_update: false })
-        .plugin(GemPlugin::new(4, 0.5).unwrap().with_ridge(ridge).unwrap())
+        .plugin(GemPlugin::new(GemConfig::new(4).with_memory_strength(0.5).with_ridge(ridge)).unwrap())
         .plugin(GradProbe { memories: Vec::new(), seen: after.clone(), at_update: true })
         .build()
         .unwrap();
@@ -283,19 +285,20 @@ fn is_config_error<T>(r: std::result::Result<T, ClError>) -> bool {
 
 #[test]
 fn gem_invalid_hyper_parameters_are_rejected_when_built() {
-    assert!(is_config_error(GemPlugin::new(0, 0.5)));
-    assert!(is_config_error(GemPlugin::new(8, -0.5)));
-    assert!(is_config_error(GemPlugin::new(8, f64::NAN)));
-    assert!(is_config_error(GemPlugin::new(8, 0.5).unwrap().with_ridge(-1.0)));
-    let gem = GemPlugin::new(8, 0.0).unwrap();
-    assert_eq!((gem.patterns_per_exp(), gem.memory_strength(), gem.ridge()), (8, 0.0, 1e-3));
-    assert_eq!(Plugin::<SimpleMlp>::writes(&gem), vec![StatePart::Gradients]);
+    assert!(is_config_error(GemPlugin::new(GemConfig::new(0).with_memory_strength(0.5))));
+    assert!(is_config_error(GemPlugin::new(GemConfig::new(8).with_memory_strength(-0.5))));
+    assert!(is_config_error(GemPlugin::new(GemConfig::new(8).with_memory_strength(f64::NAN))));
+    assert!(is_config_error(GemPlugin::new(GemConfig::new(8).with_memory_strength(0.5).with_ridge(-1.0))));
+    let gem = GemPlugin::new(GemConfig::new(8).with_memory_strength(0.0)).unwrap();
+    let c = gem.config();
+    assert_eq!((c.patterns_per_exp, c.memory_strength, c.ridge), (8, 0.0, 1e-3));
+    assert_eq!(Plugin::<SimpleMlp>::writes(&gem), vec![StatePart::GradientProjection]);
 
-    let opt = || OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap();
+    let opt = || OptimizerSpec::sgd(0.1);
     let dev = cl::default_device;
-    assert!(is_config_error(Gem::builder(tiny_mlp(2), opt(), dev(), 0, 0.5)));
-    assert!(is_config_error(Gem::builder(tiny_mlp(2), opt(), dev(), 8, -1.0)));
-    assert!(Gem::builder(tiny_mlp(2), opt(), dev(), 8, 0.5).unwrap().build().is_ok());
+    assert!(is_config_error(Gem::builder(tiny_mlp(2), opt(), dev(), GemConfig::new(0).with_memory_strength(0.5))));
+    assert!(is_config_error(Gem::builder(tiny_mlp(2), opt(), dev(), GemConfig::new(8).with_memory_strength(-1.0))));
+    assert!(Gem::builder(tiny_mlp(2), opt(), dev(), GemConfig::new(8).with_memory_strength(0.5)).unwrap().build().is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,9 +319,9 @@ fn gem_forgets_less_than_naive_on_permuted_fmnist() {
         let b = permuted_fmnist(&config).unwrap();
         let dev = cl::default_device;
         let start = std::time::Instant::now();
-        let (n0, naive) = exp0_accuracy(configure(Naive::builder(model(), opt(), dev()), seed), &b);
+        let (n0, naive) = exp0_accuracy(configure(Naive::builder(model(), opt(), dev(), NaiveConfig::default()).unwrap(), seed), &b);
         let t_naive = start.elapsed().as_secs_f64();
-        let gem = Gem::builder(model(), opt(), dev(), 256, 0.5).unwrap();
+        let gem = Gem::builder(model(), opt(), dev(), GemConfig::new(256).with_memory_strength(0.5)).unwrap();
         let start = std::time::Instant::now();
         let (g0, gem) = exp0_accuracy(configure(gem, seed), &b);
         let t_gem = start.elapsed().as_secs_f64();
@@ -338,7 +341,7 @@ fn gem_forgets_less_than_naive_on_permuted_fmnist() {
 
 use cl::plugins::CwrStarPlugin;
 use cl::plugins::regularization::ParamTensors;
-use cl::plugins::regularization::params::all_params;
+use cl::plugins::regularization::all_params;
 use cl::strategies::CwrStar;
 
 /// Classifier weight (`[d_in, d_out]`, row-major) and bias of a SimpleMLP.
@@ -361,12 +364,12 @@ struct HeadProbe {
 
 impl Plugin<SimpleMlp> for HeadProbe {
     fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        let key = format!("{}-before-{}", self.tag, s.clock.train_exp_counter);
+        let key = format!("{}-before-{}", self.tag, s.clock().train_exp_counter);
         self.log.lock().unwrap().push((key, head(s.model())));
         Ok(())
     }
     fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        let key = format!("{}-after-{}", self.tag, s.clock.train_exp_counter);
+        let key = format!("{}-after-{}", self.tag, s.clock().train_exp_counter);
         self.log.lock().unwrap().push((key, head(s.model())));
         Ok(())
     }
@@ -392,8 +395,9 @@ fn close(a: &[f32], b: &[f32], what: &str) {
 fn cwr_star_resets_and_consolidates_as_avalanche() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let model = tiny_mlp(4);
-    let cwr = CwrStarPlugin::new(&model, "classifier", false).unwrap();
-    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
+    let cwr = CwrStarPlugin::new(&model, CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(false)).unwrap();
+    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.5), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(3)
         .train_epochs(2)
         .seed(3)
@@ -478,8 +482,8 @@ impl Plugin<SimpleMlp> for ParamProbe {
 fn cwr_star_freezes_the_rest_of_the_model_after_the_first_experience() {
     for freeze in [true, false] {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let opt = OptimizerSpec::sgd(0.5, 0.9, 0.01).unwrap();
-        let mut s = CwrStar::builder(tiny_mlp(4), opt, cl::default_device(), "classifier", freeze)
+        let opt = OptimizerSpec::sgd(0.5).with_momentum(0.9).with_weight_decay(0.01);
+        let mut s = CwrStar::builder(tiny_mlp(4), opt, cl::default_device(), CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(freeze))
             .unwrap()
             .train_mb_size(3)
             .train_epochs(2)
@@ -513,13 +517,13 @@ fn cwr_star_freezes_the_rest_of_the_model_after_the_first_experience() {
 
 #[test]
 fn cwr_star_rejects_an_unknown_layer() {
-    let opt = || OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap();
+    let opt = || OptimizerSpec::sgd(0.1);
     let dev = cl::default_device;
     for name in ["nope", "features", "classifier.weight", ""] {
-        assert!(is_config_error(CwrStar::builder(tiny_mlp(2), opt(), dev(), name, true)), "{name}");
-        assert!(is_config_error(CwrStarPlugin::new(&tiny_mlp(2), name, false)), "{name}");
+        assert!(is_config_error(CwrStar::builder(tiny_mlp(2), opt(), dev(), CwrStarConfig::default().with_cwr_layer_name(name).with_freeze_remaining_model(true))), "{name}");
+        assert!(is_config_error(CwrStarPlugin::new(&tiny_mlp(2), CwrStarConfig::default().with_cwr_layer_name(name).with_freeze_remaining_model(false))), "{name}");
     }
-    let cwr = CwrStarPlugin::new(&tiny_mlp(2), "classifier", true).unwrap();
+    let cwr = CwrStarPlugin::new(&tiny_mlp(2), CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(true)).unwrap();
     assert_eq!(Plugin::<SimpleMlp>::writes(&cwr), vec![StatePart::Model, StatePart::Gradients]);
-    assert!(CwrStar::builder(tiny_mlp(2), opt(), dev(), "classifier", true).unwrap().build().is_ok());
+    assert!(CwrStar::builder(tiny_mlp(2), opt(), dev(), CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(true)).unwrap().build().is_ok());
 }

@@ -9,8 +9,9 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::burn;
-use cl::core::{ClError, ClassificationDataset, Experience, MiniBatch, Plugin, Result, StatePart, StrategyState, Stream};
-use cl::plugins::{AGemPlugin, LwfPlugin, LwfAlpha, LwfConfig};
+use cl::core::data::{ClassificationDataset, MiniBatch};
+use cl::core::{ClError, Experience, Plugin, Result, StatePart, StrategyState, Stream};
+use cl::plugins::{AGemConfig, AGemPlugin, ExperienceWeight, LwfConfig, LwfPlugin, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{AGem, Lwf};
 use crate::common::permuted::{configure, exp0_accuracy, model, opt};
@@ -53,7 +54,7 @@ impl Plugin<SimpleMlp> for LossProbe {
     fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let b = s.current_batch()?;
         self.seen.lock().unwrap().push(Seen {
-            exp: s.clock.train_exp_counter as usize,
+            exp: s.clock().train_exp_counter as usize,
             loss: s.loss.clone().unwrap().into_scalar::<f32>(),
             logits: host(s.mb_output.clone().unwrap()),
             x: b.x.clone().inner().into_data().try_to_vec::<f32>().unwrap(),
@@ -111,12 +112,13 @@ fn lwf_adds_alpha_times_the_hand_computed_distillation_loss_from_the_second_expe
     let before = Arc::new(Mutex::new(Vec::new()));
     let after = Arc::new(Mutex::new(Vec::new()));
     let snapshots = Arc::new(Mutex::new(Vec::new()));
-    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(3)
         .train_epochs(2)
         .seed(5)
         .plugin(LossProbe { seen: before.clone(), snapshots: snapshots.clone() })
-        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::new(alpha, t)).unwrap())
+        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::default().with_alpha(alpha).with_temperature(t)).unwrap())
         .plugin(LossProbe { seen: after.clone(), snapshots: Arc::default() })
         .build()
         .unwrap();
@@ -152,10 +154,11 @@ fn lwf_per_experience_alpha_is_indexed_by_the_experience_count() {
     // alpha[1] = 0 switches distillation off on the second experience.
     let before = Arc::new(Mutex::new(Vec::new()));
     let after = Arc::new(Mutex::new(Vec::new()));
-    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(3)
         .plugin(LossProbe { seen: before.clone(), snapshots: Arc::default() })
-        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::new(vec![5.0, 0.0], 2.0)).unwrap())
+        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::default().with_alpha(vec![5.0, 0.0]).with_temperature(2.0)).unwrap())
         .plugin(LossProbe { seen: after.clone(), snapshots: Arc::default() })
         .build()
         .unwrap();
@@ -163,12 +166,13 @@ fn lwf_per_experience_alpha_is_indexed_by_the_experience_count() {
     let (before, after) = (before.lock().unwrap(), after.lock().unwrap());
     assert!(before.iter().zip(after.iter()).all(|(b, a)| a.loss == b.loss));
     // A list too short for the experience is an error, as Avalanche's IndexError.
-    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
-        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::new(vec![1.0], 2.0)).unwrap())
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5), cl::default_device(), NaiveConfig::default())
+        .unwrap()
+        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::default().with_alpha(vec![1.0]).with_temperature(2.0)).unwrap())
         .build()
         .unwrap();
     assert!(s.train(&two_class_stream()).is_err());
-    assert_eq!(LwfAlpha::from(vec![1.0, 2.0]).at(1).unwrap(), 2.0);
+    assert_eq!(ExperienceWeight::from(vec![1.0, 2.0]).at(1).unwrap(), 2.0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,19 +222,21 @@ struct GradProbe {
 }
 
 impl Plugin<SimpleMlp> for GradProbe {
-    fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        if s.clock.train_exp_counter == 0 {
+    // A-GEM projects in `after_backward`; callbacks run in plugin order, so a probe before it
+    // sees the raw gradient and one after it the projected gradient.
+    fn after_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+        if s.clock().train_exp_counter == 0 {
             return Ok(());
         }
-        let g = host1(AGemPlugin::flatten_gradients(s.model(), s.grads.as_ref().unwrap(), &s.eval_device));
+        let g = host1(AGemPlugin::flatten_gradients(s.model(), s.grads.as_ref().unwrap(), s.settings().eval_device()));
         let g_ref = match &self.memory {
             Some(m) => {
                 let idx: Vec<usize> = (0..m.len()).collect();
                 let mut rng = rand::SeedableRng::seed_from_u64(0);
-                let batch = m.batch(&idx, &s.device, &mut rng)?;
-                let loss = s.criterion.loss(s.model().forward(&batch), batch.y.clone());
+                let batch = m.batch(&idx, s.settings().device(), &mut rng)?;
+                let loss = s.settings().criterion().loss(s.model().forward(&batch), batch.y.clone());
                 let grads = GradientsParams::from_grads(loss.backward(), s.model());
-                host1(AGemPlugin::flatten_gradients(s.model(), &grads, &s.eval_device))
+                host1(AGemPlugin::flatten_gradients(s.model(), &grads, s.settings().eval_device()))
             }
             None => Vec::new(),
         };
@@ -249,12 +255,13 @@ fn agem_run(first: ClassificationDataset, second: ClassificationDataset) -> Vec<
         "train",
         vec![Experience::new(0, first.clone(), "train", 4), Experience::new(1, second, "train", 4)],
     );
-    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(n)
         .train_epochs(3)
         .seed(2)
         .plugin(GradProbe { memory: Some(first), seen: before.clone() })
-        .plugin(AGemPlugin::new(n, n).unwrap())
+        .plugin(AGemPlugin::new(AGemConfig::new(n).with_sample_size(n)).unwrap())
         .plugin(GradProbe { memory: None, seen: after.clone() })
         .build()
         .unwrap();
@@ -308,7 +315,7 @@ fn is_config_error<T>(r: std::result::Result<T, ClError>) -> bool {
 
 #[test]
 fn invalid_hyper_parameters_are_rejected_when_built() {
-    let lwf = |alpha: LwfAlpha, t: f64| LwfPlugin::<SimpleMlp>::new(LwfConfig::new(alpha, t));
+    let lwf = |alpha: ExperienceWeight, t: f64| LwfPlugin::<SimpleMlp>::new(LwfConfig::default().with_alpha(alpha).with_temperature(t));
     assert!(is_config_error(lwf(1.0.into(), 0.0)));
     assert!(is_config_error(lwf(1.0.into(), -2.0)));
     assert!(is_config_error(lwf(1.0.into(), f64::NAN)));
@@ -316,29 +323,29 @@ fn invalid_hyper_parameters_are_rejected_when_built() {
     assert!(is_config_error(lwf(vec![1.0, -1.0].into(), 2.0)));
     assert!(is_config_error(lwf(Vec::new().into(), 2.0)));
     assert!(lwf(0.0.into(), 0.5).is_ok());
-    assert!(is_config_error(AGemPlugin::new(0, 10)));
-    assert!(is_config_error(AGemPlugin::new(10, 0)));
+    assert!(is_config_error(AGemPlugin::new(AGemConfig::new(0).with_sample_size(10))));
+    assert!(is_config_error(AGemPlugin::new(AGemConfig::new(10).with_sample_size(0))));
 
-    let opt = || OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap();
+    let opt = || OptimizerSpec::sgd(0.1);
     let dev = cl::default_device;
-    assert!(is_config_error(Lwf::builder(tiny_mlp(2), opt(), dev(), LwfConfig::new(1.0, 0.0))));
+    assert!(is_config_error(Lwf::builder(tiny_mlp(2), opt(), dev(), LwfConfig::default().with_alpha(1.0).with_temperature(0.0))));
     assert!(Lwf::builder(tiny_mlp(2), opt(), dev(), LwfConfig::default()).is_ok());
-    assert!(is_config_error(AGem::builder(tiny_mlp(2), opt(), dev(), 0, 8)));
-    assert!(is_config_error(AGem::builder(tiny_mlp(2), opt(), dev(), 8, 0)));
-    assert!(AGem::builder(tiny_mlp(2), opt(), dev(), 8, 8).is_ok());
+    assert!(is_config_error(AGem::builder(tiny_mlp(2), opt(), dev(), AGemConfig::new(0).with_sample_size(8))));
+    assert!(is_config_error(AGem::builder(tiny_mlp(2), opt(), dev(), AGemConfig::new(8).with_sample_size(0))));
+    assert!(AGem::builder(tiny_mlp(2), opt(), dev(), AGemConfig::new(8).with_sample_size(8)).is_ok());
 }
 
 #[test]
 fn declared_writes() {
     let lwf = LwfPlugin::<SimpleMlp>::new(LwfConfig::default()).unwrap();
     assert_eq!(Plugin::<SimpleMlp>::writes(&lwf), vec![StatePart::Loss]);
-    let agem = AGemPlugin::new(8, 8).unwrap();
-    assert_eq!(Plugin::<SimpleMlp>::writes(&agem), vec![StatePart::Gradients]);
+    let agem = AGemPlugin::new(AGemConfig::new(8).with_sample_size(8)).unwrap();
+    assert_eq!(Plugin::<SimpleMlp>::writes(&agem), vec![StatePart::GradientProjection]);
     // Both combine with replay (which owns the training data).
-    let s = Lwf::builder(tiny_mlp(2), OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap(), cl::default_device(), LwfConfig::default())
+    let s = Lwf::builder(tiny_mlp(2), OptimizerSpec::sgd(0.1), cl::default_device(), LwfConfig::default())
         .unwrap()
-        .plugin(cl::plugins::ReplayPlugin::new(10).unwrap())
-        .plugin(AGemPlugin::new(8, 8).unwrap())
+        .plugin(cl::plugins::ReplayPlugin::new(ReplayConfig::new(10)).unwrap())
+        .plugin(AGemPlugin::new(AGemConfig::new(8).with_sample_size(8)).unwrap())
         .build();
     assert!(s.is_ok());
 }
@@ -363,10 +370,10 @@ fn agem_forgets_less_than_naive_and_lwf_stays_near_it_on_permuted_fmnist() {
         let config = TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir());
         let b = permuted_fmnist(&config).unwrap();
         let dev = cl::default_device;
-        let (n0, naive) = exp0_accuracy(configure(Naive::builder(model(), opt(), dev()), seed), &b);
-        let lwf = Lwf::builder(model(), opt(), dev(), LwfConfig::new(1.0, 2.0)).unwrap();
+        let (n0, naive) = exp0_accuracy(configure(Naive::builder(model(), opt(), dev(), NaiveConfig::default()).unwrap(), seed), &b);
+        let lwf = Lwf::builder(model(), opt(), dev(), LwfConfig::default().with_alpha(1.0).with_temperature(2.0)).unwrap();
         let (l0, lwf) = exp0_accuracy(configure(lwf, seed), &b);
-        let agem = AGem::builder(model(), opt(), dev(), 256, 256).unwrap();
+        let agem = AGem::builder(model(), opt(), dev(), AGemConfig::new(256).with_sample_size(256)).unwrap();
         let (a0, agem) = exp0_accuracy(configure(agem, seed), &b);
         eprintln!(
             "PermutedFMNIST seed {seed}, exp-0 accuracy (after exp 0 → after exp 2): naive {n0:.3} → {naive:.3}, \
