@@ -10,7 +10,7 @@
 //!
 //! A dataset directory is either the directory holding the files or its parent, holding
 //! [`CifarKind::subdir`] (what extracting the archive creates). It is found by
-//! [`files::locate`](crate::files::locate) (explicit directory, `$CL_DATA_DIR/<name>`,
+//! [`files::locate`] (explicit directory, `$CL_DATA_DIR/<name>`,
 //! `$CL_DATA_DIR`, the per-user cache), where `<name>` is `cifar10` or `cifar100`. No
 //! distribution package ships CIFAR, so there is no system directory. To install by hand:
 //!
@@ -20,7 +20,7 @@
 //! ```
 //!
 //! The archive itself is not needed once extracted.
-//! [`files::download`](crate::files::download) fetches it with curl, checks its SHA-256,
+//! [`files::download`] fetches it with curl, checks its SHA-256,
 //! extracts the dataset files (in Rust, with the `tar` crate; no member can leave the dataset
 //! directory) and deletes it:
 //!
@@ -343,9 +343,9 @@ mod tests {
     use super::fixtures::*;
     use super::*;
     use crate::cifar_bin::IMAGE_LEN;
+    use crate::download::test_tar::{entry as tar_entry, gzip};
     use crate::download::{Fetcher, extract_tar_gz};
     use crate::files::{SearchEnv, download_with, locate_with, search_dirs};
-    use std::io::Write;
 
     /// An environment that sees nothing outside `root`.
     fn env_in(root: &Path) -> SearchEnv {
@@ -584,36 +584,6 @@ mod tests {
     }
 
     // ---- download and extraction ----
-
-    /// A tar header for a member `name` of `size` bytes and type `kind` (ustar format).
-    fn tar_header(name: &str, size: usize, kind: u8) -> [u8; 512] {
-        let mut h = [0u8; 512];
-        h[..name.len()].copy_from_slice(name.as_bytes());
-        h[100..108].copy_from_slice(b"0000644\0");
-        h[108..116].copy_from_slice(b"0000000\0");
-        h[116..124].copy_from_slice(b"0000000\0");
-        h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
-        h[136..148].copy_from_slice(b"00000000000\0");
-        h[156] = kind;
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-        h
-    }
-
-    fn tar_entry(out: &mut Vec<u8>, name: &str, data: &[u8], kind: u8) {
-        out.extend_from_slice(&tar_header(name, data.len(), kind));
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(bytes).unwrap();
-        e.finish().unwrap()
-    }
 
     /// A CIFAR-10-like archive of the files in `src` (plus a directory entry, a metadata file,
     /// a file outside the dataset directory and path-traversal attempts, all to be ignored

@@ -330,6 +330,51 @@ pub fn member_name<'a>(path: &'a str, subdir: &str) -> Option<&'a str> {
     }
 }
 
+/// Writers of hand-made `.tar.gz` archives for tests: the `tar` crate's builder refuses the
+/// malicious paths the extraction must withstand, so headers are written byte by byte.
+#[cfg(test)]
+pub(crate) mod test_tar {
+    use std::io::Write;
+
+    /// A ustar header for a member `name` of `size` bytes, type `kind` and link target `link`.
+    pub(crate) fn header(name: &str, size: usize, kind: u8, link: &str) -> [u8; 512] {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        h[136..148].copy_from_slice(b"00000000000\0");
+        h[156] = kind;
+        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        h
+    }
+
+    /// Appends a member `name` holding `data`, of type `kind` (`b'0'` a regular file).
+    pub(crate) fn entry(out: &mut Vec<u8>, name: &str, data: &[u8], kind: u8) {
+        link(out, name, data, kind, "");
+    }
+
+    /// Appends a member with a link target (`b'1'` hard link, `b'2'` symbolic link).
+    pub(crate) fn link(out: &mut Vec<u8>, name: &str, data: &[u8], kind: u8, target: &str) {
+        out.extend_from_slice(&header(name, data.len(), kind, target));
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+
+    /// The gzip compression of `bytes`.
+    pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +575,80 @@ mod tests {
         assert_eq!(CurlFetcher::from_toml(&c.to_toml().unwrap()).unwrap(), c);
         assert_eq!(CurlFetcher::from_toml("").unwrap(), CurlFetcher::default());
         assert_rule(CurlFetcher::default().with_program("").validate(), "program_non_empty");
+    }
+
+    /// Every entry under `dir`, recursively, relative to it (symbolic links not followed).
+    fn tree(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                out.push(path.strip_prefix(dir).unwrap().display().to_string());
+                if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn no_member_escapes_the_target_folder() {
+        use test_tar::{entry, gzip, link};
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let mut tar = Vec::new();
+        // Path traversal in every spelling, absolute paths, nested directories, and links
+        // pointing out of the folder: none may write outside `out/data`.
+        for name in [
+            "../x",
+            "./../x",
+            "data/../x",
+            "data/../../x",
+            "data/./../../x",
+            "data/sub/../../../x",
+            "/x",
+            "//x",
+            "data/sub/x",
+            "data\\..\\..\\x",
+        ] {
+            entry(&mut tar, name, b"evil", b'0');
+        }
+        link(&mut tar, "data/symlink", b"", b'2', "../../x");
+        link(&mut tar, "data/hardlink", b"", b'1', "../x");
+        link(&mut tar, "../link", b"", b'2', "data/good.bin");
+        entry(&mut tar, "data/", b"", b'5');
+        entry(&mut tar, "data/..", b"evil", b'0');
+        entry(&mut tar, "data/good.bin", b"good", b'0');
+        // A member that would overwrite the archive itself or a sibling of the target folder.
+        entry(&mut tar, "data/../../a.tar.gz", b"evil", b'0');
+        tar.extend_from_slice(&[0u8; 1024]);
+        let archive = root.join("a.tar.gz");
+        let bytes = gzip(&tar);
+        std::fs::write(&archive, &bytes).unwrap();
+        std::fs::create_dir(root.join("out")).unwrap();
+        std::fs::write(root.join("out/sibling"), b"kept").unwrap();
+
+        let out = extract_tar_gz(&archive, &root.join("out"), "data", &["good.bin"]).unwrap();
+        assert_eq!(out, root.join("out/data"));
+        assert_eq!(tree(root), vec!["a.tar.gz", "out", "out/data", "out/data/good.bin", "out/sibling"]);
+        assert_eq!(std::fs::read(out.join("good.bin")).unwrap(), b"good");
+        assert_eq!(std::fs::read(root.join("out/sibling")).unwrap(), b"kept");
+        assert_eq!(std::fs::read(&archive).unwrap(), bytes, "the archive is untouched");
+        assert!(!Path::new("/x").exists() || std::fs::read("/x").unwrap() != b"evil");
+
+        // An archive made only of escaping members lacks the required file: nothing is written.
+        let mut tar = Vec::new();
+        entry(&mut tar, "data/../good.bin", b"evil", b'0');
+        entry(&mut tar, "../data/good.bin", b"evil", b'0');
+        tar.extend_from_slice(&[0u8; 1024]);
+        std::fs::write(&archive, gzip(&tar)).unwrap();
+        let err = extract_tar_gz(&archive, &root.join("fresh"), "data", &["good.bin"]).unwrap_err();
+        assert!(matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("lacks good.bin")), "{err:?}");
+        assert!(!root.join("fresh").exists());
+        assert!(!root.join("good.bin").exists() && !root.join("data").exists());
     }
 
     #[test]

@@ -366,11 +366,11 @@ pub fn download<D: DatasetFiles>(dataset: D, dir: &Path) -> Result<PathBuf, Data
 /// `dir` with `fetcher`; returns the directory of the dataset's files.
 ///
 /// - [`Packaging::Files`]: each file is fetched and verified by
-///   [`fetch_files`](crate::download::fetch_files) (files already present with the right
+///   [`fetch_files`] (files already present with the right
 ///   SHA-256 are not fetched again).
 /// - [`Packaging::TarGz`]: nothing is done if `dir` (or its `subdir`) already holds the files;
 ///   otherwise the archive is fetched and verified the same way, its files are extracted into
-///   `dir/<subdir>` by [`extract_tar_gz`](crate::download::extract_tar_gz) (no member can
+///   `dir/<subdir>` by [`extract_tar_gz`] (no member can
 ///   escape it) and the archive is deleted.
 ///
 /// Errors: those of `fetch_files` and `extract_tar_gz`; [`DataError::MissingFiles`] if `dir`

@@ -3,10 +3,10 @@
 //!
 //! A dataset directory holds the four standard files [`MnistKind::FILE_NAMES`], each raw or
 //! gzip-compressed (`<name>.gz`), read by [`crate::idx`]. It is found by
-//! [`files::locate`](crate::files::locate) (explicit directory, `$CL_DATA_DIR/<name>`,
+//! [`files::locate`] (explicit directory, `$CL_DATA_DIR/<name>`,
 //! `$CL_DATA_DIR`, the per-user cache, and for Fashion-MNIST Debian's
 //! `/usr/share/datasets/fashion-mnist`), where `<name>` is `mnist` or `fashion-mnist`, and
-//! downloaded by [`files::download`](crate::files::download).
+//! downloaded by [`files::download`].
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! [`BenchmarkConfig`]: a classic benchmark as data — its name and its configuration — so that a
 //! benchmark can be chosen at run time (from a spec file, a command line, a sweep).
 
+use std::path::{Path, PathBuf};
+
 use cl_core::Benchmark;
 use cl_core::config::Validate;
 use serde::{Deserialize, Serialize};
@@ -52,7 +54,53 @@ impl BenchmarkConfig {
         }
     }
 
-    /// Builds the benchmark (reading its dataset files), as the function of the same name.
+    /// The directory of the dataset files given by the configuration (`dataset_root`); `None`
+    /// when they are searched for (see [`crate::files::locate`]).
+    pub fn dataset_root(&self) -> Option<&Path> {
+        match self {
+            Self::SplitMnist(c) | Self::SplitFmnist(c) | Self::SplitCifar10(c) | Self::SplitCifar100(c) => {
+                c.dataset_root.as_deref()
+            }
+            Self::PermutedMnist(c) | Self::PermutedFmnist(c) | Self::RotatedMnist(c) | Self::RotatedFmnist(c) => {
+                c.dataset_root.as_deref()
+            }
+        }
+    }
+
+    /// The same benchmark, its dataset files read from `dir` (or its parent, for CIFAR's
+    /// archive directory).
+    pub fn with_dataset_root(mut self, dir: impl Into<PathBuf>) -> Self {
+        let dir = Some(dir.into());
+        match &mut self {
+            Self::SplitMnist(c) | Self::SplitFmnist(c) | Self::SplitCifar10(c) | Self::SplitCifar100(c) => {
+                c.dataset_root = dir
+            }
+            Self::PermutedMnist(c) | Self::PermutedFmnist(c) | Self::RotatedMnist(c) | Self::RotatedFmnist(c) => {
+                c.dataset_root = dir
+            }
+        }
+        self
+    }
+
+    /// Builds the benchmark, reading its dataset files from `root_dir` whatever the
+    /// configuration's `dataset_root` says (a run description names the benchmark, the machine
+    /// where it runs knows where the data is).
+    ///
+    /// ```
+    /// use cl_benchmarks::BenchmarkConfig;
+    /// use cl_core::config::ConfigFile;
+    /// let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fashion-mnist-mini");
+    /// let config = BenchmarkConfig::from_json(r#"{"type": "split_fmnist", "n_experiences": 5, "seed": 1}"#)?;
+    /// let benchmark = config.load(fixture)?;
+    /// assert_eq!(benchmark.n_experiences(), 5);
+    /// # Ok::<(), cl_benchmarks::BenchmarkError>(())
+    /// ```
+    pub fn load(&self, root_dir: impl Into<PathBuf>) -> Result<Benchmark, BenchmarkError> {
+        self.clone().with_dataset_root(root_dir).build()
+    }
+
+    /// Builds the benchmark (reading its dataset files from `dataset_root`, or searching for
+    /// them), as the function of the same name.
     pub fn build(&self) -> Result<Benchmark, BenchmarkError> {
         match self {
             Self::SplitMnist(c) => split_mnist(c),
@@ -152,6 +200,74 @@ mod tests {
         assert_rule(TransformedMnistConfig::new(1).with_rotations(vec![181.0]).validate(), "rotations_in_range");
         let err = permuted_mnist(&TransformedMnistConfig::new(1).with_rotations(vec![0.0])).unwrap_err();
         assert_eq!(err.rule(), Some("rotations_only_for_rotated"), "{err}");
+    }
+
+    fn fixture_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fashion-mnist-mini")
+    }
+
+    #[test]
+    fn benchmarks_chosen_from_data_load_from_a_directory() {
+        use crate::cifar_files::fixtures::{write_cifar10, write_cifar100};
+        let cifar = tempfile::tempdir().unwrap();
+        write_cifar10(&cifar.path().join("c10/cifar-10-batches-bin"), 4, 10);
+        write_cifar100(&cifar.path().join("c100"), 200, 100);
+        let fmnist = fixture_dir();
+        // The MNIST benchmarks read any MNIST-format directory, the fixture included.
+        let cases: [(&str, &Path, usize, usize); 8] = [
+            (r#"{"type": "split_fmnist", "n_experiences": 5, "seed": 1}"#, &fmnist, 5, 10),
+            ("type = \"split_mnist\"\nn_experiences = 2\nclass_order = \"sorted\"", &fmnist, 2, 10),
+            (r#"{"type": "permuted_fmnist", "n_experiences": 3, "seed": 4}"#, &fmnist, 3, 10),
+            ("type = \"permuted_mnist\"\nn_experiences = 1", &fmnist, 1, 10),
+            ("type = \"rotated_fmnist\"\nn_experiences = 2\nrotations_list = [0.0, 90.0]", &fmnist, 2, 10),
+            (r#"{"type": "rotated_mnist", "n_experiences": 2, "return_task_id": true}"#, &fmnist, 2, 10),
+            (r#"{"type": "split_cifar10", "n_experiences": 5, "seed": 2}"#, &cifar.path().join("c10"), 5, 10),
+            (
+                "type = \"split_cifar100\"\nn_experiences = 11\nfirst_exp_with_half_classes = true",
+                &cifar.path().join("c100"),
+                11,
+                100,
+            ),
+        ];
+        for (text, root, n_experiences, n_classes) in cases {
+            let config = if text.starts_with('{') {
+                BenchmarkConfig::from_json(text).unwrap()
+            } else {
+                BenchmarkConfig::from_toml(text).unwrap()
+            };
+            assert_eq!(config.dataset_root(), None);
+            let b = config.load(root).unwrap();
+            assert_eq!((b.n_experiences(), b.n_classes), (n_experiences, n_classes), "{text}");
+            let rooted = config.clone().with_dataset_root(root);
+            assert_eq!(rooted.dataset_root(), Some(root));
+            assert_eq!(BenchmarkConfig::from_json(&rooted.to_json()).unwrap(), rooted);
+            let again = rooted.build().unwrap();
+            assert_eq!(again.classes_order, b.classes_order, "{text}");
+            assert_eq!(again.original_classes_in_exp, b.original_classes_in_exp, "{text}");
+        }
+        // A directory without the files: the data error names it.
+        let err = BenchmarkConfig::SplitFmnist(SplitMnistConfig::new(5)).load(cifar.path()).unwrap_err();
+        assert!(matches!(err, BenchmarkError::Data(crate::DataError::MissingFiles { .. })), "{err:?}");
+        assert_eq!(err.rule(), None);
+    }
+
+    /// The class order and the samples of a seed are fixed (results and resumed runs depend
+    /// on them): pinned values of the Fashion-MNIST fixture.
+    #[test]
+    fn split_fmnist_is_deterministic() {
+        let config = SplitMnistConfig::new(5).with_seed(1).with_dataset_root(fixture_dir());
+        let a = split_fmnist(&config).unwrap();
+        let b = BenchmarkConfig::SplitFmnist(config.clone().with_seed(1)).build().unwrap();
+        assert_eq!(a.classes_order, vec![3, 8, 5, 2, 7, 9, 6, 0, 4, 1]);
+        assert_eq!(a.train_stream[0].dataset.targets()[..12], [3, 3, 8, 3, 3, 8, 3, 3, 3, 3, 8, 3]);
+        assert_eq!(a.train_stream.iter().map(|e| e.dataset.len()).collect::<Vec<_>>(), [393, 402, 415, 388, 402]);
+        assert_eq!(a.classes_order, b.classes_order);
+        for (x, y) in a.train_stream.iter().zip(b.train_stream.iter()) {
+            assert_eq!(x.dataset.targets(), y.dataset.targets());
+        }
+        assert_eq!(a.seed, Some(1));
+        let other = split_fmnist(&config.with_seed(2)).unwrap();
+        assert_ne!(other.classes_order, a.classes_order);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use cl_core::data::{Normalize, RandomCrop, RandomHorizontalFlip, Transform, Tran
 use crate::cifar_bin::IMAGE_SHAPE;
 use crate::cifar_files::{self, CifarArrays, CifarKind};
 use crate::error::BenchmarkError;
-use crate::scenarios::nc_benchmark;
+use crate::scenarios::split_classes;
 
 /// CIFAR-10 per-channel (R, G, B) mean and standard deviation used by Avalanche's default
 /// `SplitCIFAR10` transforms (`avalanche/benchmarks/classic/ccifar10.py`, avalanche-lib 0.6.0).
@@ -59,17 +59,17 @@ fn split(
     let n = kind.n_classes();
     let nc = config.nc(n)?;
     let probe = ClassificationDataset::from_u8(vec![0; n], vec![1], (0..n as u32).collect())?;
-    nc_benchmark(&probe, &probe, &nc)?;
+    split_classes(&probe, &probe, &nc, "SplitConfig")?;
     let arrays = cifar_files::load(kind, config.dataset_root.as_deref())?;
     let (train, test) = cifar_datasets(arrays, mean_std)?;
-    Ok(nc_benchmark(&train, &test, &nc)?)
+    Ok(split_classes(&train, &test, &nc, "SplitConfig")?)
 }
 
 /// SplitCIFAR10: CIFAR-10 split by class into `n_experiences` experiences (Avalanche's
 /// `SplitCIFAR10`, same default transforms: see [`cifar_datasets`] and [`CIFAR10_MEAN_STD`]).
 ///
 /// The data (binary version) is read from `config.dataset_root` or searched for (see
-/// [`cifar_files::locate`]); get it with [`cifar_files::download`] or by extracting
+/// [`files::locate`](crate::files::locate)); get it with [`files::download`](crate::files::download) or by extracting
 /// `cifar-10-binary.tar.gz` by hand.
 ///
 /// ```no_run
@@ -89,7 +89,7 @@ pub fn split_cifar10(config: &SplitCifarConfig) -> Result<Benchmark, BenchmarkEr
 /// experiences, or 11 with `first_exp_with_half_classes` (50 classes, then 10 × 5).
 ///
 /// The data (binary version) is read from `config.dataset_root` or searched for (see
-/// [`cifar_files::locate`]); get it with [`cifar_files::download`] or by extracting
+/// [`files::locate`](crate::files::locate)); get it with [`files::download`](crate::files::download) or by extracting
 /// `cifar-100-binary.tar.gz` by hand.
 pub fn split_cifar100(config: &SplitCifarConfig) -> Result<Benchmark, BenchmarkError> {
     split(CifarKind::Cifar100, CIFAR100_MEAN_STD, config)

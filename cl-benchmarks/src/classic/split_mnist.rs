@@ -8,7 +8,7 @@ use cl_core::data::{Normalize, Transform, TransformGroups};
 
 use crate::error::BenchmarkError;
 use crate::mnist_files::{self, MnistArrays, MnistKind};
-use crate::scenarios::nc_benchmark;
+use crate::scenarios::split_classes;
 
 /// MNIST normalisation (torchvision / Avalanche): mean 0.1307, std 0.3081.
 pub const MNIST_MEAN_STD: (f32, f32) = (0.1307, 0.3081);
@@ -38,17 +38,17 @@ fn split(kind: MnistKind, mean_std: (f32, f32), config: &SplitMnistConfig) -> Re
     // Validate the arguments before reading 50 MB of data.
     let nc = config.nc(10)?;
     let probe = ClassificationDataset::from_u8(vec![0; 10], vec![1], (0..10).collect())?;
-    nc_benchmark(&probe, &probe, &nc)?;
+    split_classes(&probe, &probe, &nc, "SplitConfig")?;
     let arrays = mnist_files::load(kind, config.dataset_root.as_deref())?;
     let (train, test) = mnist_datasets(arrays, mean_std)?;
-    Ok(nc_benchmark(&train, &test, &nc)?)
+    Ok(split_classes(&train, &test, &nc, "SplitConfig")?)
 }
 
 /// SplitMNIST: MNIST split by class into `n_experiences` experiences (Avalanche's `SplitMNIST`).
 ///
-/// The data is read from `config.dataset_root` or searched for (see [`mnist_files::locate`]);
+/// The data is read from `config.dataset_root` or searched for (see [`files::locate`](crate::files::locate));
 /// MNIST cannot be installed by a package: download it with
-/// [`crate::download::download`] or copy the four IDX files into a directory.
+/// [`files::download`](crate::files::download) or copy the four IDX files into a directory.
 pub fn split_mnist(config: &SplitMnistConfig) -> Result<Benchmark, BenchmarkError> {
     split(MnistKind::Mnist, MNIST_MEAN_STD, config)
 }

@@ -1,34 +1,96 @@
 //! Data-incremental splitting of a benchmark, Avalanche's `data_incremental_benchmark`.
 
-use cl_core::{Benchmark, Experience, Stream};
+use cl_core::config::{Validate, rule};
+use cl_core::{Benchmark, ClError, Experience, Result, Stream};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use super::common::{fixed_size_chunks, original_classes_of, set_timeline};
-use crate::error::BenchmarkError;
+
+/// Options of [`data_incremental_benchmark`]: Avalanche's
+/// `data_incremental_benchmark(benchmark, experience_size, shuffle=False, drop_last=False)` with
+/// its default `FixedSizeExperienceSplitter` (the train stream is split).
+///
+/// Differences from Avalanche: the seed of the shuffle is explicit (default 0); a custom split
+/// strategy and other streams are not supported.
+///
+/// ```
+/// use cl_benchmarks::DataIncrementalConfig;
+/// use cl_core::config::ConfigFile;
+/// let config = DataIncrementalConfig::new(100).with_shuffle(true).with_seed(1);
+/// assert_eq!(DataIncrementalConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataIncrementalConfig {
+    /// Samples per new experience (required, > 0).
+    pub experience_size: usize,
+    /// Shuffle the samples of each experience before cutting it (one
+    /// `ChaCha8Rng::seed_from_u64(seed)` drawn across the experiences in order); otherwise
+    /// chunks follow the dataset order (default `false`).
+    #[serde(default)]
+    pub shuffle: bool,
+    /// Drop the last, shorter chunk of an experience (default `false`).
+    #[serde(default)]
+    pub drop_last: bool,
+    /// Seed of the shuffle (default 0); it becomes the benchmark's seed if it had none and
+    /// `shuffle` is set.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl DataIncrementalConfig {
+    /// Experiences of `experience_size` samples in dataset order, the last one kept.
+    pub fn new(experience_size: usize) -> Self {
+        Self { experience_size, shuffle: false, drop_last: false, seed: 0 }
+    }
+
+    /// Whether the samples of each experience are shuffled first.
+    pub fn with_shuffle(mut self, on: bool) -> Self {
+        self.shuffle = on;
+        self
+    }
+
+    /// Whether the last, shorter chunk of an experience is dropped.
+    pub fn with_drop_last(mut self, on: bool) -> Self {
+        self.drop_last = on;
+        self
+    }
+
+    /// The seed of the shuffle.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+const C: &str = "DataIncrementalConfig";
+
+impl Validate for DataIncrementalConfig {
+    /// The rule that needs no data; `drop_last_keeps_samples` is checked against the benchmark.
+    fn validate(&self) -> Result<()> {
+        rule(C, "experience_size_positive", self.experience_size > 0, || {
+            "experience_size = 0: an experience needs at least 1 sample".to_string()
+        })
+    }
+}
 
 /// Splits every training experience of `benchmark` into consecutive experiences of
-/// `experience_size` samples (Avalanche's `data_incremental_benchmark` with its default
-/// `FixedSizeExperienceSplitter`); the test stream is kept.
+/// `config.experience_size` samples (Avalanche's `data_incremental_benchmark`); the test stream
+/// is kept.
 ///
-/// With `shuffle`, the samples of each experience are shuffled first (one
-/// `ChaCha8Rng::seed_from_u64(seed)` drawn across the experiences in order); otherwise chunks
-/// follow the dataset order. The last, shorter chunk of an experience is dropped when
-/// `drop_last`. Chunks keep their samples' labels and task labels; the class timeline, the
-/// classes per experience and `original_classes_in_exp` are recomputed for the new
-/// experiences; `seed` becomes the benchmark's seed if it had none and `shuffle` is set.
-pub fn data_incremental_benchmark(
-    benchmark: &Benchmark,
-    experience_size: usize,
-    shuffle: bool,
-    drop_last: bool,
-    seed: u64,
-) -> Result<Benchmark, BenchmarkError> {
-    if experience_size == 0 {
-        return Err(BenchmarkError::arg("experience_size", "must be at least 1"));
-    }
+/// Chunks keep their samples' labels and task labels; the class timeline, the classes per
+/// experience and `original_classes_in_exp` are recomputed for the new experiences.
+///
+/// Errors ([`ClError::InvalidConfig`]): the rules of `config`, and `drop_last_keeps_samples`
+/// (with `drop_last`, some experience must hold at least `experience_size` samples); a
+/// benchmark without training experience (argument `benchmark`).
+pub fn data_incremental_benchmark(benchmark: &Benchmark, config: &DataIncrementalConfig) -> Result<Benchmark> {
+    config.validate()?;
+    let DataIncrementalConfig { experience_size, shuffle, drop_last, seed } = *config;
     if benchmark.train_stream.is_empty() {
-        return Err(BenchmarkError::arg("benchmark", "the training stream has no experience"));
+        return Err(ClError::config("benchmark", "the training stream has no experience"));
     }
     let name = benchmark.train_stream.name().to_string();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -47,15 +109,12 @@ pub fn data_incremental_benchmark(
             experiences.push(new);
         }
     }
-    if experiences.is_empty() {
-        return Err(BenchmarkError::arg(
-            "experience_size",
-            format!(
-                "every training experience has fewer than {experience_size} samples, so drop_last leaves \
-                 nothing; lower experience_size or set drop_last = false"
-            ),
-        ));
-    }
+    rule(C, "drop_last_keeps_samples", !experiences.is_empty(), || {
+        format!(
+            "every training experience has fewer than {experience_size} samples, so drop_last leaves nothing; \
+             lower experience_size or set drop_last = false"
+        )
+    })?;
     set_timeline(&mut experiences);
     Ok(Benchmark {
         train_stream: Stream::new(name, experiences),
@@ -74,7 +133,13 @@ mod tests {
     use super::super::common::testing::{ids, indexed};
     use super::*;
     use crate::{NcConfig, nc_benchmark};
+    use cl_core::config::{ConfigFile, assert_rule};
     use proptest::prelude::*;
+
+    /// The config of a split: `size`, shuffle, drop_last, `seed`.
+    fn cfg(size: usize, shuffle: bool, drop_last: bool, seed: u64) -> DataIncrementalConfig {
+        DataIncrementalConfig::new(size).with_shuffle(shuffle).with_drop_last(drop_last).with_seed(seed)
+    }
 
     fn bench(n: usize) -> Benchmark {
         let ds = indexed((0..n as u32).map(|i| i % 4).collect());
@@ -85,7 +150,8 @@ mod tests {
         #[test]
         fn chunks_partition_each_experience(n in 4usize..60, size in 1usize..10, shuffle in any::<bool>(), drop_last in any::<bool>(), seed in any::<u64>()) {
             let b = bench(n);
-            let r = data_incremental_benchmark(&b, size, shuffle, drop_last, seed);
+            let config = cfg(size, shuffle, drop_last, seed);
+            let r = data_incremental_benchmark(&b, &config);
             let lens: Vec<usize> = b.train_stream.iter().map(|e| e.dataset.len()).collect();
             if drop_last && lens.iter().all(|&l| l < size) {
                 prop_assert!(r.is_err());
@@ -122,7 +188,7 @@ mod tests {
             prop_assert_eq!(k, d.n_experiences());
             prop_assert_eq!(d.n_classes_per_exp.len(), d.n_experiences());
             // Same seed, same split.
-            let again = data_incremental_benchmark(&b, size, shuffle, drop_last, seed).unwrap();
+            let again = data_incremental_benchmark(&b, &config).unwrap();
             for (x, y) in d.train_stream.iter().zip(again.train_stream.iter()) {
                 prop_assert_eq!(ids(&x.dataset), ids(&y.dataset));
             }
@@ -132,7 +198,7 @@ mod tests {
     #[test]
     fn unshuffled_chunks_follow_the_data_and_timeline_is_filled() {
         let b = bench(12); // experience 0: classes {0,1} = samples 0,1,4,5,8,9
-        let d = data_incremental_benchmark(&b, 4, false, false, 0).unwrap();
+        let d = data_incremental_benchmark(&b, &DataIncrementalConfig::new(4)).unwrap();
         assert_eq!(d.n_experiences(), 4);
         assert_eq!(ids(&d.train_stream[0].dataset), vec![0, 1, 4, 5]);
         assert_eq!(ids(&d.train_stream[1].dataset), vec![8, 9]);
@@ -141,30 +207,44 @@ mod tests {
         assert_eq!(d.test_stream.len(), 2);
         assert_eq!(d.train_stream.name(), "train");
         assert_eq!(d.seed, None);
-        let s = data_incremental_benchmark(&b, 4, true, true, 7).unwrap();
+        let s = data_incremental_benchmark(&b, &cfg(4, true, true, 7)).unwrap();
         assert_eq!(s.n_experiences(), 2);
         assert_eq!(s.seed, Some(7));
-        let other = data_incremental_benchmark(&bench(400), 10, true, false, 8).unwrap();
-        let one = data_incremental_benchmark(&bench(400), 10, true, false, 7).unwrap();
+        let other = data_incremental_benchmark(&bench(400), &cfg(10, true, false, 8)).unwrap();
+        let one = data_incremental_benchmark(&bench(400), &cfg(10, true, false, 7)).unwrap();
         assert_ne!(ids(&other.train_stream[0].dataset), ids(&one.train_stream[0].dataset));
     }
 
     #[test]
-    fn errors() {
-        let b = bench(8);
-        assert!(matches!(
-            data_incremental_benchmark(&b, 0, false, false, 0),
-            Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule: "experience_size", .. }))
-        ));
-        assert!(matches!(
-            data_incremental_benchmark(&b, 5, false, true, 0),
-            Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule: "experience_size", .. }))
-        ));
-        let mut empty = b.clone();
+    fn rule_experience_size_positive() {
+        assert_rule(DataIncrementalConfig::new(0).validate(), "experience_size_positive");
+        assert_rule(data_incremental_benchmark(&bench(8), &DataIncrementalConfig::new(0)), "experience_size_positive");
+    }
+
+    #[test]
+    fn rule_drop_last_keeps_samples() {
+        let b = bench(8); // experiences of 4 samples
+        let config = cfg(5, false, true, 0);
+        config.validate().unwrap();
+        assert_rule(data_incremental_benchmark(&b, &config), "drop_last_keeps_samples");
+        assert_eq!(data_incremental_benchmark(&b, &cfg(4, false, true, 0)).unwrap().n_experiences(), 2);
+    }
+
+    #[test]
+    fn argument_errors() {
+        let mut empty = bench(8);
         empty.train_stream = empty.train_stream.slice(0..0);
-        assert!(matches!(
-            data_incremental_benchmark(&empty, 1, false, false, 0),
-            Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule: "benchmark", .. }))
-        ));
+        assert_rule(data_incremental_benchmark(&empty, &DataIncrementalConfig::new(1)), "benchmark");
+    }
+
+    #[test]
+    fn config_round_trips() {
+        for config in [DataIncrementalConfig::new(1), cfg(10, true, true, 42), cfg(3, false, true, u64::MAX)] {
+            assert_eq!(DataIncrementalConfig::from_json(&config.to_json()).unwrap(), config);
+            assert_eq!(DataIncrementalConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+        }
+        assert_eq!(DataIncrementalConfig::from_toml("experience_size = 5").unwrap(), DataIncrementalConfig::new(5));
+        assert!(DataIncrementalConfig::from_toml("shuffle = true").is_err(), "experience_size is required");
+        assert_rule(DataIncrementalConfig::from_json(r#"{"experience_size": 0}"#), "experience_size_positive");
     }
 }

@@ -8,10 +8,12 @@ mod ni;
 mod online;
 mod validation;
 
-pub use data_incremental::data_incremental_benchmark;
+pub use data_incremental::{DataIncrementalConfig, data_incremental_benchmark};
 pub use dataset_benchmark::{DatasetBenchmarkConfig, TensorExperience, dataset_benchmark, tensors_benchmark};
 pub use nc::{ClassIds, ClassOrder, NcConfig, nc_benchmark, nc_benchmark_multi};
-pub(crate) use nc::{per_exp_keys, validate_split};
-pub use ni::{NiConfig, ni_benchmark, ni_exp_assignment};
-pub use online::{OnlineExperience, split_online_stream};
-pub use validation::{BenchmarkWithValidation, ValidationSize, benchmark_with_validation_stream};
+pub(crate) use nc::{per_exp_keys, split_classes, validate_split};
+pub use ni::{ExpAssignment, NiConfig, ni_benchmark, ni_exp_assignment};
+pub use online::{OnlineExperience, OnlineStreamConfig, split_online_stream};
+pub use validation::{
+    BenchmarkWithValidation, ValidationSize, ValidationStreamConfig, benchmark_with_validation_stream,
+};

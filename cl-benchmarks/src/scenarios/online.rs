@@ -1,12 +1,91 @@
 //! Online streams of small experiences, Avalanche's `split_online_stream` with its
 //! `FixedSizeExperienceSplitter` (`avalanche/benchmarks/scenarios/online.py`).
 
-use cl_core::{Experience, Stream};
+use cl_core::config::{Validate, rule};
+use cl_core::{Experience, Result, Stream};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use super::common::{fixed_size_chunks, set_timeline};
-use crate::error::BenchmarkError;
+
+/// Options of [`split_online_stream`]: Avalanche's `split_online_stream(original_stream,
+/// experience_size, shuffle=True, drop_last=False, access_task_boundaries=False, seed=None)`.
+///
+/// Differences from Avalanche: the seed is always explicit (default 0; Avalanche's `seed=None`
+/// draws one); a custom experience splitter is not supported.
+///
+/// ```
+/// use cl_benchmarks::OnlineStreamConfig;
+/// use cl_core::config::ConfigFile;
+/// let config = OnlineStreamConfig::new(10).with_drop_last(true).with_seed(3);
+/// assert!(config.shuffle, "Avalanche shuffles by default");
+/// assert_eq!(OnlineStreamConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineStreamConfig {
+    /// Samples per sub-experience (required, > 0).
+    pub experience_size: usize,
+    /// Shuffle the samples of each experience before cutting it (one
+    /// `ChaCha8Rng::seed_from_u64(seed)` drawn across the experiences in order; default `true`).
+    #[serde(default = "default_shuffle")]
+    pub shuffle: bool,
+    /// Drop the last, shorter sub-experience of an experience (default `false`).
+    #[serde(default)]
+    pub drop_last: bool,
+    /// Whether training may use the task-boundary fields of the sub-experiences (see
+    /// [`OnlineExperience::task_boundaries`]; default `false`).
+    #[serde(default)]
+    pub access_task_boundaries: bool,
+    /// Seed of the shuffle (default 0).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_shuffle() -> bool {
+    true
+}
+
+impl OnlineStreamConfig {
+    /// Sub-experiences of `experience_size` samples, shuffled with seed 0, the last one kept,
+    /// task boundaries hidden.
+    pub fn new(experience_size: usize) -> Self {
+        Self { experience_size, shuffle: true, drop_last: false, access_task_boundaries: false, seed: 0 }
+    }
+
+    /// Whether the samples of each experience are shuffled first.
+    pub fn with_shuffle(mut self, on: bool) -> Self {
+        self.shuffle = on;
+        self
+    }
+
+    /// Whether the last, shorter sub-experience of an experience is dropped.
+    pub fn with_drop_last(mut self, on: bool) -> Self {
+        self.drop_last = on;
+        self
+    }
+
+    /// Whether training may use the task boundaries.
+    pub fn with_access_task_boundaries(mut self, on: bool) -> Self {
+        self.access_task_boundaries = on;
+        self
+    }
+
+    /// The seed of the shuffle.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+impl Validate for OnlineStreamConfig {
+    fn validate(&self) -> Result<()> {
+        rule("OnlineStreamConfig", "experience_size_positive", self.experience_size > 0, || {
+            "experience_size = 0: a sub-experience needs at least 1 sample".to_string()
+        })
+    }
+}
 
 /// One small experience of an online stream (Avalanche's `OnlineCLExperience`), cut from an
 /// experience of the original stream.
@@ -40,11 +119,10 @@ impl OnlineExperience {
     }
 }
 
-/// Splits each experience of `stream` into consecutive sub-experiences of `experience_size`
-/// samples, in stream order, for online continual learning.
+/// Splits each experience of `stream` into consecutive sub-experiences of
+/// `config.experience_size` samples, in stream order, for online continual learning.
 ///
-/// With `shuffle`, the samples of each experience are shuffled first (one
-/// `ChaCha8Rng::seed_from_u64(seed)` drawn across the experiences in order); the last, shorter
+/// With `shuffle`, the samples of each experience are shuffled first; the last, shorter
 /// sub-experience of an experience is dropped when `drop_last`. The first and last
 /// sub-experience of each original experience are flagged; the flags are meant for training
 /// only with `access_task_boundaries` (see [`OnlineExperience::task_boundaries`]).
@@ -52,17 +130,11 @@ impl OnlineExperience {
 /// `<stream name>_online`, keep labels, task labels and `n_classes`, and get a class timeline
 /// over the online stream. An experience smaller than `experience_size` with `drop_last` gives
 /// no sub-experience.
-pub fn split_online_stream(
-    stream: &Stream,
-    experience_size: usize,
-    shuffle: bool,
-    drop_last: bool,
-    access_task_boundaries: bool,
-    seed: u64,
-) -> Result<Vec<OnlineExperience>, BenchmarkError> {
-    if experience_size == 0 {
-        return Err(BenchmarkError::arg("experience_size", "must be at least 1"));
-    }
+///
+/// Errors: the rules of `config` ([`cl_core::ClError::InvalidConfig`]).
+pub fn split_online_stream(stream: &Stream, config: &OnlineStreamConfig) -> Result<Vec<OnlineExperience>> {
+    config.validate()?;
+    let OnlineStreamConfig { experience_size, shuffle, drop_last, access_task_boundaries, seed } = *config;
     let name = format!("{}_online", stream.name());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out: Vec<OnlineExperience> = Vec::new();
@@ -95,7 +167,17 @@ mod tests {
     use super::super::common::testing::{ids, indexed};
     use super::*;
     use crate::{NcConfig, nc_benchmark};
+    use cl_core::config::{ConfigFile, assert_rule};
     use proptest::prelude::*;
+
+    /// The config of a split: `size`, shuffle, drop_last, access_task_boundaries, `seed`.
+    fn cfg(size: usize, shuffle: bool, drop_last: bool, access: bool, seed: u64) -> OnlineStreamConfig {
+        OnlineStreamConfig::new(size)
+            .with_shuffle(shuffle)
+            .with_drop_last(drop_last)
+            .with_access_task_boundaries(access)
+            .with_seed(seed)
+    }
 
     fn stream(n: usize) -> Stream {
         let ds = indexed((0..n as u32).map(|i| i % 6).collect());
@@ -113,7 +195,12 @@ mod tests {
             seed in any::<u64>(),
         ) {
             let s = stream(n);
-            let online = split_online_stream(&s, size, shuffle, drop_last, access, seed).unwrap();
+            let config = OnlineStreamConfig::new(size)
+                .with_shuffle(shuffle)
+                .with_drop_last(drop_last)
+                .with_access_task_boundaries(access)
+                .with_seed(seed);
+            let online = split_online_stream(&s, &config).unwrap();
             let mut k = 0;
             for (origin, exp) in s.iter().enumerate() {
                 let len = exp.dataset.len();
@@ -144,7 +231,7 @@ mod tests {
                 }
             }
             prop_assert_eq!(k, online.len());
-            let again = split_online_stream(&s, size, shuffle, drop_last, access, seed).unwrap();
+            let again = split_online_stream(&s, &config).unwrap();
             for (a, b) in online.iter().zip(again.iter()) {
                 prop_assert_eq!(ids(&a.experience.dataset), ids(&b.experience.dataset));
             }
@@ -154,7 +241,7 @@ mod tests {
     #[test]
     fn flags_timeline_and_seeds() {
         let s = stream(24); // 3 experiences of 8 samples, 2 classes each
-        let online = split_online_stream(&s, 4, false, false, true, 0).unwrap();
+        let online = split_online_stream(&s, &cfg(4, false, false, true, 0)).unwrap();
         assert_eq!(online.len(), 6);
         // A divisible experience still flags its last sub-experience.
         assert!(online[1].is_last_subexp && !online[1].is_first_subexp);
@@ -163,19 +250,38 @@ mod tests {
         // Chunks of 4 interleave both classes of their experience: every class is still to come.
         assert_eq!(online[0].experience.future_classes, (0..6).collect::<Vec<u32>>());
         assert_eq!(online[5].experience.classes_seen_so_far, (0..6).collect::<Vec<u32>>());
-        let a = split_online_stream(&stream(300), 10, true, false, false, 1).unwrap();
-        let b = split_online_stream(&stream(300), 10, true, false, false, 2).unwrap();
+        let a = split_online_stream(&stream(300), &cfg(10, true, false, false, 1)).unwrap();
+        let b = split_online_stream(&stream(300), &cfg(10, true, false, false, 2)).unwrap();
         assert_ne!(ids(&a[0].experience.dataset), ids(&b[0].experience.dataset));
         assert_eq!(a[0].task_boundaries(), None);
         // drop_last with experiences smaller than the size gives nothing.
-        assert!(split_online_stream(&s, 9, false, true, false, 0).unwrap().is_empty());
+        assert!(split_online_stream(&s, &cfg(9, false, true, false, 0)).unwrap().is_empty());
+        // Avalanche's defaults: shuffled, the last sub-experience kept, boundaries hidden.
+        let d = split_online_stream(&s, &OnlineStreamConfig::new(3)).unwrap();
+        let e = split_online_stream(&s, &cfg(3, true, false, false, 0)).unwrap();
+        assert_eq!(d.len(), 9, "8 samples per experience: 3 + 3 + 2");
+        assert_eq!(d.len(), e.len());
+        for (x, y) in d.iter().zip(&e) {
+            assert_eq!(ids(&x.experience.dataset), ids(&y.experience.dataset));
+            assert_eq!(x.task_boundaries(), None);
+        }
     }
 
     #[test]
-    fn errors() {
-        assert!(matches!(
-            split_online_stream(&stream(12), 0, true, false, false, 0),
-            Err(BenchmarkError::Core(cl_core::ClError::InvalidConfig { rule: "experience_size", .. }))
-        ));
+    fn rule_experience_size_positive() {
+        assert_rule(OnlineStreamConfig::new(0).validate(), "experience_size_positive");
+        assert_rule(split_online_stream(&stream(12), &OnlineStreamConfig::new(0)), "experience_size_positive");
+    }
+
+    #[test]
+    fn config_round_trips() {
+        for config in [OnlineStreamConfig::new(1), cfg(10, false, true, true, 42), cfg(3, true, false, true, u64::MAX)]
+        {
+            assert_eq!(OnlineStreamConfig::from_json(&config.to_json()).unwrap(), config);
+            assert_eq!(OnlineStreamConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+        }
+        assert_eq!(OnlineStreamConfig::from_toml("experience_size = 5").unwrap(), OnlineStreamConfig::new(5));
+        assert!(OnlineStreamConfig::from_toml("shuffle = true").is_err(), "experience_size is required");
+        assert_rule(OnlineStreamConfig::from_json(r#"{"experience_size": 0}"#), "experience_size_positive");
     }
 }
