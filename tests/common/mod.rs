@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use cl::core::{ClassificationDataset, Experience, Stream};
+use cl::core::data::ClassificationDataset;
+use cl::core::{Experience, Stream};
 use cl::prelude::*;
 
 /// The Fashion-MNIST cut shipped in the repo (2000 train, 500 test samples).
@@ -55,11 +56,9 @@ pub fn classifier_weight(model: &SimpleMlp) -> Vec<f32> {
 }
 
 /// The PermutedFMNIST protocol shared by the behaviour tests of LwF, A-GEM and GEM
-/// (`tests/lwf_agem.rs`, `tests/gem_cwr.rs`): PermutedFMNIST on the fixture, SimpleMlp with
+/// (`tests/strategies/lwf_agem.rs`, `tests/strategies/gem_cwr.rs`): PermutedFMNIST on the fixture, SimpleMlp with
 /// Avalanche's defaults, SGD(0.01, momentum 0.9), `EPOCHS` epochs of batches of 32.
 pub mod permuted {
-    use cl::core::DefaultSteps;
-    use cl::metrics::names::test_exp_accuracy;
     use cl::prelude::*;
 
     /// Epochs per experience.
@@ -72,23 +71,23 @@ pub mod permuted {
 
     /// SGD(lr 0.01, momentum 0.9).
     pub fn opt() -> OptimizerSpec {
-        OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
+        OptimizerSpec::sgd(0.01).with_momentum(0.9)
     }
 
     /// Batches of 32, `EPOCHS` epochs, the strategy seeded with `seed + 1`.
-    pub fn configure(b: StrategyBuilder<SimpleMlp>, seed: u64) -> Strategy<SimpleMlp, DefaultSteps> {
+    pub fn configure(b: StrategyBuilder<SimpleMlp>, seed: u64) -> Strategy<SimpleMlp> {
         b.train_mb_size(32).train_epochs(EPOCHS).eval_mb_size(250).seed(seed + 1).build().unwrap()
     }
 
     /// Accuracy on experience 0's test data right after training it, and after the last
     /// experience.
-    pub fn exp0_accuracy(mut s: Strategy<SimpleMlp, DefaultSteps>, b: &Benchmark) -> (f64, f64) {
+    pub fn exp0_accuracy(mut s: Strategy<SimpleMlp>, b: &Benchmark) -> (f64, f64) {
         let mut first = 0.0;
         let mut last = 0.0;
         for exp in &b.train_stream {
             s.train(exp).unwrap();
             let res = s.eval(&b.test_stream).unwrap();
-            last = res[&test_exp_accuracy(0, 0)];
+            last = res[&MetricName::test_exp_accuracy(0, 0).to_string()];
             if exp.current_experience == 0 {
                 first = last;
             }
@@ -97,11 +96,10 @@ pub mod permuted {
     }
 }
 
-/// The PermutedFMNIST protocol of the regulariser behaviour tests (`tests/regularization.rs`,
-/// `tests/rwalk.rs`): SimpleMlp with 256 hidden units, SGD(0.01, momentum 0.9), 2 epochs of
+/// The PermutedFMNIST protocol of the regulariser behaviour tests (`tests/strategies/regularization.rs`,
+/// `tests/strategies/rwalk.rs`): SimpleMlp with 256 hidden units, SGD(0.01, momentum 0.9), 2 epochs of
 /// batches of 32.
 pub mod regularisers {
-    use cl::metrics::names::test_exp_accuracy;
     use cl::prelude::*;
 
     /// (accuracy on experience 0 after training it, on experience 0 after the last experience,
@@ -112,11 +110,11 @@ pub mod regularisers {
         for (i, exp) in b.train_stream.iter().enumerate() {
             s.train(exp).unwrap();
             if i == 0 {
-                first = s.eval(&b.test_stream[0]).unwrap()[&test_exp_accuracy(0, 0)];
+                first = s.eval(&b.test_stream[0]).unwrap()[&MetricName::test_exp_accuracy(0, 0).to_string()];
             }
         }
         let r = s.eval(&b.test_stream).unwrap();
-        (first, r[&test_exp_accuracy(0, 0)], r[&test_exp_accuracy(0, 2)])
+        (first, r[&MetricName::test_exp_accuracy(0, 0).to_string()], r[&MetricName::test_exp_accuracy(0, 2).to_string()])
     }
 
     /// SimpleMlp with 256 hidden units.
@@ -126,6 +124,6 @@ pub mod regularisers {
 
     /// SGD(lr 0.01, momentum 0.9).
     pub fn opt() -> OptimizerSpec {
-        OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
+        OptimizerSpec::sgd(0.01).with_momentum(0.9)
     }
 }
