@@ -14,7 +14,8 @@ fn same_seed_same_numbers_on_the_cpu() {
         let device = cl::default_device();
         device.seed(5); // the model's initial weights
         let model = SimpleMlpConfig::new().init(&device).unwrap();
-        let mut s = Naive::builder(model, OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap(), device)
+        let mut s = Naive::builder(model, OptimizerSpec::sgd(0.01).with_momentum(0.9), device, NaiveConfig::default())
+            .unwrap()
             .train_mb_size(64)
             .eval_mb_size(100)
             .seed(5)

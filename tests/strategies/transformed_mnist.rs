@@ -2,7 +2,7 @@
 
 
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist, rotated_fmnist};
-use cl::core::ClassificationDataset;
+use cl::core::data::ClassificationDataset;
 use cl::prelude::*;
 use crate::common::*;
 use rand::SeedableRng;
@@ -102,11 +102,11 @@ fn rotations_by_given_angles() {
 #[test]
 fn bad_arguments_are_errors() {
     let arg = |r: Result<Benchmark, BenchmarkError>| match r {
-        Err(BenchmarkError::InvalidArgument { argument, .. }) => argument,
+        Err(e) if e.rule().is_some() => e.rule().unwrap(),
         other => panic!("expected an argument error, got {other:?}"),
     };
-    assert_eq!(arg(permuted_fmnist(&config(0))), "n_experiences");
-    assert_eq!(arg(rotated_fmnist(&config(2).with_rotations(vec![10.0]))), "rotations_list");
-    assert_eq!(arg(rotated_fmnist(&config(1).with_rotations(vec![200.0]))), "rotations_list");
-    assert_eq!(arg(permuted_fmnist(&config(1).with_rotations(vec![0.0]))), "rotations_list");
+    assert_eq!(arg(permuted_fmnist(&config(0))), "n_experiences_positive");
+    assert_eq!(arg(rotated_fmnist(&config(2).with_rotations(vec![10.0]))), "rotations_one_per_experience");
+    assert_eq!(arg(rotated_fmnist(&config(1).with_rotations(vec![200.0]))), "rotations_in_range");
+    assert_eq!(arg(permuted_fmnist(&config(1).with_rotations(vec![0.0]))), "rotations_only_for_rotated");
 }
