@@ -75,7 +75,7 @@ fn training_callbacks_follow_avalanche_order() {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     // 2 experiences × 2 epochs × 3 iterations (6 samples, batch 2).
     let stream = generated_stream("train", 2, 6);
-    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(2)
         .train_epochs(2)
         .plugin(Recorder(log.clone()))
@@ -83,7 +83,7 @@ fn training_callbacks_follow_avalanche_order() {
         .unwrap();
     strategy.train(&stream).unwrap();
     assert_eq!(*log.lock().unwrap(), expected_training(2, 2, 3));
-    let clock = strategy.state.clock;
+    let clock = strategy.state().clock();
     assert_eq!(clock.train_iterations, 12);
     assert_eq!(clock.train_exp_counter, 2);
     assert_eq!(clock.train_exp_epochs, 2);
@@ -95,15 +95,15 @@ fn training_callbacks_follow_avalanche_order() {
 fn eval_callbacks_follow_avalanche_order() {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let test = generated_stream("test", 2, 6);
-    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
         .eval_mb_size(2)
         .plugin(Recorder(log.clone()))
         .build()
         .unwrap();
     strategy.eval(&test).unwrap();
     assert_eq!(*log.lock().unwrap(), expected_eval(2, 3));
-    assert_eq!(strategy.state.clock.total_iterations, 6);
-    assert_eq!(strategy.state.clock.train_iterations, 0);
+    assert_eq!(strategy.state().clock().total_iterations, 6);
+    assert_eq!(strategy.state().clock().train_iterations, 0);
 }
 
 /// The training log with periodic evaluation of a 4-sample stream (2 iterations of 2).
@@ -111,7 +111,7 @@ fn periodic_log(eval_every: usize, epochs: usize) -> (Vec<String>, cl::core::Met
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 1, 6);
     let valid = generated_stream("valid", 1, 4);
-    let mut strategy = Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut strategy = Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(2)
         .train_epochs(epochs)
         .eval_mb_size(2)
@@ -120,9 +120,9 @@ fn periodic_log(eval_every: usize, epochs: usize) -> (Vec<String>, cl::core::Met
         .build()
         .unwrap();
     let results = strategy.train_with_eval(&train[0], &[&valid]).unwrap();
-    assert_eq!(strategy.state.clock.train_iterations, 3 * epochs as u64);
-    assert!(!strategy.state.is_training);
-    assert!(strategy.state.experience.is_none(), "per-experience state is cleared after train");
+    assert_eq!(strategy.state().clock().train_iterations, 3 * epochs as u64);
+    assert!(!strategy.state().is_training());
+    assert!(strategy.state().experience.is_none(), "per-experience state is cleared after train");
     let log = log.lock().unwrap().clone();
     (log, results)
 }
@@ -171,7 +171,7 @@ fn periodic_eval_follows_avalanche_and_restores_training_state() {
 fn train_without_eval_streams_evaluates_the_training_experiences() {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 2, 4);
-    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(2)
         .eval_every(Some(0))
         .plugin(Recorder(log.clone()))
@@ -197,10 +197,9 @@ fn periodic_eval_can_count_iterations() {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 1, 6); // 3 iterations of 2
     let valid = generated_stream("valid", 1, 2);
-    let mut strategy = Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut strategy = Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(2)
-        .eval_every(Some(2))
-        .peval_mode(cl::core::PevalMode::Iteration)
+        .periodic_eval(PeriodicEval::Every { every: 2, mode: cl::core::PevalMode::Iteration })
         .plugin(Recorder(log.clone()))
         .build()
         .unwrap();
