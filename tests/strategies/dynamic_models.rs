@@ -216,19 +216,19 @@ fn an_incremental_model_grows_through_the_strategy_and_never_predicts_untrained_
         .init_incremental(&device())
         .unwrap();
     let stream = generated_stream("train", 3, 24);
-    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05, 0.9, 0.0).unwrap(), device())
+    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), device(), NaiveConfig::default()).unwrap()
         .train_mb_size(8)
         .build()
         .unwrap();
     s.train(&stream).unwrap();
-    let head = &s.state.model().classifier;
+    let head = &s.state().model().classifier;
     assert_eq!(head.num_outputs(), 6, "grown to max(class) + 1 over the stream");
     assert_eq!(head.active_units(), &[true; 6]);
     // An experience of new classes {6, 7} at evaluation: the head grows to 8 but the new units
     // stay masked, so nothing is predicted as 6 or 7 and the accuracy on it is exactly 0.
     let unseen = Stream::new("test", vec![Experience::new(0, generated(16, &[6, 7]), "test", 8)]);
     let r = s.eval(&unseen).unwrap();
-    assert_eq!(s.state.model().classifier.num_outputs(), 8);
+    assert_eq!(s.state().model().classifier.num_outputs(), 8);
     assert_eq!(r[&cl::metrics::names::test_exp_accuracy(0, 0)], 0.0);
 
     // A label beyond the benchmark's classes is an error, not a growth to it.
@@ -330,7 +330,7 @@ fn class_means_of_a_dataset_are_the_per_class_feature_averages() {
 fn simple_cnn_learns_an_experience_of_the_fixture() {
     let b = fixture_benchmark(1);
     let model = SimpleCnnConfig::new().with_in_channels(1).init(&device()).unwrap();
-    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05, 0.9, 0.0).unwrap(), device())
+    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), device(), NaiveConfig::default()).unwrap()
         .train_mb_size(32)
         .train_epochs(4)
         .eval_mb_size(100)
@@ -351,7 +351,7 @@ fn simple_cnn_learns_an_experience_of_the_fixture() {
 
     // A 3-channel CNN on 1-channel images is rejected before training, with the fix.
     let rgb = SimpleCnnConfig::new().init(&device()).unwrap();
-    let mut s = Naive::builder(rgb, OptimizerSpec::sgd(0.01, 0.0, 0.0).unwrap(), device()).build().unwrap();
+    let mut s = Naive::builder(rgb, OptimizerSpec::sgd(0.01), device(), NaiveConfig::default()).unwrap().build().unwrap();
     let err = s.train(&b.train_stream[0]).unwrap_err();
     assert!(matches!(err, ClError::ModelInputMismatch { .. }), "{err}");
     assert!(err.to_string().contains("with_in_channels(1)"), "{err}");

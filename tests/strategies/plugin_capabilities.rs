@@ -12,7 +12,7 @@ use cl::prelude::*;
 use crate::common::*;
 
 fn builder(model: SimpleMlp, lr: f64) -> StrategyBuilder<SimpleMlp> {
-    Naive::builder(model, OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap(), cl::default_device())
+    Naive::builder(model, OptimizerSpec::sgd(lr), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(2)
         .train_epochs(2)
         .seed(3)
@@ -136,11 +136,11 @@ fn a_plugin_replaces_the_dataloader_or_the_adapted_dataset() {
     let stream = generated_stream("train", 1, 6);
     let mut s = builder(tiny_mlp(2), 0.1).plugin(SmallLoader).build().unwrap();
     s.train(&stream).unwrap();
-    assert_eq!(s.state.clock.train_iterations, 4, "2 epochs × 2 batches of 1");
+    assert_eq!(s.state().clock().train_iterations, 4, "2 epochs × 2 batches of 1");
 
     let mut s = builder(tiny_mlp(2), 0.1).plugin(SmallDataset).build().unwrap();
     s.train(&stream).unwrap();
-    assert_eq!(s.state.clock.train_iterations, 4, "2 epochs × 2 batches of 2");
+    assert_eq!(s.state().clock().train_iterations, 4, "2 epochs × 2 batches of 2");
 }
 
 /// Snapshots the model before the experience, overwrites the classifier bias, and checks the
@@ -188,7 +188,7 @@ fn a_plugin_snapshots_and_modifies_parameters_and_changes_the_learning_rate() {
 struct StopEarly;
 impl Plugin<SimpleMlp> for StopEarly {
     fn after_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        if s.clock.train_exp_iterations == 1 {
+        if s.clock().train_exp_iterations == 1 {
             s.stop_training();
         }
         Ok(())
@@ -201,9 +201,9 @@ fn a_plugin_stops_training_early() {
     let mut s = builder(tiny_mlp(4), 0.1).train_epochs(5).plugin(StopEarly).build().unwrap();
     s.train(&stream).unwrap();
     // Each experience: 2 iterations, its epoch closed, no further epoch.
-    assert_eq!(s.state.clock.train_iterations, 4);
-    assert_eq!(s.state.clock.train_exp_epochs, 1);
-    assert_eq!(s.state.clock.train_exp_counter, 2, "the next experience trains again");
+    assert_eq!(s.state().clock().train_iterations, 4);
+    assert_eq!(s.state().clock().train_exp_epochs, 1);
+    assert_eq!(s.state().clock().train_exp_counter, 2, "the next experience trains again");
 }
 
 /// Fails in a callback.
@@ -220,8 +220,8 @@ fn a_plugin_error_stops_the_loop_and_is_returned() {
     let mut s = builder(tiny_mlp(2), 0.1).plugin(Failing).build().unwrap();
     let err = s.train(&stream).unwrap_err();
     assert!(err.to_string().contains("boom"), "{err}");
-    assert_eq!(s.state.clock.train_iterations, 0);
-    assert!(!s.state.is_training);
+    assert_eq!(s.state().clock().train_iterations, 0);
+    assert!(!s.state().is_training());
 }
 
 /// Records whether the optimizer holds state when each experience starts.
@@ -239,7 +239,7 @@ fn optimizer_state_is_kept_across_experiences_unless_reset() {
     let stream = generated_stream("train", 2, 6);
     for (reset, expected) in [(false, vec![false, true]), (true, vec![false, false])] {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1, 0.9, 0.0).unwrap(), cl::default_device())
+        let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
             .train_mb_size(2)
             .reset_optimizer_state(reset)
             .plugin(OptimizerStateProbe(seen.clone()))
@@ -301,8 +301,8 @@ fn plugins_replacing_the_same_state_are_rejected_when_built() {
 fn the_last_metrics_are_visible_to_plugins_after_an_eval() {
     let stream = generated_stream("test", 1, 4);
     let mut s = builder(tiny_mlp(2), 0.1).build().unwrap();
-    assert!(s.state.last_metrics.is_empty());
+    assert!(s.state().last_metrics.is_empty());
     let results = s.eval(&stream).unwrap();
-    assert_eq!(s.state.last_metrics, results);
+    assert_eq!(s.state().last_metrics, results);
     assert!(results.contains_key("Top1_Acc_Stream/eval_phase/test_stream/Task000"));
 }

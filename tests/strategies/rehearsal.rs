@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 
 use cl::core::{Plugin, Result, StrategyState, TemplateSteps};
-use cl::metrics::names::test_exp_accuracy;
 use cl::plugins::{GDumbPlugin, ReplayPlugin};
 use cl::prelude::*;
 use cl::strategies::JointTraining;
@@ -18,7 +17,7 @@ fn model() -> SimpleMlp {
 }
 
 fn builder() -> StrategyBuilder<SimpleMlp> {
-    Naive::builder(model(), OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap(), cl::default_device())
+    Naive::builder(model(), OptimizerSpec::sgd(0.01).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(32)
         .train_epochs(EPOCHS)
         .eval_mb_size(250)
@@ -32,7 +31,7 @@ fn run<S: TemplateSteps<SimpleMlp>>(mut s: Strategy<SimpleMlp, S>, b: &Benchmark
         s.train(exp).unwrap();
         let res = s.eval(&b.test_stream).unwrap();
         for j in 0..n {
-            r.set(exp.current_experience, j, res[&test_exp_accuracy(0, j)]);
+            r.set(exp.current_experience, j, res[&MetricName::test_exp_accuracy(0, j).to_string()]);
         }
     }
     r
@@ -44,7 +43,7 @@ fn replay_forgets_less_than_naive_and_the_bounds_are_ordered() {
     let naive = run(builder().build().unwrap(), &b);
     let replay = run(builder().plugin(ReplayPlugin::new(500).unwrap()).build().unwrap(), &b);
     let cumulative = run(
-        Cumulative::builder(model(), OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap(), cl::default_device())
+        Cumulative::builder(model(), OptimizerSpec::sgd(0.01).with_momentum(0.9), cl::default_device(), CumulativeConfig::default()).unwrap()
             .train_mb_size(32)
             .train_epochs(EPOCHS)
             .eval_mb_size(250)
@@ -56,7 +55,7 @@ fn replay_forgets_less_than_naive_and_the_bounds_are_ordered() {
     let mut joint = JointTraining::new(builder().build().unwrap());
     joint.train(&b.train_stream).unwrap();
     let joint_res = joint.eval(&b.test_stream).unwrap();
-    let joint_acc = (0..5).map(|j| joint_res[&test_exp_accuracy(0, j)]).sum::<f64>() / 5.0;
+    let joint_acc = (0..5).map(|j| joint_res[&MetricName::test_exp_accuracy(0, j).to_string()]).sum::<f64>() / 5.0;
 
     let (n, r, c) = (naive.average_accuracy(4), replay.average_accuracy(4), cumulative.average_accuracy(4));
     eprintln!("final average accuracy: naive {n:.3}, replay {r:.3}, cumulative {c:.3}, joint {joint_acc:.3}");
@@ -99,7 +98,7 @@ impl Plugin<SimpleMlp> for BatchSizes {
 fn replay_batches_hold_current_and_memory_samples() {
     let stream = generated_stream("train", 2, 20);
     let sizes = Arc::new(Mutex::new(Vec::new()));
-    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1, 0.0, 0.0).unwrap(), cl::default_device())
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(5)
         // The replay plugin replaces the loader in before_training_exp: the probe runs after it.
         .plugin(ReplayPlugin::new(6).unwrap().batch_size_mem(3).unwrap())
@@ -130,7 +129,7 @@ fn replay_combines_with_ewc_and_lwf() {
     use cl::plugins::{EwcConfig, EwcPlugin, LwfPlugin, LwfConfig};
     let stream = generated_stream("train", 3, 8);
     let base = || {
-        Naive::builder(tiny_mlp(6), OptimizerSpec::sgd(0.05, 0.9, 0.0).unwrap(), cl::default_device())
+        Naive::builder(tiny_mlp(6), OptimizerSpec::sgd(0.05).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
             .train_mb_size(4)
             .plugin(ReplayPlugin::new(6).unwrap())
     };
@@ -147,5 +146,5 @@ fn replay_combines_with_ewc_and_lwf() {
     // Replay + LwF.
     let mut s = base().plugin(LwfPlugin::new(LwfConfig::new(1.0, 2.0)).unwrap()).build().unwrap();
     s.train(&stream).unwrap();
-    assert_eq!(s.state.clock.train_exp_counter, 3);
+    assert_eq!(s.state().clock().train_exp_counter, 3);
 }

@@ -29,7 +29,7 @@ fn assert_close(got: &[f64], want: &[f64], rel: f64, abs: f64, what: &str) {
 }
 
 fn sgd(lr: f64) -> OptimizerSpec {
-    OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap()
+    OptimizerSpec::sgd(lr)
 }
 
 /// Shares the plugin between the strategy and the test, which reads its state afterwards.
@@ -75,7 +75,7 @@ fn flat_values(model: &SimpleMlp, dev: &Device) -> Vec<Vec<f64>> {
 
 impl Plugin<SimpleMlp> for Probe {
     fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        let theta = flat_values(s.model(), &s.eval_device);
+        let theta = flat_values(s.model(), s.settings().eval_device());
         self.0.lock().unwrap().push(Step { theta, ..Step::default() });
         Ok(())
     }
@@ -85,7 +85,7 @@ impl Plugin<SimpleMlp> for Probe {
         Ok(())
     }
     fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        let g = ParamTensors::grads_of(s.model(), s.grads.as_ref().unwrap(), &s.eval_device, &all_params);
+        let g = ParamTensors::grads_of(s.model(), s.grads.as_ref().unwrap(), s.settings().eval_device(), &all_params);
         let grad = g.iter().map(|(_, e)| vec_of(&e.values)).collect();
         self.0.lock().unwrap().last_mut().unwrap().grad = grad;
         Ok(())
@@ -124,13 +124,13 @@ fn rwalk_fisher_scores_and_weights_match_a_hand_computation() {
     let stream = generated_stream("train", 2, 8);
     let steps = Arc::new(Mutex::new(Vec::new()));
     let plugin = Arc::new(Mutex::new(RWalkPlugin::new(RWalkConfig::new(0.0, alpha, 2)).unwrap()));
-    let mut s = Naive::builder(tiny_mlp(4), sgd(lr), cl::default_device())
+    let mut s = Naive::builder(tiny_mlp(4), sgd(lr), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(2)
         .plugin(Probe(steps.clone()))
         .plugin(Shared(plugin.clone()))
         .build()
         .unwrap();
-    let store = s.state.eval_device.clone();
+    let store = s.state().eval_device.clone();
     let mut fisher: Option<PerParam> = None;
     let mut merged: Option<PerParam> = None;
     for exp in stream.iter() {
@@ -206,14 +206,14 @@ fn rwalk_penalty_and_its_gradient_match_the_formula() {
     let before = Arc::new(Mutex::new(Vec::new()));
     let after = Arc::new(Mutex::new(Vec::new()));
     let plugin = Arc::new(Mutex::new(RWalkPlugin::new(RWalkConfig::new(lambda, 0.9, 3)).unwrap()));
-    let mut s = Naive::builder(tiny_mlp(4), sgd(0.2), cl::default_device())
+    let mut s = Naive::builder(tiny_mlp(4), sgd(0.2), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(2)
         .plugin(Probe(before.clone()))
         .plugin(Shared(plugin.clone()))
         .plugin(Probe(after.clone()))
         .build()
         .unwrap();
-    let dev = s.state.device.clone();
+    let dev = s.state().device.clone();
     s.train(&stream[0]).unwrap();
     let (weights, star) = {
         let p = plugin.lock().unwrap();
@@ -304,7 +304,7 @@ fn rwalk_forgets_less_than_naive_on_permuted_fmnist() {
     let dev = cl::default_device();
     for seed in [0u64, 1, 2] {
         let b = permuted_fmnist(&TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir())).unwrap();
-        let naive = accuracies(Naive::builder(mlp(), opt(), dev.clone()), &b, seed);
+        let naive = accuracies(Naive::builder(mlp(), opt(), dev.clone(), NaiveConfig::default()).unwrap(), &b, seed);
         let rwalk = accuracies(RWalk::builder(mlp(), opt(), dev.clone(), RWalkConfig::new(10.0, 0.9, 10)).unwrap(), &b, seed);
         eprintln!("seed {seed}: Naive {naive:?}, RWalk λ=10 {rwalk:?}");
         assert!(rwalk.1 >= naive.1 + MARGIN, "seed {seed}: RWalk {rwalk:?} does not forget less than Naive {naive:?}");

@@ -5,7 +5,6 @@
 
 use cl::benchmarks::SplitConfig;
 use cl::core::TemplateSteps;
-use cl::metrics::names::test_exp_accuracy;
 use cl::models::MtSimpleMlp;
 use cl::prelude::*;
 use crate::common::*;
@@ -18,14 +17,14 @@ fn run<M: Model, S: TemplateSteps<M>>(mut strategy: Strategy<M, S>, b: &Benchmar
         let results = strategy.eval(&b.test_stream).unwrap();
         for j in 0..n {
             let task = if task_il { j as u32 } else { 0 };
-            r.set(exp.current_experience, j, results[&test_exp_accuracy(task, j)]);
+            r.set(exp.current_experience, j, results[&MetricName::test_exp_accuracy(task, j).to_string()]);
         }
     }
     r
 }
 
 fn optimizer() -> OptimizerSpec {
-    OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
+    OptimizerSpec::sgd(0.01).with_momentum(0.9)
 }
 
 #[test]
@@ -42,7 +41,7 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
         assert_eq!(exp.classes_in_this_experience, vec![0, 1]);
     }
     let model: MtSimpleMlp = SimpleMlpConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
-    let naive = Naive::builder(model, optimizer(), cl::default_device())
+    let naive = Naive::builder(model, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(32)
         .train_epochs(3)
         .eval_mb_size(100)
@@ -53,7 +52,7 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
     eprintln!("task-IL accuracy matrix {:?}", task_il.rows());
 
     let class_il_model = SimpleMlpConfig::new().init(&cl::default_device()).unwrap();
-    let naive = Naive::builder(class_il_model, optimizer(), cl::default_device())
+    let naive = Naive::builder(class_il_model, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(32)
         .train_epochs(3)
         .eval_mb_size(100)
@@ -77,13 +76,13 @@ fn a_multi_head_model_gets_one_head_per_task_label_in_the_stream() {
     let config = SplitConfig::new(5).with_seed(2).with_return_task_id(true).with_dataset_root(fixture_dir());
     let b = split_fmnist(&config).unwrap();
     let model = SimpleMlpConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
-    let mut s = Naive::builder(model, optimizer(), cl::default_device())
+    let mut s = Naive::builder(model, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(100)
         .build()
         .unwrap();
     s.train(&b.train_stream.slice(0..2)).unwrap();
     // Without per-experience relabelling the heads grow to the largest class label they saw.
-    let mh = &s.state.model().classifier;
+    let mh = &s.state().model().classifier;
     assert_eq!(mh.task_labels(), &[0, 1]);
     for (t, exp) in b.train_stream.iter().take(2).enumerate() {
         let max = *exp.classes_in_this_experience.iter().max().unwrap() as usize;
@@ -91,7 +90,7 @@ fn a_multi_head_model_gets_one_head_per_task_label_in_the_stream() {
     }
     // Evaluating the whole test stream adds (untrained) heads for the unseen tasks.
     s.eval(&b.test_stream).unwrap();
-    assert_eq!(s.state.model().classifier.task_labels(), &[0, 1, 2, 3, 4]);
+    assert_eq!(s.state().model().classifier.task_labels(), &[0, 1, 2, 3, 4]);
 }
 
 /// Every regularisation, distillation, projection and replay strategy runs with a multi-head
@@ -125,12 +124,12 @@ fn every_method_trains_a_multi_head_model_on_task_incremental_split_fmnist() {
     for (name, builder) in builders {
         let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(100).seed(1).build().unwrap();
         s.train(&train[0]).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let first = s.eval(&test.slice(0..1)).unwrap()[&test_exp_accuracy(0, 0)];
+        let first = s.eval(&test.slice(0..1)).unwrap()[&MetricName::test_exp_accuracy(0, 0).to_string()];
         s.train(&train.slice(1..3)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let r = s.eval(&test).unwrap();
-        assert_eq!(s.state.model().classifier.task_labels(), &[0, 1, 2], "{name}");
-        let acc0 = r[&test_exp_accuracy(0, 0)];
-        let mean = (0..3).map(|j| r[&test_exp_accuracy(j as u32, j)]).sum::<f64>() / 3.0;
+        assert_eq!(s.state().model().classifier.task_labels(), &[0, 1, 2], "{name}");
+        let acc0 = r[&MetricName::test_exp_accuracy(0, 0).to_string()];
+        let mean = (0..3).map(|j| r[&MetricName::test_exp_accuracy(j as u32, j).to_string()]).sum::<f64>() / 3.0;
         eprintln!("{name}: task 0 {first:.3} -> {acc0:.3}, mean over 3 tasks {mean:.3}");
         assert!(first > 0.9, "{name}: task 0 after training it {first}");
         assert!(acc0 > first - 0.1, "{name}: task 0 forgotten: {first} -> {acc0}");

@@ -9,7 +9,7 @@ use cl::prelude::*;
 use crate::common::*;
 
 fn builder(model: SimpleMlp, lr: f64, epochs: usize) -> StrategyBuilder<SimpleMlp> {
-    Naive::builder(model, OptimizerSpec::sgd(lr, 0.0, 0.0).unwrap(), cl::default_device())
+    Naive::builder(model, OptimizerSpec::sgd(lr), cl::default_device(), NaiveConfig::default()).unwrap()
         .train_mb_size(2)
         .train_epochs(epochs)
         .eval_mb_size(2)
@@ -34,7 +34,7 @@ impl Inject {
         Self { key: key.into(), values, per_iteration: false, weights }
     }
     fn inject(&self, s: &mut StrategyState<SimpleMlp>, step: u64) {
-        let exp = s.clock.train_exp_counter as usize;
+        let exp = s.clock().train_exp_counter as usize;
         if let Some(v) = self.values[exp].get(step as usize) {
             s.last_metrics.insert(self.key.clone(), *v);
         }
@@ -45,13 +45,13 @@ impl Inject {
 impl Plugin<SimpleMlp> for Inject {
     fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if !self.per_iteration {
-            self.inject(s, s.clock.train_exp_epochs);
+            self.inject(s, s.clock().train_exp_epochs);
         }
         Ok(())
     }
     fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if self.per_iteration {
-            self.inject(s, s.clock.train_exp_iterations);
+            self.inject(s, s.clock().train_exp_iterations);
         }
         Ok(())
     }
@@ -61,7 +61,7 @@ impl Plugin<SimpleMlp> for Inject {
 struct Counts(Shared<(u64, u64)>);
 impl Plugin<SimpleMlp> for Counts {
     fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        self.0.lock().unwrap().push((s.clock.train_exp_epochs, s.clock.train_exp_iterations));
+        self.0.lock().unwrap().push((s.clock().train_exp_epochs, s.clock().train_exp_iterations));
         Ok(())
     }
 }
@@ -245,7 +245,7 @@ fn run_lr(plugin: LrSchedulerPlugin, lr: f64, epochs: usize, n_exps: usize) -> (
         .unwrap();
     s.train(&stream).unwrap();
     let (e, i) = (e.lock().unwrap().clone(), i.lock().unwrap().clone());
-    (e, i, s.state.lr)
+    (e, i, s.state().lr)
 }
 
 fn assert_close(actual: &[f64], expected: &[f64]) {
@@ -383,7 +383,7 @@ fn from_scratch_resets_the_optimizer_state() {
         let log: Shared<(Vec<f32>, Vec<f32>)> = Arc::default();
         let initial = tiny_mlp(2);
         let init = initial.clone();
-        let mut s = Naive::builder(initial, OptimizerSpec::sgd(0.1, 0.9, 0.0).unwrap(), cl::default_device())
+        let mut s = Naive::builder(initial, OptimizerSpec::sgd(0.1).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
             .train_mb_size(6)
             .train_epochs(4)
             .plugin(FromScratchPlugin::new(move || init.clone()).reset_optimizer(reset))

@@ -1,0 +1,21 @@
+//! Integration tests of the strategies, plugins and models on real data (one test binary: each
+//! binary links Burn, so the tests are grouped by concept).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api;
+mod callback_order;
+mod determinism;
+mod dynamic_models;
+mod gem_cwr;
+mod learning;
+mod lwf_agem;
+mod plugin_capabilities;
+mod regularization;
+mod rehearsal;
+mod rwalk;
+mod split_fmnist;
+mod task_incremental;
+mod training_plugins;
+mod transformed_mnist;
