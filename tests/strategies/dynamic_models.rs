@@ -8,9 +8,10 @@ use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::optim::momentum::MomentumConfig;
 use burn::tensor::{Device, Tensor, TensorData};
-use cl::core::{Adaptation, ClassificationDataset, DynamicModule, Experience, MiniBatch, Stream};
+use cl::core::data::{ClassificationDataset, MiniBatch};
+use cl::core::{Adaptation, DynamicModule, Experience, Stream};
 use cl::models::{
-    Backbone, Head, IncrementalClassifierConfig, MultiHeadConfig, NcmClassifier, SimpleCnnConfig, class_means,
+    Backbone, Head, IncrementalClassifierConfig, MultiHeadConfig, SimpleCnnConfig, class_means,
 };
 use cl::prelude::*;
 use crate::common::*;
@@ -229,7 +230,7 @@ fn an_incremental_model_grows_through_the_strategy_and_never_predicts_untrained_
     let unseen = Stream::new("test", vec![Experience::new(0, generated(16, &[6, 7]), "test", 8)]);
     let r = s.eval(&unseen).unwrap();
     assert_eq!(s.state().model().classifier.num_outputs(), 8);
-    assert_eq!(r[&cl::metrics::names::test_exp_accuracy(0, 0)], 0.0);
+    assert_eq!(r[&MetricName::test_exp_accuracy(0, 0).to_string()], 0.0);
 
     // A label beyond the benchmark's classes is an error, not a growth to it.
     let bad = Stream::new("train", vec![Experience::new(0, generated(8, &[0, 9]), "train", 4)]);
@@ -277,7 +278,7 @@ fn simple_cnn_shapes_for_mnist_and_cifar_images() {
 
 #[test]
 fn ncm_logits_are_negative_distances_to_the_class_means() {
-    let mut ncm = NcmClassifier::new(2, false);
+    let mut ncm = NcmConfig::new(2).with_normalize(false).init().unwrap();
     ncm.replace_class_means(BTreeMap::from([(0, vec![0.0, 0.0]), (2, vec![3.0, 4.0])])).unwrap();
     assert_eq!(ncm.num_classes(), 3, "class 1 has no mean: a zero mean, as Avalanche");
     let x = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 0.0], [1, 2]), &device());
@@ -295,7 +296,7 @@ fn ncm_logits_are_negative_distances_to_the_class_means() {
     assert!(ncm.replace_class_means(BTreeMap::from([(0, vec![1.0])])).is_err(), "wrong width");
 
     // Normalised: the inputs are scaled to unit norm, the means are used as stored (Avalanche).
-    let mut unit_ncm = NcmClassifier::new(2, true);
+    let mut unit_ncm = NcmConfig::new(2).with_normalize(true).init().unwrap();
     unit_ncm.replace_class_means(BTreeMap::from([(0, vec![2.0, 0.0]), (1, vec![0.0, 5.0])])).unwrap();
     let x = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 9.0], [1, 2]), &device());
     let out = values(unit_ncm.forward_features(x));
@@ -344,7 +345,7 @@ fn simple_cnn_learns_an_experience_of_the_fixture() {
     let before = s.eval(&test).unwrap();
     s.train(&b.train_stream[0]).unwrap();
     let after = s.eval(&test).unwrap();
-    let acc = after[&cl::metrics::names::test_exp_accuracy(0, 0)];
+    let acc = after[&MetricName::test_exp_accuracy(0, 0).to_string()];
     eprintln!("SimpleCNN: loss {} -> {}, accuracy {acc}", loss(&before), loss(&after));
     assert!(loss(&after) < 0.5 * loss(&before), "loss falls: {} -> {}", loss(&before), loss(&after));
     assert!(acc > 0.8, "accuracy on the trained experience {acc}");

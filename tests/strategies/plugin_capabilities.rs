@@ -28,9 +28,12 @@ struct AddLoss {
 }
 
 impl Plugin<SimpleMlp> for AddLoss {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::Loss]
+    }
     fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.before = s.loss.clone().unwrap().into_scalar::<f32>();
-        let device = s.device.clone();
+        let device = s.settings().device().clone();
         let w = s.model().classifier.weight.val();
         let penalty = w.powf_scalar(2.0).sum().mul_scalar(self.l2);
         s.add_loss(Tensor::<1>::from_floats([self.constant], &device) + penalty);
@@ -59,7 +62,7 @@ fn a_plugin_adds_a_term_to_the_loss_before_backward() {
     }
 
     // A penalty term changes the gradients: a strong L2 term shrinks the classifier.
-    let norm = |m: &SimpleMLP| classifier_weight(m).iter().map(|v| v * v).sum::<f32>();
+    let norm = |m: &SimpleMlp| classifier_weight(m).iter().map(|v| v * v).sum::<f32>();
     let mut plain = builder(tiny_mlp(2), 0.1).build().unwrap();
     plain.train(&stream).unwrap();
     let mut penalised = builder(tiny_mlp(2), 0.1)
@@ -73,6 +76,9 @@ fn a_plugin_adds_a_term_to_the_loss_before_backward() {
 /// Replaces the gradients with none at all: the update must leave the model unchanged.
 struct DropGrads;
 impl Plugin<SimpleMlp> for DropGrads {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::Gradients]
+    }
     fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         assert!(s.grads.as_ref().is_some_and(|g| !g.is_empty()), "gradients are visible before the update");
         s.grads = Some(GradientsParams::new());
@@ -83,6 +89,9 @@ impl Plugin<SimpleMlp> for DropGrads {
 /// Scales every gradient of the classifier weight by 0 through its parameter id.
 struct ZeroClassifierGrad;
 impl Plugin<SimpleMlp> for ZeroClassifierGrad {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::Gradients]
+    }
     fn before_update(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let id = s.model().classifier.weight.id;
         let grads = s.grads.as_mut().unwrap();
@@ -114,6 +123,9 @@ fn a_plugin_reads_and_rewrites_gradients_before_the_update() {
 /// Replaces the dataloader with one over 2 samples, batch 1.
 struct SmallLoader;
 impl Plugin<SimpleMlp> for SmallLoader {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::TrainingData]
+    }
     fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let ds = s.adapted_dataset.as_ref().unwrap().subset(&[0, 1])?;
         s.dataloader = Some(Box::new(ClassificationDataLoader::new(ds, DataLoaderConfig::train(1, 0))?));
@@ -124,6 +136,9 @@ impl Plugin<SimpleMlp> for SmallLoader {
 /// Replaces the adapted dataset with its first 4 samples.
 struct SmallDataset;
 impl Plugin<SimpleMlp> for SmallDataset {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::TrainingData]
+    }
     fn after_train_dataset_adaptation(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let ds = s.adapted_dataset.as_ref().unwrap().subset(&[0, 1, 2, 3])?;
         s.adapted_dataset = Some(ds);
@@ -149,21 +164,27 @@ struct SnapshotAndModify {
     snapshot: Option<SimpleMlp>,
 }
 impl Plugin<SimpleMlp> for SnapshotAndModify {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::Model]
+    }
     fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.snapshot = Some(s.model().clone());
-        let model = s.model_mut();
-        let bias = model.classifier.bias.take().unwrap();
-        model.classifier.bias = Some(bias.map(|b| b.ones_like().mul_scalar(7.0)));
-        Ok(())
+        s.map_model(|mut model| {
+            let bias = model.classifier.bias.take().unwrap();
+            model.classifier.bias = Some(bias.map(|b| b.ones_like().mul_scalar(7.0)));
+            model
+        })
     }
 }
 
 /// Sets the learning rate to zero.
 struct FreezeLr;
 impl Plugin<SimpleMlp> for FreezeLr {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::LearningRate]
+    }
     fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        s.lr = 0.0;
-        Ok(())
+        s.set_lr(0.0)
     }
 }
 
@@ -187,6 +208,9 @@ fn a_plugin_snapshots_and_modifies_parameters_and_changes_the_learning_rate() {
 /// Stops training after the second iteration.
 struct StopEarly;
 impl Plugin<SimpleMlp> for StopEarly {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::StopTraining]
+    }
     fn after_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if s.clock().train_exp_iterations == 1 {
             s.stop_training();
@@ -228,7 +252,7 @@ fn a_plugin_error_stops_the_loop_and_is_returned() {
 struct OptimizerStateProbe(Arc<Mutex<Vec<bool>>>);
 impl Plugin<SimpleMlp> for OptimizerStateProbe {
     fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        let has_state = !s.optimizer.as_ref().unwrap().to_record().is_empty();
+        let has_state = !s.optimizer().unwrap().to_record().is_empty();
         self.0.lock().unwrap().push(has_state);
         Ok(())
     }
@@ -301,8 +325,8 @@ fn plugins_replacing_the_same_state_are_rejected_when_built() {
 fn the_last_metrics_are_visible_to_plugins_after_an_eval() {
     let stream = generated_stream("test", 1, 4);
     let mut s = builder(tiny_mlp(2), 0.1).build().unwrap();
-    assert!(s.state().last_metrics.is_empty());
+    assert!(s.state().last_metrics().is_empty());
     let results = s.eval(&stream).unwrap();
-    assert_eq!(s.state().last_metrics, results);
+    assert_eq!(*s.state().last_metrics(), results);
     assert!(results.contains_key("Top1_Acc_Stream/eval_phase/test_stream/Task000"));
 }
