@@ -4,12 +4,11 @@
 
 
 use cl::benchmarks::SplitConfig;
-use cl::core::TemplateSteps;
 use cl::models::MtSimpleMlp;
 use cl::prelude::*;
 use crate::common::*;
 
-fn run<M: Model, S: TemplateSteps<M>>(mut strategy: Strategy<M, S>, b: &Benchmark, task_il: bool) -> AccuracyMatrix {
+fn run<M: Model>(mut strategy: Strategy<M>, b: &Benchmark, task_il: bool) -> AccuracyMatrix {
     let n = b.n_experiences();
     let mut r = AccuracyMatrix::new(n);
     for exp in &b.train_stream {
@@ -65,10 +64,10 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
     // Measured on the fixture, seed 1: task-IL final average 0.95, forgetting 0.01; class-IL
     // forgetting 0.93 (with heads of 10 units started from the single-head classifier, an earlier
     // version measured 0.86 / 0.10 on seed 1 and 0.92 / 0.00 on seed 2).
-    assert!(task_il.average_accuracy(4) > 0.8, "task-IL final average {}", task_il.average_accuracy(4));
-    assert!(task_il.forgetting() < 0.15, "task-IL forgetting {}", task_il.forgetting());
-    assert!(class_il.forgetting() > 0.5, "class-IL forgetting {}", class_il.forgetting());
-    assert!(task_il.average_accuracy(4) > class_il.average_accuracy(4) + 0.35);
+    assert!(task_il.average_accuracy(4).unwrap() > 0.8, "task-IL final average {:?}", task_il.average_accuracy(4));
+    assert!(task_il.forgetting().unwrap() < 0.15, "task-IL forgetting {:?}", task_il.forgetting());
+    assert!(class_il.forgetting().unwrap() > 0.5, "class-IL forgetting {:?}", class_il.forgetting());
+    assert!(task_il.average_accuracy(4).unwrap() > class_il.average_accuracy(4).unwrap() + 0.35);
 }
 
 #[test]
@@ -98,7 +97,6 @@ fn a_multi_head_model_gets_one_head_per_task_label_in_the_stream() {
 /// keeps task-incremental accuracy on the first task.
 #[test]
 fn every_method_trains_a_multi_head_model_on_task_incremental_split_fmnist() {
-    use cl::plugins::{EwcConfig, LwfConfig, MasConfig, SynapticIntelligenceConfig};
     use cl::strategies::{AGem, Ewc, Gem, Lfl, Lwf, Mas, Replay, SynapticIntelligence};
 
     let config = SplitConfig::new(5)
@@ -112,14 +110,14 @@ fn every_method_trains_a_multi_head_model_on_task_incremental_split_fmnist() {
     let dev = cl::default_device;
     let model = || SimpleMlpConfig::new().with_num_classes(2).init_multitask(&dev()).unwrap();
     let builders = vec![
-        ("EWC", Ewc::builder(model(), optimizer(), dev(), EwcConfig::new(100.0)).unwrap()),
+        ("EWC", Ewc::builder(model(), optimizer(), dev(), EwcConfig::new(50.0)).unwrap()),
         ("SI", SynapticIntelligence::builder(model(), optimizer(), dev(), SynapticIntelligenceConfig::new(1.0)).unwrap()),
-        ("MAS", Mas::builder(model(), optimizer(), dev(), MasConfig::new(1.0, 0.5)).unwrap()),
-        ("LwF", Lwf::builder(model(), optimizer(), dev(), LwfConfig::new(1.0, 2.0)).unwrap()),
-        ("LFL", Lfl::builder(model(), optimizer(), dev(), 1.0).unwrap()),
-        ("GEM", Gem::builder(model(), optimizer(), dev(), 64, 0.5).unwrap()),
-        ("A-GEM", AGem::builder(model(), optimizer(), dev(), 64, 64).unwrap()),
-        ("Replay", Replay::builder(model(), optimizer(), dev(), 200).unwrap()),
+        ("MAS", Mas::builder(model(), optimizer(), dev(), MasConfig::default().with_lambda_reg(1.0).with_alpha(0.5)).unwrap()),
+        ("LwF", Lwf::builder(model(), optimizer(), dev(), LwfConfig::default().with_alpha(1.0).with_temperature(2.0)).unwrap()),
+        ("LFL", Lfl::builder(model(), optimizer(), dev(), LflConfig::new(1.0)).unwrap()),
+        ("GEM", Gem::builder(model(), optimizer(), dev(), GemConfig::new(64).with_memory_strength(0.5)).unwrap()),
+        ("A-GEM", AGem::builder(model(), optimizer(), dev(), AGemConfig::new(64).with_sample_size(64)).unwrap()),
+        ("Replay", Replay::builder(model(), optimizer(), dev(), ReplayConfig::new(200)).unwrap()),
     ];
     for (name, builder) in builders {
         let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(100).seed(1).build().unwrap();
