@@ -36,7 +36,7 @@ impl Plugin<SimpleMlp> for AddLoss {
         let device = s.settings().device().clone();
         let w = s.model().classifier.weight.val();
         let penalty = w.powf_scalar(2.0).sum().mul_scalar(self.l2);
-        s.add_loss(Tensor::<1>::from_floats([self.constant], &device) + penalty);
+        s.add_loss(Tensor::<1>::from_floats([self.constant], &device) + penalty)?;
         Ok(())
     }
     fn after_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
@@ -213,7 +213,7 @@ impl Plugin<SimpleMlp> for StopEarly {
     }
     fn after_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         if s.clock().train_exp_iterations == 1 {
-            s.stop_training();
+            s.stop_training()?;
         }
         Ok(())
     }

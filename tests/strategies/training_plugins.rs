@@ -4,7 +4,17 @@
 use std::sync::{Arc, Mutex};
 
 use cl::core::{ClError, Experience, Plugin, Result, StrategyState, Stream};
-use cl::plugins::training::{EarlyStoppingPlugin, FromScratchPlugin, LrSchedulerPlugin, Mode, PevalMode, StepGranularity};
+use cl::core::PevalMode;
+use cl::plugins::StepGranularity;
+
+/// A scheduler plugin from a schedule and the config's setters.
+fn sched(s: SchedulerConfig, f: impl FnOnce(LrSchedulerConfig) -> LrSchedulerConfig) -> LrSchedulerPlugin {
+    LrSchedulerPlugin::new(f(LrSchedulerConfig::new(s))).unwrap()
+}
+
+fn es(patience: usize, stream: &str, f: impl FnOnce(EarlyStoppingConfig) -> EarlyStoppingConfig) -> EarlyStoppingPlugin {
+    EarlyStoppingPlugin::new(f(EarlyStoppingConfig::new(patience, stream))).unwrap()
+}
 use cl::prelude::*;
 use crate::common::*;
 
@@ -36,7 +46,7 @@ impl Inject {
     fn inject(&self, s: &mut StrategyState<SimpleMlp>, step: u64) {
         let exp = s.clock().train_exp_counter as usize;
         if let Some(v) = self.values[exp].get(step as usize) {
-            s.last_metrics.insert(self.key.clone(), *v);
+            s.last_metrics_mut().insert(self.key.clone(), *v);
         }
         self.weights.lock().unwrap().push(classifier_weight(s.model()));
     }
@@ -89,7 +99,7 @@ fn run_scripted(es: EarlyStoppingPlugin, key: &str, values: Vec<f64>) -> (u64, V
 #[test]
 fn early_stopping_stops_after_patience_epochs_and_restores_the_best_weights() {
     // best 0.7 at epoch 1; epochs 2 and 3 do not improve → stop before epoch 3 (patience 2).
-    let es = EarlyStoppingPlugin::new(2, "valid").unwrap();
+    let es = EarlyStoppingPlugin::new(EarlyStoppingConfig::new(2, "valid")).unwrap();
     let (epochs, w, last) = run_scripted(es, ACC_KEY, vec![0.5, 0.7, 0.6, 0.65, 0.9, 0.9]);
     assert_eq!(epochs, 3, "epochs 0, 1, 2 run; stopped before epoch 3");
     assert_eq!(w.len(), 4);
@@ -97,13 +107,13 @@ fn early_stopping_stops_after_patience_epochs_and_restores_the_best_weights() {
     assert_eq!(last, w[1], "the weights seen with the best value are restored");
 
     // Without improvement at all, the first value is the best: back to the initial weights.
-    let es = EarlyStoppingPlugin::new(1, "valid_stream").unwrap();
+    let es = EarlyStoppingPlugin::new(EarlyStoppingConfig::new(1, "valid_stream")).unwrap();
     let (epochs, w, last) = run_scripted(es, ACC_KEY, vec![0.5; 10]);
     assert_eq!(epochs, 1);
     assert_eq!(last, w[0]);
 
     // Steady improvement: all epochs run and the trained model is kept.
-    let es = EarlyStoppingPlugin::new(1, "valid").unwrap();
+    let es = EarlyStoppingPlugin::new(EarlyStoppingConfig::new(1, "valid")).unwrap();
     let (epochs, w, last) = run_scripted(es, ACC_KEY, (0..10).map(|i| i as f64 / 10.0).collect());
     assert_eq!(epochs, 10);
     assert_ne!(last, w[9], "the last epoch's update is kept");
@@ -112,38 +122,38 @@ fn early_stopping_stops_after_patience_epochs_and_restores_the_best_weights() {
 #[test]
 fn early_stopping_margin_mode_and_metric_key() {
     // Improvements smaller than the margin do not count.
-    let es = EarlyStoppingPlugin::new(2, "valid").unwrap().margin(0.02).unwrap();
-    let (epochs, w, last) = run_scripted(es, ACC_KEY, vec![0.5, 0.505, 0.51, 0.9]);
+    let plugin = es(2, "valid", |c| c.with_margin(0.02));
+    let (epochs, w, last) = run_scripted(plugin, ACC_KEY, vec![0.5, 0.505, 0.51, 0.9]);
     assert_eq!(epochs, 2);
     assert_eq!(last, w[0]);
 
     // Mode Min on a loss: the lowest value is the best.
-    let es = EarlyStoppingPlugin::new(2, "valid").unwrap().metric_name("Loss_Stream").mode(Mode::Min);
-    let (epochs, w, last) = run_scripted(es, "Loss_Stream/eval_phase/valid_stream/Task000", vec![2.0, 1.0, 0.8, 0.9, 1.5, 0.1]);
+    let plugin = es(2, "valid", |c| c.with_metric_name("Loss_Stream").with_mode(EarlyStoppingMode::Min));
+    let (epochs, w, last) = run_scripted(plugin, "Loss_Stream/eval_phase/valid_stream/Task000", vec![2.0, 1.0, 0.8, 0.9, 1.5, 0.1]);
     assert_eq!(epochs, 4, "best at epoch 2, stop before epoch 4");
     assert_eq!(last, w[2]);
 
     // Another stream or metric is ignored: training runs all epochs.
     for key in ["Top1_Acc_Stream/eval_phase/valid2_stream/Task000", "Top1_Acc_Stream/eval_phase/test_stream", "Loss_Stream/eval_phase/valid_stream"] {
-        let es = EarlyStoppingPlugin::new(1, "valid").unwrap();
+        let es = EarlyStoppingPlugin::new(EarlyStoppingConfig::new(1, "valid")).unwrap();
         let (epochs, _, _) = run_scripted(es, key, vec![0.5; 10]);
         assert_eq!(epochs, 10, "{key} is not watched");
     }
     // The key without a task suffix matches too.
-    let es = EarlyStoppingPlugin::new(1, "valid").unwrap();
+    let es = EarlyStoppingPlugin::new(EarlyStoppingConfig::new(1, "valid")).unwrap();
     assert_eq!(run_scripted(es, "Top1_Acc_Stream/eval_phase/valid_stream", vec![0.5; 10]).0, 1);
 }
 
 #[test]
 fn early_stopping_validates_its_configuration() {
-    assert!(matches!(EarlyStoppingPlugin::new(0, "valid"), Err(ClError::InvalidConfig { field: "patience", .. })));
-    let es = || EarlyStoppingPlugin::new(1, "valid").unwrap();
+    assert!(matches!(EarlyStoppingPlugin::new(EarlyStoppingConfig::new(0, "valid")), Err(ClError::InvalidConfig { rule: "patience_positive", .. })));
+    let es = || EarlyStoppingConfig::new(1, "valid");
     for m in [-0.1, f64::NAN, f64::INFINITY] {
-        assert!(matches!(es().margin(m), Err(ClError::InvalidConfig { field: "margin", .. })), "{m}");
+        assert!(matches!(EarlyStoppingPlugin::new(es().with_margin(m)), Err(ClError::InvalidConfig { rule: "margin_finite_non_negative", .. })), "{m}");
     }
-    assert!(es().margin(0.0).is_ok());
+    assert!(EarlyStoppingPlugin::new(es().with_margin(0.0)).is_ok());
     assert_eq!(
-        <EarlyStoppingPlugin as Plugin<SimpleMlp>>::writes(&es()),
+        <EarlyStoppingPlugin as Plugin<SimpleMlp>>::writes(&EarlyStoppingPlugin::new(es()).unwrap()),
         vec![cl::core::StatePart::Model, cl::core::StatePart::StopTraining]
     );
 }
@@ -158,7 +168,7 @@ fn early_stopping_resets_at_each_experience() {
     let values = vec![vec![0.9, 0.5, 0.5, 0.5], vec![0.1, 0.2, 0.3, 0.3, 0.3]];
     let mut s = builder(tiny_mlp(4), 0.2, 5)
         .plugin(Inject::new(ACC_KEY, values, weights.clone()))
-        .plugin(EarlyStoppingPlugin::new(2, "valid").unwrap())
+        .plugin(EarlyStoppingPlugin::new(EarlyStoppingConfig::new(2, "valid")).unwrap())
         .plugin(Counts(counts.clone()))
         .build()
         .unwrap();
@@ -175,7 +185,7 @@ fn early_stopping_per_iteration_ends_on_the_best_weights() {
     inject.per_iteration = true;
     let mut s = builder(tiny_mlp(2), 0.2, 10)
         .plugin(inject)
-        .plugin(EarlyStoppingPlugin::new(2, "valid").unwrap().peval_mode(PevalMode::Iteration))
+        .plugin(es(2, "valid", |c| c.with_peval_mode(PevalMode::Iteration)))
         .plugin(Counts(counts.clone()))
         .build()
         .unwrap();
@@ -197,7 +207,7 @@ fn early_stopping_reads_the_periodic_evaluation_of_the_validation_stream() {
         let counts: Shared<(u64, u64)> = Arc::default();
         let mut s = builder(tiny_mlp(2), 0.0, 8)
             .eval_every(Some(1))
-            .plugin(EarlyStoppingPlugin::new(patience, name).unwrap())
+            .plugin(EarlyStoppingPlugin::new(EarlyStoppingConfig::new(patience, name)).unwrap())
             .plugin(Counts(counts.clone()))
             .build()
             .unwrap();
@@ -209,7 +219,7 @@ fn early_stopping_reads_the_periodic_evaluation_of_the_validation_stream() {
     let counts: Shared<(u64, u64)> = Arc::default();
     let mut s = builder(tiny_mlp(2), 0.05, 3)
         .eval_every(Some(1))
-        .plugin(EarlyStoppingPlugin::new(1, "valid").unwrap().metric_name("Loss_Stream").mode(Mode::Min))
+        .plugin(es(1, "valid", |c| c.with_metric_name("Loss_Stream").with_mode(EarlyStoppingMode::Min)))
         .plugin(Counts(counts.clone()))
         .build()
         .unwrap();
@@ -224,11 +234,11 @@ struct LrProbe {
 }
 impl Plugin<SimpleMlp> for LrProbe {
     fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        self.epochs.lock().unwrap().push(s.lr);
+        self.epochs.lock().unwrap().push(s.lr());
         Ok(())
     }
     fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        self.iterations.lock().unwrap().push(s.lr);
+        self.iterations.lock().unwrap().push(s.lr());
         Ok(())
     }
 }
@@ -245,7 +255,7 @@ fn run_lr(plugin: LrSchedulerPlugin, lr: f64, epochs: usize, n_exps: usize) -> (
         .unwrap();
     s.train(&stream).unwrap();
     let (e, i) = (e.lock().unwrap().clone(), i.lock().unwrap().clone());
-    (e, i, s.state().lr)
+    (e, i, s.state().lr())
 }
 
 fn assert_close(actual: &[f64], expected: &[f64]) {
@@ -259,7 +269,7 @@ fn assert_close(actual: &[f64], expected: &[f64]) {
 fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
     // StepLR(step_size=2, gamma=0.5), lr 0.1, 5 epochs, 2 experiences.
     let per_exp = [0.1, 0.1, 0.05, 0.05, 0.025];
-    let (epochs, iterations, last) = run_lr(LrSchedulerPlugin::step(2, 0.5).unwrap(), 0.1, 5, 2);
+    let (epochs, iterations, last) = run_lr(sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| c), 0.1, 5, 2);
     assert_close(&epochs, &[per_exp, per_exp].concat());
     let per_iter: Vec<f64> = per_exp.iter().flat_map(|&lr| [lr; 3]).collect();
     assert_close(&iterations, &[per_iter.clone(), per_iter].concat());
@@ -267,25 +277,25 @@ fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
 
     // Without resetting the scheduler the schedule continues; reset_lr gives the first epoch of
     // the next experience the initial lr.
-    let (epochs, _, _) = run_lr(LrSchedulerPlugin::step(2, 0.5).unwrap().reset_scheduler(false), 0.1, 5, 2);
+    let (epochs, _, _) = run_lr(sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| c.with_reset_scheduler(false)), 0.1, 5, 2);
     assert_close(&epochs, &[0.1, 0.1, 0.05, 0.05, 0.025, 0.1, 0.0125, 0.0125, 0.00625, 0.00625]);
     // Neither reset: the lr continues from where it was.
     let (epochs, _, last) =
-        run_lr(LrSchedulerPlugin::step(2, 0.5).unwrap().reset_scheduler(false).reset_lr(false), 0.1, 3, 2);
+        run_lr(sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| c.with_reset_scheduler(false).with_reset_lr(false)), 0.1, 3, 2);
     assert_close(&epochs, &[0.1, 0.1, 0.05, 0.05, 0.025, 0.025]);
     assert!((last - 0.0125).abs() < 1e-12);
 
     // Cosine annealing, T_max = 4.
-    let (epochs, _, _) = run_lr(LrSchedulerPlugin::cosine(4, 0.0).unwrap(), 0.1, 5, 1);
+    let (epochs, _, _) = run_lr(sched(SchedulerConfig::cosine_annealing(4), |c| c), 0.1, 5, 1);
     let cos = |t: f64| 0.05 * (1.0 + (std::f64::consts::PI * t / 4.0).cos());
     assert_close(&epochs, &[cos(0.0), cos(1.0), cos(2.0), cos(3.0), cos(4.0)]);
 
     // Linear warm-up: LinearLR(start_factor=0.25, end_factor=1, total_iters=2).
-    let (epochs, _, _) = run_lr(LrSchedulerPlugin::linear(0.25, 1.0, 2).unwrap(), 0.08, 4, 1);
+    let (epochs, _, _) = run_lr(sched(SchedulerConfig::Linear { start_factor: 0.25, end_factor: 1.0, total_iters: 2 }, |c| c), 0.08, 4, 1);
     assert_close(&epochs, &[0.02, 0.05, 0.08, 0.08]);
 
     // MultiStepLR and LambdaLR.
-    let (epochs, _, _) = run_lr(LrSchedulerPlugin::multi_step(vec![1, 3], 0.1).unwrap(), 0.5, 4, 1);
+    let (epochs, _, _) = run_lr(sched(SchedulerConfig::MultiStep { milestones: vec![1, 3], gamma: 0.1 }, |c| c), 0.5, 4, 1);
     assert_close(&epochs, &[0.5, 0.05, 0.05, 0.005]);
     let (epochs, _, _) = run_lr(LrSchedulerPlugin::lambda(|t| 1.0 / (t + 1) as f64), 0.6, 3, 1);
     assert_close(&epochs, &[0.6, 0.3, 0.2]);
@@ -294,40 +304,40 @@ fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
 #[test]
 fn lr_scheduler_steps_after_each_iteration() {
     // ExponentialLR(gamma=0.5) stepped per iteration, 2 epochs of 3 iterations, 2 experiences.
-    let plugin = LrSchedulerPlugin::exponential(0.5).unwrap().step_granularity(StepGranularity::Iteration);
+    let plugin = sched(SchedulerConfig::Exponential { gamma: 0.5 }, |c| c.with_step_granularity(StepGranularity::Iteration));
     let (epochs, iterations, _) = run_lr(plugin, 0.08, 2, 2);
     let per_exp: Vec<f64> = (0..6).map(|i| 0.08 * 0.5f64.powi(i)).collect();
     assert_close(&iterations, &[per_exp.clone(), per_exp].concat());
     assert_close(&epochs, &[0.08, 0.01, 0.08, 0.01]);
 
     // first_epoch_only: steps during the first epoch of each experience only.
-    let plugin = LrSchedulerPlugin::exponential(0.5)
-        .unwrap()
-        .step_granularity(StepGranularity::Iteration)
-        .first_epoch_only(true);
+    let plugin = sched(SchedulerConfig::Exponential { gamma: 0.5 }, |c| {
+        c.with_step_granularity(StepGranularity::Iteration).with_first_epoch_only(true)
+    });
     let (_, iterations, _) = run_lr(plugin, 0.08, 2, 1);
     assert_close(&iterations, &[0.08, 0.04, 0.02, 0.01, 0.01, 0.01]);
 
     // first_exp_only: the second experience keeps the initial lr.
-    let plugin = LrSchedulerPlugin::step(1, 0.5).unwrap().first_exp_only(true);
+    let plugin = sched(SchedulerConfig::Step { step_size: 1, gamma: 0.5 }, |c| c.with_first_exp_only(true));
     let (epochs, _, _) = run_lr(plugin, 0.1, 3, 2);
     assert_close(&epochs, &[0.1, 0.05, 0.025, 0.1, 0.1, 0.1]);
 }
 
 #[test]
 fn lr_scheduler_configuration_errors() {
-    assert!(matches!(LrSchedulerPlugin::step(0, 0.1), Err(ClError::InvalidConfig { field: "step_size", .. })));
-    assert!(matches!(LrSchedulerPlugin::exponential(1.5), Err(ClError::InvalidConfig { field: "gamma", .. })));
-    assert!(matches!(LrSchedulerPlugin::cosine(0, 0.0), Err(ClError::InvalidConfig { field: "t_max", .. })));
-    assert!(matches!(LrSchedulerPlugin::linear(0.0, 1.0, 2), Err(ClError::InvalidConfig { .. })));
+    let rule = |s: SchedulerConfig| LrSchedulerPlugin::new(LrSchedulerConfig::new(s)).err().and_then(|e| e.rule());
+    assert_eq!(rule(SchedulerConfig::Step { step_size: 0, gamma: 0.1 }), Some("step_size_positive"));
+    assert_eq!(rule(SchedulerConfig::Exponential { gamma: -0.5 }), Some("gamma_finite_positive"));
+    assert_eq!(rule(SchedulerConfig::cosine_annealing(0)), Some("t_max_positive"));
+    assert_eq!(rule(SchedulerConfig::Linear { start_factor: 0.0, end_factor: 1.0, total_iters: 2 }), Some("start_factor_finite_positive"));
     // Burn's cosine scheduler rejects lr > 1: reported when training starts.
     let stream = generated_stream("train", 1, 6);
-    let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(LrSchedulerPlugin::cosine(4, 0.0).unwrap()).build().unwrap();
-    assert!(matches!(s.train(&stream[0]), Err(ClError::InvalidConfig { field: "lr_scheduler", .. })));
+    let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(sched(SchedulerConfig::cosine_annealing(4), |c| c)).build().unwrap();
+    assert!(matches!(s.train(&stream[0]), Err(ClError::InvalidConfig { rule: "lr_scheduler", .. })));
     // Two schedulers own the learning rate.
     let err = builder(tiny_mlp(2), 0.1, 1)
-        .plugin(LrSchedulerPlugin::step(1, 0.5).unwrap())
-        .plugin(LrSchedulerPlugin::cosine(4, 0.0).unwrap())
+        .plugin(sched(SchedulerConfig::Step { step_size: 1, gamma: 0.5 }, |c| c))
+        .plugin(sched(SchedulerConfig::cosine_annealing(4), |c| c))
         .build()
         .err()
         .unwrap();
@@ -354,7 +364,7 @@ fn from_scratch_gives_a_fresh_model_at_each_experience() {
     let w_init = classifier_weight(&model);
     let stream = generated_stream("train", 3, 6);
     let mut s = builder(model, 0.2, 2)
-        .plugin(FromScratchPlugin::new(|| tiny_mlp(6)))
+        .plugin(FromScratchPlugin::new(FromScratchConfig::default()).unwrap().with_factory(|| tiny_mlp(6)))
         .plugin(ModelProbe(log.clone(), Vec::new()))
         .build()
         .unwrap();
@@ -386,7 +396,11 @@ fn from_scratch_resets_the_optimizer_state() {
         let mut s = Naive::builder(initial, OptimizerSpec::sgd(0.1).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
             .train_mb_size(6)
             .train_epochs(4)
-            .plugin(FromScratchPlugin::new(move || init.clone()).reset_optimizer(reset))
+            .plugin(
+                FromScratchPlugin::new(FromScratchConfig::default().with_reset_optimizer(reset))
+                    .unwrap()
+                    .with_factory(move || init.clone()),
+            )
             .plugin(ModelProbe(log.clone(), Vec::new()))
             .build()
             .unwrap();

@@ -129,6 +129,13 @@ impl<M: Model> StrategyState<M> {
         &self.last_metrics
     }
 
+    /// The last metric values, writable: for tests that script what a periodic evaluation would
+    /// report (e.g. to drive early stopping). The loop overwrites them after every `eval`.
+    #[doc(hidden)]
+    pub fn last_metrics_mut(&mut self) -> &mut MetricResults {
+        &mut self.last_metrics
+    }
+
     /// The name of the stream being evaluated (`test`, `valid`, ...), while evaluating.
     pub fn eval_stream(&self) -> Option<&str> {
         self.eval_stream.as_deref()
