@@ -354,9 +354,11 @@ fn declared_writes() {
 // Behaviour on PermutedFMNIST (fixture)
 
 
-/// A-GEM forgets clearly less than Naive on PermutedFMNIST. Measured on benchmark seeds 0–2
-/// (exp-0 accuracy after the 3rd experience, naive → A-GEM): 0.664 → 0.780, 0.642 → 0.790,
-/// 0.496 → 0.804; the test asserts a 0.05 margin on seeds 0 and 1.
+/// A-GEM forgets clearly less than Naive on PermutedFMNIST. Measured (exp-0 accuracy after the
+/// 3rd experience, naive → A-GEM) on seeds 0 and 1: 0.638 → 0.764, 0.746 → 0.796 with the memory
+/// drawn as Avalanche draws it (sequentially from a shuffled memory; 0.766 and 0.798 with the
+/// earlier independent draws). The test asserts A-GEM ahead by 0.04 on each seed and by 0.07 on
+/// average.
 ///
 /// LwF does not: on domain-incremental permuted data the previous model's outputs on the new
 /// (differently permuted) inputs say little about the old task, and LwF stays near Naive — as
@@ -366,6 +368,7 @@ fn declared_writes() {
 /// records LwF and only checks it stays near Naive (within 0.05).
 #[test]
 fn agem_forgets_less_than_naive_and_lwf_stays_near_it_on_permuted_fmnist() {
+    let mut agem_margins = Vec::new();
     for seed in 0..2u64 {
         let config = TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir());
         let b = permuted_fmnist(&config).unwrap();
@@ -379,9 +382,12 @@ fn agem_forgets_less_than_naive_and_lwf_stays_near_it_on_permuted_fmnist() {
             "PermutedFMNIST seed {seed}, exp-0 accuracy (after exp 0 → after exp 2): naive {n0:.3} → {naive:.3}, \
              LwF {l0:.3} → {lwf:.3}, A-GEM {a0:.3} → {agem:.3}"
         );
-        assert!(agem > naive + 0.05, "A-GEM {agem:.3} vs naive {naive:.3}");
+        assert!(agem > naive + 0.04, "A-GEM {agem:.3} vs naive {naive:.3}");
+        agem_margins.push(agem - naive);
         // LwF is recorded, not expected to help on permuted data (van de Ven & Tolias 2019): it
         // stays in Naive's range.
         assert!((lwf - naive).abs() < 0.12, "LwF {lwf:.3} vs naive {naive:.3}");
     }
+    let mean = agem_margins.iter().sum::<f64>() / agem_margins.len() as f64;
+    assert!(mean > 0.07, "A-GEM ahead of naive by {mean:.3} on average ({agem_margins:?})");
 }

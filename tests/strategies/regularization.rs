@@ -234,7 +234,7 @@ fn si_importance_is_the_path_integral_of_two_sgd_steps() {
     let eps = 1e-4;
     let grads = Arc::new(Mutex::new(Vec::new()));
     let (si, si_state) =
-        Shared::new(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_eps(eps).with_clip_to(f64::INFINITY)).unwrap());
+        Shared::new(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_eps(eps).with_clip_to(f64::MAX)).unwrap());
     let (clipped, clipped_state) = Shared::new(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_eps(eps)).unwrap());
     let mut s = Naive::builder(tiny_mlp(2), sgd(lr), cl::default_device(), NaiveConfig::default())
         .unwrap()

@@ -330,9 +330,11 @@ fn lr_scheduler_configuration_errors() {
     assert_eq!(rule(SchedulerConfig::Exponential { gamma: -0.5 }), Some("gamma_finite_positive"));
     assert_eq!(rule(SchedulerConfig::cosine_annealing(0)), Some("t_max_positive"));
     assert_eq!(rule(SchedulerConfig::Linear { start_factor: 0.0, end_factor: 1.0, total_iters: 2 }), Some("start_factor_finite_positive"));
-    // Burn's cosine scheduler rejects lr > 1: reported when training starts.
+    // Burn's cosine scheduler rejects lr > 1: reported when training starts (the built-in
+    // CosineAnnealing, PyTorch's, accepts any rate).
     let stream = generated_stream("train", 1, 6);
-    let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(sched(SchedulerConfig::cosine_annealing(4), |c| c)).build().unwrap();
+    let burn_cosine = LrSchedulerPlugin::from_config(|lr| cl::burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig::new(lr, 4));
+    let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(burn_cosine).build().unwrap();
     assert!(matches!(s.train(&stream[0]), Err(ClError::InvalidConfig { rule: "lr_scheduler", .. })));
     // Two schedulers own the learning rate.
     let err = builder(tiny_mlp(2), 0.1, 1)
