@@ -58,7 +58,10 @@ fn final_accuracy(results: &MetricResults, n: usize) -> f64 {
 
 fn main() -> std::result::Result<(), Box<dyn Error>> {
     // The library reports warnings through `tracing`: print them.
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing_subscriber::filter::LevelFilter::WARN).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .init();
     let mut config = SplitMnistConfig::new(5).with_seed(1);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -79,9 +82,10 @@ fn main() -> std::result::Result<(), Box<dyn Error>> {
     for (name, with_replay) in [("Naive", false), ("Naive + ReplayP(500)", true)] {
         device.seed(1);
         let model = SimpleMlpConfig::new().init(&device)?;
-        let mut builder = Naive::builder(model, OptimizerSpec::sgd(0.01).with_momentum(0.9), device.clone(), NaiveConfig::default())?
-            .train_mb_size(128)
-            .seed(1);
+        let mut builder =
+            Naive::builder(model, OptimizerSpec::sgd(0.01).with_momentum(0.9), device.clone(), NaiveConfig::default())?
+                .train_mb_size(128)
+                .seed(1);
         if with_replay {
             builder = builder.plugin(ReplayP::new(500)?);
         }

@@ -33,7 +33,9 @@ fn parse_args() -> Result<Args, String> {
             "--data-dir" => args.data_dir = Some(value("--data-dir")?),
             "--device" => args.device = Some(value("--device")?.parse().map_err(|e| format!("--device: {e}"))?),
             "-h" | "--help" => {
-                println!("usage: quickstart [--epochs N] [--seed S] [--data-dir DIR] [--device NAME]\n  devices: {DEVICE_NAMES}");
+                println!(
+                    "usage: quickstart [--epochs N] [--seed S] [--data-dir DIR] [--device NAME]\n  devices: {DEVICE_NAMES}"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; see --help")),
@@ -141,7 +143,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         .with_train_epochs(args.epochs)
         .with_eval_mb_size(100)
         .with_seed(args.seed);
-    let methods = [StrategyConfig::Naive(NaiveConfig::default()), StrategyConfig::Cumulative(CumulativeConfig::default())];
+    let methods =
+        [StrategyConfig::Naive(NaiveConfig::default()), StrategyConfig::Cumulative(CumulativeConfig::default())];
     let mut results = Vec::new();
     for method in &methods {
         let model = SimpleMlpConfig::new().with_num_classes(10).init(&device)?;

@@ -115,12 +115,26 @@ pub fn default_backend_name() -> &'static str {
 pub mod prelude {
     pub use burn::module::Module;
     pub use burn::tensor::Device;
+    pub use cl_benchmarks::classic::{
+        TransformedMnistConfig, permuted_fmnist, permuted_mnist, rotated_fmnist, rotated_mnist,
+    };
+    pub use cl_benchmarks::{
+        BenchmarkConfig, BenchmarkError, ClassIds, ClassOrder, DataError, NcConfig, SplitCifarConfig, SplitMnistConfig,
+        nc_benchmark, split_cifar10, split_cifar100, split_fmnist, split_mnist,
+    };
     pub use cl_core::config::{ConfigFile, Validate};
     pub use cl_core::data::{ClassificationDataset, MiniBatch};
     pub use cl_core::evaluation::{AccuracyMatrix, EvaluationPlugin, Granularity, MetricName, Phase};
     pub use cl_core::{
         Benchmark, Callback, ClError, Experience, MetricResults, Model, OptimizerSpec, PeriodicEval, Plugin, Result,
         StatePart, Strategy, StrategyBuilder, StrategyState, Stream, TemplateSteps, TrainingConfig,
+    };
+    pub use cl_metrics::{
+        CsvLogger, EvaluationConfig, InteractiveLogger, JsonLinesLogger, TensorBoardLogger, TextLogger, all_metrics,
+    };
+    pub use cl_models::{
+        IncrementalClassifier, IncrementalClassifierConfig, ModelConfig, MultiHeadClassifier, MultiHeadConfig,
+        NcmClassifier, NcmConfig, SimpleCnn, SimpleCnnConfig, SimpleMlp, SimpleMlpConfig,
     };
     pub use cl_plugins::regularization::{
         EwcConfig, EwcMode, EwcPlugin, MasConfig, MasPlugin, RWalkConfig, RWalkPlugin, SynapticIntelligenceConfig,
@@ -132,22 +146,8 @@ pub mod prelude {
         GemConfig, GemPlugin, LflConfig, LflPlugin, LrSchedulerConfig, LrSchedulerPlugin, LwfConfig, LwfPlugin,
         ReplayConfig, ReplayPlugin, SchedulerConfig,
     };
-    pub use cl_models::{
-        IncrementalClassifier, IncrementalClassifierConfig, ModelConfig, MultiHeadClassifier, MultiHeadConfig,
-        NcmClassifier, NcmConfig, SimpleCnn, SimpleCnnConfig, SimpleMlp, SimpleMlpConfig,
-    };
     pub use cl_strategies::{
         AGem, Cumulative, CumulativeConfig, CwrStar, Ewc, FromScratchTraining, GDumb, Gem, JointTraining,
         JointTrainingConfig, Lfl, Lwf, Mas, Naive, NaiveConfig, RWalk, Replay, StrategyConfig, SynapticIntelligence,
-    };
-    pub use cl_benchmarks::classic::{
-        TransformedMnistConfig, permuted_fmnist, permuted_mnist, rotated_fmnist, rotated_mnist,
-    };
-    pub use cl_benchmarks::{
-        BenchmarkConfig, BenchmarkError, ClassIds, ClassOrder, DataError, NcConfig, SplitCifarConfig, SplitMnistConfig,
-        nc_benchmark, split_cifar10, split_cifar100, split_fmnist, split_mnist,
-    };
-    pub use cl_metrics::{
-        CsvLogger, EvaluationConfig, InteractiveLogger, JsonLinesLogger, TensorBoardLogger, TextLogger, all_metrics,
     };
 }

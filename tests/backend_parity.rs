@@ -168,8 +168,18 @@ fn compare<M: Model + Clone>(
     assert_close(&format!("{name} on {choice}: initial logits"), &other.initial_logits, &reference.initial_logits, tol);
     assert!(reference.losses.len() >= 6, "{name}: {} steps", reference.losses.len());
     assert_close(&format!("{name} on {choice}: loss per SGD step"), &other.losses, &reference.losses, tol);
-    assert_close(&format!("{name} on {choice}: weights after training"), &other.final_params, &reference.final_params, tol);
-    assert_close(&format!("{name} on {choice}: logits after training"), &other.final_logits, &reference.final_logits, tol);
+    assert_close(
+        &format!("{name} on {choice}: weights after training"),
+        &other.final_params,
+        &reference.final_params,
+        tol,
+    );
+    assert_close(
+        &format!("{name} on {choice}: logits after training"),
+        &other.final_logits,
+        &reference.final_logits,
+        tol,
+    );
     assert_ne!(reference.final_params, reference.initial_params, "{name}: training changed the weights");
 }
 
@@ -184,31 +194,45 @@ fn mlp(device: &Device, seed: Option<u64>) -> SimpleMlp {
 
 #[test]
 fn simple_mlp_naive_sgd_steps_match() {
-    compare("SimpleMLP/Naive", mlp(&Device::flex(), Some(7)), |d| mlp(d, Some(99)), 1, |m, d| {
-        Naive::builder(m, sgd(), d)
-    });
+    compare(
+        "SimpleMLP/Naive",
+        mlp(&Device::flex(), Some(7)),
+        |d| mlp(d, Some(99)),
+        1,
+        |m, d| Naive::builder(m, sgd(), d),
+    );
 }
 
 #[test]
 fn simple_cnn_naive_sgd_steps_match() {
-    let cnn = |d: &Device, seed: u64| -> SimpleCNN { SimpleCnnConfig::new().with_in_channels(1).with_seed(seed).init(d).unwrap() };
+    let cnn = |d: &Device, seed: u64| -> SimpleCNN {
+        SimpleCnnConfig::new().with_in_channels(1).with_seed(seed).init(d).unwrap()
+    };
     compare("SimpleCNN/Naive", cnn(&Device::flex(), 7), |d| cnn(d, 99), 1, |m, d| Naive::builder(m, sgd(), d));
 }
 
 #[test]
 fn ewc_penalty_steps_match() {
     // Two experiences: the second trains with the EWC penalty of the first.
-    compare("SimpleMLP/EWC", mlp(&Device::flex(), Some(7)), |d| mlp(d, Some(99)), 2, |m, d| {
-        Ewc::builder(m, sgd(), d, EwcConfig::new(100.0)).unwrap()
-    });
+    compare(
+        "SimpleMLP/EWC",
+        mlp(&Device::flex(), Some(7)),
+        |d| mlp(d, Some(99)),
+        2,
+        |m, d| Ewc::builder(m, sgd(), d, EwcConfig::new(100.0)).unwrap(),
+    );
 }
 
 #[test]
 fn gem_projection_steps_match() {
     // Two experiences: the second projects its gradients against the first's memory.
-    compare("SimpleMLP/GEM", mlp(&Device::flex(), Some(7)), |d| mlp(d, Some(99)), 2, |m, d| {
-        Gem::builder(m, sgd(), d, 32, 0.5).unwrap()
-    });
+    compare(
+        "SimpleMLP/GEM",
+        mlp(&Device::flex(), Some(7)),
+        |d| mlp(d, Some(99)),
+        2,
+        |m, d| Gem::builder(m, sgd(), d, 32, 0.5).unwrap(),
+    );
 }
 
 #[test]

@@ -14,10 +14,7 @@ fn main() -> ExitCode {
         eprintln!("usage: render <results.json> [OUT_DIR]");
         return ExitCode::from(2);
     };
-    let out = args
-        .next()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_default());
+    let out = args.next().map(PathBuf::from).unwrap_or_else(|| path.parent().map(PathBuf::from).unwrap_or_default());
     match cl_report::render_results_file(&path, &out) {
         Ok(pictures) => {
             for p in pictures {

@@ -41,18 +41,12 @@ impl AccuracyCurves {
             .iter()
             .filter(|r| {
                 MetricName::parse(&r.name).is_some_and(|n| {
-                    n.metric == STREAM_ACCURACY
-                        && n.phase == "eval"
-                        && n.stream == stream
-                        && n.experience.is_none()
+                    n.metric == STREAM_ACCURACY && n.phase == "eval" && n.stream == stream && n.experience.is_none()
                 })
             })
             .map(|r| (r.x_plot, r.value))
             .collect();
-        Self {
-            experiences,
-            stream: stream_points,
-        }
+        Self { experiences, stream: stream_points }
     }
 
     /// `(experience, points)` per evaluated experience, by experience index.

@@ -74,13 +74,7 @@ impl<'a> MetricName<'a> {
                 return None;
             }
         }
-        Some(Self {
-            metric,
-            phase,
-            stream,
-            task,
-            experience,
-        })
+        Some(Self { metric, phase, stream, task, experience })
     }
 }
 
@@ -88,20 +82,14 @@ impl<'a> MetricName<'a> {
 /// Lines, one record per line (`cl-metrics`' JSON Lines logger; blank lines skipped). `origin`
 /// names its source in errors.
 pub fn parse_history(json: &str, origin: &Path) -> Result<Vec<MetricRecord>> {
-    let error = |message: String| ReportError::Parse {
-        path: origin.to_path_buf(),
-        expected: HISTORY_SHAPE,
-        message,
-    };
+    let error = |message: String| ReportError::Parse { path: origin.to_path_buf(), expected: HISTORY_SHAPE, message };
     if json.trim_start().starts_with('[') {
         return serde_json::from_str(json).map_err(|e| error(e.to_string()));
     }
     json.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(k, line)| {
-            serde_json::from_str(line).map_err(|e| error(format!("line {}: {e}", k + 1)))
-        })
+        .map(|(k, line)| serde_json::from_str(line).map_err(|e| error(format!("line {}: {e}", k + 1))))
         .collect()
 }
 
@@ -112,10 +100,7 @@ pub fn load_history(path: &Path) -> Result<Vec<MetricRecord>> {
 
 /// The text of `path`, or an error naming it.
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| ReportError::Read {
-        path: PathBuf::from(path),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ReportError::Read { path: PathBuf::from(path), source })
 }
 
 #[cfg(test)]
@@ -125,15 +110,9 @@ mod tests {
     #[test]
     fn names() {
         let n = MetricName::parse("Top1_Acc_Stream/eval_phase/test_stream/Task000").unwrap();
-        assert_eq!(
-            (n.metric, n.task, n.experience),
-            ("Top1_Acc_Stream", Some(0), None)
-        );
+        assert_eq!((n.metric, n.task, n.experience), ("Top1_Acc_Stream", Some(0), None));
         let n = MetricName::parse("Loss_Epoch/train_phase/train_stream").unwrap();
-        assert_eq!(
-            (n.metric, n.phase, n.stream, n.task),
-            ("Loss_Epoch", "train", "train", None)
-        );
+        assert_eq!((n.metric, n.phase, n.stream, n.task), ("Loss_Epoch", "train", "train", None));
         let n = MetricName::parse("Top1_Acc_Exp/eval_phase/test_stream/Exp012").unwrap();
         assert_eq!((n.task, n.experience), (None, Some(12)));
         for bad in [
@@ -156,14 +135,7 @@ mod tests {
             Path::new("h.json"),
         )
         .unwrap();
-        assert_eq!(
-            h[0],
-            MetricRecord {
-                name: "a/eval_phase/test_stream".into(),
-                value: 0.5,
-                x_plot: 3
-            }
-        );
+        assert_eq!(h[0], MetricRecord { name: "a/eval_phase/test_stream".into(), value: 0.5, x_plot: 3 });
         assert!(h[1].value.is_nan());
     }
 
@@ -175,33 +147,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(h.len(), 2);
-        assert_eq!(
-            (h[1].name.as_str(), h[1].value, h[1].x_plot),
-            ("b/eval_phase/test_stream", 1.0, 4)
-        );
-        let e = parse_history(
-            "{\"name\":\"a\",\"value\":0.5,\"x_plot\":3}\n{\"name\":",
-            Path::new("cut.jsonl"),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string().contains("cut.jsonl") && e.to_string().contains("line 2"),
-            "{e}"
-        );
+        assert_eq!((h[1].name.as_str(), h[1].value, h[1].x_plot), ("b/eval_phase/test_stream", 1.0, 4));
+        let e = parse_history("{\"name\":\"a\",\"value\":0.5,\"x_plot\":3}\n{\"name\":", Path::new("cut.jsonl"))
+            .unwrap_err();
+        assert!(e.to_string().contains("cut.jsonl") && e.to_string().contains("line 2"), "{e}");
     }
 
     #[test]
     fn errors_name_the_file() {
-        let e = parse_history(r#"{"name": 1}"#, Path::new("bad.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("bad.json") && e.contains("metric history"),
-            "{e}"
-        );
-        let e = load_history(Path::new("/nonexistent/h.json"))
-            .unwrap_err()
-            .to_string();
+        let e = parse_history(r#"{"name": 1}"#, Path::new("bad.json")).unwrap_err().to_string();
+        assert!(e.contains("bad.json") && e.contains("metric history"), "{e}");
+        let e = load_history(Path::new("/nonexistent/h.json")).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/h.json"), "{e}");
     }
 }

@@ -43,7 +43,7 @@ pub use error::{ReportError, Result};
 pub use history::{MetricName, MetricRecord, load_history, parse_history};
 pub use matrix::{AccuracyMatrix, TooLarge};
 pub use render::{
-    ResultsKind, detect_kind, render_accuracy_curves, render_accuracy_matrix, render_history_file,
-    render_results_file, render_strategies_file, render_strategy_comparison,
+    ResultsKind, detect_kind, render_accuracy_curves, render_accuracy_matrix, render_history_file, render_results_file,
+    render_strategies_file, render_strategy_comparison,
 };
 pub use strategies::{StrategySummary, group_by_benchmark, load_strategies, parse_strategies};

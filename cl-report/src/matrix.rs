@@ -69,16 +69,9 @@ impl AccuracyMatrix {
             }
         }
         phases.retain(|(x, _)| *x > 0);
-        let n_cols = phases
-            .iter()
-            .flat_map(|(_, c)| c.iter().map(|(j, _)| j.saturating_add(1)))
-            .max()
-            .unwrap_or(0);
+        let n_cols = phases.iter().flat_map(|(_, c)| c.iter().map(|(j, _)| j.saturating_add(1))).max().unwrap_or(0);
         if phases.len().saturating_mul(n_cols) > MAX_CELLS {
-            return Err(TooLarge {
-                rows: phases.len(),
-                cols: n_cols,
-            });
+            return Err(TooLarge { rows: phases.len(), cols: n_cols });
         }
         let mut rows = Vec::with_capacity(phases.len());
         let mut x_plot = Vec::with_capacity(phases.len());
@@ -96,10 +89,7 @@ impl AccuracyMatrix {
     /// A matrix from given rows (`None`: not measured), e.g. a bench record's
     /// `accuracy_matrix`; `x_plot` is left empty.
     pub fn from_rows(rows: Vec<Vec<Option<f64>>>) -> Self {
-        Self {
-            rows,
-            x_plot: Vec::new(),
-        }
+        Self { rows, x_plot: Vec::new() }
     }
 
     /// The rows: `rows()[i][j]` = R\[i\]\[j\].
@@ -176,11 +166,7 @@ mod tests {
     use super::*;
 
     fn rec(name: &str, value: f64, x_plot: u64) -> MetricRecord {
-        MetricRecord {
-            name: name.into(),
-            value,
-            x_plot,
-        }
+        MetricRecord { name: name.into(), value, x_plot }
     }
 
     #[test]
@@ -196,18 +182,11 @@ mod tests {
             rec("Top1_Acc_Stream/eval_phase/test_stream/Task000", 0.47, 5),
             rec(&exp(0), 0.9, 5), // evaluated again at the same x: last value wins
             rec(&exp(0), 0.5, 9),
-            rec(
-                "Top1_Acc_Exp/eval_phase/train_stream/Task000/Exp001",
-                0.99,
-                9,
-            ), // other stream
+            rec("Top1_Acc_Exp/eval_phase/train_stream/Task000/Exp001", 0.99, 9), // other stream
             rec(&exp(1), 0.85, 9),
         ];
         let m = AccuracyMatrix::from_history(&history, "test").unwrap();
-        assert_eq!(
-            m.rows(),
-            &[vec![Some(0.9), Some(0.0)], vec![Some(0.5), Some(0.85)]]
-        );
+        assert_eq!(m.rows(), &[vec![Some(0.9), Some(0.0)], vec![Some(0.5), Some(0.85)]]);
         assert_eq!(m.x_plot(), &[5, 9]);
         assert!((m.final_average_accuracy().unwrap() - 0.675).abs() < 1e-12);
         assert!((m.forgetting().unwrap() - 0.4).abs() < 1e-12);
@@ -220,26 +199,13 @@ mod tests {
     fn empty_and_missing_cells() {
         let m = AccuracyMatrix::from_history(&[], "test").unwrap();
         assert!(m.is_empty() && m.n_rows() == 0 && m.final_average_accuracy().is_none());
-        let m = AccuracyMatrix::from_history(
-            &[rec("Top1_Acc_Exp/eval_phase/test_stream/Exp002", 0.5, 1)],
-            "test",
-        )
-        .unwrap();
+        let m =
+            AccuracyMatrix::from_history(&[rec("Top1_Acc_Exp/eval_phase/test_stream/Exp002", 0.5, 1)], "test").unwrap();
         assert_eq!(m.rows(), &[vec![None, None, Some(0.5)]]);
         assert_eq!(m.get(0, 2), Some(0.5));
         assert_eq!(m.get(0, 0), None);
         assert_eq!(m.get(7, 7), None);
-        let corrupt = [rec(
-            "Top1_Acc_Exp/eval_phase/test_stream/Exp4000000000",
-            0.5,
-            1,
-        )];
-        assert_eq!(
-            AccuracyMatrix::from_history(&corrupt, "test"),
-            Err(TooLarge {
-                rows: 1,
-                cols: 4_000_000_001
-            })
-        );
+        let corrupt = [rec("Top1_Acc_Exp/eval_phase/test_stream/Exp4000000000", 0.5, 1)];
+        assert_eq!(AccuracyMatrix::from_history(&corrupt, "test"), Err(TooLarge { rows: 1, cols: 4_000_000_001 }));
     }
 }

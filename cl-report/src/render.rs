@@ -19,21 +19,11 @@ const STREAM: &str = "test";
 ///
 /// # Errors
 /// [`ReportError::NoData`] if the matrix has no measured cell; rendering or writing errors.
-pub fn render_accuracy_matrix(
-    matrix: &AccuracyMatrix,
-    title: &str,
-    stem: &Path,
-) -> Result<Pictures> {
+pub fn render_accuracy_matrix(matrix: &AccuracyMatrix, title: &str, stem: &Path) -> Result<Pictures> {
     if matrix.is_empty() {
         return Err(no_data(stem, "the accuracy matrix has no measured cell"));
     }
-    render(
-        &Heatmap {
-            matrix,
-            title: title.to_string(),
-        },
-        stem,
-    )
+    render(&Heatmap { matrix, title: title.to_string() }, stem)
 }
 
 /// Draws `curves` (x: training iterations, y: accuracy, one line per experience, the stream
@@ -41,21 +31,11 @@ pub fn render_accuracy_matrix(
 ///
 /// # Errors
 /// [`ReportError::NoData`] without any point; rendering or writing errors.
-pub fn render_accuracy_curves(
-    curves: &AccuracyCurves,
-    title: &str,
-    stem: &Path,
-) -> Result<Pictures> {
+pub fn render_accuracy_curves(curves: &AccuracyCurves, title: &str, stem: &Path) -> Result<Pictures> {
     if curves.is_empty() {
         return Err(no_data(stem, "no accuracy value to plot"));
     }
-    render(
-        &Curves {
-            curves,
-            title: title.to_string(),
-        },
-        stem,
-    )
+    render(&Curves { curves, title: title.to_string() }, stem)
 }
 
 /// Draws final average accuracy and forgetting per strategy, one panel per benchmark, into
@@ -63,21 +43,11 @@ pub fn render_accuracy_curves(
 ///
 /// # Errors
 /// [`ReportError::NoData`] without records; rendering or writing errors.
-pub fn render_strategy_comparison(
-    records: &[StrategySummary],
-    title: &str,
-    stem: &Path,
-) -> Result<Pictures> {
+pub fn render_strategy_comparison(records: &[StrategySummary], title: &str, stem: &Path) -> Result<Pictures> {
     if records.is_empty() {
         return Err(no_data(stem, "no strategy record"));
     }
-    render(
-        &Bars {
-            groups: group_by_benchmark(records),
-            title: title.to_string(),
-        },
-        stem,
-    )
+    render(&Bars { groups: group_by_benchmark(records), title: title.to_string() }, stem)
 }
 
 /// What a results file holds.
@@ -105,19 +75,14 @@ pub fn detect_kind(json: &str, origin: &Path) -> Result<ResultsKind> {
         // JSON Lines (several objects, one per line): told by the first line.
         Err(e) => {
             let mut lines = json.lines().filter(|l| !l.trim().is_empty());
-            match (
-                lines.next().map(serde_json::from_str::<serde_json::Value>),
-                lines.next(),
-            ) {
+            match (lines.next().map(serde_json::from_str::<serde_json::Value>), lines.next()) {
                 (Some(Ok(first)), Some(_)) => first,
                 _ => return Err(parse_error(e.to_string())),
             }
         }
     };
     let first = match &value {
-        serde_json::Value::Array(items) => items
-            .first()
-            .ok_or_else(|| no_data(origin, "the array is empty"))?,
+        serde_json::Value::Array(items) => items.first().ok_or_else(|| no_data(origin, "the array is empty"))?,
         other => other,
     };
     let has = |key: &str| first.get(key).is_some();
@@ -170,11 +135,8 @@ pub fn render_results_file(path: &Path, out_dir: &Path) -> Result<Vec<Pictures>>
 /// The history pictures of `json`, read from `path`.
 fn history_pictures(json: &str, path: &Path, out_dir: &Path) -> Result<Vec<Pictures>> {
     let history = parse_history(json, path)?;
-    let matrix =
-        AccuracyMatrix::from_history(&history, STREAM).map_err(|e| ReportError::TooLarge {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let matrix = AccuracyMatrix::from_history(&history, STREAM)
+        .map_err(|e| ReportError::TooLarge { path: path.to_path_buf(), message: e.to_string() })?;
     let curves = AccuracyCurves::from_history(&history, STREAM);
     if matrix.is_empty() && curves.is_empty() {
         return Err(no_data(
@@ -189,18 +151,10 @@ fn history_pictures(json: &str, path: &Path, out_dir: &Path) -> Result<Vec<Pictu
     let mut written = Vec::new();
     if !matrix.is_empty() {
         let title = format!("Accuracy matrix — {name}");
-        written.push(render_accuracy_matrix(
-            &matrix,
-            &title,
-            &out_dir.join(format!("{name}_accuracy_matrix")),
-        )?);
+        written.push(render_accuracy_matrix(&matrix, &title, &out_dir.join(format!("{name}_accuracy_matrix")))?);
     }
     let title = format!("Accuracy per experience over training — {name}");
-    written.push(render_accuracy_curves(
-        &curves,
-        &title,
-        &out_dir.join(format!("{name}_accuracy_curves")),
-    )?);
+    written.push(render_accuracy_curves(&curves, &title, &out_dir.join(format!("{name}_accuracy_curves")))?);
     Ok(written)
 }
 
@@ -216,14 +170,10 @@ fn strategies_picture(json: &str, path: &Path, out_dir: &Path) -> Result<Picture
 
 /// The file name without its extension (`results` when there is none).
 fn stem_of(path: &Path) -> String {
-    path.file_stem()
-        .map_or_else(|| "results".into(), |s| s.to_string_lossy().into_owned())
+    path.file_stem().map_or_else(|| "results".into(), |s| s.to_string_lossy().into_owned())
 }
 
 /// A [`ReportError::NoData`] about `path`.
 fn no_data(path: &Path, message: &str) -> ReportError {
-    ReportError::NoData {
-        path: PathBuf::from(path),
-        message: message.to_string(),
-    }
+    ReportError::NoData { path: PathBuf::from(path), message: message.to_string() }
 }

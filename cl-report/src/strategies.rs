@@ -9,7 +9,8 @@ use crate::error::{ReportError, Result};
 use crate::history::read;
 
 /// What a strategies file must hold, for error messages.
-pub(crate) const STRATEGIES_SHAPE: &str = "a strategies comparison (a JSON array of {benchmark, strategy, final_average_accuracy, forgetting, ...})";
+pub(crate) const STRATEGIES_SHAPE: &str =
+    "a strategies comparison (a JSON array of {benchmark, strategy, final_average_accuracy, forgetting, ...})";
 
 /// One strategy on one benchmark. `null` numbers (NaN, e.g. the forgetting of JointTraining, or
 /// every number of a failed run) read as `None`.
@@ -37,14 +38,10 @@ pub struct StrategySummary {
 /// Parses strategy records from JSON text: an array of records, or one record (a single-run
 /// file such as `splitfmnist_naive_1ep.json`); `origin` names its source in errors.
 pub fn parse_strategies(json: &str, origin: &Path) -> Result<Vec<StrategySummary>> {
-    let parse_error = |message: String| ReportError::Parse {
-        path: origin.to_path_buf(),
-        expected: STRATEGIES_SHAPE,
-        message,
-    };
+    let parse_error =
+        |message: String| ReportError::Parse { path: origin.to_path_buf(), expected: STRATEGIES_SHAPE, message };
     // Parsed as a value first so that a syntax error keeps serde_json's line and column.
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| parse_error(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| parse_error(e.to_string()))?;
     let records = if value.is_array() {
         serde_json::from_value(value)
     } else {
@@ -75,33 +72,19 @@ pub fn group_by_benchmark(records: &[StrategySummary]) -> Vec<(&str, Vec<&Strate
 /// `separate, λ=10` and `separate, λ=100`), or by `#k` when even the settings are equal.
 pub fn display_names(rows: &[&StrategySummary]) -> Vec<String> {
     let settings = |r: &StrategySummary| -> Vec<String> {
-        r.hyperparameters
-            .as_deref()
-            .unwrap_or("")
-            .split(", ")
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect()
+        r.hyperparameters.as_deref().unwrap_or("").split(", ").filter(|t| !t.is_empty()).map(str::to_string).collect()
     };
     rows.iter()
         .map(|r| {
-            let twins: Vec<&&StrategySummary> =
-                rows.iter().filter(|o| o.strategy == r.strategy).collect();
+            let twins: Vec<&&StrategySummary> = rows.iter().filter(|o| o.strategy == r.strategy).collect();
             if twins.len() < 2 {
                 return r.strategy.clone();
             }
             let own = settings(r);
-            let differing: Vec<&str> = own
-                .iter()
-                .filter(|t| !twins.iter().all(|o| settings(o).contains(t)))
-                .map(String::as_str)
-                .collect();
+            let differing: Vec<&str> =
+                own.iter().filter(|t| !twins.iter().all(|o| settings(o).contains(t))).map(String::as_str).collect();
             if differing.is_empty() {
-                let k = twins
-                    .iter()
-                    .position(|o| std::ptr::eq(**o, *r))
-                    .unwrap_or(0)
-                    + 1;
+                let k = twins.iter().position(|o| std::ptr::eq(**o, *r)).unwrap_or(0) + 1;
                 format!("{} #{k}", r.strategy)
             } else {
                 format!("{} {}", r.strategy, differing.join(", "))
@@ -123,20 +106,11 @@ mod tests {
         ]"#;
         let r = parse_strategies(json, Path::new("s.json")).unwrap();
         assert_eq!(r.len(), 3);
-        assert_eq!(
-            (r[0].final_average_accuracy, r[0].forgetting),
-            (Some(0.2), Some(0.9))
-        );
+        assert_eq!((r[0].final_average_accuracy, r[0].forgetting), (Some(0.2), Some(0.9)));
         assert_eq!(r[1].forgetting, None);
         assert_eq!(r[2].error.as_deref(), Some("boom"));
         let groups = group_by_benchmark(&r);
-        assert_eq!(
-            groups
-                .iter()
-                .map(|(b, rows)| (*b, rows.len()))
-                .collect::<Vec<_>>(),
-            [("B", 2), ("P", 1)]
-        );
+        assert_eq!(groups.iter().map(|(b, rows)| (*b, rows.len())).collect::<Vec<_>>(), [("B", 2), ("P", 1)]);
     }
 
     #[test]
@@ -161,34 +135,21 @@ mod tests {
         let refs: Vec<&StrategySummary> = rows.iter().collect();
         assert_eq!(
             display_names(&refs),
-            [
-                "Naive",
-                "EWC λ=10",
-                "RWalk λ=0.1",
-                "EWC λ=100",
-                "RWalk λ=1",
-                "GEM #1",
-                "GEM #2"
-            ]
+            ["Naive", "EWC λ=10", "RWalk λ=0.1", "EWC λ=100", "RWalk λ=1", "GEM #1", "GEM #2"]
         );
     }
 
     #[test]
     fn single_record_and_errors() {
-        let r = parse_strategies(r#"{"benchmark":"B","strategy":"Naive","final_average_accuracy":0.5,"forgetting":0.1,"epochs":4}"#, Path::new("x")).unwrap();
+        let r = parse_strategies(
+            r#"{"benchmark":"B","strategy":"Naive","final_average_accuracy":0.5,"forgetting":0.1,"epochs":4}"#,
+            Path::new("x"),
+        )
+        .unwrap();
         assert_eq!(r[0].strategy, "Naive");
-        let e = parse_strategies(r#"[{"strategy":"Naive"}]"#, Path::new("bad.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("bad.json")
-                && e.contains("strategies comparison")
-                && e.contains("`benchmark`"),
-            "{e}"
-        );
-        let e = parse_strategies("[1,", Path::new("cut.json"))
-            .unwrap_err()
-            .to_string();
+        let e = parse_strategies(r#"[{"strategy":"Naive"}]"#, Path::new("bad.json")).unwrap_err().to_string();
+        assert!(e.contains("bad.json") && e.contains("strategies comparison") && e.contains("`benchmark`"), "{e}");
+        let e = parse_strategies("[1,", Path::new("cut.json")).unwrap_err().to_string();
         assert!(e.contains("cut.json") && e.contains("line 1"), "{e}");
     }
 }

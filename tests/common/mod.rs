@@ -114,7 +114,11 @@ pub mod regularisers {
             }
         }
         let r = s.eval(&b.test_stream).unwrap();
-        (first, r[&MetricName::test_exp_accuracy(0, 0).to_string()], r[&MetricName::test_exp_accuracy(0, 2).to_string()])
+        (
+            first,
+            r[&MetricName::test_exp_accuracy(0, 0).to_string()],
+            r[&MetricName::test_exp_accuracy(0, 2).to_string()],
+        )
     }
 
     /// SimpleMlp with 256 hidden units.

@@ -1,18 +1,17 @@
 //! The loggers' files: CSV exactly as Avalanche's `CSVLogger` writes it, JSON lines and
 //! TensorBoard events that read back to the emitted values, Avalanche's text output.
 
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use cl::core::Callback;
 use cl::core::evaluation::{AccuracyConfig, AccuracyMetrics, EvaluationPlugin};
 use cl::metrics::{
-    CsvLogger, Forgetting, InteractiveLogger, JsonLinesLogger, TensorBoardLogger, TextLogger, TransferConfig, read_events,
-    read_json_lines,
+    CsvLogger, Forgetting, InteractiveLogger, JsonLinesLogger, TensorBoardLogger, TextLogger, TransferConfig,
+    read_events, read_json_lines,
 };
-use crate::support::*;
 
 fn out_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cl-loggers-{test}-{}", std::process::id()));
@@ -102,9 +101,7 @@ fn json_lines_and_tensorboard_read_back_to_the_history() {
     let tb = TensorBoardLogger::new(dir.join("tb")).unwrap();
     let tb_path = tb.path().to_path_buf();
     assert!(tb_path.file_name().unwrap().to_str().unwrap().starts_with("events.out.tfevents."));
-    let eval = cl::metrics::all_metrics()
-        .logger(JsonLinesLogger::new(dir.join("metrics.jsonl")).unwrap())
-        .logger(tb);
+    let eval = cl::metrics::all_metrics().logger(JsonLinesLogger::new(dir.join("metrics.jsonl")).unwrap()).logger(tb);
     let mut d = Driver::new(eval);
     run(&mut d);
     d.eval.flush().unwrap();
@@ -122,10 +119,8 @@ fn json_lines_and_tensorboard_read_back_to_the_history() {
 
     let events = read_events(&tb_path).unwrap();
     assert_eq!(events[0].file_version.as_deref(), Some("brain.Event:2"));
-    let scalars: Vec<_> = events[1..]
-        .iter()
-        .flat_map(|e| e.scalars.iter().map(move |(tag, v)| (tag.clone(), *v, e.step)))
-        .collect();
+    let scalars: Vec<_> =
+        events[1..].iter().flat_map(|e| e.scalars.iter().map(move |(tag, v)| (tag.clone(), *v, e.step))).collect();
     let want: Vec<_> = history
         .iter()
         .filter(|v| v.data.is_none())

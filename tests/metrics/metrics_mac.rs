@@ -36,14 +36,7 @@ fn cnn_macs_params_and_bytes() {
     let layers = model.layers();
     assert_eq!(layers.len(), 3);
     assert_eq!(layers[1].path, "conv2");
-    assert_eq!(
-        layers[1].kind,
-        LayerKind::Conv2d {
-            c_out: 8,
-            c_in_per_group: 4,
-            kernel: [3, 3]
-        }
-    );
+    assert_eq!(layers[1].kind, LayerKind::Conv2d { c_out: 8, c_in_per_group: 4, kernel: [3, 3] });
     // Output sizes from the layers' own configuration.
     let (m1, hw1) = conv2d_macs(&model.conv1, [28, 28]);
     let (m2, hw2) = conv2d_macs(&model.conv2, hw1);
@@ -55,7 +48,8 @@ fn cnn_macs_params_and_bytes() {
     // Without the convolutions' output sizes only the Linear layer is counted.
     assert_eq!(MacMetric::new(MacConfig::default()).unwrap().count(&layers, &[1, 28, 28]), linear);
     // A custom counter replaces the built-in one.
-    let mut custom = MacMetric::new(MacConfig::default()).unwrap().with_counter(|layers, shape| (layers.len() * shape[1]) as u64);
+    let mut custom =
+        MacMetric::new(MacConfig::default()).unwrap().with_counter(|layers, shape| (layers.len() * shape[1]) as u64);
     assert_eq!(custom.count(&layers, &[1, 28, 28]), 84);
     let params = (4 * 9 + 4) + (8 * 4 * 9 + 8) + (1352 * 10 + 10);
     assert_eq!(model.param_count(), params);

@@ -1,7 +1,5 @@
 //! Metric names follow Avalanche's scheme exactly for the keys both emit.
 
-
-
 use crate::support::*;
 
 #[test]

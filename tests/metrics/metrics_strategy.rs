@@ -1,7 +1,6 @@
 //! A real strategy run with every metric and logger: `train`/`eval` return the last values,
 //! the history is complete and the loggers' files are written.
 
-
 use cl::core::data::ClassificationDataset;
 use cl::core::{Experience, Stream};
 use cl::metrics::{read_events, read_json_lines};

@@ -1,16 +1,16 @@
 //! Metric values on hand-made predictions equal hand-computed numbers, under Avalanche's names.
 
-
+use crate::support::*;
 use cl::core::Callback;
 use cl::core::burn::tensor::{Tensor, TensorData};
 use cl::core::evaluation::{
-    AccuracyConfig, AccuracyMatrix, AccuracyMetrics, EvaluationPlugin, Granularity, MetricData, TopkAccuracy, TopkConfig,
+    AccuracyConfig, AccuracyMatrix, AccuracyMetrics, EvaluationPlugin, Granularity, MetricData, TopkAccuracy,
+    TopkConfig,
 };
 use cl::metrics::{
     AccuracyMatrixMetric, Amca, AmcaConfig, AmcaStreams, ClassAccuracy, ClassAccuracyConfig, ConfusionMatrixConfig,
     ConfusionMatrixMetric, Forgetting, ForwardTransfer, TransferConfig,
 };
-use crate::support::*;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
@@ -40,7 +40,11 @@ fn train_exp(e: usize) -> cl::core::Experience {
 }
 
 /// Evaluates the test stream with the given accuracies (tenths) and losses 0.5, 1.0, 1.5.
-fn eval_with(d: &mut Driver, stream: &[cl::core::Experience], tenths: [usize; 3]) -> Vec<cl::core::evaluation::MetricValue> {
+fn eval_with(
+    d: &mut Driver,
+    stream: &[cl::core::Experience],
+    tenths: [usize; 3],
+) -> Vec<cl::core::evaluation::MetricValue> {
     let exps: Vec<_> = stream
         .iter()
         .zip(tenths)
@@ -155,14 +159,12 @@ fn forward_transfer_needs_an_evaluation_before_training() {
 #[test]
 fn minibatch_running_and_epoch_accuracy_and_loss() {
     let g = Granularity::ALL;
-    let mut d = Driver::new(EvaluationPlugin::empty().metric(AccuracyMetrics::new(AccuracyConfig::default().with_accuracy(g).with_loss(g).with_running_accuracy(true).with_running_loss(true))));
+    let mut d = Driver::new(EvaluationPlugin::empty().metric(AccuracyMetrics::new(
+        AccuracyConfig::default().with_accuracy(g).with_loss(g).with_running_accuracy(true).with_running_loss(true),
+    )));
     let exp = experience(0, "train", &[0, 1], 0, 2);
     // Batch 1: 3 of 4 right, loss 0.4; batch 2: 1 of 2 right, loss 1.0.
-    d.train(
-        &exp,
-        &[vec![(vec![0, 1, 0, 1], vec![0, 1, 0, 0], 0.4), (vec![0, 1], vec![1, 1], 1.0)]],
-        2,
-    );
+    d.train(&exp, &[vec![(vec![0, 1, 0, 1], vec![0, 1, 0, 0], 0.4), (vec![0, 1], vec![1, 1], 1.0)]], 2);
     let h = d.eval.history();
     let of = |name: &str| h.iter().filter(|v| v.name == name).map(|v| (v.value, v.x_plot)).collect::<Vec<_>>();
     let mb = of("Top1_Acc_MB/train_phase/train_stream/Task000");
@@ -199,9 +201,7 @@ fn confusion_matrix_class_accuracy_and_amca() {
     assert_eq!(cm.value, 8.0);
     assert_eq!(
         cm.data,
-        Some(MetricData::ConfusionMatrix {
-            counts: vec![vec![2, 1, 0], vec![1, 2, 0], vec![1, 0, 1]]
-        })
+        Some(MetricData::ConfusionMatrix { counts: vec![vec![2, 1, 0], vec![1, 2, 0], vec![1, 0, 1]] })
     );
     // Experience 0: class 0 1/2, class 1 2/2, class 2 1/2.
     assert_close!(value(&v, "Top1_ClassAcc_Exp/eval_phase/test_stream/Task000/Exp000/0"), 0.5);
@@ -239,18 +239,28 @@ fn confusion_matrix_class_accuracy_and_amca() {
 
 #[test]
 fn amca_tracks_other_streams_when_asked() {
-    let mut d = Driver::new(EvaluationPlugin::empty().metric(Amca::new(AmcaConfig::default().with_streams(AmcaStreams::All)).unwrap()));
+    let mut d = Driver::new(
+        EvaluationPlugin::empty().metric(Amca::new(AmcaConfig::default().with_streams(AmcaStreams::All)).unwrap()),
+    );
     let valid = experience(0, "valid", &[0, 1, 1], 0, 2);
     let v = d.eval_stream(&[(&valid, vec![0, 1, 0], 0.0)], 2);
     // class 0 1/1, class 1 1/2.
     assert_close!(value(&v, "Top1_AMCA_Stream/valid_stream/Task000"), 0.75);
-    let mut d = Driver::new(EvaluationPlugin::empty().metric(Amca::new(AmcaConfig::default().with_streams(AmcaStreams::Only(vec!["valid".into()]))).unwrap()));
+    let mut d = Driver::new(
+        EvaluationPlugin::empty()
+            .metric(Amca::new(AmcaConfig::default().with_streams(AmcaStreams::Only(vec!["valid".into()]))).unwrap()),
+    );
     let v = d.eval_stream(&[(&valid, vec![0, 1, 0], 0.0)], 2);
     assert_close!(value(&v, "Top1_AMCA_Stream/valid_stream/Task000"), 0.75);
 }
 
 /// Evaluates one experience as one batch with the given logits; returns the values emitted.
-fn eval_logits(d: &mut Driver, exp: &cl::core::Experience, logits: Vec<f32>, classes: usize) -> Vec<cl::core::evaluation::MetricValue> {
+fn eval_logits(
+    d: &mut Driver,
+    exp: &cl::core::Experience,
+    logits: Vec<f32>,
+    classes: usize,
+) -> Vec<cl::core::evaluation::MetricValue> {
     let y = exp.dataset.targets();
     let n = y.len();
     let b = batch(&y, &vec![0; n], &d.device);
@@ -289,9 +299,7 @@ fn a_model_with_one_output_works() {
     let cm = v.iter().find(|x| x.name == "ConfusionMatrix_Stream/eval_phase/test_stream").unwrap();
     assert_eq!(
         cm.data,
-        Some(MetricData::ConfusionMatrix {
-            counts: vec![vec![0, 0, 0], vec![0, 1, 0], vec![0, 0, 1]]
-        })
+        Some(MetricData::ConfusionMatrix { counts: vec![vec![0, 0, 0], vec![0, 1, 0], vec![0, 0, 1]] })
     );
     assert_close!(value(&v, "Top1_ClassAcc_Stream/eval_phase/test_stream/Task000/2"), 1.0);
 }
@@ -344,17 +352,26 @@ fn task_aware_and_task_agnostic_accuracy() {
     // One experience holding tasks 0 and 1: task 0 all right, task 1 one of two right.
     let data = cl::core::data::ClassificationDataset::from_f32(vec![0.0; 2], vec![1], vec![0, 1])
         .unwrap()
-        .concat(&cl::core::data::ClassificationDataset::from_f32(vec![0.0; 2], vec![1], vec![0, 1]).unwrap().with_task_label(1))
+        .concat(
+            &cl::core::data::ClassificationDataset::from_f32(vec![0.0; 2], vec![1], vec![0, 1])
+                .unwrap()
+                .with_task_label(1),
+        )
         .unwrap();
     let exp = cl::core::Experience::new(0, data, "test", 2);
     let preds = vec![0, 1, 0, 0];
     let g = Granularity::DEFAULT;
-    let mut agnostic = Driver::new(EvaluationPlugin::empty().metric(AccuracyMetrics::new(AccuracyConfig::default().with_accuracy(g).with_loss(Granularity::NONE))));
+    let mut agnostic = Driver::new(
+        EvaluationPlugin::empty()
+            .metric(AccuracyMetrics::new(AccuracyConfig::default().with_accuracy(g).with_loss(Granularity::NONE))),
+    );
     let v = agnostic.eval_stream(&[(&exp, preds.clone(), 0.0)], 2);
     // Several task labels: the name has no task part.
     assert_close!(value(&v, "Top1_Acc_Exp/eval_phase/test_stream/Exp000"), 0.75);
     assert_close!(value(&v, "Top1_Acc_Stream/eval_phase/test_stream"), 0.75);
-    let mut aware = Driver::new(EvaluationPlugin::empty().metric(AccuracyMetrics::new(AccuracyConfig::default().with_accuracy(g).with_loss(Granularity::NONE).with_task_aware(true))));
+    let mut aware = Driver::new(EvaluationPlugin::empty().metric(AccuracyMetrics::new(
+        AccuracyConfig::default().with_accuracy(g).with_loss(Granularity::NONE).with_task_aware(true),
+    )));
     let v = aware.eval_stream(&[(&exp, preds, 0.0)], 2);
     assert_close!(value(&v, "Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp000"), 1.0);
     assert_close!(value(&v, "Top1_Acc_Exp/eval_phase/test_stream/Task001/Exp000"), 0.5);

@@ -21,7 +21,9 @@ pub fn experience(index: usize, stream: &str, targets: &[u32], task: u32, n_clas
 /// A batch with these labels and task labels (inputs are zeros).
 pub fn batch(y: &[u32], t: &[u32], device: &Device) -> MiniBatch {
     let n = y.len();
-    let ints = |v: &[u32]| Tensor::<1, Int>::from_data(TensorData::new(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), [n]), device);
+    let ints = |v: &[u32]| {
+        Tensor::<1, Int>::from_data(TensorData::new(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), [n]), device)
+    };
     MiniBatch {
         x: Tensor::zeros([n, 1], device),
         y: ints(y),
@@ -43,11 +45,7 @@ pub fn logits_for(preds: &[u32], classes: usize, device: &Device) -> Tensor<2> {
 
 /// Predictions for `targets` with the first `correct` right and the others wrong.
 pub fn preds_with(targets: &[u32], correct: usize, classes: u32) -> Vec<u32> {
-    targets
-        .iter()
-        .enumerate()
-        .map(|(i, &y)| if i < correct { y } else { (y + 1) % classes })
-        .collect()
+    targets.iter().enumerate().map(|(i, &y)| if i < correct { y } else { (y + 1) % classes }).collect()
 }
 
 /// One training batch: labels, predictions, mean loss.
@@ -112,7 +110,9 @@ impl Driver {
         self.train_epochs = epochs.len();
         let task = exp.task_labels[0];
         self.call(Callback::BeforeTraining, true, None, None);
-        for cb in [Callback::BeforeTrainDatasetAdaptation, Callback::AfterTrainDatasetAdaptation, Callback::BeforeTrainingExp] {
+        for cb in
+            [Callback::BeforeTrainDatasetAdaptation, Callback::AfterTrainDatasetAdaptation, Callback::BeforeTrainingExp]
+        {
             self.call(cb, true, Some(exp), None);
         }
         for epoch in epochs {
@@ -151,10 +151,17 @@ impl Driver {
             let b = batch(&y, &t, &self.device);
             let o = logits_for(preds, classes, &self.device);
             let loss = self.loss(*l);
-            for cb in [Callback::BeforeEvalDatasetAdaptation, Callback::AfterEvalDatasetAdaptation, Callback::BeforeEvalExp] {
+            for cb in
+                [Callback::BeforeEvalDatasetAdaptation, Callback::AfterEvalDatasetAdaptation, Callback::BeforeEvalExp]
+            {
                 all.extend(self.call(cb, false, Some(exp), None));
             }
-            for cb in [Callback::BeforeEvalIteration, Callback::BeforeEvalForward, Callback::AfterEvalForward, Callback::AfterEvalIteration] {
+            for cb in [
+                Callback::BeforeEvalIteration,
+                Callback::BeforeEvalForward,
+                Callback::AfterEvalForward,
+                Callback::AfterEvalIteration,
+            ] {
                 all.extend(self.call(cb, false, Some(exp), Some((&b, &o, &loss))));
             }
             all.extend(self.call(Callback::AfterEvalExp, false, Some(exp), None));

@@ -1,11 +1,10 @@
 //! The exact order of the plugin callbacks, as in Avalanche's template.
 
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use cl::core::{Callback, Model, Plugin, Result, StrategyState};
 use cl::prelude::*;
-use crate::common::*;
 
 /// Records every callback it receives.
 struct Recorder(Log);
@@ -22,13 +21,32 @@ macro_rules! record_all {
 }
 
 record_all!(
-    before_training, before_train_dataset_adaptation, after_train_dataset_adaptation,
-    before_training_exp, before_training_epoch, before_training_iteration, before_forward,
-    after_forward, before_backward, after_backward, before_update, after_update,
-    after_training_iteration, after_training_epoch, after_training_exp, after_training,
-    before_eval, before_eval_dataset_adaptation, after_eval_dataset_adaptation, before_eval_exp,
-    before_eval_iteration, before_eval_forward, after_eval_forward, after_eval_iteration,
-    after_eval_exp, after_eval
+    before_training,
+    before_train_dataset_adaptation,
+    after_train_dataset_adaptation,
+    before_training_exp,
+    before_training_epoch,
+    before_training_iteration,
+    before_forward,
+    after_forward,
+    before_backward,
+    after_backward,
+    before_update,
+    after_update,
+    after_training_iteration,
+    after_training_epoch,
+    after_training_exp,
+    after_training,
+    before_eval,
+    before_eval_dataset_adaptation,
+    after_eval_dataset_adaptation,
+    before_eval_exp,
+    before_eval_iteration,
+    before_eval_forward,
+    after_eval_forward,
+    after_eval_iteration,
+    after_eval_exp,
+    after_eval
 );
 
 fn expected_training(exps: usize, epochs: usize, iterations: usize) -> Vec<String> {
@@ -75,12 +93,14 @@ fn training_callbacks_follow_avalanche_order() {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     // 2 experiences × 2 epochs × 3 iterations (6 samples, batch 2).
     let stream = generated_stream("train", 2, 6);
-    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
-        .train_mb_size(2)
-        .train_epochs(2)
-        .plugin(Recorder(log.clone()))
-        .build()
-        .unwrap();
+    let mut strategy =
+        Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default())
+            .unwrap()
+            .train_mb_size(2)
+            .train_epochs(2)
+            .plugin(Recorder(log.clone()))
+            .build()
+            .unwrap();
     strategy.train(&stream).unwrap();
     assert_eq!(*log.lock().unwrap(), expected_training(2, 2, 3));
     let clock = strategy.state().clock();
@@ -95,11 +115,13 @@ fn training_callbacks_follow_avalanche_order() {
 fn eval_callbacks_follow_avalanche_order() {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let test = generated_stream("test", 2, 6);
-    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
-        .eval_mb_size(2)
-        .plugin(Recorder(log.clone()))
-        .build()
-        .unwrap();
+    let mut strategy =
+        Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default())
+            .unwrap()
+            .eval_mb_size(2)
+            .plugin(Recorder(log.clone()))
+            .build()
+            .unwrap();
     strategy.eval(&test).unwrap();
     assert_eq!(*log.lock().unwrap(), expected_eval(2, 3));
     assert_eq!(strategy.state().clock().total_iterations, 6);
@@ -111,14 +133,16 @@ fn periodic_log(eval_every: usize, epochs: usize) -> (Vec<String>, cl::core::Met
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 1, 6);
     let valid = generated_stream("valid", 1, 4);
-    let mut strategy = Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
-        .train_mb_size(2)
-        .train_epochs(epochs)
-        .eval_mb_size(2)
-        .eval_every(Some(eval_every))
-        .plugin(Recorder(log.clone()))
-        .build()
-        .unwrap();
+    let mut strategy =
+        Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default())
+            .unwrap()
+            .train_mb_size(2)
+            .train_epochs(epochs)
+            .eval_mb_size(2)
+            .eval_every(Some(eval_every))
+            .plugin(Recorder(log.clone()))
+            .build()
+            .unwrap();
     let results = strategy.train_with_eval(&train[0], &[&valid]).unwrap();
     assert_eq!(strategy.state().clock().train_iterations, 3 * epochs as u64);
     assert!(!strategy.state().is_training());
@@ -171,12 +195,14 @@ fn periodic_eval_follows_avalanche_and_restores_training_state() {
 fn train_without_eval_streams_evaluates_the_training_experiences() {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 2, 4);
-    let mut strategy = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
-        .train_mb_size(2)
-        .eval_every(Some(0))
-        .plugin(Recorder(log.clone()))
-        .build()
-        .unwrap();
+    let mut strategy =
+        Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default())
+            .unwrap()
+            .train_mb_size(2)
+            .eval_every(Some(0))
+            .plugin(Recorder(log.clone()))
+            .build()
+            .unwrap();
     let results = strategy.train(&train).unwrap();
     assert!(results.contains_key("Top1_Acc_Exp/eval_phase/train_stream/Task000/Exp001"), "{results:?}");
     // Initial evaluation plus one per experience, each over both training experiences.
@@ -197,18 +223,21 @@ fn periodic_eval_can_count_iterations() {
     let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 1, 6); // 3 iterations of 2
     let valid = generated_stream("valid", 1, 2);
-    let mut strategy = Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default()).unwrap()
-        .train_mb_size(2)
-        .periodic_eval(PeriodicEval::Every { every: 2, mode: cl::core::PevalMode::Iteration })
-        .plugin(Recorder(log.clone()))
-        .build()
-        .unwrap();
+    let mut strategy =
+        Naive::builder(tiny_mlp(2), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default())
+            .unwrap()
+            .train_mb_size(2)
+            .periodic_eval(PeriodicEval::Every { every: 2, mode: cl::core::PevalMode::Iteration })
+            .plugin(Recorder(log.clone()))
+            .build()
+            .unwrap();
     strategy.train_with_eval(&train[0], &[&valid]).unwrap();
     let log = log.lock().unwrap();
     // Initial; after iterations 1 and 3 (counter 0 and 2 before the clock increments); final.
     let positions: Vec<usize> = log.iter().enumerate().filter(|(_, n)| *n == "before_eval").map(|(i, _)| i).collect();
     assert_eq!(positions.len(), 4, "{log:?}");
-    let iteration_ends: Vec<usize> = log.iter().enumerate().filter(|(_, n)| *n == "after_training_iteration").map(|(i, _)| i).collect();
+    let iteration_ends: Vec<usize> =
+        log.iter().enumerate().filter(|(_, n)| *n == "after_training_iteration").map(|(i, _)| i).collect();
     assert_eq!(positions[1], iteration_ends[0] + 1);
     assert_eq!(positions[2], iteration_ends[2] + 1);
     assert!(positions[3] > log.iter().position(|n| n == "after_training_exp").unwrap());

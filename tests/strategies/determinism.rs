@@ -3,9 +3,8 @@
 //! Alone in its test binary: Burn's CPU backends draw from one process-wide RNG, so tests
 //! running in parallel in the same process would interleave their draws.
 
-
-use cl::prelude::*;
 use crate::common::*;
+use cl::prelude::*;
 
 #[test]
 fn same_seed_same_numbers_on_the_cpu() {
@@ -30,4 +29,3 @@ fn same_seed_same_numbers_on_the_cpu() {
     assert_eq!(w1, w2);
     assert_eq!(r1, r2);
 }
-

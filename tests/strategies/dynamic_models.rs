@@ -1,20 +1,17 @@
 //! Dynamic models: growth of the incremental classifier, routing of the multi-head classifier,
 //! optimizer state across growth, SimpleCNN shapes, NCM.
 
-
 use std::collections::BTreeMap;
 
+use crate::common::*;
 use burn::module::{Module, ParamId};
-use burn::optim::{GradientsParams, SgdConfig};
 use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use cl::core::data::{ClassificationDataset, MiniBatch};
 use cl::core::{Adaptation, DynamicModule, Experience, Stream};
-use cl::models::{
-    Backbone, Head, IncrementalClassifierConfig, MultiHeadConfig, SimpleCnnConfig, class_means,
-};
+use cl::models::{Backbone, Head, IncrementalClassifierConfig, MultiHeadConfig, SimpleCnnConfig, class_means};
 use cl::prelude::*;
-use crate::common::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -94,7 +91,8 @@ fn growth_is_deterministic() {
 fn multi_head_routes_mixed_batches_and_restores_the_order() {
     let mut mh = MultiHeadConfig::new(4).init(&device()).unwrap();
     // Task 0: classes {0, 1}; task 1: classes {0, 1, 2} (its head grows to 3); task 2: {0, 1}.
-    for (i, (classes, task)) in [(&[0u32, 1][..], 0u32), (&[0, 1, 2][..], 1), (&[0, 1][..], 2)].into_iter().enumerate() {
+    for (i, (classes, task)) in [(&[0u32, 1][..], 0u32), (&[0, 1, 2][..], 1), (&[0, 1][..], 2)].into_iter().enumerate()
+    {
         DynamicModule::adaptation(&mut mh, &Adaptation::train(&experience(i, classes, task))).unwrap();
     }
     assert_eq!(mh.task_labels(), &[0, 1, 2]);
@@ -162,7 +160,8 @@ fn constant_grads<M: Module>(model: &M, value: f32) -> (GradientsParams, Vec<Par
         let n: usize = dims.iter().product();
         match dims.len() {
             1 => grads.register(id, Tensor::<1>::from_data(TensorData::new(vec![value; n], [n]), &device())),
-            2 => grads.register(id, Tensor::<2>::from_data(TensorData::new(vec![value; n], [dims[0], dims[1]]), &device())),
+            2 => grads
+                .register(id, Tensor::<2>::from_data(TensorData::new(vec![value; n], [dims[0], dims[1]]), &device())),
             _ => unreachable!(),
         }
         ids.push(id);
@@ -217,7 +216,8 @@ fn an_incremental_model_grows_through_the_strategy_and_never_predicts_untrained_
         .init_incremental(&device())
         .unwrap();
     let stream = generated_stream("train", 3, 24);
-    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), device(), NaiveConfig::default()).unwrap()
+    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(8)
         .build()
         .unwrap();
@@ -331,7 +331,8 @@ fn class_means_of_a_dataset_are_the_per_class_feature_averages() {
 fn simple_cnn_learns_an_experience_of_the_fixture() {
     let b = fixture_benchmark(1);
     let model = SimpleCnnConfig::new().with_in_channels(1).init(&device()).unwrap();
-    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), device(), NaiveConfig::default()).unwrap()
+    let mut s = Naive::builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(32)
         .train_epochs(4)
         .eval_mb_size(100)
@@ -352,7 +353,8 @@ fn simple_cnn_learns_an_experience_of_the_fixture() {
 
     // A 3-channel CNN on 1-channel images is rejected before training, with the fix.
     let rgb = SimpleCnnConfig::new().init(&device()).unwrap();
-    let mut s = Naive::builder(rgb, OptimizerSpec::sgd(0.01), device(), NaiveConfig::default()).unwrap().build().unwrap();
+    let mut s =
+        Naive::builder(rgb, OptimizerSpec::sgd(0.01), device(), NaiveConfig::default()).unwrap().build().unwrap();
     let err = s.train(&b.train_stream[0]).unwrap_err();
     assert!(matches!(err, ClError::ModelInputMismatch { .. }), "{err}");
     assert!(err.to_string().contains("with_in_channels(1)"), "{err}");

@@ -3,9 +3,10 @@
 //! Fashion-MNIST fixture (PermutedFMNIST); CWR*: its reset and consolidation recomputed on the
 //! host, the freezing of the rest of the model, and the check of the layer name.
 
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::permuted::{configure, exp0_accuracy, model, opt};
+use crate::common::*;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
@@ -15,8 +16,6 @@ use cl::core::{ClError, Experience, Plugin, Result, StatePart, StrategyState, St
 use cl::plugins::{AGemPlugin, GemPlugin, gem_project, gem_project_with_ridge};
 use cl::prelude::*;
 use cl::strategies::Gem;
-use crate::common::permuted::{configure, exp0_accuracy, model, opt};
-use crate::common::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -223,10 +222,8 @@ impl Plugin<SimpleMlp> for GradProbe {
 /// (g, [g_k], g̃).
 fn gem_run(ridge: f64) -> Vec<(Vec<f32>, Vec<Vec<f32>>, Vec<f32>)> {
     let data: Vec<ClassificationDataset> = [[0, 1], [2, 3], [1, 0]].iter().map(|c| generated(4, c)).collect();
-    let stream = Stream::new(
-        "train",
-        data.iter().enumerate().map(|(i, d)| Experience::new(i, d.clone(), "train", 4)).collect(),
-    );
+    let stream =
+        Stream::new("train", data.iter().enumerate().map(|(i, d)| Experience::new(i, d.clone(), "train", 4)).collect());
     let before = Arc::new(Mutex::new(Vec::new()));
     let after = Arc::new(Mutex::new(Vec::new()));
     let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.5), cl::default_device(), NaiveConfig::default())
@@ -298,12 +295,13 @@ fn gem_invalid_hyper_parameters_are_rejected_when_built() {
     let dev = cl::default_device;
     assert!(is_config_error(Gem::builder(tiny_mlp(2), opt(), dev(), GemConfig::new(0).with_memory_strength(0.5))));
     assert!(is_config_error(Gem::builder(tiny_mlp(2), opt(), dev(), GemConfig::new(8).with_memory_strength(-1.0))));
-    assert!(Gem::builder(tiny_mlp(2), opt(), dev(), GemConfig::new(8).with_memory_strength(0.5)).unwrap().build().is_ok());
+    assert!(
+        Gem::builder(tiny_mlp(2), opt(), dev(), GemConfig::new(8).with_memory_strength(0.5)).unwrap().build().is_ok()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Behaviour on PermutedFMNIST (fixture)
-
 
 /// GEM (256 patterns per experience, memory_strength 0.5 as Avalanche's examples) forgets
 /// clearly less than Naive on PermutedFMNIST (3 experiences, the protocol of
@@ -319,7 +317,8 @@ fn gem_forgets_less_than_naive_on_permuted_fmnist() {
         let b = permuted_fmnist(&config).unwrap();
         let dev = cl::default_device;
         let start = std::time::Instant::now();
-        let (n0, naive) = exp0_accuracy(configure(Naive::builder(model(), opt(), dev(), NaiveConfig::default()).unwrap(), seed), &b);
+        let (n0, naive) =
+            exp0_accuracy(configure(Naive::builder(model(), opt(), dev(), NaiveConfig::default()).unwrap(), seed), &b);
         let t_naive = start.elapsed().as_secs_f64();
         let gem = Gem::builder(model(), opt(), dev(), GemConfig::new(256).with_memory_strength(0.5)).unwrap();
         let start = std::time::Instant::now();
@@ -395,7 +394,11 @@ fn close(a: &[f32], b: &[f32], what: &str) {
 fn cwr_star_resets_and_consolidates_as_avalanche() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let model = tiny_mlp(4);
-    let cwr = CwrStarPlugin::new(&model, CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(false)).unwrap();
+    let cwr = CwrStarPlugin::new(
+        &model,
+        CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(false),
+    )
+    .unwrap();
     let mut s = Naive::builder(model, OptimizerSpec::sgd(0.5), cl::default_device(), NaiveConfig::default())
         .unwrap()
         .train_mb_size(3)
@@ -483,14 +486,19 @@ fn cwr_star_freezes_the_rest_of_the_model_after_the_first_experience() {
     for freeze in [true, false] {
         let log = Arc::new(Mutex::new(Vec::new()));
         let opt = OptimizerSpec::sgd(0.5).with_momentum(0.9).with_weight_decay(0.01);
-        let mut s = CwrStar::builder(tiny_mlp(4), opt, cl::default_device(), CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(freeze))
-            .unwrap()
-            .train_mb_size(3)
-            .train_epochs(2)
-            .seed(5)
-            .plugin(ParamProbe(log.clone()))
-            .build()
-            .unwrap();
+        let mut s = CwrStar::builder(
+            tiny_mlp(4),
+            opt,
+            cl::default_device(),
+            CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(freeze),
+        )
+        .unwrap()
+        .train_mb_size(3)
+        .train_epochs(2)
+        .seed(5)
+        .plugin(ParamProbe(log.clone()))
+        .build()
+        .unwrap();
         s.train(&cwr_stream()).unwrap();
         let end = all_values(s.model());
         let log = log.lock().unwrap();
@@ -520,10 +528,38 @@ fn cwr_star_rejects_an_unknown_layer() {
     let opt = || OptimizerSpec::sgd(0.1);
     let dev = cl::default_device;
     for name in ["nope", "features", "classifier.weight", ""] {
-        assert!(is_config_error(CwrStar::builder(tiny_mlp(2), opt(), dev(), CwrStarConfig::default().with_cwr_layer_name(name).with_freeze_remaining_model(true))), "{name}");
-        assert!(is_config_error(CwrStarPlugin::new(&tiny_mlp(2), CwrStarConfig::default().with_cwr_layer_name(name).with_freeze_remaining_model(false))), "{name}");
+        assert!(
+            is_config_error(CwrStar::builder(
+                tiny_mlp(2),
+                opt(),
+                dev(),
+                CwrStarConfig::default().with_cwr_layer_name(name).with_freeze_remaining_model(true)
+            )),
+            "{name}"
+        );
+        assert!(
+            is_config_error(CwrStarPlugin::new(
+                &tiny_mlp(2),
+                CwrStarConfig::default().with_cwr_layer_name(name).with_freeze_remaining_model(false)
+            )),
+            "{name}"
+        );
     }
-    let cwr = CwrStarPlugin::new(&tiny_mlp(2), CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(true)).unwrap();
+    let cwr = CwrStarPlugin::new(
+        &tiny_mlp(2),
+        CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(true),
+    )
+    .unwrap();
     assert_eq!(Plugin::<SimpleMlp>::writes(&cwr), vec![StatePart::Model, StatePart::Gradients]);
-    assert!(CwrStar::builder(tiny_mlp(2), opt(), dev(), CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(true)).unwrap().build().is_ok());
+    assert!(
+        CwrStar::builder(
+            tiny_mlp(2),
+            opt(),
+            dev(),
+            CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(true)
+        )
+        .unwrap()
+        .build()
+        .is_ok()
+    );
 }

@@ -1,8 +1,7 @@
 //! Naive learns and forgets, Cumulative forgets less, on the shipped Fashion-MNIST fixture.
 
-
-use cl::prelude::*;
 use crate::common::*;
+use cl::prelude::*;
 
 fn accuracy_matrix(mut strategy: Strategy<SimpleMlp>, b: &Benchmark) -> AccuracyMatrix {
     let n = b.n_experiences();
@@ -28,7 +27,8 @@ fn optimizer() -> OptimizerSpec {
 #[test]
 fn naive_learns_each_experience_then_forgets_and_cumulative_forgets_less() {
     let b = fixture_benchmark(1);
-    let naive = Naive::builder(model(), optimizer(), cl::default_device(), NaiveConfig::default()).unwrap()
+    let naive = Naive::builder(model(), optimizer(), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(32)
         .train_epochs(5)
         .eval_mb_size(100)
@@ -46,7 +46,8 @@ fn naive_learns_each_experience_then_forgets_and_cumulative_forgets_less() {
     assert!(r.get(4, 0) < r.get(0, 0) - 0.5, "experience 0 is forgotten: {:?}", r.rows());
     assert!(r.forgetting().unwrap() > 0.6, "Naive forgetting {:?}", r.forgetting());
 
-    let cumulative = Cumulative::builder(model(), optimizer(), cl::default_device(), CumulativeConfig::default()).unwrap()
+    let cumulative = Cumulative::builder(model(), optimizer(), cl::default_device(), CumulativeConfig::default())
+        .unwrap()
         .train_mb_size(32)
         .train_epochs(5)
         .eval_mb_size(100)
@@ -54,7 +55,12 @@ fn naive_learns_each_experience_then_forgets_and_cumulative_forgets_less() {
         .build()
         .unwrap();
     let rc = accuracy_matrix(cumulative, &b);
-    assert!(rc.forgetting().unwrap() < r.forgetting().unwrap() - 0.4, "Cumulative {:?} vs Naive {:?}", rc.forgetting(), r.forgetting());
+    assert!(
+        rc.forgetting().unwrap() < r.forgetting().unwrap() - 0.4,
+        "Cumulative {:?} vs Naive {:?}",
+        rc.forgetting(),
+        r.forgetting()
+    );
     assert!(rc.average_accuracy(4).unwrap() > r.average_accuracy(4).unwrap() + 0.25);
 }
 
@@ -62,14 +68,18 @@ fn naive_learns_each_experience_then_forgets_and_cumulative_forgets_less() {
 fn a_model_with_too_few_outputs_is_rejected_before_training() {
     let b = fixture_benchmark(1);
     let small = SimpleMlpConfig::new().with_num_classes(5).init(&cl::default_device()).unwrap();
-    let mut s = Naive::builder(small, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap().build().unwrap();
+    let mut s =
+        Naive::builder(small, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap().build().unwrap();
     let err = s.train(&b.train_stream[0]).unwrap_err();
     assert!(matches!(err, ClError::ModelOutputMismatch { model_outputs: 5, needed: 10, .. }), "{err}");
     assert!(err.to_string().contains("with_num_classes(10)"), "{err}");
     assert_eq!(s.state().clock().train_iterations, 0);
 
     let wrong_input = SimpleMlpConfig::new().with_input_size(100).init(&cl::default_device()).unwrap();
-    let mut s = Naive::builder(wrong_input, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap().build().unwrap();
+    let mut s = Naive::builder(wrong_input, optimizer(), cl::default_device(), NaiveConfig::default())
+        .unwrap()
+        .build()
+        .unwrap();
     let err = s.eval(&b.test_stream).unwrap_err();
     assert!(matches!(err, ClError::InputShapeMismatch { model_input: 100, sample_len: 784, .. }), "{err}");
 }

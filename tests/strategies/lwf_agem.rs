@@ -1,9 +1,10 @@
 //! LwF and A-GEM: the mechanism of each checked by hand on tiny models, their hyper-parameter
 //! checks, and their effect on forgetting on the Fashion-MNIST fixture (PermutedFMNIST).
 
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::permuted::{configure, exp0_accuracy, model, opt};
+use crate::common::*;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -14,8 +15,6 @@ use cl::core::{ClError, Experience, Plugin, Result, StatePart, StrategyState, St
 use cl::plugins::{AGemConfig, AGemPlugin, ExperienceWeight, LwfConfig, LwfPlugin, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{AGem, Lwf};
-use crate::common::permuted::{configure, exp0_accuracy, model, opt};
-use crate::common::*;
 
 fn host(t: Tensor<2>) -> Vec<Vec<f32>> {
     let [_, c] = t.dims();
@@ -158,7 +157,9 @@ fn lwf_per_experience_alpha_is_indexed_by_the_experience_count() {
         .unwrap()
         .train_mb_size(3)
         .plugin(LossProbe { seen: before.clone(), snapshots: Arc::default() })
-        .plugin(LwfPlugin::<SimpleMlp>::new(LwfConfig::default().with_alpha(vec![5.0, 0.0]).with_temperature(2.0)).unwrap())
+        .plugin(
+            LwfPlugin::<SimpleMlp>::new(LwfConfig::default().with_alpha(vec![5.0, 0.0]).with_temperature(2.0)).unwrap(),
+        )
         .plugin(LossProbe { seen: after.clone(), snapshots: Arc::default() })
         .build()
         .unwrap();
@@ -315,7 +316,9 @@ fn is_config_error<T>(r: std::result::Result<T, ClError>) -> bool {
 
 #[test]
 fn invalid_hyper_parameters_are_rejected_when_built() {
-    let lwf = |alpha: ExperienceWeight, t: f64| LwfPlugin::<SimpleMlp>::new(LwfConfig::default().with_alpha(alpha).with_temperature(t));
+    let lwf = |alpha: ExperienceWeight, t: f64| {
+        LwfPlugin::<SimpleMlp>::new(LwfConfig::default().with_alpha(alpha).with_temperature(t))
+    };
     assert!(is_config_error(lwf(1.0.into(), 0.0)));
     assert!(is_config_error(lwf(1.0.into(), -2.0)));
     assert!(is_config_error(lwf(1.0.into(), f64::NAN)));
@@ -328,7 +331,12 @@ fn invalid_hyper_parameters_are_rejected_when_built() {
 
     let opt = || OptimizerSpec::sgd(0.1);
     let dev = cl::default_device;
-    assert!(is_config_error(Lwf::builder(tiny_mlp(2), opt(), dev(), LwfConfig::default().with_alpha(1.0).with_temperature(0.0))));
+    assert!(is_config_error(Lwf::builder(
+        tiny_mlp(2),
+        opt(),
+        dev(),
+        LwfConfig::default().with_alpha(1.0).with_temperature(0.0)
+    )));
     assert!(Lwf::builder(tiny_mlp(2), opt(), dev(), LwfConfig::default()).is_ok());
     assert!(is_config_error(AGem::builder(tiny_mlp(2), opt(), dev(), AGemConfig::new(0).with_sample_size(8))));
     assert!(is_config_error(AGem::builder(tiny_mlp(2), opt(), dev(), AGemConfig::new(8).with_sample_size(0))));
@@ -353,7 +361,6 @@ fn declared_writes() {
 // ---------------------------------------------------------------------------------------------
 // Behaviour on PermutedFMNIST (fixture)
 
-
 /// A-GEM forgets clearly less than Naive on PermutedFMNIST. Measured (exp-0 accuracy after the
 /// 3rd experience, naive → A-GEM) on seeds 0 and 1: 0.638 → 0.764, 0.746 → 0.796 with the memory
 /// drawn as Avalanche draws it (sequentially from a shuffled memory; 0.766 and 0.798 with the
@@ -373,8 +380,10 @@ fn agem_forgets_less_than_naive_and_lwf_stays_near_it_on_permuted_fmnist() {
         let config = TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir());
         let b = permuted_fmnist(&config).unwrap();
         let dev = cl::default_device;
-        let (n0, naive) = exp0_accuracy(configure(Naive::builder(model(), opt(), dev(), NaiveConfig::default()).unwrap(), seed), &b);
-        let lwf = Lwf::builder(model(), opt(), dev(), LwfConfig::default().with_alpha(1.0).with_temperature(2.0)).unwrap();
+        let (n0, naive) =
+            exp0_accuracy(configure(Naive::builder(model(), opt(), dev(), NaiveConfig::default()).unwrap(), seed), &b);
+        let lwf =
+            Lwf::builder(model(), opt(), dev(), LwfConfig::default().with_alpha(1.0).with_temperature(2.0)).unwrap();
         let (l0, lwf) = exp0_accuracy(configure(lwf, seed), &b);
         let agem = AGem::builder(model(), opt(), dev(), AGemConfig::new(256).with_sample_size(256)).unwrap();
         let (a0, agem) = exp0_accuracy(configure(agem, seed), &b);

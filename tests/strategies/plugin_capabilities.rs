@@ -1,18 +1,18 @@
 //! What a plugin can do through the strategy state, each proven by a small test plugin.
 
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use cl::burn;
 use cl::core::data::{ClassificationDataLoader, DataLoaderConfig};
 use cl::core::{Plugin, Result, StrategyState};
 use cl::prelude::*;
-use crate::common::*;
 
 fn builder(model: SimpleMlp, lr: f64) -> StrategyBuilder<SimpleMlp> {
-    Naive::builder(model, OptimizerSpec::sgd(lr), cl::default_device(), NaiveConfig::default()).unwrap()
+    Naive::builder(model, OptimizerSpec::sgd(lr), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(2)
         .train_epochs(2)
         .seed(3)
@@ -191,7 +191,8 @@ impl Plugin<SimpleMlp> for FreezeLr {
 #[test]
 fn a_plugin_snapshots_and_modifies_parameters_and_changes_the_learning_rate() {
     let stream = generated_stream("train", 1, 6);
-    let mut s = builder(tiny_mlp(2), 0.5).plugin(SnapshotAndModify { snapshot: None }).plugin(FreezeLr).build().unwrap();
+    let mut s =
+        builder(tiny_mlp(2), 0.5).plugin(SnapshotAndModify { snapshot: None }).plugin(FreezeLr).build().unwrap();
     let w0 = classifier_weight(s.model());
     s.train(&stream).unwrap();
     let bias = s.model().classifier.bias.as_ref().unwrap().val().into_data().try_to_vec::<f32>().unwrap();
@@ -263,12 +264,18 @@ fn optimizer_state_is_kept_across_experiences_unless_reset() {
     let stream = generated_stream("train", 2, 6);
     for (reset, expected) in [(false, vec![false, true]), (true, vec![false, false])] {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
-            .train_mb_size(2)
-            .reset_optimizer_state(reset)
-            .plugin(OptimizerStateProbe(seen.clone()))
-            .build()
-            .unwrap();
+        let mut s = Naive::builder(
+            tiny_mlp(4),
+            OptimizerSpec::sgd(0.1).with_momentum(0.9),
+            cl::default_device(),
+            NaiveConfig::default(),
+        )
+        .unwrap()
+        .train_mb_size(2)
+        .reset_optimizer_state(reset)
+        .plugin(OptimizerStateProbe(seen.clone()))
+        .build()
+        .unwrap();
         s.train(&stream).unwrap();
         assert_eq!(*seen.lock().unwrap(), expected, "reset_optimizer_state = {reset}");
     }
@@ -312,7 +319,8 @@ impl Plugin<SimpleMlp> for AddsLoss {
 
 #[test]
 fn plugins_replacing_the_same_state_are_rejected_when_built() {
-    let err = builder(tiny_mlp(2), 0.1).plugin(OwnsData("ReplayA")).plugin(AddsLoss).plugin(OwnsData("ReplayB")).build();
+    let err =
+        builder(tiny_mlp(2), 0.1).plugin(OwnsData("ReplayA")).plugin(AddsLoss).plugin(OwnsData("ReplayB")).build();
     let err = err.err().expect("two owners of the training data");
     let msg = err.to_string();
     assert!(matches!(err, ClError::IncompatiblePlugins(_)));

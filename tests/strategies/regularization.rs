@@ -1,10 +1,10 @@
 //! EWC (separate and online), Synaptic Intelligence and MAS: their mechanisms on tiny models
 //! against hand computations, and their behaviour on PermutedFMNIST (fixture).
 
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use burn::module::{Module, ParamId};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
@@ -14,12 +14,11 @@ use cl::burn;
 use cl::core::data::MiniBatch;
 use cl::core::{Criterion, CrossEntropyLoss, Result, StatePart};
 use cl::plugins::regularization::{
-    EwcConfig, EwcMode, EwcPlugin, MasConfig, MasPlugin, ParamTensors, all_params, flat_grads, SynapticIntelligenceConfig,
-    SynapticIntelligencePlugin,
+    EwcConfig, EwcMode, EwcPlugin, MasConfig, MasPlugin, ParamTensors, SynapticIntelligenceConfig,
+    SynapticIntelligencePlugin, all_params, flat_grads,
 };
 use cl::prelude::*;
 use cl::strategies::{Ewc, Mas, SynapticIntelligence};
-use crate::common::*;
 use rand::SeedableRng;
 
 fn plain(dev: &Device) -> Device {
@@ -145,13 +144,21 @@ fn ewc_penalty_and_its_gradient_match_the_formula() {
 fn hand_fisher(model: &SimpleMlp, batch: &MiniBatch) -> HashMap<ParamId, Vec<f64>> {
     let loss = CrossEntropyLoss.loss(model.forward(batch), batch.y.clone());
     let g = GradientsParams::from_grads(loss.backward(), model);
-    flat_grads(model, &g).into_iter().map(|(id, t)| (id, vec_of(&t).iter().map(|v| (*v as f64).powi(2)).collect())).collect()
+    flat_grads(model, &g)
+        .into_iter()
+        .map(|(id, t)| (id, vec_of(&t).iter().map(|v| (*v as f64).powi(2)).collect()))
+        .collect()
 }
 
 #[test]
 fn ewc_fisher_is_the_squared_gradient_and_the_online_fisher_decays() {
     let stream = generated_stream("train", 2, 6);
-    let (online, online_state) = Shared::new(EwcPlugin::new(EwcConfig::new(0.0).with_mode(EwcMode::Online { decay_factor: 0.5 }).with_keep_importance_data(true)).unwrap());
+    let (online, online_state) = Shared::new(
+        EwcPlugin::new(
+            EwcConfig::new(0.0).with_mode(EwcMode::Online { decay_factor: 0.5 }).with_keep_importance_data(true),
+        )
+        .unwrap(),
+    );
     let (separate, separate_state) = Shared::new(EwcPlugin::new(EwcConfig::new(0.0)).unwrap());
     let mut s = Naive::builder(tiny_mlp(4), sgd(0.1), cl::default_device(), NaiveConfig::default())
         .unwrap()
@@ -201,7 +208,8 @@ impl ImportanceVec for EwcPlugin {
 #[test]
 fn online_ewc_without_keep_importance_data_keeps_only_the_latest() {
     let stream = generated_stream("train", 2, 6);
-    let (online, state) = Shared::new(EwcPlugin::new(EwcConfig::new(1.0).with_mode(EwcMode::Online { decay_factor: 0.9 })).unwrap());
+    let (online, state) =
+        Shared::new(EwcPlugin::new(EwcConfig::new(1.0).with_mode(EwcMode::Online { decay_factor: 0.9 })).unwrap());
     let mut s = Naive::builder(tiny_mlp(4), sgd(0.1), cl::default_device(), NaiveConfig::default())
         .unwrap()
         .train_mb_size(3)
@@ -233,9 +241,12 @@ fn si_importance_is_the_path_integral_of_two_sgd_steps() {
     let lr = 0.1;
     let eps = 1e-4;
     let grads = Arc::new(Mutex::new(Vec::new()));
-    let (si, si_state) =
-        Shared::new(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_eps(eps).with_clip_to(f64::MAX)).unwrap());
-    let (clipped, clipped_state) = Shared::new(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_eps(eps)).unwrap());
+    let (si, si_state) = Shared::new(
+        SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_eps(eps).with_clip_to(f64::MAX))
+            .unwrap(),
+    );
+    let (clipped, clipped_state) =
+        Shared::new(SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_eps(eps)).unwrap());
     let mut s = Naive::builder(tiny_mlp(2), sgd(lr), cl::default_device(), NaiveConfig::default())
         .unwrap()
         .train_mb_size(2) // 4 samples: two SGD steps
@@ -256,12 +267,8 @@ fn si_importance_is_the_path_integral_of_two_sgd_steps() {
         // Δθ_k = −lr·g_k: ω = Σ g·Δθ = −lr·(g1² + g2²); Δθ_total = −lr·(g1 + g2).
         let omega: Vec<f64> = g1.iter().zip(&g2).map(|(a, b)| -lr * (a * a + b * b)).collect();
         assert_close(&si.trajectory().to_vec(id).unwrap(), &omega, 1e-3, 1e-7, "path integral");
-        let imp: Vec<f64> = g1
-            .iter()
-            .zip(&g2)
-            .zip(&omega)
-            .map(|((a, b), w)| -w / ((lr * (a + b)).powi(2) + eps))
-            .collect();
+        let imp: Vec<f64> =
+            g1.iter().zip(&g2).zip(&omega).map(|((a, b), w)| -w / ((lr * (a + b)).powi(2) + eps)).collect();
         assert_close(&si.importance().to_vec(id).unwrap(), &imp, 1e-2, 1e-5, "Ω = −ω/(Δθ² + eps)");
         let imp_clipped: Vec<f64> = imp.iter().map(|v| v.min(0.001)).collect();
         assert_close(&clipped.importance().to_vec(id).unwrap(), &imp_clipped, 1e-2, 1e-7, "Ω clipped at 0.001");
@@ -272,7 +279,9 @@ fn si_importance_is_the_path_integral_of_two_sgd_steps() {
 
 #[test]
 fn si_excludes_parameters_by_name_pattern() {
-    let si = SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_excluded_parameters(["classifier"])).unwrap();
+    let si =
+        SynapticIntelligencePlugin::new(SynapticIntelligenceConfig::new(1.0).with_excluded_parameters(["classifier"]))
+            .unwrap();
     let model = tiny_mlp(2);
     let dev = cl::default_device();
     let kept = ParamTensors::values_of(&model, &dev, &|p, c| si.is_allowed(p, c));
@@ -322,7 +331,12 @@ fn mas_importance_of_a_linear_model_matches_the_hand_computation() {
     let experiences: Vec<Experience> =
         (0..2).map(|e| Experience::new(e, generated(6, &[0, 1, 2]), "train", 3)).collect();
     let (mas, state) = Shared::new(MasPlugin::new(MasConfig::default().with_lambda_reg(1.0).with_alpha(0.3)).unwrap());
-    let mut s = Naive::builder(model, sgd(0.05), dev, NaiveConfig::default()).unwrap().train_mb_size(4).plugin(mas).build().unwrap();
+    let mut s = Naive::builder(model, sgd(0.05), dev, NaiveConfig::default())
+        .unwrap()
+        .train_mb_size(4)
+        .plugin(mas)
+        .build()
+        .unwrap();
     let mut hand = Vec::new();
     for exp in &experiences {
         s.train(exp).unwrap();
@@ -364,9 +378,22 @@ fn invalid_hyper_parameters_are_errors() {
     assert!(MasPlugin::new(MasConfig::default().with_lambda_reg(-1.0).with_alpha(0.5)).is_err());
     assert!(MasPlugin::new(MasConfig::default().with_lambda_reg(1.0).with_alpha(1.1)).is_err());
     let dev = cl::default_device();
-    assert!(Ewc::builder(tiny_mlp(2), sgd(0.1), dev.clone(), EwcConfig::new(1.0).with_mode(EwcMode::Online { decay_factor: f64::NAN })).is_err());
-    assert!(SynapticIntelligence::builder(tiny_mlp(2), sgd(0.1), dev.clone(), SynapticIntelligenceConfig::new(-1.0)).is_err());
-    assert!(Mas::builder(tiny_mlp(2), sgd(0.1), dev, MasConfig::default().with_lambda_reg(1.0).with_alpha(-0.1)).is_err());
+    assert!(
+        Ewc::builder(
+            tiny_mlp(2),
+            sgd(0.1),
+            dev.clone(),
+            EwcConfig::new(1.0).with_mode(EwcMode::Online { decay_factor: f64::NAN })
+        )
+        .is_err()
+    );
+    assert!(
+        SynapticIntelligence::builder(tiny_mlp(2), sgd(0.1), dev.clone(), SynapticIntelligenceConfig::new(-1.0))
+            .is_err()
+    );
+    assert!(
+        Mas::builder(tiny_mlp(2), sgd(0.1), dev, MasConfig::default().with_lambda_reg(1.0).with_alpha(-0.1)).is_err()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,14 +410,28 @@ use crate::common::regularisers::{accuracies, mlp, opt};
 fn regularisers_forget_less_than_naive_on_permuted_fmnist() {
     let dev = cl::default_device();
     for seed in [0u64, 1, 2] {
-        let b = permuted_fmnist(&TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir())).unwrap();
+        let b =
+            permuted_fmnist(&TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir())).unwrap();
         let naive = accuracies(Naive::builder(mlp(), opt(), dev.clone(), NaiveConfig::default()).unwrap(), &b, seed);
         let runs = [
             // λ = 1500 in Avalanche's λ·ΣF(θ−θ*)² is the λ = 3000 these numbers were measured with (λ/2).
-            ("EWC separate λ=1500", accuracies(Ewc::builder(mlp(), opt(), dev.clone(), EwcConfig::new(1500.0)).unwrap(), &b, seed)),
+            (
+                "EWC separate λ=1500",
+                accuracies(Ewc::builder(mlp(), opt(), dev.clone(), EwcConfig::new(1500.0)).unwrap(), &b, seed),
+            ),
             (
                 "EWC online λ=1500 decay 0.9",
-                accuracies(Ewc::builder(mlp(), opt(), dev.clone(), EwcConfig::new(1500.0).with_mode(EwcMode::Online { decay_factor: 0.9 })).unwrap(), &b, seed),
+                accuracies(
+                    Ewc::builder(
+                        mlp(),
+                        opt(),
+                        dev.clone(),
+                        EwcConfig::new(1500.0).with_mode(EwcMode::Online { decay_factor: 0.9 }),
+                    )
+                    .unwrap(),
+                    &b,
+                    seed,
+                ),
             ),
             (
                 "SI λ=1000 (Ω ≥ 0)",
@@ -406,7 +447,15 @@ fn regularisers_forget_less_than_naive_on_permuted_fmnist() {
                     seed,
                 ),
             ),
-            ("MAS λ=1 α=0.5", accuracies(Mas::builder(mlp(), opt(), dev.clone(), MasConfig::default().with_lambda_reg(1.0).with_alpha(0.5)).unwrap(), &b, seed)),
+            (
+                "MAS λ=1 α=0.5",
+                accuracies(
+                    Mas::builder(mlp(), opt(), dev.clone(), MasConfig::default().with_lambda_reg(1.0).with_alpha(0.5))
+                        .unwrap(),
+                    &b,
+                    seed,
+                ),
+            ),
         ];
         eprintln!("seed {seed}: Naive {naive:?}");
         for (name, r) in &runs {
@@ -528,7 +577,11 @@ mod lfl {
                 / prev.len() as f64;
             let added = (a.loss - b.loss) as f64;
             max_pen = max_pen.max(lambda * mse);
-            assert!((added - lambda * mse).abs() < 1e-5 + 1e-4 * lambda * mse, "added {added} != λ·mse {}", lambda * mse);
+            assert!(
+                (added - lambda * mse).abs() < 1e-5 + 1e-4 * lambda * mse,
+                "added {added} != λ·mse {}",
+                lambda * mse
+            );
         }
         assert!(max_pen > 1e-6, "the penalty is not trivially zero (max {max_pen})");
     }
@@ -561,8 +614,15 @@ mod lfl {
 
     #[test]
     fn lfl_invalid_lambda_is_a_config_error() {
-        for bad in [ExperienceWeight::Constant(-0.1), ExperienceWeight::Constant(f64::NAN), vec![1.0, -1.0].into(), vec![].into()] {
-            let err = LflPlugin::<SimpleMlp>::new(LflConfig::new(bad.clone())).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+        for bad in [
+            ExperienceWeight::Constant(-0.1),
+            ExperienceWeight::Constant(f64::NAN),
+            vec![1.0, -1.0].into(),
+            vec![].into(),
+        ] {
+            let err = LflPlugin::<SimpleMlp>::new(LflConfig::new(bad.clone()))
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert!(matches!(err, ClError::InvalidConfig { .. }), "{bad:?}: {err:?}");
         }
         assert!(Lfl::builder(tiny_mlp(2), sgd(0.1), cl::default_device(), LflConfig::new(-1.0)).is_err());
@@ -572,7 +632,11 @@ mod lfl {
     #[test]
     fn lfl_on_a_model_without_features_is_an_invalid_use() {
         let model = Lin { fc: LinearConfig::new(4, 4).init(&cl::default_device()) };
-        let mut s = Lfl::builder(model, sgd(0.1), cl::default_device(), LflConfig::new(1.0)).unwrap().train_mb_size(3).build().unwrap();
+        let mut s = Lfl::builder(model, sgd(0.1), cl::default_device(), LflConfig::new(1.0))
+            .unwrap()
+            .train_mb_size(3)
+            .build()
+            .unwrap();
         let err = s.train(&two_exp_stream()).unwrap_err();
         assert!(matches!(&err, ClError::InvalidUse(m) if m.contains("Model::features")), "{err:?}");
     }

@@ -1,14 +1,13 @@
 //! Rehearsal on the shipped Fashion-MNIST fixture: Replay, GDumb and JointTraining against Naive
 //! and Cumulative, and the plugins' interplay with the loop.
 
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use cl::core::{Plugin, Result, StrategyState};
 use cl::plugins::{GDumbPlugin, ReplayPlugin};
 use cl::prelude::*;
 use cl::strategies::JointTraining;
-use crate::common::*;
 
 const EPOCHS: usize = 4;
 
@@ -17,7 +16,8 @@ fn model() -> SimpleMlp {
 }
 
 fn builder() -> StrategyBuilder<SimpleMlp> {
-    Naive::builder(model(), OptimizerSpec::sgd(0.01).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
+    Naive::builder(model(), OptimizerSpec::sgd(0.01).with_momentum(0.9), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(32)
         .train_epochs(EPOCHS)
         .eval_mb_size(250)
@@ -43,13 +43,19 @@ fn replay_forgets_less_than_naive_and_the_bounds_are_ordered() {
     let naive = run(builder().build().unwrap(), &b);
     let replay = run(builder().plugin(ReplayPlugin::new(ReplayConfig::new(500)).unwrap()).build().unwrap(), &b);
     let cumulative = run(
-        Cumulative::builder(model(), OptimizerSpec::sgd(0.01).with_momentum(0.9), cl::default_device(), CumulativeConfig::default()).unwrap()
-            .train_mb_size(32)
-            .train_epochs(EPOCHS)
-            .eval_mb_size(250)
-            .seed(1)
-            .build()
-            .unwrap(),
+        Cumulative::builder(
+            model(),
+            OptimizerSpec::sgd(0.01).with_momentum(0.9),
+            cl::default_device(),
+            CumulativeConfig::default(),
+        )
+        .unwrap()
+        .train_mb_size(32)
+        .train_epochs(EPOCHS)
+        .eval_mb_size(250)
+        .seed(1)
+        .build()
+        .unwrap(),
         &b,
     );
     let mut joint = JointTraining::builder(
@@ -69,8 +75,11 @@ fn replay_forgets_less_than_naive_and_the_bounds_are_ordered() {
     let joint_res = joint.eval(&b.test_stream).unwrap();
     let joint_acc = (0..5).map(|j| joint_res[&MetricName::test_exp_accuracy(0, j).to_string()]).sum::<f64>() / 5.0;
 
-    let (n, r, c) =
-        (naive.average_accuracy(4).unwrap(), replay.average_accuracy(4).unwrap(), cumulative.average_accuracy(4).unwrap());
+    let (n, r, c) = (
+        naive.average_accuracy(4).unwrap(),
+        replay.average_accuracy(4).unwrap(),
+        cumulative.average_accuracy(4).unwrap(),
+    );
     eprintln!("final average accuracy: naive {n:.3}, replay {r:.3}, cumulative {c:.3}, joint {joint_acc:.3}");
     let (naive_f, replay_f) = (naive.forgetting().unwrap(), replay.forgetting().unwrap());
     eprintln!("forgetting: naive {naive_f:.3}, replay {replay_f:.3}");
@@ -86,7 +95,8 @@ fn replay_forgets_less_than_naive_and_the_bounds_are_ordered() {
 fn gdumb_accuracy_grows_with_the_memory() {
     let b = fixture_benchmark(1);
     let acc = |mem: usize| {
-        let r = run(builder().plugin(GDumbPlugin::new(GDumbConfig::new(mem).with_seed(1)).unwrap()).build().unwrap(), &b);
+        let r =
+            run(builder().plugin(GDumbPlugin::new(GDumbConfig::new(mem).with_seed(1)).unwrap()).build().unwrap(), &b);
         r.average_accuracy(4).unwrap()
     };
     let (small, large) = (acc(50), acc(600));
@@ -112,7 +122,8 @@ impl Plugin<SimpleMlp> for BatchSizes {
 fn replay_batches_hold_current_and_memory_samples() {
     let stream = generated_stream("train", 2, 20);
     let sizes = Arc::new(Mutex::new(Vec::new()));
-    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1), cl::default_device(), NaiveConfig::default()).unwrap()
+    let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(5)
         // The replay plugin replaces the loader in before_training_exp: the probe runs after it.
         .plugin(ReplayPlugin::new(ReplayConfig::new(6).with_batch_size_mem(3)).unwrap())
@@ -142,22 +153,28 @@ fn two_plugins_replacing_the_data_are_rejected() {
 fn replay_combines_with_ewc_and_lwf() {
     let stream = generated_stream("train", 3, 8);
     let base = || {
-        Naive::builder(tiny_mlp(6), OptimizerSpec::sgd(0.05).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
-            .train_mb_size(4)
-            .plugin(ReplayPlugin::new(ReplayConfig::new(6)).unwrap())
+        Naive::builder(
+            tiny_mlp(6),
+            OptimizerSpec::sgd(0.05).with_momentum(0.9),
+            cl::default_device(),
+            NaiveConfig::default(),
+        )
+        .unwrap()
+        .train_mb_size(4)
+        .plugin(ReplayPlugin::new(ReplayConfig::new(6)).unwrap())
     };
     // Replay + EWC: both act (memory in the batches, a penalty in the loss) without conflict.
     let sizes = Arc::new(Mutex::new(Vec::new()));
-    let mut s = base()
-        .plugin(EwcPlugin::new(EwcConfig::new(5.0)).unwrap())
-        .plugin(BatchSizes(sizes.clone()))
-        .build()
-        .unwrap();
+    let mut s =
+        base().plugin(EwcPlugin::new(EwcConfig::new(5.0)).unwrap()).plugin(BatchSizes(sizes.clone())).build().unwrap();
     s.train(&stream).unwrap();
     // 4 current + 4 memory, then 4 + the 2 left of the 6-sample memory pass (as Avalanche).
     assert_eq!(sizes.lock().unwrap()[2], vec![8, 6]);
     // Replay + LwF.
-    let mut s = base().plugin(LwfPlugin::new(LwfConfig::default().with_alpha(1.0).with_temperature(2.0)).unwrap()).build().unwrap();
+    let mut s = base()
+        .plugin(LwfPlugin::new(LwfConfig::default().with_alpha(1.0).with_temperature(2.0)).unwrap())
+        .build()
+        .unwrap();
     s.train(&stream).unwrap();
     assert_eq!(s.state().clock().train_exp_counter, 3);
 }

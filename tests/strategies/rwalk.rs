@@ -2,9 +2,9 @@
 //! penalty weights, penalty and its gradient), its hyper-parameter checks, and its behaviour
 //! on PermutedFMNIST (fixture).
 
-
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
@@ -14,7 +14,6 @@ use cl::core::{ClError, Result, StatePart};
 use cl::plugins::regularization::{ParamTensors, RWALK_EPS, RWalkConfig, RWalkPlugin, all_params, flat_grads};
 use cl::prelude::*;
 use cl::strategies::RWalk;
-use crate::common::*;
 
 fn vec_of(t: &Tensor<1>) -> Vec<f64> {
     t.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap().into_iter().map(f64::from).collect()
@@ -122,8 +121,11 @@ fn rwalk_fisher_scores_and_weights_match_a_hand_computation() {
     let (lr, alpha) = (0.2, 0.6);
     let stream = generated_stream("train", 2, 8);
     let steps = Arc::new(Mutex::new(Vec::new()));
-    let plugin = Arc::new(Mutex::new(RWalkPlugin::new(RWalkConfig::default().with_ewc_lambda(0.0).with_ewc_alpha(alpha).with_delta_t(2)).unwrap()));
-    let mut s = Naive::builder(tiny_mlp(4), sgd(lr), cl::default_device(), NaiveConfig::default()).unwrap()
+    let plugin = Arc::new(Mutex::new(
+        RWalkPlugin::new(RWalkConfig::default().with_ewc_lambda(0.0).with_ewc_alpha(alpha).with_delta_t(2)).unwrap(),
+    ));
+    let mut s = Naive::builder(tiny_mlp(4), sgd(lr), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(2)
         .plugin(Probe(steps.clone()))
         .plugin(Shared(plugin.clone()))
@@ -204,8 +206,11 @@ fn rwalk_penalty_and_its_gradient_match_the_formula() {
     let stream = generated_stream("train", 2, 8);
     let before = Arc::new(Mutex::new(Vec::new()));
     let after = Arc::new(Mutex::new(Vec::new()));
-    let plugin = Arc::new(Mutex::new(RWalkPlugin::new(RWalkConfig::default().with_ewc_lambda(lambda).with_ewc_alpha(0.9).with_delta_t(3)).unwrap()));
-    let mut s = Naive::builder(tiny_mlp(4), sgd(0.2), cl::default_device(), NaiveConfig::default()).unwrap()
+    let plugin = Arc::new(Mutex::new(
+        RWalkPlugin::new(RWalkConfig::default().with_ewc_lambda(lambda).with_ewc_alpha(0.9).with_delta_t(3)).unwrap(),
+    ));
+    let mut s = Naive::builder(tiny_mlp(4), sgd(0.2), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(2)
         .plugin(Probe(before.clone()))
         .plugin(Shared(plugin.clone()))
@@ -264,12 +269,30 @@ fn rwalk_penalty_and_its_gradient_match_the_formula() {
 #[test]
 fn rwalk_invalid_hyper_parameters_are_config_errors() {
     let bad = [
-        (RWalkConfig::default().with_ewc_lambda(-0.1).with_ewc_alpha(0.9).with_delta_t(10), "ewc_lambda_finite_non_negative"),
-        (RWalkConfig::default().with_ewc_lambda(f64::NAN).with_ewc_alpha(0.9).with_delta_t(10), "ewc_lambda_finite_non_negative"),
-        (RWalkConfig::default().with_ewc_lambda(f64::INFINITY).with_ewc_alpha(0.9).with_delta_t(10), "ewc_lambda_finite_non_negative"),
-        (RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(-0.1).with_delta_t(10), "ewc_alpha_in_unit_interval"),
-        (RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(1.01).with_delta_t(10), "ewc_alpha_in_unit_interval"),
-        (RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(f64::NAN).with_delta_t(10), "ewc_alpha_in_unit_interval"),
+        (
+            RWalkConfig::default().with_ewc_lambda(-0.1).with_ewc_alpha(0.9).with_delta_t(10),
+            "ewc_lambda_finite_non_negative",
+        ),
+        (
+            RWalkConfig::default().with_ewc_lambda(f64::NAN).with_ewc_alpha(0.9).with_delta_t(10),
+            "ewc_lambda_finite_non_negative",
+        ),
+        (
+            RWalkConfig::default().with_ewc_lambda(f64::INFINITY).with_ewc_alpha(0.9).with_delta_t(10),
+            "ewc_lambda_finite_non_negative",
+        ),
+        (
+            RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(-0.1).with_delta_t(10),
+            "ewc_alpha_in_unit_interval",
+        ),
+        (
+            RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(1.01).with_delta_t(10),
+            "ewc_alpha_in_unit_interval",
+        ),
+        (
+            RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(f64::NAN).with_delta_t(10),
+            "ewc_alpha_in_unit_interval",
+        ),
         (RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(0.9).with_delta_t(0), "delta_t_positive"),
     ];
     for (config, field) in bad {
@@ -278,12 +301,28 @@ fn rwalk_invalid_hyper_parameters_are_config_errors() {
             other => panic!("{config:?}: expected an InvalidConfig error on {field}, got {other:?}"),
         }
     }
-    for ok in [RWalkConfig::default(), RWalkConfig::default().with_ewc_lambda(0.0).with_ewc_alpha(0.0).with_delta_t(1), RWalkConfig::default().with_ewc_lambda(5.0).with_ewc_alpha(1.0).with_delta_t(1)] {
+    for ok in [
+        RWalkConfig::default(),
+        RWalkConfig::default().with_ewc_lambda(0.0).with_ewc_alpha(0.0).with_delta_t(1),
+        RWalkConfig::default().with_ewc_lambda(5.0).with_ewc_alpha(1.0).with_delta_t(1),
+    ] {
         assert!(RWalkPlugin::new(ok).is_ok());
     }
-    assert_eq!(RWalkConfig::default(), RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(0.9).with_delta_t(10), "Avalanche's defaults");
+    assert_eq!(
+        RWalkConfig::default(),
+        RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(0.9).with_delta_t(10),
+        "Avalanche's defaults"
+    );
     let dev = cl::default_device();
-    assert!(RWalk::builder(tiny_mlp(2), sgd(0.1), dev.clone(), RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(0.9).with_delta_t(0)).is_err());
+    assert!(
+        RWalk::builder(
+            tiny_mlp(2),
+            sgd(0.1),
+            dev.clone(),
+            RWalkConfig::default().with_ewc_lambda(0.1).with_ewc_alpha(0.9).with_delta_t(0)
+        )
+        .is_err()
+    );
     assert!(RWalk::builder(tiny_mlp(2), sgd(0.1), dev, RWalkConfig::default()).is_ok());
 }
 
@@ -302,9 +341,20 @@ use crate::common::regularisers::{accuracies, mlp, opt};
 fn rwalk_forgets_less_than_naive_on_permuted_fmnist() {
     let dev = cl::default_device();
     for seed in [0u64, 1, 2] {
-        let b = permuted_fmnist(&TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir())).unwrap();
+        let b =
+            permuted_fmnist(&TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir())).unwrap();
         let naive = accuracies(Naive::builder(mlp(), opt(), dev.clone(), NaiveConfig::default()).unwrap(), &b, seed);
-        let rwalk = accuracies(RWalk::builder(mlp(), opt(), dev.clone(), RWalkConfig::default().with_ewc_lambda(10.0).with_ewc_alpha(0.9).with_delta_t(10)).unwrap(), &b, seed);
+        let rwalk = accuracies(
+            RWalk::builder(
+                mlp(),
+                opt(),
+                dev.clone(),
+                RWalkConfig::default().with_ewc_lambda(10.0).with_ewc_alpha(0.9).with_delta_t(10),
+            )
+            .unwrap(),
+            &b,
+            seed,
+        );
         eprintln!("seed {seed}: Naive {naive:?}, RWalk λ=10 {rwalk:?}");
         assert!(rwalk.1 >= naive.1 + MARGIN, "seed {seed}: RWalk {rwalk:?} does not forget less than Naive {naive:?}");
         assert!(rwalk.2 >= 0.5, "seed {seed}: RWalk {rwalk:?} still learns the last experience");

@@ -1,10 +1,9 @@
 //! SplitFMNIST on the shipped Fashion-MNIST fixture: semantics, determinism, bad arguments.
 
-
 use std::collections::BTreeSet;
 
-use cl::prelude::*;
 use crate::common::*;
+use cl::prelude::*;
 
 fn sample_sets(b: &Benchmark) -> Vec<Vec<u32>> {
     b.train_stream.iter().map(|e| e.dataset.targets()).collect()
@@ -77,7 +76,9 @@ fn fixed_class_order_task_labels_and_relabelling() {
     }
     // Class 9 (first in the order) became label 0 of experience 0.
     let exp0 = &b.train_stream[0];
-    let raw = split_fmnist(&SplitMnistConfig::new(5).with_fixed_class_order(order.clone()).with_dataset_root(fixture_dir())).unwrap();
+    let raw =
+        split_fmnist(&SplitMnistConfig::new(5).with_fixed_class_order(order.clone()).with_dataset_root(fixture_dir()))
+            .unwrap();
     let raw_targets = raw.train_stream[0].dataset.targets();
     let mapped: Vec<u32> = raw_targets.iter().map(|&y| if y == 9 { 0 } else { 1 }).collect();
     assert_eq!(exp0.dataset.targets(), mapped);
@@ -87,21 +88,24 @@ fn fixed_class_order_task_labels_and_relabelling() {
 fn bad_arguments_are_errors() {
     for n in [0, 3, 11] {
         let err = split_fmnist(&SplitMnistConfig::new(n).with_dataset_root(fixture_dir())).unwrap_err();
-        assert!(
-            err.rule().is_some_and(|r| r.starts_with("n_experiences")),
-            "n_experiences = {n}: {err}"
-        );
+        assert!(err.rule().is_some_and(|r| r.starts_with("n_experiences")), "n_experiences = {n}: {err}");
     }
     // 3 experiences work when the first gets 4 classes (the others share the 6 left).
-    let b = split_fmnist(&SplitMnistConfig::new(3).with_per_exp_classes([(0, 4)]).with_dataset_root(fixture_dir())).unwrap();
+    let b = split_fmnist(&SplitMnistConfig::new(3).with_per_exp_classes([(0, 4)]).with_dataset_root(fixture_dir()))
+        .unwrap();
     assert_eq!(b.n_classes_per_exp, vec![4, 3, 3]);
-    let b = split_fmnist(&SplitMnistConfig::new(2).with_per_exp_classes([(1, 2)]).with_dataset_root(fixture_dir())).unwrap();
+    let b = split_fmnist(&SplitMnistConfig::new(2).with_per_exp_classes([(1, 2)]).with_dataset_root(fixture_dir()))
+        .unwrap();
     assert_eq!(b.n_classes_per_exp, vec![8, 2]);
     for bad in [vec![(3, 2)], vec![(0, 0)], vec![(0, 11)], vec![(0, 3), (1, 3), (2, 3)], vec![(0, 5)]] {
-        let err = split_fmnist(&SplitMnistConfig::new(3).with_per_exp_classes(bad.clone()).with_dataset_root(fixture_dir())).unwrap_err();
+        let err =
+            split_fmnist(&SplitMnistConfig::new(3).with_per_exp_classes(bad.clone()).with_dataset_root(fixture_dir()))
+                .unwrap_err();
         assert!(err.rule().is_some_and(|r| r.starts_with("per_exp_classes")), "{bad:?}: {err}");
     }
-    let err = split_fmnist(&SplitMnistConfig::new(2).with_fixed_class_order(vec![0, 1, 2]).with_dataset_root(fixture_dir())).unwrap_err();
+    let err =
+        split_fmnist(&SplitMnistConfig::new(2).with_fixed_class_order(vec![0, 1, 2]).with_dataset_root(fixture_dir()))
+            .unwrap_err();
     assert_eq!(err.rule(), Some("class_order_permutation"), "{err}");
 }
 

@@ -2,11 +2,10 @@
 //! keeps its accuracy on every experience (each task has its own head), while the
 //! class-incremental run with a single head forgets.
 
-
+use crate::common::*;
 use cl::benchmarks::SplitConfig;
 use cl::models::MtSimpleMlp;
 use cl::prelude::*;
-use crate::common::*;
 
 fn run<M: Model>(mut strategy: Strategy<M>, b: &Benchmark, task_il: bool) -> AccuracyMatrix {
     let n = b.n_experiences();
@@ -40,7 +39,8 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
         assert_eq!(exp.classes_in_this_experience, vec![0, 1]);
     }
     let model: MtSimpleMlp = SimpleMlpConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
-    let naive = Naive::builder(model, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap()
+    let naive = Naive::builder(model, optimizer(), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(32)
         .train_epochs(3)
         .eval_mb_size(100)
@@ -51,7 +51,8 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
     eprintln!("task-IL accuracy matrix {:?}", task_il.rows());
 
     let class_il_model = SimpleMlpConfig::new().init(&cl::default_device()).unwrap();
-    let naive = Naive::builder(class_il_model, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap()
+    let naive = Naive::builder(class_il_model, optimizer(), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(32)
         .train_epochs(3)
         .eval_mb_size(100)
@@ -75,7 +76,8 @@ fn a_multi_head_model_gets_one_head_per_task_label_in_the_stream() {
     let config = SplitConfig::new(5).with_seed(2).with_return_task_id(true).with_dataset_root(fixture_dir());
     let b = split_fmnist(&config).unwrap();
     let model = SimpleMlpConfig::new().with_num_classes(2).init_multitask(&cl::default_device()).unwrap();
-    let mut s = Naive::builder(model, optimizer(), cl::default_device(), NaiveConfig::default()).unwrap()
+    let mut s = Naive::builder(model, optimizer(), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(100)
         .build()
         .unwrap();
@@ -111,9 +113,20 @@ fn every_method_trains_a_multi_head_model_on_task_incremental_split_fmnist() {
     let model = || SimpleMlpConfig::new().with_num_classes(2).init_multitask(&dev()).unwrap();
     let builders = vec![
         ("EWC", Ewc::builder(model(), optimizer(), dev(), EwcConfig::new(50.0)).unwrap()),
-        ("SI", SynapticIntelligence::builder(model(), optimizer(), dev(), SynapticIntelligenceConfig::new(1.0)).unwrap()),
-        ("MAS", Mas::builder(model(), optimizer(), dev(), MasConfig::default().with_lambda_reg(1.0).with_alpha(0.5)).unwrap()),
-        ("LwF", Lwf::builder(model(), optimizer(), dev(), LwfConfig::default().with_alpha(1.0).with_temperature(2.0)).unwrap()),
+        (
+            "SI",
+            SynapticIntelligence::builder(model(), optimizer(), dev(), SynapticIntelligenceConfig::new(1.0)).unwrap(),
+        ),
+        (
+            "MAS",
+            Mas::builder(model(), optimizer(), dev(), MasConfig::default().with_lambda_reg(1.0).with_alpha(0.5))
+                .unwrap(),
+        ),
+        (
+            "LwF",
+            Lwf::builder(model(), optimizer(), dev(), LwfConfig::default().with_alpha(1.0).with_temperature(2.0))
+                .unwrap(),
+        ),
         ("LFL", Lfl::builder(model(), optimizer(), dev(), LflConfig::new(1.0)).unwrap()),
         ("GEM", Gem::builder(model(), optimizer(), dev(), GemConfig::new(64).with_memory_strength(0.5)).unwrap()),
         ("A-GEM", AGem::builder(model(), optimizer(), dev(), AGemConfig::new(64).with_sample_size(64)).unwrap()),

@@ -1,10 +1,9 @@
 //! Training-control plugins: early stopping, learning-rate scheduling, from-scratch training.
 
-
 use std::sync::{Arc, Mutex};
 
-use cl::core::{ClError, Experience, Plugin, Result, StrategyState, Stream};
 use cl::core::PevalMode;
+use cl::core::{ClError, Experience, Plugin, Result, StrategyState, Stream};
 use cl::plugins::StepGranularity;
 
 /// A scheduler plugin from a schedule and the config's setters.
@@ -12,14 +11,19 @@ fn sched(s: SchedulerConfig, f: impl FnOnce(LrSchedulerConfig) -> LrSchedulerCon
     LrSchedulerPlugin::new(f(LrSchedulerConfig::new(s))).unwrap()
 }
 
-fn es(patience: usize, stream: &str, f: impl FnOnce(EarlyStoppingConfig) -> EarlyStoppingConfig) -> EarlyStoppingPlugin {
+fn es(
+    patience: usize,
+    stream: &str,
+    f: impl FnOnce(EarlyStoppingConfig) -> EarlyStoppingConfig,
+) -> EarlyStoppingPlugin {
     EarlyStoppingPlugin::new(f(EarlyStoppingConfig::new(patience, stream))).unwrap()
 }
-use cl::prelude::*;
 use crate::common::*;
+use cl::prelude::*;
 
 fn builder(model: SimpleMlp, lr: f64, epochs: usize) -> StrategyBuilder<SimpleMlp> {
-    Naive::builder(model, OptimizerSpec::sgd(lr), cl::default_device(), NaiveConfig::default()).unwrap()
+    Naive::builder(model, OptimizerSpec::sgd(lr), cl::default_device(), NaiveConfig::default())
+        .unwrap()
         .train_mb_size(2)
         .train_epochs(epochs)
         .eval_mb_size(2)
@@ -129,12 +133,17 @@ fn early_stopping_margin_mode_and_metric_key() {
 
     // Mode Min on a loss: the lowest value is the best.
     let plugin = es(2, "valid", |c| c.with_metric_name("Loss_Stream").with_mode(EarlyStoppingMode::Min));
-    let (epochs, w, last) = run_scripted(plugin, "Loss_Stream/eval_phase/valid_stream/Task000", vec![2.0, 1.0, 0.8, 0.9, 1.5, 0.1]);
+    let (epochs, w, last) =
+        run_scripted(plugin, "Loss_Stream/eval_phase/valid_stream/Task000", vec![2.0, 1.0, 0.8, 0.9, 1.5, 0.1]);
     assert_eq!(epochs, 4, "best at epoch 2, stop before epoch 4");
     assert_eq!(last, w[2]);
 
     // Another stream or metric is ignored: training runs all epochs.
-    for key in ["Top1_Acc_Stream/eval_phase/valid2_stream/Task000", "Top1_Acc_Stream/eval_phase/test_stream", "Loss_Stream/eval_phase/valid_stream"] {
+    for key in [
+        "Top1_Acc_Stream/eval_phase/valid2_stream/Task000",
+        "Top1_Acc_Stream/eval_phase/test_stream",
+        "Loss_Stream/eval_phase/valid_stream",
+    ] {
         let es = EarlyStoppingPlugin::new(EarlyStoppingConfig::new(1, "valid")).unwrap();
         let (epochs, _, _) = run_scripted(es, key, vec![0.5; 10]);
         assert_eq!(epochs, 10, "{key} is not watched");
@@ -146,10 +155,19 @@ fn early_stopping_margin_mode_and_metric_key() {
 
 #[test]
 fn early_stopping_validates_its_configuration() {
-    assert!(matches!(EarlyStoppingPlugin::new(EarlyStoppingConfig::new(0, "valid")), Err(ClError::InvalidConfig { rule: "patience_positive", .. })));
+    assert!(matches!(
+        EarlyStoppingPlugin::new(EarlyStoppingConfig::new(0, "valid")),
+        Err(ClError::InvalidConfig { rule: "patience_positive", .. })
+    ));
     let es = || EarlyStoppingConfig::new(1, "valid");
     for m in [-0.1, f64::NAN, f64::INFINITY] {
-        assert!(matches!(EarlyStoppingPlugin::new(es().with_margin(m)), Err(ClError::InvalidConfig { rule: "margin_finite_non_negative", .. })), "{m}");
+        assert!(
+            matches!(
+                EarlyStoppingPlugin::new(es().with_margin(m)),
+                Err(ClError::InvalidConfig { rule: "margin_finite_non_negative", .. })
+            ),
+            "{m}"
+        );
     }
     assert!(EarlyStoppingPlugin::new(es().with_margin(0.0)).is_ok());
     assert_eq!(
@@ -269,7 +287,8 @@ fn assert_close(actual: &[f64], expected: &[f64]) {
 fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
     // StepLR(step_size=2, gamma=0.5), lr 0.1, 5 epochs, 2 experiences.
     let per_exp = [0.1, 0.1, 0.05, 0.05, 0.025];
-    let (epochs, iterations, last) = run_lr(sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| c), 0.1, 5, 2);
+    let (epochs, iterations, last) =
+        run_lr(sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| c), 0.1, 5, 2);
     assert_close(&epochs, &[per_exp, per_exp].concat());
     let per_iter: Vec<f64> = per_exp.iter().flat_map(|&lr| [lr; 3]).collect();
     assert_close(&iterations, &[per_iter.clone(), per_iter].concat());
@@ -277,11 +296,18 @@ fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
 
     // Without resetting the scheduler the schedule continues; reset_lr gives the first epoch of
     // the next experience the initial lr.
-    let (epochs, _, _) = run_lr(sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| c.with_reset_scheduler(false)), 0.1, 5, 2);
+    let (epochs, _, _) =
+        run_lr(sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| c.with_reset_scheduler(false)), 0.1, 5, 2);
     assert_close(&epochs, &[0.1, 0.1, 0.05, 0.05, 0.025, 0.1, 0.0125, 0.0125, 0.00625, 0.00625]);
     // Neither reset: the lr continues from where it was.
-    let (epochs, _, last) =
-        run_lr(sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| c.with_reset_scheduler(false).with_reset_lr(false)), 0.1, 3, 2);
+    let (epochs, _, last) = run_lr(
+        sched(SchedulerConfig::Step { step_size: 2, gamma: 0.5 }, |c| {
+            c.with_reset_scheduler(false).with_reset_lr(false)
+        }),
+        0.1,
+        3,
+        2,
+    );
     assert_close(&epochs, &[0.1, 0.1, 0.05, 0.05, 0.025, 0.025]);
     assert!((last - 0.0125).abs() < 1e-12);
 
@@ -291,11 +317,17 @@ fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
     assert_close(&epochs, &[cos(0.0), cos(1.0), cos(2.0), cos(3.0), cos(4.0)]);
 
     // Linear warm-up: LinearLR(start_factor=0.25, end_factor=1, total_iters=2).
-    let (epochs, _, _) = run_lr(sched(SchedulerConfig::Linear { start_factor: 0.25, end_factor: 1.0, total_iters: 2 }, |c| c), 0.08, 4, 1);
+    let (epochs, _, _) = run_lr(
+        sched(SchedulerConfig::Linear { start_factor: 0.25, end_factor: 1.0, total_iters: 2 }, |c| c),
+        0.08,
+        4,
+        1,
+    );
     assert_close(&epochs, &[0.02, 0.05, 0.08, 0.08]);
 
     // MultiStepLR and LambdaLR.
-    let (epochs, _, _) = run_lr(sched(SchedulerConfig::MultiStep { milestones: vec![1, 3], gamma: 0.1 }, |c| c), 0.5, 4, 1);
+    let (epochs, _, _) =
+        run_lr(sched(SchedulerConfig::MultiStep { milestones: vec![1, 3], gamma: 0.1 }, |c| c), 0.5, 4, 1);
     assert_close(&epochs, &[0.5, 0.05, 0.05, 0.005]);
     let (epochs, _, _) = run_lr(LrSchedulerPlugin::lambda(|t| 1.0 / (t + 1) as f64), 0.6, 3, 1);
     assert_close(&epochs, &[0.6, 0.3, 0.2]);
@@ -304,7 +336,8 @@ fn lr_scheduler_steps_after_each_epoch_and_resets_per_experience() {
 #[test]
 fn lr_scheduler_steps_after_each_iteration() {
     // ExponentialLR(gamma=0.5) stepped per iteration, 2 epochs of 3 iterations, 2 experiences.
-    let plugin = sched(SchedulerConfig::Exponential { gamma: 0.5 }, |c| c.with_step_granularity(StepGranularity::Iteration));
+    let plugin =
+        sched(SchedulerConfig::Exponential { gamma: 0.5 }, |c| c.with_step_granularity(StepGranularity::Iteration));
     let (epochs, iterations, _) = run_lr(plugin, 0.08, 2, 2);
     let per_exp: Vec<f64> = (0..6).map(|i| 0.08 * 0.5f64.powi(i)).collect();
     assert_close(&iterations, &[per_exp.clone(), per_exp].concat());
@@ -329,11 +362,16 @@ fn lr_scheduler_configuration_errors() {
     assert_eq!(rule(SchedulerConfig::Step { step_size: 0, gamma: 0.1 }), Some("step_size_positive"));
     assert_eq!(rule(SchedulerConfig::Exponential { gamma: -0.5 }), Some("gamma_finite_positive"));
     assert_eq!(rule(SchedulerConfig::cosine_annealing(0)), Some("t_max_positive"));
-    assert_eq!(rule(SchedulerConfig::Linear { start_factor: 0.0, end_factor: 1.0, total_iters: 2 }), Some("start_factor_finite_positive"));
+    assert_eq!(
+        rule(SchedulerConfig::Linear { start_factor: 0.0, end_factor: 1.0, total_iters: 2 }),
+        Some("start_factor_finite_positive")
+    );
     // Burn's cosine scheduler rejects lr > 1: reported when training starts (the built-in
     // CosineAnnealing, PyTorch's, accepts any rate).
     let stream = generated_stream("train", 1, 6);
-    let burn_cosine = LrSchedulerPlugin::from_config(|lr| cl::burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig::new(lr, 4));
+    let burn_cosine = LrSchedulerPlugin::from_config(|lr| {
+        cl::burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig::new(lr, 4)
+    });
     let mut s = builder(tiny_mlp(2), 2.0, 1).plugin(burn_cosine).build().unwrap();
     assert!(matches!(s.train(&stream[0]), Err(ClError::InvalidConfig { rule: "lr_scheduler", .. })));
     // Two schedulers own the learning rate.
@@ -395,17 +433,23 @@ fn from_scratch_resets_the_optimizer_state() {
         let log: Shared<(Vec<f32>, Vec<f32>)> = Arc::default();
         let initial = tiny_mlp(2);
         let init = initial.clone();
-        let mut s = Naive::builder(initial, OptimizerSpec::sgd(0.1).with_momentum(0.9), cl::default_device(), NaiveConfig::default()).unwrap()
-            .train_mb_size(6)
-            .train_epochs(4)
-            .plugin(
-                FromScratchPlugin::new(FromScratchConfig::default().with_reset_optimizer(reset))
-                    .unwrap()
-                    .with_factory(move || init.clone()),
-            )
-            .plugin(ModelProbe(log.clone(), Vec::new()))
-            .build()
-            .unwrap();
+        let mut s = Naive::builder(
+            initial,
+            OptimizerSpec::sgd(0.1).with_momentum(0.9),
+            cl::default_device(),
+            NaiveConfig::default(),
+        )
+        .unwrap()
+        .train_mb_size(6)
+        .train_epochs(4)
+        .plugin(
+            FromScratchPlugin::new(FromScratchConfig::default().with_reset_optimizer(reset))
+                .unwrap()
+                .with_factory(move || init.clone()),
+        )
+        .plugin(ModelProbe(log.clone(), Vec::new()))
+        .build()
+        .unwrap();
         s.train(&stream).unwrap();
         let log = log.lock().unwrap().clone();
         assert_eq!(log[0].0, log[1].0, "both experiences start from the same weights");

@@ -1,10 +1,9 @@
 //! PermutedFMNIST and RotatedFMNIST on the shipped fixture.
 
-
+use crate::common::*;
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist, rotated_fmnist};
 use cl::core::data::ClassificationDataset;
 use cl::prelude::*;
-use crate::common::*;
 use rand::SeedableRng;
 
 /// Eval-view batch of the first `n` samples, as host values.

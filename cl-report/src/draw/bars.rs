@@ -6,8 +6,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    DESC_SIZE, DrawResult, Figure, LABEL_SIZE, TITLE_SIZE, UNIT, cell_of, centres, font, header,
-    series_colour,
+    DESC_SIZE, DrawResult, Figure, LABEL_SIZE, TITLE_SIZE, UNIT, cell_of, centres, font, header, series_colour,
 };
 use crate::strategies::{StrategySummary, display_names};
 
@@ -28,37 +27,18 @@ const PANEL_HEIGHT: u32 = 400;
 type Measure = (&'static str, fn(&StrategySummary) -> Option<f64>);
 /// Final average accuracy, then forgetting.
 const MEASURES: [Measure; 2] = [
-    ("final average accuracy (higher is better)", |r| {
-        r.final_average_accuracy
-    }),
+    ("final average accuracy (higher is better)", |r| r.final_average_accuracy),
     ("forgetting (lower is better)", |r| r.forgetting),
 ];
 
 impl Figure for Bars<'_> {
     fn size(&self) -> (u32, u32) {
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        let widest = clamp(
-            self.groups
-                .iter()
-                .map(|(_, rows)| rows.len())
-                .max()
-                .unwrap_or(1),
-        );
-        let longest = self
-            .groups
-            .iter()
-            .flat_map(|(_, rows)| display_names(rows))
-            .map(|n| n.chars().count())
-            .max();
-        let group = GROUP_WIDTH.max(
-            clamp(longest.unwrap_or(0))
-                .saturating_mul(9)
-                .saturating_add(24),
-        );
+        let widest = clamp(self.groups.iter().map(|(_, rows)| rows.len()).max().unwrap_or(1));
+        let longest = self.groups.iter().flat_map(|(_, rows)| display_names(rows)).map(|n| n.chars().count()).max();
+        let group = GROUP_WIDTH.max(clamp(longest.unwrap_or(0)).saturating_mul(9).saturating_add(24));
         let w = group.saturating_mul(widest).saturating_add(200);
-        let h = PANEL_HEIGHT
-            .saturating_mul(clamp(self.groups.len().max(1)))
-            .saturating_add(120);
+        let h = PANEL_HEIGHT.saturating_mul(clamp(self.groups.len().max(1))).saturating_add(120);
         (w.max(900), h)
     }
 
@@ -90,10 +70,7 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> DrawResult<
     let left = Pos::new(HPos::Left, VPos::Center);
     let mut x = w as i32 / 2 - 330;
     for (k, (label, _)) in MEASURES.iter().enumerate() {
-        area.draw(&Rectangle::new(
-            [(x, 15), (x + 18, 33)],
-            series_colour(k).filled(),
-        ))?;
+        area.draw(&Rectangle::new([(x, 15), (x + 18, 33)], series_colour(k).filled()))?;
         area.draw_text(label, &font(DESC_SIZE).pos(left), (x + 26, 24))?;
         x += 380;
     }
@@ -116,10 +93,7 @@ fn draw_panel<DB: DrawingBackend>(
         .margin_right(30)
         .x_label_area_size(40)
         .y_label_area_size(75)
-        .build_cartesian_2d(
-            (0..n as i32 * UNIT).with_key_points(centres(n)),
-            y_range.clone(),
-        )?;
+        .build_cartesian_2d((0..n as i32 * UNIT).with_key_points(centres(n)), y_range.clone())?;
     let names = display_names(rows);
     let name = |x: &i32| names.get(cell_of(*x, n)).cloned().unwrap_or_default();
     chart
@@ -134,10 +108,7 @@ fn draw_panel<DB: DrawingBackend>(
         .light_line_style(TRANSPARENT)
         .draw()?;
     if y_range.start < 0.0 {
-        chart.draw_series(LineSeries::new(
-            [(0, 0.0), (n as i32 * UNIT, 0.0)],
-            BLACK.stroke_width(1),
-        ))?;
+        chart.draw_series(LineSeries::new([(0, 0.0), (n as i32 * UNIT, 0.0)], BLACK.stroke_width(1)))?;
     }
     let above = Pos::new(HPos::Center, VPos::Bottom);
     for (i, r) in rows.iter().enumerate() {
@@ -152,18 +123,11 @@ fn draw_panel<DB: DrawingBackend>(
             let x1 = x0 + UNIT * 2 / 5;
             let value = get(r).filter(|v| v.is_finite());
             if let Some(v) = value {
-                chart.draw_series([Rectangle::new(
-                    [(x0, 0.0), (x1, v)],
-                    series_colour(k).filled(),
-                )])?;
+                chart.draw_series([Rectangle::new([(x0, 0.0), (x1, v)], series_colour(k).filled())])?;
             }
             let label = value.map_or("n/a".to_string(), |v| format!("{v:.2}"));
             let style = font(LABEL_SIZE).pos(above);
-            chart.draw_series([Text::new(
-                label,
-                ((x0 + x1) / 2, value.unwrap_or(0.0).max(0.0) + 0.01),
-                style,
-            )])?;
+            chart.draw_series([Text::new(label, ((x0 + x1) / 2, value.unwrap_or(0.0).max(0.0) + 0.01), style)])?;
         }
     }
     Ok(())

@@ -23,7 +23,8 @@ impl Figure for Curves<'_> {
         let area = header(
             root,
             &self.title,
-            &["top-1 accuracy on each test experience at each evaluation, against the training iterations done".to_string()],
+            &["top-1 accuracy on each test experience at each evaluation, against the training iterations done"
+                .to_string()],
         )?;
         let (w, _) = area.dim_in_pixel();
         let (plot, side) = area.split_horizontally(w.saturating_sub(200));
@@ -47,37 +48,17 @@ impl Figure for Curves<'_> {
         let mut entries = Vec::new();
         for (k, (experience, points)) in self.curves.experiences().iter().enumerate() {
             let colour = series_colour(k);
-            let points: Vec<(f64, f64)> = points
-                .iter()
-                .filter(|(_, v)| v.is_finite())
-                .map(|&(x, v)| (x as f64, v))
-                .collect();
-            chart.draw_series(LineSeries::new(
-                points.iter().copied(),
-                colour.stroke_width(2),
-            ))?;
+            let points: Vec<(f64, f64)> =
+                points.iter().filter(|(_, v)| v.is_finite()).map(|&(x, v)| (x as f64, v)).collect();
+            chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?;
             entries.push((format!("exp {experience}"), colour, false));
         }
-        let stream: Vec<(f64, f64)> = self
-            .curves
-            .stream()
-            .iter()
-            .filter(|(_, v)| v.is_finite())
-            .map(|&(x, v)| (x as f64, v))
-            .collect();
+        let stream: Vec<(f64, f64)> =
+            self.curves.stream().iter().filter(|(_, v)| v.is_finite()).map(|&(x, v)| (x as f64, v)).collect();
         if !stream.is_empty() {
-            chart.draw_series(DashedLineSeries::new(
-                stream.iter().copied(),
-                8,
-                5,
-                BLACK.stroke_width(2),
-            ))?;
-            chart.draw_series(
-                stream
-                    .iter()
-                    .map(|&p| Cross::new(p, 5, BLACK.stroke_width(2))),
-            )?;
+            chart.draw_series(DashedLineSeries::new(stream.iter().copied(), 8, 5, BLACK.stroke_width(2)))?;
+            chart.draw_series(stream.iter().map(|&p| Cross::new(p, 5, BLACK.stroke_width(2))))?;
             entries.push(("whole stream".to_string(), BLACK, true));
         }
         legend(&side, "test experience", &entries)
@@ -86,14 +67,7 @@ impl Figure for Curves<'_> {
 
 /// 0 to 1.02, widened to hold any value outside `[0, 1]`.
 fn y_range(curves: &AccuracyCurves) -> std::ops::Range<f64> {
-    let values = curves
-        .experiences()
-        .iter()
-        .flat_map(|(_, p)| p.iter())
-        .chain(curves.stream())
-        .map(|(_, v)| *v);
-    let (low, high) = values
-        .filter(|v| v.is_finite())
-        .fold((0.0f64, 1.0f64), |(l, h), v| (l.min(v), h.max(v)));
+    let values = curves.experiences().iter().flat_map(|(_, p)| p.iter()).chain(curves.stream()).map(|(_, v)| *v);
+    let (low, high) = values.filter(|v| v.is_finite()).fold((0.0f64, 1.0f64), |(l, h), v| (l.min(v), h.max(v)));
     low..high + 0.02
 }

@@ -4,9 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{
-    DESC_SIZE, DrawResult, Figure, LABEL_SIZE, UNIT, cell_of, centres, fmt_value, font, header,
-};
+use super::{DESC_SIZE, DrawResult, Figure, LABEL_SIZE, UNIT, cell_of, centres, fmt_value, font, header};
 use crate::matrix::AccuracyMatrix;
 
 /// The heatmap of an [`AccuracyMatrix`], row 0 at the top.
@@ -39,9 +37,7 @@ impl Figure for Heatmap<'_> {
         if let Some(f) = m.forgetting() {
             summary.push(format!("forgetting {}", fmt_value(f)));
         }
-        let mut lines = vec![
-            "cell (i, j): accuracy on test experience j after training on experience i".to_string(),
-        ];
+        let mut lines = vec!["cell (i, j): accuracy on test experience j after training on experience i".to_string()];
         if !summary.is_empty() {
             lines.push(summary.join(", "));
         }
@@ -67,26 +63,16 @@ impl Figure for Heatmap<'_> {
             .label_style(font(LABEL_SIZE))
             .axis_desc_style(font(DESC_SIZE))
             .draw()?;
-        let cells: Vec<(usize, usize, Option<f64>)> = (0..rows)
-            .flat_map(|i| (0..cols).map(move |j| (i, j, m.get(i, j))))
-            .collect();
+        let cells: Vec<(usize, usize, Option<f64>)> =
+            (0..rows).flat_map(|i| (0..cols).map(move |j| (i, j, m.get(i, j)))).collect();
         chart.draw_series(cells.iter().map(|&(i, j, v)| {
             let (x, y) = (j as i32 * UNIT, (rows - 1 - i) as i32 * UNIT);
             Rectangle::new([(x, y), (x + UNIT, y + UNIT)], cell_colour(v).filled())
         }))?;
         chart.draw_series(cells.iter().map(|&(i, j, v)| {
-            let (x, y) = (
-                j as i32 * UNIT + UNIT / 2,
-                (rows - 1 - i) as i32 * UNIT + UNIT / 2,
-            );
-            let text_colour = if v.is_some_and(|v| v > 0.55) {
-                &WHITE
-            } else {
-                &BLACK
-            };
-            let style = font(DESC_SIZE)
-                .color(text_colour)
-                .pos(Pos::new(HPos::Center, VPos::Center));
+            let (x, y) = (j as i32 * UNIT + UNIT / 2, (rows - 1 - i) as i32 * UNIT + UNIT / 2);
+            let text_colour = if v.is_some_and(|v| v > 0.55) { &WHITE } else { &BLACK };
+            let style = font(DESC_SIZE).color(text_colour).pos(Pos::new(HPos::Center, VPos::Center));
             Text::new(v.map_or("—".to_string(), fmt_value), (x, y), style)
         }))?;
         // A thin frame around every cell keeps equal neighbours apart.
@@ -100,13 +86,7 @@ impl Figure for Heatmap<'_> {
 
 /// White → dark blue for 0 → 1 (the "Blues" colour map); light grey when not measured.
 fn cell_colour(v: Option<f64>) -> RGBColor {
-    const STOPS: [(u8, u8, u8); 5] = [
-        (247, 251, 255),
-        (198, 219, 239),
-        (107, 174, 214),
-        (33, 113, 181),
-        (8, 48, 107),
-    ];
+    const STOPS: [(u8, u8, u8); 5] = [(247, 251, 255), (198, 219, 239), (107, 174, 214), (33, 113, 181), (8, 48, 107)];
     let Some(v) = v.filter(|v| v.is_finite()) else {
         return RGBColor(225, 225, 225);
     };
@@ -129,14 +109,6 @@ mod tests {
         assert_eq!(cell_colour(Some(1.0)), RGBColor(8, 48, 107));
         assert_eq!(cell_colour(Some(2.0)), RGBColor(8, 48, 107));
         assert_eq!(cell_colour(None), cell_colour(Some(f64::NAN)));
-        assert_eq!(
-            (
-                cell_of(4500, 5),
-                cell_of(500, 5),
-                cell_of(9000, 5),
-                cell_of(-3, 5)
-            ),
-            (4, 0, 4, 0)
-        );
+        assert_eq!((cell_of(4500, 5), cell_of(500, 5), cell_of(9000, 5), cell_of(-3, 5)), (4, 0, 4, 0));
     }
 }

@@ -16,8 +16,7 @@ use crate::font::{FAMILY, ensure_registered};
 use crate::png::encode_rgb;
 
 /// The error of drawing on backend `DB`.
-pub(crate) type DrawResult<DB> =
-    std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// A picture that can be drawn on any plotters backend.
 pub(crate) trait Figure {
@@ -44,51 +43,29 @@ pub(crate) fn render<F: Figure>(figure: &F, stem: &Path) -> Result<Pictures> {
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| ReportError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::Write { path: dir.to_path_buf(), source })?;
     }
     let (w, h) = figure.size();
     if u64::from(w) * u64::from(h) > MAX_PIXELS {
         let message = format!("the picture would be {w} × {h} pixels, over {MAX_PIXELS}");
         return Err(ReportError::TooLarge { path: png, message });
     }
-    ensure_registered().map_err(|message| ReportError::Render {
-        path: png.clone(),
-        message,
-    })?;
+    ensure_registered().map_err(|message| ReportError::Render { path: png.clone(), message })?;
 
     let mut rgb = vec![255u8; w as usize * h as usize * 3];
     {
-        let root =
-            text::GlyphText(BitMapBackend::with_buffer(&mut rgb, (w, h))).into_drawing_area();
-        draw_on(figure, &root).map_err(|message| ReportError::Render {
-            path: png.clone(),
-            message,
-        })?;
+        let root = text::GlyphText(BitMapBackend::with_buffer(&mut rgb, (w, h))).into_drawing_area();
+        draw_on(figure, &root).map_err(|message| ReportError::Render { path: png.clone(), message })?;
     }
-    let bytes = encode_rgb(w, h, &rgb).map_err(|message| ReportError::Render {
-        path: png.clone(),
-        message,
-    })?;
-    std::fs::write(&png, bytes).map_err(|source| ReportError::Write {
-        path: png.clone(),
-        source,
-    })?;
+    let bytes = encode_rgb(w, h, &rgb).map_err(|message| ReportError::Render { path: png.clone(), message })?;
+    std::fs::write(&png, bytes).map_err(|source| ReportError::Write { path: png.clone(), source })?;
 
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, (w, h)).into_drawing_area();
-        draw_on(figure, &root).map_err(|message| ReportError::Render {
-            path: svg.clone(),
-            message,
-        })?;
+        draw_on(figure, &root).map_err(|message| ReportError::Render { path: svg.clone(), message })?;
     }
-    std::fs::write(&svg, text).map_err(|source| ReportError::Write {
-        path: svg.clone(),
-        source,
-    })?;
+    std::fs::write(&svg, text).map_err(|source| ReportError::Write { path: svg.clone(), source })?;
     Ok(Pictures { png, svg })
 }
 
@@ -165,11 +142,7 @@ pub(crate) fn cell_of(v: i32, n: usize) -> usize {
 
 /// A value for labels: 3 decimals, or `—` for NaN.
 pub(crate) fn fmt_value(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.3}")
-    } else {
-        "—".into()
-    }
+    if v.is_finite() { format!("{v:.3}") } else { "—".into() }
 }
 
 /// A legend in its own area: a heading, then one line sample (dashed if asked) and label per
@@ -186,16 +159,10 @@ pub(crate) fn legend<DB: DrawingBackend>(
         y += 30;
         if *dashed {
             for k in 0..3 {
-                area.draw(&PathElement::new(
-                    vec![(x + k * 12, y), (x + k * 12 + 8, y)],
-                    colour.stroke_width(3),
-                ))?;
+                area.draw(&PathElement::new(vec![(x + k * 12, y), (x + k * 12 + 8, y)], colour.stroke_width(3)))?;
             }
         } else {
-            area.draw(&PathElement::new(
-                vec![(x, y), (x + 32, y)],
-                colour.stroke_width(3),
-            ))?;
+            area.draw(&PathElement::new(vec![(x, y), (x + 32, y)], colour.stroke_width(3)))?;
             area.draw(&Circle::new((x + 16, y), 4, colour.filled()))?;
         }
         area.draw_text(label, &font(DESC_SIZE).pos(left), (x + 44, y))?;

@@ -10,18 +10,14 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
 use plotters::prelude::DrawingBackend;
 use plotters_backend::text_anchor::{HPos, VPos};
-use plotters_backend::{
-    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
-};
+use plotters_backend::{BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind};
 
 use crate::font::DEJAVU_SANS;
 
 /// The bundled font, parsed once.
 fn font() -> Result<&'static FontRef<'static>, FontError> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
-    FONT.get_or_init(|| FontRef::try_from_slice(DEJAVU_SANS).ok())
-        .as_ref()
-        .ok_or(FontError)
+    FONT.get_or_init(|| FontRef::try_from_slice(DEJAVU_SANS).ok()).as_ref().ok_or(FontError)
 }
 
 /// The bundled font could not be parsed.
@@ -181,11 +177,7 @@ impl<DB: DrawingBackend> DrawingBackend for GlyphText<DB> {
             let mut pixels = Vec::new();
             outline.draw(|x, y, coverage| {
                 if coverage > 0.0 {
-                    pixels.push((
-                        bounds.min.x as i32 + x as i32,
-                        bounds.min.y as i32 + y as i32,
-                        coverage,
-                    ));
+                    pixels.push((bounds.min.x as i32 + x as i32, bounds.min.y as i32 + y as i32, coverage));
                 }
             });
             for (x, y, coverage) in pixels {
@@ -193,13 +185,7 @@ impl<DB: DrawingBackend> DrawingBackend for GlyphText<DB> {
                 let (x, y) = (pos.0 + x, pos.1 + y);
                 if x >= 0 && y >= 0 && (x as u32) < w && (y as u32) < h {
                     let alpha = colour.alpha * f64::from(coverage.min(1.0));
-                    self.0.draw_pixel(
-                        (x, y),
-                        BackendColor {
-                            alpha,
-                            rgb: colour.rgb,
-                        },
-                    )?;
+                    self.0.draw_pixel((x, y), BackendColor { alpha, rgb: colour.rgb })?;
                 }
             }
         }
