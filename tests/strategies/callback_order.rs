@@ -168,7 +168,7 @@ fn expected_periodic(eval_every: usize, epochs: usize) -> Vec<String> {
             }
             epoch += 1;
         }
-        if name == "after_training_exp" && !(eval_every > 0 && (epochs - 1) % eval_every == 0) {
+        if name == "after_training_exp" && !(eval_every > 0 && (epochs - 1).is_multiple_of(eval_every)) {
             out.extend(eval.iter().cloned());
         }
     }

@@ -1,6 +1,9 @@
 //! Integration tests of the strategies, plugins and models on real data (one test binary: each
 //! binary links Burn, so the tests are grouped by concept).
 
+// Test code: probes record nested vectors, and hand computations index several arrays at once.
+#![allow(clippy::type_complexity, clippy::needless_range_loop)]
+
 #[path = "../common/mod.rs"]
 mod common;
 

@@ -104,7 +104,7 @@ fn ewc_penalty_and_its_gradient_match_the_formula() {
         }
     }
     for mode in [EwcMode::Separate, EwcMode::Online { decay_factor: 0.5 }] {
-        let config = EwcConfig::new(lambda).with_mode(mode.clone());
+        let config = EwcConfig::new(lambda).with_mode(mode);
         let mut ewc = EwcPlugin::new(config).unwrap();
         for exp in 0..2 {
             ewc.set_importance_data(exp as u64, fisher[exp].clone(), anchor[exp].clone());
