@@ -50,9 +50,9 @@ pub const MOMENTUM: f64 = 0.9;
 pub const EPOCHS: usize = 1;
 /// Memory size of Replay and GDumb.
 pub const MEM_SIZE: usize = 500;
-/// SI λ (importance clipped below at 0), the value of `tests/regularization.rs`.
+/// SI λ (importance clipped below at 0), the value of `tests/strategies/regularization.rs`.
 pub const SI_LAMBDA: f64 = 1000.0;
-/// MAS α (weight of the old importance), the value of `tests/regularization.rs`.
+/// MAS α (weight of the old importance), the value of `tests/strategies/regularization.rs`.
 pub const MAS_ALPHA: f64 = 0.5;
 /// RWalk α (running-Fisher weight of the newest g²) and Δt: Avalanche's defaults.
 pub const RWALK_ALPHA_DELTA_T: (f64, u64) = (0.9, 10);
@@ -72,7 +72,7 @@ pub struct RegLambdas {
 // Why λ depends on the benchmark. A penalty adds a curvature h = 2λ·F (EWC), 2λ·Ω (MAS) or
 // 2λ·P (RWalk) to the loss, and SGD with lr 0.01 and momentum 0.9 is unstable along a direction
 // once lr·h > 2·(1 + momentum), i.e. h > 380 (the penalty alone). On PermutedFMNIST the values
-// of `tests/regularization.rs` (EWC 3000 in the old λ/2 convention, 1500 now; MAS 1) are stable
+// of `tests/strategies/regularization.rs` (EWC 3000 in the old λ/2 convention, 1500 now; MAS 1) are stable
 // and forget less than Naive. On class-incremental SplitFMNIST they diverge after experience 3
 // (EWC) / 2 (MAS) and the model ends predicting a single class (average accuracy 0.1000) —
 // presumably because the importances there (old classes' classifier rows, pushed down by every
