@@ -41,7 +41,7 @@ pub use curves::AccuracyCurves;
 pub use draw::Pictures;
 pub use error::{ReportError, Result};
 pub use history::{MetricName, MetricRecord, load_history, parse_history};
-pub use matrix::{AccuracyMatrix, TooLarge};
+pub use matrix::{AccuracyMatrix, MAX_CELLS, TooLarge, matrix_from_history};
 pub use render::{
     ResultsKind, detect_kind, render_accuracy_curves, render_accuracy_matrix, render_history_file, render_results_file,
     render_strategies_file, render_strategy_comparison,

@@ -135,7 +135,7 @@ pub fn render_results_file(path: &Path, out_dir: &Path) -> Result<Vec<Pictures>>
 /// The history pictures of `json`, read from `path`.
 fn history_pictures(json: &str, path: &Path, out_dir: &Path) -> Result<Vec<Pictures>> {
     let history = parse_history(json, path)?;
-    let matrix = AccuracyMatrix::from_history(&history, STREAM)
+    let matrix = crate::matrix::matrix_from_history(&history, STREAM)
         .map_err(|e| ReportError::TooLarge { path: path.to_path_buf(), message: e.to_string() })?;
     let curves = AccuracyCurves::from_history(&history, STREAM);
     if matrix.is_empty() && curves.is_empty() {

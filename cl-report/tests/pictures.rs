@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use cl_report::{
-    AccuracyCurves, AccuracyMatrix, Pictures, ReportError, ResultsKind, detect_kind, parse_history, parse_strategies,
+    AccuracyCurves, Pictures, ReportError, ResultsKind, detect_kind, parse_history, parse_strategies,
     render_history_file, render_results_file, render_strategies_file,
 };
 
@@ -90,9 +90,9 @@ fn check_pictures(p: &Pictures, labels: &[&str]) {
 #[test]
 fn matrix_from_history_is_the_hand_computed_one() {
     let history = parse_history(HISTORY, Path::new("h.json")).unwrap();
-    let m = AccuracyMatrix::from_history(&history, "test").unwrap();
+    let m = cl_report::matrix_from_history(&history, "test").unwrap();
     // Rows: the eval phases after training (x 50, x 100); the x-0 evaluation is not a row.
-    assert_eq!(m.rows(), &[vec![Some(0.96), Some(0.02)], vec![Some(0.40), Some(0.90)]]);
+    assert_eq!(m.measured_rows(), vec![vec![Some(0.96), Some(0.02)], vec![Some(0.40), Some(0.90)]]);
     assert_eq!(m.x_plot(), &[50, 100]);
     assert!((m.final_average_accuracy().unwrap() - 0.65).abs() < 1e-12);
     assert!((m.forgetting().unwrap() - 0.56).abs() < 1e-12); // R[0][0] − R[1][0]

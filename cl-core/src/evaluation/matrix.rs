@@ -114,8 +114,16 @@ impl AccuracyMatrix {
     /// assert_eq!(m.x_plot(), &[10, 20]);
     /// ```
     pub fn from_history(history: &[MetricValue], stream: &str) -> Result<Self, TooLarge> {
+        Self::from_experience_accuracies(Self::experience_accuracies(history, stream))
+    }
+
+    /// The matrix of `(x_plot, experience, accuracy)` values in history order, by the rule of
+    /// [`from_history`](Self::from_history) (consecutive values with one `x_plot` form a row;
+    /// rows with `x_plot = 0` are left out): for histories read from elsewhere (e.g. the report's
+    /// JSON records).
+    pub fn from_experience_accuracies(values: impl IntoIterator<Item = (u64, usize, f64)>) -> Result<Self, TooLarge> {
         let mut phases: Vec<(u64, Vec<(usize, f64)>)> = Vec::new();
-        for (x, j, value) in Self::experience_accuracies(history, stream) {
+        for (x, j, value) in values {
             match phases.last_mut() {
                 Some((last_x, cells)) if *last_x == x => cells.push((j, value)),
                 _ => phases.push((x, vec![(j, value)])),

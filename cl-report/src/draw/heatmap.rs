@@ -64,7 +64,7 @@ impl Figure for Heatmap<'_> {
             .axis_desc_style(font(DESC_SIZE))
             .draw()?;
         let cells: Vec<(usize, usize, Option<f64>)> =
-            (0..rows).flat_map(|i| (0..cols).map(move |j| (i, j, m.get(i, j)))).collect();
+            (0..rows).flat_map(|i| (0..cols).map(move |j| (i, j, m.measured(i, j)))).collect();
         chart.draw_series(cells.iter().map(|&(i, j, v)| {
             let (x, y) = (j as i32 * UNIT, (rows - 1 - i) as i32 * UNIT);
             Rectangle::new([(x, y), (x + UNIT, y + UNIT)], cell_colour(v).filled())
