@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
-use cl::core::{DefaultSteps, MiniBatch, StrategyBuilder};
+use cl::core::data::MiniBatch;
 use cl::device::DeviceChoice;
 use cl::models::{SimpleCnn, SimpleCnnConfig};
 use cl::plugins::regularization::EwcConfig;
@@ -123,7 +123,7 @@ fn run<M: Model + Clone>(
     model: M,
     device: &Device,
     n_exps: usize,
-    configure: impl FnOnce(M, Device) -> StrategyBuilder<M, DefaultSteps>,
+    configure: impl FnOnce(M, Device) -> StrategyBuilder<M>,
 ) -> Run {
     let b = fixture_benchmark(3);
     let x = batch(&b, device);
@@ -156,7 +156,7 @@ fn compare<M: Model + Clone>(
     on_flex: M,
     fresh_on_libtorch: impl FnOnce(&Device) -> M,
     n_exps: usize,
-    configure: impl Fn(M, Device) -> StrategyBuilder<M, DefaultSteps>,
+    configure: impl Fn(M, Device) -> StrategyBuilder<M>,
 ) {
     let flex = Device::flex();
     let (choice, device) = libtorch();
@@ -184,7 +184,7 @@ fn compare<M: Model + Clone>(
 }
 
 fn sgd() -> OptimizerSpec {
-    OptimizerSpec::sgd(0.01, 0.9, 0.0).unwrap()
+    OptimizerSpec::sgd(0.01).with_momentum(0.9)
 }
 
 /// SimpleMlp with dropout 0.5 (host-seeded masks, the same on both backends).
@@ -199,16 +199,22 @@ fn simple_mlp_naive_sgd_steps_match() {
         mlp(&Device::flex(), Some(7)),
         |d| mlp(d, Some(99)),
         1,
-        |m, d| Naive::builder(m, sgd(), d),
+        |m, d| Naive::builder(m, sgd(), d, NaiveConfig::default()).unwrap(),
     );
 }
 
 #[test]
 fn simple_cnn_naive_sgd_steps_match() {
-    let cnn = |d: &Device, seed: u64| -> SimpleCNN {
+    let cnn = |d: &Device, seed: u64| -> SimpleCnn {
         SimpleCnnConfig::new().with_in_channels(1).with_seed(seed).init(d).unwrap()
     };
-    compare("SimpleCNN/Naive", cnn(&Device::flex(), 7), |d| cnn(d, 99), 1, |m, d| Naive::builder(m, sgd(), d));
+    compare(
+        "SimpleCNN/Naive",
+        cnn(&Device::flex(), 7),
+        |d| cnn(d, 99),
+        1,
+        |m, d| Naive::builder(m, sgd(), d, NaiveConfig::default()).unwrap(),
+    );
 }
 
 #[test]
@@ -219,7 +225,7 @@ fn ewc_penalty_steps_match() {
         mlp(&Device::flex(), Some(7)),
         |d| mlp(d, Some(99)),
         2,
-        |m, d| Ewc::builder(m, sgd(), d, EwcConfig::new(100.0)).unwrap(),
+        |m, d| Ewc::builder(m, sgd(), d, EwcConfig::new(50.0)).unwrap(),
     );
 }
 
@@ -231,7 +237,7 @@ fn gem_projection_steps_match() {
         mlp(&Device::flex(), Some(7)),
         |d| mlp(d, Some(99)),
         2,
-        |m, d| Gem::builder(m, sgd(), d, 32, 0.5).unwrap(),
+        |m, d| Gem::builder(m, sgd(), d, GemConfig::new(32).with_memory_strength(0.5)).unwrap(),
     );
 }
 
