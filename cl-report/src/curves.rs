@@ -1,6 +1,8 @@
 //! [`AccuracyCurves`]: per-experience accuracy over training, from a metric history.
 
-use crate::history::{MetricName, MetricRecord};
+use cl_core::evaluation::{MetricName, Phase};
+
+use crate::history::MetricRecord;
 use crate::matrix::exp_accuracies;
 
 /// The metric of the stream curve.
@@ -40,8 +42,11 @@ impl AccuracyCurves {
         let stream_points = history
             .iter()
             .filter(|r| {
-                MetricName::parse(&r.name).is_some_and(|n| {
-                    n.metric == STREAM_ACCURACY && n.phase == "eval" && n.stream == stream && n.experience.is_none()
+                r.name.parse::<MetricName>().is_ok_and(|n| {
+                    n.metric == STREAM_ACCURACY
+                        && n.phase == Some(Phase::Eval)
+                        && n.stream.as_deref() == Some(stream)
+                        && n.experience.is_none()
                 })
             })
             .map(|r| (r.x_plot, r.value))

@@ -1,6 +1,7 @@
-//! The metric history: what `cl-metrics`' `EvaluationPlugin` serialises (a JSON array of
+//! The metric history: what `cl_core::evaluation::EvaluationPlugin` serialises (a JSON array of
 //! `{name, value, x_plot}`), read with this crate's own serde struct so that extra fields are
-//! ignored and `cl-metrics` is not a dependency.
+//! ignored and names that are not metric names are kept (readers parse them with
+//! `cl_core::evaluation::MetricName` and skip those).
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,8 @@ pub(crate) const HISTORY_SHAPE: &str = "a metric history (a JSON array of {name,
 /// One emitted metric value. Unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct MetricRecord {
-    /// Avalanche-style full name, e.g. `Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp003`.
+    /// Avalanche-style full name, e.g. `Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp003`
+    /// (read it with `cl_core::evaluation::MetricName`'s `FromStr`).
     pub name: String,
     /// The value; `null` (how serde_json writes NaN) reads as NaN.
     #[serde(deserialize_with = "nullable_f64")]
@@ -26,56 +28,6 @@ pub struct MetricRecord {
 /// A number, or `null` read as NaN.
 fn nullable_f64<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
-/// A metric name split into its parts:
-/// `<metric>/<phase>_phase/<stream>_stream[/Task<t>][/Exp<e>]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricName<'a> {
-    /// `Top1_Acc_Exp`, `Loss_Stream`, ...
-    pub metric: &'a str,
-    /// `eval` or `train`.
-    pub phase: &'a str,
-    /// `test`, `train`, ...
-    pub stream: &'a str,
-    /// The task label, when the name has one.
-    pub task: Option<u32>,
-    /// The experience index, when the name has one.
-    pub experience: Option<usize>,
-}
-
-impl<'a> MetricName<'a> {
-    /// Splits `name`; `None` when it does not have the Avalanche layout.
-    ///
-    /// ```
-    /// use cl_report::MetricName;
-    /// let n = MetricName::parse("Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp003").unwrap();
-    /// assert_eq!((n.metric, n.phase, n.stream, n.task, n.experience), ("Top1_Acc_Exp", "eval", "test", Some(0), Some(3)));
-    /// assert!(MetricName::parse("not a metric").is_none());
-    /// ```
-    pub fn parse(name: &'a str) -> Option<Self> {
-        let mut parts = name.split('/');
-        let metric = parts.next().filter(|m| !m.is_empty())?;
-        let phase = parts.next()?.strip_suffix("_phase")?;
-        let stream = parts.next()?.strip_suffix("_stream")?;
-        let (mut task, mut experience) = (None, None);
-        for part in parts {
-            if let Some(t) = part.strip_prefix("Task") {
-                if task.is_some() || experience.is_some() {
-                    return None;
-                }
-                task = Some(t.parse().ok()?);
-            } else if let Some(e) = part.strip_prefix("Exp") {
-                if experience.is_some() {
-                    return None;
-                }
-                experience = Some(e.parse().ok()?);
-            } else {
-                return None;
-            }
-        }
-        Some(Self { metric, phase, stream, task, experience })
-    }
 }
 
 /// Parses a history from JSON text: a JSON array (`EvaluationPlugin::history_json`), or JSON
@@ -106,26 +58,6 @@ pub(crate) fn read(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names() {
-        let n = MetricName::parse("Top1_Acc_Stream/eval_phase/test_stream/Task000").unwrap();
-        assert_eq!((n.metric, n.task, n.experience), ("Top1_Acc_Stream", Some(0), None));
-        let n = MetricName::parse("Loss_Epoch/train_phase/train_stream").unwrap();
-        assert_eq!((n.metric, n.phase, n.stream, n.task), ("Loss_Epoch", "train", "train", None));
-        let n = MetricName::parse("Top1_Acc_Exp/eval_phase/test_stream/Exp012").unwrap();
-        assert_eq!((n.task, n.experience), (None, Some(12)));
-        for bad in [
-            "",
-            "Top1_Acc_Exp",
-            "Top1_Acc_Exp/eval/test_stream",
-            "A/eval_phase/test_stream/Exp1/Task0",
-            "A/eval_phase/test_stream/Expx",
-            "A/eval_phase/test_stream/Foo",
-        ] {
-            assert!(MetricName::parse(bad).is_none(), "{bad}");
-        }
-    }
 
     #[test]
     fn extra_fields_ignored_and_null_is_nan() {

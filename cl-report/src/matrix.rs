@@ -1,33 +1,27 @@
-//! [`AccuracyMatrix`]: the accuracy matrix derived from a metric history.
-//!
-//! **Rule.** Only `Top1_Acc_Exp/eval_phase/<stream>_stream[/Task<t>]/Exp<j>` values count
-//! (`<stream>` is `test` by default). `x_plot` is the number of training iterations done when a
-//! value was emitted, so every value of one evaluation (one `eval` call on the stream) shares
-//! one `x_plot`, and training in between makes it grow. An *eval phase* is therefore a run of
-//! consecutive such values with the same `x_plot`; row `i` of the matrix is the `i`-th eval phase
-//! with `x_plot > 0` (an evaluation before any training is not "after training on" anything, it
-//! only shows in the curves). With the usual loop — train on experience `i`, then evaluate the
-//! test stream — row `i` is "after training on experience `i`", i.e. R\[i\]\[j\] = accuracy on
-//! experience `j` after training on experience `i`. Column `j` is experience `j` (the `Exp<j>`
-//! index; task labels are not part of it); there are as many columns as the largest index + 1.
-//! A cell evaluated twice in one phase keeps the last value; one never evaluated (or `NaN`) is
-//! `None`.
+//! The accuracy matrix of a metric history read from a file: [`matrix_from_history`].
 
-use crate::history::{MetricName, MetricRecord};
+use cl_core::evaluation::{AccuracyMatrix, MetricName, Phase, TooLarge};
 
-/// The one accuracy matrix of `cl` (`cl_core::evaluation::AccuracyMatrix`), shared with the
-/// metrics and the bench; `None`/`NaN` marks a cell never measured.
-pub use cl_core::evaluation::{AccuracyMatrix, TooLarge};
-
-/// The most cells [`matrix_from_history`] builds (e.g. 500 eval phases × 500 experiences); more
-/// is taken for a corrupt history.
-pub const MAX_CELLS: usize = AccuracyMatrix::MAX_CELLS;
+use crate::history::MetricRecord;
 
 /// The metric read by the matrix and the curves.
 pub(crate) const EXP_ACCURACY: &str = "Top1_Acc_Exp";
 
-/// The accuracy matrix of a history read from a file, on stream `stream` (e.g. `"test"`), by the
-/// rule of the module docs.
+/// The [`AccuracyMatrix`] (`cl_core`'s, the one of `cl`) of a history
+/// read from a file, on stream `stream` (e.g. `"test"`).
+///
+/// **Rule** (that of [`AccuracyMatrix::from_history`]). Only
+/// `Top1_Acc_Exp/eval_phase/<stream>_stream[/Task<t>]/Exp<j>` values count. `x_plot` is the
+/// number of training iterations done when a value was emitted, so every value of one evaluation
+/// (one `eval` call on the stream) shares one `x_plot`, and training in between makes it grow.
+/// An *eval phase* is therefore a run of consecutive such values with the same `x_plot`; row `i`
+/// of the matrix is the `i`-th eval phase with `x_plot > 0` (an evaluation before any training is
+/// not "after training on" anything, it only shows in the curves). With the usual loop — train
+/// on experience `i`, then evaluate the test stream — row `i` is "after training on experience
+/// `i`", i.e. R\[i\]\[j\] = accuracy on experience `j` after training on experience `i`. Column
+/// `j` is experience `j` (the `Exp<j>` index; task labels are not part of it); there are as many
+/// columns as the largest index + 1. A cell evaluated twice in one phase keeps the last value;
+/// one never evaluated (or `NaN`) is `None` in [`measured_rows`](AccuracyMatrix::measured_rows).
 ///
 /// ```
 /// use cl_report::{MetricRecord, matrix_from_history};
@@ -44,21 +38,21 @@ pub(crate) const EXP_ACCURACY: &str = "Top1_Acc_Exp";
 /// ```
 ///
 /// # Errors
-/// [`TooLarge`] if it would have more than [`MAX_CELLS`] cells (such as a corrupt experience
-/// index `Exp4000000000`).
+/// [`TooLarge`] if it would have more than [`AccuracyMatrix::MAX_CELLS`] cells (such as a
+/// corrupt experience index `Exp4000000000`).
 pub fn matrix_from_history(history: &[MetricRecord], stream: &str) -> Result<AccuracyMatrix, TooLarge> {
     AccuracyMatrix::from_experience_accuracies(exp_accuracies(history, stream))
 }
 
 /// `(x_plot, experience, value)` of every `Top1_Acc_Exp/eval_phase/<stream>_stream/.../Exp<j>`
-/// value, in history order.
+/// value, in history order (names read with [`MetricName`]; other names are skipped).
 pub(crate) fn exp_accuracies<'a>(
     history: &'a [MetricRecord],
     stream: &'a str,
 ) -> impl Iterator<Item = (u64, usize, f64)> + 'a {
     history.iter().filter_map(move |r| {
-        let n = MetricName::parse(&r.name)?;
-        if n.metric != EXP_ACCURACY || n.phase != "eval" || n.stream != stream {
+        let n: MetricName = r.name.parse().ok()?;
+        if n.metric != EXP_ACCURACY || n.phase != Some(Phase::Eval) || n.stream.as_deref() != Some(stream) {
             return None;
         }
         Some((r.x_plot, n.experience?, r.value))
@@ -97,6 +91,20 @@ mod tests {
         let train = matrix_from_history(&history, "train").unwrap();
         assert_eq!(train.measured_rows(), vec![vec![None, Some(0.99)]]);
         assert_eq!(train.forgetting(), None);
+    }
+
+    #[test]
+    fn names_without_the_layout_are_skipped() {
+        let history = [
+            rec("Top1_Acc_Exp/eval/test_stream/Exp000", 0.1, 1),
+            rec("Top1_Acc_Exp/eval_phase/test_stream/Exp001/Task000", 0.2, 1),
+            rec("Top1_Acc_Exp/eval_phase/test_stream/Task000", 0.3, 1),
+            rec("Top1_Acc_Exp/train_phase/test_stream/Task000/Exp000", 0.4, 1),
+            rec("not a metric", 0.5, 1),
+            rec("Top1_Acc_Exp/eval_phase/test_stream/Task1/Exp1", 0.6, 1),
+        ];
+        let m = matrix_from_history(&history, "test").unwrap();
+        assert_eq!(m.measured_rows(), vec![vec![None, Some(0.6)]]);
     }
 
     #[test]

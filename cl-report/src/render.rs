@@ -9,8 +9,8 @@ use crate::draw::heatmap::Heatmap;
 use crate::draw::{Pictures, render};
 use crate::error::{ReportError, Result};
 use crate::history::{HISTORY_SHAPE, parse_history, read};
-use crate::matrix::AccuracyMatrix;
 use crate::strategies::{StrategySummary, group_by_benchmark, parse_strategies};
+use cl_core::evaluation::AccuracyMatrix;
 
 /// The stream whose accuracies the history pictures show.
 const STREAM: &str = "test";

@@ -1,11 +1,11 @@
 //! The accuracy-matrix heatmap: one cell per (row i, experience j), coloured and annotated.
 
+use cl_core::evaluation::AccuracyMatrix;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{DESC_SIZE, DrawResult, Figure, LABEL_SIZE, UNIT, cell_of, centres, fmt_value, font, header};
-use crate::matrix::AccuracyMatrix;
 
 /// The heatmap of an [`AccuracyMatrix`], row 0 at the top.
 pub(crate) struct Heatmap<'a> {
