@@ -18,8 +18,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
@@ -97,13 +95,13 @@ fn batch(b: &Benchmark, device: &Device) -> MiniBatch {
 }
 
 /// Records the loss of every training iteration.
-#[derive(Clone, Default)]
-struct Losses(Arc<Mutex<Vec<f32>>>);
+#[derive(Default)]
+struct Losses(Vec<f32>);
 
 impl<M: Model> Plugin<M> for Losses {
     fn after_training_iteration(&mut self, state: &mut StrategyState<M>) -> cl::core::Result<()> {
         let loss = state.loss.clone().expect("a loss after each iteration");
-        self.0.lock().unwrap().extend(values(loss));
+        self.0.extend(values(loss));
         Ok(())
     }
 }
@@ -129,12 +127,11 @@ fn run<M: Model + Clone>(
     let x = batch(&b, device);
     let initial_params = params(&model);
     let initial_logits = values(model.forward(&x));
-    let losses = Losses::default();
     let mut s = configure(model, device.clone())
         .train_mb_size(64)
         .train_epochs(1)
         .seed(11)
-        .plugin(losses.clone())
+        .plugin(Losses::default())
         .build()
         .unwrap();
     for exp in b.train_stream.iter().take(n_exps) {
@@ -144,7 +141,7 @@ fn run<M: Model + Clone>(
     Run {
         initial_params,
         initial_logits,
-        losses: losses.0.lock().unwrap().clone(),
+        losses: s.plugin::<Losses>().expect("the Losses plugin").0.clone(),
         final_params: params(&trained),
         final_logits: values(trained.forward(&x)),
     }

@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use cl::core::data::ClassificationDataset;
 use cl::core::{Experience, Stream};
@@ -46,9 +45,6 @@ pub fn tiny_mlp(num_classes: usize) -> SimpleMlp {
         .init(&cl::default_device())
         .unwrap()
 }
-
-/// A shared log written by test plugins.
-pub type Log = Arc<Mutex<Vec<String>>>;
 
 /// Flattened values of a model's classifier weight.
 pub fn classifier_weight(model: &SimpleMlp) -> Vec<f32> {

@@ -1,23 +1,27 @@
 //! The exact order of the plugin callbacks, as in Avalanche's template.
 
-use std::sync::{Arc, Mutex};
-
 use crate::common::*;
 use cl::core::{Callback, Model, Plugin, Result, StrategyState};
 use cl::prelude::*;
 
 /// Records every callback it receives.
-struct Recorder(Log);
+#[derive(Default)]
+struct Recorder(Vec<String>);
 
 macro_rules! record_all {
     ($($name:ident),*) => {
         impl<M: Model> Plugin<M> for Recorder {
             $(fn $name(&mut self, _s: &mut StrategyState<M>) -> Result<()> {
-                self.0.lock().unwrap().push(stringify!($name).to_string());
+                self.0.push(stringify!($name).to_string());
                 Ok(())
             })*
         }
     };
+}
+
+/// The callbacks the strategy's `Recorder` received.
+fn recorded<M: Model>(strategy: &Strategy<M>) -> Vec<String> {
+    strategy.plugin::<Recorder>().expect("the Recorder plugin").0.clone()
 }
 
 record_all!(
@@ -90,7 +94,6 @@ fn expected_eval(exps: usize, iterations: usize) -> Vec<String> {
 
 #[test]
 fn training_callbacks_follow_avalanche_order() {
-    let log: Log = Arc::new(Mutex::new(Vec::new()));
     // 2 experiences × 2 epochs × 3 iterations (6 samples, batch 2).
     let stream = generated_stream("train", 2, 6);
     let mut strategy =
@@ -98,11 +101,11 @@ fn training_callbacks_follow_avalanche_order() {
             .unwrap()
             .train_mb_size(2)
             .train_epochs(2)
-            .plugin(Recorder(log.clone()))
+            .plugin(Recorder::default())
             .build()
             .unwrap();
     strategy.train(&stream).unwrap();
-    assert_eq!(*log.lock().unwrap(), expected_training(2, 2, 3));
+    assert_eq!(recorded(&strategy), expected_training(2, 2, 3));
     let clock = strategy.state().clock();
     assert_eq!(clock.train_iterations, 12);
     assert_eq!(clock.train_exp_counter, 2);
@@ -113,24 +116,22 @@ fn training_callbacks_follow_avalanche_order() {
 
 #[test]
 fn eval_callbacks_follow_avalanche_order() {
-    let log: Log = Arc::new(Mutex::new(Vec::new()));
     let test = generated_stream("test", 2, 6);
     let mut strategy =
         Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default())
             .unwrap()
             .eval_mb_size(2)
-            .plugin(Recorder(log.clone()))
+            .plugin(Recorder::default())
             .build()
             .unwrap();
     strategy.eval(&test).unwrap();
-    assert_eq!(*log.lock().unwrap(), expected_eval(2, 3));
+    assert_eq!(recorded(&strategy), expected_eval(2, 3));
     assert_eq!(strategy.state().clock().total_iterations, 6);
     assert_eq!(strategy.state().clock().train_iterations, 0);
 }
 
 /// The training log with periodic evaluation of a 4-sample stream (2 iterations of 2).
 fn periodic_log(eval_every: usize, epochs: usize) -> (Vec<String>, cl::core::MetricResults) {
-    let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 1, 6);
     let valid = generated_stream("valid", 1, 4);
     let mut strategy =
@@ -140,14 +141,14 @@ fn periodic_log(eval_every: usize, epochs: usize) -> (Vec<String>, cl::core::Met
             .train_epochs(epochs)
             .eval_mb_size(2)
             .eval_every(Some(eval_every))
-            .plugin(Recorder(log.clone()))
+            .plugin(Recorder::default())
             .build()
             .unwrap();
     let results = strategy.train_with_eval(&train[0], &[&valid]).unwrap();
     assert_eq!(strategy.state().clock().train_iterations, 3 * epochs as u64);
     assert!(!strategy.state().is_training());
     assert!(strategy.state().experience.is_none(), "per-experience state is cleared after train");
-    let log = log.lock().unwrap().clone();
+    let log = recorded(&strategy);
     (log, results)
 }
 
@@ -193,20 +194,19 @@ fn periodic_eval_follows_avalanche_and_restores_training_state() {
 
 #[test]
 fn train_without_eval_streams_evaluates_the_training_experiences() {
-    let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 2, 4);
     let mut strategy =
         Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.01), cl::default_device(), NaiveConfig::default())
             .unwrap()
             .train_mb_size(2)
             .eval_every(Some(0))
-            .plugin(Recorder(log.clone()))
+            .plugin(Recorder::default())
             .build()
             .unwrap();
     let results = strategy.train(&train).unwrap();
     assert!(results.contains_key("Top1_Acc_Exp/eval_phase/train_stream/Task000/Exp001"), "{results:?}");
     // Initial evaluation plus one per experience, each over both training experiences.
-    let log = log.lock().unwrap();
+    let log = recorded(&strategy);
     assert_eq!(log.iter().filter(|n| *n == "before_eval").count(), 3);
     assert_eq!(log.iter().filter(|n| *n == "before_eval_exp").count(), 6);
 }
@@ -220,7 +220,6 @@ fn every_callback_has_a_distinct_avalanche_name() {
 
 #[test]
 fn periodic_eval_can_count_iterations() {
-    let log: Log = Arc::new(Mutex::new(Vec::new()));
     let train = generated_stream("train", 1, 6); // 3 iterations of 2
     let valid = generated_stream("valid", 1, 2);
     let mut strategy =
@@ -228,11 +227,11 @@ fn periodic_eval_can_count_iterations() {
             .unwrap()
             .train_mb_size(2)
             .periodic_eval(PeriodicEval::Every { every: 2, mode: cl::core::PevalMode::Iteration })
-            .plugin(Recorder(log.clone()))
+            .plugin(Recorder::default())
             .build()
             .unwrap();
     strategy.train_with_eval(&train[0], &[&valid]).unwrap();
-    let log = log.lock().unwrap();
+    let log = recorded(&strategy);
     // Initial; after iterations 1 and 3 (counter 0 and 2 before the clock increments); final.
     let positions: Vec<usize> = log.iter().enumerate().filter(|(_, n)| *n == "before_eval").map(|(i, _)| i).collect();
     assert_eq!(positions.len(), 4, "{log:?}");

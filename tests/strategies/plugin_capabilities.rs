@@ -1,7 +1,5 @@
 //! What a plugin can do through the strategy state, each proven by a small test plugin.
 
-use std::sync::{Arc, Mutex};
-
 use crate::common::*;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
@@ -23,7 +21,7 @@ fn builder(model: SimpleMlp, lr: f64) -> StrategyBuilder<SimpleMlp> {
 struct AddLoss {
     constant: f32,
     l2: f32,
-    seen: Arc<Mutex<Vec<(f32, f32)>>>,
+    seen: Vec<(f32, f32)>,
     before: f32,
 }
 
@@ -41,7 +39,7 @@ impl Plugin<SimpleMlp> for AddLoss {
     }
     fn after_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let after = s.loss.clone().unwrap().into_scalar::<f32>();
-        self.seen.lock().unwrap().push((self.before, after));
+        self.seen.push((self.before, after));
         Ok(())
     }
 }
@@ -49,13 +47,12 @@ impl Plugin<SimpleMlp> for AddLoss {
 #[test]
 fn a_plugin_adds_a_term_to_the_loss_before_backward() {
     let stream = generated_stream("train", 1, 6);
-    let seen = Arc::new(Mutex::new(Vec::new()));
     let mut s = builder(tiny_mlp(2), 0.1)
-        .plugin(AddLoss { constant: 5.0, l2: 0.0, seen: seen.clone(), before: 0.0 })
+        .plugin(AddLoss { constant: 5.0, l2: 0.0, seen: Vec::new(), before: 0.0 })
         .build()
         .unwrap();
     s.train(&stream).unwrap();
-    let seen = seen.lock().unwrap();
+    let seen = &s.plugin::<AddLoss>().unwrap().seen;
     assert_eq!(seen.len(), 6);
     for (before, after) in seen.iter() {
         assert!((after - before - 5.0).abs() < 1e-4, "loss {before} + 5 != {after}");
@@ -66,7 +63,7 @@ fn a_plugin_adds_a_term_to_the_loss_before_backward() {
     let mut plain = builder(tiny_mlp(2), 0.1).build().unwrap();
     plain.train(&stream).unwrap();
     let mut penalised = builder(tiny_mlp(2), 0.1)
-        .plugin(AddLoss { constant: 0.0, l2: 2.0, seen: Arc::default(), before: 0.0 })
+        .plugin(AddLoss { constant: 0.0, l2: 2.0, seen: Vec::new(), before: 0.0 })
         .build()
         .unwrap();
     penalised.train(&stream).unwrap();
@@ -250,11 +247,11 @@ fn a_plugin_error_stops_the_loop_and_is_returned() {
 }
 
 /// Records whether the optimizer holds state when each experience starts.
-struct OptimizerStateProbe(Arc<Mutex<Vec<bool>>>);
+struct OptimizerStateProbe(Vec<bool>);
 impl Plugin<SimpleMlp> for OptimizerStateProbe {
     fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let has_state = !s.optimizer().unwrap().to_record().is_empty();
-        self.0.lock().unwrap().push(has_state);
+        self.0.push(has_state);
         Ok(())
     }
 }
@@ -263,7 +260,6 @@ impl Plugin<SimpleMlp> for OptimizerStateProbe {
 fn optimizer_state_is_kept_across_experiences_unless_reset() {
     let stream = generated_stream("train", 2, 6);
     for (reset, expected) in [(false, vec![false, true]), (true, vec![false, false])] {
-        let seen = Arc::new(Mutex::new(Vec::new()));
         let mut s = Naive::builder(
             tiny_mlp(4),
             OptimizerSpec::sgd(0.1).with_momentum(0.9),
@@ -273,11 +269,11 @@ fn optimizer_state_is_kept_across_experiences_unless_reset() {
         .unwrap()
         .train_mb_size(2)
         .reset_optimizer_state(reset)
-        .plugin(OptimizerStateProbe(seen.clone()))
+        .plugin(OptimizerStateProbe(Vec::new()))
         .build()
         .unwrap();
         s.train(&stream).unwrap();
-        assert_eq!(*seen.lock().unwrap(), expected, "reset_optimizer_state = {reset}");
+        assert_eq!(s.plugin::<OptimizerStateProbe>().unwrap().0, expected, "reset_optimizer_state = {reset}");
     }
 }
 
