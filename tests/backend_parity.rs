@@ -3,7 +3,7 @@
 //! The same initial weights (the flex model's, moved to LibTorch through a Burn record) and the
 //! same batches (the Fashion-MNIST fixture, the same seeded data order and dropout masks) give
 //! the same outputs, the same loss at every SGD step and the same weights after the steps, for
-//! SimpleMlp and SimpleCNN with Naive, and for EWC and GEM over two experiences.
+//! SimpleMlp and SimpleCnn with Naive, and for EWC and GEM over two experiences.
 //!
 //! The LibTorch device is `libtorch-cpu`, or `CL_PARITY_DEVICE` (e.g. `cuda:0`, which
 //! `scripts/gpu-check.sh` sets). Tolerance: |a − b| ≤ atol + rtol·|b| with atol = rtol = 1e-4
@@ -192,7 +192,7 @@ fn mlp(device: &Device, seed: Option<u64>) -> SimpleMlp {
 #[test]
 fn simple_mlp_naive_sgd_steps_match() {
     compare(
-        "SimpleMLP/Naive",
+        "SimpleMlp/Naive",
         mlp(&Device::flex(), Some(7)),
         |d| mlp(d, Some(99)),
         1,
@@ -206,7 +206,7 @@ fn simple_cnn_naive_sgd_steps_match() {
         SimpleCnnConfig::new().with_in_channels(1).with_seed(seed).init(d).unwrap()
     };
     compare(
-        "SimpleCNN/Naive",
+        "SimpleCnn/Naive",
         cnn(&Device::flex(), 7),
         |d| cnn(d, 99),
         1,
@@ -218,7 +218,7 @@ fn simple_cnn_naive_sgd_steps_match() {
 fn ewc_penalty_steps_match() {
     // Two experiences: the second trains with the EWC penalty of the first.
     compare(
-        "SimpleMLP/EWC",
+        "SimpleMlp/EWC",
         mlp(&Device::flex(), Some(7)),
         |d| mlp(d, Some(99)),
         2,
@@ -230,7 +230,7 @@ fn ewc_penalty_steps_match() {
 fn gem_projection_steps_match() {
     // Two experiences: the second projects its gradients against the first's memory.
     compare(
-        "SimpleMLP/GEM",
+        "SimpleMlp/GEM",
         mlp(&Device::flex(), Some(7)),
         |d| mlp(d, Some(99)),
         2,

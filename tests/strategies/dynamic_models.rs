@@ -1,5 +1,5 @@
 //! Dynamic models: growth of the incremental classifier, routing of the multi-head classifier,
-//! optimizer state across growth, SimpleCNN shapes, NCM.
+//! optimizer state across growth, SimpleCnn shapes, NCM.
 
 use std::collections::BTreeMap;
 
@@ -347,7 +347,7 @@ fn simple_cnn_learns_an_experience_of_the_fixture() {
     s.train(&b.train_stream[0]).unwrap();
     let after = s.eval(&test).unwrap();
     let acc = after[&MetricName::test_exp_accuracy(0, 0).to_string()];
-    eprintln!("SimpleCNN: loss {} -> {}, accuracy {acc}", loss(&before), loss(&after));
+    eprintln!("SimpleCnn: loss {} -> {}, accuracy {acc}", loss(&before), loss(&after));
     assert!(loss(&after) < 0.5 * loss(&before), "loss falls: {} -> {}", loss(&before), loss(&after));
     assert!(acc > 0.8, "accuracy on the trained experience {acc}");
 

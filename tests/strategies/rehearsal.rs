@@ -1,8 +1,6 @@
 //! Rehearsal on the shipped Fashion-MNIST fixture: Replay, GDumb and JointTraining against Naive
 //! and Cumulative, and the plugins' interplay with the loop.
 
-use std::sync::{Arc, Mutex};
-
 use crate::common::*;
 use cl::core::{Plugin, Result, StrategyState};
 use cl::plugins::{GDumbPlugin, ReplayPlugin};
@@ -105,33 +103,38 @@ fn gdumb_accuracy_grows_with_the_memory() {
 }
 
 /// Records the size of every training batch, per experience.
-struct BatchSizes(Arc<Mutex<Vec<Vec<usize>>>>);
+#[derive(Default)]
+struct BatchSizes(Vec<Vec<usize>>);
 impl Plugin<SimpleMlp> for BatchSizes {
     fn before_training_exp(&mut self, _s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        self.0.lock().unwrap().push(Vec::new());
+        self.0.push(Vec::new());
         Ok(())
     }
     fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         let n = s.current_batch()?.len();
-        self.0.lock().unwrap().last_mut().unwrap().push(n);
+        self.0.last_mut().unwrap().push(n);
         Ok(())
     }
+}
+
+/// The batch sizes recorded by the strategy's `BatchSizes` probe.
+fn batch_sizes(s: &Strategy<SimpleMlp>) -> &[Vec<usize>] {
+    &s.plugin::<BatchSizes>().expect("a BatchSizes probe").0
 }
 
 #[test]
 fn replay_batches_hold_current_and_memory_samples() {
     let stream = generated_stream("train", 2, 20);
-    let sizes = Arc::new(Mutex::new(Vec::new()));
     let mut s = Naive::builder(tiny_mlp(4), OptimizerSpec::sgd(0.1), cl::default_device(), NaiveConfig::default())
         .unwrap()
         .train_mb_size(5)
         // The replay plugin replaces the loader in before_training_exp: the probe runs after it.
         .plugin(ReplayPlugin::new(ReplayConfig::new(6).with_batch_size_mem(3)).unwrap())
-        .plugin(BatchSizes(sizes.clone()))
+        .plugin(BatchSizes::default())
         .build()
         .unwrap();
     s.train(&stream).unwrap();
-    let sizes = sizes.lock().unwrap();
+    let sizes = batch_sizes(&s);
     assert_eq!(sizes[0], vec![5; 4], "first experience: no memory yet");
     // Second: 4 batches of 5 current + 3 memory samples (the 6-sample memory cycles).
     assert_eq!(sizes[1], vec![8; 4]);
@@ -164,12 +167,11 @@ fn replay_combines_with_ewc_and_lwf() {
         .plugin(ReplayPlugin::new(ReplayConfig::new(6)).unwrap())
     };
     // Replay + EWC: both act (memory in the batches, a penalty in the loss) without conflict.
-    let sizes = Arc::new(Mutex::new(Vec::new()));
     let mut s =
-        base().plugin(EwcPlugin::new(EwcConfig::new(5.0)).unwrap()).plugin(BatchSizes(sizes.clone())).build().unwrap();
+        base().plugin(EwcPlugin::new(EwcConfig::new(5.0)).unwrap()).plugin(BatchSizes::default()).build().unwrap();
     s.train(&stream).unwrap();
     // 4 current + 4 memory, then 4 + the 2 left of the 6-sample memory pass (as Avalanche).
-    assert_eq!(sizes.lock().unwrap()[2], vec![8, 6]);
+    assert_eq!(batch_sizes(&s)[2], vec![8, 6]);
     // Replay + LwF.
     let mut s = base()
         .plugin(LwfPlugin::new(LwfConfig::default().with_alpha(1.0).with_temperature(2.0)).unwrap())

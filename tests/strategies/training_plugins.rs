@@ -1,7 +1,5 @@
 //! Training-control plugins: early stopping, learning-rate scheduling, from-scratch training.
 
-use std::sync::{Arc, Mutex};
-
 use cl::core::PevalMode;
 use cl::core::{ClError, Experience, Plugin, Result, StrategyState, Stream};
 use cl::plugins::StepGranularity;
@@ -30,29 +28,27 @@ fn builder(model: SimpleMlp, lr: f64, epochs: usize) -> StrategyBuilder<SimpleMl
         .seed(3)
 }
 
-type Shared<T> = Arc<Mutex<Vec<T>>>;
-
 /// Writes a scripted metric value into `last_metrics` before each epoch (or iteration) — as the
 /// periodic evaluation would — and records the model's classifier weights at that point.
 /// Values are indexed by the epoch (iteration) counter of the current experience and by the
-/// experience counter.
+/// experience counter. The weights are read back with `strategy.plugin::<Inject>()`.
 struct Inject {
     key: String,
     values: Vec<Vec<f64>>,
     per_iteration: bool,
-    weights: Shared<Vec<f32>>,
+    weights: Vec<Vec<f32>>,
 }
 
 impl Inject {
-    fn new(key: &str, values: Vec<Vec<f64>>, weights: Shared<Vec<f32>>) -> Self {
-        Self { key: key.into(), values, per_iteration: false, weights }
+    fn new(key: &str, values: Vec<Vec<f64>>) -> Self {
+        Self { key: key.into(), values, per_iteration: false, weights: Vec::new() }
     }
-    fn inject(&self, s: &mut StrategyState<SimpleMlp>, step: u64) {
+    fn inject(&mut self, s: &mut StrategyState<SimpleMlp>, step: u64) {
         let exp = s.clock().train_exp_counter as usize;
         if let Some(v) = self.values[exp].get(step as usize) {
             s.last_metrics_mut().insert(self.key.clone(), *v);
         }
-        self.weights.lock().unwrap().push(classifier_weight(s.model()));
+        self.weights.push(classifier_weight(s.model()));
     }
 }
 
@@ -72,12 +68,23 @@ impl Plugin<SimpleMlp> for Inject {
 }
 
 /// Records the number of epochs and iterations of each experience.
-struct Counts(Shared<(u64, u64)>);
+#[derive(Default)]
+struct Counts(Vec<(u64, u64)>);
 impl Plugin<SimpleMlp> for Counts {
     fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        self.0.lock().unwrap().push((s.clock().train_exp_epochs, s.clock().train_exp_iterations));
+        self.0.push((s.clock().train_exp_epochs, s.clock().train_exp_iterations));
         Ok(())
     }
+}
+
+/// The (epochs, iterations) of each experience recorded by the strategy's `Counts` probe.
+fn counts(s: &Strategy<SimpleMlp>) -> &[(u64, u64)] {
+    &s.plugin::<Counts>().expect("a Counts probe").0
+}
+
+/// The weights recorded by the strategy's `Inject` probe.
+fn injected_weights(s: &Strategy<SimpleMlp>) -> &[Vec<f32>] {
+    &s.plugin::<Inject>().expect("an Inject probe").weights
 }
 
 const ACC_KEY: &str = "Top1_Acc_Stream/eval_phase/valid_stream/Task000";
@@ -85,19 +92,15 @@ const ACC_KEY: &str = "Top1_Acc_Stream/eval_phase/valid_stream/Task000";
 /// Trains 1 experience of 6 samples (3 iterations per epoch) for 10 epochs with scripted values;
 /// returns (epochs run, weights recorded before each epoch, final weights).
 fn run_scripted(es: EarlyStoppingPlugin, key: &str, values: Vec<f64>) -> (u64, Vec<Vec<f32>>, Vec<f32>) {
-    let weights: Shared<Vec<f32>> = Arc::default();
-    let counts: Shared<(u64, u64)> = Arc::default();
     let stream = generated_stream("train", 1, 6);
     let mut s = builder(tiny_mlp(2), 0.2, 10)
-        .plugin(Inject::new(key, vec![values], weights.clone()))
+        .plugin(Inject::new(key, vec![values]))
         .plugin(es)
-        .plugin(Counts(counts.clone()))
+        .plugin(Counts::default())
         .build()
         .unwrap();
     s.train(&stream[0]).unwrap();
-    let epochs = counts.lock().unwrap()[0].0;
-    let w = weights.lock().unwrap().clone();
-    (epochs, w, classifier_weight(s.model()))
+    (counts(&s)[0].0, injected_weights(&s).to_vec(), classifier_weight(s.model()))
 }
 
 #[test]
@@ -178,40 +181,36 @@ fn early_stopping_validates_its_configuration() {
 
 #[test]
 fn early_stopping_resets_at_each_experience() {
-    let weights: Shared<Vec<f32>> = Arc::default();
-    let counts: Shared<(u64, u64)> = Arc::default();
     let stream = generated_stream("train", 2, 6);
     // Experience 0 stops before epoch 2 (patience 2, no improvement); experience 1 would stop at
     // once if the best value 0.9 of experience 0 were kept.
     let values = vec![vec![0.9, 0.5, 0.5, 0.5], vec![0.1, 0.2, 0.3, 0.3, 0.3]];
     let mut s = builder(tiny_mlp(4), 0.2, 5)
-        .plugin(Inject::new(ACC_KEY, values, weights.clone()))
+        .plugin(Inject::new(ACC_KEY, values))
         .plugin(EarlyStoppingPlugin::new(EarlyStoppingConfig::new(2, "valid")).unwrap())
-        .plugin(Counts(counts.clone()))
+        .plugin(Counts::default())
         .build()
         .unwrap();
     s.train(&stream).unwrap();
-    assert_eq!(*counts.lock().unwrap(), vec![(2, 6), (4, 12)]);
+    assert_eq!(counts(&s), [(2, 6), (4, 12)]);
 }
 
 #[test]
 fn early_stopping_per_iteration_ends_on_the_best_weights() {
-    let weights: Shared<Vec<f32>> = Arc::default();
-    let counts: Shared<(u64, u64)> = Arc::default();
     let stream = generated_stream("train", 1, 6);
-    let mut inject = Inject::new(ACC_KEY, vec![vec![0.1, 0.2, 0.3, 0.3, 0.3, 0.9, 0.9]], weights.clone());
+    let mut inject = Inject::new(ACC_KEY, vec![vec![0.1, 0.2, 0.3, 0.3, 0.3, 0.9, 0.9]]);
     inject.per_iteration = true;
     let mut s = builder(tiny_mlp(2), 0.2, 10)
         .plugin(inject)
         .plugin(es(2, "valid", |c| c.with_peval_mode(PevalMode::Iteration)))
-        .plugin(Counts(counts.clone()))
+        .plugin(Counts::default())
         .build()
         .unwrap();
     s.train(&stream[0]).unwrap();
     // Best at iteration 2; the stop is requested before iteration 4, which still runs (as in
     // Avalanche), then the epoch ends and no other starts.
-    assert_eq!(*counts.lock().unwrap(), vec![(2, 5)]);
-    let w = weights.lock().unwrap();
+    assert_eq!(counts(&s), [(2, 5)]);
+    let w = injected_weights(&s);
     assert_ne!(w[2], w[4]);
     assert_eq!(classifier_weight(s.model()), w[2], "the best weights are restored after the last iteration");
 }
@@ -222,41 +221,40 @@ fn early_stopping_reads_the_periodic_evaluation_of_the_validation_stream() {
     let valid = generated_stream("valid", 1, 4);
     // With lr = 0 the validation accuracy never improves: stop after `patience` epochs.
     for (patience, name) in [(1, "valid"), (3, "valid_stream")] {
-        let counts: Shared<(u64, u64)> = Arc::default();
         let mut s = builder(tiny_mlp(2), 0.0, 8)
             .eval_every(Some(1))
             .plugin(EarlyStoppingPlugin::new(EarlyStoppingConfig::new(patience, name)).unwrap())
-            .plugin(Counts(counts.clone()))
+            .plugin(Counts::default())
             .build()
             .unwrap();
         let results = s.train_with_eval(&train[0], &[&valid]).unwrap();
         assert!(results.contains_key(ACC_KEY), "{results:?}");
-        assert_eq!(counts.lock().unwrap()[0].0, patience as u64);
+        assert_eq!(counts(&s)[0].0, patience as u64);
     }
     // A learning model improves its loss every epoch at first: no stop within 3 epochs.
-    let counts: Shared<(u64, u64)> = Arc::default();
     let mut s = builder(tiny_mlp(2), 0.05, 3)
         .eval_every(Some(1))
         .plugin(es(1, "valid", |c| c.with_metric_name("Loss_Stream").with_mode(EarlyStoppingMode::Min)))
-        .plugin(Counts(counts.clone()))
+        .plugin(Counts::default())
         .build()
         .unwrap();
     s.train_with_eval(&train[0], &[&valid]).unwrap();
-    assert_eq!(counts.lock().unwrap()[0].0, 3);
+    assert_eq!(counts(&s)[0].0, 3);
 }
 
 /// Records `state.lr` before each epoch and each iteration.
+#[derive(Default)]
 struct LrProbe {
-    epochs: Shared<f64>,
-    iterations: Shared<f64>,
+    epochs: Vec<f64>,
+    iterations: Vec<f64>,
 }
 impl Plugin<SimpleMlp> for LrProbe {
     fn before_training_epoch(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        self.epochs.lock().unwrap().push(s.lr());
+        self.epochs.push(s.lr());
         Ok(())
     }
     fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        self.iterations.lock().unwrap().push(s.lr());
+        self.iterations.push(s.lr());
         Ok(())
     }
 }
@@ -264,16 +262,11 @@ impl Plugin<SimpleMlp> for LrProbe {
 /// Trains `n_exps` experiences of 6 samples (3 iterations/epoch); returns the lr seen before
 /// each epoch and each iteration, and the lr left in the state.
 fn run_lr(plugin: LrSchedulerPlugin, lr: f64, epochs: usize, n_exps: usize) -> (Vec<f64>, Vec<f64>, f64) {
-    let (e, i): (Shared<f64>, Shared<f64>) = Default::default();
     let stream = generated_stream("train", n_exps, 6);
-    let mut s = builder(tiny_mlp(2 * n_exps), lr, epochs)
-        .plugin(plugin)
-        .plugin(LrProbe { epochs: e.clone(), iterations: i.clone() })
-        .build()
-        .unwrap();
+    let mut s = builder(tiny_mlp(2 * n_exps), lr, epochs).plugin(plugin).plugin(LrProbe::default()).build().unwrap();
     s.train(&stream).unwrap();
-    let (e, i) = (e.lock().unwrap().clone(), i.lock().unwrap().clone());
-    (e, i, s.state().lr())
+    let probe = s.plugin::<LrProbe>().expect("an LrProbe");
+    (probe.epochs.clone(), probe.iterations.clone(), s.state().lr())
 }
 
 fn assert_close(actual: &[f64], expected: &[f64]) {
@@ -385,31 +378,36 @@ fn lr_scheduler_configuration_errors() {
 }
 
 /// Records the classifier weights at the start and the end of each experience.
-struct ModelProbe(Shared<(Vec<f32>, Vec<f32>)>, Vec<f32>);
+#[derive(Default)]
+struct ModelProbe(Vec<(Vec<f32>, Vec<f32>)>, Vec<f32>);
 impl Plugin<SimpleMlp> for ModelProbe {
     fn before_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
         self.1 = classifier_weight(s.model());
         Ok(())
     }
     fn after_training_exp(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-        self.0.lock().unwrap().push((std::mem::take(&mut self.1), classifier_weight(s.model())));
+        self.0.push((std::mem::take(&mut self.1), classifier_weight(s.model())));
         Ok(())
     }
 }
 
+/// The (start, end) weights of each experience recorded by the strategy's `ModelProbe`.
+fn model_log(s: &Strategy<SimpleMlp>) -> &[(Vec<f32>, Vec<f32>)] {
+    &s.plugin::<ModelProbe>().expect("a ModelProbe").0
+}
+
 #[test]
 fn from_scratch_gives_a_fresh_model_at_each_experience() {
-    let log: Shared<(Vec<f32>, Vec<f32>)> = Arc::default();
     let model = tiny_mlp(6);
     let w_init = classifier_weight(&model);
     let stream = generated_stream("train", 3, 6);
     let mut s = builder(model, 0.2, 2)
         .plugin(FromScratchPlugin::new(FromScratchConfig::default()).unwrap().with_factory(|| tiny_mlp(6)))
-        .plugin(ModelProbe(log.clone(), Vec::new()))
+        .plugin(ModelProbe::default())
         .build()
         .unwrap();
     s.train(&stream).unwrap();
-    let log = log.lock().unwrap();
+    let log = model_log(&s);
     assert_eq!(log.len(), 3);
     assert_eq!(log[0].0, w_init, "the first experience trains the given model");
     for e in 1..3 {
@@ -430,7 +428,6 @@ fn from_scratch_resets_the_optimizer_state() {
     let data = generated(6, &[0, 1]);
     let stream = Stream::new("train", (0..2).map(|e| Experience::new(e, data.clone(), "train", 2)).collect());
     let run = |reset: bool| {
-        let log: Shared<(Vec<f32>, Vec<f32>)> = Arc::default();
         let initial = tiny_mlp(2);
         let init = initial.clone();
         let mut s = Naive::builder(
@@ -447,11 +444,11 @@ fn from_scratch_resets_the_optimizer_state() {
                 .unwrap()
                 .with_factory(move || init.clone()),
         )
-        .plugin(ModelProbe(log.clone(), Vec::new()))
+        .plugin(ModelProbe::default())
         .build()
         .unwrap();
         s.train(&stream).unwrap();
-        let log = log.lock().unwrap().clone();
+        let log = model_log(&s);
         assert_eq!(log[0].0, log[1].0, "both experiences start from the same weights");
         let diff: f32 = log[0].1.iter().zip(&log[1].1).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         diff
