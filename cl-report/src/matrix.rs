@@ -1,11 +1,8 @@
 //! The accuracy matrix of a metric history read from a file: [`matrix_from_history`].
 
-use cl_core::evaluation::{AccuracyMatrix, MetricName, Phase, TooLarge};
+use cl_core::evaluation::{AccuracyMatrix, TooLarge};
 
 use crate::history::MetricRecord;
-
-/// The metric read by the matrix and the curves.
-pub(crate) const EXP_ACCURACY: &str = "Top1_Acc_Exp";
 
 /// The [`AccuracyMatrix`] (`cl_core`'s, the one of `cl`) of a history
 /// read from a file, on stream `stream` (e.g. `"test"`).
@@ -45,18 +42,13 @@ pub fn matrix_from_history(history: &[MetricRecord], stream: &str) -> Result<Acc
 }
 
 /// `(x_plot, experience, value)` of every `Top1_Acc_Exp/eval_phase/<stream>_stream/.../Exp<j>`
-/// value, in history order (names read with [`MetricName`]; other names are skipped).
+/// value, in history order (names read by [`AccuracyMatrix::experience_of`]; other names are
+/// skipped).
 pub(crate) fn exp_accuracies<'a>(
     history: &'a [MetricRecord],
     stream: &'a str,
 ) -> impl Iterator<Item = (u64, usize, f64)> + 'a {
-    history.iter().filter_map(move |r| {
-        let n: MetricName = r.name.parse().ok()?;
-        if n.metric != EXP_ACCURACY || n.phase != Some(Phase::Eval) || n.stream.as_deref() != Some(stream) {
-            return None;
-        }
-        Some((r.x_plot, n.experience?, r.value))
-    })
+    history.iter().filter_map(move |r| Some((r.x_plot, AccuracyMatrix::experience_of(&r.name, stream)?, r.value)))
 }
 
 #[cfg(test)]

@@ -154,13 +154,27 @@ impl AccuracyMatrix {
         history: &'a [MetricValue],
         stream: &'a str,
     ) -> impl Iterator<Item = (u64, usize, f64)> + 'a {
-        history.iter().filter_map(move |v| {
-            let n: MetricName = v.name.parse().ok()?;
-            if n.metric != EXP_ACCURACY || n.phase != Some(Phase::Eval) || n.stream.as_deref() != Some(stream) {
-                return None;
-            }
-            Some((v.x_plot, n.experience?, v.value))
-        })
+        history.iter().filter_map(move |v| Some((v.x_plot, Self::experience_of(&v.name, stream)?, v.value)))
+    }
+
+    /// The experience `j` of a value named `name` if it is one that
+    /// [`from_history`](Self::from_history) reads on `stream`
+    /// (`Top1_Acc_Exp/eval_phase/<stream>_stream[/Task<t>]/Exp<j>`, read with [`MetricName`]),
+    /// else `None`: for histories whose values are not [`MetricValue`]s (e.g. the report's JSON
+    /// records), with [`from_experience_accuracies`](Self::from_experience_accuracies).
+    ///
+    /// ```
+    /// use cl_core::evaluation::AccuracyMatrix;
+    /// assert_eq!(AccuracyMatrix::experience_of("Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp002", "test"), Some(2));
+    /// assert_eq!(AccuracyMatrix::experience_of("Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp002", "train"), None);
+    /// assert_eq!(AccuracyMatrix::experience_of("Loss_Exp/eval_phase/test_stream/Task000/Exp002", "test"), None);
+    /// ```
+    pub fn experience_of(name: &str, stream: &str) -> Option<usize> {
+        let n: MetricName = name.parse().ok()?;
+        if n.metric != EXP_ACCURACY || n.phase != Some(Phase::Eval) || n.stream.as_deref() != Some(stream) {
+            return None;
+        }
+        n.experience
     }
 
     /// Number of rows (training experiences, or eval phases of a history).
@@ -394,6 +408,18 @@ mod tests {
         let train = AccuracyMatrix::from_history(&history, "train").unwrap();
         assert_eq!(train.measured_rows(), vec![vec![None, Some(0.99)]]);
         assert_eq!(train.forgetting(), None);
+    }
+
+    #[test]
+    fn experience_of_reads_only_eval_exp_accuracy_on_the_stream() {
+        let of = AccuracyMatrix::experience_of;
+        assert_eq!(of("Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp003", "test"), Some(3));
+        assert_eq!(of("Top1_Acc_Exp/eval_phase/test_stream/Exp001", "test"), Some(1));
+        assert_eq!(of("Top1_Acc_Exp/eval_phase/train_stream/Task000/Exp003", "test"), None);
+        assert_eq!(of("Top1_Acc_Exp/train_phase/test_stream/Task000/Exp003", "test"), None);
+        assert_eq!(of("Top1_Acc_Stream/eval_phase/test_stream/Task000", "test"), None);
+        assert_eq!(of("Top1_Acc_Exp/eval_phase/test_stream/Task000", "test"), None);
+        assert_eq!(of("not a metric", "test"), None);
     }
 
     #[test]
