@@ -180,6 +180,86 @@ pub enum ClError {
     /// A strategy that may be trained only once was trained again.
     #[error("{0}")]
     InvalidUse(String),
+    /// A component of the run keeps state but cannot save it, so a checkpoint would be partial:
+    /// `save_checkpoint` refuses rather than write it.
+    #[error(
+        "cannot checkpoint {component}: it keeps state but does not implement `{hook}`; implement it \
+         (save everything that influences later numbers, see the README's \"Checkpoint and resume\") \
+         or leave the component out of a run that needs checkpoints"
+    )]
+    NotCheckpointable {
+        /// The component (`plugin \`MyPlugin\``, `transform \`MyTransform\``, ...).
+        component: String,
+        /// The method to implement (`Plugin::save_state`/`Plugin::load_state`, ...).
+        hook: &'static str,
+    },
+    /// A checkpoint file is unreadable: truncated, corrupt (checksum mismatch), or not a
+    /// checkpoint at all.
+    #[error(
+        "checkpoint {path} is {problem}; it cannot be used: resume from an earlier checkpoint of the run \
+         directory (`Strategy::builder(..).resume_latest(dir)` skips unreadable ones) or start the run afresh"
+    )]
+    CorruptCheckpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (`truncated: 120 of 4096 bytes`, `corrupt: checksum mismatch`, ...).
+        problem: String,
+    },
+    /// A checkpoint written by another format version than this library reads.
+    #[error(
+        "checkpoint {path} has format version {found} (written by cl {writer}); this cl ({library}) reads \
+         format version {supported}: resume it with the cl version that wrote it, or start the run afresh"
+    )]
+    CheckpointVersion {
+        /// The file.
+        path: PathBuf,
+        /// The file's format version.
+        found: u32,
+        /// The version this library reads.
+        supported: u32,
+        /// The library version that wrote it.
+        writer: String,
+        /// This library's version.
+        library: String,
+    },
+    /// A checkpoint taken from a run with another configuration (training settings, optimizer,
+    /// plugins, model) than the strategy resuming it.
+    #[error(
+        "checkpoint {path} belongs to another run: its {what} is {checkpoint}, this strategy's is {current}; \
+         build the strategy with the configuration of the run that wrote it (its `config` is in the \
+         checkpoint header: `cl_core::checkpoint::read_header`) or start a new run directory"
+    )]
+    CheckpointMismatch {
+        /// The file.
+        path: PathBuf,
+        /// What differs (`training configuration`, `plugins`, `model`, ...).
+        what: String,
+        /// The checkpoint's value.
+        checkpoint: String,
+        /// This strategy's value.
+        current: String,
+    },
+    /// A part of a checkpoint is missing or does not decode (a component's `load_state`).
+    #[error("checkpoint entry `{key}` of {component}: {reason}")]
+    CheckpointEntry {
+        /// The component whose state was read.
+        component: String,
+        /// The entry.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A resumed strategy was asked to do something else than the run it resumes did next.
+    #[error(
+        "resumed run diverges from its checkpoint: the checkpointed run's next call was {expected}, this one \
+         is {found}; drive the resumed strategy with the same calls, in the same order, as the original run"
+    )]
+    ResumeMismatch {
+        /// What the checkpointed run did.
+        expected: String,
+        /// What was called.
+        found: String,
+    },
     /// Reading or writing a file failed.
     #[error("I/O error on {path}: {source}")]
     Io {

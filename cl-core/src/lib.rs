@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod callback;
+pub mod checkpoint;
 mod clock;
 pub mod config;
 mod criterion;

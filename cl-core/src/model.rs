@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use burn::module::Module;
 use burn::tensor::Tensor;
 
+use crate::checkpoint::StateDict;
 use crate::data::MiniBatch;
 use crate::error::Result;
 use crate::scenario::Experience;
@@ -88,6 +89,20 @@ pub trait Model: Module + 'static {
     /// cheap, host-side): a multi-head model rejects a task label it has no head for
     /// ([`ClError::UnknownTask`](crate::ClError::UnknownTask)). `Ok` by default.
     fn check_batch(&self, _batch: &MiniBatch) -> Result<()> {
+        Ok(())
+    }
+
+    /// Saves what a checkpoint needs besides the parameters (PyTorch's `get_extra_state`): the
+    /// layout of dynamic parts (classes of an incremental classifier, heads of a multi-head
+    /// one, their masks) and any non-parameter state. Nothing by default (a fixed model).
+    fn save_extra_state(&self, _out: &mut StateDict) -> Result<()> {
+        Ok(())
+    }
+
+    /// Restores [`save_extra_state`](Self::save_extra_state)'s state on a model built with the
+    /// same configuration, *before* the parameters are loaded: dynamic parts re-grow here so
+    /// that the saved parameters fit.
+    fn load_extra_state(&mut self, _state: &StateDict) -> Result<()> {
         Ok(())
     }
 }

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::checkpoint::StateDict;
 use crate::data::MiniBatch;
-use burn::tensor::{Int, Tensor};
+use crate::error::Result;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// Sums for one task label: kept on the device until read.
 #[derive(Debug, Default)]
@@ -11,6 +13,28 @@ struct TaskSums {
     correct: Option<Tensor<1, Int>>,
     loss_sum: Option<Tensor<1>>,
     count: usize,
+    /// Sums restored from a checkpoint (`[correct]` as i64, `[loss_sum]` as f32), put back on
+    /// the device of the first batch added (the accumulator does not know the device).
+    restored: Option<(TensorData, TensorData)>,
+}
+
+impl TaskSums {
+    fn materialize(&mut self, device: &Device) {
+        if let Some((c, l)) = self.restored.take() {
+            self.correct = Some(Tensor::from_data(c, device));
+            self.loss_sum = Some(Tensor::from_data(l, device));
+        }
+    }
+
+    fn sums(&self) -> Option<(Tensor<1, Int>, Tensor<1>)> {
+        match &self.restored {
+            Some((c, l)) => {
+                let device = Device::default();
+                Some((Tensor::from_data(c.clone(), &device), Tensor::from_data(l.clone(), &device)))
+            }
+            None => Some((self.correct.clone()?, self.loss_sum.clone()?)),
+        }
+    }
 }
 
 /// Accuracy and loss sums per task label over a period (minibatch, epoch, experience, stream).
@@ -42,6 +66,33 @@ impl AccuracyLossSums {
     /// Whether nothing was accumulated.
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
+    }
+
+    /// Saves the sums (read back to the host, exactly) into a checkpoint.
+    pub fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        let tasks: Vec<(u32, usize)> = self.tasks.iter().map(|(t, s)| (*t, s.count)).collect();
+        out.put("tasks", &tasks)?;
+        for (t, s) in &self.tasks {
+            if let Some((c, l)) = s.sums() {
+                out.put_data(&format!("{t}/correct"), c.into_data());
+                out.put_data(&format!("{t}/loss_sum"), l.into_data());
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores [`save_state`](Self::save_state)'s sums.
+    pub fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        self.tasks.clear();
+        let tasks: Vec<(u32, usize)> = state.get("tasks")?;
+        for (t, count) in tasks {
+            let restored = match state.contains(&format!("{t}/correct")) {
+                true => Some((state.data(&format!("{t}/correct"))?, state.data(&format!("{t}/loss_sum"))?)),
+                false => None,
+            };
+            self.tasks.insert(t, TaskSums { correct: None, loss_sum: None, count, restored });
+        }
+        Ok(())
     }
 
     /// Adds a batch: its logits and its mean loss.
@@ -82,6 +133,7 @@ impl AccuracyLossSums {
 
     fn add(&mut self, task: u32, correct: Tensor<1, Int>, loss_sum: Tensor<1>, count: usize) {
         let s = self.tasks.entry(task).or_default();
+        s.materialize(&correct.device());
         s.correct = Some(match s.correct.take() {
             Some(c) => c + correct,
             None => correct,
@@ -96,23 +148,19 @@ impl AccuracyLossSums {
     /// The values over all tasks together (Avalanche's `Accuracy`/`Loss` plugin metrics pool
     /// the samples of every task); `None` if nothing was accumulated.
     pub fn read_pooled(&self) -> Option<TaskValues> {
-        let mut correct: Option<Tensor<1, Int>> = None;
-        let mut loss: Option<Tensor<1>> = None;
+        // Summed on the host in task order: the same f32 additions as on the device, and no
+        // mixing of devices when some sums were restored from a checkpoint.
+        let mut correct = 0i64;
+        let mut loss: Option<f32> = None;
         let mut count = 0;
         for s in self.tasks.values().filter(|s| s.count > 0) {
-            let (c, l) = (s.correct.clone()?, s.loss_sum.clone()?);
-            correct = Some(match correct.take() {
-                Some(acc) => acc + c,
-                None => c,
-            });
-            loss = Some(match loss.take() {
-                Some(acc) => acc + l,
-                None => l,
-            });
+            let (c, l) = s.sums()?;
+            correct += c.into_scalar::<i64>();
+            let l = l.into_scalar::<f32>();
+            loss = Some(loss.map_or(l, |acc| acc + l));
             count += s.count;
         }
-        let (correct, loss) = (correct?.into_scalar::<i64>(), loss?.into_scalar::<f32>() as f64);
-        Some(TaskValues { accuracy: correct as f64 / count as f64, loss: loss / count as f64, count })
+        Some(TaskValues { accuracy: correct as f64 / count as f64, loss: loss? as f64 / count as f64, count })
     }
 
     /// Reads the values of every task (one transfer per tensor).
@@ -121,8 +169,8 @@ impl AccuracyLossSums {
             .iter()
             .filter(|(_, s)| s.count > 0)
             .map(|(&t, s)| {
-                let correct = s.correct.clone().map_or(0, |c| c.into_scalar::<i64>());
-                let loss = s.loss_sum.clone().map_or(0.0, |l| l.into_scalar::<f32>() as f64);
+                let (correct, loss) =
+                    s.sums().map_or((0, 0.0), |(c, l)| (c.into_scalar::<i64>(), l.into_scalar::<f32>() as f64));
                 (
                     t,
                     TaskValues {
@@ -141,12 +189,47 @@ impl AccuracyLossSums {
 #[derive(Debug, Default)]
 pub struct TaskCounts {
     tasks: BTreeMap<u32, (Option<Tensor<1, Int>>, usize)>,
+    /// Sums restored from a checkpoint, put back on the device of the first batch added.
+    restored: BTreeMap<u32, TensorData>,
 }
 
 impl TaskCounts {
     /// Clears the sums.
     pub fn reset(&mut self) {
         self.tasks.clear();
+        self.restored.clear();
+    }
+
+    fn sum_of(&self, task: u32) -> Option<Tensor<1, Int>> {
+        match self.restored.get(&task) {
+            Some(d) => Some(Tensor::from_data(d.clone(), &Device::default())),
+            None => self.tasks.get(&task).and_then(|(s, _)| s.clone()),
+        }
+    }
+
+    /// Saves the sums (read back to the host, exactly) into a checkpoint.
+    pub fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        let tasks: Vec<(u32, usize)> = self.tasks.iter().map(|(t, (_, c))| (*t, *c)).collect();
+        out.put("tasks", &tasks)?;
+        for (t, _) in &tasks {
+            if let Some(s) = self.sum_of(*t) {
+                out.put_data(&format!("{t}/sum"), s.into_data());
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores [`save_state`](Self::save_state)'s sums.
+    pub fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        self.reset();
+        let tasks: Vec<(u32, usize)> = state.get("tasks")?;
+        for (t, count) in tasks {
+            self.tasks.insert(t, (None, count));
+            if state.contains(&format!("{t}/sum")) {
+                self.restored.insert(t, state.data(&format!("{t}/sum"))?);
+            }
+        }
+        Ok(())
     }
 
     /// Adds a batch's per-sample values `[n]`, split by the samples' task labels.
@@ -155,8 +238,12 @@ impl TaskCounts {
         if n == 0 {
             return;
         }
+        let restored = &mut self.restored;
         let mut add = |task: u32, sum: Tensor<1, Int>, count: usize| {
             let e = self.tasks.entry(task).or_default();
+            if let Some(d) = restored.remove(&task) {
+                e.0 = Some(Tensor::from_data(d, &sum.device()));
+            }
             e.0 = Some(match e.0.take() {
                 Some(s) => s + sum,
                 None => sum,
@@ -183,24 +270,21 @@ impl TaskCounts {
         self.tasks
             .iter()
             .filter(|(_, (_, c))| *c > 0)
-            .map(|(&t, (s, c))| (t, s.clone().map_or(0, |s| s.into_scalar::<i64>()) as f64 / *c as f64))
+            .map(|(&t, (_, c))| (t, self.sum_of(t).map_or(0, |s| s.into_scalar::<i64>()) as f64 / *c as f64))
             .collect()
     }
 
     /// `sum / count` over all tasks together; `None` if nothing was added.
     pub fn read_pooled(&self) -> Option<f64> {
-        let mut total: Option<Tensor<1, Int>> = None;
+        let mut total = 0i64;
         let mut count = 0;
-        for (s, c) in self.tasks.values() {
-            if let Some(s) = s {
-                total = Some(match total.take() {
-                    Some(t) => t + s.clone(),
-                    None => s.clone(),
-                });
+        for (&t, (_, c)) in &self.tasks {
+            if let Some(s) = self.sum_of(t) {
+                total += s.into_scalar::<i64>();
             }
             count += c;
         }
-        (count > 0).then(|| total.map_or(0, |t| t.into_scalar::<i64>()) as f64 / count as f64)
+        (count > 0).then(|| total as f64 / count as f64)
     }
 }
 

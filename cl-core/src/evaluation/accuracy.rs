@@ -8,6 +8,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::callback::Callback;
+use crate::checkpoint::StateDict;
 use crate::config::{Validate, rule};
 use crate::error::Result;
 
@@ -199,6 +200,35 @@ fn pick(on: bool, name: &str) -> Option<&str> {
 impl Metric for AccuracyMetrics {
     fn name(&self) -> String {
         "Accuracy/Loss".into()
+    }
+
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        out.put("last_trained", &self.last_trained)?;
+        for (key, sums) in [
+            ("minibatch", &self.minibatch),
+            ("epoch", &self.epoch),
+            ("experience", &self.experience),
+            ("stream", &self.stream),
+        ] {
+            let mut d = StateDict::new(format!("accuracy sums `{key}`"));
+            sums.save_state(&mut d)?;
+            out.put_dict(key, d);
+        }
+        let mut d = StateDict::new("trained-experience hits");
+        self.trained.save_state(&mut d)?;
+        out.put_dict("trained", d);
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        self.last_trained = state.get("last_trained")?;
+        self.minibatch.load_state(state.dict("minibatch")?)?;
+        self.epoch.load_state(state.dict("epoch")?)?;
+        self.experience.load_state(state.dict("experience")?)?;
+        self.stream.load_state(state.dict("stream")?)?;
+        self.trained.load_state(state.dict("trained")?)
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
@@ -415,6 +445,27 @@ impl TopkAccuracy {
 impl Metric for TopkAccuracy {
     fn name(&self) -> String {
         format!("Top{}Accuracy", self.k)
+    }
+
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        for (key, sums) in [
+            ("minibatch", &self.minibatch),
+            ("epoch", &self.epoch),
+            ("experience", &self.experience),
+            ("stream", &self.stream),
+        ] {
+            let mut d = StateDict::new(format!("top-k counts `{key}`"));
+            sums.save_state(&mut d)?;
+            out.put_dict(key, d);
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        self.minibatch.load_state(state.dict("minibatch")?)?;
+        self.epoch.load_state(state.dict("epoch")?)?;
+        self.experience.load_state(state.dict("experience")?)?;
+        self.stream.load_state(state.dict("stream")?)
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {

@@ -5,6 +5,7 @@
 use std::io;
 
 use crate::callback::Callback;
+use crate::checkpoint::StateDict;
 use crate::clock::Clock;
 
 use super::value::MetricValue;
@@ -60,5 +61,25 @@ pub trait Logger: Send {
     /// Writes out anything buffered (called after `train` and `eval`).
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+
+    /// Flushes and saves the logger's position into a checkpoint (e.g. the length of its
+    /// file), so that a resumed run continues the log without duplicating or losing records.
+    /// A logger with no output to continue (the terminal) returns `Ok(())`. The default
+    /// refuses ([`ClError::NotCheckpointable`](crate::ClError::NotCheckpointable)).
+    fn save_state(&mut self, _out: &mut StateDict) -> crate::Result<()> {
+        Err(crate::ClError::NotCheckpointable {
+            component: format!("logger `{}`", crate::config::short_type_name::<Self>()),
+            hook: "Logger::save_state and Logger::load_state",
+        })
+    }
+
+    /// Goes back to the position [`save_state`](Self::save_state) saved (truncating what the
+    /// interrupted run wrote after the checkpoint), before anything is logged again.
+    fn load_state(&mut self, _state: &StateDict) -> crate::Result<()> {
+        Err(crate::ClError::NotCheckpointable {
+            component: format!("logger `{}`", crate::config::short_type_name::<Self>()),
+            hook: "Logger::save_state and Logger::load_state",
+        })
     }
 }

@@ -3,8 +3,10 @@
 use std::cell::OnceCell;
 
 use crate::callback::Callback;
+use crate::checkpoint::StateDict;
 use crate::clock::Clock;
 use crate::data::MiniBatch;
+use crate::error::Result;
 use crate::scenario::Experience;
 use burn::tensor::{Int, Tensor};
 
@@ -50,6 +52,25 @@ pub trait Metric: Send {
 
     /// Called at every callback (`ctx.callback` says which), after the strategy's plugins.
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput);
+
+    /// Saves the metric's accumulators into a checkpoint (running sums, the accuracies a
+    /// forgetting metric compares with, ...); a metric without state returns `Ok(())`. The
+    /// default refuses ([`ClError::NotCheckpointable`](crate::ClError::NotCheckpointable)), so
+    /// a resumed run never reports numbers computed from half its data.
+    fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+        Err(crate::ClError::NotCheckpointable {
+            component: format!("metric `{}`", self.name()),
+            hook: "Metric::save_state and Metric::load_state",
+        })
+    }
+
+    /// Restores what [`save_state`](Self::save_state) saved.
+    fn load_state(&mut self, _state: &StateDict) -> Result<()> {
+        Err(crate::ClError::NotCheckpointable {
+            component: format!("metric `{}`", self.name()),
+            hook: "Metric::save_state and Metric::load_state",
+        })
+    }
 }
 
 /// What a metric sees at a callback.

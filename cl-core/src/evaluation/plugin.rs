@@ -2,6 +2,7 @@
 //! the full history, and hands the values to the loggers.
 
 use crate::callback::{Callback, MetricResults};
+use crate::checkpoint::StateDict;
 use crate::error::{ClError, Result};
 
 use super::accuracy::{AccuracyConfig, AccuracyMetrics};
@@ -159,5 +160,57 @@ impl EvaluationPlugin {
     /// The last value of every metric (what `train` and `eval` return).
     pub fn last_metrics(&self) -> MetricResults {
         self.last.clone()
+    }
+
+    /// Saves the history, the last values, every metric's accumulators and every logger's
+    /// position (after flushing it) into a checkpoint.
+    pub fn save_state(&mut self, out: &mut StateDict) -> Result<()> {
+        out.put("metric_names", &self.metric_names())?;
+        out.put("history", &self.history)?;
+        out.put("last", &self.last)?;
+        for (i, m) in self.metrics.iter().enumerate() {
+            let mut d = StateDict::new(format!("metric `{}`", m.name()));
+            m.save_state(&mut d)?;
+            out.put_dict(&format!("metric/{i}"), d);
+        }
+        out.put("loggers", &self.loggers.len())?;
+        for (i, l) in self.loggers.iter_mut().enumerate() {
+            let mut d = StateDict::new(format!("logger {i}"));
+            l.save_state(&mut d)?;
+            out.put_dict(&format!("logger/{i}"), d);
+        }
+        Ok(())
+    }
+
+    /// Restores [`save_state`](Self::save_state)'s state into an evaluator with the same
+    /// metrics and loggers; the loggers go back to their saved positions.
+    pub fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        let names: Vec<String> = state.get("metric_names")?;
+        if names != self.metric_names() {
+            return Err(ClError::CheckpointMismatch {
+                path: Default::default(),
+                what: "evaluator's metrics".into(),
+                checkpoint: format!("{names:?}"),
+                current: format!("{:?}", self.metric_names()),
+            });
+        }
+        let loggers: usize = state.get("loggers")?;
+        if loggers != self.loggers.len() {
+            return Err(ClError::CheckpointMismatch {
+                path: Default::default(),
+                what: "evaluator's number of loggers".into(),
+                checkpoint: loggers.to_string(),
+                current: self.loggers.len().to_string(),
+            });
+        }
+        self.history = state.get("history")?;
+        self.last = state.get("last")?;
+        for (i, m) in self.metrics.iter_mut().enumerate() {
+            m.load_state(state.dict(&format!("metric/{i}"))?)?;
+        }
+        for (i, l) in self.loggers.iter_mut().enumerate() {
+            l.load_state(state.dict(&format!("logger/{i}"))?)?;
+        }
+        Ok(())
     }
 }

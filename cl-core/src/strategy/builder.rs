@@ -7,6 +7,7 @@ use burn::tensor::Device;
 use super::contract::{PartSet, StatePart};
 use super::evaluator::Evaluator;
 use super::plugin::Plugin;
+use super::resume::ResumeFrom;
 use super::settings::{PeriodicEval, Settings, TrainingConfig};
 use super::state::StrategyState;
 use super::steps::{DefaultSteps, TemplateSteps};
@@ -52,6 +53,7 @@ pub struct StrategyBuilder<M: Model> {
     config: TrainingConfig,
     plugins: Vec<Box<dyn Plugin<M>>>,
     evaluator: Option<Box<dyn Evaluator<M>>>,
+    resume: Option<ResumeFrom>,
 }
 
 impl<M: Model> StrategyBuilder<M> {
@@ -68,6 +70,7 @@ impl<M: Model> StrategyBuilder<M> {
             config: TrainingConfig::default(),
             plugins: Vec::new(),
             evaluator: None,
+            resume: None,
         }
     }
 
@@ -156,6 +159,26 @@ impl<M: Model> StrategyBuilder<M> {
         self
     }
 
+    /// Resumes the run saved in the checkpoint file `path` (written by
+    /// [`Strategy::save_checkpoint`] or a `CheckpointPlugin`): `build` checks that the checkpoint
+    /// belongs to this configuration (training settings and seed, optimizer, model type,
+    /// plugins), then loads the model, optimizer, counters, evaluator, steps and plugins.
+    /// Driving the resumed strategy with the loop of the original run skips what the checkpoint
+    /// already holds. A missing, truncated, corrupt, other-version or other-configuration
+    /// checkpoint is an error of `build` saying which.
+    pub fn resume_from(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.resume = Some(ResumeFrom::File(path.as_ref().to_path_buf()));
+        self
+    }
+
+    /// Resumes from the newest readable checkpoint of the run directory `dir` (as a
+    /// `CheckpointPlugin` writes them), or starts afresh if it holds none: the one line a
+    /// preemptible job needs. Unreadable newer checkpoints are skipped with a warning.
+    pub fn resume_latest(mut self, dir: impl AsRef<std::path::Path>) -> Self {
+        self.resume = Some(ResumeFrom::Latest(dir.as_ref().to_path_buf()));
+        self
+    }
+
     /// Validates everything and builds the strategy. The model is moved to the device with
     /// autodiff enabled, in training mode; the device's RNG and the model's own random state
     /// (dropout) are seeded with the configuration's seed.
@@ -171,7 +194,11 @@ impl<M: Model> StrategyBuilder<M> {
         let mut state = StrategyState::new(model, settings);
         state.writers = writers;
         let evaluator = self.evaluator.unwrap_or_else(|| Box::new(EvaluationPlugin::default()));
-        Ok(Strategy::from_parts(state, self.steps, self.plugins, evaluator))
+        let mut strategy = Strategy::from_parts(state, self.steps, self.plugins, evaluator);
+        if let Some(resume) = &self.resume {
+            resume.apply(&mut strategy)?;
+        }
+        Ok(strategy)
     }
 }
 

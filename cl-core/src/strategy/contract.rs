@@ -41,11 +41,15 @@ pub enum StatePart {
     /// Stopping the epochs of an experience
     /// ([`stop_training`](super::StrategyState::stop_training); early stopping).
     StopTraining,
+    /// Asking for a checkpoint of the whole run
+    /// ([`request_checkpoint`](super::StrategyState::request_checkpoint); `CheckpointPlugin`).
+    /// Exclusive: one plugin decides when and where the run is saved.
+    Checkpoint,
 }
 
 impl StatePart {
     /// Every part, in declaration order.
-    pub const ALL: [StatePart; 9] = [
+    pub const ALL: [StatePart; 10] = [
         StatePart::TrainingData,
         StatePart::LearningRate,
         StatePart::Model,
@@ -55,13 +59,18 @@ impl StatePart {
         StatePart::Gradients,
         StatePart::GradientProjection,
         StatePart::StopTraining,
+        StatePart::Checkpoint,
     ];
 
     /// Whether two plugins writing this part conflict.
     pub fn is_exclusive(self) -> bool {
         matches!(
             self,
-            StatePart::TrainingData | StatePart::LearningRate | StatePart::ModelReset | StatePart::GradientProjection
+            StatePart::TrainingData
+                | StatePart::LearningRate
+                | StatePart::ModelReset
+                | StatePart::GradientProjection
+                | StatePart::Checkpoint
         )
     }
 
@@ -77,6 +86,7 @@ impl StatePart {
             StatePart::Gradients => "the gradients",
             StatePart::GradientProjection => "the gradients (projection onto constraints)",
             StatePart::StopTraining => "the stop-training flag",
+            StatePart::Checkpoint => "when the run is checkpointed",
         }
     }
 
@@ -92,6 +102,7 @@ impl StatePart {
             StatePart::Gradients => "Gradients",
             StatePart::GradientProjection => "GradientProjection",
             StatePart::StopTraining => "StopTraining",
+            StatePart::Checkpoint => "Checkpoint",
         }
     }
 }

@@ -4,6 +4,7 @@ use std::any::Any;
 
 use super::state::StrategyState;
 use crate::callback::{Callback, MetricResults};
+use crate::checkpoint::StateDict;
 use crate::error::Result;
 use crate::evaluation::{EvaluationPlugin, MetricContext};
 use crate::model::Model;
@@ -20,6 +21,25 @@ pub trait Evaluator<M: Model>: Any + Send {
 
     /// The last value of every metric emitted so far.
     fn last_metrics(&self) -> MetricResults;
+
+    /// Saves the history, the metrics' accumulators and the loggers' positions into a
+    /// checkpoint (flushing the loggers). The default refuses
+    /// ([`ClError::NotCheckpointable`](crate::ClError::NotCheckpointable)).
+    fn save_state(&mut self, _out: &mut StateDict) -> Result<()> {
+        Err(crate::ClError::NotCheckpointable {
+            component: format!("evaluator `{}`", crate::config::short_type_name::<Self>()),
+            hook: "Evaluator::save_state and Evaluator::load_state",
+        })
+    }
+
+    /// Restores what [`save_state`](Self::save_state) saved when a strategy resumes (loggers
+    /// go back to where the checkpoint was taken, so nothing is logged twice).
+    fn load_state(&mut self, _state: &StateDict) -> Result<()> {
+        Err(crate::ClError::NotCheckpointable {
+            component: format!("evaluator `{}`", crate::config::short_type_name::<Self>()),
+            hook: "Evaluator::save_state and Evaluator::load_state",
+        })
+    }
 }
 
 /// An evaluator that computes nothing (for custom loops that measure on their own, or to time
@@ -34,6 +54,14 @@ impl<M: Model> Evaluator<M> for NoMetrics {
 
     fn last_metrics(&self) -> MetricResults {
         MetricResults::new()
+    }
+
+    fn save_state(&mut self, _out: &mut StateDict) -> Result<()> {
+        Ok(())
+    }
+
+    fn load_state(&mut self, _state: &StateDict) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -63,5 +91,13 @@ impl<M: Model> Evaluator<M> for EvaluationPlugin {
 
     fn last_metrics(&self) -> MetricResults {
         EvaluationPlugin::last_metrics(self)
+    }
+
+    fn save_state(&mut self, out: &mut StateDict) -> Result<()> {
+        EvaluationPlugin::save_state(self, out)
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        EvaluationPlugin::load_state(self, state)
     }
 }

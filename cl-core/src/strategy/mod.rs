@@ -12,6 +12,7 @@ mod builder;
 mod contract;
 mod evaluator;
 mod plugin;
+mod resume;
 mod settings;
 mod state;
 pub mod steps;

@@ -5,6 +5,7 @@ use std::any::Any;
 use super::contract::StatePart;
 use super::state::StrategyState;
 use crate::callback::{Callback, for_each_callback};
+use crate::checkpoint::StateDict;
 use crate::error::Result;
 use crate::model::Model;
 
@@ -48,6 +49,31 @@ macro_rules! plugin_trait {
             /// once, when the strategy is built).
             fn writes(&self) -> Vec<StatePart> {
                 Vec::new()
+            }
+
+            /// Saves everything of this plugin that influences later numbers into a checkpoint
+            /// (buffers, accumulated tensors, previous models, random generators, counters;
+            /// Avalanche's `state_dict`). A stateless plugin returns `Ok(())`.
+            ///
+            /// The default refuses with [`ClError::NotCheckpointable`](crate::ClError::NotCheckpointable):
+            /// a plugin that keeps state and does not implement this makes `save_checkpoint`
+            /// fail, rather than write a checkpoint that resumes to other numbers.
+            fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+                Err(crate::ClError::NotCheckpointable {
+                    component: format!("plugin `{}`", self.name()),
+                    hook: "Plugin::save_state and Plugin::load_state",
+                })
+            }
+
+            /// Restores what [`save_state`](Self::save_state) saved, into a plugin built with the
+            /// same configuration, when a strategy resumes. `strategy` is the resumed state
+            /// (model already loaded, devices): a template for saved modules, the device for
+            /// saved tensors.
+            fn load_state(&mut self, _state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
+                Err(crate::ClError::NotCheckpointable {
+                    component: format!("plugin `{}`", self.name()),
+                    hook: "Plugin::save_state and Plugin::load_state",
+                })
             }
             $(
                 $(#[$doc])*

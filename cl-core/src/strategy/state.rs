@@ -6,6 +6,7 @@ use burn::tensor::{Device, Tensor};
 use super::contract::{PartSet, StatePart};
 use super::settings::Settings;
 use crate::callback::MetricResults;
+use crate::checkpoint::CheckpointRequest;
 use crate::clock::Clock;
 use crate::data::{ClassificationDataset, DataLoader, MiniBatch};
 use crate::error::{ClError, Result};
@@ -52,6 +53,8 @@ pub struct StrategyState<M: Model> {
     /// Whether the model was adapted to the current experience (so a model replaced after the
     /// adaptation step is adapted by `replace_model`, once).
     pub(crate) model_adapted: bool,
+    /// A checkpoint asked for by a plugin, written at the end of the current training experience.
+    pub(crate) checkpoint_request: Option<CheckpointRequest>,
     /// Name and declared parts of every plugin, in call order.
     pub(crate) writers: Vec<(String, PartSet)>,
     /// The plugin being called (an index into `writers`), `None` for the loop and its steps.
@@ -89,6 +92,7 @@ impl<M: Model> StrategyState<M> {
             eval_stream: None,
             stop_requested: false,
             model_adapted: false,
+            checkpoint_request: None,
             writers: Vec::new(),
             caller: None,
             experience: None,
@@ -249,8 +253,21 @@ impl<M: Model> StrategyState<M> {
         Ok(())
     }
 
+    /// Asks for a checkpoint of the whole run into `request.dir`. The loop writes it at the next
+    /// point where the run can resume from: the end of the current training experience (after
+    /// its `after_training_exp` callbacks), or the end of the `train` call. Needs
+    /// [`StatePart::Checkpoint`]; a `keep_last` of 0 is rejected.
+    pub fn request_checkpoint(&mut self, request: CheckpointRequest) -> Result<()> {
+        self.permit(StatePart::Checkpoint)?;
+        if request.keep_last == 0 {
+            return Err(ClError::config("keep_last", "a run keeps at least its last checkpoint (keep_last >= 1)"));
+        }
+        self.checkpoint_request = Some(request);
+        Ok(())
+    }
+
     /// Replaces the model (GDumb's reset, training from scratch). The new model is moved to the
-    /// training device in training mode and seeded with the strategy seed, as the builder does;
+    /// training device in training mode and seeded with the experience seed, as the loop does;
     /// if the loop already adapted the model to the current experience, the new one is adapted
     /// too, so that every model is adapted exactly once per experience. Needs
     /// [`StatePart::ModelReset`].
@@ -259,7 +276,7 @@ impl<M: Model> StrategyState<M> {
         // `valid()` first: a model cloned from the training model holds tracked (possibly
         // non-leaf) tensors, which `train()` cannot turn into fresh leaves.
         let mut model = model.valid().to_device(self.settings.device()).train();
-        model.seed(self.settings.seed());
+        model.seed(self.experience_seed());
         if self.model_adapted
             && let Some(exp) = self.experience.as_ref()
         {

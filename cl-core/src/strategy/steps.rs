@@ -10,6 +10,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
 use super::state::StrategyState;
+use crate::checkpoint::StateDict;
 use crate::data::{ClassificationDataLoader, DataLoaderConfig};
 use crate::error::{ClError, Result};
 use crate::model::{Adaptation, Model};
@@ -64,13 +65,39 @@ pub trait TemplateSteps<M: Model>: Any + Send {
     fn optimizer_step(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::optimizer_step(state)
     }
+
+    /// Saves the steps' own state into a checkpoint (e.g. `Cumulative`'s union of the data
+    /// seen). Steps without state return `Ok(())`; the default refuses
+    /// ([`ClError::NotCheckpointable`]), so that steps with state are never half-saved.
+    fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+        Err(ClError::NotCheckpointable {
+            component: format!("steps `{}`", crate::config::short_type_name::<Self>()),
+            hook: "TemplateSteps::save_state and TemplateSteps::load_state",
+        })
+    }
+
+    /// Restores what [`save_state`](Self::save_state) saved when a strategy resumes.
+    fn load_state(&mut self, _state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
+        Err(ClError::NotCheckpointable {
+            component: format!("steps `{}`", crate::config::short_type_name::<Self>()),
+            hook: "TemplateSteps::save_state and TemplateSteps::load_state",
+        })
+    }
 }
 
 /// The template's steps as Avalanche's `SupervisedTemplate` defines them.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DefaultSteps;
 
-impl<M: Model> TemplateSteps<M> for DefaultSteps {}
+impl<M: Model> TemplateSteps<M> for DefaultSteps {
+    fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+        Ok(())
+    }
+
+    fn load_state(&mut self, _state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// The default implementation of each step, callable from overrides.
 pub mod defaults {

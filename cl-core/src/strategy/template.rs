@@ -9,6 +9,7 @@ use super::settings::{PeriodicEval, PevalMode};
 use super::state::StrategyState;
 use super::steps::TemplateSteps;
 use crate::callback::{Callback, MetricResults};
+use crate::checkpoint::{ExperienceKey, RunCall};
 use crate::data::{ClassificationDataset, DataLoader, MiniBatch};
 use crate::error::{ClError, Result};
 use crate::model::Model;
@@ -59,14 +60,24 @@ impl AsExperiences for Stream {
 /// [`plugin`](Self::plugin), [`plugin_mut`](Self::plugin_mut), [`evaluator_as`](Self::evaluator_as),
 /// [`steps_as`](Self::steps_as).
 pub struct Strategy<M: Model> {
-    state: StrategyState<M>,
-    steps: Box<dyn TemplateSteps<M>>,
-    plugins: Vec<Box<dyn Plugin<M>>>,
-    evaluator: Box<dyn Evaluator<M>>,
+    pub(super) state: StrategyState<M>,
+    pub(super) steps: Box<dyn TemplateSteps<M>>,
+    pub(super) plugins: Vec<Box<dyn Plugin<M>>>,
+    pub(super) evaluator: Box<dyn Evaluator<M>>,
     /// Streams evaluated periodically during the current `train` call.
-    eval_streams: Vec<Stream>,
+    pub(super) eval_streams: Vec<Stream>,
     /// Whether the periodic evaluation runs once more at the end of the current experience.
-    peval_do_final: bool,
+    pub(super) peval_do_final: bool,
+    /// The top-level `train`/`eval` calls of the run so far (saved in checkpoints).
+    pub(super) journal: Vec<RunCall>,
+    /// After a resume: the journal's calls `replay_cursor..replay_until` are the ones the
+    /// driver loop repeats, and are skipped.
+    pub(super) replay_cursor: usize,
+    pub(super) replay_until: usize,
+    /// Whether a `train` call is running (an `eval` inside it is periodic, not top-level).
+    pub(super) in_train_call: bool,
+    /// Checkpoints written by requests so far (numbers the files of the run directory).
+    pub(super) checkpoints_saved: u64,
 }
 
 /// Training state saved while evaluating during training.
@@ -92,7 +103,19 @@ impl<M: Model> Strategy<M> {
         plugins: Vec<Box<dyn Plugin<M>>>,
         evaluator: Box<dyn Evaluator<M>>,
     ) -> Self {
-        Self { state, steps, plugins, evaluator, eval_streams: Vec::new(), peval_do_final: false }
+        Self {
+            state,
+            steps,
+            plugins,
+            evaluator,
+            eval_streams: Vec::new(),
+            peval_do_final: false,
+            journal: Vec::new(),
+            replay_cursor: 0,
+            replay_until: 0,
+            in_train_call: false,
+            checkpoints_saved: 0,
+        }
     }
 
     /// The model.
@@ -271,21 +294,115 @@ impl<M: Model> Strategy<M> {
         if experiences.is_empty() {
             return Err(ClError::NoExperience("train"));
         }
+        let keys = ExperienceKey::of(experiences);
+        // A resumed strategy skips the calls its checkpoint already made, and continues the one
+        // it was in.
+        let (index, resumed) = match self.next_replayed(true, &keys)? {
+            Some(RunCall::Train { finished: true, metrics, .. }) => return Ok(metrics),
+            Some(RunCall::Train { done, .. }) => (self.replay_cursor - 1, Some(done)),
+            Some(RunCall::Eval { .. }) => unreachable!("next_replayed checks the kind of call"),
+            None => {
+                self.journal.push(RunCall::Train {
+                    experiences: keys,
+                    total: 0,
+                    done: 0,
+                    finished: false,
+                    metrics: MetricResults::new(),
+                });
+                (self.journal.len() - 1, None)
+            }
+        };
         self.check_inputs(experiences, true)?;
         self.eval_streams = if eval_streams.is_empty() {
             vec![Stream::new(experiences[0].origin_stream.clone(), experiences.to_vec())]
         } else {
             eval_streams.iter().map(|s| (*s).clone()).collect()
         };
-        let experiences = self.steps.train_experiences(experiences)?;
         self.state.is_training = true;
         self.state.stop_requested = false;
-        let result = self.train_inner(&experiences);
+        self.in_train_call = true;
+        let result = self.train_call(experiences, index, resumed);
+        self.in_train_call = false;
         self.state.is_training = false;
         self.eval_streams.clear();
         self.cleanup();
         result?;
-        Ok(self.evaluator.last_metrics())
+        let metrics = self.evaluator.last_metrics();
+        if let Some(RunCall::Train { finished, metrics: m, .. }) = self.journal.get_mut(index) {
+            *finished = true;
+            *m = metrics.clone();
+        }
+        self.write_requested_checkpoint()?;
+        Ok(metrics)
+    }
+
+    /// The body of a `train` call (journal entry `index`); `resumed` is the number of its
+    /// experiences a checkpoint already holds.
+    fn train_call(&mut self, experiences: &[Experience], index: usize, resumed: Option<usize>) -> Result<()> {
+        let done = resumed.unwrap_or(0);
+        if resumed.is_none() {
+            let experiences = self.steps.train_experiences(experiences)?;
+            self.set_train_total(index, experiences.len());
+            self.fire(Callback::BeforeTraining)?;
+            self.train_experiences(&experiences, index, 0)?;
+        } else if done < self.train_total(index) {
+            // Only the steps' own transformation of the experiences is repeated (it decides
+            // which experiences the call trains on); their state is the checkpoint's.
+            let experiences = self.steps.train_experiences(experiences)?;
+            self.train_experiences(&experiences, index, done)?;
+        }
+        self.fire(Callback::AfterTraining)
+    }
+
+    fn train_experiences(&mut self, experiences: &[Experience], index: usize, skip: usize) -> Result<()> {
+        for exp in experiences.iter().skip(skip) {
+            self.state.experience = Some(exp.clone());
+            self.state.model_adapted = false;
+            self.before_training_exp()?;
+            self.train_exp()?;
+            self.fire(Callback::AfterTrainingExp)?;
+            if let Some(RunCall::Train { done, .. }) = self.journal.get_mut(index) {
+                *done += 1;
+            }
+            self.write_requested_checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Records how many experiences call `index` trains on, so a resume knows whether any is
+    /// left.
+    fn set_train_total(&mut self, index: usize, n: usize) {
+        if let Some(RunCall::Train { total, .. }) = self.journal.get_mut(index) {
+            *total = n;
+        }
+    }
+
+    fn train_total(&self, index: usize) -> usize {
+        match self.journal.get(index) {
+            Some(RunCall::Train { total, .. }) => *total,
+            _ => 0,
+        }
+    }
+
+    /// After a resume, the journal's next call if the driver repeats it (checked to be the same
+    /// kind of call on the same experiences), and `None` once the replay is over.
+    fn next_replayed(&mut self, train: bool, keys: &[ExperienceKey]) -> Result<Option<RunCall>> {
+        if self.replay_cursor >= self.replay_until {
+            return Ok(None);
+        }
+        let expected = &self.journal[self.replay_cursor];
+        let same = match expected {
+            RunCall::Train { experiences, .. } => train && experiences == keys,
+            RunCall::Eval { experiences, .. } => !train && experiences == keys,
+        };
+        if !same {
+            return Err(ClError::ResumeMismatch {
+                expected: expected.describe(),
+                found: RunCall::describe_call(train, keys),
+            });
+        }
+        self.replay_cursor += 1;
+        Ok(Some(expected.clone()))
     }
 
     /// Drops the per-experience state after `train`/`eval` (Avalanche's `_train_cleanup`), so
@@ -304,19 +421,13 @@ impl<M: Model> Strategy<M> {
         s.model_adapted = false;
     }
 
-    fn train_inner(&mut self, experiences: &[Experience]) -> Result<()> {
-        self.fire(Callback::BeforeTraining)?;
-        for exp in experiences {
-            self.state.experience = Some(exp.clone());
-            self.state.model_adapted = false;
-            self.before_training_exp()?;
-            self.train_exp()?;
-            self.fire(Callback::AfterTrainingExp)?;
-        }
-        self.fire(Callback::AfterTraining)
-    }
-
     fn before_training_exp(&mut self) -> Result<()> {
+        // Each experience's randomness (dropout masks, the device's random tensors) comes from
+        // its own seed, so a run resumed at an experience boundary draws what the uninterrupted
+        // run drew.
+        let seed = self.state.experience_seed();
+        self.state.settings().device().seed(seed);
+        self.state.model_mut().seed(seed);
         self.fire(Callback::BeforeTrainDatasetAdaptation)?;
         self.steps.train_dataset_adaptation(&mut self.state)?;
         self.fire(Callback::AfterTrainDatasetAdaptation)?;
@@ -409,6 +520,11 @@ impl<M: Model> Strategy<M> {
         if experiences.is_empty() {
             return Err(ClError::NoExperience("eval"));
         }
+        let top_level = !self.in_train_call;
+        let keys = if top_level { ExperienceKey::of(experiences) } else { Vec::new() };
+        if top_level && let Some(RunCall::Eval { metrics, .. }) = self.next_replayed(false, &keys)? {
+            return Ok(metrics);
+        }
         self.check_inputs(experiences, false)?;
         let saved = self.save_train_state();
         self.state.is_training = false;
@@ -416,6 +532,9 @@ impl<M: Model> Strategy<M> {
         self.load_train_state(saved);
         result?;
         self.state.last_metrics = self.evaluator.last_metrics();
+        if top_level {
+            self.journal.push(RunCall::Eval { experiences: keys, metrics: self.state.last_metrics.clone() });
+        }
         Ok(self.state.last_metrics.clone())
     }
 
