@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::data::ClassificationDataset;
 use crate::error::{ClError, Result};
 
 /// One entry of a [`StateDict`].
@@ -233,6 +234,22 @@ impl StateDict {
         rng.set_stream(stream);
         rng.set_word_pos(pos);
         Ok(rng)
+    }
+
+    // ---- datasets ------------------------------------------------------------------------------
+
+    /// Stores a dataset: its samples (only those it holds, not the whole storage it views),
+    /// labels, relabelling and transforms (see [`ClassificationDataset::save_state`]).
+    pub fn put_dataset(&mut self, key: &str, dataset: &ClassificationDataset) -> Result<()> {
+        let mut d = StateDict::new(format!("{} (dataset `{key}`)", self.component));
+        dataset.save_state(&mut d)?;
+        self.put_dict(key, d);
+        Ok(())
+    }
+
+    /// Reads a dataset stored with [`put_dataset`](Self::put_dataset).
+    pub fn dataset(&self, key: &str) -> Result<ClassificationDataset> {
+        ClassificationDataset::load_state(self.dict(key)?)
     }
 
     // ---- nested dictionaries -----------------------------------------------------------------

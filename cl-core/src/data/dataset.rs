@@ -8,7 +8,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::batch::MiniBatch;
 use super::storage::{InputBuffer, Storage};
-use super::transform::{TransformGroups, TransformMode};
+use super::transform::{TransformGroups, TransformMode, TransformSpec};
+use crate::checkpoint::StateDict;
 use crate::error::{ClError, Result};
 
 /// One sample: input values (flattened, as f32 before transforms), class label, task label.
@@ -595,5 +596,139 @@ mod tests {
         assert_eq!(b.x.dims(), [2, 2]);
         let x = b.x.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(x, vec![6.0 / 255.0, 7.0 / 255.0, 2.0 / 255.0, 3.0 / 255.0]);
+    }
+}
+
+// ---- checkpoints ----------------------------------------------------------------------------
+
+impl Part {
+    /// The storage indices of the part's samples, in order.
+    fn storage_indices(&self) -> Vec<usize> {
+        match &self.indices {
+            Some(ix) => ix.iter().map(|&i| i as usize).collect(),
+            None => (0..self.storage.len()).collect(),
+        }
+    }
+}
+
+fn transform_specs(group: &[Arc<dyn super::transform::Transform>]) -> Result<Vec<TransformSpec>> {
+    group
+        .iter()
+        .map(|t| {
+            t.spec().ok_or_else(|| ClError::NotCheckpointable {
+                component: format!("transform {t:?}"),
+                hook: "Transform::spec (a serialisable TransformSpec)",
+            })
+        })
+        .collect()
+}
+
+fn build_transforms(specs: &[TransformSpec]) -> Result<Arc<[Arc<dyn super::transform::Transform>]>> {
+    Ok(specs.iter().map(TransformSpec::build).collect::<Result<Vec<_>>>()?.into())
+}
+
+impl ClassificationDataset {
+    /// Saves the dataset into a checkpoint: for each part (a view of one storage), its samples
+    /// (copied out of the storage, in order: O(len), not the whole storage), class and task
+    /// labels, relabelling and transforms (as [`TransformSpec`]s; a transform without a spec
+    /// is [`ClError::NotCheckpointable`]). [`load_state`](Self::load_state) rebuilds a dataset
+    /// that batches to the same tensors.
+    pub fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("sample_shape", &self.sample_shape.to_vec())?;
+        out.put("eval_mode", &(self.mode == TransformMode::Eval))?;
+        out.put("parts", &self.parts.len())?;
+        for (p, part) in self.parts.iter().enumerate() {
+            let storage = &part.storage;
+            let ix = part.storage_indices();
+            let len = storage.sample_len;
+            let shape = [ix.len(), len];
+            let inputs = match &storage.inputs {
+                InputBuffer::U8(v) => {
+                    let mut x = Vec::with_capacity(ix.len() * len);
+                    for &i in &ix {
+                        x.extend_from_slice(&v[i * len..(i + 1) * len]);
+                    }
+                    TensorData::new(x, shape)
+                }
+                InputBuffer::F32(v) => {
+                    let mut x = Vec::with_capacity(ix.len() * len);
+                    for &i in &ix {
+                        x.extend_from_slice(&v[i * len..(i + 1) * len]);
+                    }
+                    TensorData::new(x, shape)
+                }
+            };
+            out.put_data(&format!("{p}/inputs"), inputs);
+            let targets: Vec<u32> = ix.iter().map(|&i| storage.targets[i]).collect();
+            out.put_data(&format!("{p}/targets"), TensorData::new(targets, [ix.len()]));
+            if let Some(t) = &storage.task_labels {
+                let tasks: Vec<u32> = ix.iter().map(|&i| t[i]).collect();
+                out.put_data(&format!("{p}/task_labels"), TensorData::new(tasks, [ix.len()]));
+            }
+            out.put(&format!("{p}/storage_shape"), &storage.sample_shape)?;
+            out.put(&format!("{p}/target_map"), &part.target_map.as_ref().map(|m| m.to_vec()))?;
+            out.put(&format!("{p}/task_label"), &part.task_label)?;
+            let same = Arc::ptr_eq(&part.transforms.train, &part.transforms.eval);
+            out.put(&format!("{p}/transforms_shared"), &same)?;
+            out.put(&format!("{p}/train_transforms"), &transform_specs(&part.transforms.train)?)?;
+            out.put(&format!("{p}/eval_transforms"), &transform_specs(&part.transforms.eval)?)?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds a dataset saved by [`save_state`](Self::save_state).
+    pub fn load_state(state: &StateDict) -> Result<Self> {
+        let entry = |key: String, reason: String| ClError::CheckpointEntry {
+            component: state.component().to_string(),
+            key,
+            reason,
+        };
+        let sample_shape: Vec<usize> = state.get("sample_shape")?;
+        let eval_mode: bool = state.get("eval_mode")?;
+        let n: usize = state.get("parts")?;
+        let mut parts = Vec::with_capacity(n);
+        let mut offsets = vec![0usize];
+        for p in 0..n {
+            let inputs = state.data(&format!("{p}/inputs"))?;
+            let inputs = match inputs.dtype() {
+                burn::tensor::DType::U8 => InputBuffer::U8(
+                    inputs.try_into_vec::<u8>().map_err(|e| entry(format!("{p}/inputs"), format!("{e:?}")))?,
+                ),
+                _ => InputBuffer::F32(
+                    inputs.try_into_vec::<f32>().map_err(|e| entry(format!("{p}/inputs"), format!("{e:?}")))?,
+                ),
+            };
+            let u32s = |key: String| -> Result<Vec<u32>> {
+                state.data(&key)?.try_into_vec::<u32>().map_err(|e| entry(key, format!("{e:?}")))
+            };
+            let targets = u32s(format!("{p}/targets"))?;
+            let tasks = match state.contains(&format!("{p}/task_labels")) {
+                true => Some(u32s(format!("{p}/task_labels"))?),
+                false => None,
+            };
+            let storage_shape: Vec<usize> = state.get(&format!("{p}/storage_shape"))?;
+            let len = targets.len();
+            let storage = Storage::new(inputs, storage_shape, targets, tasks)?;
+            let target_map: Option<Vec<u32>> = state.get(&format!("{p}/target_map"))?;
+            let train = build_transforms(&state.get::<Vec<TransformSpec>>(&format!("{p}/train_transforms"))?)?;
+            let eval = match state.get::<bool>(&format!("{p}/transforms_shared"))? {
+                true => train.clone(),
+                false => build_transforms(&state.get::<Vec<TransformSpec>>(&format!("{p}/eval_transforms"))?)?,
+            };
+            parts.push(Part {
+                storage: Arc::new(storage),
+                indices: None,
+                target_map: target_map.map(Into::into),
+                task_label: state.get(&format!("{p}/task_label"))?,
+                transforms: TransformGroups { train, eval },
+            });
+            offsets.push(offsets[p] + len);
+        }
+        Ok(Self {
+            parts: parts.into(),
+            offsets: offsets.into(),
+            sample_shape: sample_shape.into(),
+            mode: if eval_mode { TransformMode::Eval } else { TransformMode::Train },
+        })
     }
 }

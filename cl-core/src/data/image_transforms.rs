@@ -10,7 +10,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::transform::Transform;
+use super::transform::{Transform, TransformSpec};
 use crate::error::{ClError, Result};
 
 fn image_dims(sample_shape: &[usize], what: &str) -> Result<(usize, usize, usize)> {
@@ -70,6 +70,10 @@ impl PixelPermutation {
 }
 
 impl Transform for PixelPermutation {
+    fn spec(&self) -> Option<TransformSpec> {
+        Some(TransformSpec::PixelPermutation { permutation: self.permutation.clone() })
+    }
+
     fn check(&self, sample_shape: &[usize]) -> Result<()> {
         let len: usize = sample_shape.iter().product();
         if len != self.permutation.len() {
@@ -140,6 +144,13 @@ impl Rotation {
 }
 
 impl Transform for Rotation {
+    fn spec(&self) -> Option<TransformSpec> {
+        Some(TransformSpec::Rotation {
+            degrees: self.degrees,
+            sample_shape: vec![self.shape.0, self.shape.1, self.shape.2],
+        })
+    }
+
     fn check(&self, sample_shape: &[usize]) -> Result<()> {
         let dims = image_dims(sample_shape, "Rotation")?;
         if dims != self.shape {
@@ -183,6 +194,10 @@ impl RandomCrop {
 }
 
 impl Transform for RandomCrop {
+    fn spec(&self) -> Option<TransformSpec> {
+        Some(TransformSpec::RandomCrop { height: self.height, width: self.width, padding: self.padding })
+    }
+
     fn output_shape(&self, input: &[usize]) -> Vec<usize> {
         vec![input[0], self.height, self.width]
     }
@@ -248,6 +263,10 @@ impl RandomHorizontalFlip {
 }
 
 impl Transform for RandomHorizontalFlip {
+    fn spec(&self) -> Option<TransformSpec> {
+        Some(TransformSpec::RandomHorizontalFlip { p: self.p })
+    }
+
     fn check(&self, sample_shape: &[usize]) -> Result<()> {
         image_dims(sample_shape, "RandomHorizontalFlip").map(|_| ())
     }

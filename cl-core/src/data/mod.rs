@@ -19,4 +19,4 @@ pub use image_transforms::{PixelPermutation, RandomCrop, RandomHorizontalFlip, R
 pub use loader::{ClassificationDataLoader, DataLoader, DataLoaderConfig};
 pub use replay_loader::{ReplayDataLoader, ReplayDataLoaderConfig};
 pub use storage::InputBuffer;
-pub use transform::{Normalize, Transform, TransformGroups, TransformMode};
+pub use transform::{Normalize, Transform, TransformGroups, TransformMode, TransformSpec};

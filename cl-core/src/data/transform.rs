@@ -26,6 +26,68 @@ pub trait Transform: Send + Sync + Debug {
 
     /// Applies the transform to a batch.
     fn apply(&self, x: Tensor<2>, sample_shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor<2>;
+
+    /// The transform as a serialisable [`TransformSpec`], so that datasets holding it (replay
+    /// buffers, a cumulative dataset) can be checkpointed. `None` (the default) makes saving such
+    /// a dataset fail with [`ClError::NotCheckpointable`] naming the transform.
+    fn spec(&self) -> Option<TransformSpec> {
+        None
+    }
+}
+
+/// A built-in transform, as data: what a checkpoint stores of a dataset's transforms.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TransformSpec {
+    /// [`Normalize`].
+    Normalize {
+        /// Per-channel means.
+        mean: Vec<f32>,
+        /// Per-channel standard deviations.
+        std: Vec<f32>,
+    },
+    /// [`PixelPermutation`](super::PixelPermutation).
+    PixelPermutation {
+        /// Output position `i` takes input value `permutation[i]`.
+        permutation: Vec<usize>,
+    },
+    /// [`Rotation`](super::Rotation).
+    Rotation {
+        /// The angle in degrees.
+        degrees: f32,
+        /// The images' shape `[channels, height, width]`.
+        sample_shape: Vec<usize>,
+    },
+    /// [`RandomCrop`](super::RandomCrop).
+    RandomCrop {
+        /// Crop height.
+        height: usize,
+        /// Crop width.
+        width: usize,
+        /// Zero padding on each side before cropping.
+        padding: usize,
+    },
+    /// [`RandomHorizontalFlip`](super::RandomHorizontalFlip).
+    RandomHorizontalFlip {
+        /// Probability of flipping a sample.
+        p: f64,
+    },
+}
+
+impl TransformSpec {
+    /// The transform.
+    pub fn build(&self) -> Result<Arc<dyn Transform>> {
+        use super::image_transforms::{PixelPermutation, RandomCrop, RandomHorizontalFlip, Rotation};
+        Ok(match self {
+            TransformSpec::Normalize { mean, std } => Arc::new(Normalize::new(mean.clone(), std.clone())?),
+            TransformSpec::PixelPermutation { permutation } => Arc::new(PixelPermutation::new(permutation.clone())?),
+            TransformSpec::Rotation { degrees, sample_shape } => Arc::new(Rotation::new(*degrees, sample_shape)?),
+            TransformSpec::RandomCrop { height, width, padding } => {
+                Arc::new(RandomCrop::new(*height, *width, *padding)?)
+            }
+            TransformSpec::RandomHorizontalFlip { p } => Arc::new(RandomHorizontalFlip::new(*p)?),
+        })
+    }
 }
 
 /// Per-channel normalisation `(x - mean) / std`, as torchvision's `Normalize`.
@@ -80,6 +142,10 @@ impl Transform for Normalize {
             ));
         }
         Ok(())
+    }
+
+    fn spec(&self) -> Option<TransformSpec> {
+        Some(TransformSpec::Normalize { mean: self.mean.clone(), std: self.std.clone() })
     }
 
     fn apply(&self, x: Tensor<2>, sample_shape: &[usize], _rng: &mut ChaCha8Rng) -> Tensor<2> {
