@@ -90,6 +90,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
+        stall_for_tests(&mut f, path, bytes)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -105,6 +106,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         io_error(path, e)
     })
+}
+
+/// The environment variable of the crash tests: `n` makes the `n`-th checkpoint write of the
+/// process stop halfway through its temporary file (after creating `<checkpoint>.stalled`) and
+/// wait forever, so a test can kill the process *during* a checkpoint write.
+#[doc(hidden)]
+pub const STALL_WRITE_ENV: &str = "CL_CHECKPOINT_TEST_STALL_WRITE";
+
+fn stall_for_tests(f: &mut File, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+    if std::env::var(STALL_WRITE_ENV).ok().and_then(|v| v.parse::<u64>().ok()) == Some(n) {
+        f.write_all(&bytes[..bytes.len() / 2])?;
+        f.sync_all()?;
+        File::create(path.with_extension("stalled"))?;
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
+    Ok(())
 }
 
 fn corrupt(path: &Path, problem: impl Into<String>) -> ClError {

@@ -28,8 +28,8 @@ mod journal;
 mod state_dict;
 
 pub use file::{
-    CheckpointHeader, EXTENSION, FORMAT_VERSION, latest_checkpoint, list_checkpoints, read_checkpoint, read_header,
-    write_atomic,
+    CheckpointHeader, EXTENSION, FORMAT_VERSION, STALL_WRITE_ENV, latest_checkpoint, list_checkpoints, read_checkpoint,
+    read_header, write_atomic,
 };
 pub(crate) use file::{encode, numbered_name};
 pub use journal::{ExperienceKey, RunCall};
