@@ -16,7 +16,15 @@
 //!   serialisable, checked by named rules). Counts are accumulated on the device and read back
 //!   once per epoch/experience/stream;
 //! - loggers: [`CsvLogger`] (Avalanche's files), [`JsonLinesLogger`], [`TextLogger`],
-//!   [`InteractiveLogger`] (progress bars), [`TensorBoardLogger`];
+//!   [`InteractiveLogger`] (progress bars), [`TensorBoardLogger`]. The file loggers write every
+//!   record whole in one `write` call, so a killed run leaves at most one torn last record, which
+//!   [`read_json_lines`] and [`read_events`] skip and report; they do not truncate their files
+//!   when built (the first callback of a fresh run does), and a resumed run continues them from
+//!   the checkpoint's position, without duplicated or lost records;
+//! - checkpoints: every metric and logger saves and restores its state
+//!   (`Metric::save_state`/`load_state`, `Logger::save_state`/`load_state`), so a resumed run
+//!   emits the values of the uninterrupted one, bit for bit (wall-clock and process
+//!   measurements aside);
 //! - [`EvaluationConfig`]: a serialisable description of an evaluator — metric families with
 //!   their options ([`MetricConfig`]) and loggers with their paths ([`LoggerConfig`]) — that
 //!   builds the `EvaluationPlugin`; its default is Avalanche's default evaluator and
@@ -48,7 +56,8 @@ mod tests;
 
 pub use config::{EvaluationConfig, LoggerConfig, MetricConfig, all_metrics};
 pub use loggers::{
-    CsvLogger, InteractiveLogger, JsonLinesLogger, TbEvent, TensorBoardLogger, TextLogger, read_events, read_json_lines,
+    CsvLogger, InteractiveLogger, JsonLines, JsonLinesLogger, TbEvent, TbEvents, TensorBoardLogger, TextLogger,
+    read_events, read_json_lines,
 };
 pub use metrics::{
     AccuracyMatrixMetric, Amca, AmcaConfig, AmcaStreams, ClassAccuracy, ClassAccuracyConfig, ConfusionMatrixConfig,

@@ -14,6 +14,8 @@ use cl_core::{Callback, ClError, Clock, Experience};
 
 use crate::*;
 
+mod resume;
+
 /// A JSON and a TOML round trip of `config`.
 fn round_trip<C: ConfigFile + PartialEq + std::fmt::Debug>(config: &C) {
     assert_eq!(&C::from_json(&config.to_json()).unwrap(), config, "JSON: {}", config.to_json());

@@ -109,6 +109,8 @@ fn json_lines_and_tensorboard_read_back_to_the_history() {
     assert!(history.len() > 50);
 
     let back = read_json_lines(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(back.torn_last_line, None);
+    let back = back.records;
     assert_eq!(back.len(), history.len());
     for (a, b) in back.iter().zip(&history) {
         assert_eq!((&a.name, a.x_plot), (&b.name, b.x_plot));
@@ -118,6 +120,8 @@ fn json_lines_and_tensorboard_read_back_to_the_history() {
     }
 
     let events = read_events(&tb_path).unwrap();
+    assert_eq!(events.torn_last_record, None);
+    let events = events.events;
     assert_eq!(events[0].file_version.as_deref(), Some("brain.Event:2"));
     let scalars: Vec<_> =
         events[1..].iter().flat_map(|e| e.scalars.iter().map(move |(tag, v)| (tag.clone(), *v, e.step))).collect();

@@ -76,9 +76,10 @@ fn naive_with_all_metrics_and_loggers() {
     assert_eq!(csv.lines().count(), 1 + 2 * 2);
     let eval_csv = std::fs::read_to_string(dir.join("csv/eval_results.csv")).unwrap();
     assert_eq!(eval_csv.lines().count(), 1 + 3 * 2);
-    assert_eq!(read_json_lines(dir.join("metrics.jsonl")).unwrap().len(), h.len());
+    let jsonl = read_json_lines(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!((jsonl.records.len(), jsonl.torn_last_line), (h.len(), None));
     let tb_file = std::fs::read_dir(dir.join("tb")).unwrap().next().unwrap().unwrap().path();
-    let scalars: usize = read_events(&tb_file).unwrap().iter().map(|e| e.scalars.len()).sum();
+    let scalars: usize = read_events(&tb_file).unwrap().events.iter().map(|e| e.scalars.len()).sum();
     assert_eq!(scalars, h.iter().filter(|v| v.data.is_none()).count());
     assert!(std::fs::read_to_string(dir.join("log.txt")).unwrap().contains("-- >> End of eval phase << --"));
 

@@ -5,9 +5,11 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
-/// A layer found in a model, with what its multiply-accumulate count depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A layer found in a model, with what its multiply-accumulate count depends on (serialisable:
+/// a MAC metric's checkpoint keeps the layers its count was computed for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LayerKind {
     /// A `burn::nn::Linear`: weight `[d_in, d_out]`.
     Linear {
@@ -28,7 +30,7 @@ pub enum LayerKind {
 }
 
 /// A layer of a model: its path (`fc1`, `features.0.conv`) and kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerInfo {
     /// Module path, `.`-separated.
     pub path: String,

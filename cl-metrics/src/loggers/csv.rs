@@ -1,13 +1,17 @@
 //! [`CsvLogger`]: `training_results.csv` and `eval_results.csv`, as Avalanche's `CSVLogger`.
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use cl_core::Callback;
+use cl_core::checkpoint::StateDict;
 use cl_core::evaluation::{LogEvent, Logger, MetricName};
 
+use super::file::LogFile;
 use super::fmt4;
+
+const TRAINING_HEADER: &[u8] = b"training_exp,epoch,training_accuracy,val_accuracy,training_loss,val_loss\n";
+const EVAL_HEADER: &[u8] = b"eval_exp,training_exp,eval_accuracy,eval_loss,forgetting\n";
 
 /// Writes `training_results.csv` (`training_exp,epoch,training_accuracy,val_accuracy,
 /// training_loss,val_loss`, one line per training epoch) and `eval_results.csv`
@@ -22,11 +26,17 @@ use super::fmt4;
 /// - `val_accuracy`/`val_loss` are the last `Top1_Acc_Exp`/`Loss_Exp` of an evaluation run
 ///   inside training (periodic evaluation, `eval_every`), `0` if none;
 /// - `training_exp` of the eval file is the last trained experience (`None` before any).
+///
+/// Crash-safe and resumable as the [`JsonLinesLogger`](crate::JsonLinesLogger): each line goes
+/// to its file in one `write` call when it is complete; the files are not truncated when the
+/// logger is built but at the first callback of a fresh run (which writes the headers); a
+/// checkpoint saves their lengths and the logger's state, and a resumed run cuts the files back
+/// to those lengths and continues them.
 #[derive(Debug)]
 pub struct CsvLogger {
     folder: PathBuf,
-    training: File,
-    eval: File,
+    training: LogFile,
+    eval: LogFile,
     training_exp: Option<usize>,
     in_train_phase: Option<bool>,
     val_acc: Option<f64>,
@@ -43,14 +53,14 @@ fn named<'a>(e: &'a LogEvent<'_>) -> impl Iterator<Item = (MetricName, f64)> + '
 }
 
 impl CsvLogger {
-    /// Creates `folder` (Avalanche's default is `csvlogs`) and the two files with their headers.
+    /// Creates `folder` (Avalanche's default is `csvlogs`) and opens the two files; they get
+    /// their headers (replacing any content) at the first callback of a fresh run, and a resumed
+    /// run continues them.
     pub fn new(folder: impl AsRef<Path>) -> io::Result<Self> {
         let folder = folder.as_ref().to_path_buf();
         std::fs::create_dir_all(&folder)?;
-        let mut training = File::create(folder.join("training_results.csv"))?;
-        let mut eval = File::create(folder.join("eval_results.csv"))?;
-        training.write_all(b"training_exp,epoch,training_accuracy,val_accuracy,training_loss,val_loss\n")?;
-        eval.write_all(b"eval_exp,training_exp,eval_accuracy,eval_loss,forgetting\n")?;
+        let training = LogFile::open(folder.join("training_results.csv"))?;
+        let eval = LogFile::open(folder.join("eval_results.csv"))?;
         Ok(Self { folder, training, eval, training_exp: None, in_train_phase: None, val_acc: None, val_loss: None })
     }
 
@@ -66,6 +76,12 @@ impl CsvLogger {
 
 impl Logger for CsvLogger {
     fn log(&mut self, e: &LogEvent<'_>) -> io::Result<()> {
+        if self.training.start()? {
+            self.training.append(TRAINING_HEADER)?;
+        }
+        if self.eval.start()? {
+            self.eval.append(EVAL_HEADER)?;
+        }
         match e.callback {
             Callback::BeforeTraining => self.in_train_phase = Some(true),
             Callback::AfterTraining => self.in_train_phase = Some(false),
@@ -92,7 +108,7 @@ impl Logger for CsvLogger {
                     val(loss),
                     val(self.val_loss)
                 );
-                self.training.write_all(line.as_bytes())?;
+                self.training.append(line.as_bytes())?;
             }
             Callback::AfterEvalExp => {
                 let in_train = self.in_train_phase == Some(true);
@@ -116,7 +132,7 @@ impl Logger for CsvLogger {
                         val(loss),
                         val(forgetting)
                     );
-                    self.eval.write_all(line.as_bytes())?;
+                    self.eval.append(line.as_bytes())?;
                 }
             }
             _ => {}
@@ -124,8 +140,29 @@ impl Logger for CsvLogger {
         Ok(())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.training.flush()?;
-        self.eval.flush()
+    /// Saves the files' lengths (after syncing them to the disk), the last trained experience,
+    /// the phase and the last validation values.
+    fn save_state(&mut self, out: &mut StateDict) -> cl_core::Result<()> {
+        for (key, file) in [("training", &mut self.training), ("eval", &mut self.eval)] {
+            let mut d = StateDict::new(format!("{} (`{key}` file)", out.component()));
+            file.save_state(&mut d)?;
+            out.put_dict(key, d);
+        }
+        out.put("training_exp", &self.training_exp)?;
+        out.put("in_train_phase", &self.in_train_phase)?;
+        // By their bits: a NaN validation value is written `nan`, a missing one `0`.
+        out.put("val_acc", &self.val_acc.map(f64::to_bits))?;
+        out.put("val_loss", &self.val_loss.map(f64::to_bits))
+    }
+
+    /// Cuts the files back to the saved lengths and restores the logger's state.
+    fn load_state(&mut self, state: &StateDict) -> cl_core::Result<()> {
+        self.training.load_state(state.dict("training")?)?;
+        self.eval.load_state(state.dict("eval")?)?;
+        self.training_exp = state.get("training_exp")?;
+        self.in_train_phase = state.get("in_train_phase")?;
+        self.val_acc = state.get::<Option<u64>>("val_acc")?.map(f64::from_bits);
+        self.val_loss = state.get::<Option<u64>>("val_loss")?.map(f64::from_bits);
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use cl_core::Callback;
+use cl_core::checkpoint::StateDict;
 use cl_core::evaluation::{LogEvent, Logger};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -145,6 +146,16 @@ impl Logger for InteractiveLogger {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+
+    /// A terminal has no position to save: only the values not printed yet (a resumed run
+    /// prints them at the next epoch or experience end, as the interrupted one would have).
+    fn save_state(&mut self, out: &mut StateDict) -> cl_core::Result<()> {
+        self.format.save_state(out)
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> cl_core::Result<()> {
+        self.format.load_state(state)
     }
 }
 

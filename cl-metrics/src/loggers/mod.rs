@@ -2,6 +2,7 @@
 //! them, JSON lines, text, progress bars, TensorBoard events.
 
 mod csv;
+mod file;
 mod interactive;
 mod jsonl;
 mod tensorboard;
@@ -9,8 +10,8 @@ mod text;
 
 pub use self::csv::CsvLogger;
 pub use interactive::InteractiveLogger;
-pub use jsonl::{JsonLinesLogger, read_json_lines};
-pub use tensorboard::{TbEvent, TensorBoardLogger, read_events};
+pub use jsonl::{JsonLines, JsonLinesLogger, read_json_lines};
+pub use tensorboard::{TbEvent, TbEvents, TensorBoardLogger, read_events};
 pub use text::TextLogger;
 
 /// Python's `f"{v:.4f}"` (Avalanche's `_val_to_str` for floats).

@@ -8,22 +8,30 @@
 //! summary = 5 (Summary { value = 1 (repeated Value { tag = 1 (string), simple_value = 2
 //! (float) }) }) }`. The first event carries `file_version = "brain.Event:2"`.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cl_core::Callback;
+use cl_core::checkpoint::StateDict;
 use cl_core::evaluation::{LogEvent, Logger};
+use cl_core::{ClError, Result};
+
+use super::file::LogFile;
 
 /// Writes every scalar value as a TensorBoard scalar (`tag` = the metric's name, `step` =
-/// its `x_plot`) to `events.out.tfevents.<seconds>.<host>.<pid>` in a folder; values with
-/// matrix data (confusion matrix, accuracy matrix) are left out. Open with
-/// `tensorboard --logdir <folder>`.
+/// its `x_plot`) to `events.out.tfevents.<seconds>.<host>.<pid>` in a folder (`.1`, `.2`, ...
+/// appended if that file exists); values with matrix data (confusion matrix, accuracy matrix)
+/// are left out. Open with `tensorboard --logdir <folder>`.
+///
+/// Crash-safe: the records of a callback go to the file in one `write` call when they are
+/// emitted (no buffer), so a kill leaves at most the last record torn, which [`read_events`]
+/// skips and reports. Resumable: a checkpoint saves the file's name and length; a resumed run's
+/// logger (which opened a new, empty file) removes its own file, cuts the checkpoint's file back
+/// to the saved length and continues it.
 #[derive(Debug)]
 pub struct TensorBoardLogger {
-    path: PathBuf,
-    out: BufWriter<File>,
+    folder: PathBuf,
+    file: LogFile,
 }
 
 fn now() -> f64 {
@@ -31,58 +39,95 @@ fn now() -> f64 {
 }
 
 impl TensorBoardLogger {
-    /// Creates the folder and the event file, and writes the file-version event.
+    /// Creates the folder and a new event file; the file-version event is written at the first
+    /// callback of a fresh run.
     pub fn new(folder: impl AsRef<Path>) -> io::Result<Self> {
-        std::fs::create_dir_all(folder.as_ref())?;
+        let folder = folder.as_ref().to_path_buf();
+        std::fs::create_dir_all(&folder)?;
         let host = std::fs::read_to_string("/etc/hostname")
             .ok()
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
             .unwrap_or_else(|| "localhost".into());
         let secs = now() as u64;
-        let path = folder.as_ref().join(format!("events.out.tfevents.{secs}.{host}.{}", std::process::id()));
-        let mut logger = Self { out: BufWriter::new(File::create(&path)?), path };
-        let first = encode_event(now(), 0, Some("brain.Event:2"), &[]);
-        logger.write_record(&first)?;
-        logger.out.flush()?;
-        Ok(logger)
+        let base = format!("events.out.tfevents.{secs}.{host}.{}", std::process::id());
+        let mut k = 0;
+        let file = loop {
+            let name = if k == 0 { base.clone() } else { format!("{base}.{k}") };
+            match LogFile::create_new(folder.join(name)) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && k < 1000 => k += 1,
+                other => break other?,
+            }
+        };
+        Ok(Self { folder, file })
     }
 
     /// The event file.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
+}
 
-    fn write_record(&mut self, data: &[u8]) -> io::Result<()> {
-        let len = (data.len() as u64).to_le_bytes();
-        self.out.write_all(&len)?;
-        self.out.write_all(&masked_crc(&len).to_le_bytes())?;
-        self.out.write_all(data)?;
-        self.out.write_all(&masked_crc(data).to_le_bytes())
-    }
+/// A TFRecord record: `u64 length · u32 masked crc(length) · data · u32 masked crc(data)`.
+fn put_record(out: &mut Vec<u8>, data: &[u8]) {
+    let len = (data.len() as u64).to_le_bytes();
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&masked_crc(&len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&masked_crc(data).to_le_bytes());
 }
 
 impl Logger for TensorBoardLogger {
     fn log(&mut self, e: &LogEvent<'_>) -> io::Result<()> {
         let wall = now();
+        let mut records = Vec::new();
+        if self.file.start()? {
+            put_record(&mut records, &encode_event(wall, 0, Some("brain.Event:2"), &[]));
+        }
         for v in e.values.iter().filter(|v| v.data.is_none()) {
-            let event = encode_event(wall, v.x_plot as i64, None, &[(v.name.as_str(), v.value as f32)]);
-            self.write_record(&event)?;
+            put_record(&mut records, &encode_event(wall, v.x_plot as i64, None, &[(v.name.as_str(), v.value as f32)]));
         }
-        if matches!(e.callback, Callback::AfterTrainingEpoch | Callback::AfterEval | Callback::AfterTraining) {
-            self.out.flush()?;
-        }
+        self.file.append(&records)
+    }
+
+    /// Saves the file's name and length (after syncing it to the disk).
+    fn save_state(&mut self, out: &mut StateDict) -> Result<()> {
+        let name = self.file.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        out.put("file_name", &name)?;
+        let mut d = StateDict::new(format!("{} (event file)", out.component()));
+        self.file.save_state(&mut d)?;
+        out.put_dict("file", d);
         Ok(())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl Drop for TensorBoardLogger {
-    fn drop(&mut self) {
-        let _ = self.out.flush();
+    /// Continues the checkpoint's event file (in this logger's folder), cut back to the saved
+    /// length; this logger's own new file, still empty, is removed.
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        let name: String = state.get("file_name")?;
+        let saved = self.folder.join(&name);
+        if saved == self.file.path() {
+            return self.file.load_state(state.dict("file")?);
+        }
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ClError::Io { path, source }
+        };
+        let mut file = match LogFile::open_existing(&saved) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !state.dict("file")?.get::<bool>("started")? => {
+                // Saved before the first record: nothing to continue, the new file serves.
+                return Ok(());
+            }
+            Err(e) => return Err(io(&saved)(e)),
+        };
+        file.load_state(state.dict("file")?)?;
+        let own = std::mem::replace(&mut self.file, file);
+        if own.is_empty_new() {
+            let path = own.path().to_path_buf();
+            drop(own);
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+        Ok(())
     }
 }
 
@@ -232,37 +277,64 @@ fn decode_event(data: &[u8]) -> io::Result<TbEvent> {
     Ok(event)
 }
 
+/// The events of an event file ([`read_events`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TbEvents {
+    /// The events, in file order (the file-version event first).
+    pub events: Vec<TbEvent>,
+    /// The byte offset of the last record if it was torn (cut before its end, as a run killed
+    /// while writing leaves it) and skipped; `None` when the file ends with a whole record.
+    pub torn_last_record: Option<u64>,
+}
+
 /// Reads an event file, checking both checksums of every record.
-pub fn read_events(path: impl AsRef<Path>) -> io::Result<Vec<TbEvent>> {
-    let mut bytes = Vec::new();
-    File::open(path)?.read_to_end(&mut bytes)?;
+///
+/// A last record cut before its end (a run killed while writing it) is skipped, reported in
+/// [`TbEvents::torn_last_record`] and logged as a warning; every whole record is kept. A record
+/// whose checksum does not match, anywhere, is an [`InvalidData`](io::ErrorKind::InvalidData)
+/// error naming its offset.
+pub fn read_events(path: impl AsRef<Path>) -> io::Result<TbEvents> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path)?;
     let mut events = Vec::new();
     let mut rest = bytes.as_slice();
+    let at = |rest: &[u8]| (bytes.len() - rest.len()) as u64;
+    let torn = |offset: u64, events: Vec<TbEvent>| {
+        tracing::warn!(
+            file = %path.display(),
+            offset,
+            "skipping the torn last record of a TensorBoard event file (a run killed while writing it)"
+        );
+        Ok(TbEvents { events, torn_last_record: Some(offset) })
+    };
+    let bad_at = |offset: u64, msg: &str| bad(&format!("{}: record at byte {offset}: {msg}", path.display()));
     while !rest.is_empty() {
+        let offset = at(rest);
         if rest.len() < 12 {
-            return Err(bad("truncated record header"));
+            return torn(offset, events);
         }
         let (len_bytes, after) = rest.split_at(8);
         let len_crc = u32::from_le_bytes(after[..4].try_into().expect("4 bytes"));
         if masked_crc(len_bytes) != len_crc {
-            return Err(bad("bad length checksum"));
+            return Err(bad_at(offset, "bad length checksum"));
         }
         let len = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
         let after = &after[4..];
         // A crafted length must not overflow: checked, an error rather than a panic.
-        let len = usize::try_from(len).map_err(|_| bad("record length too large"))?;
-        if len.checked_add(4).is_none_or(|need| after.len() < need) {
-            return Err(bad("truncated record"));
+        let need = usize::try_from(len).ok().and_then(|l| l.checked_add(4));
+        let Some(need) = need else { return Err(bad_at(offset, "record length too large")) };
+        if after.len() < need {
+            return torn(offset, events);
         }
-        let (data, after) = after.split_at(len);
+        let (data, after) = after.split_at(need - 4);
         let data_crc = u32::from_le_bytes(after[..4].try_into().expect("4 bytes"));
         if masked_crc(data) != data_crc {
-            return Err(bad("bad data checksum"));
+            return Err(bad_at(offset, "bad data checksum"));
         }
-        events.push(decode_event(data)?);
+        events.push(decode_event(data).map_err(|e| bad_at(offset, &e.to_string()))?);
         rest = &after[4..];
     }
-    Ok(events)
+    Ok(TbEvents { events, torn_last_record: None })
 }
 
 #[cfg(test)]
@@ -278,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn crafted_huge_length_is_an_error_not_a_panic() {
+    fn crafted_huge_length_is_an_error_or_a_torn_record_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         for len in [u64::MAX, u64::MAX - 3, 1 << 40] {
             let len_bytes = len.to_le_bytes();
@@ -287,8 +359,15 @@ mod tests {
             rec.extend_from_slice(&[0u8; 8]);
             let path = dir.path().join("events.out.tfevents.crafted");
             std::fs::write(&path, &rec).unwrap();
-            let e = read_events(&path).unwrap_err();
-            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+            match read_events(&path) {
+                // A length that overflows is corrupt.
+                Err(e) => {
+                    assert!(len > u64::MAX - 4, "{len}");
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+                }
+                // Another is a record longer than what the file holds: cut short, so skipped.
+                Ok(read) => assert_eq!((read.events.len(), read.torn_last_record), (0, Some(0)), "{len}"),
+            }
         }
     }
 

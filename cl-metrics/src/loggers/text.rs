@@ -1,13 +1,14 @@
 //! [`TextLogger`]: Avalanche's `TextLogger` output, to any writer (a file, stdout).
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use cl_core::Callback;
+use cl_core::checkpoint::StateDict;
 use cl_core::evaluation::{LogEvent, Logger, MetricData, MetricValue};
 
+use super::file::LogFile;
 use super::fmt4;
 
 /// Turns events into Avalanche's text lines; shared by [`TextLogger`] and the interactive
@@ -55,6 +56,23 @@ impl TextFormat {
         lines
     }
 
+    /// Saves the values not printed yet (they are printed at the next epoch or experience end).
+    pub(crate) fn save_state(&self, out: &mut StateDict) -> cl_core::Result<()> {
+        // The value by its bits (JSON has no NaN or infinity); the data as a MetricValue writes it.
+        let values: Vec<(&MetricValue, u64)> = self.values.values().map(|v| (v, v.value.to_bits())).collect();
+        out.put("pending", &values)
+    }
+
+    /// Restores [`save_state`](Self::save_state)'s values.
+    pub(crate) fn load_state(&mut self, state: &StateDict) -> cl_core::Result<()> {
+        let values: Vec<(MetricValue, u64)> = state.get("pending")?;
+        self.values = values
+            .into_iter()
+            .map(|(v, bits)| (v.name.clone(), MetricValue { value: f64::from_bits(bits), ..v }))
+            .collect();
+        Ok(())
+    }
+
     fn drain(&mut self, lines: &mut Vec<String>) {
         for (name, v) in std::mem::take(&mut self.values) {
             let shown = match &v.data {
@@ -79,9 +97,20 @@ impl TextFormat {
 /// Writes what Avalanche's `TextLogger` prints: phase and experience starts, then after each
 /// epoch, evaluated experience and evaluation the last value of every metric emitted since
 /// (sorted by name, 4 decimals); per-iteration values only show through their last value.
+///
+/// The lines of a callback are written in one `write` call. Written to a file
+/// ([`to_file`](Self::to_file)), the logger is crash-safe and resumable as the
+/// [`JsonLinesLogger`](crate::JsonLinesLogger) (the file is truncated by the first callback of
+/// a fresh run, not when the logger is built; a resumed run continues it from the checkpoint's
+/// length). To any other writer, a resumed run just goes on writing.
 pub struct TextLogger {
-    out: Box<dyn Write + Send>,
+    out: Output,
     format: TextFormat,
+}
+
+enum Output {
+    Writer(Box<dyn Write + Send>),
+    File(LogFile),
 }
 
 impl std::fmt::Debug for TextLogger {
@@ -93,15 +122,13 @@ impl std::fmt::Debug for TextLogger {
 impl TextLogger {
     /// A logger writing to `out`.
     pub fn new(out: impl Write + Send + 'static) -> Self {
-        Self { out: Box::new(out), format: TextFormat::default() }
+        Self { out: Output::Writer(Box::new(out)), format: TextFormat::default() }
     }
 
-    /// A logger writing to a file (created or truncated, with its folder).
+    /// A logger writing to a file (created with its folder; its content is replaced at the first
+    /// callback of a fresh run, continued by a resumed run).
     pub fn to_file(path: impl AsRef<Path>) -> io::Result<Self> {
-        if let Some(dir) = path.as_ref().parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        Ok(Self::new(BufWriter::new(File::create(path)?)))
+        Ok(Self { out: Output::File(LogFile::open(path)?), format: TextFormat::default() })
     }
 
     /// A logger writing to standard output.
@@ -112,13 +139,48 @@ impl TextLogger {
 
 impl Logger for TextLogger {
     fn log(&mut self, e: &LogEvent<'_>) -> io::Result<()> {
+        let mut text = String::new();
         for line in self.format.lines(e) {
-            writeln!(self.out, "{line}")?;
+            text.push_str(&line);
+            text.push('\n');
         }
-        Ok(())
+        match &mut self.out {
+            Output::File(f) => f.append(text.as_bytes()),
+            Output::Writer(_) if text.is_empty() => Ok(()),
+            Output::Writer(w) => w.write_all(text.as_bytes()),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        match &mut self.out {
+            Output::File(_) => Ok(()),
+            Output::Writer(w) => w.flush(),
+        }
+    }
+
+    /// Saves the values not printed yet and, written to a file, its length (after syncing it).
+    fn save_state(&mut self, out: &mut StateDict) -> cl_core::Result<()> {
+        self.format.save_state(out)?;
+        match &mut self.out {
+            Output::File(f) => {
+                let mut d = StateDict::new(format!("{} (file)", out.component()));
+                f.save_state(&mut d)?;
+                out.put_dict("file", d);
+                Ok(())
+            }
+            Output::Writer(w) => {
+                w.flush().map_err(|source| cl_core::ClError::Io { path: "(text logger output)".into(), source })
+            }
+        }
+    }
+
+    /// Restores the values not printed yet and, written to a file, cuts it back to the saved
+    /// length.
+    fn load_state(&mut self, state: &StateDict) -> cl_core::Result<()> {
+        self.format.load_state(state)?;
+        match &mut self.out {
+            Output::File(f) => f.load_state(state.dict("file")?),
+            Output::Writer(_) => Ok(()),
+        }
     }
 }

@@ -3,12 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::MiniBatch;
 use cl_core::evaluation::{Granularity, Metric, MetricContext, MetricName, MetricOutput, label_width, one_hot, pad};
 use cl_core::{Callback, Result};
 use serde::{Deserialize, Serialize};
+
+use super::state;
 
 /// Correct and total counts per class and task, on the device.
 #[derive(Debug, Default)]
@@ -16,11 +19,15 @@ pub(crate) struct ClassSums {
     /// task → (classes, correct `[1, C]`, total `[1, C]`); `C` grows (zero-padded on the
     /// device) when a model's head grows or a label is not below the number of outputs.
     device: BTreeMap<u32, (usize, Tensor<2>, Tensor<2>)>,
+    /// Sums restored from a checkpoint (exactly, as saved), put back on the device of the next
+    /// batch of their task (the sums do not know the device).
+    restored: BTreeMap<u32, (usize, TensorData, TensorData)>,
 }
 
 impl ClassSums {
     pub(crate) fn reset(&mut self) {
         self.device.clear();
+        self.restored.clear();
     }
 
     /// Adds a batch: `hits` are its top-1 hits, `outputs` the model's number of logits.
@@ -32,8 +39,14 @@ impl ClassSums {
         let classes = label_width(batch, outputs);
         let one_hot = one_hot(batch.y.clone(), n, classes);
         let hit_rows = one_hot.clone() * hits.float().reshape([n, 1]);
+        let device = hit_rows.device();
         let mut add = |task: u32, correct: Tensor<2>, total: Tensor<2>| {
-            let entry = match self.device.remove(&task) {
+            let previous = self.device.remove(&task).or_else(|| {
+                self.restored
+                    .remove(&task)
+                    .map(|(c, cor, tot)| (c, Tensor::from_data(cor, &device), Tensor::from_data(tot, &device)))
+            });
+            let entry = match previous {
                 Some((c, cor, tot)) => {
                     let w = c.max(classes);
                     (w, pad(cor, 1, w) + pad(correct, 1, w), pad(tot, 1, w) + pad(total, 1, w))
@@ -56,10 +69,19 @@ impl ClassSums {
         }
     }
 
+    /// task → (classes, correct, total) as tensor data (one read per tensor on the device).
+    fn data(&self) -> BTreeMap<u32, (usize, TensorData, TensorData)> {
+        let mut all = self.restored.clone();
+        for (&t, (c, cor, tot)) in &self.device {
+            all.insert(t, (*c, cor.clone().into_data(), tot.clone().into_data()));
+        }
+        all
+    }
+
     /// task → class → (correct, total), classes with at least one sample (one read per task).
     pub(crate) fn read(&self) -> BTreeMap<u32, BTreeMap<u32, (f64, f64)>> {
-        let read = |x: &Tensor<2>| -> Vec<f64> { x.clone().into_data().iter::<f32>().map(f64::from).collect() };
-        self.device
+        let read = |x: &TensorData| -> Vec<f64> { x.iter::<f32>().map(f64::from).collect() };
+        self.data()
             .iter()
             .map(|(&t, (_, cor, tot))| {
                 let (cor, tot) = (read(cor), read(tot));
@@ -74,6 +96,36 @@ impl ClassSums {
             })
             .collect()
     }
+
+    /// Saves the sums exactly (their tensor data).
+    pub(crate) fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        let data = self.data();
+        out.put("tasks", &data.iter().map(|(t, (c, _, _))| (*t, *c)).collect::<Vec<_>>())?;
+        for (t, (_, cor, tot)) in data {
+            out.put_data(&format!("{t}/correct"), cor);
+            out.put_data(&format!("{t}/total"), tot);
+        }
+        Ok(())
+    }
+
+    /// Restores [`save_state`](Self::save_state)'s sums.
+    pub(crate) fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        self.reset();
+        let tasks: Vec<(u32, usize)> = state.get("tasks")?;
+        for (t, c) in tasks {
+            let (cor, tot) = (state.data(&format!("{t}/correct"))?, state.data(&format!("{t}/total"))?);
+            self.restored.insert(t, (c, cor, tot));
+        }
+        Ok(())
+    }
+}
+
+/// Saves `sums` as the nested dictionary `key`.
+fn put_sums(out: &mut StateDict, key: &str, sums: &ClassSums) -> Result<()> {
+    let mut d = StateDict::new(format!("{} (class counts `{key}`)", out.component()));
+    sums.save_state(&mut d)?;
+    out.put_dict(key, d);
+    Ok(())
 }
 
 /// The configuration of [`ClassAccuracy`]: Avalanche's `class_accuracy_metrics(epoch,
@@ -149,6 +201,21 @@ impl ClassAccuracy {
 impl Metric for ClassAccuracy {
     fn name(&self) -> String {
         "ClassAccuracy".into()
+    }
+
+    /// Saves the class counts of the open epoch, experience and stream.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &ClassAccuracyConfig { granularity: self.granularity })?;
+        put_sums(out, "epoch", &self.epoch)?;
+        put_sums(out, "experience", &self.experience)?;
+        put_sums(out, "stream", &self.stream)
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        state.check_config("config", &ClassAccuracyConfig { granularity: self.granularity })?;
+        self.epoch.load_state(state.dict("epoch")?)?;
+        self.experience.load_state(state.dict("experience")?)?;
+        self.stream.load_state(state.dict("stream")?)
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
@@ -341,11 +408,58 @@ impl Amca {
     fn tracked(&self, stream: &str) -> bool {
         self.streams.as_ref().is_none_or(|s| s.contains(stream))
     }
+
+    /// The tracked streams, as checked on resume.
+    fn config(&self) -> AmcaStreams {
+        match &self.streams {
+            None => AmcaStreams::All,
+            Some(s) => AmcaStreams::Only(s.iter().cloned().collect()),
+        }
+    }
 }
 
 impl Metric for Amca {
     fn name(&self) -> String {
         "AMCA".into()
+    }
+
+    /// Saves, per tracked stream, the class counts of the open eval phase, the classes seen
+    /// and the mean-class accuracies of the earlier phases; and where the metric is in the loop.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config())?;
+        out.put("streams", &self.amcas.keys().collect::<Vec<_>>())?;
+        for (i, a) in self.amcas.values().enumerate() {
+            let mut d = StateDict::new(format!("{} (stream {i})", out.component()));
+            put_sums(&mut d, "sums", &a.sums)?;
+            d.put("known", &a.known)?;
+            let prev: BTreeMap<u32, Vec<u64>> = a.prev.iter().map(|(t, v)| (*t, state::bits(v))).collect();
+            d.put("prev", &prev)?;
+            d.put("updated_once", &a.updated_once)?;
+            out.put_dict(&format!("stream/{i}"), d);
+        }
+        out.put("in_phase", &self.in_phase)?;
+        out.put("current", &self.current)?;
+        out.put("in_training", &self.in_training)
+    }
+
+    fn load_state(&mut self, st: &StateDict) -> Result<()> {
+        st.check_config("config", &self.config())?;
+        let streams: Vec<String> = st.get("streams")?;
+        self.amcas.clear();
+        for (i, stream) in streams.into_iter().enumerate() {
+            let d = st.dict(&format!("stream/{i}"))?;
+            let mut a = StreamAmca::default();
+            a.sums.load_state(d.dict("sums")?)?;
+            a.known = d.get("known")?;
+            let prev: BTreeMap<u32, Vec<u64>> = d.get("prev")?;
+            a.prev = prev.into_iter().map(|(t, v)| (t, state::from_bits(v))).collect();
+            a.updated_once = d.get("updated_once")?;
+            self.amcas.insert(stream, a);
+        }
+        self.in_phase = st.get("in_phase")?;
+        self.current = st.get("current")?;
+        self.in_training = st.get("in_training")?;
+        Ok(())
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {

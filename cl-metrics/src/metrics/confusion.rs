@@ -1,6 +1,7 @@
 //! The stream confusion matrix (`ConfusionMatrix_Stream/eval_phase/test_stream`).
 
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::evaluation::{Metric, MetricContext, MetricData, MetricOutput, label_width, one_hot, pad};
 use cl_core::{Callback, Result};
@@ -44,8 +45,12 @@ impl Validate for ConfusionMatrixConfig {
 /// it, or [`ConfusionMatrixConfig::num_classes`] if larger.
 #[derive(Debug)]
 pub struct ConfusionMatrixMetric {
+    config: ConfusionMatrixConfig,
     num_classes: usize,
     device: Option<(usize, Tensor<2>)>,
+    /// Device sums restored from a checkpoint (exactly, as saved), put back on the device of
+    /// the next batch.
+    restored: Option<(usize, TensorData)>,
     host: Vec<Vec<u64>>,
 }
 
@@ -54,12 +59,28 @@ impl ConfusionMatrixMetric {
     /// ([`ConfusionMatrixConfig`]).
     pub fn new(config: ConfusionMatrixConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { num_classes: config.num_classes.unwrap_or(0), device: None, host: Vec::new() })
+        Ok(Self {
+            config,
+            num_classes: config.num_classes.unwrap_or(0),
+            device: None,
+            restored: None,
+            host: Vec::new(),
+        })
+    }
+
+    /// The device sums as tensor data (one read), if any.
+    fn device_data(&self) -> Option<(usize, TensorData)> {
+        match &self.device {
+            Some((c, m)) => Some((*c, m.clone().into_data())),
+            None => self.restored.clone(),
+        }
     }
 
     fn spill(&mut self) {
-        if let Some((c, m)) = self.device.take() {
-            let data: Vec<f32> = m.into_data().iter::<f32>().collect();
+        if let Some((c, m)) = self.device_data() {
+            self.device = None;
+            self.restored = None;
+            let data: Vec<f32> = m.iter::<f32>().collect();
             grow(&mut self.host, c);
             for i in 0..c {
                 for j in 0..c {
@@ -92,10 +113,34 @@ impl Metric for ConfusionMatrixMetric {
         "ConfusionMatrix".into()
     }
 
+    /// Saves the counts of the open stream: those read back and the device sums, exactly.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        out.put("host", &self.host)?;
+        let device = self.device_data();
+        out.put("device_classes", &device.as_ref().map(|(c, _)| *c))?;
+        if let Some((_, m)) = device {
+            out.put_data("device", m);
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        self.host = state.get("host")?;
+        self.device = None;
+        self.restored = match state.get::<Option<usize>>("device_classes")? {
+            Some(c) => Some((c, state.data("device")?)),
+            None => None,
+        };
+        Ok(())
+    }
+
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
         match ctx.callback {
             Callback::BeforeEval => {
                 self.device = None;
+                self.restored = None;
                 self.host.clear();
             }
             Callback::AfterEvalIteration => {
@@ -110,6 +155,9 @@ impl Metric for ConfusionMatrixMetric {
                 let truth = one_hot(batch.y.clone(), n, c);
                 let pred = one_hot(o.clone().detach().argmax(1).reshape([n]), n, c);
                 let m = truth.transpose().matmul(pred);
+                if let Some((rc, data)) = self.restored.take() {
+                    self.device = Some((rc, Tensor::from_data(data, &m.device())));
+                }
                 self.device = Some(match self.device.take() {
                     Some((dc, acc)) => {
                         let w = dc.max(c);

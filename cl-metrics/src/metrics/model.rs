@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::evaluation::{Granularity, LayerInfo, LayerKind, Metric, MetricContext, MetricOutput, linear_macs};
 use cl_core::{Callback, Result};
@@ -24,6 +25,15 @@ impl ModelSize {
 impl Metric for ModelSize {
     fn name(&self) -> String {
         "ModelSize".into()
+    }
+
+    /// No state: the values are read from the model.
+    fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+        Ok(())
+    }
+
+    fn load_state(&mut self, _state: &StateDict) -> Result<()> {
+        Ok(())
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
@@ -193,6 +203,14 @@ impl MacMetric {
         total
     }
 
+    /// The configuration (and whether a custom counter replaces the built-in one), checked on
+    /// resume.
+    fn config(&self) -> (MacConfig, bool) {
+        let granularity =
+            Granularity { minibatch: self.minibatch, epoch: self.epoch, experience: self.experience, stream: false };
+        (MacConfig { granularity, conv_output_sizes: self.conv_sizes.clone() }, self.counter.is_some())
+    }
+
     fn macs(&mut self, ctx: &MetricContext<'_>) -> Option<u64> {
         let shape = ctx.batch?.sample_shape.clone();
         let layers = ctx.model.layers();
@@ -210,6 +228,23 @@ impl MacMetric {
 impl Metric for MacMetric {
     fn name(&self) -> String {
         "MAC".into()
+    }
+
+    /// Saves the last count with the layers it was computed for, and whether it must be
+    /// computed again.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config())?;
+        out.put("cache", &self.cache)?;
+        out.put("stale", &self.stale)?;
+        out.put("warned", &self.warned)
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        state.check_config("config", &self.config())?;
+        self.cache = state.get("cache")?;
+        self.stale = state.get("stale")?;
+        self.warned = state.get("warned")?;
+        Ok(())
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {

@@ -6,11 +6,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_positive, rule};
 use cl_core::evaluation::{Granularity, Metric, MetricContext, MetricOutput};
 use cl_core::{Callback, Result};
 use serde::{Deserialize, Serialize};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use super::timing::resumed_start;
 
 /// Reads this process's resident memory (bytes) and accumulated CPU time (ms).
 struct ProcessProbe {
@@ -132,6 +135,7 @@ impl Validate for MaxRamConfig {
 /// or evaluating, and the memory is also read at the start and the end of each period, so short
 /// periods still get a value. Each period's maximum is the largest sample taken in it.
 pub struct MaxRam {
+    config: MaxRamConfig,
     granularity: Granularity,
     every: Duration,
     probe: ProcessProbe,
@@ -152,6 +156,7 @@ impl MaxRam {
     pub fn new(config: MaxRamConfig) -> Result<Self> {
         config.validate()?;
         Ok(Self {
+            config,
             granularity: config.granularity,
             every: Duration::try_from_secs_f64(config.every).unwrap_or(Duration::MAX).max(Duration::from_millis(1)),
             probe: ProcessProbe::new(),
@@ -204,6 +209,31 @@ impl MaxRam {
 impl Metric for MaxRam {
     fn name(&self) -> String {
         "MaxRAM".into()
+    }
+
+    /// Saves the maxima of the open periods (with what the sampling thread has seen) and
+    /// whether the thread runs; a resumed run restarts it.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        let sampled = self.sampler.as_ref().map_or(0, |s| s.max.load(Ordering::Relaxed));
+        let maxima = self.maxima.each_ref().map(|m| m.load(Ordering::Relaxed).max(sampled));
+        out.put("maxima", &maxima)?;
+        out.put("in_train", &self.in_train)?;
+        out.put("sampling", &self.sampler.is_some())
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        let maxima: [u64; 4] = state.get("maxima")?;
+        for (m, v) in self.maxima.iter().zip(maxima) {
+            m.store(v, Ordering::Relaxed);
+        }
+        self.in_train = state.get("in_train")?;
+        self.sampler = None;
+        if state.get("sampling")? {
+            self.start_sampler();
+        }
+        Ok(())
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
@@ -294,7 +324,9 @@ impl Validate for CpuUsageConfig {
 pub struct CpuUsage {
     granularity: Granularity,
     probe: ProcessProbe,
-    starts: [Option<(Instant, u64)>; 4],
+    /// Per open period: its start, the process CPU time then (ms), and the CPU time the period
+    /// had used in an interrupted run (ms, after a resume).
+    starts: [Option<(Instant, u64, u64)>; 4],
 }
 
 impl std::fmt::Debug for CpuUsage {
@@ -310,20 +342,53 @@ impl CpuUsage {
     }
 
     fn begin(&mut self, i: usize) {
-        self.starts[i] = self.probe.cpu_ms().map(|c| (Instant::now(), c));
+        self.starts[i] = self.probe.cpu_ms().map(|c| (Instant::now(), c, 0));
     }
 
     fn end(&mut self, i: usize) -> Option<f64> {
-        let (t0, c0) = self.starts[i].take()?;
+        let (t0, c0, carried) = self.starts[i].take()?;
         let c1 = self.probe.cpu_ms()?;
         let wall = t0.elapsed().as_secs_f64();
-        (wall > 0.0).then(|| (c1.saturating_sub(c0) as f64 / 1000.0) / wall * 100.0)
+        (wall > 0.0).then(|| ((c1.saturating_sub(c0) + carried) as f64 / 1000.0) / wall * 100.0)
     }
 }
 
 impl Metric for CpuUsage {
     fn name(&self) -> String {
         "CPUUsage".into()
+    }
+
+    /// Saves, per open period, the wall time and the CPU time it has used so far; on resume
+    /// the period continues from there (the time the run was stopped is not counted).
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &CpuUsageConfig { granularity: self.granularity })?;
+        let now = match self.starts.iter().any(Option::is_some) {
+            true => ProcessProbe::new().cpu_ms(),
+            false => None,
+        };
+        let open: Vec<Option<(u64, u64)>> = self
+            .starts
+            .iter()
+            .map(|s| {
+                let (t0, c0, carried) = (*s)?;
+                let used = now.map_or(0, |c| c.saturating_sub(c0)) + carried;
+                Some((t0.elapsed().as_secs_f64().to_bits(), used))
+            })
+            .collect();
+        out.put("open", &open)
+    }
+
+    fn load_state(&mut self, st: &StateDict) -> Result<()> {
+        st.check_config("config", &CpuUsageConfig { granularity: self.granularity })?;
+        let open: Vec<Option<(u64, u64)>> = st.get("open")?;
+        let now = self.probe.cpu_ms();
+        self.starts = [None; 4];
+        for (slot, saved) in self.starts.iter_mut().zip(open) {
+            if let (Some((elapsed, used)), Some(c)) = (saved, now) {
+                *slot = Some((resumed_start(f64::from_bits(elapsed)), c, used));
+            }
+        }
+        Ok(())
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {

@@ -1,11 +1,14 @@
 //! Wall-clock time (`Time_MB`, `Time_Epoch`, `RunningTime_Epoch`, `Time_Exp`, `Time_Stream`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::evaluation::{Granularity, Metric, MetricContext, MetricOutput};
 use cl_core::{Callback, Result};
 use serde::{Deserialize, Serialize};
+
+use super::state;
 
 /// The configuration of [`Timing`]: Avalanche's `timing_metrics(minibatch, epoch,
 /// epoch_running, experience, stream)`.
@@ -83,13 +86,48 @@ impl Timing {
     }
 }
 
+impl Timing {
+    fn periods(&self) -> [(&'static str, Option<Instant>); 4] {
+        [("iteration", self.iteration), ("epoch", self.epoch), ("experience", self.experience), ("stream", self.stream)]
+    }
+}
+
 fn secs(start: Option<Instant>) -> Option<f64> {
     start.map(|s| s.elapsed().as_secs_f64())
+}
+
+/// The start of a period that had run for `elapsed` seconds when it was saved: that long before
+/// now (the time between the save and the resume is not counted).
+pub(crate) fn resumed_start(elapsed: f64) -> Instant {
+    let now = Instant::now();
+    Duration::try_from_secs_f64(elapsed).ok().and_then(|d| now.checked_sub(d)).unwrap_or(now)
 }
 
 impl Metric for Timing {
     fn name(&self) -> String {
         "Timing".into()
+    }
+
+    /// Saves the running iteration-time sum of the epoch and how long the open periods have
+    /// run; on resume they continue from there (the time the run was stopped is not counted).
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &TimingConfig { granularity: self.granularity, running_epoch: self.running })?;
+        state::put_f64(out, "running_sum", self.running_sum)?;
+        out.put("running_n", &self.running_n)?;
+        for (key, start) in self.periods() {
+            state::put_opt_f64(out, key, secs(start))?;
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, st: &StateDict) -> Result<()> {
+        st.check_config("config", &TimingConfig { granularity: self.granularity, running_epoch: self.running })?;
+        self.running_sum = state::f64(st, "running_sum")?;
+        self.running_n = st.get("running_n")?;
+        let [i, e, x, s] = ["iteration", "epoch", "experience", "stream"]
+            .map(|key| state::opt_f64(st, key).map(|v| v.map(resumed_start)));
+        (self.iteration, self.epoch, self.experience, self.stream) = (i?, e?, x?, s?);
+        Ok(())
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {

@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Int, Tensor};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::evaluation::{Metric, MetricContext, MetricData, MetricName, MetricOutput};
 use cl_core::{Callback, Result};
 use serde::{Deserialize, Serialize};
+
+use super::state;
 
 /// The configuration of [`Forgetting`], backward transfer ([`Forgetting::bwt`]) and
 /// [`ForwardTransfer`]: Avalanche's `forgetting_metrics(experience, stream)`,
@@ -54,6 +57,9 @@ impl Validate for TransferConfig {
 #[derive(Debug, Default)]
 struct ExpAccuracy {
     hits: Option<Tensor<1, Int>>,
+    /// Hits restored from a checkpoint (read back to the host: an exact integer), added to the
+    /// next batch's on its device.
+    restored: Option<i64>,
     count: usize,
 }
 
@@ -65,18 +71,50 @@ impl ExpAccuracy {
     fn update(&mut self, ctx: &MetricContext<'_>) {
         let (Some(batch), Some(hits)) = (ctx.batch, ctx.hits()) else { return };
         let s = hits.sum();
-        self.hits = Some(match self.hits.take() {
-            Some(h) => h + s,
-            None => s,
+        self.hits = Some(match (self.hits.take(), self.restored.take()) {
+            (Some(h), _) => h + s,
+            (None, Some(r)) => s.add_scalar(r),
+            (None, None) => s,
         });
         self.count += batch.len();
     }
 
+    fn hits(&self) -> Option<i64> {
+        match &self.hits {
+            Some(h) => Some(h.clone().into_scalar::<i64>()),
+            None => self.restored,
+        }
+    }
+
     /// One transfer.
     fn read(&self) -> Option<f64> {
-        let h = self.hits.clone()?;
-        (self.count > 0).then(|| h.into_scalar::<i64>() as f64 / self.count as f64)
+        let h = self.hits()?;
+        (self.count > 0).then(|| h as f64 / self.count as f64)
     }
+
+    fn save_state(&self, out: &mut StateDict, key: &str) -> Result<()> {
+        out.put(key, &(self.hits(), self.count))
+    }
+
+    fn load_state(&mut self, state: &StateDict, key: &str) -> Result<()> {
+        let (hits, count) = state.get(key)?;
+        *self = Self { hits: None, restored: hits, count };
+        Ok(())
+    }
+}
+
+/// What a forgetting or forward-transfer metric saves besides its reference accuracies.
+fn save_common(
+    out: &mut StateDict,
+    current: &ExpAccuracy,
+    train_exp: Option<usize>,
+    stream_sum: f64,
+    stream_n: usize,
+) -> Result<()> {
+    current.save_state(out, "current")?;
+    out.put("train_exp", &train_exp)?;
+    state::put_f64(out, "stream_sum", stream_sum)?;
+    out.put("stream_n", &stream_n)
 }
 
 /// Forgetting (`ExperienceForgetting/eval_phase/test_stream/Task000/Exp000`,
@@ -132,11 +170,36 @@ impl Forgetting {
     fn names(&self) -> (&'static str, &'static str) {
         if self.bwt { ("ExperienceBWT", "StreamBWT") } else { ("ExperienceForgetting", "StreamForgetting") }
     }
+
+    /// The configuration and the kind (forgetting or BWT), checked on resume.
+    fn config(&self) -> (TransferConfig, bool) {
+        (TransferConfig { experience: self.experience, stream: self.stream }, self.bwt)
+    }
 }
 
 impl Metric for Forgetting {
     fn name(&self) -> String {
         if self.bwt { "BWT".into() } else { "Forgetting".into() }
+    }
+
+    /// Saves the initial and last accuracies of every experience, the open experience's hits and
+    /// the stream's running sum.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config())?;
+        save_common(out, &self.current, self.train_exp, self.stream_sum, self.stream_n)?;
+        state::put_f64_map(out, "initial", &self.initial)?;
+        state::put_f64_map(out, "last", &self.last)
+    }
+
+    fn load_state(&mut self, st: &StateDict) -> Result<()> {
+        st.check_config("config", &self.config())?;
+        self.current.load_state(st, "current")?;
+        self.train_exp = st.get("train_exp")?;
+        self.stream_sum = state::f64(st, "stream_sum")?;
+        self.stream_n = st.get("stream_n")?;
+        self.initial = state::f64_map(st, "initial")?;
+        self.last = state::f64_map(st, "last")?;
+        Ok(())
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
@@ -224,6 +287,30 @@ impl Metric for ForwardTransfer {
         "ForwardTransfer".into()
     }
 
+    /// Saves the accuracies at initialisation and after the previous experience, whether the
+    /// metric records or is disabled, the open experience's hits and the stream's running sum.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &TransferConfig { experience: self.experience, stream: self.stream })?;
+        save_common(out, &self.current, self.train_exp, self.stream_sum, self.stream_n)?;
+        out.put("recording", &self.recording)?;
+        out.put("disabled", &self.disabled)?;
+        state::put_f64_map(out, "initial", &self.initial)?;
+        state::put_f64_map(out, "previous", &self.previous)
+    }
+
+    fn load_state(&mut self, st: &StateDict) -> Result<()> {
+        st.check_config("config", &TransferConfig { experience: self.experience, stream: self.stream })?;
+        self.current.load_state(st, "current")?;
+        self.train_exp = st.get("train_exp")?;
+        self.stream_sum = state::f64(st, "stream_sum")?;
+        self.stream_n = st.get("stream_n")?;
+        self.recording = st.get("recording")?;
+        self.disabled = st.get("disabled")?;
+        self.initial = state::f64_map(st, "initial")?;
+        self.previous = state::f64_map(st, "previous")?;
+        Ok(())
+    }
+
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
         match ctx.callback {
             Callback::BeforeTrainingExp => self.train_exp = ctx.experience_id(),
@@ -297,6 +384,24 @@ impl AccuracyMatrixMetric {
 impl Metric for AccuracyMatrixMetric {
     fn name(&self) -> String {
         "AccuracyMatrix".into()
+    }
+
+    /// Saves the matrix of every stream (`NaN` entries kept), the last trained experience and
+    /// the open experience's hits.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        self.current.save_state(out, "current")?;
+        out.put("train_exp", &self.train_exp)?;
+        let rows: BTreeMap<&String, Vec<Vec<u64>>> =
+            self.rows.iter().map(|(s, rows)| (s, rows.iter().map(|r| state::bits(r)).collect())).collect();
+        out.put("rows", &rows)
+    }
+
+    fn load_state(&mut self, st: &StateDict) -> Result<()> {
+        self.current.load_state(st, "current")?;
+        self.train_exp = st.get("train_exp")?;
+        let rows: BTreeMap<String, Vec<Vec<u64>>> = st.get("rows")?;
+        self.rows = rows.into_iter().map(|(s, rows)| (s, rows.into_iter().map(state::from_bits).collect())).collect();
+        Ok(())
     }
 
     fn on(&mut self, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
