@@ -13,6 +13,7 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 #[allow(unused_imports)] // for the docs
 use cl_core::DynamicModule;
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::data::MiniBatch;
 use cl_core::{Adaptation, Model, Result};
@@ -45,6 +46,19 @@ pub trait Backbone: Module + ModuleDisplay + 'static {
 
     /// Seeds the backbone's own randomness (dropout masks).
     fn seed(&mut self, _seed: u64) {}
+
+    /// Saves the backbone's state that is not in its parameters (see
+    /// [`Model::save_extra_state`]); nothing by default (the backbones of `cl-models` keep none:
+    /// their dropout masks are reseeded by the loop at each experience).
+    fn save_extra_state(&self, _out: &mut StateDict) -> Result<()> {
+        Ok(())
+    }
+
+    /// Restores [`save_extra_state`](Self::save_extra_state)'s state before the parameters are
+    /// loaded (see [`Model::load_extra_state`]); nothing by default.
+    fn load_extra_state(&mut self, _state: &StateDict) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The output layer of a [`HeadedModel`]: maps features to logits, possibly by task.
@@ -74,6 +88,21 @@ pub trait Head: Module + ModuleDisplay + 'static {
     /// Whether the head grows with the classes seen (see [`Model::adapts_outputs`]).
     fn adapts_outputs(&self) -> bool {
         false
+    }
+
+    /// Saves the head's state that is not in its parameters: the layout of a dynamic head (its
+    /// outputs, heads by task, masks), class means (see [`Model::save_extra_state`]). Nothing by
+    /// default (a fixed head such as `Linear`); a head with such state must implement both hooks,
+    /// or a resumed run would silently differ.
+    fn save_extra_state(&self, _out: &mut StateDict) -> Result<()> {
+        Ok(())
+    }
+
+    /// Restores [`save_extra_state`](Self::save_extra_state)'s state on a head built with the
+    /// same configuration, *before* the parameters are loaded: a dynamic head re-grows here to
+    /// the saved shapes (see [`Model::load_extra_state`]). Nothing by default.
+    fn load_extra_state(&mut self, _state: &StateDict) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -206,5 +235,22 @@ impl<B: Backbone, H: Head> Model for HeadedModel<B, H> {
 
     fn check_batch(&self, batch: &MiniBatch) -> Result<()> {
         self.classifier.check_batch(batch)
+    }
+
+    /// The backbone's extra state under `features` and the head's under `classifier` (each a
+    /// nested dictionary; empty for parts without such state).
+    fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
+        let mut features = StateDict::new(format!("{} `features`", out.component()));
+        self.features.save_extra_state(&mut features)?;
+        out.put_dict("features", features);
+        let mut classifier = StateDict::new(format!("{} `classifier`", out.component()));
+        self.classifier.save_extra_state(&mut classifier)?;
+        out.put_dict("classifier", classifier);
+        Ok(())
+    }
+
+    fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {
+        self.features.load_extra_state(state.dict("features")?)?;
+        self.classifier.load_extra_state(state.dict("classifier")?)
     }
 }

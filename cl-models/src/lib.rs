@@ -37,4 +37,6 @@ pub use simple_cnn::{CNN_FEATURES, CNN_MIN_SIDE, CnnTrunk, MtSimpleCnn, SimpleCn
 pub use simple_mlp::{HiddenLayer, IncrementalMlp, MlpTrunk, MtSimpleMlp, SimpleMlp, SimpleMlpConfig, seeded_linear};
 
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
 mod tests;

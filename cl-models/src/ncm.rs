@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::{ClassificationDataLoader, ClassificationDataset, DataLoader, DataLoaderConfig, MiniBatch};
 use cl_core::{Adaptation, ClError, Result};
@@ -275,6 +276,42 @@ impl Head for NcmClassifier {
 
     fn adapts_outputs(&self) -> bool {
         true
+    }
+
+    /// The configuration (checked on load) and the class means: the classes as a value, the
+    /// means as one `[classes, feature_size]` tensor (exact bits).
+    fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &NcmConfig::new(self.feature_size).with_normalize(self.normalize))?;
+        let classes: Vec<u32> = self.means.keys().copied().collect();
+        let values: Vec<f32> = self.means.values().flatten().copied().collect();
+        out.put("classes", &classes)?;
+        out.put_data("means", TensorData::new(values, [classes.len(), self.feature_size]));
+        Ok(())
+    }
+
+    /// Replaces the class means by the saved ones; a checkpoint of a classifier with another
+    /// configuration is [`ClError::CheckpointMismatch`].
+    fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {
+        state.check_config("config", &NcmConfig::new(self.feature_size).with_normalize(self.normalize))?;
+        let classes: Vec<u32> = state.get("classes")?;
+        let data = state.data("means")?;
+        let bad = |reason: String| ClError::CheckpointEntry {
+            component: state.component().to_string(),
+            key: "means".into(),
+            reason,
+        };
+        if data.shape().to_vec() != [classes.len(), self.feature_size] {
+            return Err(bad(format!(
+                "has shape {:?}, expected [{}, {}]",
+                data.shape(),
+                classes.len(),
+                self.feature_size
+            )));
+        }
+        let values = data.try_into_vec::<f32>().map_err(|e| bad(format!("is not f32: {e:?}")))?;
+        // `feature_size` is at least 1 (a rule of the configuration).
+        let means = classes.into_iter().zip(values.chunks_exact(self.feature_size).map(<[f32]>::to_vec)).collect();
+        self.replace_class_means(means)
     }
 }
 

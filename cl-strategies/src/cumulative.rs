@@ -1,6 +1,7 @@
 //! [`Cumulative`]: trains on the union of all experiences seen so far.
 
 use burn::tensor::Device;
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::data::ClassificationDataset;
 use cl_core::{ClError, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps, step_defaults};
@@ -31,6 +32,25 @@ impl<M: Model> TemplateSteps<M> for CumulativeSteps {
         };
         self.dataset = Some(union.clone());
         state.adapted_dataset = Some(union);
+        Ok(())
+    }
+
+    /// Saves the union of the experiences trained on so far (its samples, labels and
+    /// transforms, in order: the resumed run draws the same batches from it), or that there is
+    /// none yet.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("has_dataset", &self.dataset.is_some())?;
+        if let Some(union) = &self.dataset {
+            out.put_dataset("dataset", union)?;
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
+        self.dataset = match state.get::<bool>("has_dataset")? {
+            true => Some(state.dataset("dataset")?),
+            false => None,
+        };
         Ok(())
     }
 }

@@ -4,8 +4,9 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use burn::tensor::Device;
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
-use cl_core::{ClError, Experience, Model, OptimizerSpec, Result, StrategyBuilder, TemplateSteps};
+use cl_core::{ClError, Experience, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps};
 use serde::{Deserialize, Serialize};
 
 /// The configuration of [`JointTraining`]: no hyper-parameter of its own (see
@@ -46,6 +47,19 @@ impl<M: Model> TemplateSteps<M> for JointSteps {
         let union = union_experience(experiences)?;
         self.trained = true;
         Ok(Cow::Owned(vec![union]))
+    }
+
+    /// Saves whether the strategy was trained. A checkpoint inside the `train` call is written
+    /// after its one (union) experience, so a resume never repeats this call's
+    /// `train_experiences` (the loop repeats it only for a call with experiences left); a
+    /// resumed strategy trained again is the same error as in the uninterrupted run.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("trained", &self.trained)
+    }
+
+    fn load_state(&mut self, state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
+        self.trained = state.get("trained")?;
+        Ok(())
     }
 }
 

@@ -36,4 +36,6 @@ pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
 pub use rehearsal::{FromScratchTraining, GDumb, Replay};
 
 #[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use cl_plugins::{
 use crate::*;
 
 /// One non-default configuration of every strategy.
-fn every_strategy() -> Vec<StrategyConfig> {
+pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
     vec![
         StrategyConfig::Naive(NaiveConfig::default()),
         StrategyConfig::Cumulative(CumulativeConfig::default()),

@@ -3,11 +3,13 @@
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::data::MiniBatch;
 use cl_core::{Adaptation, ClError, DynamicModule, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
 
 use crate::headed::Head;
 use crate::simple_mlp::seeded_linear;
@@ -159,6 +161,76 @@ impl IncrementalClassifier {
     }
 }
 
+/// What an [`IncrementalClassifier`]'s checkpoint must agree with: the parts of its
+/// configuration that survive growth.
+#[derive(Serialize)]
+struct Layout {
+    in_features: usize,
+    bias: bool,
+    masking: bool,
+    mask_value: f32,
+    seed: u64,
+}
+
+impl IncrementalClassifier {
+    fn layout(&self) -> Layout {
+        Layout {
+            in_features: self.in_features(),
+            bias: self.classifier.bias.is_some(),
+            masking: self.masking,
+            mask_value: self.mask_value,
+            seed: self.seed,
+        }
+    }
+
+    /// Saves what the parameters do not hold: the number of outputs, the active units and the
+    /// growth count (the seed of the next growth), with the configuration to check on load.
+    pub(crate) fn save_layout(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.layout())?;
+        out.put("outputs", &self.num_outputs())?;
+        out.put("active_units", &self.active_units)?;
+        out.put("growths", &self.growths)
+    }
+
+    /// Restores [`save_layout`](Self::save_layout)'s state on a classifier built with the same
+    /// configuration: re-grows the layer to the saved outputs (placeholder values, for the
+    /// parameter record to overwrite), then the mask and the growth count.
+    pub(crate) fn load_layout(&mut self, state: &StateDict) -> Result<()> {
+        state.check_config("config", &self.layout())?;
+        let outputs: usize = state.get("outputs")?;
+        let active: Vec<bool> = state.get("active_units")?;
+        let growths: u64 = state.get("growths")?;
+        let now = self.num_outputs();
+        if outputs < now {
+            return Err(ClError::CheckpointMismatch {
+                path: Default::default(),
+                what: format!("{} outputs", state.component()),
+                checkpoint: outputs.to_string(),
+                current: format!("{now} (a fresh classifier of this configuration; it cannot shrink)"),
+            });
+        }
+        if active.len() != outputs {
+            return Err(ClError::CheckpointEntry {
+                component: state.component().to_string(),
+                key: "active_units".into(),
+                reason: format!("{} units for {outputs} outputs", active.len()),
+            });
+        }
+        if outputs > now {
+            let device = self.classifier.weight.val().device();
+            let d_in = self.in_features();
+            let has_bias = self.classifier.bias.is_some();
+            self.classifier = Linear {
+                weight: Param::from_tensor(Tensor::zeros([d_in, outputs], &device)),
+                bias: has_bias.then(|| Param::from_tensor(Tensor::zeros([outputs], &device))),
+            };
+        }
+        self.active_units = active;
+        self.growths = growths;
+        Ok(())
+    }
+}
+
 /// Sets the outputs of inactive units (and of units beyond `active`) to `value`.
 pub(crate) fn apply_mask(out: Tensor<2>, active: &[bool], value: f32) -> Tensor<2> {
     let [batch, n] = out.dims();
@@ -224,5 +296,17 @@ impl Head for IncrementalClassifier {
 
     fn adapts_outputs(&self) -> bool {
         true
+    }
+
+    /// The outputs, the active units and the growth count (see [`Head::save_extra_state`]).
+    fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
+        self.save_layout(out)
+    }
+
+    /// Re-grows to the saved outputs and restores the mask and the growth count; a checkpoint
+    /// of a classifier with another configuration (inputs, bias, masking, mask value, seed) is
+    /// [`ClError::CheckpointMismatch`].
+    fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {
+        self.load_layout(state)
     }
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::data::MiniBatch;
 use cl_core::{Adaptation, ClError, DynamicModule, Result};
@@ -258,5 +259,63 @@ impl Head for MultiHeadClassifier {
 
     fn adapts_outputs(&self) -> bool {
         true
+    }
+
+    /// The configuration (checked on load), the task label of each head in creation order, the
+    /// per-head masks and trained flags, and each head's layout under `head/<i>`.
+    fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        out.put("tasks", &self.tasks)?;
+        out.put("active_units", &self.active_units)?;
+        out.put("trained", &self.trained)?;
+        for (i, head) in self.heads.iter().enumerate() {
+            let mut d = StateDict::new(format!("{} head {i} (task {})", out.component(), self.tasks[i]));
+            head.save_layout(&mut d)?;
+            out.put_dict(&format!("head/{i}"), d);
+        }
+        Ok(())
+    }
+
+    /// Re-creates the heads of the saved task labels, in the saved order, re-grows each to its
+    /// saved outputs and restores the masks; a checkpoint of a classifier with another
+    /// configuration is [`ClError::CheckpointMismatch`].
+    fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        let tasks: Vec<u32> = state.get("tasks")?;
+        let active_units: Vec<Vec<bool>> = state.get("active_units")?;
+        let trained: Vec<bool> = state.get("trained")?;
+        if !tasks.starts_with(&self.tasks) {
+            return Err(ClError::CheckpointMismatch {
+                path: Default::default(),
+                what: format!("{} heads (task labels in creation order)", state.component()),
+                checkpoint: format!("{tasks:?}"),
+                current: format!("{:?} (the model must be freshly built)", self.tasks),
+            });
+        }
+        let mut unique = tasks.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.len() != tasks.len() || active_units.len() != tasks.len() || trained.len() != tasks.len() {
+            return Err(ClError::CheckpointEntry {
+                component: state.component().to_string(),
+                key: "tasks".into(),
+                reason: format!(
+                    "{} task labels ({} distinct), {} masks and {} trained flags do not describe one head each",
+                    tasks.len(),
+                    unique.len(),
+                    active_units.len(),
+                    trained.len()
+                ),
+            });
+        }
+        for &task in &tasks[self.tasks.len()..] {
+            self.ensure_head(task);
+        }
+        for (i, head) in self.heads.iter_mut().enumerate() {
+            head.load_layout(state.dict(&format!("head/{i}"))?)?;
+        }
+        self.active_units = active_units;
+        self.trained = trained;
+        Ok(())
     }
 }
