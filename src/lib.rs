@@ -141,10 +141,10 @@ pub mod prelude {
         SynapticIntelligencePlugin,
     };
     pub use cl_plugins::{
-        AGemConfig, AGemPlugin, CwrStarConfig, CwrStarPlugin, EarlyStoppingConfig, EarlyStoppingMode,
-        EarlyStoppingPlugin, ExperienceWeight, FromScratchConfig, FromScratchPlugin, GDumbConfig, GDumbPlugin,
-        GemConfig, GemPlugin, LflConfig, LflPlugin, LrSchedulerConfig, LrSchedulerPlugin, LwfConfig, LwfPlugin,
-        ReplayConfig, ReplayPlugin, SchedulerConfig,
+        AGemConfig, AGemPlugin, CheckpointConfig, CheckpointPlugin, CwrStarConfig, CwrStarPlugin, EarlyStoppingConfig,
+        EarlyStoppingMode, EarlyStoppingPlugin, ExperienceWeight, FromScratchConfig, FromScratchPlugin, GDumbConfig,
+        GDumbPlugin, GemConfig, GemPlugin, LflConfig, LflPlugin, LrSchedulerConfig, LrSchedulerPlugin, LwfConfig,
+        LwfPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
     };
     pub use cl_strategies::{
         AGem, Cumulative, CumulativeConfig, CwrStar, Ewc, FromScratchTraining, GDumb, Gem, JointTraining,

@@ -4,6 +4,7 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::ClassificationDataset;
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
@@ -11,6 +12,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::persist::{bad_entry, datasets, put_datasets};
 
 /// The default `sample_size`: Avalanche's `AGEM` strategy's (the plugin has none).
 fn default_sample_size() -> usize {
@@ -347,6 +350,53 @@ impl<M: Model> Plugin<M> for AGemPlugin {
         self.positions = vec![0; self.buffers.len()];
         Ok(())
     }
+
+    /// The configuration (checked on load), the memories (samples, labels, transforms; their
+    /// concatenation is rebuilt on load), each memory's read position, the generator at its
+    /// exact position and the pending reference gradient (none at an experience boundary).
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        put_datasets(out, "buffers", &self.buffers)?;
+        out.put("positions", &self.positions)?;
+        out.put_rng("rng", &self.rng)?;
+        out.put("reference/some", &self.reference.is_some())?;
+        if let Some(r) = &self.reference {
+            out.put_tensor("reference", r);
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        let buffers = datasets(state, "buffers")?;
+        let positions: Vec<usize> = state.get("positions")?;
+        if positions.len() != buffers.len() {
+            return Err(bad_entry(
+                state,
+                "positions",
+                format!("{} positions for {} memories", positions.len(), buffers.len()),
+            ));
+        }
+        let mut memory: Option<ClassificationDataset> = None;
+        let mut offsets = Vec::with_capacity(buffers.len());
+        for b in &buffers {
+            offsets.push(memory.as_ref().map_or(0, ClassificationDataset::len));
+            memory = Some(match memory {
+                Some(m) => m.concat(b)?,
+                None => b.clone(),
+            });
+        }
+        self.rng = state.rng("rng")?;
+        self.reference = match state.get::<bool>("reference/some")? {
+            true => Some(state.tensor("reference", strategy.settings().eval_device())?),
+            false => None,
+        };
+        self.buffers = buffers;
+        self.memory = memory;
+        self.offsets = offsets;
+        self.positions = positions;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -396,6 +446,40 @@ mod tests {
             "{err:?}"
         );
         assert!(Strategy::builder(Tiny::new(2), sgd(0.1), device()).plugin(agem()).build().is_ok());
+    }
+
+    /// The memories, their concatenation, the read positions and the generator come back
+    /// exactly (the next reference samples are the same); another configuration is refused.
+    #[test]
+    fn checkpoint_restores_memories_positions_and_generator() {
+        use crate::persist::test_util::{assert_mismatch, assert_same_dataset, assert_same_rng, restore};
+        use crate::regularization::test_support::stream;
+        let config = AGemConfig::new(5).with_sample_size(4);
+        let mut s = Strategy::builder(Tiny::new(6), sgd(0.1), device())
+            .train_mb_size(3)
+            .plugin(AGemPlugin::new(config.clone()).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(3, 6)).unwrap();
+        let agem = s.plugin_mut::<AGemPlugin>().unwrap();
+        agem.next_indices(); // positions away from 0
+        let agem = s.plugin::<AGemPlugin>().unwrap();
+        let mut fresh = AGemPlugin::new(config).unwrap();
+        let state = restore::<Tiny, _>(agem, &mut fresh, s.state());
+        assert_eq!(fresh.buffers().len(), 3);
+        for (a, b) in agem.buffers().iter().zip(fresh.buffers()) {
+            assert_same_dataset(a, b);
+        }
+        assert_same_dataset(agem.memory.as_ref().unwrap(), fresh.memory.as_ref().unwrap());
+        assert_eq!((&fresh.offsets, &fresh.positions), (&agem.offsets, &agem.positions));
+        assert_same_rng(&agem.rng, &fresh.rng);
+        let mut other = AGemPlugin::new(AGemConfig::new(5).with_sample_size(8)).unwrap();
+        assert_mismatch::<Tiny, _>(&state, &mut other, s.state());
+        let original = s.plugin_mut::<AGemPlugin>().unwrap();
+        assert_eq!(
+            (0..5).map(|_| original.next_indices()).collect::<Vec<_>>(),
+            (0..5).map(|_| fresh.next_indices()).collect::<Vec<_>>()
+        );
     }
 
     /// Avalanche's `GroupBalancedInfiniteDataLoader` without shuffling: per memory, batches of

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
+use crate::persist::bad_entry;
 use crate::regularization::{drop_grads, for_each_param, in_layer, last_linear_layer};
 
 /// CWR*'s hyper-parameters, with the defaults of Avalanche's `CWRStarPlugin(model,
@@ -365,6 +367,40 @@ impl<M: Model> Plugin<M> for CwrStarPlugin {
         self.freeze_now = false;
         Ok(())
     }
+
+    /// The configuration and the CWR layer's path (both checked on load), the consolidated
+    /// column of every class (exact `f32`s), the pattern counts (`past_j`, `cur_j`), the
+    /// current classes and whether the rest of the model is frozen now.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        out.put("layer", &self.layer)?;
+        out.put("classes", &self.saved_weights.keys().copied().collect::<Vec<u32>>())?;
+        for (c, col) in &self.saved_weights {
+            out.put_data(&format!("saved_weights/{c}"), TensorData::new(col.clone(), [col.len()]));
+        }
+        out.put("past_j", &self.past_j)?;
+        out.put("cur_j", &self.cur_j)?;
+        out.put("cur_class", &self.cur_class)?;
+        out.put("freeze_now", &self.freeze_now)
+    }
+
+    fn load_state(&mut self, state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        state.check_config("layer", &self.layer)?;
+        let classes: Vec<u32> = state.get("classes")?;
+        let mut saved_weights = BTreeMap::new();
+        for c in classes {
+            let key = format!("saved_weights/{c}");
+            let col = state.data(&key)?.try_into_vec::<f32>().map_err(|e| bad_entry(state, &key, format!("{e:?}")))?;
+            saved_weights.insert(c, col);
+        }
+        self.saved_weights = saved_weights;
+        self.past_j = state.get("past_j")?;
+        self.cur_j = state.get("cur_j")?;
+        self.cur_class = state.get("cur_class")?;
+        self.freeze_now = state.get("freeze_now")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -372,6 +408,35 @@ mod tests {
     use super::*;
     use crate::regularization::test_support::Tiny;
     use cl_core::config::{ConfigFile, assert_rule};
+
+    /// The consolidated columns (exact `f32`s), the counts and the current classes come back;
+    /// another configuration, or another CWR layer, is refused.
+    #[test]
+    fn checkpoint_restores_the_consolidated_weights_and_counts() {
+        use crate::persist::test_util::{assert_mismatch, restore};
+        use crate::regularization::test_support::{device, sgd, stream};
+        use cl_core::Strategy;
+        let model = Tiny::new(6);
+        let config = CwrStarConfig::default();
+        let cwr = CwrStarPlugin::new(&model, config.clone()).unwrap();
+        let mut s = Strategy::builder(model, sgd(0.1), device()).train_mb_size(3).plugin(cwr).build().unwrap();
+        s.train(&stream(3, 6)).unwrap();
+        let cwr = s.plugin::<CwrStarPlugin>().unwrap();
+        assert_eq!(cwr.consolidated_weights().len(), 6);
+        let mut fresh = CwrStarPlugin::new(s.model(), config.clone()).unwrap();
+        let state = restore::<Tiny, _>(cwr, &mut fresh, s.state());
+        let bits = |p: &CwrStarPlugin| -> Vec<(u32, Vec<u32>)> {
+            p.consolidated_weights().iter().map(|(c, w)| (*c, w.iter().map(|v| v.to_bits()).collect())).collect()
+        };
+        assert_eq!(bits(&fresh), bits(cwr));
+        assert_eq!((fresh.past_counts(), fresh.current_counts()), (cwr.past_counts(), cwr.current_counts()));
+        assert_eq!((&fresh.cur_class, fresh.freeze_now), (&cwr.cur_class, cwr.freeze_now));
+        let mut other = CwrStarPlugin::new(s.model(), config.clone().with_freeze_remaining_model(false)).unwrap();
+        assert_mismatch::<Tiny, _>(&state, &mut other, s.state());
+        // The same config naming another layer of the model.
+        let mut hidden = CwrStarPlugin::new(s.model(), config.with_cwr_layer_name("hidden")).unwrap();
+        assert_mismatch::<Tiny, _>(&state, &mut hidden, s.state());
+    }
 
     #[test]
     fn defaults_are_avalanches() {

@@ -1,9 +1,11 @@
 //! [`GDumbPlugin`]: greedy class-balanced memory, model retrained from scratch on it.
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::{Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
+use crate::persist::{opt_model, put_opt_model};
 use crate::storage::{ClassBalancedBuffer, ClassBalancedConfig};
 
 /// The configuration of a [`GDumbPlugin`]: Avalanche's `GDumbPlugin(mem_size=200)`, plus the
@@ -150,6 +152,24 @@ impl<M: Model> Plugin<M> for GDumbPlugin<M> {
         self.init_model = Some(state.model().valid());
         Ok(())
     }
+
+    /// The configuration (checked on load), the class-balanced memory (every class's samples,
+    /// weights and generator position) and the initial model the next experience restarts
+    /// from (a Burn record, parameter ids kept).
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        let mut storage = StateDict::new(format!("{} (memory)", out.component()));
+        self.storage.save_state(&mut storage)?;
+        out.put_dict("storage", storage);
+        put_opt_model(out, "init_model", self.init_model.as_ref())
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        self.storage.load_state(state.dict("storage")?)?;
+        self.init_model = opt_model(state, "init_model", strategy)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +211,29 @@ mod tests {
         let msg = err.to_string();
         assert!(matches!(err, ClError::IncompatiblePlugins(_)));
         assert!(msg.contains("ReplayPlugin") && msg.contains("GDumbPlugin"), "{msg}");
+    }
+
+    /// The class-balanced memory and the initial model (values and parameter ids) come back
+    /// exactly; a checkpoint of another memory size or seed is refused.
+    #[test]
+    fn checkpoint_restores_the_memory_and_the_initial_model() {
+        use crate::persist::test_util::{assert_mismatch, assert_same_dataset, module_values, restore};
+        let config = GDumbConfig::new(8).with_seed(1);
+        let mut s = builder(tiny_mlp(6), 0.2, 1).plugin(GDumbPlugin::new(config.clone()).unwrap()).build().unwrap();
+        s.train(&stream(3, 6)).unwrap();
+        let gdumb = s.plugin::<GDumbPlugin<SimpleMlp>>().unwrap();
+        let mut fresh = GDumbPlugin::new(config.clone()).unwrap();
+        let state = restore(gdumb, &mut fresh, s.state());
+        assert_same_dataset(&gdumb.storage().buffer().unwrap(), &fresh.storage().buffer().unwrap());
+        assert_eq!(fresh.storage().seen_classes(), gdumb.storage().seen_classes());
+        assert_eq!(
+            module_values(fresh.init_model.as_ref().unwrap()),
+            module_values(gdumb.init_model.as_ref().unwrap()),
+            "the initial model, ids included"
+        );
+        for other in [GDumbConfig::new(9).with_seed(1), GDumbConfig::new(8).with_seed(2)] {
+            assert_mismatch(&state, &mut GDumbPlugin::new(other).unwrap(), s.state());
+        }
     }
 
     #[test]

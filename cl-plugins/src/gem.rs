@@ -3,6 +3,7 @@
 //! program, solved with the `clarabel` interior-point solver.
 
 use burn::tensor::{Device, Tensor};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_non_negative, rule};
 use cl_core::data::ClassificationDataset;
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
@@ -13,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::agem::{memory_gradient, project_gradients, random_memory};
+use crate::persist::{datasets, put_datasets};
 
 /// The default `memory_strength`: Avalanche's `GEM` strategy's (the plugin has none).
 fn default_memory_strength() -> f64 {
@@ -324,11 +326,62 @@ impl<M: Model> Plugin<M> for GemPlugin {
         }
         Ok(())
     }
+
+    /// The configuration (checked on load), the memories (samples, labels, transforms), the
+    /// generator at its exact position and the pending reference gradients (none at an
+    /// experience boundary).
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        put_datasets(out, "memories", &self.memories)?;
+        out.put_rng("rng", &self.rng)?;
+        out.put("reference/some", &self.reference.is_some())?;
+        if let Some(r) = &self.reference {
+            out.put_tensor("reference", r);
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        self.memories = datasets(state, "memories")?;
+        self.rng = state.rng("rng")?;
+        self.reference = match state.get::<bool>("reference/some")? {
+            true => Some(state.tensor("reference", strategy.settings().eval_device())?),
+            false => None,
+        };
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The memories (sample by sample) and the generator come back exactly; a checkpoint of
+    /// another configuration is refused.
+    #[test]
+    fn checkpoint_restores_memories_and_generator() {
+        use crate::persist::test_util::{assert_mismatch, assert_same_dataset, assert_same_rng, restore};
+        use crate::regularization::test_support::{Tiny, device, sgd, stream};
+        use cl_core::Strategy;
+        let config = GemConfig::new(4);
+        let mut s = Strategy::builder(Tiny::new(6), sgd(0.1), device())
+            .train_mb_size(3)
+            .plugin(GemPlugin::new(config.clone()).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(3, 6)).unwrap();
+        let gem = s.plugin::<GemPlugin>().unwrap();
+        assert_eq!(gem.memories().len(), 3);
+        let mut fresh = GemPlugin::new(config).unwrap();
+        let state = restore::<Tiny, _>(gem, &mut fresh, s.state());
+        for (a, b) in gem.memories().iter().zip(fresh.memories()) {
+            assert_same_dataset(a, b);
+        }
+        assert_same_rng(&gem.rng, &fresh.rng);
+        let mut other = GemPlugin::new(GemConfig::new(4).with_memory_strength(0.1)).unwrap();
+        assert_mismatch::<Tiny, _>(&state, &mut other, s.state());
+    }
 
     #[test]
     fn dual_of_a_single_constraint_matches_the_closed_form() {

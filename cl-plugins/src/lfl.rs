@@ -1,11 +1,13 @@
 //! [`LflPlugin`]: Less-Forgetful Learning (Jung et al., 2016; Avalanche's `LFLPlugin`).
 
 use burn::tensor::Tensor;
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::MiniBatch;
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
+use crate::persist::{opt_model, put_opt_model};
 use crate::regularization::{drop_grads, in_layer, last_linear_layer};
 use crate::weights::ExperienceWeight;
 
@@ -218,6 +220,23 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
         self.frozen_layer = Some(layer);
         Ok(())
     }
+
+    /// The configuration (checked on load), the frozen previous model (a Burn record), the
+    /// path of the frozen layer and whether the model's features were checked.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        put_opt_model(out, "prev_model", self.prev_model.as_ref())?;
+        out.put("frozen_layer", &self.frozen_layer)?;
+        out.put("checked", &self.checked)
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        self.prev_model = opt_model(state, "prev_model", strategy)?;
+        self.frozen_layer = state.get("frozen_layer")?;
+        self.checked = state.get("checked")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +245,27 @@ mod tests {
     use crate::regularization::test_support::{Tiny, device, sgd, stream, values};
     use cl_core::Strategy;
     use cl_core::config::{ConfigFile, assert_rule};
+
+    /// The frozen previous model (values and parameter ids) and the frozen layer come back; a
+    /// checkpoint of another configuration is refused.
+    #[test]
+    fn checkpoint_restores_the_previous_model_and_the_frozen_layer() {
+        use crate::persist::test_util::{assert_mismatch, module_values, restore};
+        let config = LflConfig::new(vec![0.5, 1.0]);
+        let mut s = Strategy::builder(Tiny::new(4), sgd(0.3), device())
+            .train_mb_size(3)
+            .plugin(LflPlugin::<Tiny>::new(config.clone()).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(2, 6)).unwrap();
+        let lfl = s.plugin::<LflPlugin<Tiny>>().unwrap();
+        let mut fresh = LflPlugin::new(config).unwrap();
+        let state = restore(lfl, &mut fresh, s.state());
+        assert_eq!(module_values(fresh.previous_model().unwrap()), module_values(lfl.previous_model().unwrap()));
+        assert_eq!(fresh.frozen_layer(), Some("classifier"));
+        assert_eq!(fresh.checked, lfl.checked);
+        assert_mismatch(&state, &mut LflPlugin::new(LflConfig::new(0.5)).unwrap(), s.state());
+    }
 
     #[test]
     fn config_round_trips() {

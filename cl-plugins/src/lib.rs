@@ -8,6 +8,9 @@
 //!   [`storage::StoragePolicyConfig`]);
 //! - training control: [`EarlyStoppingPlugin`], [`LrSchedulerPlugin`] (PyTorch's schedules,
 //!   [`SchedulerConfig`]) and [`FromScratchPlugin`];
+//! - checkpoints: [`CheckpointPlugin`] ([`CheckpointConfig`]) saves the whole run into a run
+//!   directory after every N experiences, to resume with
+//!   `StrategyBuilder::resume_latest(dir)`;
 //! - regularisation, distillation, gradient projection and weight consolidation (EWC, SI, MAS,
 //!   RWalk in [`regularization`]; [`LwfPlugin`], [`LflPlugin`], [`GemPlugin`], [`AGemPlugin`],
 //!   [`CwrStarPlugin`]).
@@ -15,14 +18,23 @@
 //! Plugins that do not keep a model are not generic over it (`ReplayPlugin::new(config)?` needs
 //! no annotation); every plugin is reachable after `build` as its own type with
 //! `strategy.plugin::<P>()`.
+//!
+//! Every plugin saves its state into checkpoints ([`Plugin::save_state`](cl_core::Plugin::save_state)
+//! / `load_state`): memories as datasets, accumulated tensors exactly, frozen models as Burn
+//! records, random generators at their exact position, counters; and checks on load that the
+//! checkpoint was written with its configuration
+//! ([`ClError::CheckpointMismatch`](cl_core::ClError::CheckpointMismatch) otherwise).
 
 #![warn(missing_docs)]
 
+mod checkpoint;
 mod gdumb;
+mod persist;
 mod replay;
 pub mod storage;
 mod training;
 
+pub use checkpoint::{CheckpointConfig, CheckpointPlugin};
 pub use gdumb::{GDumbConfig, GDumbPlugin};
 pub use replay::{ReplayConfig, ReplayPlugin};
 pub use training::{

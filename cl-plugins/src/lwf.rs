@@ -4,11 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_positive, rule};
 use cl_core::data::MiniBatch;
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
+use crate::persist::{opt_model, put_opt_model};
 use crate::weights::ExperienceWeight;
 
 /// LwF's hyper-parameters, with the defaults of Avalanche's `LwFPlugin(alpha=1,
@@ -252,6 +254,25 @@ impl<M: Model> Plugin<M> for LwfPlugin<M> {
         self.trained += 1;
         Ok(())
     }
+
+    /// The configuration (checked on load), the frozen teacher (a Burn record), the classes
+    /// seen (all, and per task label) and the number of trained experiences.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        put_opt_model(out, "prev_model", self.prev_model.as_ref())?;
+        out.put("prev_classes", &self.prev_classes)?;
+        out.put("prev_classes_by_task", &self.prev_classes_by_task)?;
+        out.put("trained", &self.trained)
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        self.prev_model = opt_model(state, "prev_model", strategy)?;
+        self.prev_classes = state.get("prev_classes")?;
+        self.prev_classes_by_task = state.get("prev_classes_by_task")?;
+        self.trained = state.get("trained")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +281,28 @@ mod tests {
     use crate::regularization::test_support::{LossProbe, Tiny, device, sgd, stream};
     use cl_core::Strategy;
     use cl_core::config::{ConfigFile, assert_rule};
+
+    /// The frozen teacher (values and parameter ids), the classes seen and the number of
+    /// trained experiences come back; a checkpoint of another configuration is refused.
+    #[test]
+    fn checkpoint_restores_the_teacher_and_the_classes() {
+        use crate::persist::test_util::{assert_mismatch, module_values, restore};
+        let config = LwfConfig::default().with_alpha(vec![0.0, 1.0, 2.0]);
+        let mut s = Strategy::builder(Tiny::new(6), sgd(0.3), device())
+            .train_mb_size(3)
+            .plugin(LwfPlugin::<Tiny>::new(config.clone()).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(2, 6)).unwrap();
+        let lwf = s.plugin::<LwfPlugin<Tiny>>().unwrap();
+        let mut fresh = LwfPlugin::new(config.clone()).unwrap();
+        let state = restore(lwf, &mut fresh, s.state());
+        assert_eq!(module_values(fresh.previous_model().unwrap()), module_values(lwf.previous_model().unwrap()));
+        assert_eq!(fresh.previous_classes(), lwf.previous_classes());
+        assert_eq!(fresh.prev_classes_by_task, lwf.prev_classes_by_task);
+        assert_eq!(fresh.trained_experiences(), 2);
+        assert_mismatch(&state, &mut LwfPlugin::new(config.with_temperature(1.0)).unwrap(), s.state());
+    }
 
     #[test]
     fn defaults_are_avalanches() {

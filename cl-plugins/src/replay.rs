@@ -1,5 +1,6 @@
 //! [`ReplayPlugin`]: rehearsal from a memory buffer (Avalanche's `ReplayPlugin`).
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::{DataLoaderConfig, ReplayDataLoader, ReplayDataLoaderConfig};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
@@ -229,6 +230,21 @@ impl<M: Model> Plugin<M> for ReplayPlugin {
         let eval_model = state.model().valid();
         self.storage.update(&StorageContext::from_state(state, &eval_model)?)
     }
+
+    /// The configuration (checked on load) and the memory's state (a nested dictionary:
+    /// [`StoragePolicy::save_state`]; a custom policy must implement it).
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        let mut storage = StateDict::new(format!("{} (storage policy)", out.component()));
+        self.storage.save_state(&mut storage)?;
+        out.put_dict("storage", storage);
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        self.storage.load_state(state.dict("storage")?)
+    }
 }
 
 #[cfg(test)]
@@ -352,6 +368,46 @@ mod tests {
         let memory = s.plugin::<ReplayPlugin>().unwrap().storage().downcast_ref::<ParametricBuffer>().unwrap();
         assert_eq!(memory.group_sizes().iter().map(|g| g.0).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
         assert_eq!(memory.group_sizes().iter().map(|g| g.1).sum::<usize>(), 6);
+    }
+
+    /// The memory (every policy through `StoragePolicy::save_state`) comes back sample by
+    /// sample in a fresh plugin; a checkpoint of another configuration is refused; a custom
+    /// policy keeps its own state.
+    #[test]
+    fn checkpoint_restores_the_memory() {
+        use crate::persist::test_util::{assert_mismatch, assert_same_dataset, restore};
+        let configs = [
+            ReplayConfig::new(6),
+            ReplayConfig::new(6).with_storage(ReservoirConfig::new(6).with_seed(4).into()),
+            ReplayConfig::new(6).with_storage(
+                ParametricBufferConfig::new(6)
+                    .with_groupby(GroupBy::Class)
+                    .with_selection(SelectionConfig::herding(FeatureSource::Features))
+                    .into(),
+            ),
+        ];
+        for config in configs {
+            let mut s =
+                builder(tiny_mlp(6), 0.1, 1).plugin(ReplayPlugin::new(config.clone()).unwrap()).build().unwrap();
+            s.train(&stream(3, 8)).unwrap();
+            let replay = s.plugin::<ReplayPlugin>().unwrap();
+            let mut fresh = ReplayPlugin::new(config.clone()).unwrap();
+            let state = restore::<SimpleMlp, _>(replay, &mut fresh, s.state());
+            assert_same_dataset(&replay.storage().buffer().unwrap(), &fresh.storage().buffer().unwrap());
+            let mut other = ReplayPlugin::new(config.clone().with_batch_size_mem(3)).unwrap();
+            assert_mismatch::<SimpleMlp, _>(&state, &mut other, s.state());
+        }
+        let custom = || {
+            ReplayPlugin::with_storage(
+                ReplayConfig::new(5),
+                ReservoirSamplingBuffer::new(ReservoirConfig::new(5)).unwrap(),
+            )
+        };
+        let mut s = builder(tiny_mlp(6), 0.1, 1).plugin(custom().unwrap()).build().unwrap();
+        s.train(&stream(3, 8)).unwrap();
+        let mut fresh = custom().unwrap();
+        restore::<SimpleMlp, _>(s.plugin::<ReplayPlugin>().unwrap(), &mut fresh, s.state());
+        assert_eq!(fresh.storage().len(), 5);
     }
 
     #[test]

@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use burn::module::ParamId;
 use burn::tensor::{Device, Tensor};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_non_negative, rule};
 use cl_core::{Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
-use super::params::{ParamTensors, all_params, pad_to, weighted_sq_distance};
+use super::params::{ParamTensors, all_params, pad_to, params, put_params, weighted_sq_distance};
 use super::{GradReduce, eval_mode_autodiff_copy, importance_pass};
 
 /// How EWC keeps the importances of past experiences (Avalanche's `mode` and `decay_factor`,
@@ -256,6 +257,31 @@ impl<M: Model> Plugin<M> for EwcPlugin {
         }
         Ok(())
     }
+
+    /// The configuration (checked on load), and the Fisher and θ* of every experience kept
+    /// (separate mode: all; online mode: the running Fisher and the latest θ*), exactly.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        for (key, map) in [("importances", &self.importances), ("saved_params", &self.saved_params)] {
+            out.put(&format!("{key}/experiences"), &map.keys().copied().collect::<Vec<u64>>())?;
+            for (exp, t) in map {
+                put_params(out, &format!("{key}/{exp}"), t)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        let device = strategy.settings().eval_device();
+        let read = |key: &str| -> Result<BTreeMap<u64, ParamTensors>> {
+            let exps: Vec<u64> = state.get(&format!("{key}/experiences"))?;
+            exps.into_iter().map(|e| Ok((e, params(state, &format!("{key}/{e}"), device)?))).collect()
+        };
+        self.importances = read("importances")?;
+        self.saved_params = read("saved_params")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +295,40 @@ mod tests {
     use super::*;
     use crate::regularization::flat_grads;
     use crate::regularization::test_support::{Tiny, device};
+
+    /// Separate and online: every Fisher and θ* kept comes back bit for bit (so the penalty
+    /// does too); a checkpoint of another configuration is refused.
+    #[test]
+    fn checkpoint_restores_fishers_and_anchors_exactly() {
+        use crate::persist::test_util::{assert_mismatch, assert_same_params, restore};
+        use crate::regularization::test_support::{sgd, stream};
+        use cl_core::Strategy;
+        for (config, kept) in
+            [(EwcConfig::new(0.5), 3), (EwcConfig::new(0.5).with_mode(EwcMode::Online { decay_factor: 0.9 }), 1)]
+        {
+            let mut s = Strategy::builder(Tiny::new(6), sgd(0.1), device())
+                .train_mb_size(3)
+                .plugin(EwcPlugin::new(config.clone()).unwrap())
+                .build()
+                .unwrap();
+            s.train(&stream(3, 6)).unwrap();
+            let ewc = s.plugin::<EwcPlugin>().unwrap();
+            let mut fresh = EwcPlugin::new(config.clone()).unwrap();
+            let state = restore::<Tiny, _>(ewc, &mut fresh, s.state());
+            let exps: Vec<u64> = ewc.importances.keys().copied().collect();
+            assert_eq!(exps.len(), kept, "{config:?}");
+            assert_eq!(fresh.importances.keys().copied().collect::<Vec<_>>(), exps);
+            assert_eq!(fresh.saved_params.keys().collect::<Vec<_>>(), ewc.saved_params.keys().collect::<Vec<_>>());
+            for e in exps {
+                assert_same_params(ewc.importance(e).unwrap(), fresh.importance(e).unwrap());
+                assert_same_params(ewc.saved_params(e).unwrap(), fresh.saved_params(e).unwrap());
+            }
+            let dev = s.state().settings().device();
+            let penalty = |p: &EwcPlugin| p.penalty(s.model(), 3, dev).unwrap().into_data();
+            assert_eq!(penalty(ewc), penalty(&fresh));
+            assert_mismatch::<Tiny, _>(&state, &mut EwcPlugin::new(config.with_ewc_lambda(0.25)).unwrap(), s.state());
+        }
+    }
 
     #[test]
     fn config_round_trips() {

@@ -1,11 +1,12 @@
 //! [`MasPlugin`]: Memory Aware Synapses (Avalanche's `MASPlugin`).
 
 use burn::tensor::{Device, Tensor};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_non_negative, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
-use super::params::{ParamTensors, all_params, pad_to, weighted_sq_distance};
+use super::params::{ParamTensors, all_params, opt_params, pad_to, put_opt_params, weighted_sq_distance};
 use super::{GradReduce, importance_pass};
 
 /// The hyper-parameters of MAS, with Avalanche's defaults: `MASPlugin(lambda_reg=1.0,
@@ -170,12 +171,52 @@ impl<M: Model> Plugin<M> for MasPlugin {
         self.importance = Some(curr);
         Ok(())
     }
+
+    /// The configuration (checked on load), Ω and θ*, exactly.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        put_opt_params(out, "importance", self.importance.as_ref())?;
+        put_opt_params(out, "params", self.params.as_ref())
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        let device = strategy.settings().eval_device();
+        self.importance = opt_params(state, "importance", device)?;
+        self.params = opt_params(state, "params", device)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use cl_core::config::{ConfigFile, assert_rule};
+
+    /// Ω and θ* come back bit for bit; a checkpoint of another configuration is refused.
+    #[test]
+    fn checkpoint_restores_importance_and_anchor_exactly() {
+        use crate::persist::test_util::{assert_mismatch, assert_same_params, restore};
+        use crate::regularization::test_support::{Tiny, device, sgd, stream};
+        use cl_core::Strategy;
+        let config = MasConfig::default().with_alpha(0.25);
+        let mut s = Strategy::builder(Tiny::new(6), sgd(0.1), device())
+            .train_mb_size(3)
+            .plugin(MasPlugin::new(config.clone()).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(2, 6)).unwrap();
+        let mas = s.plugin::<MasPlugin>().unwrap();
+        let mut fresh = MasPlugin::new(config.clone()).unwrap();
+        let state = restore::<Tiny, _>(mas, &mut fresh, s.state());
+        assert_same_params(mas.importance().unwrap(), fresh.importance().unwrap());
+        assert_same_params(mas.saved_params().unwrap(), fresh.saved_params().unwrap());
+        // Before any experience: nothing saved, nothing restored.
+        let mut empty = MasPlugin::new(config.clone()).unwrap();
+        restore::<Tiny, _>(&MasPlugin::new(config.clone()).unwrap(), &mut empty, s.state());
+        assert!(empty.importance().is_none() && empty.saved_params().is_none());
+        assert_mismatch::<Tiny, _>(&state, &mut MasPlugin::new(config.with_lambda_reg(2.0)).unwrap(), s.state());
+    }
 
     #[test]
     fn defaults_are_avalanches() {

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+use cl_core::Result;
+use cl_core::checkpoint::StateDict;
 
 /// One parameter-shaped tensor, flattened.
 #[derive(Debug, Clone)]
@@ -333,6 +335,47 @@ impl ParamTensors {
         });
     }
 
+    /// Saves the entries into a checkpoint, in order: each parameter's id (the model's ids
+    /// survive a checkpoint, so the entries still match its parameters), path, shape and
+    /// values (exact: raw tensor data).
+    pub fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("ids", &self.order.iter().map(ParamId::val).collect::<Vec<u64>>())?;
+        out.put("names", &self.iter().map(|(_, e)| e.name.as_str()).collect::<Vec<&str>>())?;
+        out.put("dims", &self.iter().map(|(_, e)| e.dims.as_slice()).collect::<Vec<&[usize]>>())?;
+        for (i, (_, e)) in self.iter().enumerate() {
+            out.put_tensor(&format!("values/{i}"), &e.values);
+        }
+        Ok(())
+    }
+
+    /// Reads entries saved by [`save_state`](Self::save_state), their tensors on `device`.
+    pub fn load_state(state: &StateDict, device: &Device) -> Result<Self> {
+        let ids: Vec<u64> = state.get("ids")?;
+        let names: Vec<String> = state.get("names")?;
+        let dims: Vec<Vec<usize>> = state.get("dims")?;
+        if names.len() != ids.len() || dims.len() != ids.len() {
+            return Err(crate::persist::bad_entry(
+                state,
+                "ids",
+                format!("{} ids, {} names, {} shapes", ids.len(), names.len(), dims.len()),
+            ));
+        }
+        let mut out = Self::default();
+        for (i, ((id, name), dims)) in ids.into_iter().zip(names).zip(dims).enumerate() {
+            let key = format!("values/{i}");
+            let values: Tensor<1> = state.tensor(&key, device)?;
+            if values.dims()[0] != dims.iter().product::<usize>() {
+                return Err(crate::persist::bad_entry(
+                    state,
+                    &key,
+                    format!("{} values for a parameter of shape {dims:?}", values.dims()[0]),
+                ));
+            }
+            out.insert(ParamId::from(id), name, dims, values);
+        }
+        Ok(out)
+    }
+
     /// Sum of all entries' elements (for tests and logs).
     pub fn total(&self) -> f64 {
         self.iter().map(|(_, e)| e.values.clone().sum().into_scalar::<f64>()).sum()
@@ -370,4 +413,34 @@ pub fn weighted_sq_distance<M: Module>(
         });
     });
     total
+}
+
+/// Stores `tensors` as the nested dictionary `key`.
+pub(crate) fn put_params(out: &mut StateDict, key: &str, tensors: &ParamTensors) -> Result<()> {
+    let mut d = StateDict::new(format!("{} (`{key}`)", out.component()));
+    tensors.save_state(&mut d)?;
+    out.put_dict(key, d);
+    Ok(())
+}
+
+/// Reads tensors stored with [`put_params`] onto `device`.
+pub(crate) fn params(state: &StateDict, key: &str, device: &Device) -> Result<ParamTensors> {
+    ParamTensors::load_state(state.dict(key)?, device)
+}
+
+/// Stores optional tensors (a presence flag, then [`put_params`]).
+pub(crate) fn put_opt_params(out: &mut StateDict, key: &str, tensors: Option<&ParamTensors>) -> Result<()> {
+    out.put(&format!("{key}/some"), &tensors.is_some())?;
+    match tensors {
+        Some(t) => put_params(out, key, t),
+        None => Ok(()),
+    }
+}
+
+/// Reads optional tensors stored with [`put_opt_params`].
+pub(crate) fn opt_params(state: &StateDict, key: &str, device: &Device) -> Result<Option<ParamTensors>> {
+    match state.get::<bool>(&format!("{key}/some"))? {
+        true => Ok(Some(params(state, key, device)?)),
+        false => Ok(None),
+    }
 }

@@ -5,12 +5,16 @@ use std::collections::HashMap;
 use burn::module::{Module, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_non_negative, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
 use super::eval_mode_autodiff_copy;
-use super::params::{ParamTensors, all_params, flat_grads, for_each_param, pad_to, weighted_sq_distance};
+use super::params::{
+    ParamTensors, all_params, flat_grads, for_each_param, opt_params, pad_to, params, put_opt_params, put_params,
+    weighted_sq_distance,
+};
 
 /// The damping of the score's denominator: `torch.finfo(torch.float32).eps`, as Avalanche.
 pub const RWALK_EPS: f64 = f32::EPSILON as f64;
@@ -378,12 +382,86 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
         self.exp_penalties = Some(weights);
         Ok(())
     }
+
+    /// The configuration (checked on load) and every accumulator, exactly: θ_c, L, s, the
+    /// running Fisher F, the last iteration's gradient and θ_t, and S, θ*, F* and P.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        put_params(out, "checkpoint_params", &self.checkpoint_params)?;
+        put_params(out, "checkpoint_loss", &self.checkpoint_loss)?;
+        put_params(out, "checkpoint_scores", &self.checkpoint_scores)?;
+        put_params(out, "iter_grad", &self.iter_grad)?;
+        put_opt_params(out, "iter_importance", self.iter_importance.as_ref())?;
+        put_params(out, "iter_params", &self.iter_params)?;
+        put_opt_params(out, "exp_scores", self.exp_scores.as_ref())?;
+        put_opt_params(out, "exp_params", self.exp_params.as_ref())?;
+        put_opt_params(out, "exp_importance", self.exp_importance.as_ref())?;
+        put_opt_params(out, "exp_penalties", self.exp_penalties.as_ref())
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        let d = strategy.settings().eval_device();
+        *self = Self {
+            config: self.config.clone(),
+            checkpoint_params: params(state, "checkpoint_params", d)?,
+            checkpoint_loss: params(state, "checkpoint_loss", d)?,
+            checkpoint_scores: params(state, "checkpoint_scores", d)?,
+            iter_grad: params(state, "iter_grad", d)?,
+            iter_importance: opt_params(state, "iter_importance", d)?,
+            iter_params: params(state, "iter_params", d)?,
+            exp_scores: opt_params(state, "exp_scores", d)?,
+            exp_params: opt_params(state, "exp_params", d)?,
+            exp_importance: opt_params(state, "exp_importance", d)?,
+            exp_penalties: opt_params(state, "exp_penalties", d)?,
+        };
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use cl_core::config::{ConfigFile, assert_rule};
+
+    /// Every accumulator (θ_c, L, s, F, g, θ_t, S, θ*, F*, P) comes back bit for bit; a
+    /// checkpoint of another configuration is refused.
+    #[test]
+    fn checkpoint_restores_every_accumulator_exactly() {
+        use crate::persist::test_util::{assert_mismatch, assert_same_params, restore};
+        use crate::regularization::test_support::{Tiny, device, sgd, stream};
+        use cl_core::Strategy;
+        let config = RWalkConfig::default().with_ewc_lambda(1.0).with_delta_t(3);
+        let mut s = Strategy::builder(Tiny::new(6), sgd(0.1), device())
+            .train_mb_size(2)
+            .plugin(RWalkPlugin::new(config.clone()).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(2, 7)).unwrap();
+        let rw = s.plugin::<RWalkPlugin>().unwrap();
+        let mut fresh = RWalkPlugin::new(config.clone()).unwrap();
+        let state = restore::<Tiny, _>(rw, &mut fresh, s.state());
+        for (a, b) in [
+            (&rw.checkpoint_params, &fresh.checkpoint_params),
+            (&rw.checkpoint_loss, &fresh.checkpoint_loss),
+            (&rw.checkpoint_scores, &fresh.checkpoint_scores),
+            (&rw.iter_grad, &fresh.iter_grad),
+            (&rw.iter_params, &fresh.iter_params),
+        ] {
+            assert!(!a.is_empty());
+            assert_same_params(a, b);
+        }
+        for (a, b) in [
+            (&rw.iter_importance, &fresh.iter_importance),
+            (&rw.exp_scores, &fresh.exp_scores),
+            (&rw.exp_params, &fresh.exp_params),
+            (&rw.exp_importance, &fresh.exp_importance),
+            (&rw.exp_penalties, &fresh.exp_penalties),
+        ] {
+            assert_same_params(a.as_ref().unwrap(), b.as_ref().unwrap());
+        }
+        assert_mismatch::<Tiny, _>(&state, &mut RWalkPlugin::new(config.with_delta_t(4)).unwrap(), s.state());
+    }
 
     #[test]
     fn defaults_are_avalanches() {

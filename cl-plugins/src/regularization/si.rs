@@ -2,11 +2,12 @@
 //! `SynapticIntelligencePlugin`).
 
 use burn::tensor::{Device, Tensor};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_non_negative, finite_positive, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
-use super::params::{ParamTensors, weighted_sq_distance};
+use super::params::{ParamTensors, params, put_params, weighted_sq_distance};
 use crate::weights::ExperienceWeight;
 
 /// Avalanche's default `eps`.
@@ -439,12 +440,95 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
         self.has_importance = true;
         Ok(())
     }
+
+    /// The configuration (checked on load) and every accumulator, exactly: θ*, Ω, the path
+    /// integral of the current experience and its running sum W, the last iteration's gradient
+    /// and parameters, and whether Ω was computed.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        out.put("has_importance", &self.has_importance)?;
+        for (key, t) in self.accumulators() {
+            put_params(out, key, t)?;
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        let device = strategy.settings().eval_device();
+        let has_importance = state.get("has_importance")?;
+        let mut loaded = Vec::with_capacity(6);
+        for (key, _) in self.accumulators() {
+            loaded.push(params(state, key, device)?);
+        }
+        let [theta_star, importance, old_theta, grad, trajectory, cum_trajectory]: [ParamTensors; 6] =
+            loaded.try_into().expect("six accumulators");
+        *self = Self {
+            config: self.config.clone(),
+            patterns: self.patterns.clone(),
+            theta_star,
+            importance,
+            old_theta,
+            grad,
+            trajectory,
+            cum_trajectory,
+            has_importance,
+        };
+        Ok(())
+    }
+}
+
+impl SynapticIntelligencePlugin {
+    /// The accumulators, named as in a checkpoint, in the order `load_state` reads them.
+    fn accumulators(&self) -> [(&'static str, &ParamTensors); 6] {
+        [
+            ("theta_star", &self.theta_star),
+            ("importance", &self.importance),
+            ("old_theta", &self.old_theta),
+            ("grad", &self.grad),
+            ("trajectory", &self.trajectory),
+            ("cum_trajectory", &self.cum_trajectory),
+        ]
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use cl_core::config::{ConfigFile, assert_rule};
+
+    /// θ*, Ω, the path integrals and the last iteration's gradient and parameters come back
+    /// bit for bit; a checkpoint of another configuration is refused.
+    #[test]
+    fn checkpoint_restores_every_accumulator_exactly() {
+        use crate::persist::test_util::{assert_mismatch, assert_same_params, restore};
+        use crate::regularization::test_support::{Tiny, device, sgd, stream};
+        use cl_core::Strategy;
+        let config = SynapticIntelligenceConfig::new(vec![0.5, 1.0]).with_excluded_parameters(["hidden.bias"]);
+        let mut s = Strategy::builder(Tiny::new(6), sgd(0.1), device())
+            .train_mb_size(3)
+            .plugin(SynapticIntelligencePlugin::new(config.clone()).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(2, 6)).unwrap();
+        let si = s.plugin::<SynapticIntelligencePlugin>().unwrap();
+        assert!(si.has_importance && si.total_abs(&si.cum_trajectory) > 0.0);
+        let mut fresh = SynapticIntelligencePlugin::new(config.clone()).unwrap();
+        let state = restore::<Tiny, _>(si, &mut fresh, s.state());
+        assert!(fresh.has_importance);
+        for ((name, a), (_, b)) in si.accumulators().into_iter().zip(fresh.accumulators()) {
+            assert!(!a.is_empty(), "{name}");
+            assert_same_params(a, b);
+        }
+        let mut other = SynapticIntelligencePlugin::new(config.with_eps(1e-3)).unwrap();
+        assert_mismatch::<Tiny, _>(&state, &mut other, s.state());
+    }
+
+    impl SynapticIntelligencePlugin {
+        fn total_abs(&self, t: &ParamTensors) -> f64 {
+            t.iter().map(|(_, e)| e.values.clone().abs().sum().into_scalar::<f64>()).sum()
+        }
+    }
 
     #[test]
     fn glob_matches_like_fnmatch() {

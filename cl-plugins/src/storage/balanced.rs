@@ -5,12 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::rule;
 use cl_core::data::ClassificationDataset;
 use cl_core::{ClError, Result, derive_seed};
 use serde::{Deserialize, Serialize};
 
-use super::{ReservoirSamplingBuffer, check_shape, concat_all, group_lengths};
+use super::{ReservoirSamplingBuffer, check_policy_name, check_shape, concat_all, group_lengths, put_policy_name};
+use crate::persist::bad_entry;
 
 /// How a balanced memory ([`ExperienceBalancedBuffer`](super::ExperienceBalancedBuffer),
 /// [`ClassBalancedBuffer`](super::ClassBalancedBuffer)) splits `max_size` among its groups —
@@ -76,6 +78,9 @@ pub(crate) trait Groups<K>: Default {
     ) -> &mut ReservoirSamplingBuffer;
     /// The number of groups.
     fn count(&self) -> usize;
+    /// Adds a restored group; `false` (and no change) if `key` cannot be added (already there,
+    /// or not the next position).
+    fn try_insert(&mut self, key: K, group: ReservoirSamplingBuffer) -> bool;
 }
 
 impl<K: Ord + Copy> Groups<K> for BTreeMap<K, ReservoirSamplingBuffer> {
@@ -101,6 +106,16 @@ impl<K: Ord + Copy> Groups<K> for BTreeMap<K, ReservoirSamplingBuffer> {
 
     fn count(&self) -> usize {
         self.len()
+    }
+
+    fn try_insert(&mut self, key: K, group: ReservoirSamplingBuffer) -> bool {
+        match self.entry(key) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(group);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
+        }
     }
 }
 
@@ -133,6 +148,14 @@ impl Groups<u64> for Vec<ReservoirSamplingBuffer> {
 
     fn count(&self) -> usize {
         self.len()
+    }
+
+    fn try_insert(&mut self, key: u64, group: ReservoirSamplingBuffer) -> bool {
+        if key != self.len() as u64 {
+            return false;
+        }
+        self.push(group);
+        true
     }
 }
 
@@ -257,6 +280,51 @@ impl<K: Ord + Copy + Into<u64>, G: Groups<K>> BalancedBuffer<K, G> {
         for (g, l) in self.groups.values_mut().zip(lens) {
             g.resize_to(l)?;
         }
+        Ok(())
+    }
+
+    /// Saves the memory: `max_size`, the sizing and seed (checked on load), the sample shape
+    /// and every group's reservoir (a nested dictionary per key).
+    pub(crate) fn save_state(&self, out: &mut StateDict, policy: &str) -> Result<()> {
+        put_policy_name(out, policy)?;
+        out.put("max_size", &self.max_size)?;
+        out.put("sizing", &self.sizing)?;
+        out.put("seed", &self.seed)?;
+        out.put("sample_shape", &self.sample_shape)?;
+        let keys: Vec<u64> = self.groups.keys().map(Into::into).collect();
+        out.put("keys", &keys)?;
+        for (key, group) in keys.iter().zip(self.groups.values()) {
+            let mut d = StateDict::new(format!("{} (group {key})", out.component()));
+            group.save_state(&mut d)?;
+            out.put_dict(&format!("group/{key}"), d);
+        }
+        Ok(())
+    }
+
+    /// Restores what [`save_state`](Self::save_state) saved; a memory of another policy,
+    /// sizing or seed is [`ClError::CheckpointMismatch`].
+    pub(crate) fn load_state(&mut self, state: &StateDict, policy: &str) -> Result<()>
+    where
+        K: TryFrom<u64>,
+    {
+        check_policy_name(state, policy)?;
+        state.check_config("sizing", &self.sizing)?;
+        state.check_config("seed", &self.seed)?;
+        let max_size: usize = state.get("max_size")?;
+        let sample_shape: Option<Vec<usize>> = state.get("sample_shape")?;
+        let keys: Vec<u64> = state.get("keys")?;
+        let mut groups = G::default();
+        for key in keys {
+            let k = K::try_from(key).map_err(|_| bad_entry(state, "keys", format!("group key {key} out of range")))?;
+            let mut group = ReservoirSamplingBuffer::with_capacity(0, 0);
+            group.load_state(state.dict(&format!("group/{key}"))?)?;
+            if !groups.try_insert(k, group) {
+                return Err(bad_entry(state, "keys", format!("group key {key} repeated or out of order")));
+            }
+        }
+        self.max_size = max_size;
+        self.sample_shape = sample_shape;
+        self.groups = groups;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cl_core::Result;
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::data::ClassificationDataset;
 use serde::{Deserialize, Serialize};
@@ -148,6 +149,18 @@ impl ClassBalancedBuffer {
     /// Sets `max_size` and splits it again among the classes.
     pub fn resize_to(&mut self, new_size: usize) -> Result<()> {
         self.groups.resize_to(new_size)
+    }
+
+    /// Saves the memory into a checkpoint: `max_size`, sizing and seed, and every group's
+    /// reservoir (samples, weights, generator position).
+    pub fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        self.groups.save_state(out, "ClassBalancedBuffer")
+    }
+
+    /// Restores what [`save_state`](Self::save_state) saved, into a memory of the same sizing
+    /// and seed (another is [`ClError::CheckpointMismatch`](cl_core::ClError::CheckpointMismatch)).
+    pub fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        self.groups.load_state(state, "ClassBalancedBuffer")
     }
 }
 

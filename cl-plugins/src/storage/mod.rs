@@ -18,10 +18,13 @@
 //! experience and, for feature-based selection, an object-safe [`InferenceModel`] view of the
 //! evaluation copy of the model). Every policy is seeded and deterministic, never holds more than
 //! `max_size` samples, and is [`Any`], so a `&dyn StoragePolicy` can be downcast
-//! ([`downcast_ref`](trait.StoragePolicy.html#method.downcast_ref)).
+//! ([`downcast_ref`](trait.StoragePolicy.html#method.downcast_ref)). Every policy saves its
+//! memory into checkpoints ([`StoragePolicy::save_state`]: samples, sizes, random generators at
+//! their exact position), nested in the state of the plugin that owns it.
 
 /// Implements [`StoragePolicy`] for `$ty` by its inherent `max_size`, `len`, `buffer`,
-/// `update_from_dataset` (with the current experience's dataset) and `resize_to`.
+/// `update_from_dataset` (with the current experience's dataset), `resize_to`, `save_state` and
+/// `load_state`.
 macro_rules! storage_policy_from_inherent {
     ($ty:ty) => {
         impl $crate::storage::StoragePolicy for $ty {
@@ -43,6 +46,14 @@ macro_rules! storage_policy_from_inherent {
 
             fn resize(&mut self, _ctx: &$crate::storage::StorageContext<'_>, new_size: usize) -> cl_core::Result<()> {
                 self.resize_to(new_size)
+            }
+
+            fn save_state(&self, out: &mut cl_core::checkpoint::StateDict) -> cl_core::Result<()> {
+                <$ty>::save_state(self, out)
+            }
+
+            fn load_state(&mut self, state: &cl_core::checkpoint::StateDict) -> cl_core::Result<()> {
+                <$ty>::load_state(self, state)
             }
         }
     };
@@ -68,6 +79,7 @@ pub use selection::{
 
 use std::any::Any;
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::data::ClassificationDataset;
 use cl_core::{ClError, Result};
@@ -128,6 +140,29 @@ pub trait StoragePolicy: Any + Send {
     /// Changes `max_size`, dropping samples (as the policy chooses) if the memory is larger
     /// (Avalanche's `resize(strategy, new_size)`).
     fn resize(&mut self, ctx: &StorageContext<'_>, new_size: usize) -> Result<()>;
+
+    /// Saves everything of the memory that influences later updates into a checkpoint: its
+    /// samples (as datasets: values, labels, transforms), sizes, and random generators at their
+    /// exact position. The plugin that owns the policy nests this dictionary in its own state.
+    ///
+    /// The default refuses with [`ClError::NotCheckpointable`]: a policy of your own must
+    /// implement both hooks to be checkpointed (the four policies of this module do).
+    fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+        Err(crate::persist::not_checkpointable(
+            format!("storage policy `{}`", cl_core::config::short_type_name::<Self>()),
+            "StoragePolicy::save_state and StoragePolicy::load_state",
+        ))
+    }
+
+    /// Restores what [`save_state`](Self::save_state) saved, into a policy built with the same
+    /// configuration (a policy of another type or configuration is
+    /// [`ClError::CheckpointMismatch`]).
+    fn load_state(&mut self, _state: &StateDict) -> Result<()> {
+        Err(crate::persist::not_checkpointable(
+            format!("storage policy `{}`", cl_core::config::short_type_name::<Self>()),
+            "StoragePolicy::save_state and StoragePolicy::load_state",
+        ))
+    }
 }
 
 impl dyn StoragePolicy {
@@ -238,6 +273,17 @@ pub(crate) fn max_size_rule(config: &'static str, max_size: usize) -> Result<()>
     cl_core::config::rule(config, "max_size_positive", max_size > 0, || {
         "max_size must be at least 1 (a memory of 0 samples stores nothing)".into()
     })
+}
+
+/// Records which policy wrote a memory's state (`policy`), so that loading it into a policy of
+/// another type is [`ClError::CheckpointMismatch`].
+pub(crate) fn put_policy_name(out: &mut StateDict, name: &str) -> Result<()> {
+    out.put("policy", name)
+}
+
+/// Checks the `policy` entry written by [`put_policy_name`].
+pub(crate) fn check_policy_name(state: &StateDict, name: &str) -> Result<()> {
+    state.check_config("policy", &name)
 }
 
 /// Group capacities (Avalanche's `get_group_lengths`): adaptive (`total_groups == None`):
@@ -424,6 +470,116 @@ mod tests {
                 .validate(),
             "sizing_groups_at_most_max_size",
         );
+    }
+
+    /// Saves a policy's state through the binary encoding.
+    fn saved(policy: &dyn StoragePolicy) -> StateDict {
+        let mut d = StateDict::new("storage policy");
+        policy.save_state(&mut d).unwrap();
+        crate::persist::test_util::encoded(&d)
+    }
+
+    /// Every policy, filled by three experiences (a resize in between), saved, encoded and
+    /// loaded into a fresh policy of the same config: the same memory sample by sample, the
+    /// same state when saved again, and the same memory after a further update (the random
+    /// generators continue where they were).
+    #[test]
+    fn every_policy_resumes_exactly_from_its_checkpoint() {
+        use crate::persist::test_util::assert_same_dataset;
+        use test_util::{InputModel, data, experience, ids};
+        let device = burn::tensor::Device::default();
+        let model = InputModel::new(&device);
+        let exps: Vec<_> = (0..4)
+            .map(|e| {
+                let targets = (0..9).map(|i| ((i + e) % 3) as u32).collect();
+                experience(e, data(100 * e, targets).with_task_label(e as u32 % 2))
+            })
+            .collect();
+        let policies = all_policies();
+        for (p, config) in policies.iter().enumerate() {
+            let mut a = config.build().unwrap();
+            for (e, exp) in exps[..3].iter().enumerate() {
+                let ctx = StorageContext::new(exp).with_model(&model, &device);
+                a.update(&ctx).unwrap();
+                if e == 1 {
+                    a.resize(&ctx, a.max_size() - 1).unwrap();
+                }
+            }
+            let state = saved(a.as_ref());
+            let mut b = config.build().unwrap();
+            b.load_state(&state).unwrap();
+            assert_eq!((b.max_size(), b.len()), (a.max_size(), a.len()), "{config:?}");
+            assert_same_dataset(&a.buffer().unwrap(), &b.buffer().unwrap());
+            assert_eq!(saved(b.as_ref()), state, "{config:?}: saved again");
+            let ctx = StorageContext::new(&exps[3]).with_model(&model, &device);
+            a.update(&ctx).unwrap();
+            b.update(&ctx).unwrap();
+            assert_eq!(ids(&a.buffer().unwrap()), ids(&b.buffer().unwrap()), "{config:?}: after a further update");
+            assert_same_dataset(&a.buffer().unwrap(), &b.buffer().unwrap());
+            // A policy of another type refuses the state.
+            let other = &policies[(p + 2) % policies.len()];
+            let err = other.build().unwrap().load_state(&state).unwrap_err();
+            assert!(matches!(err, ClError::CheckpointMismatch { .. }), "{config:?} into {other:?}: {err:?}");
+        }
+        // The configuration a memory cannot infer from its samples is checked.
+        let class = |sizing, seed| -> StoragePolicyConfig {
+            ClassBalancedConfig::new(9).with_sizing(sizing).with_seed(seed).into()
+        };
+        let state = saved(class(BufferSizing::Adaptive, 1).build().unwrap().as_ref());
+        for other in [class(BufferSizing::Adaptive, 2), class(BufferSizing::Fixed { groups: 3 }, 1)] {
+            let err = other.build().unwrap().load_state(&state).unwrap_err();
+            assert!(matches!(err, ClError::CheckpointMismatch { .. }), "{err:?}");
+        }
+        let parametric =
+            |groupby| -> StoragePolicyConfig { ParametricBufferConfig::new(9).with_groupby(groupby).into() };
+        let state = saved(parametric(GroupBy::Class).build().unwrap().as_ref());
+        let err = parametric(GroupBy::Task).build().unwrap().load_state(&state).unwrap_err();
+        assert!(matches!(err, ClError::CheckpointMismatch { .. }), "{err:?}");
+    }
+
+    /// A policy (or selection strategy) of one's own without the checkpoint hooks refuses to
+    /// save, naming itself, rather than resume to other numbers.
+    #[test]
+    fn custom_policies_without_hooks_are_not_checkpointable() {
+        struct Forgetful;
+        impl StoragePolicy for Forgetful {
+            fn max_size(&self) -> usize {
+                1
+            }
+            fn len(&self) -> usize {
+                0
+            }
+            fn buffer(&self) -> Option<ClassificationDataset> {
+                None
+            }
+            fn update(&mut self, _ctx: &StorageContext<'_>) -> Result<()> {
+                Ok(())
+            }
+            fn resize(&mut self, _ctx: &StorageContext<'_>, _new_size: usize) -> Result<()> {
+                Ok(())
+            }
+        }
+        let mut d = StateDict::new("storage policy");
+        let err = Forgetful.save_state(&mut d).unwrap_err();
+        assert!(
+            matches!(&err, ClError::NotCheckpointable { component, .. } if component.contains("Forgetful")),
+            "{err}"
+        );
+        assert!(matches!(Forgetful.load_state(&d), Err(ClError::NotCheckpointable { .. })));
+
+        struct Fixed;
+        impl SelectionStrategy for Fixed {
+            fn make_sorted_indices(
+                &mut self,
+                _ctx: &StorageContext<'_>,
+                data: &ClassificationDataset,
+            ) -> Result<Vec<usize>> {
+                Ok((0..data.len()).collect())
+            }
+        }
+        let buffer = ParametricBuffer::with_selection(ParametricBufferConfig::new(3), Fixed).unwrap();
+        let err = StoragePolicy::save_state(&buffer, &mut d).unwrap_err();
+        assert!(matches!(&err, ClError::NotCheckpointable { component, .. } if component.contains("Fixed")), "{err}");
     }
 
     #[test]

@@ -2,15 +2,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::data::ClassificationDataset;
 use cl_core::{ClError, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    SelectionConfig, SelectionStrategy, StorageContext, StoragePolicy, check_shape, concat_all, group_lengths,
-    max_size_rule, split_indices,
+    SelectionConfig, SelectionStrategy, StorageContext, StoragePolicy, check_policy_name, check_shape, concat_all,
+    group_lengths, max_size_rule, put_policy_name, split_indices,
 };
+use crate::persist::{opt_dataset, put_opt_dataset};
 
 /// How a [`ParametricBuffer`] groups its samples (Avalanche's `groupby`: `None`, `"task"`,
 /// `"class"`, `"experience"`).
@@ -285,6 +287,48 @@ impl StoragePolicy for ParametricBuffer {
     fn resize(&mut self, ctx: &StorageContext<'_>, new_size: usize) -> Result<()> {
         self.max_size = new_size;
         self.rebalance(ctx)
+    }
+
+    /// `max_size`, the grouping and the selection's config (checked on load), the selection
+    /// strategy's state (a nested dictionary: a random selection's generator), the sample
+    /// shape and every group (capacity and samples).
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        put_policy_name(out, "ParametricBuffer")?;
+        out.put("max_size", &self.max_size)?;
+        out.put("groupby", &self.groupby)?;
+        out.put("selection_config", &self.selection_config)?;
+        let mut selection = StateDict::new(format!("{} (selection strategy)", out.component()));
+        self.selection.save_state(&mut selection)?;
+        out.put_dict("selection", selection);
+        out.put("sample_shape", &self.sample_shape)?;
+        out.put("keys", &self.groups.keys().copied().collect::<Vec<u64>>())?;
+        for (key, group) in &self.groups {
+            out.put(&format!("group/{key}/max_size"), &group.max_size)?;
+            put_opt_dataset(out, &format!("group/{key}/data"), group.data.as_ref())?;
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        check_policy_name(state, "ParametricBuffer")?;
+        state.check_config("groupby", &self.groupby)?;
+        state.check_config("selection_config", &self.selection_config)?;
+        let max_size: usize = state.get("max_size")?;
+        let sample_shape: Option<Vec<usize>> = state.get("sample_shape")?;
+        let keys: Vec<u64> = state.get("keys")?;
+        let mut groups = BTreeMap::new();
+        for key in keys {
+            let group = Group {
+                max_size: state.get(&format!("group/{key}/max_size"))?,
+                data: opt_dataset(state, &format!("group/{key}/data"))?,
+            };
+            groups.insert(key, group);
+        }
+        self.selection.load_state(state.dict("selection")?)?;
+        self.max_size = max_size;
+        self.sample_shape = sample_shape;
+        self.groups = groups;
+        Ok(())
     }
 }
 

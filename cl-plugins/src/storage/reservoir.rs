@@ -1,13 +1,16 @@
 //! [`ReservoirSamplingBuffer`]: a uniform random sample of every sample seen.
 
+use burn::tensor::TensorData;
 use cl_core::Result;
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::data::ClassificationDataset;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::max_size_rule;
+use super::{check_policy_name, max_size_rule, put_policy_name};
+use crate::persist::{bad_entry, opt_dataset, put_opt_dataset};
 
 /// The configuration of a [`ReservoirSamplingBuffer`]: Avalanche's
 /// `ReservoirSamplingBuffer(max_size)`, plus the seed of its random weights (Avalanche draws
@@ -146,6 +149,41 @@ impl ReservoirSamplingBuffer {
         self.keep(&buffer, &weights, &keep)
     }
 
+    /// Saves the memory into a checkpoint: `max_size` (a resize may have changed it), the
+    /// generator at its exact position, the kept samples and their weights (exact, as raw
+    /// `f64`s).
+    pub fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        put_policy_name(out, "ReservoirSamplingBuffer")?;
+        out.put("max_size", &self.max_size)?;
+        out.put_rng("rng", &self.rng)?;
+        out.put_data("weights", TensorData::new(self.weights.clone(), [self.weights.len()]));
+        put_opt_dataset(out, "buffer", self.buffer.as_ref())
+    }
+
+    /// Restores what [`save_state`](Self::save_state) saved (an error if it was written by
+    /// another policy, or if the samples and weights disagree).
+    pub fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        check_policy_name(state, "ReservoirSamplingBuffer")?;
+        let max_size: usize = state.get("max_size")?;
+        let rng = state.rng("rng")?;
+        let weights =
+            state.data("weights")?.try_into_vec::<f64>().map_err(|e| bad_entry(state, "weights", format!("{e:?}")))?;
+        let buffer = opt_dataset(state, "buffer")?;
+        if buffer.as_ref().map_or(0, ClassificationDataset::len) != weights.len() || weights.len() > max_size {
+            return Err(bad_entry(
+                state,
+                "weights",
+                format!(
+                    "{} weights for {} samples (max_size {max_size})",
+                    weights.len(),
+                    buffer.as_ref().map_or(0, ClassificationDataset::len)
+                ),
+            ));
+        }
+        *self = Self { max_size, rng, buffer, weights };
+        Ok(())
+    }
+
     /// Keeps `data`'s samples at the (increasing) indices `keep`.
     fn keep(&mut self, data: &ClassificationDataset, weights: &[f64], keep: &[usize]) -> Result<()> {
         if keep.is_empty() {
@@ -244,6 +282,41 @@ mod tests {
         let other = ClassificationDataset::from_f32(vec![0.0; 3], vec![3], vec![0]).unwrap();
         assert!(matches!(b.update_from_dataset(&other), Err(ClError::SampleShapeMismatch { .. })));
         assert_eq!(b.len(), 2);
+    }
+
+    /// The weights (raw `f64` bits), the generator's position and the samples come back
+    /// exactly; a corrupt state (weights and samples disagree) is an error, not a panic.
+    #[test]
+    fn checkpoint_restores_weights_generator_and_samples_exactly() {
+        use crate::persist::test_util::{assert_same_dataset, assert_same_rng, encoded};
+        let mut a = reservoir(7, 5);
+        for e in 0..3 {
+            a.update_from_dataset(&data(10 * e, vec![e as u32; 6])).unwrap();
+        }
+        a.resize_to(6).unwrap();
+        let mut d = StateDict::new("memory");
+        a.save_state(&mut d).unwrap();
+        let d = encoded(&d);
+        let mut b = reservoir(7, 99);
+        b.load_state(&d).unwrap();
+        assert_eq!(b.max_size(), 6);
+        assert_eq!(
+            a.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>(),
+            b.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>()
+        );
+        assert_same_rng(&a.rng, &b.rng);
+        assert_same_dataset(a.buffer_ref().unwrap(), b.buffer_ref().unwrap());
+        // An empty memory round-trips too.
+        let mut e = StateDict::new("memory");
+        reservoir(3, 1).save_state(&mut e).unwrap();
+        let mut c = reservoir(3, 2);
+        c.load_state(&encoded(&e)).unwrap();
+        assert!(c.buffer().is_none() && c.is_empty());
+        assert_same_rng(&c.rng, &reservoir(3, 1).rng);
+        // Weights of another length than the samples: a typed error.
+        let mut bad = d.clone();
+        bad.put_data("weights", TensorData::new(vec![0.5f64; 2], [2]));
+        assert!(matches!(b.load_state(&bad), Err(ClError::CheckpointEntry { .. })));
     }
 
     /// Stream of N = 1000 samples in 10 updates, max_size 100, R = 400 seeds: each sample is

@@ -4,6 +4,7 @@
 use std::any::Any;
 
 use burn::tensor::Tensor;
+use cl_core::checkpoint::StateDict;
 use cl_core::data::ClassificationDataset;
 use cl_core::{ClError, Result};
 use rand::SeedableRng;
@@ -33,6 +34,25 @@ pub trait SelectionStrategy: Any + Send {
         let mut idx = self.make_sorted_indices(ctx, data)?;
         idx.truncate(k);
         Ok(idx)
+    }
+
+    /// Saves the strategy's state into a checkpoint (a random generator's position; nothing
+    /// for a deterministic ranking). The default refuses with
+    /// [`ClError::NotCheckpointable`]: a strategy of your own implements both hooks (a
+    /// stateless one returns `Ok(())`) to be checkpointed.
+    fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+        Err(crate::persist::not_checkpointable(
+            format!("selection strategy `{}`", cl_core::config::short_type_name::<Self>()),
+            "SelectionStrategy::save_state and SelectionStrategy::load_state",
+        ))
+    }
+
+    /// Restores what [`save_state`](Self::save_state) saved.
+    fn load_state(&mut self, _state: &StateDict) -> Result<()> {
+        Err(crate::persist::not_checkpointable(
+            format!("selection strategy `{}`", cl_core::config::short_type_name::<Self>()),
+            "SelectionStrategy::save_state and SelectionStrategy::load_state",
+        ))
     }
 }
 
@@ -140,6 +160,16 @@ impl SelectionStrategy for RandomSelection {
         let mut idx: Vec<usize> = (0..data.len()).collect();
         idx.shuffle(&mut self.rng);
         Ok(idx)
+    }
+
+    /// The generator, at its exact position.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put_rng("rng", &self.rng)
+    }
+
+    fn load_state(&mut self, state: &StateDict) -> Result<()> {
+        self.rng = state.rng("rng")?;
+        Ok(())
     }
 }
 
@@ -319,6 +349,15 @@ impl SelectionStrategy for HerdingSelection {
         let (f, dim) = self.features.compute(ctx, data, "HerdingSelection")?;
         Ok(herding_order(&f, dim, k))
     }
+
+    /// Stateless (the ranking depends on the data and the model only).
+    fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+        Ok(())
+    }
+
+    fn load_state(&mut self, _state: &StateDict) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Ranks the samples by the distance of their feature to the mean feature, closest first
@@ -347,6 +386,15 @@ impl SelectionStrategy for ClosestToCenterSelection {
     fn make_sorted_indices(&mut self, ctx: &StorageContext<'_>, data: &ClassificationDataset) -> Result<Vec<usize>> {
         let (f, dim) = self.features.compute(ctx, data, "ClosestToCenterSelection")?;
         Ok(closest_to_center_order(&f, dim))
+    }
+
+    /// Stateless (the ranking depends on the data and the model only).
+    fn save_state(&self, _out: &mut StateDict) -> Result<()> {
+        Ok(())
+    }
+
+    fn load_state(&mut self, _state: &StateDict) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -2,9 +2,12 @@
 
 use std::any::Any;
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_non_negative, rule};
 use cl_core::{Model, PevalMode, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
+
+use crate::persist::{get_f64, opt_model, put_f64, put_opt_model};
 
 /// Whether the watched metric should go up (`Max`, e.g. accuracy) or down (`Min`, e.g. loss):
 /// Avalanche's `mode` argument of `EarlyStoppingPlugin` (`"max"` / `"min"`).
@@ -332,6 +335,38 @@ impl<M: Model> Plugin<M> for EarlyStoppingPlugin {
         }
         Ok(())
     }
+
+    /// The configuration (checked on load), the best weights (a Burn record, parameter ids
+    /// kept), the best value (exact) and its step, and a pending restore.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        let best = match &self.best_model {
+            Some(m) => Some(m.downcast_ref::<M>().ok_or_else(|| {
+                cl_core::ClError::InvalidUse(format!(
+                    "EarlyStoppingPlugin holds best weights of another model type than `{}`",
+                    cl_core::config::short_type_name::<M>()
+                ))
+            })?),
+            None => None,
+        };
+        put_opt_model(out, "best_model", best)?;
+        put_f64(out, "best_val", self.best_val)?;
+        out.put("best_step", &self.best_step)?;
+        out.put("restore_after_iteration", &self.restore_after_iteration)
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        // Stored as the training model is (a clone of it): on the training device, in training
+        // mode, as the strategy's resumed model.
+        let device = strategy.settings().device();
+        self.best_model = opt_model(state, "best_model", strategy)?
+            .map(|m: M| Box::new(m.to_device(device).train()) as Box<dyn Any + Send>);
+        self.best_val = get_f64(state, "best_val")?;
+        self.best_step = state.get("best_step")?;
+        self.restore_after_iteration = state.get("restore_after_iteration")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -381,6 +416,50 @@ mod tests {
     }
 
     const ACC_KEY: &str = "Top1_Acc_Stream/eval_phase/valid_stream/Task000";
+
+    /// The best weights (values and parameter ids, on the training device), the best value
+    /// (exact), its step and a pending restore come back; another configuration is refused.
+    #[test]
+    fn checkpoint_restores_the_best_weights_and_value() {
+        use crate::persist::test_util::{assert_mismatch, module_values, restore};
+        let config = EarlyStoppingConfig::new(3, "valid").with_margin(0.01);
+        let weights: Shared<Vec<f32>> = Arc::default();
+        let values = vec![0.5, 0.1 + 0.2, 0.7, 0.6, 0.65, 0.66];
+        let mut s = builder(tiny_mlp(2), 0.2, 4)
+            .periodic_eval(PeriodicEval::Every { every: 1, mode: PevalMode::Epoch })
+            .evaluator(Scripted::new(ACC_KEY, values, weights))
+            .plugin(EarlyStoppingPlugin::new(config.clone()).unwrap())
+            .build()
+            .unwrap();
+        s.train_with_eval(&stream(1, 6)[0], &[&named_stream("valid", 1, 2)]).unwrap();
+        let es = s.plugin::<EarlyStoppingPlugin>().unwrap();
+        assert_eq!((es.best_value(), es.best_step()), (Some(0.7), Some(2)));
+        let mut fresh = EarlyStoppingPlugin::new(config.clone()).unwrap();
+        let state = restore::<SimpleMlp, _>(es, &mut fresh, s.state());
+        assert_eq!(fresh.best_value().map(f64::to_bits), es.best_value().map(f64::to_bits));
+        assert_eq!(fresh.best_step(), es.best_step());
+        let best = |p: &EarlyStoppingPlugin| {
+            module_values(p.best_model.as_ref().unwrap().downcast_ref::<SimpleMlp>().unwrap())
+        };
+        assert_eq!(best(&fresh), best(es));
+        let restored = fresh.best_model.as_ref().unwrap().downcast_ref::<SimpleMlp>().unwrap();
+        let (w, model_w) = (restored.classifier.weight.val(), s.model().classifier.weight.val());
+        assert_eq!(w.device(), model_w.device(), "on the training device, as the model");
+        assert_eq!(w.is_require_grad(), model_w.is_require_grad(), "trainable, as the model");
+        assert_mismatch::<SimpleMlp, _>(
+            &state,
+            &mut EarlyStoppingPlugin::new(config.with_patience(2)).unwrap(),
+            s.state(),
+        );
+        // Nothing seen yet: nothing restored.
+        let mut empty = EarlyStoppingPlugin::new(EarlyStoppingConfig::new(3, "valid").with_margin(0.01)).unwrap();
+        restore::<SimpleMlp, _>(
+            &EarlyStoppingPlugin::new(EarlyStoppingConfig::new(3, "valid").with_margin(0.01)).unwrap(),
+            &mut empty,
+            s.state(),
+        );
+        assert!(empty.best_model.is_none() && empty.best_value().is_none());
+    }
 
     /// An evaluator that reports scripted values of `key`: the `n`-th evaluation (periodic,
     /// before training and after each epoch or iteration) reports `values[n]`; it records the

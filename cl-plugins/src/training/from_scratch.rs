@@ -1,8 +1,11 @@
 //! [`FromScratchPlugin`]: Avalanche's `FromScratchTrainingPlugin`.
 
+use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
 use cl_core::{Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
+
+use crate::persist::{opt_model, put_opt_model};
 
 /// The configuration of a [`FromScratchPlugin`]: Avalanche's
 /// `FromScratchTrainingPlugin(reset_optimizer=True)`.
@@ -148,6 +151,25 @@ impl<M: Model> Plugin<M> for FromScratchPlugin<M> {
         }
         Ok(())
     }
+
+    /// The configuration and whether a factory is used (both checked on load), whether the
+    /// first experience was seen, and the initial weights (a Burn record, parameter ids kept).
+    /// A factory is a closure: it is not saved, the resumed plugin must be built with the same
+    /// one.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        out.put("factory", &self.factory.is_some())?;
+        out.put("started", &self.started)?;
+        put_opt_model(out, "initial", self.initial.as_ref())
+    }
+
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        state.check_config("factory", &self.factory.is_some())?;
+        self.started = state.get("started")?;
+        self.initial = opt_model(state, "initial", strategy)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +184,28 @@ mod tests {
     use cl_core::config::ConfigFile;
     use cl_core::{ClError, Experience, OptimizerSpec, Strategy, Stream};
     use cl_models::SimpleMlp;
+
+    /// The initial weights (values and parameter ids) and whether the first experience was
+    /// seen come back; another configuration, or a factory on one side only, is refused.
+    #[test]
+    fn checkpoint_restores_the_initial_weights() {
+        use crate::persist::test_util::{assert_mismatch, module_values, restore};
+        let mut s = builder(tiny_mlp(4), 0.2, 1)
+            .plugin(FromScratchPlugin::<SimpleMlp>::new(FromScratchConfig::default()).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(2, 4)).unwrap();
+        let p = s.plugin::<FromScratchPlugin<SimpleMlp>>().unwrap();
+        let mut fresh = FromScratchPlugin::new(FromScratchConfig::default()).unwrap();
+        let state = restore(p, &mut fresh, s.state());
+        assert!(fresh.started);
+        assert_eq!(module_values(fresh.initial.as_ref().unwrap()), module_values(p.initial.as_ref().unwrap()));
+        let other = FromScratchConfig::new().with_reset_optimizer(false);
+        assert_mismatch(&state, &mut FromScratchPlugin::new(other).unwrap(), s.state());
+        let mut with_factory =
+            FromScratchPlugin::new(FromScratchConfig::default()).unwrap().with_factory(|| tiny_mlp(4));
+        assert_mismatch(&state, &mut with_factory, s.state());
+    }
 
     #[test]
     fn config_round_trips() {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use burn::lr_scheduler::module_lr_scheduler::{ModuleLrScheduler, ModuleLrSchedulerConfig};
 use burn::lr_scheduler::{DynLrScheduler, LrScheduler};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_non_negative, finite_positive, rule};
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
@@ -500,7 +501,42 @@ impl Validate for LrSchedulerConfig {
 pub struct LrSchedulerPlugin {
     config: LrSchedulerConfig,
     schedule: Option<Box<dyn LrSchedule>>,
+    /// The calls to `step` made on `schedule` since it was built (how a checkpoint restores
+    /// it: rebuilt and stepped as many times).
+    steps: u64,
     started: bool,
+}
+
+/// What a checkpoint records of an [`LrSchedulerConfig`] to check it on load: the config, or
+/// for a closure schedule (not serialisable) its name and the plugin's options.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ConfigIdentity<'a> {
+    Config(&'a LrSchedulerConfig),
+    Custom {
+        custom_scheduler: &'a str,
+        step_granularity: StepGranularity,
+        reset_scheduler: bool,
+        reset_lr: bool,
+        first_epoch_only: bool,
+        first_exp_only: bool,
+    },
+}
+
+impl LrSchedulerConfig {
+    fn identity(&self) -> ConfigIdentity<'_> {
+        match &self.scheduler {
+            SchedulerConfig::Custom(custom) => ConfigIdentity::Custom {
+                custom_scheduler: custom.name(),
+                step_granularity: self.step_granularity,
+                reset_scheduler: self.reset_scheduler,
+                reset_lr: self.reset_lr,
+                first_epoch_only: self.first_epoch_only,
+                first_exp_only: self.first_exp_only,
+            },
+            _ => ConfigIdentity::Config(self),
+        }
+    }
 }
 
 impl std::fmt::Debug for LrSchedulerPlugin {
@@ -516,13 +552,13 @@ impl LrSchedulerPlugin {
     /// Scheduling as `config` says; an error if the config breaks a rule.
     pub fn new(config: LrSchedulerConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config, schedule: None, started: false })
+        Ok(Self { config, schedule: None, steps: 0, started: false })
     }
 
     /// A plugin over a closure schedule, with Avalanche's default options (closure schedules
     /// have no rule to check).
     fn custom_plugin(scheduler: SchedulerConfig) -> Self {
-        Self { config: LrSchedulerConfig::new(scheduler), schedule: None, started: false }
+        Self { config: LrSchedulerConfig::new(scheduler), schedule: None, steps: 0, started: false }
     }
 
     /// PyTorch's `LambdaLR(lr_lambda)` ([`SchedulerConfig::lambda`]) with Avalanche's default
@@ -564,6 +600,7 @@ impl LrSchedulerPlugin {
         if self.should_step(state)
             && let Some(schedule) = self.schedule.as_mut()
         {
+            self.steps += 1;
             state.set_lr(schedule.step())?;
         }
         Ok(())
@@ -583,6 +620,7 @@ impl<M: Model> Plugin<M> for LrSchedulerPlugin {
                 state.set_lr(first)?;
             }
             self.schedule = Some(schedule);
+            self.steps = 1;
             self.started = true;
         }
         Ok(())
@@ -608,7 +646,39 @@ impl<M: Model> Plugin<M> for LrSchedulerPlugin {
         }
         if self.config.reset_scheduler {
             self.schedule = None;
+            self.steps = 0;
         }
+        Ok(())
+    }
+
+    /// The configuration (checked on load; a closure schedule by its name), whether the first
+    /// experience started, and the schedule's position: the number of steps taken since it was
+    /// built (`None` when it restarts at the next experience). The learning rate itself is
+    /// saved by the strategy.
+    fn save_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("config", &self.config.identity())?;
+        out.put("started", &self.started)?;
+        out.put("steps", &self.schedule.as_ref().map(|_| self.steps))
+    }
+
+    /// Rebuilds the schedule from the optimizer's initial rate and steps it as many times as
+    /// the saved one was stepped: exact for every schedule that is a function of its steps (the
+    /// closed forms, `LambdaLR`, Burn's schedulers, closures of the step index).
+    fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config.identity())?;
+        self.started = state.get("started")?;
+        let steps: Option<u64> = state.get("steps")?;
+        self.schedule = match steps {
+            Some(n) => {
+                let mut schedule = self.config.scheduler.build(strategy.settings().optimizer().learning_rate())?;
+                for _ in 0..n {
+                    schedule.step();
+                }
+                Some(schedule)
+            }
+            None => None,
+        };
+        self.steps = steps.unwrap_or(0);
         Ok(())
     }
 }
@@ -619,6 +689,61 @@ mod tests {
     use crate::training::test_util::{Shared, builder, stream, tiny_mlp};
     use cl_core::config::{ConfigFile, assert_rule};
     use cl_models::SimpleMlp;
+
+    /// A schedule kept across experiences comes back at its position (the next rates are the
+    /// same), closed forms and closures alike; a reset schedule restarts as it would have; a
+    /// checkpoint of another schedule or options is refused, closures by name.
+    #[test]
+    fn checkpoint_restores_the_schedule_position() {
+        use crate::persist::test_util::{assert_mismatch, restore};
+        let configs = [
+            LrSchedulerConfig::new(SchedulerConfig::Step { step_size: 3, gamma: 0.5 })
+                .with_reset_scheduler(false)
+                .with_step_granularity(StepGranularity::Iteration),
+            LrSchedulerConfig::new(SchedulerConfig::lambda(|t| 0.9f64.powi(t as i32))).with_reset_scheduler(false),
+            LrSchedulerConfig::new(SchedulerConfig::burn(|lr| {
+                burn::lr_scheduler::step::StepLrSchedulerConfig::new(lr, 2).with_gamma(0.5)
+            }))
+            .with_reset_scheduler(false),
+            LrSchedulerConfig::new(SchedulerConfig::cosine_annealing(5)),
+        ];
+        for config in configs {
+            let mut s = builder(tiny_mlp(4), 0.1, 2).plugin(plugin(config.clone())).build().unwrap();
+            s.train(&stream(2, 4)).unwrap();
+            let p = s.plugin::<LrSchedulerPlugin>().unwrap();
+            let mut fresh = plugin(config.clone());
+            restore::<SimpleMlp, _>(p, &mut fresh, s.state());
+            assert_eq!(
+                (fresh.started, fresh.steps, fresh.schedule.is_some()),
+                (p.started, p.steps, p.schedule.is_some())
+            );
+            assert_eq!(fresh.schedule.is_some(), !config.reset_scheduler);
+            if let Some(expected) = s.plugin_mut::<LrSchedulerPlugin>().unwrap().schedule.as_mut() {
+                let expected: Vec<u64> = (0..12).map(|_| expected.step().to_bits()).collect();
+                let got: Vec<u64> = (0..12).map(|_| fresh.schedule.as_mut().unwrap().step().to_bits()).collect();
+                assert_eq!(got, expected, "{:?}", config.scheduler);
+            }
+        }
+        let step = LrSchedulerConfig::new(SchedulerConfig::step(2));
+        let mut s = builder(tiny_mlp(4), 0.1, 1).plugin(plugin(step.clone())).build().unwrap();
+        s.train(&stream(1, 4)).unwrap();
+        let state =
+            restore::<SimpleMlp, _>(s.plugin::<LrSchedulerPlugin>().unwrap(), &mut plugin(step.clone()), s.state());
+        for other in [
+            LrSchedulerConfig::new(SchedulerConfig::step(3)),
+            step.clone().with_reset_lr(false),
+            LrSchedulerConfig::new(SchedulerConfig::lambda(|_| 1.0)),
+        ] {
+            assert_mismatch::<SimpleMlp, _>(&state, &mut plugin(other), s.state());
+        }
+        let lambda = LrSchedulerPlugin::lambda(|_| 1.0);
+        let state = restore::<SimpleMlp, _>(&lambda, &mut LrSchedulerPlugin::lambda(|_| 2.0), s.state());
+        assert_mismatch::<SimpleMlp, _>(
+            &state,
+            &mut LrSchedulerPlugin::from_config(|lr| burn::lr_scheduler::step::StepLrSchedulerConfig::new(lr, 1)),
+            s.state(),
+        );
+    }
 
     #[test]
     fn configs_round_trip() {
