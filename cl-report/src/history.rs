@@ -38,11 +38,27 @@ pub fn parse_history(json: &str, origin: &Path) -> Result<Vec<MetricRecord>> {
     if json.trim_start().starts_with('[') {
         return serde_json::from_str(json).map_err(|e| error(e.to_string()));
     }
-    json.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(k, line)| serde_json::from_str(line).map_err(|e| error(format!("line {}: {e}", k + 1))))
-        .collect()
+    // JSON lines. The last line, cut before its `\n` and not a whole record, is the one a killed
+    // run was writing (cl-metrics' `JsonLinesLogger` writes whole lines): skipped with a warning.
+    let lines: Vec<&str> = json.split('\n').collect();
+    let mut records = Vec::with_capacity(lines.len());
+    for (k, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(r) => records.push(r),
+            Err(_) if k + 1 == lines.len() => {
+                tracing::warn!(
+                    "{}: skipping the torn last line {} (a run killed while writing it)",
+                    origin.display(),
+                    k + 1
+                );
+            }
+            Err(e) => return Err(error(format!("line {}: {e}", k + 1))),
+        }
+    }
+    Ok(records)
 }
 
 /// Reads a history file.
@@ -80,7 +96,11 @@ mod tests {
         .unwrap();
         assert_eq!(h.len(), 2);
         assert_eq!((h[1].name.as_str(), h[1].value, h[1].x_plot), ("b/eval_phase/test_stream", 1.0, 4));
-        let e = parse_history("{\"name\":\"a\",\"value\":0.5,\"x_plot\":3}\n{\"name\":", Path::new("cut.jsonl"))
+        // A torn last line (a killed run) is skipped; a bad line before the end is an error.
+        let h =
+            parse_history("{\"name\":\"a\",\"value\":0.5,\"x_plot\":3}\n{\"name\":", Path::new("cut.jsonl")).unwrap();
+        assert_eq!(h.len(), 1);
+        let e = parse_history("{\"name\":\"a\",\"value\":0.5,\"x_plot\":3}\n{\"name\":\n{}\n", Path::new("cut.jsonl"))
             .unwrap_err();
         assert!(e.to_string().contains("cut.jsonl") && e.to_string().contains("line 2"), "{e}");
     }

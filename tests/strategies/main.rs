@@ -9,6 +9,7 @@ mod common;
 
 mod api;
 mod callback_order;
+mod checkpoint;
 mod determinism;
 mod dynamic_models;
 mod gem_cwr;

@@ -267,6 +267,15 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
         println!("written {}", path.display());
         summary.push_str(&crate::eval_cost::markdown(&eval_cost));
     }
+    // Checkpoint size, save/load time and the overhead of a checkpoint per experience
+    // (target/bench/checkpoint.json).
+    if options.device.is_none_or(|d| d == DeviceChoice::Flex) {
+        let cost = crate::checkpoint_cost::run(&benchmark, options.batch_size, options.seed, &provenance)?;
+        let path = out_dir.join("checkpoint.json");
+        write_json(&path, &cost)?;
+        println!("written {}", path.display());
+        summary.push_str(&crate::checkpoint_cost::markdown(&cost));
+    }
     let path = out_dir.join("summary.md");
     std::fs::write(&path, &summary).map_err(|e| BenchError::Write(path.clone(), e.to_string()))?;
     println!("\n{summary}\nwritten {}", path.display());

@@ -14,6 +14,7 @@
 
 mod backends;
 mod bench;
+mod checkpoint_cost;
 mod data;
 mod eval_cost;
 mod loaders;
@@ -43,6 +44,8 @@ commands:
            (target/bench/strategies.json); then times one epoch of each data loader
            with no model (target/bench/loaders.json); times the test-stream evaluation
            with all metrics against a bare forward pass (target/bench/eval_cost.json);
+           measures checkpoints: size and save/load time of SimpleMLP + replay 500 +
+           EWC, and the overhead of one per experience (target/bench/checkpoint.json);
            draws the strategies chart (target/bench/strategies.png and .svg)
   report   pictures (PNG and SVG) of a results file, into --out DIR (default: the file's
            directory): a metric history (JSON array of {name, value, x_plot}, or JSON

@@ -187,6 +187,10 @@ impl<M: Model> Strategy<M> {
             false => None,
         };
 
+        self.state.clock = clock;
+        self.state.set_lr(lr)?;
+        self.state.last_metrics = last_metrics;
+
         let names: Vec<String> = root.get("plugins")?;
         for (i, p) in self.plugins.iter_mut().enumerate() {
             let mut d = root.dict(&format!("plugin/{i}"))?.clone();
@@ -198,9 +202,6 @@ impl<M: Model> Strategy<M> {
         self.evaluator.load_state(root.dict("evaluator")?)?;
         self.steps.load_state(root.dict("steps")?, &self.state)?;
 
-        self.state.clock = clock;
-        self.state.set_lr(lr)?;
-        self.state.last_metrics = last_metrics;
         self.replay_cursor = 0;
         self.replay_until = journal.len();
         self.journal = journal;

@@ -355,7 +355,7 @@ impl<M: Model> Strategy<M> {
     }
 
     fn train_experiences(&mut self, experiences: &[Experience], index: usize, skip: usize) -> Result<()> {
-        for exp in experiences.iter().skip(skip) {
+        for (i, exp) in experiences.iter().enumerate().skip(skip) {
             self.state.experience = Some(exp.clone());
             self.state.model_adapted = false;
             self.before_training_exp()?;
@@ -364,7 +364,11 @@ impl<M: Model> Strategy<M> {
             if let Some(RunCall::Train { done, .. }) = self.journal.get_mut(index) {
                 *done += 1;
             }
-            self.write_requested_checkpoint()?;
+            // A checkpoint requested during the call's last experience is written once the
+            // call ends (after `after_training`), not twice.
+            if i + 1 < experiences.len() {
+                self.write_requested_checkpoint()?;
+            }
         }
         Ok(())
     }
