@@ -484,121 +484,6 @@ impl burn_dataset::Dataset<Sample> for ClassificationDataset {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    fn ds(n: usize) -> ClassificationDataset {
-        let inputs: Vec<u8> = (0..n * 2).map(|i| i as u8).collect();
-        ClassificationDataset::from_u8(inputs, vec![2], (0..n as u32).map(|i| i % 3).collect()).unwrap()
-    }
-
-    #[test]
-    fn subsets_are_views_in_the_given_order() {
-        let d = ds(6);
-        let s = d.subset(&[5, 0, 0, 3]).unwrap();
-        assert_eq!(s.targets(), vec![2, 0, 0, 0]);
-        assert_eq!(s.sample(0).unwrap().x, vec![10.0 / 255.0, 11.0 / 255.0]);
-        // A subset of a subset maps back to the storage.
-        let ss = s.subset(&[3, 0]).unwrap();
-        assert_eq!(ss.sample(0).unwrap().x, vec![6.0 / 255.0, 7.0 / 255.0]);
-        assert!(matches!(d.subset(&[6]), Err(ClError::IndexOutOfBounds { index: 6, len: 6 })));
-    }
-
-    #[test]
-    fn concat_appends_parts_and_subsets_cross_parts() {
-        let a = ds(3);
-        let b = ds(4).with_task_label(1);
-        let c = a.concat(&b).unwrap();
-        assert_eq!(c.len(), 7);
-        assert_eq!(c.task_labels(), vec![0, 0, 0, 1, 1, 1, 1]);
-        let s = c.subset(&[6, 1, 4]).unwrap();
-        assert_eq!(s.task_labels(), vec![1, 0, 1]);
-        assert_eq!(s.targets(), vec![0, 1, 1]);
-        let other = ClassificationDataset::from_f32(vec![0.0; 3], vec![3], vec![0]).unwrap();
-        assert!(matches!(a.concat(&other), Err(ClError::SampleShapeMismatch { .. })));
-    }
-
-    #[test]
-    fn class_mappings_compose() {
-        let d = ds(3).with_class_mapping(&[2, 1, 0]).unwrap();
-        assert_eq!(d.targets(), vec![2, 1, 0]);
-        let d2 = d.with_class_mapping(&[0, 0, 1]).unwrap();
-        assert_eq!(d2.targets(), vec![1, 0, 0]);
-        assert!(ds(3).with_class_mapping(&[0, 1]).is_err());
-    }
-
-    #[test]
-    fn inconsistent_buffers_are_rejected() {
-        assert!(matches!(
-            ClassificationDataset::from_u8(vec![0; 5], vec![2], vec![0, 1]),
-            Err(ClError::DatasetLayout(_))
-        ));
-        assert!(ClassificationDataset::from_f32(vec![f32::NAN, 0.0], vec![2], vec![0]).is_err());
-        assert!(ClassificationDataset::from_f32(vec![], vec![0], vec![]).is_err());
-    }
-
-    #[test]
-    fn wraps_and_implements_burn_datasets() {
-        use burn_dataset::{Dataset, InMemDataset};
-        // A burn dataset of (image bytes, label) items.
-        let items: Vec<(Vec<u8>, u8)> = (0..5u8).map(|i| (vec![i, 2 * i, 3 * i, 4 * i], i % 2)).collect();
-        let source = InMemDataset::new(items);
-        let ds = ClassificationDataset::from_burn_dataset(&source, vec![1, 2, 2], |(x, y)| {
-            (x.iter().map(|&b| b as f32).collect(), y as u32, 0)
-        })
-        .unwrap();
-        assert_eq!(ds.len(), 5);
-        assert_eq!(ds.targets(), vec![0, 1, 0, 1, 0]);
-        assert_eq!(ds.sample(3).unwrap().x, vec![3.0, 6.0, 9.0, 12.0]);
-        // And ours is a burn dataset.
-        let as_burn: &dyn Dataset<Sample> = &ds;
-        assert_eq!(as_burn.len(), 5);
-        assert_eq!(as_burn.get(1).unwrap().y, 1);
-        let bad = ClassificationDataset::from_burn_dataset(&source, vec![3], |(x, y)| {
-            (x.iter().map(|&b| b as f32).collect(), y as u32, 0)
-        });
-        assert!(matches!(bad, Err(ClError::DatasetLayout(_))));
-    }
-
-    #[test]
-    fn concatenated_parts_keep_their_own_transforms() {
-        use crate::data::{PixelPermutation, Transform, TransformGroups};
-        let groups = |perm: Vec<usize>| {
-            let t: Arc<dyn Transform> = Arc::new(PixelPermutation::new(perm).unwrap());
-            TransformGroups::same(vec![t])
-        };
-        let a = ClassificationDataset::from_f32(vec![1., 2., 3., 4.], vec![2], vec![0, 0]).unwrap();
-        let b = ClassificationDataset::from_f32(vec![5., 6., 7., 8.], vec![2], vec![1, 1]).unwrap();
-        let a = a.with_transforms(groups(vec![0, 1])).unwrap();
-        let b = b.with_transforms(groups(vec![1, 0])).unwrap();
-        let both = a.concat(&b).unwrap();
-        let device = burn::tensor::Device::default();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        // Rows from both parts, interleaved: each keeps its own permutation, order preserved.
-        let batch = both.batch(&[2, 0, 3, 1], &device, &mut rng).unwrap();
-        let x = batch.x.into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(x, vec![6., 5., 1., 2., 8., 7., 3., 4.]);
-        assert_eq!(batch.targets, vec![1, 0, 1, 0]);
-        // A view of one part only takes the fast path.
-        let only_b = both.subset(&[3, 2]).unwrap().batch(&[0, 1], &device, &mut rng).unwrap();
-        assert_eq!(only_b.x.into_data().try_to_vec::<f32>().unwrap(), vec![8., 7., 6., 5.]);
-    }
-
-    #[test]
-    fn batch_gathers_rows_and_labels() {
-        let device = burn::tensor::Device::default();
-        let d = ds(4);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let b = d.batch(&[3, 1], &device, &mut rng).unwrap();
-        assert_eq!(b.targets, vec![0, 1]);
-        assert_eq!(b.x.dims(), [2, 2]);
-        let x = b.x.into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(x, vec![6.0 / 255.0, 7.0 / 255.0, 2.0 / 255.0, 3.0 / 255.0]);
-    }
-}
-
 // ---- checkpoints ----------------------------------------------------------------------------
 
 impl Part {
@@ -730,5 +615,120 @@ impl ClassificationDataset {
             sample_shape: sample_shape.into(),
             mode: if eval_mode { TransformMode::Eval } else { TransformMode::Train },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn ds(n: usize) -> ClassificationDataset {
+        let inputs: Vec<u8> = (0..n * 2).map(|i| i as u8).collect();
+        ClassificationDataset::from_u8(inputs, vec![2], (0..n as u32).map(|i| i % 3).collect()).unwrap()
+    }
+
+    #[test]
+    fn subsets_are_views_in_the_given_order() {
+        let d = ds(6);
+        let s = d.subset(&[5, 0, 0, 3]).unwrap();
+        assert_eq!(s.targets(), vec![2, 0, 0, 0]);
+        assert_eq!(s.sample(0).unwrap().x, vec![10.0 / 255.0, 11.0 / 255.0]);
+        // A subset of a subset maps back to the storage.
+        let ss = s.subset(&[3, 0]).unwrap();
+        assert_eq!(ss.sample(0).unwrap().x, vec![6.0 / 255.0, 7.0 / 255.0]);
+        assert!(matches!(d.subset(&[6]), Err(ClError::IndexOutOfBounds { index: 6, len: 6 })));
+    }
+
+    #[test]
+    fn concat_appends_parts_and_subsets_cross_parts() {
+        let a = ds(3);
+        let b = ds(4).with_task_label(1);
+        let c = a.concat(&b).unwrap();
+        assert_eq!(c.len(), 7);
+        assert_eq!(c.task_labels(), vec![0, 0, 0, 1, 1, 1, 1]);
+        let s = c.subset(&[6, 1, 4]).unwrap();
+        assert_eq!(s.task_labels(), vec![1, 0, 1]);
+        assert_eq!(s.targets(), vec![0, 1, 1]);
+        let other = ClassificationDataset::from_f32(vec![0.0; 3], vec![3], vec![0]).unwrap();
+        assert!(matches!(a.concat(&other), Err(ClError::SampleShapeMismatch { .. })));
+    }
+
+    #[test]
+    fn class_mappings_compose() {
+        let d = ds(3).with_class_mapping(&[2, 1, 0]).unwrap();
+        assert_eq!(d.targets(), vec![2, 1, 0]);
+        let d2 = d.with_class_mapping(&[0, 0, 1]).unwrap();
+        assert_eq!(d2.targets(), vec![1, 0, 0]);
+        assert!(ds(3).with_class_mapping(&[0, 1]).is_err());
+    }
+
+    #[test]
+    fn inconsistent_buffers_are_rejected() {
+        assert!(matches!(
+            ClassificationDataset::from_u8(vec![0; 5], vec![2], vec![0, 1]),
+            Err(ClError::DatasetLayout(_))
+        ));
+        assert!(ClassificationDataset::from_f32(vec![f32::NAN, 0.0], vec![2], vec![0]).is_err());
+        assert!(ClassificationDataset::from_f32(vec![], vec![0], vec![]).is_err());
+    }
+
+    #[test]
+    fn wraps_and_implements_burn_datasets() {
+        use burn_dataset::{Dataset, InMemDataset};
+        // A burn dataset of (image bytes, label) items.
+        let items: Vec<(Vec<u8>, u8)> = (0..5u8).map(|i| (vec![i, 2 * i, 3 * i, 4 * i], i % 2)).collect();
+        let source = InMemDataset::new(items);
+        let ds = ClassificationDataset::from_burn_dataset(&source, vec![1, 2, 2], |(x, y)| {
+            (x.iter().map(|&b| b as f32).collect(), y as u32, 0)
+        })
+        .unwrap();
+        assert_eq!(ds.len(), 5);
+        assert_eq!(ds.targets(), vec![0, 1, 0, 1, 0]);
+        assert_eq!(ds.sample(3).unwrap().x, vec![3.0, 6.0, 9.0, 12.0]);
+        // And ours is a burn dataset.
+        let as_burn: &dyn Dataset<Sample> = &ds;
+        assert_eq!(as_burn.len(), 5);
+        assert_eq!(as_burn.get(1).unwrap().y, 1);
+        let bad = ClassificationDataset::from_burn_dataset(&source, vec![3], |(x, y)| {
+            (x.iter().map(|&b| b as f32).collect(), y as u32, 0)
+        });
+        assert!(matches!(bad, Err(ClError::DatasetLayout(_))));
+    }
+
+    #[test]
+    fn concatenated_parts_keep_their_own_transforms() {
+        use crate::data::{PixelPermutation, Transform, TransformGroups};
+        let groups = |perm: Vec<usize>| {
+            let t: Arc<dyn Transform> = Arc::new(PixelPermutation::new(perm).unwrap());
+            TransformGroups::same(vec![t])
+        };
+        let a = ClassificationDataset::from_f32(vec![1., 2., 3., 4.], vec![2], vec![0, 0]).unwrap();
+        let b = ClassificationDataset::from_f32(vec![5., 6., 7., 8.], vec![2], vec![1, 1]).unwrap();
+        let a = a.with_transforms(groups(vec![0, 1])).unwrap();
+        let b = b.with_transforms(groups(vec![1, 0])).unwrap();
+        let both = a.concat(&b).unwrap();
+        let device = burn::tensor::Device::default();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        // Rows from both parts, interleaved: each keeps its own permutation, order preserved.
+        let batch = both.batch(&[2, 0, 3, 1], &device, &mut rng).unwrap();
+        let x = batch.x.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(x, vec![6., 5., 1., 2., 8., 7., 3., 4.]);
+        assert_eq!(batch.targets, vec![1, 0, 1, 0]);
+        // A view of one part only takes the fast path.
+        let only_b = both.subset(&[3, 2]).unwrap().batch(&[0, 1], &device, &mut rng).unwrap();
+        assert_eq!(only_b.x.into_data().try_to_vec::<f32>().unwrap(), vec![8., 7., 6., 5.]);
+    }
+
+    #[test]
+    fn batch_gathers_rows_and_labels() {
+        let device = burn::tensor::Device::default();
+        let d = ds(4);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let b = d.batch(&[3, 1], &device, &mut rng).unwrap();
+        assert_eq!(b.targets, vec![0, 1]);
+        assert_eq!(b.x.dims(), [2, 2]);
+        let x = b.x.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(x, vec![6.0 / 255.0, 7.0 / 255.0, 2.0 / 255.0, 3.0 / 255.0]);
     }
 }
