@@ -66,6 +66,12 @@ impl SeededDropout {
         *self.rng.0.lock().expect("mask rng poisoned") = SplitMix64(seed);
     }
 
+    /// The mask stream's position (what a checkpoint saves; [`seed`](Self::seed) with this
+    /// value continues the stream exactly).
+    pub fn rng_state(&self) -> u64 {
+        self.rng.0.lock().expect("mask rng poisoned").0
+    }
+
     /// Applies dropout.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         if !self.training.is_enabled() || !input.device().is_autodiff() || self.prob == 0.0 {

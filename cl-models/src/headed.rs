@@ -48,8 +48,8 @@ pub trait Backbone: Module + ModuleDisplay + 'static {
     fn seed(&mut self, _seed: u64) {}
 
     /// Saves the backbone's state that is not in its parameters (see
-    /// [`Model::save_extra_state`]); nothing by default (the backbones of `cl-models` keep none:
-    /// their dropout masks are reseeded by the loop at each experience).
+    /// [`Model::save_extra_state`]); nothing by default (the backbones of `cl-models` save their
+    /// dropout layers' mask streams).
     fn save_extra_state(&self, _out: &mut StateDict) -> Result<()> {
         Ok(())
     }

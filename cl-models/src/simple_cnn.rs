@@ -8,6 +8,7 @@ use burn::nn::{Initializer, Linear, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use cl_core::Result;
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::MiniBatch;
 use rand::{Rng, SeedableRng};
@@ -234,6 +235,15 @@ impl Backbone for CnnTrunk {
         self.drop1.seed(seed);
         self.drop2.seed(seed.wrapping_add(1));
         self.drop3.seed(seed.wrapping_add(2));
+    }
+
+    /// The dropout layers' mask streams.
+    fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("dropout_rng", &[self.drop1.rng_state(), self.drop2.rng_state(), self.drop3.rng_state()])
+    }
+
+    fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {
+        crate::simple_mlp::load_dropout_states([&mut self.drop1, &mut self.drop2, &mut self.drop3].into_iter(), state)
     }
 }
 

@@ -4,6 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
+use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::MiniBatch;
 use cl_core::{Model, Result};
@@ -355,6 +356,35 @@ impl Backbone for MlpTrunk {
             layer.dropout.seed(seed.wrapping_add(i as u64));
         }
     }
+
+    /// The dropout layers' mask streams.
+    fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("dropout_rng", &self.layers.iter().map(|l| l.dropout.rng_state()).collect::<Vec<_>>())
+    }
+
+    fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {
+        load_dropout_states(self.layers.iter_mut().map(|l| &mut l.dropout), state)
+    }
+}
+
+/// Restores the mask streams saved under `dropout_rng`, checking their number.
+pub(crate) fn load_dropout_states<'a>(
+    layers: impl ExactSizeIterator<Item = &'a mut SeededDropout>,
+    state: &StateDict,
+) -> Result<()> {
+    let saved: Vec<u64> = state.get("dropout_rng")?;
+    if saved.len() != layers.len() {
+        return Err(cl_core::ClError::CheckpointMismatch {
+            path: Default::default(),
+            what: format!("{}: number of dropout layers", state.component()),
+            checkpoint: saved.len().to_string(),
+            current: layers.len().to_string(),
+        });
+    }
+    for (layer, s) in layers.zip(saved) {
+        layer.seed(s);
+    }
+    Ok(())
 }
 
 /// Avalanche's `MTSimpleMLP`: the [`SimpleMlp`] trunk and a
@@ -389,5 +419,14 @@ impl Model for SimpleMlp {
         for (i, layer) in self.features.iter_mut().enumerate() {
             layer.dropout.seed(seed.wrapping_add(i as u64));
         }
+    }
+
+    /// The dropout layers' mask streams (the parameters are in the Burn record).
+    fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
+        out.put("dropout_rng", &self.features.iter().map(|l| l.dropout.rng_state()).collect::<Vec<_>>())
+    }
+
+    fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {
+        load_dropout_states(self.features.iter_mut().map(|l| &mut l.dropout), state)
     }
 }

@@ -48,7 +48,8 @@ pub fn parse_history(json: &str, origin: &Path) -> Result<Vec<MetricRecord>> {
         }
         match serde_json::from_str(line) {
             Ok(r) => records.push(r),
-            Err(_) if k + 1 == lines.len() => {
+            // Cut short (end of input or broken syntax), not a whole record of another shape.
+            Err(e) if k + 1 == lines.len() && (e.is_eof() || e.is_syntax()) => {
                 tracing::warn!(
                     "{}: skipping the torn last line {} (a run killed while writing it)",
                     origin.display(),

@@ -267,7 +267,7 @@ impl<M: Model> StrategyState<M> {
     }
 
     /// Replaces the model (GDumb's reset, training from scratch). The new model is moved to the
-    /// training device in training mode and seeded with the experience seed, as the loop does;
+    /// training device in training mode and seeded with the strategy seed, as the builder does;
     /// if the loop already adapted the model to the current experience, the new one is adapted
     /// too, so that every model is adapted exactly once per experience. Needs
     /// [`StatePart::ModelReset`].
@@ -276,7 +276,7 @@ impl<M: Model> StrategyState<M> {
         // `valid()` first: a model cloned from the training model holds tracked (possibly
         // non-leaf) tensors, which `train()` cannot turn into fresh leaves.
         let mut model = model.valid().to_device(self.settings.device()).train();
-        model.seed(self.experience_seed());
+        model.seed(self.settings.seed());
         if self.model_adapted
             && let Some(exp) = self.experience.as_ref()
         {

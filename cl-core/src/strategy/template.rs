@@ -426,12 +426,12 @@ impl<M: Model> Strategy<M> {
     }
 
     fn before_training_exp(&mut self) -> Result<()> {
-        // Each experience's randomness (dropout masks, the device's random tensors) comes from
-        // its own seed, so a run resumed at an experience boundary draws what the uninterrupted
-        // run drew.
+        // The device's random tensors (e.g. Burn's `Dropout`) come from each experience's own
+        // seed: the backend's generator cannot be saved, so this is what lets a run resumed at
+        // an experience boundary draw what the uninterrupted run drew. (Models with a generator
+        // of their own save it with `Model::save_extra_state`, as cl-models' dropout does.)
         let seed = self.state.experience_seed();
         self.state.settings().device().seed(seed);
-        self.state.model_mut().seed(seed);
         self.fire(Callback::BeforeTrainDatasetAdaptation)?;
         self.steps.train_dataset_adaptation(&mut self.state)?;
         self.fire(Callback::AfterTrainDatasetAdaptation)?;

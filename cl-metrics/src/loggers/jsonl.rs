@@ -105,7 +105,8 @@ pub fn read_json_lines(path: impl AsRef<Path>) -> io::Result<JsonLines> {
         match serde_json::from_slice(line) {
             Ok(v) => records.push(v),
             // The last piece of `split` is what follows the last `\n`: a line without its end.
-            Err(_) if lines.peek().is_none() => {
+            // Cut short (end of input or broken syntax), not a whole record of another shape.
+            Err(e) if lines.peek().is_none() && (e.is_eof() || e.is_syntax()) => {
                 tracing::warn!(
                     file = %path.display(),
                     line = i + 1,
