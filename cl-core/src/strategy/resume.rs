@@ -112,9 +112,12 @@ impl<M: Model> Strategy<M> {
         };
         self.checkpoints_saved += 1;
         let path = dir.join(numbered_name(self.checkpoints_saved));
-        if let Err(e) = self.save_checkpoint(&path) {
-            self.checkpoints_saved -= 1;
-            return Err(e);
+        match self.save_checkpoint(&path) {
+            Ok(info) => self.last_checkpoint = Some(info),
+            Err(e) => {
+                self.checkpoints_saved -= 1;
+                return Err(e);
+            }
         }
         let files = list_checkpoints(&dir)?;
         let keep_from = files.len().saturating_sub(keep_last);
@@ -213,6 +216,11 @@ impl<M: Model> Strategy<M> {
     /// checkpointed run (those calls are skipped).
     pub fn is_replaying(&self) -> bool {
         self.replay_cursor < self.replay_until
+    }
+
+    /// The last checkpoint written on a plugin's request (path, size, seconds), if any.
+    pub fn last_checkpoint(&self) -> Option<&CheckpointInfo> {
+        self.last_checkpoint.as_ref()
     }
 
     /// The journal of the run's top-level `train`/`eval` calls (what a checkpoint records).

@@ -78,6 +78,8 @@ pub struct Strategy<M: Model> {
     pub(super) in_train_call: bool,
     /// Checkpoints written by requests so far (numbers the files of the run directory).
     pub(super) checkpoints_saved: u64,
+    /// What the last requested checkpoint wrote.
+    pub(super) last_checkpoint: Option<crate::checkpoint::CheckpointInfo>,
 }
 
 /// Training state saved while evaluating during training.
@@ -115,6 +117,7 @@ impl<M: Model> Strategy<M> {
             replay_until: 0,
             in_train_call: false,
             checkpoints_saved: 0,
+            last_checkpoint: None,
         }
     }
 
