@@ -1,12 +1,15 @@
 //! Quickstart: SplitFMNIST (5 experiences), SimpleMlp, Naive and Cumulative.
 //!
 //! ```text
-//! cargo run --release --example quickstart [-- --epochs 4 --seed 1 --data-dir DIR --device flex]
+//! cargo run --release --example quickstart [-- --epochs 4 --seed 1 --data-dir DIR --device flex --run-dir DIR]
 //! cargo run --release --features tch --example quickstart -- --device libtorch-cpu   # or cuda:0
 //! ```
 //!
 //! Prints the accuracy on each test experience after each training experience, the final
-//! average accuracy and forgetting, and writes `target/quickstart/results.json`.
+//! average accuracy and forgetting, and writes `target/quickstart/results.json`. With
+//! `--run-dir DIR` each strategy checkpoints after every experience into `DIR/<strategy>` and a
+//! rerun resumes from there (kill it, run it again: it continues where it stopped and prints the
+//! same table).
 
 use std::error::Error;
 use std::time::Instant;
@@ -20,10 +23,12 @@ struct Args {
     data_dir: Option<String>,
     /// `--device`; the default backend's device when `None`.
     device: Option<DeviceChoice>,
+    /// `--run-dir`: checkpoint every experience there and resume from it.
+    run_dir: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { epochs: 4, seed: 1, data_dir: None, device: None };
+    let mut args = Args { epochs: 4, seed: 1, data_dir: None, device: None, run_dir: None };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -31,10 +36,12 @@ fn parse_args() -> Result<Args, String> {
             "--epochs" => args.epochs = value("--epochs")?.parse().map_err(|e| format!("--epochs: {e}"))?,
             "--seed" => args.seed = value("--seed")?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--data-dir" => args.data_dir = Some(value("--data-dir")?),
+            "--run-dir" => args.run_dir = Some(value("--run-dir")?.into()),
             "--device" => args.device = Some(value("--device")?.parse().map_err(|e| format!("--device: {e}"))?),
             "-h" | "--help" => {
                 println!(
-                    "usage: quickstart [--epochs N] [--seed S] [--data-dir DIR] [--device NAME]\n  devices: {DEVICE_NAMES}"
+                    "usage: quickstart [--epochs N] [--seed S] [--data-dir DIR] [--device NAME] [--run-dir DIR]\n  \
+                     devices: {DEVICE_NAMES}\n  --run-dir: checkpoint after every experience into DIR and resume from it"
                 );
                 std::process::exit(0);
             }
@@ -148,7 +155,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut results = Vec::new();
     for method in &methods {
         let model = SimpleMlpConfig::new().with_num_classes(10).init(&device)?;
-        let strategy = method.builder(model, optimizer.clone(), device.clone())?.config(training.clone()).build()?;
+        let mut builder = method.builder(model, optimizer.clone(), device.clone())?.config(training.clone());
+        if let Some(dir) = &args.run_dir {
+            // A checkpoint after every experience; a rerun resumes from the newest one and
+            // skips the calls it already holds (they return what they returned).
+            let dir = dir.join(method.name());
+            builder = builder.plugin(CheckpointPlugin::new(CheckpointConfig::new(&dir))?).resume_latest(&dir);
+        }
+        let strategy = builder.build()?;
         results.push(run(method, strategy, &benchmark)?);
     }
 
