@@ -119,12 +119,7 @@ impl<M: Model> Strategy<M> {
                 return Err(e);
             }
         }
-        let files = list_checkpoints(&dir)?;
-        let keep_from = files.len().saturating_sub(keep_last);
-        for old in &files[..keep_from] {
-            std::fs::remove_file(old).map_err(|source| ClError::Io { path: old.clone(), source })?;
-        }
-        Ok(())
+        rotate(&dir, self.checkpoints_saved, keep_last)
     }
 
     /// Loads a checkpoint into this strategy (built with the run's configuration): checks the
@@ -229,6 +224,34 @@ impl<M: Model> Strategy<M> {
     }
 }
 
+/// After checkpoint `n` of a run directory was written: deletes the numbered checkpoints outside
+/// the last `keep_last` (`n - keep_last + 1 ..= n`) — older ones, and newer ones left by a
+/// timeline this run was resumed before (they would otherwise be what `resume_latest` picks) —
+/// and the temporary files of writes killed midway. Files of other names are left alone.
+fn rotate(dir: &Path, n: u64, keep_last: usize) -> Result<()> {
+    let first_kept = n.saturating_sub(keep_last as u64) + 1;
+    for path in list_checkpoints(dir)? {
+        let number = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.strip_prefix("ckpt-"))
+            .and_then(|s| s.parse::<u64>().ok());
+        if let Some(k) = number
+            && !(first_kept..=n).contains(&k)
+        {
+            std::fs::remove_file(&path).map_err(|source| ClError::Io { path: path.clone(), source })?;
+        }
+    }
+    let own = format!(".tmp-{}", std::process::id());
+    for entry in std::fs::read_dir(dir).map_err(|source| ClError::Io { path: dir.to_path_buf(), source })?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".ckpt-") && name.contains(".tmp-") && !name.ends_with(&own) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
 /// Where a builder resumes from.
 #[derive(Debug, Clone)]
 pub(super) enum ResumeFrom {
@@ -253,5 +276,28 @@ impl ResumeFrom {
         };
         strategy.restore(&path, &header, &root)?;
         Ok(Some(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_the_last_k_up_to_the_new_one_and_drops_stale_and_temporary_files() {
+        let dir = std::env::temp_dir().join(format!("cl-rotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in 1..=5 {
+            std::fs::write(dir.join(numbered_name(n)), b"x").unwrap();
+        }
+        std::fs::write(dir.join(".ckpt-000004.clckpt.tmp-1"), b"torn").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        // Resumed from checkpoint 2 and just wrote checkpoint 3: 4 and 5 are another timeline.
+        rotate(&dir, 3, 2).unwrap();
+        let mut left: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["ckpt-000002.clckpt", "ckpt-000003.clckpt", "notes.txt"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
