@@ -239,7 +239,7 @@ impl Backbone for CnnTrunk {
 
     /// The dropout layers' mask streams.
     fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
-        out.put("dropout_rng", &[self.drop1.rng_state(), self.drop2.rng_state(), self.drop3.rng_state()])
+        crate::simple_mlp::save_dropout_states([&self.drop1, &self.drop2, &self.drop3].into_iter(), out)
     }
 
     fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {

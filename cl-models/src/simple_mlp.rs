@@ -357,9 +357,9 @@ impl Backbone for MlpTrunk {
         }
     }
 
-    /// The dropout layers' mask streams.
+    /// The dropout layers' mask streams and probabilities.
     fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
-        out.put("dropout_rng", &self.layers.iter().map(|l| l.dropout.rng_state()).collect::<Vec<_>>())
+        save_dropout_states(self.layers.iter().map(|l| &l.dropout), out)
     }
 
     fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {
@@ -367,11 +367,36 @@ impl Backbone for MlpTrunk {
     }
 }
 
-/// Restores the mask streams saved under `dropout_rng`, checking their number.
+/// Saves the dropout layers' mask streams (`dropout_rng`) and probabilities (`dropout_prob`, as
+/// bits).
+pub(crate) fn save_dropout_states<'a>(
+    layers: impl Iterator<Item = &'a SeededDropout>,
+    out: &mut StateDict,
+) -> Result<()> {
+    let (rng, prob): (Vec<u64>, Vec<u64>) = layers.map(|d| (d.rng_state(), d.prob.to_bits())).unzip();
+    out.put("dropout_rng", &rng)?;
+    out.put("dropout_prob", &prob)
+}
+
+/// Restores the mask streams saved under `dropout_rng`, checking their number and the layers'
+/// probabilities (a model of another `drop_rate` is another configuration).
 pub(crate) fn load_dropout_states<'a>(
     layers: impl ExactSizeIterator<Item = &'a mut SeededDropout>,
     state: &StateDict,
 ) -> Result<()> {
+    let layers: Vec<&mut SeededDropout> = layers.collect();
+    let probs: Vec<u64> = layers.iter().map(|d| d.prob.to_bits()).collect();
+    let saved_probs: Vec<u64> = state.get("dropout_prob")?;
+    if saved_probs != probs {
+        let show = |v: &[u64]| format!("{:?}", v.iter().map(|b| f64::from_bits(*b)).collect::<Vec<_>>());
+        return Err(cl_core::ClError::CheckpointMismatch {
+            path: Default::default(),
+            what: format!("{}: dropout probabilities (drop_rate)", state.component()),
+            checkpoint: show(&saved_probs),
+            current: show(&probs),
+        });
+    }
+    let layers = layers.into_iter();
     let saved: Vec<u64> = state.get("dropout_rng")?;
     if saved.len() != layers.len() {
         return Err(cl_core::ClError::CheckpointMismatch {
@@ -421,9 +446,10 @@ impl Model for SimpleMlp {
         }
     }
 
-    /// The dropout layers' mask streams (the parameters are in the Burn record).
+    /// The dropout layers' mask streams and probabilities (the parameters are in the Burn
+    /// record).
     fn save_extra_state(&self, out: &mut StateDict) -> Result<()> {
-        out.put("dropout_rng", &self.features.iter().map(|l| l.dropout.rng_state()).collect::<Vec<_>>())
+        save_dropout_states(self.features.iter().map(|l| &l.dropout), out)
     }
 
     fn load_extra_state(&mut self, state: &StateDict) -> Result<()> {

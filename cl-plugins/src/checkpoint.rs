@@ -1,5 +1,5 @@
 //! [`CheckpointPlugin`]: checkpoints of the whole run into a run directory, after every N
-//! experiences and at the end of every `train` call (Avalanche's `avalanche.training.checkpoint`).
+//! experiences (Avalanche's `avalanche.training.checkpoint`).
 
 use std::path::PathBuf;
 
@@ -38,7 +38,8 @@ pub struct CheckpointConfig {
     /// newest.
     pub dir: PathBuf,
     /// A checkpoint after every `every_experiences` trained experiences (at least 1; default
-    /// 1: after every experience). The end of every `train` call is saved too.
+    /// 1: after every experience; a checkpoint that falls on the last experience of a `train`
+    /// call is written once the call ends).
     #[serde(default = "one")]
     pub every_experiences: usize,
     /// How many checkpoints the directory keeps (at least 1; default 2): the oldest are deleted
@@ -89,7 +90,7 @@ impl Validate for CheckpointConfig {
 }
 
 /// Checkpoints the whole run into a run directory: after every `every_experiences` trained
-/// experiences and at the end of every `train` call, keeping the last `keep_last` files. A
+/// experiences (counted over the run), keeping the last `keep_last` files. A
 /// killed run resumes from the newest with
 /// [`StrategyBuilder::resume_latest(dir)`](cl_core::StrategyBuilder::resume_latest), and the
 /// same driver loop then skips what was already done.
@@ -134,13 +135,15 @@ impl Validate for CheckpointConfig {
 #[derive(Debug, Clone)]
 pub struct CheckpointPlugin {
     config: CheckpointConfig,
+    /// Whether the run directory was checked (or the strategy resumed from a checkpoint).
+    checked: bool,
 }
 
 impl CheckpointPlugin {
     /// Checkpoints as `config` says; an error if the config breaks a rule.
     pub fn new(config: CheckpointConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config })
+        Ok(Self { config, checked: false })
     }
 
     /// The configuration.
@@ -158,6 +161,21 @@ impl<M: Model> Plugin<M> for CheckpointPlugin {
         vec![StatePart::Checkpoint]
     }
 
+    /// Before anything of a fresh run is trained or logged: its run directory must not hold
+    /// another run's checkpoints (which its own would overwrite and rotate away).
+    fn before_training(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
+        if !std::mem::replace(&mut self.checked, true)
+            && !cl_core::checkpoint::list_checkpoints(&self.config.dir)?.is_empty()
+        {
+            return Err(cl_core::ClError::InvalidUse(format!(
+                "the run directory {} already holds checkpoints of a run, and this strategy was not resumed \
+                 from it: resume that run (`StrategyBuilder::resume_latest`) or give this one an empty directory",
+                self.config.dir.display()
+            )));
+        }
+        Ok(())
+    }
+
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         // The clock counts this experience after the plugins ran: `train_exp_counter + 1`
         // experiences are trained once this one ends.
@@ -168,7 +186,12 @@ impl<M: Model> Plugin<M> for CheckpointPlugin {
     }
 
     fn after_training(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        state.request_checkpoint(self.request())
+        // The end of the call, when its experiences complete a multiple of `every_experiences`
+        // (the loop writes a request of the call's last experience here, once).
+        if state.clock().train_exp_counter.is_multiple_of(self.config.every_experiences as u64) {
+            state.request_checkpoint(self.request())?;
+        }
+        Ok(())
     }
 
     /// Stateless: the configuration is recorded for information, not checked (a resumed run
@@ -179,6 +202,8 @@ impl<M: Model> Plugin<M> for CheckpointPlugin {
     }
 
     fn load_state(&mut self, _state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
+        // A resumed run continues its own directory.
+        self.checked = true;
         Ok(())
     }
 }
@@ -236,12 +261,12 @@ mod tests {
     }
 
     /// A checkpoint after every `every_experiences` trained experiences (the clock counts the
-    /// experience after the plugins ran) and at the end of the call (one file when both fall
-    /// on the call's last experience); the oldest beyond `keep_last` are deleted.
+    /// experience after the plugins ran; one file when it falls on the call's last experience,
+    /// written at the end of the call); the oldest beyond `keep_last` are deleted.
     #[test]
     fn checkpoints_every_n_experiences_and_at_the_end_of_train() {
         for (every, keep, expected) in
-            [(2, 10, vec![2, 4]), (1, 10, vec![1, 2, 3, 4]), (3, 1, vec![4]), (3, 2, vec![3, 4])]
+            [(2, 10, vec![2, 4]), (1, 10, vec![1, 2, 3, 4]), (3, 1, vec![3]), (3, 2, vec![3])]
         {
             let dir = temp_dir(&format!("every-{every}-{keep}"));
             let config = CheckpointConfig::new(&dir).with_every_experiences(every).with_keep_last(keep);

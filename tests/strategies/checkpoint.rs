@@ -436,6 +436,22 @@ fn truncated_corrupt_other_version_and_other_configuration_checkpoints_are_typed
 }
 
 #[test]
+fn strategies_without_plugins_are_told_apart_and_a_fresh_run_does_not_overwrite_another() {
+    // Naive and Cumulative have no plugin: their steps differ.
+    let naive = Case::new("naive", serde_json::json!({}));
+    let run = saved_run(&naive);
+    let err =
+        resume_from(&Case::new("cumulative", serde_json::json!({})), run.path(), &latest(run.path())).err().unwrap();
+    assert!(matches!(&err, ClError::CheckpointMismatch { what, .. } if what.contains("steps")), "{err}");
+    // A fresh run (no resume) pointed at that run directory refuses to write into it.
+    let err = run_case(&naive, run.path(), false).unwrap_err();
+    assert!(matches!(&err, ClError::InvalidUse(m) if m.contains("already holds checkpoints")), "{err}");
+    assert_eq!(list_checkpoints(&run.path().join("checkpoints")).unwrap().len(), 2, "the other run's files stay");
+    let log = std::fs::read_to_string(run.path().join("log.jsonl")).unwrap();
+    assert!(!log.is_empty(), "the refusal comes before anything is logged: the other run's log stays");
+}
+
+#[test]
 fn a_newer_unreadable_checkpoint_is_skipped_by_resume_latest_and_an_empty_directory_starts_afresh() {
     let case = Case::new("naive", serde_json::json!({}));
     let tmp = tempfile::tempdir().unwrap();

@@ -172,7 +172,16 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(CheckpointHeader, usize)> 
 
 /// Reads only the header of the checkpoint at `path` (its version, run configuration, clock).
 pub fn read_header(path: &Path) -> Result<CheckpointHeader> {
-    let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut head = [0u8; 20];
+    let n = f.read(&mut head).map_err(|e| io_error(path, e))?;
+    let mut bytes = head[..n].to_vec();
+    if n == 20 && &head[..8] == MAGIC {
+        // The header only, however large the payload.
+        let header_len = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));
+        f.take(header_len).read_to_end(&mut bytes).map_err(|e| io_error(path, e))?;
+    }
     parse_header(path, &bytes).map(|(h, _)| h)
 }
 
@@ -195,18 +204,28 @@ pub fn read_checkpoint(path: &Path) -> Result<(CheckpointHeader, StateDict)> {
     Ok((header, dict))
 }
 
-/// The checkpoints of a run directory (`*.clckpt`), oldest first (by name: they are numbered).
+/// The number of a run directory's checkpoint file (`ckpt-000012.clckpt` → 12).
+pub(crate) fn checkpoint_number(path: &Path) -> Option<u64> {
+    if path.extension()? != EXTENSION {
+        return None;
+    }
+    path.file_stem()?.to_str()?.strip_prefix("ckpt-")?.parse().ok()
+}
+
+/// The numbered checkpoints of a run directory (`ckpt-<n>.clckpt`, as requests write them),
+/// oldest first; other files (a checkpoint saved by hand under another name) are not listed.
 pub fn list_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+    let mut files: Vec<(u64, PathBuf)> = fs::read_dir(dir)
         .map_err(|e| io_error(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == EXTENSION) && p.is_file())
+        .filter(|p| p.is_file())
+        .filter_map(|p| checkpoint_number(&p).map(|n| (n, p)))
         .collect();
     files.sort();
-    Ok(files)
+    Ok(files.into_iter().map(|(_, p)| p).collect())
 }
 
 /// The newest checkpoint of `dir` that reads and verifies, with its content; `None` if the

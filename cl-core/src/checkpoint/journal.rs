@@ -54,7 +54,9 @@ pub enum RunCall {
         done: usize,
         /// Whether the call returned.
         finished: bool,
-        /// What the call returned (the evaluator's last metrics).
+        /// What the call returned (the evaluator's last metrics; saved as bits, so NaN and
+        /// infinities come back exactly).
+        #[serde(with = "f64_bits")]
         metrics: BTreeMap<String, f64>,
     },
     /// `eval(experiences)`.
@@ -62,6 +64,7 @@ pub enum RunCall {
         /// The experiences given to `eval`.
         experiences: Vec<ExperienceKey>,
         /// What the call returned.
+        #[serde(with = "f64_bits")]
         metrics: BTreeMap<String, f64>,
     },
 }
@@ -77,5 +80,30 @@ impl RunCall {
 
     pub(crate) fn describe_call(train: bool, keys: &[ExperienceKey]) -> String {
         if train { format!("train({})", describe(keys)) } else { format!("eval({})", describe(keys)) }
+    }
+}
+
+/// Serde of metric maps by the bits of their values (JSON has no NaN or infinity).
+pub(crate) mod f64_bits {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        map.iter().map(|(k, v)| (k.clone(), v.to_bits())).collect::<BTreeMap<String, u64>>().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        Ok(BTreeMap::<String, u64>::deserialize(d)?.into_iter().map(|(k, v)| (k, f64::from_bits(v))).collect())
+    }
+
+    /// The map as bits, for [`StateDict::put`](crate::checkpoint::StateDict::put).
+    pub fn to_bits(map: &BTreeMap<String, f64>) -> BTreeMap<String, u64> {
+        map.iter().map(|(k, v)| (k.clone(), v.to_bits())).collect()
+    }
+
+    /// The map back from bits.
+    pub fn from_bits(map: BTreeMap<String, u64>) -> BTreeMap<String, f64> {
+        map.into_iter().map(|(k, v)| (k, f64::from_bits(v))).collect()
     }
 }

@@ -10,6 +10,9 @@
 //!   [`Metric`](crate::evaluation::Metric) and [`Logger`](crate::evaluation::Logger) hooks. A
 //!   component that keeps state and has no hook makes the save fail
 //!   ([`ClError::NotCheckpointable`](crate::ClError::NotCheckpointable)), never a partial file.
+//!   The one exception is the model: its parameters are always saved (a Burn record), and
+//!   `Model::save_extra_state` defaults to saving nothing more, so a model of one's own with
+//!   non-parameter state (a random generator behind `Model::seed`, a layout) must implement it.
 //! - The file ([`read_checkpoint`], [`read_header`], [`write_atomic`]): magic bytes, format
 //!   version, a JSON header (library and Burn versions, the run's identity, the clock, the
 //!   payload's SHA-256), the payload. Written to a temporary file, synced and renamed, so a
@@ -31,7 +34,8 @@ pub use file::{
     CheckpointHeader, EXTENSION, FORMAT_VERSION, STALL_WRITE_ENV, latest_checkpoint, list_checkpoints, read_checkpoint,
     read_header, write_atomic,
 };
-pub(crate) use file::{encode, numbered_name};
+pub(crate) use file::{checkpoint_number, encode, numbered_name};
+pub(crate) use journal::f64_bits;
 pub use journal::{ExperienceKey, RunCall};
 pub use state_dict::StateDict;
 

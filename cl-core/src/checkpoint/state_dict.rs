@@ -308,7 +308,7 @@ impl StateDict {
     /// [`ClError::CheckpointEntry`].
     pub fn from_bytes(bytes: &[u8], component: impl Into<String>) -> Result<Self> {
         let component = component.into();
-        let mut reader = Reader { bytes, pos: 0 };
+        let mut reader = Reader { bytes, pos: 0, depth: 0 };
         let dict = Self::decode(&mut reader, component.clone()).map_err(|reason| ClError::CheckpointEntry {
             component: component.clone(),
             key: "(encoding)".into(),
@@ -325,6 +325,10 @@ impl StateDict {
     }
 
     fn decode(r: &mut Reader<'_>, component: String) -> std::result::Result<Self, String> {
+        r.depth += 1;
+        if r.depth > MAX_DEPTH {
+            return Err(format!("dictionaries nested deeper than {MAX_DEPTH}"));
+        }
         let n = r.u64()? as usize;
         let mut entries = BTreeMap::new();
         for _ in 0..n {
@@ -336,7 +340,30 @@ impl StateDict {
                     let meta: TensorMeta =
                         serde_json::from_slice(r.chunk()?).map_err(|e| format!("entry `{key}`: {e}"))?;
                     let raw = r.chunk()?.to_vec();
-                    let expected = meta.shape.iter().product::<usize>() * meta.dtype.size();
+                    let plain = matches!(
+                        meta.dtype,
+                        DType::F64
+                            | DType::F32
+                            | DType::F16
+                            | DType::BF16
+                            | DType::I64
+                            | DType::I32
+                            | DType::I16
+                            | DType::I8
+                            | DType::U64
+                            | DType::U32
+                            | DType::U16
+                            | DType::U8
+                            | DType::Bool(_)
+                    );
+                    if !plain {
+                        return Err(format!("entry `{key}`: unsupported tensor dtype {:?}", meta.dtype));
+                    }
+                    let expected = meta
+                        .shape
+                        .iter()
+                        .try_fold(meta.dtype.size(), |acc, &d| acc.checked_mul(d))
+                        .ok_or_else(|| format!("entry `{key}`: shape {:?} overflows", meta.shape))?;
                     if raw.len() != expected {
                         return Err(format!(
                             "entry `{key}`: {} bytes for a {:?} tensor of shape {:?}",
@@ -356,6 +383,7 @@ impl StateDict {
             };
             entries.insert(key, entry);
         }
+        r.depth -= 1;
         Ok(Self { component, entries })
     }
 }
@@ -365,9 +393,13 @@ fn put_chunk(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// How deep dictionaries may nest (a component's state is a few levels deep).
+const MAX_DEPTH: usize = 64;
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {

@@ -571,7 +571,7 @@ impl ClassificationDataset {
         let sample_shape: Vec<usize> = state.get("sample_shape")?;
         let eval_mode: bool = state.get("eval_mode")?;
         let n: usize = state.get("parts")?;
-        let mut parts = Vec::with_capacity(n);
+        let mut parts = Vec::new();
         let mut offsets = vec![0usize];
         for p in 0..n {
             let inputs = state.data(&format!("{p}/inputs"))?;
@@ -592,20 +592,37 @@ impl ClassificationDataset {
                 false => None,
             };
             let storage_shape: Vec<usize> = state.get(&format!("{p}/storage_shape"))?;
+            if storage_shape != sample_shape {
+                return Err(entry(
+                    format!("{p}/storage_shape"),
+                    format!("samples of shape {storage_shape:?} in a dataset of shape {sample_shape:?}"),
+                ));
+            }
             let len = targets.len();
-            let storage = Storage::new(inputs, storage_shape, targets, tasks)?;
             let target_map: Option<Vec<u32>> = state.get(&format!("{p}/target_map"))?;
+            if let (Some(m), Some(&max)) = (&target_map, targets.iter().max())
+                && max as usize >= m.len()
+            {
+                return Err(entry(
+                    format!("{p}/target_map"),
+                    format!("maps {} classes but a sample has class {max}", m.len()),
+                ));
+            }
+            let storage = Storage::new(inputs, storage_shape, targets, tasks)
+                .map_err(|e| entry(format!("{p}/inputs"), e.to_string()))?;
             let train = build_transforms(&state.get::<Vec<TransformSpec>>(&format!("{p}/train_transforms"))?)?;
             let eval = match state.get::<bool>(&format!("{p}/transforms_shared"))? {
                 true => train.clone(),
                 false => build_transforms(&state.get::<Vec<TransformSpec>>(&format!("{p}/eval_transforms"))?)?,
             };
+            let transforms = TransformGroups { train, eval };
+            transforms.check(&sample_shape)?;
             parts.push(Part {
                 storage: Arc::new(storage),
                 indices: None,
                 target_map: target_map.map(Into::into),
                 task_label: state.get(&format!("{p}/task_label"))?,
-                transforms: TransformGroups { train, eval },
+                transforms,
             });
             offsets.push(offsets[p] + len);
         }

@@ -167,7 +167,9 @@ impl EvaluationPlugin {
     pub fn save_state(&mut self, out: &mut StateDict) -> Result<()> {
         out.put("metric_names", &self.metric_names())?;
         out.put("history", &self.history)?;
-        out.put("last", &self.last)?;
+        // Values by their bits: JSON has no NaN or infinity.
+        out.put("history_bits", &self.history.iter().map(|v| v.value.to_bits()).collect::<Vec<u64>>())?;
+        out.put("last", &crate::checkpoint::f64_bits::to_bits(&self.last))?;
         for (i, m) in self.metrics.iter().enumerate() {
             let mut d = StateDict::new(format!("metric `{}`", m.name()));
             m.save_state(&mut d)?;
@@ -203,11 +205,25 @@ impl EvaluationPlugin {
                 current: self.loggers.len().to_string(),
             });
         }
-        self.history = state.get("history")?;
-        self.last = state.get("last")?;
+        let mut history: Vec<MetricValue> = state.get("history")?;
+        let bits: Vec<u64> = state.get("history_bits")?;
+        if bits.len() != history.len() {
+            return Err(ClError::CheckpointEntry {
+                component: state.component().to_string(),
+                key: "history_bits".into(),
+                reason: format!("{} values for {} records", bits.len(), history.len()),
+            });
+        }
+        for (v, b) in history.iter_mut().zip(bits) {
+            v.value = f64::from_bits(b);
+        }
+        // Loggers last: they cut their files, which must not happen if anything else fails.
+        let last = crate::checkpoint::f64_bits::from_bits(state.get("last")?);
         for (i, m) in self.metrics.iter_mut().enumerate() {
             m.load_state(state.dict(&format!("metric/{i}"))?)?;
         }
+        self.history = history;
+        self.last = last;
         for (i, l) in self.loggers.iter_mut().enumerate() {
             l.load_state(state.dict(&format!("logger/{i}"))?)?;
         }

@@ -16,6 +16,12 @@ use crate::model::Model;
 /// [`EvaluationPlugin`] is the evaluator of every strategy unless the builder is given another;
 /// [`NoMetrics`] computes nothing.
 pub trait Evaluator<M: Model>: Any + Send {
+    /// A name for checkpoints and messages (default: the type's name); a checkpoint resumes only
+    /// into an evaluator of the same name.
+    fn name(&self) -> String {
+        crate::config::short_type_name::<Self>().to_string()
+    }
+
     /// Observes one callback of the loop.
     fn observe(&mut self, callback: Callback, state: &StrategyState<M>) -> Result<()>;
 

@@ -15,24 +15,31 @@ use crate::error::{ClError, Result};
 use crate::model::Model;
 
 /// The parts of the run's identity a resume compares, in the header's `run` object.
-const IDENTITY: [(&str, &str); 4] = [
+const IDENTITY: [(&str, &str); 7] = [
     ("training", "training configuration"),
     ("optimizer", "optimizer"),
+    ("criterion", "criterion"),
     ("model", "model type"),
+    ("steps", "steps (the strategy's template steps)"),
     ("plugins", "plugins (in call order)"),
+    ("evaluator", "evaluator"),
 ];
 
 impl<M: Model> Strategy<M> {
     /// The run's identity recorded in every checkpoint header and compared on resume: the
     /// training configuration (seed, batch sizes, epochs, periodic evaluation), the optimizer,
-    /// the model's type and the plugins' names in call order.
+    /// the criterion, the model's type, the steps, the plugins' names in call order and the
+    /// evaluator. (Each component's own configuration is checked by its `load_state`.)
     pub fn run_identity(&self) -> serde_json::Value {
         let settings = self.state.settings();
         serde_json::json!({
             "training": settings.config(),
             "optimizer": settings.optimizer().name(),
+            "criterion": settings.criterion().name(),
             "model": std::any::type_name::<M>(),
+            "steps": self.steps.name(),
             "plugins": self.plugins.iter().map(|p| p.name()).collect::<Vec<_>>(),
+            "evaluator": self.evaluator.name(),
         })
     }
 
@@ -43,7 +50,7 @@ impl<M: Model> Strategy<M> {
         let mut strategy = StateDict::new("strategy");
         strategy.put("clock", &self.state.clock)?;
         strategy.put("lr", &self.state.lr())?;
-        strategy.put("last_metrics", &self.state.last_metrics)?;
+        strategy.put("last_metrics", &checkpoint::f64_bits::to_bits(&self.state.last_metrics))?;
         strategy.put("journal", &self.journal)?;
         strategy.put("checkpoints_saved", &self.checkpoints_saved)?;
         root.put_dict("strategy", strategy);
@@ -110,6 +117,13 @@ impl<M: Model> Strategy<M> {
         let Some(CheckpointRequest { dir, keep_last }) = self.state.checkpoint_request.take() else {
             return Ok(());
         };
+        if self.checkpoints_saved == 0 && !self.resumed && !list_checkpoints(&dir)?.is_empty() {
+            return Err(ClError::InvalidUse(format!(
+                "the run directory {} already holds checkpoints of a run, and this strategy was not resumed \
+                 from it: resume that run (`StrategyBuilder::resume_latest`) or give this one an empty directory",
+                dir.display()
+            )));
+        }
         self.checkpoints_saved += 1;
         let path = dir.join(numbered_name(self.checkpoints_saved));
         match self.save_checkpoint(&path) {
@@ -119,7 +133,11 @@ impl<M: Model> Strategy<M> {
                 return Err(e);
             }
         }
-        rotate(&dir, self.checkpoints_saved, keep_last)
+        // The checkpoint is written: a failed clean-up is a warning, not a failed `train`.
+        if let Err(e) = rotate(&dir, self.checkpoints_saved, keep_last) {
+            tracing::warn!("checkpoint {} written, but cleaning the run directory failed: {e}", path.display());
+        }
+        Ok(())
     }
 
     /// Loads a checkpoint into this strategy (built with the run's configuration): checks the
@@ -151,7 +169,7 @@ impl<M: Model> Strategy<M> {
         let strategy = root.dict("strategy")?;
         let clock = strategy.get("clock")?;
         let lr: f64 = strategy.get("lr")?;
-        let last_metrics = strategy.get("last_metrics")?;
+        let last_metrics = checkpoint::f64_bits::from_bits(strategy.get("last_metrics")?);
         let journal: Vec<RunCall> = strategy.get("journal")?;
         let checkpoints_saved = strategy.get("checkpoints_saved")?;
 
@@ -190,20 +208,28 @@ impl<M: Model> Strategy<M> {
         self.state.last_metrics = last_metrics;
 
         let names: Vec<String> = root.get("plugins")?;
-        for (i, p) in self.plugins.iter_mut().enumerate() {
-            let mut d = root.dict(&format!("plugin/{i}"))?.clone();
-            if d.component().is_empty() {
-                d = StateDict::new(format!("plugin `{}`", names[i]));
-            }
-            p.load_state(&d, &self.state)?;
+        let current: Vec<String> = self.plugins.iter().map(|p| p.name()).collect();
+        if names != current {
+            return Err(ClError::CheckpointMismatch {
+                path: Default::default(),
+                what: "plugins (in call order)".into(),
+                checkpoint: format!("{names:?}"),
+                current: format!("{current:?}"),
+            });
         }
-        self.evaluator.load_state(root.dict("evaluator")?)?;
+        for (i, p) in self.plugins.iter_mut().enumerate() {
+            p.load_state(root.dict(&format!("plugin/{i}"))?, &self.state)?;
+        }
         self.steps.load_state(root.dict("steps")?, &self.state)?;
+        // The evaluator last: its loggers cut their files back, which must not happen if any
+        // other part fails to load.
+        self.evaluator.load_state(root.dict("evaluator")?)?;
 
         self.replay_cursor = 0;
         self.replay_until = journal.len();
         self.journal = journal;
         self.checkpoints_saved = checkpoints_saved;
+        self.resumed = true;
         Ok(())
     }
 
@@ -231,12 +257,7 @@ impl<M: Model> Strategy<M> {
 fn rotate(dir: &Path, n: u64, keep_last: usize) -> Result<()> {
     let first_kept = n.saturating_sub(keep_last as u64) + 1;
     for path in list_checkpoints(dir)? {
-        let number = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.strip_prefix("ckpt-"))
-            .and_then(|s| s.parse::<u64>().ok());
-        if let Some(k) = number
+        if let Some(k) = checkpoint::checkpoint_number(&path)
             && !(first_kept..=n).contains(&k)
         {
             std::fs::remove_file(&path).map_err(|source| ClError::Io { path: path.clone(), source })?;

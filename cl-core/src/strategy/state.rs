@@ -255,8 +255,11 @@ impl<M: Model> StrategyState<M> {
 
     /// Asks for a checkpoint of the whole run into `request.dir`. The loop writes it at the next
     /// point where the run can resume from: the end of the current training experience (after
-    /// its `after_training_exp` callbacks), or the end of the `train` call. Needs
-    /// [`StatePart::Checkpoint`]; a `keep_last` of 0 is rejected.
+    /// its `after_training_exp` callbacks), or the end of the `train` call (a request made
+    /// during a top-level `eval` waits for the next training experience to end). Needs
+    /// [`StatePart::Checkpoint`]; a `keep_last` of 0 is rejected. A strategy that was not
+    /// resumed refuses to write into a directory that already holds checkpoints
+    /// ([`ClError::InvalidUse`]): resume that run or use an empty directory.
     pub fn request_checkpoint(&mut self, request: CheckpointRequest) -> Result<()> {
         self.permit(StatePart::Checkpoint)?;
         if request.keep_last == 0 {

@@ -19,6 +19,12 @@ use crate::scenario::Experience;
 /// The steps of the template that a strategy may override. Each default calls the function of
 /// the same name in [`defaults`], which an override may call too.
 pub trait TemplateSteps<M: Model>: Any + Send {
+    /// A name for checkpoints and messages (default: the type's name); a checkpoint resumes only
+    /// into steps of the same name.
+    fn name(&self) -> String {
+        crate::config::short_type_name::<Self>().to_string()
+    }
+
     /// The experiences a `train` call trains on, in order (default: the ones given).
     /// `JointTraining` replaces them by their union, once, as Avalanche's `JointTraining.train`.
     fn train_experiences<'a>(&mut self, experiences: &'a [Experience]) -> Result<Cow<'a, [Experience]>> {

@@ -80,6 +80,8 @@ pub struct Strategy<M: Model> {
     pub(super) checkpoints_saved: u64,
     /// What the last requested checkpoint wrote.
     pub(super) last_checkpoint: Option<crate::checkpoint::CheckpointInfo>,
+    /// Whether the strategy was resumed from a checkpoint.
+    pub(super) resumed: bool,
 }
 
 /// Training state saved while evaluating during training.
@@ -118,6 +120,7 @@ impl<M: Model> Strategy<M> {
             in_train_call: false,
             checkpoints_saved: 0,
             last_checkpoint: None,
+            resumed: false,
         }
     }
 
@@ -300,8 +303,12 @@ impl<M: Model> Strategy<M> {
         let keys = ExperienceKey::of(experiences);
         // A resumed strategy skips the calls its checkpoint already made, and continues the one
         // it was in.
-        let (index, resumed) = match self.next_replayed(true, &keys)? {
-            Some(RunCall::Train { finished: true, metrics, .. }) => return Ok(metrics),
+        let replayed = self.next_replayed(true, &keys)?;
+        if let Some(RunCall::Train { finished: true, metrics, .. }) = replayed {
+            return Ok(metrics);
+        }
+        self.check_inputs(experiences, true)?;
+        let (index, resumed) = match replayed {
             Some(RunCall::Train { done, .. }) => (self.replay_cursor - 1, Some(done)),
             Some(RunCall::Eval { .. }) => unreachable!("next_replayed checks the kind of call"),
             None => {
@@ -315,7 +322,6 @@ impl<M: Model> Strategy<M> {
                 (self.journal.len() - 1, None)
             }
         };
-        self.check_inputs(experiences, true)?;
         self.eval_streams = if eval_streams.is_empty() {
             vec![Stream::new(experiences[0].origin_stream.clone(), experiences.to_vec())]
         } else {
@@ -329,7 +335,14 @@ impl<M: Model> Strategy<M> {
         self.state.is_training = false;
         self.eval_streams.clear();
         self.cleanup();
-        result?;
+        if let Err(e) = result {
+            // A failed call is not part of the run a checkpoint replays (a driver that goes on
+            // after the error makes its next calls journal entries of their own).
+            if resumed.is_none() {
+                self.journal.truncate(index);
+            }
+            return Err(e);
+        }
         let metrics = self.evaluator.last_metrics();
         if let Some(RunCall::Train { finished, metrics: m, .. }) = self.journal.get_mut(index) {
             *finished = true;

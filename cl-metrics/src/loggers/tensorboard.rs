@@ -104,6 +104,16 @@ impl Logger for TensorBoardLogger {
     /// length; this logger's own new file, still empty, is removed.
     fn load_state(&mut self, state: &StateDict) -> Result<()> {
         let name: String = state.get("file_name")?;
+        // A bare event-file name of this folder, never a path elsewhere.
+        if Path::new(&name).file_name().and_then(|n| n.to_str()) != Some(name.as_str())
+            || !name.starts_with("events.out.tfevents.")
+        {
+            return Err(ClError::CheckpointEntry {
+                component: state.component().to_string(),
+                key: "file_name".into(),
+                reason: format!("`{name}` is not the name of an event file"),
+            });
+        }
         let saved = self.folder.join(&name);
         if saved == self.file.path() {
             return self.file.load_state(state.dict("file")?);

@@ -670,6 +670,16 @@ impl<M: Model> Plugin<M> for LrSchedulerPlugin {
         let steps: Option<u64> = state.get("steps")?;
         self.schedule = match steps {
             Some(n) => {
+                // A schedule steps at most once per iteration or epoch so far.
+                let clock = strategy.clock();
+                let bound = 2 * clock.train_iterations + clock.train_exp_counter + 1;
+                if n > bound {
+                    return Err(cl_core::ClError::CheckpointEntry {
+                        component: state.component().to_string(),
+                        key: "steps".into(),
+                        reason: format!("{n} steps after {} iterations", clock.train_iterations),
+                    });
+                }
                 let mut schedule = self.config.scheduler.build(strategy.settings().optimizer().learning_rate())?;
                 for _ in 0..n {
                     schedule.step();
