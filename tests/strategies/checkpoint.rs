@@ -511,3 +511,40 @@ fn a_resumed_run_driven_differently_is_a_typed_error() {
     let err = s.eval(&b.test_stream).unwrap_err();
     assert!(matches!(err, ClError::ResumeMismatch { .. }), "{err}");
 }
+
+#[test]
+fn a_run_whose_loss_diverged_to_nan_still_checkpoints_and_resumes_exactly() {
+    let stream = crate::common::generated_stream("train", 3, 24);
+    let build = |dir: &Path, resume: bool| {
+        let mut b = Strategy::builder(crate::common::tiny_mlp(6), OptimizerSpec::sgd(1e30), cl::default_device())
+            .train_mb_size(8)
+            .seed(2)
+            .plugin(CheckpointPlugin::new(CheckpointConfig::new(dir).with_keep_last(10)).unwrap());
+        if resume {
+            b = b.resume_latest(dir);
+        }
+        b.build().unwrap()
+    };
+    let full_dir = tempfile::tempdir().unwrap();
+    let mut full = build(full_dir.path(), false);
+    let mut expected = Vec::new();
+    for exp in stream.iter() {
+        expected.push(bits(full.train(exp).unwrap()));
+    }
+    assert!(
+        expected.last().unwrap().values().any(|b| f64::from_bits(*b).is_nan()),
+        "the loss diverged: {:?}",
+        expected.last()
+    );
+    // Resume from the checkpoint after the second experience (NaN metrics inside).
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = build(dir.path(), false);
+    for exp in stream.iter().take(2) {
+        first.train(exp).unwrap();
+    }
+    drop(first);
+    let mut resumed = build(dir.path(), true);
+    let got: Vec<_> = stream.iter().map(|exp| bits(resumed.train(exp).unwrap())).collect();
+    assert_eq!(got, expected);
+    assert!(weight_bits(resumed.model()) == weight_bits(full.model()));
+}
