@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::persist::{bad_entry, datasets, put_datasets};
+use crate::persist::{bad_entry, datasets, opt_tensor, put_datasets, put_opt_tensor};
 
 /// The default `sample_size`: Avalanche's `AGEM` strategy's (the plugin has none).
 fn default_sample_size() -> usize {
@@ -359,11 +359,7 @@ impl<M: Model> Plugin<M> for AGemPlugin {
         put_datasets(out, "buffers", &self.buffers)?;
         out.put("positions", &self.positions)?;
         out.put_rng("rng", &self.rng)?;
-        out.put("reference/some", &self.reference.is_some())?;
-        if let Some(r) = &self.reference {
-            out.put_tensor("reference", r);
-        }
-        Ok(())
+        put_opt_tensor(out, "reference", self.reference.as_ref())
     }
 
     fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
@@ -387,10 +383,7 @@ impl<M: Model> Plugin<M> for AGemPlugin {
             });
         }
         self.rng = state.rng("rng")?;
-        self.reference = match state.get::<bool>("reference/some")? {
-            true => Some(state.tensor("reference", strategy.settings().eval_device())?),
-            false => None,
-        };
+        self.reference = opt_tensor(state, "reference", strategy.settings().eval_device())?;
         self.buffers = buffers;
         self.memory = memory;
         self.offsets = offsets;

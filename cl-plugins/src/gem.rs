@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::agem::{memory_gradient, project_gradients, random_memory};
-use crate::persist::{datasets, put_datasets};
+use crate::persist::{datasets, opt_tensor, put_datasets, put_opt_tensor};
 
 /// The default `memory_strength`: Avalanche's `GEM` strategy's (the plugin has none).
 fn default_memory_strength() -> f64 {
@@ -334,21 +334,14 @@ impl<M: Model> Plugin<M> for GemPlugin {
         out.put("config", &self.config)?;
         put_datasets(out, "memories", &self.memories)?;
         out.put_rng("rng", &self.rng)?;
-        out.put("reference/some", &self.reference.is_some())?;
-        if let Some(r) = &self.reference {
-            out.put_tensor("reference", r);
-        }
-        Ok(())
+        put_opt_tensor(out, "reference", self.reference.as_ref())
     }
 
     fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
         state.check_config("config", &self.config)?;
         self.memories = datasets(state, "memories")?;
         self.rng = state.rng("rng")?;
-        self.reference = match state.get::<bool>("reference/some")? {
-            true => Some(state.tensor("reference", strategy.settings().eval_device())?),
-            false => None,
-        };
+        self.reference = opt_tensor(state, "reference", strategy.settings().eval_device())?;
         Ok(())
     }
 }

@@ -22,6 +22,31 @@ pub(crate) fn get_f64(state: &StateDict, key: &str) -> Result<Option<f64>> {
     Ok(state.get::<Option<u64>>(key)?.map(f64::from_bits))
 }
 
+/// Stores an optional float tensor exactly (a presence flag and the tensor).
+pub(crate) fn put_opt_tensor<const D: usize>(
+    out: &mut StateDict,
+    key: &str,
+    tensor: Option<&burn::tensor::Tensor<D>>,
+) -> Result<()> {
+    out.put(&flag(key), &tensor.is_some())?;
+    if let Some(t) = tensor {
+        out.put_tensor(key, t);
+    }
+    Ok(())
+}
+
+/// Reads an optional tensor stored with [`put_opt_tensor`] onto `device`.
+pub(crate) fn opt_tensor<const D: usize>(
+    state: &StateDict,
+    key: &str,
+    device: &burn::tensor::Device,
+) -> Result<Option<burn::tensor::Tensor<D>>> {
+    match state.get::<bool>(&flag(key))? {
+        true => Ok(Some(state.tensor(key, device)?)),
+        false => Ok(None),
+    }
+}
+
 /// Stores an optional model: its dynamic layout ([`Model::save_extra_state`]: the outputs
 /// and active units of an incremental classifier, the heads of a multi-head one) and its
 /// parameters (a Burn record, parameter ids kept).

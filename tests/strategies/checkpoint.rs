@@ -151,6 +151,22 @@ fn valid_stream(test: &Stream) -> Stream {
     Stream::new("valid", exps)
 }
 
+/// The strategy of `case` over `model`, with run directory `dir`: its JSON-lines log, its
+/// checkpoints (the last 2 kept) and the kill-point plugin.
+fn builder<M: Model>(case: &Case, model: M, dir: &Path) -> cl::core::Result<StrategyBuilder<M>> {
+    let evaluator = EvaluationPlugin::default().logger(JsonLinesLogger::new(dir.join("log.jsonl")).unwrap());
+    Ok(case
+        .strategy
+        .builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), cl::default_device())?
+        .train_mb_size(32)
+        .train_epochs(case.epochs)
+        .eval_mb_size(128)
+        .seed(11)
+        .evaluator(evaluator)
+        .plugin(CheckpointPlugin::new(CheckpointConfig::new(dir.join("checkpoints")).with_keep_last(2))?)
+        .plugin(PauseForKill::default()))
+}
+
 /// The driver loop of a run, identical for fresh and resumed runs: train on each experience
 /// (with periodic evaluation on `valid` if the case has early stopping), then evaluate the
 /// test stream.
@@ -162,19 +178,8 @@ fn drive<M: Model>(model: M, case: &Case, dir: &Path, resume: bool) -> cl::core:
             .with_return_task_id(case.model == ModelKind::MultiHead),
     )
     .unwrap();
-    let device = cl::default_device();
     let log_path = dir.join("log.jsonl");
-    let evaluator = EvaluationPlugin::default().logger(JsonLinesLogger::new(&log_path).unwrap());
-    let mut builder = case
-        .strategy
-        .builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), device)?
-        .train_mb_size(32)
-        .train_epochs(case.epochs)
-        .eval_mb_size(128)
-        .seed(11)
-        .evaluator(evaluator)
-        .plugin(CheckpointPlugin::new(CheckpointConfig::new(dir.join("checkpoints")).with_keep_last(2))?)
-        .plugin(PauseForKill::default());
+    let mut builder = builder(case, model, dir)?;
     if case.early_stopping {
         builder = builder
             .eval_every(Some(1))
@@ -376,18 +381,7 @@ fn latest(dir: &Path) -> PathBuf {
 /// A strategy of `case` (as [`drive`] builds it, run directory `dir`) resumed from `path`.
 fn resume_from(case: &Case, dir: &Path, path: &Path) -> cl::core::Result<Strategy<SimpleMlp>> {
     let model = SimpleMlpConfig::new().with_hidden_size(32).with_drop_rate(0.2).init(&cl::default_device())?;
-    let evaluator = EvaluationPlugin::default().logger(JsonLinesLogger::new(dir.join("log.jsonl")).unwrap());
-    case.strategy
-        .builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), cl::default_device())?
-        .train_mb_size(32)
-        .train_epochs(case.epochs)
-        .eval_mb_size(128)
-        .seed(11)
-        .evaluator(evaluator)
-        .plugin(CheckpointPlugin::new(CheckpointConfig::new(dir.join("checkpoints")).with_keep_last(2))?)
-        .plugin(PauseForKill::default())
-        .resume_from(path)
-        .build()
+    builder(case, model, dir)?.resume_from(path).build()
 }
 
 #[test]
