@@ -15,6 +15,9 @@
 //!   RWalk in [`regularization`]; [`LwfPlugin`], [`LflPlugin`], [`GemPlugin`], [`AGemPlugin`],
 //!   [`CwrStarPlugin`]).
 //!
+//! [`PluginConfig`] names any plugin with its configuration (serialisable), for plugins chosen
+//! at run time.
+//!
 //! Plugins that do not keep a model are not generic over it (`ReplayPlugin::new(config)?` needs
 //! no annotation); every plugin is reachable after `build` as its own type with
 //! `strategy.plugin::<P>()`.
@@ -28,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod config;
 mod gdumb;
 mod persist;
 mod replay;
@@ -35,6 +39,7 @@ pub mod storage;
 mod training;
 
 pub use checkpoint::{CheckpointConfig, CheckpointPlugin};
+pub use config::PluginConfig;
 pub use gdumb::{GDumbConfig, GDumbPlugin};
 pub use replay::{ReplayConfig, ReplayPlugin};
 pub use training::{
