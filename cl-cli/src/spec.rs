@@ -489,19 +489,19 @@ train_mb_size = 128
     fn bad_specs_name_the_key_the_line_and_the_accepted_values() {
         let err = parse(&SPEC.replace("name = \"ewc\"", "name = \"ewcc\"")).unwrap_err().to_string();
         assert!(err.contains("spec.toml") && err.contains("ewcc") && err.contains("synaptic_intelligence"), "{err}");
-        assert!(err.contains("line 10"), "{err}");
+        assert!(err.contains("line 9"), "{err}");
 
         let err = parse(&SPEC.replace("ewc_lambda = 50.0", "ewc_lamda = 50.0")).unwrap_err().to_string();
         assert!(err.contains("ewc_lamda") && err.contains("ewc_lambda") && err.contains("strategy"), "{err}");
 
         let err = parse(&SPEC.replace("train_mb_size = 128", "train_mb_size = \"128\"")).unwrap_err().to_string();
-        assert!(err.contains("key `protocol.train_mb_size`") && err.contains("line 17"), "{err}");
+        assert!(err.contains("key `protocol.train_mb_size`") && err.contains("line 16"), "{err}");
 
         let err = parse(&SPEC.replace("type = \"split_fmnist\"", "type = \"split_fminst\"")).unwrap_err().to_string();
         assert!(err.contains("split_fminst") && err.contains("permuted_fmnist"), "{err}");
 
-        let err = parse(&format!("{SPEC}\nseeed = 2\n")).unwrap_err().to_string();
-        assert!(err.contains("seeed") && err.contains("seed"), "{err}");
+        let err = parse(&format!("seeed = 2\n{SPEC}")).unwrap_err().to_string();
+        assert!(err.contains("seeed") && err.contains("`seed`") && err.contains("line 1"), "{err}");
 
         // A rule of a configuration: named with its fix.
         let err = parse(&SPEC.replace("ewc_lambda = 50.0", "ewc_lambda = -1.0")).unwrap_err();
