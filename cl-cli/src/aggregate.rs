@@ -80,6 +80,12 @@ pub struct Aggregate {
     pub groups: Vec<GroupSummary>,
 }
 
+/// A group's labels.
+type Labels = BTreeMap<String, String>;
+
+/// A run directory of a group and its results, when complete.
+type Member = (PathBuf, Option<RunResults>);
+
 /// The run directories of `dir`: `dir/runs/*` (in `sweep.json`'s order when there is one) or,
 /// without `runs/`, the folders of `dir` that hold a `spec.json`.
 fn run_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -112,7 +118,7 @@ pub fn aggregate(dir: &Path) -> Result<Aggregate> {
             dir.display()
         )));
     }
-    let mut groups: Vec<(BTreeMap<String, String>, Vec<(PathBuf, Option<RunResults>)>)> = Vec::new();
+    let mut groups: Vec<(Labels, Vec<Member>)> = Vec::new();
     for run_dir in dirs {
         let spec: crate::spec::RunSpec = read_json(&run_dir.join("spec.json"))?;
         let results_path = run_dir.join("results.json");

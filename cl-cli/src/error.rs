@@ -33,7 +33,7 @@ pub enum CliError {
         run: Option<String>,
         /// The rule that failed.
         #[source]
-        source: ClError,
+        source: Box<ClError>,
     },
     /// A grid that cannot expand into runs: an empty axis, a key that is not in the spec, zero
     /// runs, two runs with the same id.
@@ -46,16 +46,16 @@ pub enum CliError {
     },
     /// A run failed in the library (training, evaluation, checkpoints).
     #[error(transparent)]
-    Cl(#[from] ClError),
+    Cl(Box<ClError>),
     /// The benchmark's data could not be loaded.
     #[error(transparent)]
-    Benchmark(#[from] BenchmarkError),
+    Benchmark(Box<BenchmarkError>),
     /// The spec's device is not available in this build.
     #[error("device: {0}")]
     Device(#[from] DeviceError),
     /// The pictures could not be drawn.
     #[error(transparent)]
-    Report(#[from] ReportError),
+    Report(Box<ReportError>),
     /// A file or directory could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -131,6 +131,24 @@ impl CliError {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
+    }
+}
+
+impl From<ClError> for CliError {
+    fn from(e: ClError) -> Self {
+        Self::Cl(Box::new(e))
+    }
+}
+
+impl From<BenchmarkError> for CliError {
+    fn from(e: BenchmarkError) -> Self {
+        Self::Benchmark(Box::new(e))
+    }
+}
+
+impl From<ReportError> for CliError {
+    fn from(e: ReportError) -> Self {
+        Self::Report(Box::new(e))
     }
 }
 

@@ -148,8 +148,7 @@ impl Grid {
             for (v, value) in axis.values.iter().enumerate() {
                 let choice = match &axis.key {
                     Some(key) => {
-                        let label =
-                            axis.labels.as_ref().map(|l| l[v].clone()).unwrap_or_else(|| display_value(value));
+                        let label = axis.labels.as_ref().map(|l| l[v].clone()).unwrap_or_else(|| display_value(value));
                         (label, Change::At(key.clone(), value.clone()))
                     }
                     None => {
@@ -201,7 +200,10 @@ impl Grid {
         // The cartesian product, first axis outermost, seeds innermost.
         let mut combos: Vec<Vec<usize>> = vec![Vec::new()];
         for (_, choices) in &axes {
-            combos = combos.into_iter().flat_map(|c| (0..choices.len()).map(move |i| [c.clone(), vec![i]].concat())).collect();
+            combos = combos
+                .into_iter()
+                .flat_map(|c| (0..choices.len()).map(move |i| [c.clone(), vec![i]].concat()))
+                .collect();
         }
         let mut runs = Vec::new();
         let mut ids: BTreeMap<String, String> = BTreeMap::new();
@@ -393,10 +395,7 @@ values = [0.01, 0.1]
         let cases = [
             ("base = \"base.toml\"\nseeds = []\n", "zero runs"),
             ("base = \"base.toml\"\n[[axis]]\nname = \"lr\"\nkey = \"optimizer.lr\"\nvalues = []\n", "zero runs"),
-            (
-                "base = \"base.toml\"\n[[axis]]\nname = \"lr\"\nkey = \"optimizer.lr\"\nvalues = [0.1, 0.1]\n",
-                "twice",
-            ),
+            ("base = \"base.toml\"\n[[axis]]\nname = \"lr\"\nkey = \"optimizer.lr\"\nvalues = [0.1, 0.1]\n", "twice"),
             (
                 "base = \"base.toml\"\n[[axis]]\nname = \"lr\"\nkey = \"optimizer.lr\"\nvalues = [0.1, 0.1]\nlabels = [\"a\", \"b\"]\n",
                 "same run",
@@ -412,7 +411,10 @@ values = [0.01, 0.1]
         for (text, expected) in cases {
             let path = write(dir.path(), "grid.toml", text);
             let err = Grid::load(&path).unwrap_err().to_string();
-            assert!(err.contains(expected) && err.contains("grid.toml") || err.contains("missing.toml"), "{text}\n=> {err}");
+            assert!(
+                err.contains(expected) && err.contains("grid.toml") || err.contains("missing.toml"),
+                "{text}\n=> {err}"
+            );
         }
     }
 }

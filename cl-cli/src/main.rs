@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
 use cl_cli::aggregate::aggregate;
 use cl_cli::grid::{Grid, is_grid};
 use cl_cli::run::{RunOptions, RunOutcome, execute, write_json};
@@ -11,6 +10,7 @@ use cl_cli::slurm::{self, SlurmOptions};
 use cl_cli::spec::{Format, load_spec, parse_value, read_text};
 use cl_cli::sweep::{self, Shard, Workers};
 use cl_cli::{CliError, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Continual-learning runs as data: run a spec, sweep a grid (locally or on Slurm), aggregate
 /// mean ± std over seeds.
@@ -26,7 +26,7 @@ enum Commands {
     /// Run one spec file (TOML or JSON) into a run directory; resume it if interrupted.
     Run(RunArgs),
     /// Expand a grid file into runs and run those not complete, locally or on Slurm.
-    Sweep(SweepArgs),
+    Sweep(Box<SweepArgs>),
     /// Mean ± std over seeds of a sweep directory's runs (markdown, JSON, picture).
     Aggregate(AggregateArgs),
     /// Check spec or grid files without running them.
@@ -167,7 +167,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Commands::Run(args) => run(args),
-        Commands::Sweep(args) => sweep(args),
+        Commands::Sweep(args) => sweep(*args),
         Commands::Aggregate(args) => aggregate_command(args),
         Commands::Validate(args) => validate(args),
         Commands::Task { out, index } => task(&out, index),

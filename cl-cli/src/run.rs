@@ -478,7 +478,8 @@ impl Protocol<'_> {
         let joint = matches!(self.spec.strategy, StrategyConfig::JointTraining(_));
         let periodic = self.spec.protocol.periodic_eval != cl::core::PeriodicEval::Never;
         let eval_train = self.spec.protocol.eval_streams.contains(&EvalStream::Train);
-        let mut train = |strategy: &mut Strategy<M>, f: &dyn Fn(&mut Strategy<M>) -> cl::core::Result<MetricResults>| {
+        let mut train = |strategy: &mut Strategy<M>,
+                         f: &dyn Fn(&mut Strategy<M>) -> cl::core::Result<MetricResults>| {
             let t = Instant::now();
             let r = f(strategy);
             train_time_s += t.elapsed().as_secs_f64();

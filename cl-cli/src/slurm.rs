@@ -58,15 +58,12 @@ pub struct TaskPlan {
 
 /// Where a Slurm command is: `dir/program` with a folder given, else the first match on `PATH`.
 pub fn find_program(program: &'static str, bin: Option<&Path>) -> Result<PathBuf> {
-    let dirs: Vec<PathBuf> = match bin.map(Path::to_path_buf).or_else(|| std::env::var_os("CL_SLURM_BIN").map(PathBuf::from))
-    {
-        Some(dir) => vec![dir],
-        None => std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default(),
-    };
-    dirs.iter()
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-        .ok_or(CliError::SlurmMissing { program, searched: dirs })
+    let dirs: Vec<PathBuf> =
+        match bin.map(Path::to_path_buf).or_else(|| std::env::var_os("CL_SLURM_BIN").map(PathBuf::from)) {
+            Some(dir) => vec![dir],
+            None => std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default(),
+        };
+    dirs.iter().map(|d| d.join(program)).find(|p| p.is_file()).ok_or(CliError::SlurmMissing { program, searched: dirs })
 }
 
 /// Runs a Slurm command; its standard output, or [`CliError::Slurm`] with its standard error.
@@ -75,7 +72,9 @@ fn slurm(program: &Path, args: &[&str]) -> Result<String> {
     let output = Command::new(program).args(args).output().map_err(CliError::io(program))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        let hint = if stderr.contains("contact") || stderr.contains("Connection refused") || stderr.contains("Zero Bytes")
+        let hint = if stderr.contains("contact")
+            || stderr.contains("Connection refused")
+            || stderr.contains("Zero Bytes")
         {
             "; the Slurm controller cannot be reached: check that slurmctld runs (`sinfo`, `scontrol ping`) and that \
              SLURM_CONF points to the cluster's slurm.conf"
@@ -84,7 +83,12 @@ fn slurm(program: &Path, args: &[&str]) -> Result<String> {
         } else {
             ""
         };
-        return Err(CliError::Slurm { command: command_line, status: output.status.to_string(), stderr, hint: hint.into() });
+        return Err(CliError::Slurm {
+            command: command_line,
+            status: output.status.to_string(),
+            stderr,
+            hint: hint.into(),
+        });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -141,14 +145,17 @@ pub fn write_script(
         lines.push(format!("#SBATCH {extra}"));
     }
     lines.push(String::new());
-    lines.push("# Written by `cl sweep --executor slurm`: each array task runs its pack of runs (slurm/tasks.json);".into());
+    lines.push(
+        "# Written by `cl sweep --executor slurm`: each array task runs its pack of runs (slurm/tasks.json);".into(),
+    );
     lines.push("# a requeued task skips complete runs and resumes the interrupted one from its checkpoints.".into());
     lines.push("set -euo pipefail".into());
     lines.push("export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"".into());
     lines.push("export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"".into());
-    lines.push(format!(
-        "echo \"task $SLURM_ARRAY_TASK_ID (job ${{SLURM_ARRAY_JOB_ID:-?}}) on $(hostname), restart ${{SLURM_RESTART_COUNT:-0}}\""
-    ));
+    lines.push(
+        "echo \"task $SLURM_ARRAY_TASK_ID (job ${SLURM_ARRAY_JOB_ID:-?}) on $(hostname), restart ${SLURM_RESTART_COUNT:-0}\""
+            .to_string(),
+    );
     lines.push(format!(
         "exec {} task {} \"$SLURM_ARRAY_TASK_ID\"",
         shell_quote(&workers.exe.display().to_string()),
@@ -229,7 +236,9 @@ pub fn follow(job: &str, options: &SlurmOptions) -> Result<()> {
                 println!("slurm job {task}: {state} (exit {exit})");
             }
         }
-        None => println!("slurm job {job}: left the queue (no accounting: the runs' status.json files tell how each ended)"),
+        None => {
+            println!("slurm job {job}: left the queue (no accounting: the runs' status.json files tell how each ended)")
+        }
     }
     Ok(())
 }
@@ -273,7 +282,10 @@ mod tests {
     fn a_missing_slurm_says_what_to_install_and_where_it_looked() {
         let dir = tempfile::tempdir().unwrap();
         let err = find_program("sbatch", Some(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("sbatch") && err.contains("slurm-client") && err.contains(&dir.path().display().to_string()), "{err}");
+        assert!(
+            err.contains("sbatch") && err.contains("slurm-client") && err.contains(&dir.path().display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl Validate for RunSpec {
         if let Some(device) = &self.device {
             let parsed = device.parse::<DeviceChoice>();
             rule("RunSpec", "device_known", parsed.is_ok(), || {
-                format!("{}", parsed.err().map(|e| e.to_string()).unwrap_or_default())
+                parsed.err().map(|e| e.to_string()).unwrap_or_default()
             })?;
         }
         rule("CheckpointSpec", "every_experiences_positive", self.checkpoint.every_experiences > 0, || {
@@ -357,14 +357,19 @@ pub fn load_spec(path: &Path) -> Result<RunSpec> {
 
 /// Validates `spec` (an error naming `path` and, from a grid, the run) and resolves it.
 pub fn check_spec(spec: RunSpec, path: &Path, run: Option<String>) -> Result<RunSpec> {
-    spec.validate().map_err(|source| CliError::Invalid { path: path.to_path_buf(), run, source })?;
+    spec.validate().map_err(|source| CliError::Invalid { path: path.to_path_buf(), run, source: Box::new(source) })?;
     Ok(spec.resolved())
 }
 
 /// A spec from a JSON value (a grid's expanded run, or a file's contents): `config` may be left
 /// out of the strategy and of plugins that have nothing to set; the failing key's path (and its
 /// line in `text`, the file it came from) in the error.
-pub fn deserialize_spec(mut value: serde_json::Value, path: &Path, text: Option<&str>, run: Option<&str>) -> Result<RunSpec> {
+pub fn deserialize_spec(
+    mut value: serde_json::Value,
+    path: &Path,
+    text: Option<&str>,
+    run: Option<&str>,
+) -> Result<RunSpec> {
     normalise(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let key = e.path().to_string();
@@ -412,12 +417,19 @@ fn locate(text: &str, key: &str, message: &str) -> Option<usize> {
     let quoted = message.split('`').nth(1).filter(|_| message.contains("unknown"));
     let last = key.rsplit('.').find(|p| !p.is_empty() && !p.starts_with('[') && *p != "?");
     let needle = quoted.or(last)?;
-    let patterns = [format!("{needle} ="), format!("{needle}="), format!("\"{needle}\""), format!(".{needle}]"), format!("[{needle}]")];
-    text.lines().position(|l| {
-        let l = l.split('#').next().unwrap_or("");
-        patterns.iter().any(|p| l.contains(p.as_str()))
-            || l.trim_start().starts_with(&format!("{needle} "))
-    }).map(|i| i + 1)
+    let patterns = [
+        format!("{needle} ="),
+        format!("{needle}="),
+        format!("\"{needle}\""),
+        format!(".{needle}]"),
+        format!("[{needle}]"),
+    ];
+    text.lines()
+        .position(|l| {
+            let l = l.split('#').next().unwrap_or("");
+            patterns.iter().any(|p| l.contains(p.as_str())) || l.trim_start().starts_with(&format!("{needle} "))
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]

@@ -63,7 +63,8 @@ impl std::str::FromStr for Shard {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let bad = || format!("`{s}`: write the shard as i/N with 0 <= i < N, e.g. 0/4");
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        let (index, count): (usize, usize) =
+            (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
         if count == 0 || index >= count {
             return Err(bad());
         }
@@ -161,7 +162,8 @@ impl Workers {
             Some(error) => error,
             None => {
                 // Killed or aborted before it could record anything: record it here.
-                let reason = format!("the run process ended with {status}; the end of run.log:\n{}", tail(&log_path, 10));
+                let reason =
+                    format!("the run process ended with {status}; the end of run.log:\n{}", tail(&log_path, 10));
                 let mut status = read_status(&dir).unwrap_or(crate::run::RunStatus {
                     state: RunState::Failed,
                     error: None,

@@ -27,8 +27,7 @@ fn a_run_writes_its_directory_and_a_rerun_finds_it_complete() {
     assert_eq!(r["seed"], 1);
     assert_eq!(r["accuracy_matrix"].as_array().unwrap().len(), 5);
     let final_acc = r["final_average_accuracy"].as_f64().unwrap();
-    let last_row: Vec<f64> =
-        r["accuracy_matrix"][4].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let last_row: Vec<f64> = r["accuracy_matrix"][4].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(final_acc, last_row.iter().sum::<f64>() / 5.0);
     assert!(r["provenance"]["git_commit"].as_str().unwrap().len() >= 7);
     assert_eq!(r["provenance"]["burn_version"], "0.22.1");
@@ -107,7 +106,8 @@ fn a_local_sweep_runs_each_run_once_and_shards_give_the_same_numbers() {
     let data = fixture();
     let data = data.to_str().unwrap();
     let sweep = |out: &str, extra: &[&str]| {
-        let output = run_in(dir.path(), &[&["sweep", "grid.toml", "--out", out, "--data-dir", data][..], extra].concat());
+        let output =
+            run_in(dir.path(), &[&["sweep", "grid.toml", "--out", out, "--data-dir", data][..], extra].concat());
         assert!(output.status.success(), "{}", text(&output));
         text(&output)
     };
@@ -163,8 +163,10 @@ fn a_failed_run_is_recorded_and_the_sweep_goes_on() {
     );
     write(dir.path(), "grid.toml", &grid);
     let data = fixture();
-    let output =
-        run_in(dir.path(), &["sweep", "grid.toml", "--out", "out", "--jobs", "2", "--data-dir", data.to_str().unwrap()]);
+    let output = run_in(
+        dir.path(),
+        &["sweep", "grid.toml", "--out", "out", "--jobs", "2", "--data-dir", data.to_str().unwrap()],
+    );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let printed = text(&output);
     assert!(printed.contains("2 of 4 runs failed") && printed.contains("no_such_layer"), "{printed}");
@@ -188,9 +190,15 @@ fn bad_files_are_errors_naming_the_file_the_key_and_the_accepted_values() {
     let cases: Vec<(String, &[&str])> = vec![
         (small_spec("name = \"ewcc\"", 1), &["ewcc", "synaptic_intelligence", "line 9"]),
         (small_spec("name = \"ewc\"\nconfig = { ewc_lamda = 1.0 }", 1), &["ewc_lamda", "ewc_lambda", "strategy"]),
-        (small_spec("name = \"naive\"", 1).replace("train_mb_size = 32", "train_mb_size = -3"), &["train_mb_size", "line 16"]),
+        (
+            small_spec("name = \"naive\"", 1).replace("train_mb_size = 32", "train_mb_size = -3"),
+            &["train_mb_size", "line 16"],
+        ),
         (small_spec("name = \"replay\"\nconfig = { mem_size = 0 }", 1), &["mem_size_positive"]),
-        (small_spec("name = \"naive\"", 1).replace("type = \"split_fmnist\"", "type = \"splitfmnist\""), &["splitfmnist", "split_fmnist"]),
+        (
+            small_spec("name = \"naive\"", 1).replace("type = \"split_fmnist\"", "type = \"splitfmnist\""),
+            &["splitfmnist", "split_fmnist"],
+        ),
         (format!("{}\n[[plugins]]\nname = \"lwff\"\n", small_spec("name = \"naive\"", 1)), &["lwff", "early_stopping"]),
         (small_spec("name = \"naive\"", 1).replace("seed = 1", "sed = 1"), &["sed", "seed"]),
         (small_spec("name = \"naive\"", 1).replace("[optimizer]", "[optimizer\n"), &["line"]),
