@@ -216,7 +216,7 @@ AccountingStoragePort=6819"
     accounting_lines="# No slurmdbd: plain 'sacct' fails (\"Slurm accounting storage is disabled\").
 AccountingStorageType=accounting_storage/none"
   fi
-  tmp=$(mktemp)
+  tmp=$(mktemp) || die "mktemp failed"
   cat >"$tmp" <<EOF
 $MARKER — rewritten on every 'up'; do not edit.
 ClusterName=cl-local
@@ -272,16 +272,17 @@ EOF
 # A DEST this script did not write is first kept as DEST.cl-slurm-backup.
 install_conf() {
   local tmp=$1 dest=$2 mode=$3
-  mkdir -p "$(dirname "$dest")"
+  # (Called in an `if`/`&&` context, where `set -e` is off: check each step.)
+  mkdir -p "$(dirname "$dest")" || die "cannot create $(dirname "$dest")"
   if [[ -e $dest ]] && ! grep -qF "$MARKER" "$dest"; then
     log "keeping the existing $dest as $dest.cl-slurm-backup"
-    cp -p "$dest" "$dest.cl-slurm-backup"
+    cp -p "$dest" "$dest.cl-slurm-backup" || die "cannot back up $dest"
   fi
   if [[ -e $dest ]] && cmp -s "$tmp" "$dest"; then
     rm -f "$tmp"
     return 1 # unchanged
   fi
-  install -m "$mode" "$tmp" "$dest"
+  install -m "$mode" "$tmp" "$dest" || die "cannot write $dest"
   rm -f "$tmp"
   return 0 # changed
 }
@@ -337,7 +338,7 @@ setup_slurmdbd() { # returns 0 if slurmdbd.conf changed
     ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pw';
     GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';" ||
     die "could not create the mariadb user for slurmdbd"
-  tmp=$(mktemp)
+  tmp=$(mktemp) || die "mktemp failed"
   cat >"$tmp" <<EOF
 $MARKER — rewritten on every 'up'; do not edit.
 AuthType=auth/munge

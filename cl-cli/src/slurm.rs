@@ -213,6 +213,21 @@ pub fn accounted(job: &str, options: &SlurmOptions) -> Option<Vec<(String, Strin
     (!rows.is_empty()).then_some(rows)
 }
 
+/// Each array task's final state from the controller's memory of finished jobs (`squeue -t
+/// all`, kept for `MinJobAge`, 300 s by default): the fallback where there is no accounting.
+fn finished(job: &str, options: &SlurmOptions) -> Option<Vec<(String, String, String)>> {
+    let squeue = find_program("squeue", options.bin.as_deref()).ok()?;
+    let text = slurm(&squeue, &["-h", "-r", "-t", "all", "-j", job, "-o", "%i|%T|%r"]).ok()?;
+    let rows: Vec<(String, String, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split('|');
+            Some((parts.next()?.to_string(), parts.next()?.to_string(), format!("reason {}", parts.next()?)))
+        })
+        .collect();
+    (!rows.is_empty()).then_some(rows)
+}
+
 /// Follows the job until it leaves the queue, printing each task's state changes.
 pub fn follow(job: &str, options: &SlurmOptions) -> Result<()> {
     let mut last: std::collections::BTreeMap<String, String> = Default::default();
@@ -230,15 +245,13 @@ pub fn follow(job: &str, options: &SlurmOptions) -> Result<()> {
         last = now.into_iter().collect();
         std::thread::sleep(poll);
     }
-    match accounted(job, options) {
+    match accounted(job, options).or_else(|| finished(job, options)) {
         Some(rows) => {
             for (task, state, exit) in rows {
                 println!("slurm job {task}: {state} (exit {exit})");
             }
         }
-        None => {
-            println!("slurm job {job}: left the queue (no accounting: the runs' status.json files tell how each ended)")
-        }
+        None => println!("slurm job {job}: left the queue (the runs' status.json files tell how each ended)"),
     }
     Ok(())
 }

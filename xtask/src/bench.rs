@@ -49,6 +49,9 @@ pub struct BenchOptions {
     pub skip_strategies: bool,
     /// Run only these strategies of the comparison (canonical names); all when `None`.
     pub methods: Option<Vec<String>>,
+    /// `--sweep`: also run the 13-strategy × 3-seed SplitFMNIST grid through `cl sweep --jobs 2`
+    /// and measure its parallel efficiency ([`crate::sweep_cost`]).
+    pub sweep: bool,
     /// `--backend`/`--device`: the device of the Naive runs; the default backend's when `None`.
     /// On another device than `flex` the strategies comparison, the loaders and the
     /// evaluation cost (measured on the default backend) are skipped.
@@ -64,6 +67,7 @@ impl Default for BenchOptions {
             batch_size: 128,
             skip_loaders: false,
             skip_strategies: false,
+            sweep: false,
             methods: None,
             device: None,
         }
@@ -275,6 +279,19 @@ pub fn run(options: &BenchOptions) -> Result<(), BenchError> {
         write_json(&path, &cost)?;
         println!("written {}", path.display());
         summary.push_str(&crate::checkpoint_cost::markdown(&cost));
+    }
+    if options.sweep {
+        let record = crate::sweep_cost::run(
+            &workspace_root(),
+            &out_dir.join("sweep"),
+            2,
+            options.data_dir.as_deref(),
+            &provenance,
+        )?;
+        let path = out_dir.join("sweep.json");
+        write_json(&path, &record)?;
+        println!("written {}", path.display());
+        summary.push_str(&crate::sweep_cost::markdown(&record));
     }
     let path = out_dir.join("summary.md");
     std::fs::write(&path, &summary).map_err(|e| BenchError::Write(path.clone(), e.to_string()))?;

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask data
 //! cargo xtask bench [--epochs 1,4] [--data-dir DIR] [--seed 1] [--batch 128] [--skip-strategies]
-//!                   [--skip-loaders] [--methods ewc,mas,rwalk]
+//!                   [--skip-loaders] [--methods ewc,mas,rwalk] [--sweep]
 //! cargo xtask report <results.json> [--out DIR]
 //! cargo xtask setup-libtorch [--venv DIR]
 //! cargo run --release -p xtask --features tch -- backends [--devices flex,libtorch-cpu,cuda:0]
@@ -22,6 +22,7 @@ mod provenance;
 mod report;
 mod setup_libtorch;
 mod strategies;
+mod sweep_cost;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,9 @@ bench options:
   --batch N         training and evaluation mini-batch size (default 128)
   --skip-strategies skip the strategies comparison
   --skip-loaders    skip the data-loading measurement
+  --sweep           also run specs/strategies-split-fmnist.toml (13 strategies x 3 seeds) with
+                    `cl sweep --jobs 2` and report its parallel efficiency (target/bench/sweep.json;
+                    needs `cargo build --release --workspace --bins` first)
   --methods LIST    comma-separated strategies of the comparison to run, any case (e.g.
                     naive,ewc,mas,rwalk); the others are skipped and absent from
                     strategies.json (default: all)
@@ -133,6 +137,10 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
         }
         if arg == "--skip-strategies" {
             options.skip_strategies = true;
+            continue;
+        }
+        if arg == "--sweep" {
+            options.sweep = true;
             continue;
         }
         let (flag, inline) = match arg.split_once('=') {
@@ -342,6 +350,9 @@ mod tests {
             panic!("parse failed")
         };
         assert!(o.skip_strategies && o.skip_loaders);
+        assert!(!o.sweep);
+        let Ok(Command::Bench(o)) = parse(&["bench", "--sweep"]) else { panic!("parse failed") };
+        assert!(o.sweep);
     }
 
     #[test]
