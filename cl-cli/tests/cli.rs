@@ -251,3 +251,34 @@ fn the_shipped_specs_are_valid() {
     let printed = text(&output);
     assert!(printed.contains("strategies-split-fmnist.toml: a valid grid of 39 runs"), "{printed}");
 }
+
+#[test]
+fn a_missing_or_unreachable_slurm_says_what_is_wrong_and_how_to_fix_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "grid.toml", &small_grid(1));
+    let empty = dir.path().join("no-slurm");
+    std::fs::create_dir(&empty).unwrap();
+    let output = run_in(dir.path(), &["sweep", "grid.toml", "--executor", "slurm", "--slurm-bin", "no-slurm"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let message = text(&output);
+    assert!(message.contains("`sbatch` was not found") && message.contains("no-slurm"), "{message}");
+    assert!(message.contains("apt-get install slurm-client") && message.contains("--slurm-bin"), "{message}");
+
+    // An sbatch that cannot reach its controller (what Slurm prints then).
+    let fake = dir.path().join("fake-slurm");
+    std::fs::create_dir(&fake).unwrap();
+    let sbatch = write(
+        &fake,
+        "sbatch",
+        "#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n",
+    );
+    std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = run_in(dir.path(), &["sweep", "grid.toml", "--executor", "slurm", "--slurm-bin", "fake-slurm"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = text(&output);
+    assert!(message.contains("Unable to contact slurm controller") && message.contains("slurmctld"), "{message}");
+    // The script was written for inspection.
+    let script = std::fs::read_to_string(dir.path().join("sweeps/grid/slurm/sweep.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-3") && script.contains(" task "), "{script}");
+}
