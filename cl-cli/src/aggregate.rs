@@ -61,8 +61,17 @@ pub struct GroupSummary {
     pub final_average_accuracy: Stat,
     /// Average forgetting.
     pub forgetting: Stat,
-    /// Training + evaluation wall time per run.
+    /// Training + evaluation wall time per run, over the runs that ran in one go (a resumed
+    /// run's time covers its last attempt only).
     pub wall_time_s: Stat,
+    /// Completed runs whose final accuracy is not a number (the model diverged): left out of
+    /// the means, counted here.
+    #[serde(default)]
+    pub diverged: Vec<String>,
+    /// Seeds that appear in more than one run of the group (runs of different specs with the
+    /// same labels: give them different labels).
+    #[serde(default)]
+    pub duplicate_seeds: Vec<u64>,
     /// The completed runs' ids.
     pub runs: Vec<String>,
     /// Runs that failed, with their errors.
@@ -150,14 +159,19 @@ pub fn aggregate(dir: &Path) -> Result<Aggregate> {
                     _ => incomplete.push(id(dir)),
                 }
             }
+            let seeds: Vec<u64> = done.iter().map(|r| r.seed).collect();
+            let mut duplicate_seeds: Vec<u64> = seeds.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+            duplicate_seeds.dedup();
             GroupSummary {
                 benchmark,
                 strategy,
                 other: key,
-                seeds: done.iter().map(|r| r.seed).collect(),
+                seeds,
                 final_average_accuracy: Stat::of(done.iter().filter_map(|r| r.final_average_accuracy).collect()),
                 forgetting: Stat::of(done.iter().filter_map(|r| r.forgetting).collect()),
-                wall_time_s: Stat::of(done.iter().map(|r| r.wall_time_s).collect()),
+                wall_time_s: Stat::of(done.iter().filter(|r| r.resumed_calls == 0).map(|r| r.wall_time_s).collect()),
+                diverged: done.iter().filter(|r| r.final_average_accuracy.is_none()).map(|r| r.id.clone()).collect(),
+                duplicate_seeds,
                 runs: done.iter().map(|r| r.id.clone()).collect(),
                 failed,
                 incomplete,
@@ -202,6 +216,12 @@ impl Aggregate {
                 let mut seeds = g.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
                 if !g.failed.is_empty() {
                     seeds.push_str(&format!(" ({} failed)", g.failed.len()));
+                }
+                if !g.diverged.is_empty() {
+                    seeds.push_str(&format!(" ({} diverged, not in the mean)", g.diverged.len()));
+                }
+                if !g.duplicate_seeds.is_empty() {
+                    seeds.push_str(&format!(" (seeds {:?} twice: label the runs apart)", g.duplicate_seeds));
                 }
                 if !g.incomplete.is_empty() {
                     seeds.push_str(&format!(" ({} not complete)", g.incomplete.len()));

@@ -77,6 +77,28 @@ pub enum CliError {
         /// The first key that differs.
         difference: String,
     },
+    /// Another process is running the run of this directory.
+    #[error(
+        "{} is being run by another process{holder}: wait for it to end, or stop it (a killed run resumes from its \
+         checkpoints)",
+        dir.display()
+    )]
+    RunDirBusy {
+        /// The run directory.
+        dir: PathBuf,
+        /// Who holds it, from status.json.
+        holder: String,
+    },
+    /// A directory with files that is not a run directory (no spec.json, no status.json).
+    #[error(
+        "{} is not a run directory (it has files but no spec.json or status.json): give a new or empty directory \
+         with --run-dir",
+        dir.display()
+    )]
+    NotARunDir {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// `--resume` was given but the run directory has no checkpoint.
     #[error("--resume: {} holds no checkpoint to resume from (run without --resume to start the run)", dir.display())]
     NothingToResume {
@@ -111,8 +133,13 @@ pub enum CliError {
         /// How to fix it, when known.
         hint: String,
     },
-    /// Runs of a sweep failed (each recorded with its error in its run directory).
-    #[error("{failed} of {total} runs failed: {}", ids.join(", "))]
+    /// Runs of a sweep failed or did not complete (each failure recorded with its error in its
+    /// run directory's status.json).
+    #[error(
+        "{failed} of {total} runs failed or did not complete (their status.json and run.log say why; `cl sweep` \
+         again retries them, resuming from their checkpoints): {}",
+        ids.join(", ")
+    )]
     RunsFailed {
         /// How many failed.
         failed: usize,

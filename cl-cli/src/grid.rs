@@ -5,10 +5,10 @@
 //! base = "quickstart.toml"   # a spec file, relative to the grid (optional)
 //! seeds = [1, 2, 3]          # the innermost axis
 //!
-//! [spec]                     # sections replacing the base's (or the whole base spec)
+//! [spec]                     # merged into the base (or the whole base spec)
 //! protocol = { train_epochs = 1, train_mb_size = 128 }
 //!
-//! [[axis]]                   # alternatives given as sections: each replaces the base's
+//! [[axis]]                   # alternatives given as sections, each merged into the base
 //! name = "strategy"
 //! values = [
 //!   { label = "Naive", strategy = { name = "naive" } },
@@ -21,7 +21,10 @@
 //! values = [0.01, 0.1]
 //! ```
 //!
-//! A string `"${seed}"` anywhere in the spec becomes the run's seed (e.g. GDumb's
+//! Sections merge key by key into the base (`protocol = { train_epochs = 5 }` keeps the base's
+//! batch sizes), except a table with a `name` or a `type` — a strategy, a model, a benchmark, an
+//! optimizer, a plugin — which replaces the base's whole (its fields belong to its kind). A string
+//! `"${seed}"` anywhere in the spec becomes the run's seed (e.g. GDumb's
 //! `config = { mem_size = 500, seed = "${seed}" }`).
 //!
 //! The runs are the cartesian product of the axes, the first axis outermost and the seeds
@@ -112,9 +115,9 @@ impl Grid {
                 _ => return Err(grid_error(format!("base {} is not a table of spec sections", full.display()))),
             }
         }
-        for (key, value) in file.spec.clone().unwrap_or_default() {
-            base.insert(key, value);
-        }
+        let mut base = Value::Object(base);
+        merge(&mut base, Value::Object(file.spec.clone().unwrap_or_default()));
+        let Value::Object(base) = base else { unreachable!("merging a table into a table gives a table") };
 
         // Each axis as a list of (label, how it changes the spec).
         let mut axes: Vec<(String, Vec<(String, Change)>)> = Vec::new();
@@ -225,8 +228,6 @@ impl Grid {
                     spec["seed"] = Value::from(*seed);
                     described.push(format!("seed={seed}"));
                 }
-                let run_seed = spec.get("seed").cloned().unwrap_or(Value::from(0));
-                substitute_seed(&mut spec, &run_seed);
                 spec["labels"] = Value::Object(labels);
                 let run_name = if described.is_empty() { "the only run".to_string() } else { described.join(", ") };
                 let spec = spec_from_value(spec, path, Some(&text), &run_name)?;
@@ -260,9 +261,7 @@ impl Change {
     fn apply(&self, spec: &mut Value) -> std::result::Result<(), String> {
         match self {
             Self::Sections(sections) => {
-                for (key, value) in sections {
-                    spec[key.as_str()] = value.clone();
-                }
+                merge(spec, Value::Object(sections.clone()));
                 Ok(())
             }
             Self::At(key, value) => {
@@ -287,19 +286,24 @@ impl Change {
     }
 }
 
-/// Replaces every string `"${seed}"` in `value` by the run's seed (for a strategy's own seed,
-/// e.g. GDumb's `seed = "${seed}"`, to follow the run's).
-fn substitute_seed(value: &mut Value, seed: &Value) {
-    match value {
-        Value::String(s) if s == SEED_PLACEHOLDER => *value = seed.clone(),
-        Value::Array(items) => items.iter_mut().for_each(|v| substitute_seed(v, seed)),
-        Value::Object(map) => map.values_mut().for_each(|v| substitute_seed(v, seed)),
-        _ => {}
+/// Merges `over` into `base`: tables key by key, except a table with a `name` or a `type` (a
+/// strategy, a model, a benchmark, an optimizer, a plugin), which replaces the base's whole;
+/// anything else (numbers, strings, lists) replaces.
+pub fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) if !o.contains_key("name") && !o.contains_key("type") => {
+            for (key, value) in o {
+                match b.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        b.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over,
     }
 }
-
-/// The placeholder of the run's seed in a grid.
-pub const SEED_PLACEHOLDER: &str = "${seed}";
 
 /// A value as a label: strings without quotes, others as JSON.
 fn display_value(value: &Value) -> String {
@@ -340,6 +344,8 @@ name = "naive"
 [optimizer]
 type = "sgd"
 lr = 0.01
+[protocol]
+train_epochs = 3
 "#;
 
     #[test]
@@ -373,7 +379,8 @@ values = [0.01, 0.1]
         assert_eq!(first.labels["strategy"], "Naive");
         assert_eq!(first.labels["lr"], "0.01");
         assert_eq!(first.seed, 1);
-        assert_eq!(first.protocol.train_mb_size, 64);
+        // `[spec]` merges into the base's sections: the base's epochs stay.
+        assert_eq!((first.protocol.train_mb_size, first.protocol.train_epochs), (64, 3));
         assert_eq!(g.runs[1].spec.seed, 2);
         assert_eq!(g.runs[2].spec.optimizer.learning_rate(), 0.1);
         assert_eq!(g.runs[4].spec.labels["strategy"], "replay");

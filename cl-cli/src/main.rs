@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use cl_cli::aggregate::aggregate;
 use cl_cli::grid::{Grid, is_grid};
-use cl_cli::run::{RunOptions, RunOutcome, execute, write_json};
+use cl_cli::run::{RunOptions, RunOutcome, check_buildable, execute, write_json};
 use cl_cli::slurm::{self, SlurmOptions};
 use cl_cli::spec::{Format, load_spec, parse_value, read_text};
 use cl_cli::sweep::{self, Shard, Workers};
@@ -38,6 +38,9 @@ enum Commands {
         out: PathBuf,
         /// The array task's index.
         index: usize,
+        /// The plan of the submission (slurm/tasks-<stamp>.json).
+        #[arg(long)]
+        plan: PathBuf,
     },
 }
 
@@ -170,7 +173,7 @@ fn main() -> ExitCode {
         Commands::Sweep(args) => sweep(*args),
         Commands::Aggregate(args) => aggregate_command(args),
         Commands::Validate(args) => validate(args),
-        Commands::Task { out, index } => task(&out, index),
+        Commands::Task { out, index, plan } => task(&out, index, &plan),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +186,8 @@ fn main() -> ExitCode {
                     | CliError::Grid { .. }
                     | CliError::Usage(_)
                     | CliError::RunDirMismatch { .. }
+                    | CliError::RunDirBusy { .. }
+                    | CliError::NotARunDir { .. }
                     | CliError::NothingToResume { .. }
                     | CliError::SlurmMissing { .. }
             );
@@ -295,18 +300,24 @@ fn sweep(args: SweepArgs) -> Result<()> {
             }
         }
     }
-    finish(&grid, &out)
+    finish(&grid, &out, args.shard)
 }
 
-/// Aggregates the sweep directory, prints the tables; an error naming the failed runs.
-fn finish(grid: &Grid, out: &Path) -> Result<()> {
+/// Aggregates the sweep directory, prints the tables; an error naming the runs of `shard` (all
+/// without one) that failed or did not complete.
+fn finish(grid: &Grid, out: &Path, shard: Option<Shard>) -> Result<()> {
     let summary = aggregate(out)?;
     let written = summary.write(out)?;
     println!("{}", summary.markdown());
     println!("written: {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
-    let failed = sweep::failed_runs(grid, out);
-    if !failed.is_empty() {
-        return Err(CliError::RunsFailed { failed: failed.len(), total: grid.runs.len(), ids: failed });
+    let selected = grid.runs.iter().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index));
+    let not_done: Vec<String> = selected
+        .filter(|(_, r)| cl_cli::run::completed_results(&sweep::run_dir(out, &r.id)).is_none())
+        .map(|(_, r)| r.id.clone())
+        .collect();
+    if !not_done.is_empty() {
+        let total = grid.runs.len();
+        return Err(CliError::RunsFailed { failed: not_done.len(), total, ids: not_done });
     }
     Ok(())
 }
@@ -341,20 +352,32 @@ fn validate(args: ValidateArgs) -> Result<()> {
         let value = parse_value(&read_text(file)?, Format::of(file), file)?;
         if is_grid(&value) {
             let grid = Grid::load(file)?;
+            for run in &grid.runs {
+                check_buildable(&run.spec).map_err(|e| in_file(file, &run.id, e))?;
+            }
             println!("{}: a valid grid of {} runs", file.display(), grid.runs.len());
             for run in &grid.runs {
                 println!("  {}", run.id);
             }
         } else {
             let spec = load_spec(file)?;
+            check_buildable(&spec).map_err(|e| in_file(file, &spec.id(), e))?;
             println!("{}: a valid spec, run {}", file.display(), spec.id());
         }
     }
     Ok(())
 }
 
-fn task(out: &Path, index: usize) -> Result<()> {
-    let failed = slurm::run_task(out, index)?;
+/// An error of building run `id` of `file`, naming them.
+fn in_file(file: &Path, id: &str, e: CliError) -> CliError {
+    match e {
+        CliError::Cl(source) => CliError::Invalid { path: file.to_path_buf(), run: Some(id.to_string()), source },
+        other => other,
+    }
+}
+
+fn task(out: &Path, index: usize, plan: &Path) -> Result<()> {
+    let failed = slurm::run_task(out, index, plan)?;
     if failed.is_empty() {
         Ok(())
     } else {

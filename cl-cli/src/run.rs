@@ -31,6 +31,9 @@ use crate::spec::{EvalStream, RunSpec};
 /// The Burn version of the workspace (`=0.22.1`).
 pub const BURN_VERSION: &str = "0.22.1";
 
+/// The lock file of a run directory (held by the process running it).
+pub const LOCK_FILE: &str = ".lock";
+
 /// What `cl run` does besides running the spec.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -198,7 +201,11 @@ pub fn now() -> u64 {
 
 /// Writes `value` as pretty JSON to `path` atomically (a temporary file renamed over it).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
+    // A temporary name of this process and call: two processes (two shards of a sweep) writing
+    // the same file never rename each other's temporary file.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("json.tmp-{}-{call}", std::process::id()));
     let text = serde_json::to_string_pretty(value).expect("results serialise to JSON");
     std::fs::write(&tmp, text + "\n").map_err(CliError::io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(CliError::io(path))
@@ -241,6 +248,19 @@ fn write_status(run_dir: &Path, state: RunState, error: Option<String>, attempts
 /// Runs `spec` (resolved) into `run_dir`: skips it when complete, resumes it from its newest
 /// checkpoint when interrupted, records a failure in `status.json` before returning the error.
 pub fn execute(spec: &RunSpec, run_dir: &Path, options: &RunOptions) -> Result<RunOutcome> {
+    // One process per run directory: a lock held until this process ends (released by the
+    // system when it is killed, so a killed run never leaves a stale lock).
+    std::fs::create_dir_all(run_dir).map_err(CliError::io(run_dir))?;
+    let lock_path = run_dir.join(LOCK_FILE);
+    let lock = std::fs::File::create(&lock_path).map_err(CliError::io(&lock_path))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = read_status(run_dir).map(|s| format!(" (pid {} on {})", s.pid, s.host.unwrap_or_default()));
+            return Err(CliError::RunDirBusy { dir: run_dir.to_path_buf(), holder: holder.unwrap_or_default() });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(CliError::io(&lock_path)(e)),
+    }
     prepare_dir(spec, run_dir, options)?;
     if let Some(results) = completed_results(run_dir) {
         return Ok(RunOutcome::AlreadyComplete(results));
@@ -270,39 +290,43 @@ pub fn execute(spec: &RunSpec, run_dir: &Path, options: &RunOptions) -> Result<R
     }
 }
 
-/// Creates the run directory, or checks that it holds this run (or empties it on `restart`);
-/// writes `spec.json`.
+/// Checks that the run directory holds this run (or is new), or empties it on `restart`;
+/// writes `spec.json` (with this spec's labels: labels do not make another run).
 fn prepare_dir(spec: &RunSpec, run_dir: &Path, options: &RunOptions) -> Result<()> {
     let spec_path = run_dir.join("spec.json");
     let value = spec.to_value();
-    if options.restart && run_dir.exists() {
-        for entry in std::fs::read_dir(run_dir).map_err(CliError::io(run_dir))? {
-            let path = entry.map_err(CliError::io(run_dir))?.path();
-            // The executor's log of this attempt stays.
-            if path.file_name().is_some_and(|n| n == "run.log") {
-                continue;
-            }
+    let others = || -> Result<Vec<PathBuf>> {
+        Ok(std::fs::read_dir(run_dir)
+            .map_err(CliError::io(run_dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n != "run.log" && n != LOCK_FILE))
+            .collect())
+    };
+    let is_run_dir = spec_path.exists() || run_dir.join("status.json").exists();
+    if !is_run_dir && !others()?.is_empty() {
+        return Err(CliError::NotARunDir { dir: run_dir.to_path_buf() });
+    }
+    if options.restart && is_run_dir {
+        for path in others()? {
             let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
             removed.map_err(CliError::io(&path))?;
         }
     }
-    std::fs::create_dir_all(run_dir).map_err(CliError::io(run_dir))?;
     if spec_path.exists() {
+        let without_labels = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            if let Some(map) = v.as_object_mut() {
+                map.remove("labels");
+            }
+            v
+        };
         let existing: serde_json::Value = read_json(&spec_path)?;
-        if let Some(difference) = first_difference(&existing, &value, "") {
+        if let Some(difference) = first_difference(&without_labels(&existing), &without_labels(&value), "") {
             return Err(CliError::RunDirMismatch { dir: run_dir.to_path_buf(), difference });
         }
-        return Ok(());
-    }
-    let occupied = std::fs::read_dir(run_dir)
-        .map_err(CliError::io(run_dir))?
-        .filter_map(|e| e.ok())
-        .any(|e| e.file_name() != "run.log");
-    if occupied {
-        return Err(CliError::RunDirMismatch {
-            dir: run_dir.to_path_buf(),
-            difference: "it has files but no spec.json".into(),
-        });
+        if existing == value {
+            return Ok(());
+        }
     }
     write_json(&spec_path, &value)
 }
@@ -348,6 +372,34 @@ fn device_of(spec: &RunSpec) -> Result<(Device, String)> {
             Ok((choice.device()?, choice.backend_name()))
         }
     }
+}
+
+/// Builds the spec's model and strategy on its device without loading data or writing files
+/// (no loggers, no checkpoints): what `cl validate` checks beyond the configurations' rules —
+/// a device this build lacks, a CWR* layer the model does not have, plugins that conflict.
+pub fn check_buildable(spec: &RunSpec) -> Result<()> {
+    struct Build<'a>(&'a RunSpec, Device);
+    impl ModelVisitor for Build<'_> {
+        type Output = Result<()>;
+        fn visit<M: Model>(self, model: M) -> cl::core::Result<Result<()>> {
+            let Build(spec, device) = self;
+            let plugins = spec.plugins.iter().map(|p| p.build(&model)).collect::<cl::core::Result<Vec<_>>>()?;
+            let mut evaluation = spec.evaluation.clone();
+            evaluation.loggers.clear();
+            let mut builder = spec
+                .strategy
+                .builder(model, spec.optimizer.clone(), device)?
+                .config(spec.protocol.training_config(spec.seed))
+                .evaluator(evaluation.build()?);
+            for plugin in plugins {
+                builder = builder.boxed_plugin(plugin);
+            }
+            builder.build()?;
+            Ok(Ok(()))
+        }
+    }
+    let (device, _) = device_of(spec)?;
+    spec.model.init_with(&device, Build(spec, device.clone()))?
 }
 
 /// Loads the benchmark and runs the spec's protocol.
@@ -487,7 +539,9 @@ impl Protocol<'_> {
         };
         let rows: Vec<usize> = if joint { vec![0] } else { (0..n).collect() };
         for i in rows {
-            if joint {
+            if joint && periodic {
+                train(&mut strategy, &|s| s.train_with_eval(&benchmark.train_stream, &[&benchmark.test_stream]))?;
+            } else if joint {
                 train(&mut strategy, &|s| s.train(&benchmark.train_stream))?;
             } else if periodic {
                 let experience = &benchmark.train_stream[i];

@@ -2,7 +2,7 @@
 //! pack of `runs_per_task` runs, at most `max_parallel` at once), followed with `squeue` until
 //! it ends, each task's state from `sacct` when accounting is available.
 //!
-//! Each array task runs `cl task OUT INDEX`, which runs the runs of its pack one after another
+//! Each array task runs `cl task OUT INDEX --plan PLAN`, which runs the runs of its pack one after another
 //! (as `cl run` child processes, like the local executor). The job is submitted with `--requeue`:
 //! a task that Slurm requeues (preemption, node failure, `scontrol requeue`) starts again, skips
 //! its complete runs and resumes the interrupted one from its newest checkpoint.
@@ -47,7 +47,7 @@ pub struct SlurmOptions {
     pub poll_s: f64,
 }
 
-/// `slurm/tasks.json`: the runs of each array task.
+/// `slurm/tasks-<stamp>.json`: the runs of each array task of one submission.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskPlan {
     /// `tasks[i]`: the run ids of array task `i`.
@@ -98,8 +98,9 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Packs `runs` into tasks of `runs_per_task`, writes `slurm/tasks.json` and the sbatch script;
-/// returns the script's path.
+/// Packs `runs` into tasks of `runs_per_task`, writes the plan `slurm/tasks-<stamp>.json` and the
+/// script `slurm/sweep-<stamp>.sbatch` (one pair per submission: the tasks of an earlier job still
+/// queued keep their own plan); returns the script's path.
 pub fn write_script(
     out: &Path,
     runs: &[&PlannedRun],
@@ -111,12 +112,21 @@ pub fn write_script(
     let logs = slurm_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(CliError::io(&logs))?;
     let out_abs = std::path::absolute(out).map_err(CliError::io(out))?;
+    let shown = out_abs.display().to_string();
+    if shown.chars().any(|c| c.is_whitespace() || c == '%') {
+        return Err(CliError::Usage(format!(
+            "{shown}: the Slurm executor needs a sweep directory whose path has no spaces and no `%` (sbatch reads \
+             them in #SBATCH lines): give another --out"
+        )));
+    }
+    let stamp = format!("{}-{}", crate::run::now(), std::process::id());
+    let plan_path = slurm_dir.join(format!("tasks-{stamp}.json"));
     let per_task = options.runs_per_task.max(1);
     let plan = TaskPlan {
         tasks: runs.chunks(per_task).map(|c| c.iter().map(|r| r.id.clone()).collect()).collect(),
         data_dir: workers.data_dir.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
     };
-    write_json(&slurm_dir.join("tasks.json"), &plan)?;
+    write_json(&plan_path, &plan)?;
     let n = plan.tasks.len();
     let mut array = format!("0-{}", n - 1);
     if let Some(k) = options.max_parallel {
@@ -157,11 +167,12 @@ pub fn write_script(
             .to_string(),
     );
     lines.push(format!(
-        "exec {} task {} \"$SLURM_ARRAY_TASK_ID\"",
+        "exec {} task {} \"$SLURM_ARRAY_TASK_ID\" --plan {}",
         shell_quote(&workers.exe.display().to_string()),
-        shell_quote(&out_abs.display().to_string())
+        shell_quote(&out_abs.display().to_string()),
+        shell_quote(&std::path::absolute(&plan_path).unwrap_or(plan_path.clone()).display().to_string())
     ));
-    let script = slurm_dir.join("sweep.sbatch");
+    let script = slurm_dir.join(format!("sweep-{stamp}.sbatch"));
     std::fs::write(&script, lines.join("\n") + "\n").map_err(CliError::io(&script))?;
     Ok(script)
 }
@@ -231,7 +242,8 @@ fn finished(job: &str, options: &SlurmOptions) -> Option<Vec<(String, String, St
 /// Follows the job until it leaves the queue, printing each task's state changes.
 pub fn follow(job: &str, options: &SlurmOptions) -> Result<()> {
     let mut last: std::collections::BTreeMap<String, String> = Default::default();
-    let poll = Duration::from_secs_f64(options.poll_s.max(0.2));
+    let poll =
+        Duration::from_secs_f64(if options.poll_s.is_finite() { options.poll_s.clamp(0.2, 3600.0) } else { 2.0 });
     loop {
         let now = queued(job, options)?;
         for (task, state) in &now {
@@ -256,14 +268,14 @@ pub fn follow(job: &str, options: &SlurmOptions) -> Result<()> {
     Ok(())
 }
 
-/// `cl task OUT INDEX`: the runs of array task `index`, one after another; the ids of those that
-/// failed.
-pub fn run_task(out: &Path, index: usize) -> Result<Vec<(String, String)>> {
-    let plan: TaskPlan = read_json(&out.join("slurm").join("tasks.json"))?;
+/// `cl task OUT INDEX --plan FILE`: the runs of array task `index` of the plan, one after
+/// another; the ids of those that failed.
+pub fn run_task(out: &Path, index: usize, plan_path: &Path) -> Result<Vec<(String, String)>> {
+    let plan: TaskPlan = read_json(plan_path)?;
     let runs = plan.tasks.get(index).ok_or_else(|| {
         CliError::Usage(format!(
             "task {index}: {} has {} tasks (0..{})",
-            out.join("slurm/tasks.json").display(),
+            plan_path.display(),
             plan.tasks.len(),
             plan.tasks.len()
         ))

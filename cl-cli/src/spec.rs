@@ -231,14 +231,20 @@ impl RunSpec {
     }
 
     /// The run's id: `<benchmark>-<strategy>-seed<seed>-<hash>`, the hash the first 10 hex digits
-    /// of the SHA-256 of the resolved spec without its labels (as canonical JSON: sorted keys,
-    /// every default written out), so that the same run always has the same id and two
-    /// different runs never share one.
+    /// of the SHA-256 of the resolved spec (as canonical JSON: sorted keys, every default written
+    /// out) without what does not change the numbers — its labels, its checkpoint settings and
+    /// the benchmark's `dataset_root` — so that the same run always has the same id and two
+    /// different runs never share one. Stable within a version of `cl`: a new configuration
+    /// field with a default changes the ids.
     pub fn id(&self) -> String {
         let resolved = self.clone().resolved();
         let mut value = resolved.to_value();
         if let Some(map) = value.as_object_mut() {
             map.remove("labels");
+            map.remove("checkpoint");
+            if let Some(serde_json::Value::Object(benchmark)) = map.get_mut("benchmark") {
+                benchmark.remove("dataset_root");
+            }
         }
         let digest = Sha256::digest(serde_json::to_string(&value).expect("JSON values serialise").as_bytes());
         let hash: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
@@ -393,8 +399,32 @@ pub fn spec_from_value(value: serde_json::Value, path: &Path, text: Option<&str>
     check_spec(spec, path, Some(run.to_string()))
 }
 
-/// Adds `config = {}` to the strategy and to plugins written with their name only.
+/// The placeholder of the run's seed: a string `"${seed}"` anywhere in a spec (or a grid)
+/// becomes the run's seed (e.g. GDumb's `config = { mem_size = 500, seed = "${seed}" }`).
+pub const SEED_PLACEHOLDER: &str = "${seed}";
+
+/// Replaces every string [`SEED_PLACEHOLDER`] in `value` by `seed`.
+fn substitute_seed(value: &mut serde_json::Value, seed: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s == SEED_PLACEHOLDER => *value = seed.clone(),
+        Value::Array(items) => items.iter_mut().for_each(|v| substitute_seed(v, seed)),
+        Value::Object(map) => map.values_mut().for_each(|v| substitute_seed(v, seed)),
+        _ => {}
+    }
+}
+
+/// Adds `config = {}` to the strategy and to plugins written with their name only; gives the
+/// model the run's seed when it has none (its initial weights then follow the run's seed);
+/// replaces [`SEED_PLACEHOLDER`] by the run's seed.
 fn normalise(value: &mut serde_json::Value) {
+    let seed = value.get("seed").cloned().unwrap_or(serde_json::Value::from(0));
+    substitute_seed(value, &seed);
+    if let Some(serde_json::Value::Object(model)) = value.get_mut("model")
+        && !model.contains_key("seed")
+    {
+        model.insert("seed".into(), seed.clone());
+    }
     let add_config = |v: &mut serde_json::Value| {
         if let Some(map) = v.as_object_mut()
             && map.contains_key("name")
@@ -411,25 +441,38 @@ fn normalise(value: &mut serde_json::Value) {
     }
 }
 
-/// The line of the key an error is about: the name in backquotes of an unknown field or
-/// variant, else the last named part of the key path, found as a key or a value in `text`.
+/// The line of the key an error is about: the key path followed section by section through
+/// `text` (each part searched from the line of the previous one), ending at the name in
+/// backquotes of an unknown field or variant, else at the path's last part.
 fn locate(text: &str, key: &str, message: &str) -> Option<usize> {
-    let quoted = message.split('`').nth(1).filter(|_| message.contains("unknown"));
-    let last = key.rsplit('.').find(|p| !p.is_empty() && !p.starts_with('[') && *p != "?");
-    let needle = quoted.or(last)?;
-    let patterns = [
-        format!("{needle} ="),
-        format!("{needle}="),
-        format!("\"{needle}\""),
-        format!(".{needle}]"),
-        format!("[{needle}]"),
-    ];
-    text.lines()
-        .position(|l| {
-            let l = l.split('#').next().unwrap_or("");
+    let lines: Vec<&str> = text.lines().map(|l| l.split('#').next().unwrap_or("")).collect();
+    let find = |needle: &str, from: usize| -> Option<usize> {
+        let patterns = [
+            format!("{needle} ="),
+            format!("{needle}="),
+            format!("\"{needle}\""),
+            format!(".{needle}]"),
+            format!("[{needle}]"),
+            format!("[[{needle}]]"),
+        ];
+        (from..lines.len()).find(|&i| {
+            let l = lines[i];
             patterns.iter().any(|p| l.contains(p.as_str())) || l.trim_start().starts_with(&format!("{needle} "))
         })
-        .map(|i| i + 1)
+    };
+    let parts: Vec<&str> = key.split('.').filter(|p| !p.is_empty() && !p.starts_with('[') && *p != "?").collect();
+    let mut at = 0;
+    for part in &parts {
+        if let Some(i) = find(part, at) {
+            at = i;
+        }
+    }
+    let quoted = message.split('`').nth(1).filter(|_| message.contains("unknown"));
+    match quoted {
+        Some(name) => find(name, at).or_else(|| find(name, 0)),
+        None => parts.last().and_then(|last| find(last, at).or_else(|| find(last, 0))),
+    }
+    .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -524,6 +567,10 @@ train_mb_size = 128
 
         let err = parse(&format!("device = \"cuda:x\"\n{SPEC}")).unwrap_err().to_string();
         assert!(err.contains("cuda:x"), "{err}");
+
+        // A key inside a section is found in that section, not at a same-named key above.
+        let err = parse(&format!("{SPEC}[labels]\nseed = 3\n")).unwrap_err().to_string();
+        assert!(err.contains("key `labels.seed`") && err.contains("line 18"), "{err}");
 
         let err = parse("seed = [").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");

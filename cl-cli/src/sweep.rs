@@ -152,32 +152,29 @@ impl Workers {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        let status = command.status().map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
+        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
+        let pid = child.id();
+        let status = child.wait().map_err(|e| format!("waiting for {}: {e}", self.exe.display()))?;
         let seconds = start.elapsed().as_secs_f64();
         if status.success() {
             return Ok(seconds);
         }
-        let recorded = read_status(&dir).filter(|s| s.state == RunState::Failed).and_then(|s| s.error);
+        // What the child recorded, if it got as far as recording (its pid in status.json):
+        // another process's status (a run directory in use) is left alone.
+        let recorded = read_status(&dir).filter(|s| s.pid == pid);
         let reason = match recorded {
-            Some(error) => error,
-            None => {
-                // Killed or aborted before it could record anything: record it here.
+            Some(s) if s.state == RunState::Failed => s.error.unwrap_or_else(|| format!("ended with {status}")),
+            Some(mut s) => {
+                // Killed or aborted while running: record it here.
                 let reason =
                     format!("the run process ended with {status}; the end of run.log:\n{}", tail(&log_path, 10));
-                let mut status = read_status(&dir).unwrap_or(crate::run::RunStatus {
-                    state: RunState::Failed,
-                    error: None,
-                    attempts: 1,
-                    host: None,
-                    pid: 0,
-                    updated: 0,
-                });
-                status.state = RunState::Failed;
-                status.error = Some(reason.clone());
-                status.updated = crate::run::now();
-                let _ = write_json(&dir.join("status.json"), &status);
+                s.state = RunState::Failed;
+                s.error = Some(reason.clone());
+                s.updated = crate::run::now();
+                let _ = write_json(&dir.join("status.json"), &s);
                 reason
             }
+            None => format!("the run process ended with {status} before it started the run: {}", tail(&log_path, 3)),
         };
         Err(reason)
     }
@@ -270,19 +267,6 @@ pub fn run_local(
         runs: runs_times,
     };
     (failed.into_inner().unwrap(), timing)
-}
-
-/// The ids of the runs of `out` that failed (their `status.json` says so and they have no
-/// results).
-pub fn failed_runs(grid: &Grid, out: &Path) -> Vec<String> {
-    grid.runs
-        .iter()
-        .filter(|r| {
-            let dir = run_dir(out, &r.id);
-            completed_results(&dir).is_none() && read_status(&dir).is_some_and(|s| s.state == RunState::Failed)
-        })
-        .map(|r| r.id.clone())
-        .collect()
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ fn a_run_writes_its_directory_and_a_rerun_finds_it_complete() {
     let resolved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("spec.json")).unwrap()).unwrap();
     assert_eq!(resolved["benchmark"]["seed"], 1);
+    // The model's initial weights follow the run's seed unless the spec gives the model one.
+    assert_eq!(resolved["model"]["seed"], 1);
     assert_eq!(resolved["checkpoint"]["keep_last"], 2);
 
     // Again: nothing runs.
@@ -50,12 +52,32 @@ fn a_run_writes_its_directory_and_a_rerun_finds_it_complete() {
     let other = run_in(dir.path(), &args);
     assert_eq!(other.status.code(), Some(2), "{}", text(&other));
     assert!(text(&other).contains("train_epochs") && text(&other).contains("--restart"), "{}", text(&other));
+    // A directory that is not a run directory is never written into, --restart or not.
+    std::fs::create_dir(dir.path().join("mine")).unwrap();
+    write(&dir.path().join("mine"), "notes.txt", "my notes");
+    for extra in [&[][..], &["--restart"][..]] {
+        let base = ["run", "naive.toml", "--run-dir", "mine", "--data-dir", data.to_str().unwrap()];
+        let refused = run_in(dir.path(), &[&base[..], extra].concat());
+        assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+        assert!(text(&refused).contains("not a run directory"), "{}", text(&refused));
+    }
+    assert!(dir.path().join("mine/notes.txt").exists());
     // --restart starts it over.
     let restarted = run_in(dir.path(), &[&args[..], &["--restart"]].concat());
     assert!(restarted.status.success(), "{}", text(&restarted));
     let resolved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("spec.json")).unwrap()).unwrap();
     assert_eq!(resolved["protocol"]["train_epochs"], 2);
+
+    // Labels do not make another run: a relabelled spec finds the run complete, with its new labels.
+    let relabelled =
+        small_spec("name = \"naive\"", 2).replace("seed = 1\n", "seed = 1\nlabels = { strategy = \"Fine-tuning\" }\n");
+    std::fs::write(&spec, relabelled).unwrap();
+    let again = run_in(dir.path(), &args);
+    assert!(again.status.success() && text(&again).contains("already complete"), "{}", text(&again));
+    let resolved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("spec.json")).unwrap()).unwrap();
+    assert_eq!(resolved["labels"]["strategy"], "Fine-tuning");
 }
 
 #[test]
@@ -82,7 +104,13 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_same_result() {
         assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint written");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // A second process on the same run directory is refused while the first runs.
+    let second = run_in(dir.path(), &[&args[..], &["killed"]].concat());
     let finished_before_kill = child.try_wait().unwrap().is_some();
+    if !finished_before_kill {
+        assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+        assert!(text(&second).contains("being run by another process"), "{}", text(&second));
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     let resumed = run_in(dir.path(), &[&args[..], &["killed"]].concat());
@@ -279,6 +307,9 @@ fn a_missing_or_unreachable_slurm_says_what_is_wrong_and_how_to_fix_it() {
     let message = text(&output);
     assert!(message.contains("Unable to contact slurm controller") && message.contains("slurmctld"), "{message}");
     // The script was written for inspection.
-    let script = std::fs::read_to_string(dir.path().join("sweeps/grid/slurm/sweep.sbatch")).unwrap();
-    assert!(script.contains("#SBATCH --array=0-3") && script.contains(" task "), "{script}");
+    let script = sbatch_script(&dir.path().join("sweeps/grid"));
+    assert!(
+        script.contains("#SBATCH --array=0-3") && script.contains(" task ") && script.contains("--plan"),
+        "{script}"
+    );
 }

@@ -86,7 +86,7 @@ fn a_slurm_sweep_gives_the_local_executors_numbers_bit_for_bit() {
     assert!(slurm.status.success(), "{printed}");
     assert!(printed.contains("submitted") && printed.contains("Slurm job"), "{printed}");
     let out = dir.path().join("slurm");
-    let script = std::fs::read_to_string(out.join("slurm/sweep.sbatch")).unwrap();
+    let script = sbatch_script(&out);
     assert!(script.contains("#SBATCH --array=0-3%2") && script.contains("#SBATCH --requeue"), "{script}");
     assert_eq!(std::fs::read_dir(out.join("slurm/logs")).unwrap().count(), 4, "one log per array task");
 

@@ -110,3 +110,14 @@ pub fn aggregate_numbers(out: &Path) -> serde_json::Value {
     }
     value["groups"].clone()
 }
+
+/// The sbatch script a Slurm sweep wrote into `out` (the newest, if several).
+pub fn sbatch_script(out: &Path) -> String {
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(out.join("slurm"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sbatch"))
+        .collect();
+    scripts.sort();
+    std::fs::read_to_string(scripts.last().expect("an sbatch script")).unwrap()
+}
