@@ -29,5 +29,12 @@ fn main() {
             println!("cargo:rerun-if-changed={}", full.display());
         }
     }
+    // Sources of every crate the binary is built from: an edit makes the commit `-dirty`.
+    for dir in ["src", "cl-core/src", "cl-benchmarks/src", "cl-strategies/src", "cl-plugins/src", "cl-metrics/src"]
+        .into_iter()
+        .chain(["cl-models/src", "cl-report/src", "cl-cli/src", "Cargo.toml", "Cargo.lock"])
+    {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }
