@@ -48,7 +48,7 @@ fn in_queue(job: &str) -> bool {
 }
 
 #[test]
-fn a_slurm_sweep_gives_the_local_executors_numbers_bit_for_bit() {
+fn a_slurm_sweep_in_packs_of_two_runs_gives_the_local_executors_numbers_bit_for_bit() {
     if !slurm_available() {
         return;
     }
@@ -74,6 +74,8 @@ fn a_slurm_sweep_gives_the_local_executors_numbers_bit_for_bit() {
             "slurm",
             "--max-parallel",
             "2",
+            "--runs-per-task",
+            "2",
             "--cpus-per-task",
             "1",
             "--poll",
@@ -87,8 +89,9 @@ fn a_slurm_sweep_gives_the_local_executors_numbers_bit_for_bit() {
     assert!(printed.contains("submitted") && printed.contains("Slurm job"), "{printed}");
     let out = dir.path().join("slurm");
     let script = sbatch_script(&out);
-    assert!(script.contains("#SBATCH --array=0-3%2") && script.contains("#SBATCH --requeue"), "{script}");
-    assert_eq!(std::fs::read_dir(out.join("slurm/logs")).unwrap().count(), 4, "one log per array task");
+    // Two array tasks of two runs each, both at once.
+    assert!(script.contains("#SBATCH --array=0-1%2") && script.contains("#SBATCH --requeue"), "{script}");
+    assert_eq!(std::fs::read_dir(out.join("slurm/logs")).unwrap().count(), 2, "one log per array task");
 
     assert_eq!(matrices(&out).len(), 4);
     assert_eq!(matrices(&out), matrices(&dir.path().join("local")));
