@@ -126,8 +126,8 @@ pub mod prelude {
     pub use cl_core::data::{ClassificationDataset, MiniBatch};
     pub use cl_core::evaluation::{AccuracyMatrix, EvaluationPlugin, Granularity, MetricName, Phase};
     pub use cl_core::{
-        Benchmark, Callback, ClError, Experience, MetricResults, Model, OptimizerSpec, PeriodicEval, Plugin, Result,
-        StatePart, Strategy, StrategyBuilder, StrategyState, Stream, TemplateSteps, TrainingConfig,
+        Benchmark, Callback, ClError, Experience, MetricResults, Model, NonFiniteLoss, OptimizerSpec, PeriodicEval,
+        Plugin, Result, StatePart, Strategy, StrategyBuilder, StrategyState, Stream, TemplateSteps, TrainingConfig,
     };
     pub use cl_metrics::{
         CsvLogger, EvaluationConfig, InteractiveLogger, JsonLinesLogger, TensorBoardLogger, TextLogger, all_metrics,

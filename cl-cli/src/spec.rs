@@ -29,7 +29,7 @@ use std::path::Path;
 
 use cl::benchmarks::BenchmarkConfig;
 use cl::core::config::{Validate, rule};
-use cl::core::{OptimizerSpec, PeriodicEval, TrainingConfig};
+use cl::core::{NonFiniteLoss, OptimizerSpec, PeriodicEval, TrainingConfig};
 use cl::device::DeviceChoice;
 use cl::metrics::EvaluationConfig;
 use cl::models::ModelConfig;
@@ -110,6 +110,9 @@ pub struct ProtocolConfig {
     /// The streams evaluated after each experience (default `["test"]`; `test` is always
     /// evaluated).
     pub eval_streams: Vec<EvalStream>,
+    /// What a NaN or infinite training loss does: `error` (default: the run fails naming where),
+    /// `skip_batch`, `stop_experience` or `ignore` (Avalanche's behaviour).
+    pub non_finite_loss: NonFiniteLoss,
 }
 
 impl Default for ProtocolConfig {
@@ -122,6 +125,7 @@ impl Default for ProtocolConfig {
             periodic_eval: t.periodic_eval,
             reset_optimizer_state: t.reset_optimizer_state,
             eval_streams: vec![EvalStream::Test],
+            non_finite_loss: t.non_finite_loss,
         }
     }
 }
@@ -135,6 +139,7 @@ impl ProtocolConfig {
             .with_periodic_eval(self.periodic_eval)
             .with_seed(seed)
             .with_reset_optimizer_state(self.reset_optimizer_state)
+            .with_non_finite_loss(self.non_finite_loss)
             .with_eval_mb_size_opt(self.eval_mb_size)
     }
 }

@@ -44,6 +44,25 @@ pub enum ClError {
         /// The `StatePart` variant to declare.
         variant: &'static str,
     },
+    /// A training loss that is NaN or infinite (with [`NonFiniteLoss::Error`](crate::NonFiniteLoss),
+    /// the default): the model diverged.
+    #[error(
+        "the training loss is {loss} at experience {experience}, epoch {epoch}, iteration {iteration} (learning rate \
+         {lr}): the model diverged. Lower the learning rate or the regularisation strength (λ); or set \
+         TrainingConfig::non_finite_loss to skip_batch, stop_experience or ignore"
+    )]
+    NonFiniteLoss {
+        /// The loss value (NaN or ±inf).
+        loss: f64,
+        /// The training experience (`current_experience`).
+        experience: usize,
+        /// The epoch within the experience (from 0).
+        epoch: u64,
+        /// The iteration within the epoch (from 0).
+        iteration: u64,
+        /// The learning rate of the iteration.
+        lr: f64,
+    },
     /// A learning rate that is not a finite number `>= 0` (from a scheduler or a plugin).
     #[error("learning rate {lr} rejected (from {origin}): it must be a finite number >= 0")]
     InvalidLearningRate {

@@ -34,8 +34,9 @@ pub use optim::{AdamSpec, AdamWSpec, OptimizerSpec, SgdSpec};
 pub use scenario::{Benchmark, Experience, Stream};
 pub use strategy::steps::defaults as step_defaults;
 pub use strategy::{
-    AsExperiences, DefaultSteps, Evaluator, NoMetrics, PartSet, PeriodicEval, PevalMode, Plugin, Settings, StatePart,
-    Strategy, StrategyBuilder, StrategyState, TemplateSteps, TrainingConfig, derive_seed, dispatch, metric_context,
+    AsExperiences, DefaultSteps, Evaluator, NoMetrics, NonFiniteLoss, PartSet, PeriodicEval, PevalMode, Plugin,
+    Settings, StatePart, Strategy, StrategyBuilder, StrategyState, TemplateSteps, TrainingConfig, derive_seed,
+    dispatch, metric_context,
 };
 
 /// Re-export of the Burn version this crate is built against.

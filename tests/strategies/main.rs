@@ -11,6 +11,7 @@ mod api;
 mod callback_order;
 mod checkpoint;
 mod determinism;
+mod divergence;
 mod dynamic_models;
 mod gem_cwr;
 mod learning;

@@ -428,7 +428,9 @@ impl TopkAccuracy {
         let columns = Tensor::<1, Int>::arange(0..c as i64, (&y.device(), y.dtype())).reshape([1, c]).expand([n, c]);
         let lower_index = columns.lower(y.expand([n, c])).int();
         let above = diff.clone().greater_elem(0.0).int() + diff.equal_elem(0.0).int() * lower_index;
-        let hits = above.sum_dim(1).reshape([n]).lower_elem(self.k as i64).int();
+        // A row with a NaN or infinite logit is never a hit (NaN compares as neither above nor
+        // equal, which would rank the true class first).
+        let hits = above.sum_dim(1).reshape([n]).lower_elem(self.k as i64).int() * super::accumulator::finite_rows(out);
         Some(if out_of_range { hits * batch.y.clone().lower_elem(c as i64).int() } else { hits })
     }
 

@@ -170,14 +170,15 @@ impl<'a> MetricContext<'a> {
         MetricName { experience: self.experience_id(), ..self.task_name(metric) }
     }
 
-    /// Per-sample top-1 hits (`argmax(logits) == y` as 0/1) of the current batch, on the device,
+    /// Per-sample top-1 hits (`argmax(logits) == y` as 0/1, never on a row with a NaN or infinite
+    /// logit) of the current batch, on the device,
     /// computed once per callback and shared by all metrics; `None` without batch or output.
     pub fn hits(&self) -> Option<Tensor<1, Int>> {
         self.hits
             .get_or_init(|| {
                 let (batch, out) = (self.batch?, self.output?);
                 let n = batch.len();
-                (n > 0).then(|| out.clone().detach().argmax(1).reshape([n]).equal(batch.y.clone()).int())
+                (n > 0).then(|| super::accumulator::top1_hits(out, &batch.y))
             })
             .clone()
     }

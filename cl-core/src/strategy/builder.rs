@@ -8,7 +8,7 @@ use super::contract::{PartSet, StatePart};
 use super::evaluator::Evaluator;
 use super::plugin::Plugin;
 use super::resume::ResumeFrom;
-use super::settings::{PeriodicEval, Settings, TrainingConfig};
+use super::settings::{NonFiniteLoss, PeriodicEval, Settings, TrainingConfig};
 use super::state::StrategyState;
 use super::steps::{DefaultSteps, TemplateSteps};
 use super::template::Strategy;
@@ -125,6 +125,12 @@ impl<M: Model> StrategyBuilder<M> {
     /// Seed of data order, dropout and other randomness of the loop and its plugins.
     pub fn seed(mut self, seed: u64) -> Self {
         self.config.seed = seed;
+        self
+    }
+
+    /// What a NaN or infinite training loss does (default: [`NonFiniteLoss::Error`]).
+    pub fn non_finite_loss(mut self, policy: NonFiniteLoss) -> Self {
+        self.config.non_finite_loss = policy;
         self
     }
 

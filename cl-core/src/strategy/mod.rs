@@ -22,7 +22,7 @@ pub use builder::StrategyBuilder;
 pub use contract::{PartSet, StatePart};
 pub use evaluator::{Evaluator, NoMetrics, metric_context};
 pub use plugin::{Plugin, dispatch};
-pub use settings::{PeriodicEval, PevalMode, Settings, TrainingConfig, derive_seed};
+pub use settings::{NonFiniteLoss, PeriodicEval, PevalMode, Settings, TrainingConfig, derive_seed};
 pub use state::StrategyState;
 pub use steps::{DefaultSteps, TemplateSteps};
 pub use template::{AsExperiences, Strategy};

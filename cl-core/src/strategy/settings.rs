@@ -23,6 +23,24 @@ pub enum PevalMode {
     Iteration,
 }
 
+/// What the loop does when a training iteration's loss (the criterion plus every plugin's
+/// penalty, read before the backward pass) is NaN or infinite — the model has diverged, or is
+/// about to. Not in Avalanche, which trains on and reports NaN metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NonFiniteLoss {
+    /// Stop with [`ClError::NonFiniteLoss`](crate::ClError::NonFiniteLoss) naming the experience,
+    /// epoch and iteration (the default): a diverged run is an error, not a result.
+    #[default]
+    Error,
+    /// Skip the batch: no backward pass, no update (a warning per skipped batch).
+    SkipBatch,
+    /// Stop training the current experience (a warning); the next `train` call goes on.
+    StopExperience,
+    /// Train on (Avalanche's behaviour): NaN spreads into the weights.
+    Ignore,
+}
+
 /// Periodic evaluation during `train_with_eval` (Avalanche's `eval_every` and `peval_mode`,
 /// whose values -1, 0 and k > 0 are the three variants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -84,6 +102,8 @@ pub struct TrainingConfig {
     /// Whether the optimizer state (momentum, Adam moments) is reset before each experience.
     /// Default `false`, as Avalanche ≥ 0.4: the state is created once and kept.
     pub reset_optimizer_state: bool,
+    /// What a NaN or infinite training loss does (default: an error).
+    pub non_finite_loss: NonFiniteLoss,
 }
 
 impl Default for TrainingConfig {
@@ -95,6 +115,7 @@ impl Default for TrainingConfig {
             periodic_eval: PeriodicEval::Never,
             seed: 0,
             reset_optimizer_state: false,
+            non_finite_loss: NonFiniteLoss::Error,
         }
     }
 }
@@ -139,6 +160,12 @@ impl TrainingConfig {
     /// Sets whether the optimizer state is reset before each experience.
     pub fn with_reset_optimizer_state(mut self, reset: bool) -> Self {
         self.reset_optimizer_state = reset;
+        self
+    }
+
+    /// Sets what a NaN or infinite training loss does.
+    pub fn with_non_finite_loss(mut self, policy: NonFiniteLoss) -> Self {
+        self.non_finite_loss = policy;
         self
     }
 
@@ -229,6 +256,11 @@ impl Settings {
     /// The strategy's seed.
     pub fn seed(&self) -> u64 {
         self.config.seed
+    }
+
+    /// What a NaN or infinite training loss does.
+    pub fn non_finite_loss(&self) -> NonFiniteLoss {
+        self.config.non_finite_loss
     }
 
     /// Whether `make_optimizer` resets the optimizer state before each experience.

@@ -5,7 +5,7 @@ use std::any::Any;
 use super::builder::StrategyBuilder;
 use super::evaluator::Evaluator;
 use super::plugin::{Plugin, dispatch};
-use super::settings::{PeriodicEval, PevalMode};
+use super::settings::{NonFiniteLoss, PeriodicEval, PevalMode};
 use super::state::StrategyState;
 use super::steps::TemplateSteps;
 use crate::callback::{Callback, MetricResults};
@@ -496,6 +496,20 @@ impl<M: Model> Strategy<M> {
             let loss = self.steps.criterion(&mut self.state)?;
             self.state.add_loss(loss)?;
             self.fire(Callback::BeforeBackward)?;
+            if !self.loss_is_usable()? {
+                match self.state.settings().non_finite_loss() {
+                    NonFiniteLoss::SkipBatch => {
+                        self.state.loss = None;
+                        continue;
+                    }
+                    _ => {
+                        // StopExperience: no update from this batch, and no further epoch.
+                        self.state.loss = None;
+                        self.state.stop_requested = true;
+                        break;
+                    }
+                }
+            }
             self.steps.backward(&mut self.state)?;
             self.fire(Callback::AfterBackward)?;
             self.fire(Callback::BeforeUpdate)?;
@@ -504,6 +518,43 @@ impl<M: Model> Strategy<M> {
             self.fire(Callback::AfterTrainingIteration)?;
         }
         Ok(())
+    }
+
+    /// Whether the iteration's loss (criterion + penalties) may be back-propagated: `true` when it
+    /// is finite or the policy is [`NonFiniteLoss::Ignore`]; `false` (with a warning) when the
+    /// policy skips the batch or stops the experience; [`ClError::NonFiniteLoss`] by default.
+    /// One scalar read per iteration (the Loss metrics read it too).
+    fn loss_is_usable(&mut self) -> Result<bool> {
+        let policy = self.state.settings().non_finite_loss();
+        if policy == NonFiniteLoss::Ignore {
+            return Ok(true);
+        }
+        let Some(loss) = &self.state.loss else { return Ok(true) };
+        let value = f64::from(loss.clone().detach().into_scalar::<f32>());
+        if value.is_finite() {
+            return Ok(true);
+        }
+        let clock = self.state.clock();
+        let (epoch, iteration) = (clock.train_exp_epochs, clock.train_epoch_iterations);
+        let experience = self.state.current_experience().map(|e| e.current_experience).unwrap_or(0);
+        let lr = self.state.lr();
+        match policy {
+            NonFiniteLoss::Error => Err(ClError::NonFiniteLoss { loss: value, experience, epoch, iteration, lr }),
+            NonFiniteLoss::SkipBatch => {
+                tracing::warn!(
+                    "training loss {value} at experience {experience}, epoch {epoch}, iteration {iteration}: batch \
+                     skipped (non_finite_loss = skip_batch)"
+                );
+                Ok(false)
+            }
+            _ => {
+                tracing::warn!(
+                    "training loss {value} at experience {experience}, epoch {epoch}, iteration {iteration}: training \
+                     of this experience stopped (non_finite_loss = stop_experience)"
+                );
+                Ok(false)
+            }
+        }
     }
 
     fn save_train_state(&mut self) -> SavedTrainState {
