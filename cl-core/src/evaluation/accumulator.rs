@@ -287,6 +287,20 @@ impl TaskCounts {
     }
 }
 
+/// Rows of `logits` whose every value is finite, as 0/1 per sample: a NaN or infinite output is
+/// never a hit (an argmax over NaN would pick class 0 and count a diverged model as right on
+/// class 0).
+pub fn finite_rows(logits: &Tensor<2>) -> Tensor<1, Int> {
+    let n = logits.dims()[0];
+    logits.clone().detach().is_finite().all_dim(1).reshape([n]).int()
+}
+
+/// Per-sample top-1 hits (0/1): `argmax(logits) == y` on rows whose logits are all finite.
+pub fn top1_hits(logits: &Tensor<2>, y: &Tensor<1, Int>) -> Tensor<1, Int> {
+    let n = logits.dims()[0];
+    logits.clone().detach().argmax(1).reshape([n]).equal(y.clone()).int() * finite_rows(logits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,18 +350,4 @@ mod tests {
         assert!(sums.read().is_empty());
         assert!(sums.read_pooled().is_none());
     }
-}
-
-/// Rows of `logits` whose every value is finite, as 0/1 per sample: a NaN or infinite output is
-/// never a hit (an argmax over NaN would pick class 0 and count a diverged model as right on
-/// class 0).
-pub fn finite_rows(logits: &Tensor<2>) -> Tensor<1, Int> {
-    let n = logits.dims()[0];
-    logits.clone().detach().is_finite().all_dim(1).reshape([n]).int()
-}
-
-/// Per-sample top-1 hits (0/1): `argmax(logits) == y` on rows whose logits are all finite.
-pub fn top1_hits(logits: &Tensor<2>, y: &Tensor<1, Int>) -> Tensor<1, Int> {
-    let n = logits.dims()[0];
-    logits.clone().detach().argmax(1).reshape([n]).equal(y.clone()).int() * finite_rows(logits)
 }
