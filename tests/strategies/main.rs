@@ -8,6 +8,7 @@
 mod common;
 
 mod api;
+mod bad_inputs;
 mod callback_order;
 mod checkpoint;
 mod determinism;

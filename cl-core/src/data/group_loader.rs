@@ -79,7 +79,7 @@ impl GroupSampler {
             self.restart(shuffle);
         }
         let start = self.pos;
-        let end = (start + self.batch_size).min(self.order.len());
+        let end = start.saturating_add(self.batch_size).min(self.order.len());
         self.pos = end;
         self.batches_done += 1;
         Some(start..end)
@@ -132,7 +132,10 @@ impl MultiGroupSampler {
             let max = samplers.iter().map(|s| s.num_batches).max().unwrap_or(0);
             samplers.iter().position(|s| s.num_batches == max).unwrap_or(0)
         });
-        let capacity = batch_sizes.iter().sum();
+        // Each group gives at most its size per batch: a batch size larger than the data (even
+        // usize::MAX) reserves no more than the data.
+        let capacity =
+            groups.iter().zip(batch_sizes).map(|(g, &bs)| bs.min(g.len())).fold(0usize, usize::saturating_add);
         Ok(Self {
             dataset,
             groups: samplers,

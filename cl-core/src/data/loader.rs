@@ -110,7 +110,8 @@ impl ClassificationDataLoader {
             order: (0..n).collect(),
             pos: 0,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
-            batch_indices: Vec::with_capacity(config.batch_size),
+            // A batch size larger than the data gives one batch: reserve no more than the data.
+            batch_indices: Vec::with_capacity(config.batch_size.min(n)),
         })
     }
 
@@ -142,7 +143,7 @@ impl DataLoader for ClassificationDataLoader {
         if self.pos >= end {
             return None;
         }
-        let stop = (self.pos + self.config.batch_size).min(end);
+        let stop = self.pos.saturating_add(self.config.batch_size).min(end);
         self.batch_indices.clear();
         self.batch_indices.extend_from_slice(&self.order[self.pos..stop]);
         self.pos = stop;
@@ -153,6 +154,19 @@ impl DataLoader for ClassificationDataLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_larger_than_the_data_is_one_batch_without_a_huge_allocation() {
+        for batch_size in [1 << 36, usize::MAX] {
+            let mut l = loader(10, DataLoaderConfig::default().with_batch_size(batch_size).with_shuffle(true));
+            assert_eq!(l.num_batches(), 1);
+            l.start_epoch();
+            let device = burn::tensor::Device::default();
+            let batch = l.next_batch(&device).unwrap().unwrap();
+            assert_eq!(batch.len(), 10);
+            assert!(l.next_batch(&device).is_none());
+        }
+    }
 
     fn loader(n: usize, config: DataLoaderConfig) -> ClassificationDataLoader {
         let ds = ClassificationDataset::from_f32((0..n).map(|i| i as f32).collect(), vec![1], vec![0; n]).unwrap();
