@@ -41,6 +41,20 @@ fn split(kind: MnistKind, mean_std: (f32, f32), config: &SplitMnistConfig) -> Re
     split_classes(&probe, &probe, &nc, "SplitConfig")?;
     let arrays = mnist_files::load(kind, config.dataset_root.as_deref())?;
     let (train, test) = mnist_datasets(arrays, mean_std)?;
+    // The files must hold the ten classes: a subset would quietly make a smaller benchmark.
+    let present: std::collections::BTreeSet<u32> = train.targets().iter().copied().collect();
+    if present.len() != 10 {
+        let missing: Vec<u32> = (0..10).filter(|c| !present.contains(c)).collect();
+        return Err(cl_core::ClError::config(
+            "dataset_root",
+            format!(
+                "the {kind:?} training files hold {} of the 10 classes (missing {missing:?}): they are not the full \
+                 data set; give the directory of the complete files",
+                present.len()
+            ),
+        )
+        .into());
+    }
     Ok(split_classes(&train, &test, &nc, "SplitConfig")?)
 }
 

@@ -314,6 +314,23 @@ pub(crate) fn split_classes(
     if classes.is_empty() {
         return Err(ClError::config("train", "the training dataset is empty"));
     }
+    if test.is_empty() {
+        return Err(ClError::config(
+            "test",
+            "the test dataset is empty: every experience would have an empty test experience (give test samples of \
+             every class)",
+        ));
+    }
+    if train.sample_shape() != test.sample_shape() {
+        return Err(ClError::config(
+            "test",
+            format!(
+                "test samples have shape {:?} but training samples {:?}: give train and test sets of the same kind",
+                test.sample_shape(),
+                train.sample_shape()
+            ),
+        ));
+    }
     let test_classes: BTreeSet<u32> = test_targets.iter().copied().collect();
     if let Some(c) = test_classes.iter().find(|c| classes.binary_search(c).is_err()) {
         return Err(ClError::config("test", format!("test class {c} does not occur in the training data")));
@@ -333,6 +350,20 @@ pub(crate) fn split_classes(
     for &k in &counts {
         groups.push(order[start..start + k].to_vec());
         start += k;
+    }
+    // Every experience needs test samples of each of its classes: an absent class would make an
+    // empty (or partial) test experience that evaluates to nothing.
+    for (e, group) in groups.iter().enumerate() {
+        let missing: Vec<u32> = group.iter().copied().filter(|c| !test_classes.contains(c)).collect();
+        if !missing.is_empty() {
+            return Err(ClError::config(
+                "test",
+                format!(
+                    "the test set has no sample of class(es) {missing:?} of experience {e}: give a test set with \
+                     every training class (or leave these classes out of the training set)"
+                ),
+            ));
+        }
     }
     let mut mapping: Vec<u32> = (0..=max_class as u32).collect();
     match config.class_ids {

@@ -243,6 +243,17 @@ pub fn benchmark_with_validation_stream(
     let (mut train_exps, mut valid_exps): (Vec<Experience>, Vec<Experience>) = (Vec::new(), Vec::new());
     for (e, exp) in benchmark.train_stream.iter().enumerate() {
         let (train_idx, valid_idx) = split_one(&exp.dataset, size, config.class_balanced, config.shuffle, &mut rng);
+        if valid_idx.is_empty() || train_idx.is_empty() {
+            let which = if valid_idx.is_empty() { "validation" } else { "training" };
+            return Err(ClError::config(
+                "validation_size",
+                format!(
+                    "{size:?} of experience {e} ({} samples) leaves an empty {which} experience: use a larger fraction \
+                     or count (at least one sample of each), or a smaller one",
+                    exp.dataset.len()
+                ),
+            ));
+        }
         train_exps.push(Experience::new(e, exp.dataset.subset(&train_idx)?, train_name, exp.n_classes));
         valid_exps.push(Experience::new(e, exp.dataset.subset(&valid_idx)?, "valid", exp.n_classes));
     }
@@ -296,7 +307,14 @@ mod tests {
                 prop_assert!(r.is_err());
                 return Ok(());
             }
+            // A fraction that rounds to no sample in some experience is an error, not an empty
+            // validation experience.
+            if let Err(e) = &r {
+                prop_assert!(!use_count && e.to_string().contains("leaves an empty validation experience"), "{e}");
+                return Ok(());
+            }
             let v = r.unwrap();
+            prop_assert!(v.valid_stream.iter().all(|e| !e.dataset.is_empty()));
             prop_assert_eq!(v.valid_stream.len(), b.n_experiences());
             prop_assert_eq!(v.valid_stream.name(), "valid");
             for (e, orig) in b.train_stream.iter().enumerate() {
