@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 use crate::data_error::DataError;
 
@@ -69,11 +69,10 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, DataError> {
 /// Decompresses (if gzip) and parses, reusing `raw`'s allocation when not compressed.
 fn parse_owned(raw: Vec<u8>, path: Option<&Path>) -> Result<IdxArray, DataError> {
     let path_buf = || path.map(Path::to_path_buf);
-    let bytes = if raw.starts_with(&GZIP_MAGIC) {
-        gunzip(&raw).map_err(|source| DataError::Gzip { path: path_buf(), source })?
-    } else {
-        raw
-    };
+    if raw.starts_with(&GZIP_MAGIC) {
+        return parse_gzip(&raw, path);
+    }
+    let bytes = raw;
     let (dims, header_len, data_len) = parse_header(&bytes, path_buf)?;
     let actual = bytes.len() - header_len;
     if actual < data_len {
@@ -115,17 +114,68 @@ fn parse_header(bytes: &[u8], path: impl Fn() -> Option<PathBuf>) -> Result<(Vec
     Ok((dims, header_len, data_len))
 }
 
-/// Decompresses a (possibly multi-member) gzip stream.
-fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    // The gzip trailer holds the uncompressed size modulo 2^32: a capacity hint
-    // only (capped, so a corrupt trailer cannot request a huge allocation).
-    let hint = match raw.len() {
-        n if n >= 18 => u32::from_le_bytes([raw[n - 4], raw[n - 3], raw[n - 2], raw[n - 1]]) as usize,
-        _ => 0,
-    };
-    let mut out = Vec::with_capacity(hint.min(256 << 20));
-    MultiGzDecoder::new(raw).read_to_end(&mut out)?;
-    Ok(out)
+/// Decompresses and parses a gzip IDX file with memory bounded by what it holds: the header is
+/// read first, then at most the declared data size + 1 byte (to detect trailing data, whose
+/// length is then counted without keeping it); nothing is allocated from the gzip trailer or the
+/// declared size, so a small corrupt file cannot make the reader allocate gigabytes.
+fn parse_gzip(raw: &[u8], path: Option<&Path>) -> Result<IdxArray, DataError> {
+    let path_buf = || path.map(Path::to_path_buf);
+    let gz = |source| DataError::Gzip { path: path_buf(), source };
+    let mut reader = GzMembers::new(raw);
+    let mut header = Vec::with_capacity(4);
+    (&mut reader).take(4).read_to_end(&mut header).map_err(gz)?;
+    if header.len() == 4 {
+        let ndims = u64::from(header[3]);
+        (&mut reader).take(4 * ndims).read_to_end(&mut header).map_err(gz)?;
+    }
+    let (dims, _, data_len) = parse_header(&header, path_buf)?;
+    let mut data = Vec::new();
+    (&mut reader).take(data_len as u64 + 1).read_to_end(&mut data).map_err(gz)?;
+    if data.len() < data_len {
+        return Err(DataError::Truncated { path: path_buf(), what: "data", expected: data_len, actual: data.len() });
+    }
+    if data.len() > data_len {
+        let rest = std::io::copy(&mut reader, &mut std::io::sink()).map_err(gz)?;
+        let actual = data_len + 1 + rest as usize;
+        return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual });
+    }
+    Ok(IdxArray { dims, data })
+}
+
+/// The decompressed bytes of the gzip members of `raw`, one after another; zero bytes after the
+/// last member (the padding tar and tape tools leave, which gzip(1) accepts) end the stream.
+struct GzMembers<'a> {
+    current: Option<GzDecoder<&'a [u8]>>,
+}
+
+impl<'a> GzMembers<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        Self { current: Some(GzDecoder::new(raw)) }
+    }
+}
+
+impl Read for GzMembers<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(decoder) = self.current.as_mut() else { return Ok(0) };
+            let n = decoder.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: what follows is another member, zero padding, or garbage.
+            let rest = self.current.take().map(GzDecoder::into_inner).unwrap_or_default();
+            if rest.iter().all(|&b| b == 0) {
+                return Ok(0);
+            }
+            if !rest.starts_with(&GZIP_MAGIC) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} bytes after the gzip stream that are neither a gzip member nor zero padding", rest.len()),
+                ));
+            }
+            self.current = Some(GzDecoder::new(rest));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +331,43 @@ mod tests {
         std::fs::write(&p, &gz[..gz.len() / 2]).unwrap();
         let err = read_idx(&p).unwrap_err();
         assert!(matches!(&err, DataError::Gzip { path: Some(q), .. } if q == &p), "{err:?}");
+    }
+
+    #[test]
+    fn gzip_memory_is_bounded_by_what_the_file_holds() {
+        // A header declaring 4 GiB of data in a tiny file: a truncation error, no 4 GiB allocation.
+        let gz = gzip(&idx_bytes(&[65536, 65536], &[1, 2, 3]));
+        assert!(gz.len() < 100);
+        match parse_idx(&gz) {
+            Err(DataError::Truncated { expected, actual: 3, .. }) => assert_eq!(expected, 1 << 32),
+            other => panic!("expected Truncated, got {other:?}"),
+        }
+        // A trailer claiming 4 GiB: never used for an allocation; the mismatch is a gzip error.
+        let mut lying = gzip(&idx_bytes(&[3], &[1, 2, 3]));
+        let n = lying.len();
+        lying[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(parse_idx(&lying), Err(DataError::Gzip { .. })), "{:?}", parse_idx(&lying));
+        // Trailing data after the declared size is counted, not kept.
+        let extra = gzip(&idx_bytes(&[2], &[1, 2, 3, 4, 5]));
+        match parse_idx(&extra) {
+            Err(DataError::TrailingData { expected: 2, actual: 5, .. }) => {}
+            other => panic!("expected TrailingData, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn zero_padding_after_a_gzip_member_is_accepted_and_garbage_is_not() {
+        let bytes = idx_bytes(&[4], &[9, 8, 7, 6]);
+        let mut padded = gzip(&bytes);
+        padded.extend_from_slice(&[0; 512]);
+        assert_eq!(parse_idx(&padded).unwrap().data, vec![9, 8, 7, 6]);
+        // Two members, as `cat a.gz b.gz` makes.
+        let mut two = gzip(&bytes[..6]);
+        two.extend_from_slice(&gzip(&bytes[6..]));
+        assert_eq!(parse_idx(&two).unwrap().data, vec![9, 8, 7, 6]);
+        let mut garbage = gzip(&bytes);
+        garbage.extend_from_slice(b"not gzip");
+        assert!(matches!(parse_idx(&garbage), Err(DataError::Gzip { .. })));
     }
 
     #[test]
