@@ -170,7 +170,10 @@ impl Read for GzMembers<'_> {
             if !rest.starts_with(&GZIP_MAGIC) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("{} bytes after the gzip stream that are neither a gzip member nor zero padding", rest.len()),
+                    format!(
+                        "{} bytes after the gzip stream that are neither a gzip member nor zero padding",
+                        rest.len()
+                    ),
                 ));
             }
             self.current = Some(GzDecoder::new(rest));

@@ -65,3 +65,18 @@ fn a_validation_split_that_leaves_an_experience_empty_is_an_error() {
             .to_string();
     assert!(err.contains("empty validation experience") && err.contains("experience 0"), "{err}");
 }
+
+#[test]
+fn sizes_that_overflow_are_errors_not_wrapped_products() {
+    use cl::core::data::{RandomCrop, Transform, checked_sample_len};
+    // A shape whose product overflows usize: a layout error, not a wrapped (small) product.
+    let err = ClassificationDataset::from_f32(vec![0.0; 4], vec![usize::MAX, 2], vec![0]).unwrap_err();
+    assert!(matches!(&err, ClError::DatasetLayout(m) if m.contains("more than usize::MAX")), "{err}");
+    assert!(checked_sample_len(&[1 << 40, 1 << 40]).is_err());
+    assert_eq!(checked_sample_len(&[1, 28, 28]).unwrap(), 784);
+    // A padding so large the padded size would wrap: refused, instead of zeroing every image.
+    let err = RandomCrop::new(28, 28, usize::MAX).unwrap_err();
+    assert!(err.to_string().contains("padding"), "{err}");
+    let crop = RandomCrop::new(28, 28, (isize::MAX as usize) / 4).unwrap();
+    assert!(crop.check(&[1, 28, 28]).is_ok());
+}

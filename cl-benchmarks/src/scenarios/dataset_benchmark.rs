@@ -144,8 +144,8 @@ impl TensorExperience {
     }
 
     fn into_dataset(self, argument: &'static str, e: usize) -> Result<ClassificationDataset> {
-        let sample_len: usize = self.sample_shape.iter().product();
-        if self.inputs.len() != self.targets.len() * sample_len {
+        let sample_len = cl_core::data::checked_sample_len(&self.sample_shape)?;
+        if self.targets.len().checked_mul(sample_len) != Some(self.inputs.len()) {
             return Err(ClError::config(
                 argument,
                 format!(
@@ -154,7 +154,7 @@ impl TensorExperience {
                     self.inputs.len(),
                     self.targets.len(),
                     self.sample_shape,
-                    self.targets.len() * sample_len
+                    self.targets.len().checked_mul(sample_len).map_or("more than usize::MAX".into(), |n| n.to_string())
                 ),
             ));
         }

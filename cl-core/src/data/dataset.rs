@@ -136,9 +136,13 @@ impl ClassificationDataset {
         I: Send + Sync,
         F: Fn(I) -> (Vec<f32>, u32, u32),
     {
-        let sample_len: usize = sample_shape.iter().product();
+        let sample_len = super::checked_sample_len(&sample_shape)?;
         let n = dataset.len();
-        let mut inputs = Vec::with_capacity(n * sample_len);
+        // Reserve for what the items hold (checked: a huge shape is an error, not a wrap).
+        let total = n.checked_mul(sample_len).ok_or_else(|| {
+            ClError::DatasetLayout(format!("{n} items of shape {sample_shape:?} hold more than usize::MAX values"))
+        })?;
+        let mut inputs = Vec::with_capacity(total.min(1 << 28));
         let mut targets = Vec::with_capacity(n);
         let mut tasks = Vec::with_capacity(n);
         for i in 0..n {

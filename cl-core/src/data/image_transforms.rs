@@ -75,7 +75,7 @@ impl Transform for PixelPermutation {
     }
 
     fn check(&self, sample_shape: &[usize]) -> Result<()> {
-        let len: usize = sample_shape.iter().product();
+        let len = crate::data::checked_sample_len(sample_shape)?;
         if len != self.permutation.len() {
             return Err(ClError::config(
                 "permutation",
@@ -189,6 +189,13 @@ impl RandomCrop {
         if height == 0 || width == 0 {
             return Err(ClError::config("random_crop", "the crop size must be positive"));
         }
+        // Offsets are computed as isize around the padded image: keep them representable.
+        if padding > (isize::MAX as usize) / 4 {
+            return Err(ClError::config(
+                "random_crop",
+                format!("padding {padding} is too large (at most {})", (isize::MAX as usize) / 4),
+            ));
+        }
         Ok(Self { height, width, padding })
     }
 }
@@ -204,7 +211,14 @@ impl Transform for RandomCrop {
 
     fn check(&self, sample_shape: &[usize]) -> Result<()> {
         let (_, h, w) = image_dims(sample_shape, "RandomCrop")?;
-        if self.height > h + 2 * self.padding || self.width > w + 2 * self.padding {
+        let padded = |side: usize| self.padding.checked_mul(2).and_then(|p| side.checked_add(p));
+        let (Some(ph), Some(pw)) = (padded(h), padded(w)) else {
+            return Err(ClError::config(
+                "random_crop",
+                format!("{h}×{w} images padded by {} overflow the image size", self.padding),
+            ));
+        };
+        if self.height > ph || self.width > pw {
             return Err(ClError::config(
                 "random_crop",
                 format!("a {}×{} crop does not fit {h}×{w} images padded by {}", self.height, self.width, self.padding),

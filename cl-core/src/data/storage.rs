@@ -41,19 +41,19 @@ impl Storage {
         targets: Vec<u32>,
         task_labels: Option<Vec<u32>>,
     ) -> Result<Self> {
-        let sample_len: usize = sample_shape.iter().product();
+        let sample_len = super::checked_sample_len(&sample_shape)?;
         if sample_shape.is_empty() || sample_len == 0 {
             return Err(ClError::DatasetLayout(format!(
                 "sample shape {sample_shape:?} has no values; give e.g. [1, 28, 28] for MNIST images"
             )));
         }
-        if inputs.len() != targets.len() * sample_len {
+        if targets.len().checked_mul(sample_len) != Some(inputs.len()) {
             return Err(ClError::DatasetLayout(format!(
                 "{} input values for {} targets of {} values each (expected {})",
                 inputs.len(),
                 targets.len(),
                 sample_len,
-                targets.len() * sample_len
+                targets.len().checked_mul(sample_len).map_or("more than usize::MAX".into(), |n| n.to_string())
             )));
         }
         if let Some(t) = &task_labels
