@@ -242,6 +242,17 @@ pub enum DataError {
         stderr: String,
     },
 
+    /// A file to download that cannot be downloaded safely as described: a name that is not a
+    /// plain file name, a checksum that is not 64 hexadecimal digits, a URL that is not
+    /// `http(s)://` or `file://`. Checked before anything is fetched.
+    #[error("cannot download {file}: {reason}")]
+    BadDownload {
+        /// The file's name as given.
+        file: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+
     /// A fetched file does not have the published SHA-256; it was deleted.
     #[error(
         "{file}: SHA-256 mismatch: expected {expected}, got {actual}; the download \

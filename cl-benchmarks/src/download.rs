@@ -45,11 +45,24 @@ pub struct CurlFetcher {
     pub program: PathBuf,
     /// How many times curl retries a transient failure (`--retry`, default 2).
     pub retry: u32,
+    /// Seconds to wait for a connection (`--connect-timeout`, default 30).
+    pub connect_timeout_s: u32,
+    /// A transfer slower than 1 kB/s for this many seconds is abandoned (`--speed-limit 1024
+    /// --speed-time`, default 60): a server that accepts and stalls does not hang the download.
+    pub stall_timeout_s: u32,
+    /// The longest one attempt may take (`--max-time`, default 3600 s).
+    pub max_time_s: u32,
 }
 
 impl Default for CurlFetcher {
     fn default() -> Self {
-        CurlFetcher { program: PathBuf::from("curl"), retry: 2 }
+        CurlFetcher {
+            program: PathBuf::from("curl"),
+            retry: 2,
+            connect_timeout_s: 30,
+            stall_timeout_s: 60,
+            max_time_s: 3600,
+        }
     }
 }
 
@@ -65,13 +78,25 @@ impl CurlFetcher {
         self.retry = retry;
         self
     }
+
+    /// The connection, stall and total timeouts, in seconds.
+    pub fn with_timeouts(mut self, connect_s: u32, stall_s: u32, max_s: u32) -> Self {
+        (self.connect_timeout_s, self.stall_timeout_s, self.max_time_s) = (connect_s, stall_s, max_s);
+        self
+    }
 }
 
 impl Validate for CurlFetcher {
     fn validate(&self) -> cl_core::Result<()> {
         rule("CurlFetcher", "program_non_empty", !self.program.as_os_str().is_empty(), || {
             "program is empty; give the curl executable (`curl` to look it up on PATH)".to_string()
-        })
+        })?;
+        rule(
+            "CurlFetcher",
+            "timeouts_positive",
+            self.connect_timeout_s > 0 && self.stall_timeout_s > 0 && self.max_time_s > 0,
+            || "connect_timeout_s, stall_timeout_s and max_time_s must be at least 1 second".to_string(),
+        )
     }
 }
 
@@ -79,9 +104,16 @@ impl Fetcher for CurlFetcher {
     /// Errors: [`DataError::FetcherUnavailable`] if curl cannot be started,
     /// [`DataError::FetchFailed`] (with curl's stderr) if it exits unsuccessfully.
     fn fetch(&self, url: &str, dest: &Path) -> Result<(), DataError> {
+        check_url(url, dest)?;
+        // `--` ends curl's options: the URL is never read as one. `output()` waits for curl, and
+        // curl's own timeouts bound how long that takes.
         let output = Command::new(&self.program)
-            .args(["-fsSL", "--retry", &self.retry.to_string(), "-o"])
+            .args(["-fsSL", "--retry", &self.retry.to_string()])
+            .args(["--connect-timeout", &self.connect_timeout_s.to_string()])
+            .args(["--speed-limit", "1024", "--speed-time", &self.stall_timeout_s.to_string()])
+            .args(["--max-time", &self.max_time_s.to_string(), "-o"])
             .arg(dest)
+            .arg("--")
             .arg(url)
             .output()
             .map_err(|source| DataError::FetcherUnavailable { program: self.program.clone(), source })?;
@@ -122,6 +154,8 @@ pub struct RemoteFile {
 /// several mirrors (or none), [`DataError::AllMirrorsFailed`] listing each.
 /// Files before the failing one stay installed.
 pub fn fetch_files(fetcher: &dyn Fetcher, files: &[RemoteFile], dir: &Path) -> Result<(), DataError> {
+    // Every file is checked before anything is fetched.
+    files.iter().try_for_each(check_remote_file)?;
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     for file in files {
         let target = dir.join(&file.name);
@@ -148,6 +182,41 @@ pub fn fetch_files(fetcher: &dyn Fetcher, files: &[RemoteFile], dir: &Path) -> R
         }
     }
     Ok(())
+}
+
+/// A file to download must have a plain file name, a SHA-256 of 64 hexadecimal digits and
+/// mirrors that cannot read as options.
+fn check_remote_file(file: &RemoteFile) -> Result<(), DataError> {
+    let bad = |reason: String| Err(DataError::BadDownload { file: file.name.clone(), reason });
+    let plain = Path::new(&file.name).file_name().is_some_and(|n| n == file.name.as_str());
+    if file.name.is_empty() || !plain || file.name.starts_with('.') {
+        return bad("the name must be a plain file name (no `/`, no `..`, not hidden)".into());
+    }
+    if file.sha256.len() != 64 || !file.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+        return bad(format!("the SHA-256 `{}` is not 64 hexadecimal digits", file.sha256));
+    }
+    // (Which schemes work is the fetcher's business: `CurlFetcher` takes http(s):// and file://.)
+    for url in &file.urls {
+        if url.trim().is_empty() || url.starts_with('-') {
+            return bad(format!("the mirror `{url}` is empty or begins with `-` (it would read as an option)"));
+        }
+    }
+    Ok(())
+}
+
+fn is_fetchable_url(url: &str) -> bool {
+    ["http://", "https://", "file://"].iter().any(|scheme| url.len() > scheme.len() && url.starts_with(scheme))
+}
+
+/// The URL check of a single fetch (a [`Fetcher`] may be called directly).
+fn check_url(url: &str, dest: &Path) -> Result<(), DataError> {
+    if is_fetchable_url(url) {
+        return Ok(());
+    }
+    Err(DataError::BadDownload {
+        file: dest.display().to_string(),
+        reason: format!("`{url}` is not an http://, https:// or file:// URL"),
+    })
 }
 
 /// Fetches one mirror into a partial file, verifies it, renames it into place.
@@ -559,6 +628,67 @@ mod tests {
     }
 
     #[test]
+    fn bad_names_checksums_and_urls_are_refused_before_any_fetch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = remote("a.bin", &["file:///dev/null"], b"x");
+        let cases = [
+            (RemoteFile { name: "../a.bin".into(), ..good.clone() }, "plain file name"),
+            (RemoteFile { name: "sub/a.bin".into(), ..good.clone() }, "plain file name"),
+            (RemoteFile { sha256: "zz".into(), ..good.clone() }, "64 hexadecimal"),
+            (RemoteFile { urls: vec!["--output=/etc/passwd".into()], ..good.clone() }, "begins with `-`"),
+        ];
+        for (file, expected) in cases {
+            let err = fetch_files(&FakeFetcher::serving(&[]), &[good.clone(), file], tmp.path()).unwrap_err();
+            assert!(matches!(&err, DataError::BadDownload { .. }) && err.to_string().contains(expected), "{err}");
+            assert!(dir_entries(tmp.path()).is_empty(), "nothing was fetched");
+        }
+    }
+
+    #[test]
+    fn a_stalling_server_times_out_and_the_next_mirror_is_tried() {
+        if !curl_available() {
+            eprintln!("skipped: no curl");
+            return;
+        }
+        // A server on 127.0.0.1 that accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().take(8).flatten() {
+                held.push(stream);
+            }
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        });
+        let tmp = tempfile::tempdir().unwrap();
+        let source = tmp.path().join("source.bin");
+        std::fs::write(&source, b"the real bytes").unwrap();
+        let fetcher = CurlFetcher::default().with_retry(0).with_timeouts(2, 2, 4);
+        let file = RemoteFile {
+            name: "data.bin".into(),
+            urls: vec![format!("http://127.0.0.1:{port}/data.bin"), format!("file://{}", source.display())],
+            sha256: sha_hex(b"the real bytes"),
+        };
+        let start = std::time::Instant::now();
+        fetch_files(&fetcher, std::slice::from_ref(&file), &tmp.path().join("out")).unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "took {:?}", start.elapsed());
+        assert_eq!(std::fs::read(tmp.path().join("out/data.bin")).unwrap(), b"the real bytes");
+        // Alone, the stalled mirror is an error naming it, within the timeouts.
+        let only = RemoteFile { urls: vec![format!("http://127.0.0.1:{port}/data.bin")], ..file };
+        let start = std::time::Instant::now();
+        let err = fetch_files(&fetcher, &[only], &tmp.path().join("out2")).unwrap_err();
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "took {:?}", start.elapsed());
+        assert!(matches!(err, DataError::FetchFailed { .. }), "{err}");
+    }
+
+    #[test]
+    fn curl_takes_only_http_and_file_urls() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = CurlFetcher::default().fetch("--config=/tmp/x", &tmp.path().join("x")).unwrap_err();
+        assert!(matches!(&err, DataError::BadDownload { .. }) && err.to_string().contains("not an http"), "{err}");
+    }
+
+    #[test]
     fn missing_curl_is_a_clear_error() {
         let tmp = tempfile::tempdir().unwrap();
         let fetcher = CurlFetcher::default().with_program(tmp.path().join("no-such-curl"));
@@ -575,6 +705,7 @@ mod tests {
         assert_eq!(CurlFetcher::from_toml(&c.to_toml().unwrap()).unwrap(), c);
         assert_eq!(CurlFetcher::from_toml("").unwrap(), CurlFetcher::default());
         assert_rule(CurlFetcher::default().with_program("").validate(), "program_non_empty");
+        assert_rule(CurlFetcher::default().with_timeouts(0, 1, 1).validate(), "timeouts_positive");
     }
 
     /// Every entry under `dir`, recursively, relative to it (symbolic links not followed).
