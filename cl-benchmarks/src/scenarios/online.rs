@@ -131,7 +131,9 @@ impl OnlineExperience {
 /// over the online stream. An experience smaller than `experience_size` with `drop_last` gives
 /// no sub-experience.
 ///
-/// Errors: the rules of `config` ([`cl_core::ClError::InvalidConfig`]).
+/// Errors: the rules of `config` ([`cl_core::ClError::InvalidConfig`]), and
+/// `drop_last_keeps_samples` when no sub-experience is left (every experience smaller than
+/// `experience_size` with `drop_last`, or an empty stream) — as `data_incremental_benchmark`.
 pub fn split_online_stream(stream: &Stream, config: &OnlineStreamConfig) -> Result<Vec<OnlineExperience>> {
     config.validate()?;
     let OnlineStreamConfig { experience_size, shuffle, drop_last, access_task_boundaries, seed } = *config;
@@ -154,6 +156,14 @@ pub fn split_online_stream(stream: &Stream, config: &OnlineStreamConfig) -> Resu
             });
         }
     }
+    // As `data_incremental_benchmark`: a split that leaves nothing is an error, not an empty list.
+    rule("OnlineStreamConfig", "drop_last_keeps_samples", !out.is_empty(), || {
+        format!(
+            "every experience of stream `{}` has fewer than {experience_size} samples (or there is none), so the \
+             online stream is empty; lower experience_size or set drop_last = false",
+            stream.name()
+        )
+    })?;
     let mut experiences: Vec<Experience> = out.iter().map(|o| o.experience.clone()).collect();
     set_timeline(&mut experiences);
     for (o, e) in out.iter_mut().zip(experiences) {
@@ -200,7 +210,12 @@ mod tests {
                 .with_drop_last(drop_last)
                 .with_access_task_boundaries(access)
                 .with_seed(seed);
-            let online = split_online_stream(&s, &config).unwrap();
+            let result = split_online_stream(&s, &config);
+            if drop_last && s.iter().all(|e| e.dataset.len() < size) {
+                prop_assert_eq!(result.unwrap_err().rule(), Some("drop_last_keeps_samples"));
+                return Ok(());
+            }
+            let online = result.unwrap();
             let mut k = 0;
             for (origin, exp) in s.iter().enumerate() {
                 let len = exp.dataset.len();
@@ -254,8 +269,8 @@ mod tests {
         let b = split_online_stream(&stream(300), &cfg(10, true, false, false, 2)).unwrap();
         assert_ne!(ids(&a[0].experience.dataset), ids(&b[0].experience.dataset));
         assert_eq!(a[0].task_boundaries(), None);
-        // drop_last with experiences smaller than the size gives nothing.
-        assert!(split_online_stream(&s, &cfg(9, false, true, false, 0)).unwrap().is_empty());
+        // drop_last with experiences smaller than the size leaves nothing: an error.
+        assert_rule(split_online_stream(&s, &cfg(9, false, true, false, 0)), "drop_last_keeps_samples");
         // Avalanche's defaults: shuffled, the last sub-experience kept, boundaries hidden.
         let d = split_online_stream(&s, &OnlineStreamConfig::new(3)).unwrap();
         let e = split_online_stream(&s, &cfg(3, true, false, false, 0)).unwrap();
@@ -265,6 +280,14 @@ mod tests {
             assert_eq!(ids(&x.experience.dataset), ids(&y.experience.dataset));
             assert_eq!(x.task_boundaries(), None);
         }
+    }
+
+    #[test]
+    fn a_split_that_leaves_nothing_is_an_error() {
+        let err = split_online_stream(&stream(12), &cfg(100, false, true, false, 0)).unwrap_err();
+        assert_eq!(err.rule(), Some("drop_last_keeps_samples"));
+        assert!(err.to_string().contains("drop_last = false"), "{err}");
+        assert_eq!(split_online_stream(&stream(12), &cfg(100, false, false, false, 0)).unwrap().len(), 3);
     }
 
     #[test]
