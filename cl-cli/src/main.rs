@@ -235,10 +235,7 @@ fn sweep(args: SweepArgs) -> Result<()> {
     });
     sweep::materialise(&grid, &out)?;
     let pending = sweep::pending(&grid, &out, args.shard);
-    let selected = match args.shard {
-        Some(s) => grid.runs.iter().enumerate().filter(|(i, _)| i % s.count == s.index).count(),
-        None => grid.runs.len(),
-    };
+    let selected = (0..grid.runs.len()).filter(|&i| sweep::in_shard(args.shard, i)).count();
     println!(
         "{}: {} runs{}, {} complete, {} to run; sweep directory {}",
         args.grid.display(),
@@ -310,7 +307,7 @@ fn finish(grid: &Grid, out: &Path, shard: Option<Shard>) -> Result<()> {
     let written = summary.write(out)?;
     println!("{}", summary.markdown());
     println!("written: {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
-    let selected = grid.runs.iter().enumerate().filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index));
+    let selected = grid.runs.iter().enumerate().filter(|(i, _)| sweep::in_shard(shard, *i));
     let not_done: Vec<String> = selected
         .filter(|(_, r)| cl_cli::run::completed_results(&sweep::run_dir(out, &r.id)).is_none())
         .map(|(_, r)| r.id.clone())

@@ -86,10 +86,7 @@ impl Provenance {
             git_commit: env!("CL_GIT_COMMIT").into(),
             backend,
             threads: rayon::current_num_threads(),
-            hostname: read("/proc/sys/kernel/hostname")
-                .or_else(|| read("/etc/hostname"))
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty()),
+            hostname: hostname(),
             cpu: read("/proc/cpuinfo").and_then(|info| {
                 info.lines()
                     .find(|l| l.starts_with("model name"))
@@ -101,6 +98,15 @@ impl Provenance {
             slurm_job,
         }
     }
+}
+
+/// The machine's host name, if it can be read.
+fn hostname() -> Option<String> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    read("/proc/sys/kernel/hostname")
+        .or_else(|| read("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// `results.json`: what a completed run measured.
@@ -234,14 +240,7 @@ pub fn read_status(run_dir: &Path) -> Option<RunStatus> {
 }
 
 fn write_status(run_dir: &Path, state: RunState, error: Option<String>, attempts: u32) -> Result<()> {
-    let status = RunStatus {
-        state,
-        error,
-        attempts,
-        host: Provenance::collect(String::new()).hostname,
-        pid: std::process::id(),
-        updated: now(),
-    };
+    let status = RunStatus { state, error, attempts, host: hostname(), pid: std::process::id(), updated: now() };
     write_json(&run_dir.join("status.json"), &status)
 }
 

@@ -133,26 +133,14 @@ impl Default for ProtocolConfig {
 impl ProtocolConfig {
     /// The loop's settings with `seed`.
     pub fn training_config(&self, seed: u64) -> TrainingConfig {
-        TrainingConfig::default()
-            .with_train_mb_size(self.train_mb_size)
-            .with_train_epochs(self.train_epochs)
-            .with_periodic_eval(self.periodic_eval)
-            .with_seed(seed)
-            .with_reset_optimizer_state(self.reset_optimizer_state)
-            .with_non_finite_loss(self.non_finite_loss)
-            .with_eval_mb_size_opt(self.eval_mb_size)
-    }
-}
-
-trait EvalMbSize {
-    fn with_eval_mb_size_opt(self, n: Option<usize>) -> Self;
-}
-
-impl EvalMbSize for TrainingConfig {
-    fn with_eval_mb_size_opt(self, n: Option<usize>) -> Self {
-        match n {
-            Some(n) => self.with_eval_mb_size(n),
-            None => self,
+        TrainingConfig {
+            train_mb_size: self.train_mb_size,
+            train_epochs: self.train_epochs,
+            eval_mb_size: self.eval_mb_size,
+            periodic_eval: self.periodic_eval,
+            seed,
+            reset_optimizer_state: self.reset_optimizer_state,
+            non_finite_loss: self.non_finite_loss,
         }
     }
 }

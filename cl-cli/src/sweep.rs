@@ -72,6 +72,11 @@ impl std::str::FromStr for Shard {
     }
 }
 
+/// Whether the run at `index` of the grid belongs to `shard` (every run without one).
+pub fn in_shard(shard: Option<Shard>, index: usize) -> bool {
+    shard.is_none_or(|s| index % s.count == s.index)
+}
+
 /// The run directory of `id` in the sweep directory `out`.
 pub fn run_dir(out: &Path, id: &str) -> PathBuf {
     out.join("runs").join(id)
@@ -105,7 +110,7 @@ pub fn pending<'g>(grid: &'g Grid, out: &Path, shard: Option<Shard>) -> Vec<&'g 
     grid.runs
         .iter()
         .enumerate()
-        .filter(|(i, _)| shard.is_none_or(|s| i % s.count == s.index))
+        .filter(|(i, _)| in_shard(shard, *i))
         .map(|(_, r)| r)
         .filter(|r| completed_results(&run_dir(out, &r.id)).is_none())
         .collect()
