@@ -126,7 +126,20 @@ pub fn parse_records(format: &RecordFormat, bytes: &[u8], path: &Path) -> Result
 }
 
 /// Reads and decodes one file; the errors of [`parse_records`] and [`DataError::Io`].
+///
+/// The size is checked on the file's metadata before it is read, so a file of the wrong size
+/// (such as another dataset's multi-gigabyte file) is refused without reading it.
 pub fn read_records(format: &RecordFormat, path: &Path) -> Result<Records, DataError> {
+    let size = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?.len();
+    let record_len = format.record_len() as u64;
+    if size == 0 || !size.is_multiple_of(record_len) {
+        return Err(DataError::RecordSize {
+            path: path.to_path_buf(),
+            dataset: format.dataset.to_string(),
+            record_len: format.record_len(),
+            actual: usize::try_from(size).unwrap_or(usize::MAX),
+        });
+    }
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     parse_records(format, &bytes, path)
 }

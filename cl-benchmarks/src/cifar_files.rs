@@ -709,6 +709,23 @@ mod tests {
         std::fs::write(&path, gzip(&tar)).unwrap();
         let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("z")).unwrap_err();
         assert!(matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("checksum")), "{err:?}");
+        // A GNU long name declaring 1 GiB: refused before anything is read into memory.
+        let mut tar = Vec::new();
+        tar.extend_from_slice(&crate::download::test_tar::header("././@LongLink", 1 << 30, b'L', ""));
+        tar.extend_from_slice(&[b'a'; 4096]);
+        std::fs::write(&path, gzip(&tar)).unwrap();
+        let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("v")).unwrap_err();
+        assert!(
+            matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("1073741824 bytes, over 65536")),
+            "{err:?}"
+        );
+        // A malformed pax record (its length runs past the header).
+        let mut tar = Vec::new();
+        tar_entry(&mut tar, "PaxHeaders/x", b"99 path=cifar-10-batches-bin/x\n", b'x');
+        tar_entry(&mut tar, "cifar-10-batches-bin/test_batch.bin", b"x", b'0');
+        std::fs::write(&path, gzip(&tar)).unwrap();
+        let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("u")).unwrap_err();
+        assert!(matches!(&err, DataError::BadArchive { reason, .. } if reason.contains("malformed pax")), "{err:?}");
         // Not gzip at all.
         std::fs::write(&path, b"plain text, not gzip").unwrap();
         let err = extract_archive(CifarKind::Cifar10, &path, &root.path().join("w")).unwrap_err();

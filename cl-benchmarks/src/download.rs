@@ -15,7 +15,8 @@
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use cl_core::config::{Validate, rule};
 use flate2::read::MultiGzDecoder;
@@ -100,31 +101,75 @@ impl Validate for CurlFetcher {
     }
 }
 
+impl CurlFetcher {
+    /// The longest a curl process may run before it is killed: curl's own limits (`--max-time`
+    /// per attempt, `--retry-max-time` for starting retries) bound it by about twice
+    /// `max_time_s`; this watchdog also covers a `program` that ignores them.
+    pub fn deadline(&self) -> Duration {
+        Duration::from_secs(2 * u64::from(self.max_time_s) + u64::from(self.connect_timeout_s) + 5)
+    }
+}
+
 impl Fetcher for CurlFetcher {
     /// Errors: [`DataError::FetcherUnavailable`] if curl cannot be started,
-    /// [`DataError::FetchFailed`] (with curl's stderr) if it exits unsuccessfully.
+    /// [`DataError::FetchFailed`] (with curl's stderr) if it exits unsuccessfully or is killed
+    /// at [`deadline`](CurlFetcher::deadline).
     fn fetch(&self, url: &str, dest: &Path) -> Result<(), DataError> {
         check_url(url, dest)?;
-        // `--` ends curl's options: the URL is never read as one. `output()` waits for curl, and
-        // curl's own timeouts bound how long that takes.
-        let output = Command::new(&self.program)
+        // curl's messages go to a file beside `dest`, not a pipe: nothing can block on a pipe
+        // that a stuck process holds open.
+        let mut stderr_path = dest.as_os_str().to_owned();
+        stderr_path.push(".curl-stderr");
+        let stderr_path = PathBuf::from(stderr_path);
+        let stderr = std::fs::File::create(&stderr_path).map_err(|e| DataError::io(&stderr_path, e))?;
+        // `--` ends curl's options: the URL is never read as one.
+        let spawned = Command::new(&self.program)
             .args(["-fsSL", "--retry", &self.retry.to_string()])
+            .args(["--retry-max-time", &self.max_time_s.to_string()])
             .args(["--connect-timeout", &self.connect_timeout_s.to_string()])
             .args(["--speed-limit", "1024", "--speed-time", &self.stall_timeout_s.to_string()])
             .args(["--max-time", &self.max_time_s.to_string(), "-o"])
             .arg(dest)
             .arg("--")
             .arg(url)
-            .output()
-            .map_err(|source| DataError::FetcherUnavailable { program: self.program.clone(), source })?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(DataError::FetchFailed {
-                url: url.to_string(),
-                status: format!("curl {}", output.status),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            })
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(source) => {
+                let _ = std::fs::remove_file(&stderr_path);
+                return Err(DataError::FetcherUnavailable { program: self.program.clone(), source });
+            }
+        };
+        // The child is always waited for (reaped): on exit, or after being killed at the deadline.
+        let deadline = Instant::now() + self.deadline();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(format!("killed after {} s (the fetcher's deadline)", self.deadline().as_secs()));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(format!("could not wait for curl: {e}"));
+                }
+            }
+        };
+        let messages =
+            std::fs::read(&stderr_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let _ = std::fs::remove_file(&stderr_path);
+        match status {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => {
+                Err(DataError::FetchFailed { url: url.to_string(), status: format!("curl {status}"), stderr: messages })
+            }
+            Err(status) => Err(DataError::FetchFailed { url: url.to_string(), status, stderr: messages }),
         }
     }
 }
@@ -322,13 +367,30 @@ pub fn extract_tar_gz(archive: &Path, dir: &Path, subdir: &str, required: &[&str
     };
     let mut tar = tar::Archive::new(reader);
     let mut extracted: Vec<String> = Vec::new();
-    for entry in tar.entries().map_err(read_err)? {
+    // Raw entries: GNU long names and pax paths are read here, with a bound (the `tar` crate
+    // would read an extension header of any declared size into memory).
+    let mut long_name: Option<String> = None;
+    for entry in tar.entries().map_err(read_err)?.raw(true) {
         let mut entry = entry.map_err(read_err)?;
         let kind = entry.header().entry_type();
+        if kind.is_gnu_longname() || kind.is_pax_local_extensions() {
+            let size = entry.size();
+            let data = read_extension(&mut entry, size, &read_err, &bad)?;
+            if kind.is_gnu_longname() {
+                let name = data.split(|&b| b == 0).next().unwrap_or_default();
+                long_name = Some(String::from_utf8_lossy(name).into_owned());
+            } else if let Some(path) = pax_path(&data).map_err(|reason| bad(reason.to_string()))? {
+                long_name = Some(path);
+            }
+            continue;
+        }
+        if kind.is_gnu_longlink() || kind.is_pax_global_extensions() {
+            continue;
+        }
+        let path = long_name.take().unwrap_or_else(|| String::from_utf8_lossy(&entry.path_bytes()).into_owned());
         if !(kind.is_file() || kind.is_contiguous()) {
             continue;
         }
-        let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let Some(base) = member_name(&path, subdir) else {
             continue;
         };
@@ -354,6 +416,51 @@ pub fn extract_tar_gz(archive: &Path, dir: &Path, subdir: &str, required: &[&str
         )));
     }
     Ok(out_dir)
+}
+
+/// The longest GNU long-name or pax extension header read (a path is at most a few KiB).
+const MAX_EXTENSION_HEADER: u64 = 64 * 1024;
+
+/// The data of a GNU long-name or pax extension entry, at most [`MAX_EXTENSION_HEADER`] bytes.
+fn read_extension(
+    entry: &mut impl Read,
+    size: u64,
+    read_err: &dyn Fn(std::io::Error) -> DataError,
+    bad: &dyn Fn(String) -> DataError,
+) -> Result<Vec<u8>, DataError> {
+    if size > MAX_EXTENSION_HEADER {
+        return Err(bad(format!(
+            "an extension header (GNU long name or pax) of {size} bytes, over {MAX_EXTENSION_HEADER}; \
+             not a dataset archive"
+        )));
+    }
+    let mut data = Vec::with_capacity(size as usize);
+    entry.take(size).read_to_end(&mut data).map_err(read_err)?;
+    if (data.len() as u64) < size {
+        return Err(bad("truncated tar stream (it ends inside an extension header)".to_string()));
+    }
+    Ok(data)
+}
+
+/// The `path` of a pax extension header (records `"<length> <key>=<value>\n"`), if it has one.
+fn pax_path(data: &[u8]) -> Result<Option<String>, &'static str> {
+    const MALFORMED: &str = "malformed pax extension header (records are `<length> <key>=<value>\\n`)";
+    let mut rest = data;
+    let mut path = None;
+    while !rest.is_empty() && rest.iter().any(|&b| b != 0) {
+        let space = rest.iter().position(|&b| b == b' ').ok_or(MALFORMED)?;
+        let len: usize = std::str::from_utf8(&rest[..space]).ok().and_then(|l| l.parse().ok()).ok_or(MALFORMED)?;
+        if len <= space + 1 || len > rest.len() || rest[len - 1] != b'\n' {
+            return Err(MALFORMED);
+        }
+        let record = &rest[space + 1..len - 1];
+        let eq = record.iter().position(|&b| b == b'=').ok_or(MALFORMED)?;
+        if &record[..eq] == b"path" {
+            path = Some(String::from_utf8_lossy(&record[eq + 1..]).into_owned());
+        }
+        rest = &rest[len..];
+    }
+    Ok(path)
 }
 
 /// Writes an entry's `size` bytes to a new file `dest`; an entry cut short is `truncated()`.
@@ -679,6 +786,93 @@ mod tests {
         let err = fetch_files(&fetcher, &[only], &tmp.path().join("out2")).unwrap_err();
         assert!(start.elapsed() < std::time::Duration::from_secs(20), "took {:?}", start.elapsed());
         assert!(matches!(err, DataError::FetchFailed { .. }), "{err}");
+    }
+
+    /// A local HTTP server on 127.0.0.1 answering every connection with `respond`; its port.
+    fn serve(respond: fn(std::net::TcpStream)) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(16).flatten() {
+                std::thread::spawn(move || respond(stream));
+            }
+        });
+        port
+    }
+
+    /// Reads the request head (up to its blank line).
+    fn read_request(stream: &mut std::net::TcpStream) {
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        while !seen.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+            seen.push(byte[0]);
+        }
+    }
+
+    #[test]
+    fn servers_that_reset_truncate_or_serve_wrong_bytes_fall_through_to_the_next_mirror() {
+        if !curl_available() {
+            return;
+        }
+        // Closes the connection without reading the request: the kernel answers with a reset.
+        let reset = serve(|stream| {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(stream);
+        });
+        // Promises 1000 bytes, sends 10 and closes.
+        let truncated = serve(|mut stream| {
+            read_request(&mut stream);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+        });
+        // A complete answer with other bytes than the published checksum's.
+        let wrong = serve(|mut stream| {
+            read_request(&mut stream);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nwrong bytes");
+        });
+        let tmp = tempfile::tempdir().unwrap();
+        let source = tmp.path().join("source.bin");
+        std::fs::write(&source, b"the real bytes").unwrap();
+        let fetcher = CurlFetcher::default().with_retry(0).with_timeouts(5, 5, 10);
+        let url = |port: u16| format!("http://127.0.0.1:{port}/data.bin");
+        let bad_mirrors = vec![url(reset), url(truncated), url(wrong)];
+        let mut urls = bad_mirrors.clone();
+        urls.push(format!("file://{}", source.display()));
+        let file = RemoteFile { name: "data.bin".into(), urls, sha256: sha_hex(b"the real bytes") };
+        let out = tmp.path().join("out");
+        fetch_files(&fetcher, std::slice::from_ref(&file), &out).unwrap();
+        assert_eq!(std::fs::read(out.join("data.bin")).unwrap(), b"the real bytes");
+        assert_eq!(dir_entries(&out), vec!["data.bin"], "no partial or stderr file left");
+        // Without the good mirror: one error naming each mirror and what went wrong with it.
+        let only_bad = RemoteFile { urls: bad_mirrors.clone(), ..file };
+        let out = tmp.path().join("out2");
+        let err = fetch_files(&fetcher, &[only_bad], &out).unwrap_err();
+        let DataError::AllMirrorsFailed { ref attempts, .. } = err else { panic!("{err:?}") };
+        assert_eq!(attempts.len(), 3, "{err}");
+        let message = err.to_string();
+        for mirror in &bad_mirrors {
+            assert!(message.contains(mirror.as_str()), "{message}");
+        }
+        assert!(message.contains("checksum") || message.contains("SHA-256"), "{message}");
+        assert!(dir_entries(&out).is_empty(), "nothing installed: {:?}", dir_entries(&out));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fetcher_that_ignores_its_timeouts_is_killed_and_reaped_at_the_deadline() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        // A "curl" that hangs whatever it is told.
+        let program = tmp.path().join("hanging-curl");
+        std::fs::write(&program, "#!/bin/sh\necho started >&2\nexec sleep 600\n").unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let fetcher = CurlFetcher::default().with_program(&program).with_retry(0).with_timeouts(1, 1, 1);
+        assert_eq!(fetcher.deadline(), Duration::from_secs(8));
+        let start = Instant::now();
+        let err = fetcher.fetch("http://127.0.0.1:9/x", &tmp.path().join("x")).unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+        let DataError::FetchFailed { ref status, ref stderr, .. } = err else { panic!("{err:?}") };
+        assert!(status.contains("killed after 8 s") && stderr.contains("started"), "{err}");
+        assert_eq!(dir_entries(tmp.path()), vec!["hanging-curl"], "its stderr file is removed");
     }
 
     #[test]

@@ -50,10 +50,33 @@ impl std::fmt::Debug for IdxArray {
 ///
 /// Errors: [`DataError::Io`] if the file cannot be read, [`DataError::Gzip`]
 /// for a corrupt gzip stream, and the errors of [`parse_idx`] (carrying `path`).
+///
+/// Memory is bounded by what the file declares: an uncompressed file's header is read first
+/// and its size checked against it before the data is read (exactly the declared size is
+/// allocated); a compressed file is read whole (its size on disk) and decompressed as
+/// [`parse_idx`] does.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
     let path = path.as_ref();
-    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    parse_owned(raw, Some(path))
+    let io = |e| DataError::io(path, e);
+    let path_buf = || Some(path.to_path_buf());
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut head = Vec::with_capacity(MAX_HEADER_LEN);
+    (&mut file).take(MAX_HEADER_LEN as u64).read_to_end(&mut head).map_err(io)?;
+    if head.starts_with(&GZIP_MAGIC) {
+        let mut raw = head;
+        file.read_to_end(&mut raw).map_err(io)?;
+        return parse_gzip(&raw, Some(path));
+    }
+    let (dims, header_len, data_len) = parse_header(&head, path_buf)?;
+    let actual = usize::try_from(file_len - header_len as u64).unwrap_or(usize::MAX);
+    check_data_len(&dims, data_len, actual, path_buf)?;
+    let mut data = Vec::with_capacity(data_len);
+    data.extend_from_slice(&head[header_len..]);
+    (&mut file).take((data_len - data.len()) as u64).read_to_end(&mut data).map_err(io)?;
+    // The file changed under us (it was being written).
+    check_data_len(&dims, data_len, data.len(), path_buf)?;
+    Ok(IdxArray { dims, data })
 }
 
 /// Parses the bytes of an IDX file of unsigned bytes, raw or gzip-compressed.
@@ -62,28 +85,36 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
 /// [`DataError::UnsupportedDtype`], [`DataError::Truncated`] (header or data
 /// shorter than declared), [`DataError::TrailingData`] and
 /// [`DataError::DimsOverflow`]; their `path` is `None`.
+///
+/// Memory: at most the declared data size for uncompressed input (checked before it is
+/// copied), at most about twice it for gzip input (decompressed into a growing buffer capped
+/// at the declared size + 1 byte).
 pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, DataError> {
-    parse_owned(bytes.to_vec(), None)
+    if bytes.starts_with(&GZIP_MAGIC) {
+        return parse_gzip(bytes, None);
+    }
+    let (dims, header_len, data_len) = parse_header(bytes, || None)?;
+    check_data_len(&dims, data_len, bytes.len() - header_len, || None)?;
+    Ok(IdxArray { dims, data: bytes[header_len..].to_vec() })
 }
 
-/// Decompresses (if gzip) and parses, reusing `raw`'s allocation when not compressed.
-fn parse_owned(raw: Vec<u8>, path: Option<&Path>) -> Result<IdxArray, DataError> {
-    let path_buf = || path.map(Path::to_path_buf);
-    if raw.starts_with(&GZIP_MAGIC) {
-        return parse_gzip(&raw, path);
-    }
-    let bytes = raw;
-    let (dims, header_len, data_len) = parse_header(&bytes, path_buf)?;
-    let actual = bytes.len() - header_len;
+/// The longest IDX header: 4 bytes and 255 dimensions of 4 bytes.
+const MAX_HEADER_LEN: usize = 4 + 4 * 255;
+
+/// [`DataError::Truncated`] or [`DataError::TrailingData`] unless `actual == data_len`.
+fn check_data_len(
+    dims: &[usize],
+    data_len: usize,
+    actual: usize,
+    path: impl Fn() -> Option<PathBuf>,
+) -> Result<(), DataError> {
     if actual < data_len {
-        return Err(DataError::Truncated { path: path_buf(), what: "data", expected: data_len, actual });
+        return Err(DataError::Truncated { path: path(), what: "data", expected: data_len, actual });
     }
     if actual > data_len {
-        return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual });
+        return Err(DataError::TrailingData { path: path(), dims: dims.to_vec(), expected: data_len, actual });
     }
-    let mut data = bytes;
-    data.drain(..header_len);
-    Ok(IdxArray { dims, data })
+    Ok(())
 }
 
 /// Validates the header; returns (dims, header length, data length in bytes).

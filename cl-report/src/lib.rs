@@ -50,4 +50,4 @@ pub use render::{
     ResultsKind, detect_kind, render_accuracy_curves, render_accuracy_matrix, render_history_file, render_results_file,
     render_strategies_file, render_strategy_comparison,
 };
-pub use strategies::{StrategySummary, group_by_benchmark, load_strategies, parse_strategies};
+pub use strategies::{StrategySummary, display_names, group_by_benchmark, load_strategies, parse_strategies};

@@ -80,3 +80,65 @@ fn sizes_that_overflow_are_errors_not_wrapped_products() {
     let crop = RandomCrop::new(28, 28, (isize::MAX as usize) / 4).unwrap();
     assert!(crop.check(&[1, 28, 28]).is_ok());
 }
+
+#[test]
+fn an_empty_experience_built_by_hand_is_evaluated_as_nan_under_its_key() {
+    let benchmark = fixture_benchmark(1);
+    let device = cl::default_device();
+    let model = SimpleMlpConfig::new().with_hidden_size(16).init(&device).unwrap();
+    let mut strategy =
+        Naive::builder(model, OptimizerSpec::sgd(0.01), device, NaiveConfig::default()).unwrap().build().unwrap();
+    strategy.train(&benchmark.train_stream[0]).unwrap();
+    let mut stream: Vec<Experience> = benchmark.test_stream.iter().cloned().collect();
+    stream[1].dataset = stream[1].dataset.subset(&[]).unwrap();
+    assert!(stream[1].dataset.is_empty());
+    let results = strategy.eval(&stream).unwrap();
+    let value = |name: String| results.get(&name).copied().unwrap_or_else(|| panic!("no key {name}"));
+    assert!(value(MetricName::test_exp_accuracy(0, 1).to_string()).is_nan(), "empty experience: NaN");
+    assert!(value(MetricName::test_exp_accuracy(0, 0).to_string()).is_finite());
+    assert!(value(MetricName::test_exp_accuracy(0, 2).to_string()).is_finite());
+    // Training on it is refused.
+    let err = strategy.train(&stream[1]).unwrap_err();
+    assert!(matches!(err, ClError::EmptyExperience { experience: 1, .. }), "{err}");
+}
+
+#[test]
+fn a_split_fmnist_over_files_lacking_classes_is_an_error_not_a_smaller_benchmark() {
+    // The fixture's files, keeping only classes 0..5 (IDX written uncompressed under the usual
+    // names: compression is told by the magic bytes, not the name).
+    let arrays =
+        cl::benchmarks::mnist_files::load_dir(cl::benchmarks::MnistKind::FashionMnist, &crate::common::fixture_dir())
+            .unwrap();
+    let image = arrays.rows * arrays.cols;
+    let keep = |labels: &[u8], images: &[u8]| -> (Vec<u8>, Vec<u8>) {
+        let idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] < 5).collect();
+        (
+            idx.iter().map(|&i| labels[i]).collect(),
+            idx.iter().flat_map(|&i| images[i * image..(i + 1) * image].to_vec()).collect(),
+        )
+    };
+    let idx_file = |dims: &[usize], data: &[u8]| {
+        let mut v = vec![0u8, 0, 8, dims.len() as u8];
+        for &d in dims {
+            v.extend_from_slice(&(d as u32).to_be_bytes());
+        }
+        v.extend_from_slice(data);
+        v
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (train_y, train_x) = keep(&arrays.train_labels, &arrays.train_images);
+    let (test_y, test_x) = keep(&arrays.test_labels, &arrays.test_images);
+    let (r, c) = (arrays.rows, arrays.cols);
+    for (name, bytes) in [
+        ("train-images-idx3-ubyte.gz", idx_file(&[train_y.len(), r, c], &train_x)),
+        ("train-labels-idx1-ubyte.gz", idx_file(&[train_y.len()], &train_y)),
+        ("t10k-images-idx3-ubyte.gz", idx_file(&[test_y.len(), r, c], &test_x)),
+        ("t10k-labels-idx1-ubyte.gz", idx_file(&[test_y.len()], &test_y)),
+    ] {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let err = split_fmnist(&SplitMnistConfig::new(5).with_dataset_root(dir.path())).map(|_| ()).unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("hold 5 of the 10 classes") && message.contains("missing [5, 6, 7, 8, 9]"), "{message}");
+    assert!(message.contains("complete files"), "names the fix: {message}");
+}

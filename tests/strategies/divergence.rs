@@ -78,3 +78,38 @@ fn nan_outputs_are_never_counted_as_right() {
         assert_eq!(accuracy, 0.0, "experience {j}: NaN logits counted as hits ({accuracy})");
     }
 }
+
+/// SI on the fixture (SGD 0.05 with momentum 0.9, λ = 0.1, the checkpoint tests' settings):
+/// without a floor its importances go negative and the loss reaches -inf; at its defaults
+/// (importances floored at 0) it trains through the stream for every seed.
+#[test]
+fn synaptic_intelligence_at_its_defaults_does_not_diverge() {
+    let run = |config: SynapticIntelligenceConfig, seed: u64| -> cl::core::Result<()> {
+        let benchmark =
+            split_fmnist(&SplitMnistConfig::new(5).with_seed(3).with_dataset_root(crate::common::fixture_dir()))
+                .unwrap();
+        let device = cl::default_device();
+        let model = SimpleMlpConfig::new().init(&device).unwrap();
+        let mut strategy =
+            SynapticIntelligence::builder(model, OptimizerSpec::sgd(0.05).with_momentum(0.9), device, config)?
+                .train_mb_size(32)
+                .seed(seed)
+                .build()?;
+        for exp in benchmark.train_stream.iter() {
+            strategy.train(exp)?;
+        }
+        let results = strategy.eval(&benchmark.test_stream)?;
+        assert!(results.values().all(|v| v.is_finite()), "{results:?}");
+        Ok(())
+    };
+    let mut unfloored_diverged = 0;
+    for seed in [11, 1, 2] {
+        run(SynapticIntelligenceConfig::new(0.1), seed).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        match run(SynapticIntelligenceConfig::new(0.1).with_min_importance(None), seed) {
+            Err(ClError::NonFiniteLoss { .. }) => unfloored_diverged += 1,
+            Err(other) => panic!("seed {seed}: {other}"),
+            Ok(()) => {}
+        }
+    }
+    assert!(unfloored_diverged >= 1, "Avalanche's unfloored importances diverge on the fixture");
+}

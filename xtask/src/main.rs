@@ -7,6 +7,7 @@
 //! cargo xtask report <results.json> [--out DIR]
 //! cargo xtask setup-libtorch [--venv DIR]
 //! cargo run --release -p xtask --features tch -- backends [--devices flex,libtorch-cpu,cuda:0]
+//! cargo xtask fuzz [--target idx,mnist-dir,cifar,archive,report] [--execs N] [--seed S] [--jobs N]
 //! ```
 //!
 //! This file parses the command line and dispatches; the work is in [`bench`] (training runs),
@@ -15,8 +16,10 @@
 mod backends;
 mod bench;
 mod checkpoint_cost;
+mod counting_alloc;
 mod data;
 mod eval_cost;
+mod fuzz;
 mod loaders;
 mod provenance;
 mod report;
@@ -28,6 +31,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bench::{BenchError, BenchOptions};
+
+/// Counts heap use (for `fuzz`'s memory bounds); otherwise the system allocator.
+#[global_allocator]
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 /// The usage message, printed on `--help` (stdout, exit 0) and on bad arguments (stderr, exit 2).
 const USAGE: &str = "\
@@ -96,6 +103,8 @@ enum Command {
     SetupLibtorch(setup_libtorch::SetupOptions),
     /// `backends`: the backends side by side.
     Backends(backends::BackendsOptions),
+    /// `fuzz`: the readers of untrusted files under mutated inputs.
+    Fuzz(fuzz::FuzzOptions),
     /// `report <results.json> [--out DIR]`: pictures of a results file.
     Report {
         /// The results file.
@@ -116,6 +125,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         "report" => parse_report_args(it),
         "setup-libtorch" => Ok(setup_libtorch::parse_args(it)?.map_or(Command::Help, Command::SetupLibtorch)),
         "backends" => Ok(backends::parse_args(it)?.map_or(Command::Help, Command::Backends)),
+        "fuzz" => Ok(fuzz::parse_args(it)?.map_or(Command::Help, Command::Fuzz)),
         "data" => match it.next() {
             None => Ok(Command::Data),
             Some(extra) => Err(format!("`data` takes no argument, got `{extra}`")),
@@ -228,11 +238,6 @@ fn parse_positive(flag: &str, value: &str) -> Result<usize, String> {
 }
 
 fn main() -> ExitCode {
-    // Warnings of the library (e.g. a metric or logger problem) reach the user on stderr.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
-        .init();
     let command = match parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(message) => {
@@ -240,15 +245,33 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Warnings of the library (e.g. a metric or logger problem) reach the user on stderr;
+    // not while fuzzing, where mutated inputs make them by the thousand.
+    let level = match command {
+        Command::Fuzz(_) => tracing_subscriber::filter::LevelFilter::OFF,
+        _ => tracing_subscriber::filter::LevelFilter::WARN,
+    };
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).init();
     match command {
         Command::Help => {
-            println!("{USAGE}\n\n{}\n\n{}", setup_libtorch::USAGE, backends::USAGE);
+            println!("{USAGE}\n\n{}\n\n{}\n\n{}", setup_libtorch::USAGE, backends::USAGE, fuzz::USAGE);
             ExitCode::SUCCESS
         }
         Command::SetupLibtorch(options) => {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new("."));
             match setup_libtorch::run(&options, root) {
                 Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Fuzz(options) => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new("."));
+            match fuzz::run(&options, root) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE

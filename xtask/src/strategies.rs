@@ -182,12 +182,7 @@ fn methods(lambdas: RegLambdas) -> Vec<Method> {
     let (gem_patterns, gem_strength) = GEM_PATTERNS_STRENGTH;
     vec![
         Method::new("EWC", StrategyConfig::Ewc(EwcConfig::new(lambdas.ewc))),
-        Method::new(
-            "SI",
-            StrategyConfig::SynapticIntelligence(
-                SynapticIntelligenceConfig::new(SI_LAMBDA).with_min_importance(Some(0.0)),
-            ),
-        ),
+        Method::new("SI", StrategyConfig::SynapticIntelligence(SynapticIntelligenceConfig::new(SI_LAMBDA))),
         Method::new(
             "MAS",
             StrategyConfig::Mas(MasConfig::default().with_lambda_reg(lambdas.mas).with_alpha(MAS_ALPHA)),

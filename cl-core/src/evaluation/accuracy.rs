@@ -170,11 +170,17 @@ impl AccuracyMetrics {
         ctx: &MetricContext<'_>,
         out: &mut MetricOutput,
     ) {
-        let values: Vec<(Option<u32>, TaskValues)> = if self.config.task_aware {
+        let mut values: Vec<(Option<u32>, TaskValues)> = if self.config.task_aware {
             sums.read().into_iter().map(|(t, v)| (Some(t), v)).collect()
         } else {
             sums.read_pooled().map(|v| (ctx.task(), v)).into_iter().collect()
         };
+        if add_exp && values.is_empty() {
+            // An experience without samples (built by hand; the benchmark generators refuse
+            // them): NaN under its key rather than no key, so that a reader indexing the
+            // results by experience finds it (Avalanche reports 0.0, as if all were wrong).
+            values.push((ctx.task(), TaskValues { accuracy: f64::NAN, loss: f64::NAN, count: 0 }));
+        }
         for (task, v) in values {
             let name = |metric: &str| {
                 let name = if add_exp { ctx.exp_name(metric) } else { ctx.task_name(metric) };
@@ -437,7 +443,11 @@ impl TopkAccuracy {
     fn emit(&self, counts: &TaskCounts, level: &str, add_exp: bool, ctx: &MetricContext<'_>, out: &mut MetricOutput) {
         let metric = format!("Topk_{}_Acc_{level}", self.k);
         let name: MetricName = if add_exp { ctx.exp_name(&metric) } else { ctx.stream_name(&metric) };
-        let values: BTreeMap<u32, f64> = counts.read();
+        let mut values: BTreeMap<u32, f64> = counts.read();
+        if add_exp && values.is_empty() {
+            // An experience without samples: NaN under its key (see `AccuracyMetrics`).
+            values.insert(ctx.task().unwrap_or(0), f64::NAN);
+        }
         for (t, v) in values {
             out.scalar(name.clone().with_task(t), v);
         }

@@ -20,9 +20,47 @@ fn default_clip_to() -> f64 {
     0.001
 }
 
+/// Importances floored at zero (Avalanche has no floor; see `min_importance`).
+fn default_min_importance() -> Option<f64> {
+    Some(0.0)
+}
+
+/// `Option<f64>` in config files, where TOML has no null: a number, or `"none"` (JSON's
+/// `null` is also read as none).
+mod optional_number {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => s.serialize_f64(*v),
+            None => s.serialize_str("none"),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Number(f64),
+        Text(String),
+        Null(()),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Option::<Repr>::deserialize(d)? {
+            Some(Repr::Number(v)) => Ok(Some(v)),
+            Some(Repr::Text(t)) if t == "none" => Ok(None),
+            Some(Repr::Text(t)) => {
+                Err(D::Error::custom(format!("`{t}`: expected a number or \"none\" (no lower clip)")))
+            }
+            Some(Repr::Null(())) | None => Ok(None),
+        }
+    }
+}
+
 /// The hyper-parameters of SI: Avalanche's `SynapticIntelligencePlugin(si_lambda,
 /// eps=1e-7, excluded_parameters=None)`, plus two settings Avalanche hard-codes or lacks
-/// (`clip_to`, default Avalanche's 0.001, and `min_importance`, default none as Avalanche).
+/// (`clip_to`, default Avalanche's 0.001, and `min_importance`, default **0**, where Avalanche
+/// has no lower clip: see the field).
 ///
 /// ```
 /// use cl_plugins::regularization::{SynapticIntelligenceConfig, SynapticIntelligencePlugin};
@@ -53,23 +91,29 @@ pub struct SynapticIntelligenceConfig {
     /// default; `f64::MAX` for no clip).
     #[serde(default = "default_clip_to")]
     pub clip_to: f64,
-    /// Lower clip of the importance: `None` (default) as Avalanche — negative importances are
-    /// possible when a step increased the loss, e.g. with momentum, and make the penalty
-    /// unbounded below; `Some(0.0)` keeps the penalty a proper (convex) quadratic.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Lower clip of the importance, default `Some(0.0)`: the penalty `λ/2·Σ Ω·(θ−θ*)²` stays
+    /// a proper (convex) quadratic. `None` (`"none"` in a config file) is Avalanche's behaviour,
+    /// no lower clip: a parameter whose steps increased the loss (with momentum `Δθ` is not
+    /// `−lr·g`, so `ω = Σ g·Δθ` can have either sign) gets a negative importance, the penalty
+    /// is unbounded below, and training diverges — on SplitFMNIST with SGD 0.01/0.9 and
+    /// `si_lambda` = 1000, the loss reaches −∞ in the last experience for 2 of 5 seeds, with
+    /// the floor for none. Zero is also what Mammoth's SI gets by construction (it accumulates
+    /// `lr·g² ≥ 0`), and the paper's importance is a sum of loss decreases.
+    #[serde(default = "default_min_importance", with = "optional_number")]
     pub min_importance: Option<f64>,
 }
 
 impl SynapticIntelligenceConfig {
-    /// `si_lambda` (a number, or one per experience) with Avalanche's defaults: `eps` = 1e-7,
-    /// nothing excluded, importance clipped at 0.001 from above only.
+    /// `si_lambda` (a number, or one per experience) with Avalanche's defaults (`eps` = 1e-7,
+    /// nothing excluded, importance clipped at 0.001 from above) and importances floored at 0
+    /// (`with_min_importance(None)` for Avalanche's unclipped ones).
     pub fn new(si_lambda: impl Into<ExperienceWeight>) -> Self {
         Self {
             si_lambda: si_lambda.into(),
             eps: default_eps(),
             excluded_parameters: Vec::new(),
             clip_to: default_clip_to(),
-            min_importance: None,
+            min_importance: default_min_importance(),
         }
     }
 
@@ -91,7 +135,8 @@ impl SynapticIntelligenceConfig {
         self
     }
 
-    /// Sets the lower clip of the importance (`None`: no clip, as Avalanche).
+    /// Sets the lower clip of the importance (default `Some(0.0)`; `None`: no clip, as
+    /// Avalanche, which can diverge).
     pub fn with_min_importance(mut self, min: Option<f64>) -> Self {
         self.min_importance = min;
         self
@@ -156,9 +201,12 @@ impl Validate for SynapticIntelligenceConfig {
 ///   plugin after SI that rewrites the gradients, e.g. a projection, is not seen by SI).
 /// - A parameter without a gradient counts as a zero gradient (Avalanche fails on
 ///   `param.grad` being `None`).
-/// - `clip_to` and `min_importance` are settings (defaults: Avalanche's hard-coded 0.001, and
-///   no lower clip); Avalanche's `device` argument is not needed (the state lives on the
-///   evaluation device).
+/// - **Importances are floored at 0 by default** (`min_importance`; Avalanche has no lower
+///   clip): Avalanche's negative importances make the penalty unbounded below and SI diverge
+///   at its own settings (SplitFMNIST, SGD 0.01/0.9, λ = 1000: the loss reaches −∞ for 2 of 5
+///   seeds). `min_importance = "none"` restores Avalanche's behaviour. `clip_to` is a setting
+///   (default Avalanche's hard-coded 0.001); Avalanche's `device` argument is not needed (the
+///   state lives on the evaluation device).
 ///
 /// ```
 /// use burn::tensor::Device;
@@ -563,9 +611,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_avalanches() {
+    fn defaults_are_avalanches_but_the_floor() {
         let c = SynapticIntelligenceConfig::new(0.5);
-        assert_eq!((c.eps, c.clip_to, c.min_importance), (1e-7, 0.001, None));
+        assert_eq!((c.eps, c.clip_to, c.min_importance), (1e-7, 0.001, Some(0.0)));
+        let avalanche = SynapticIntelligenceConfig::from_toml("si_lambda = 0.5\nmin_importance = \"none\"").unwrap();
+        assert_eq!(avalanche.min_importance, None);
+        let json = SynapticIntelligenceConfig::from_json(r#"{"si_lambda": 0.5, "min_importance": null}"#).unwrap();
+        assert_eq!(json.min_importance, None);
+        let err = SynapticIntelligenceConfig::from_toml("si_lambda = 0.5\nmin_importance = \"zero\"").unwrap_err();
+        assert!(err.to_string().contains("\"none\""), "{err}");
         assert!(c.excluded_parameters.is_empty());
         assert_eq!(SynapticIntelligenceConfig::from_toml("si_lambda = 0.5").unwrap(), c);
     }
@@ -585,6 +639,8 @@ mod tests {
                 .with_clip_to(0.5)
                 .with_min_importance(Some(0.0)),
             SynapticIntelligenceConfig::new(vec![0.1, 0.2]),
+            SynapticIntelligenceConfig::new(1.0).with_min_importance(None),
+            SynapticIntelligenceConfig::new(1.0).with_min_importance(Some(-0.5)),
         ] {
             assert_eq!(SynapticIntelligenceConfig::from_json(&c.to_json()).unwrap(), c);
             assert_eq!(SynapticIntelligenceConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
