@@ -116,7 +116,7 @@ pub mod prelude {
     pub use burn::module::Module;
     pub use burn::tensor::Device;
     pub use cl_benchmarks::classic::{
-        TransformedMnistConfig, permuted_fmnist, permuted_mnist, rotated_fmnist, rotated_mnist,
+        Permutations, TransformedMnistConfig, permuted_fmnist, permuted_mnist, rotated_fmnist, rotated_mnist,
     };
     pub use cl_benchmarks::{
         BenchmarkConfig, BenchmarkError, ClassIds, ClassOrder, DataError, NcConfig, SplitCifarConfig, SplitMnistConfig,

@@ -104,7 +104,9 @@ impl Validate for CurlFetcher {
 impl CurlFetcher {
     /// The longest a curl process may run before it is killed: curl's own limits (`--max-time`
     /// per attempt, `--retry-max-time` for starting retries) bound it by about twice
-    /// `max_time_s`; this watchdog also covers a `program` that ignores them.
+    /// `max_time_s`; this watchdog also covers a `program` that ignores them. It kills the
+    /// process it started: a wrapper script that runs curl without `exec` would leave curl to
+    /// its own timeouts.
     pub fn deadline(&self) -> Duration {
         Duration::from_secs(2 * u64::from(self.max_time_s) + u64::from(self.connect_timeout_s) + 5)
     }
@@ -161,8 +163,12 @@ impl Fetcher for CurlFetcher {
                 }
             }
         };
-        let messages =
-            std::fs::read(&stderr_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        // At most 64 KiB of it: a misbehaving program could write until the deadline.
+        let mut messages = Vec::new();
+        if let Ok(f) = std::fs::File::open(&stderr_path) {
+            let _ = f.take(64 * 1024).read_to_end(&mut messages);
+        }
+        let messages = String::from_utf8_lossy(&messages).into_owned();
         let _ = std::fs::remove_file(&stderr_path);
         match status {
             Ok(status) if status.success() => Ok(()),
@@ -346,7 +352,8 @@ impl<R: Read> Read for Watched<'_, R> {
 ///
 /// Other entries are skipped, as is any member whose path would leave `dir/<subdir>` (`..`,
 /// absolute paths, nested directories; see [`member_name`]): nothing is written outside
-/// `dir/<subdir>`. GNU long names and pax paths are honoured (the `tar` crate reads them).
+/// `dir/<subdir>`. GNU long names and pax paths are honoured (read here, at most 64 KiB each);
+/// pax `size` records and GNU sparse members, which no dataset archive has, are refused.
 /// Each file is written to a hidden partial file and renamed into place once complete.
 ///
 /// Errors: [`DataError::Gzip`] if the gzip stream is corrupt or truncated;
@@ -386,6 +393,9 @@ pub fn extract_tar_gz(archive: &Path, dir: &Path, subdir: &str, required: &[&str
         }
         if kind.is_gnu_longlink() || kind.is_pax_global_extensions() {
             continue;
+        }
+        if kind.is_gnu_sparse() {
+            return Err(bad("a GNU sparse member, which no dataset archive has".to_string()));
         }
         let path = long_name.take().unwrap_or_else(|| String::from_utf8_lossy(&entry.path_bytes()).into_owned());
         if !(kind.is_file() || kind.is_contiguous()) {
@@ -445,6 +455,8 @@ fn read_extension(
 /// The `path` of a pax extension header (records `"<length> <key>=<value>\n"`), if it has one.
 fn pax_path(data: &[u8]) -> Result<Option<String>, &'static str> {
     const MALFORMED: &str = "malformed pax extension header (records are `<length> <key>=<value>\\n`)";
+    const UNSUPPORTED: &str =
+        "a pax header with a `size` or `GNU.sparse` record (large or sparse members), which no dataset archive has";
     let mut rest = data;
     let mut path = None;
     while !rest.is_empty() && rest.iter().any(|&b| b != 0) {
@@ -455,7 +467,14 @@ fn pax_path(data: &[u8]) -> Result<Option<String>, &'static str> {
         }
         let record = &rest[space + 1..len - 1];
         let eq = record.iter().position(|&b| b == b'=').ok_or(MALFORMED)?;
-        if &record[..eq] == b"path" {
+        let key = &record[..eq];
+        // In raw mode a pax `size` would not frame the entry (the `tar` crate applies it only
+        // when it reads extensions itself), nor would sparse maps: refuse them rather than
+        // misread the rest of the archive. The datasets' archives have neither.
+        if key == b"size" || key.starts_with(b"GNU.sparse") {
+            return Err(UNSUPPORTED);
+        }
+        if key == b"path" {
             path = Some(String::from_utf8_lossy(&record[eq + 1..]).into_owned());
         }
         rest = &rest[len..];
@@ -868,7 +887,17 @@ mod tests {
         let fetcher = CurlFetcher::default().with_program(&program).with_retry(0).with_timeouts(1, 1, 1);
         assert_eq!(fetcher.deadline(), Duration::from_secs(8));
         let start = Instant::now();
-        let err = fetcher.fetch("http://127.0.0.1:9/x", &tmp.path().join("x")).unwrap_err();
+        // A script just written can be "busy" while another test's fork still holds it open.
+        let err = loop {
+            match fetcher.fetch("http://127.0.0.1:9/x", &tmp.path().join("x")) {
+                Err(DataError::FetcherUnavailable { ref source, .. })
+                    if source.kind() == std::io::ErrorKind::ExecutableFileBusy =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => break other.unwrap_err(),
+            }
+        };
         assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
         let DataError::FetchFailed { ref status, ref stderr, .. } = err else { panic!("{err:?}") };
         assert!(status.contains("killed after 8 s") && stderr.contains("started"), "{err}");

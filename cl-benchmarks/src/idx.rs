@@ -69,12 +69,25 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
         return parse_gzip(&raw, Some(path));
     }
     let (dims, header_len, data_len) = parse_header(&head, path_buf)?;
-    let actual = usize::try_from(file_len - header_len as u64).unwrap_or(usize::MAX);
-    check_data_len(&dims, data_len, actual, path_buf)?;
-    let mut data = Vec::with_capacity(data_len);
+    let in_head = head.len() - header_len;
+    if in_head > data_len {
+        return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual: in_head });
+    }
+    // The size on disk, when it is known (a pipe reports 0), refuses a wrong file before its
+    // data is read; the read itself is what counts (the file may change meanwhile).
+    let on_disk = usize::try_from(file_len.saturating_sub(header_len as u64)).unwrap_or(usize::MAX);
+    if file_len > 0 {
+        check_data_len(&dims, data_len, on_disk.max(in_head), path_buf)?;
+    }
+    let mut data = Vec::with_capacity(data_len.min(on_disk.max(in_head)));
     data.extend_from_slice(&head[header_len..]);
-    (&mut file).take((data_len - data.len()) as u64).read_to_end(&mut data).map_err(io)?;
-    // The file changed under us (it was being written).
+    // One byte more than declared, to see trailing data.
+    (&mut file).take(((data_len - in_head) as u64).saturating_add(1)).read_to_end(&mut data).map_err(io)?;
+    if data.len() > data_len {
+        let rest = std::io::copy(&mut file, &mut std::io::sink()).map_err(io)?;
+        let actual = data.len().saturating_add(usize::try_from(rest).unwrap_or(usize::MAX));
+        return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual });
+    }
     check_data_len(&dims, data_len, data.len(), path_buf)?;
     Ok(IdxArray { dims, data })
 }
@@ -161,13 +174,13 @@ fn parse_gzip(raw: &[u8], path: Option<&Path>) -> Result<IdxArray, DataError> {
     }
     let (dims, _, data_len) = parse_header(&header, path_buf)?;
     let mut data = Vec::new();
-    (&mut reader).take(data_len as u64 + 1).read_to_end(&mut data).map_err(gz)?;
+    (&mut reader).take((data_len as u64).saturating_add(1)).read_to_end(&mut data).map_err(gz)?;
     if data.len() < data_len {
         return Err(DataError::Truncated { path: path_buf(), what: "data", expected: data_len, actual: data.len() });
     }
     if data.len() > data_len {
         let rest = std::io::copy(&mut reader, &mut std::io::sink()).map_err(gz)?;
-        let actual = data_len + 1 + rest as usize;
+        let actual = data_len.saturating_add(1).saturating_add(usize::try_from(rest).unwrap_or(usize::MAX));
         return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual });
     }
     Ok(IdxArray { dims, data })

@@ -80,7 +80,7 @@ mod tests {
 
     use cl_core::config::ConfigFile;
 
-    use crate::classic::TransformedMnistConfig;
+    use crate::classic::{Permutations, TransformedMnistConfig};
     use crate::download::CurlFetcher;
     use crate::*;
 
@@ -120,6 +120,12 @@ mod tests {
         round_trip(CurlFetcher::default().with_retry(0));
         round_trip(BenchmarkConfig::SplitCifar100(SplitCifarConfig::new(10).with_seed(2)));
         round_trip(BenchmarkConfig::RotatedFmnist(TransformedMnistConfig::new(1).with_rotations(vec![45.0])));
+        round_trip(BenchmarkConfig::PermutedFmnist(
+            TransformedMnistConfig::new(2).with_permutations(Permutations::Lists(vec![vec![1, 0, 2], vec![2, 1, 0]])),
+        ));
+        round_trip(BenchmarkConfig::PermutedMnist(
+            TransformedMnistConfig::new(2).with_permutations(Permutations::File { file: "perms.json".into() }),
+        ));
     }
 
     #[test]

@@ -402,10 +402,11 @@ fn invalid_hyper_parameters_are_errors() {
 use crate::common::regularisers::{accuracies, mlp, opt};
 
 /// PermutedFMNIST, 3 experiences, SimpleMLP(256 hidden, dropout 0.5), SGD(0.01, momentum 0.9),
-/// 2 epochs of batches of 32. Accuracy on experience 0 after the last experience, measured
-/// (seeds 0 / 1 / 2): Naive 0.556 / 0.724 / 0.682; EWC separate 0.750 / 0.778 / 0.770; EWC
-/// online 0.716 / 0.792 / 0.766; SI 0.788 / 0.792 / 0.792; MAS 0.750 / 0.784 / 0.798 — each at
-/// least 0.054 above Naive, so the asserted margin is 0.03.
+/// 2 epochs of batches of 32. Accuracy on experience 0 after the last experience, measured with
+/// the experiences in Avalanche's class-grouped order (seeds 0 / 1 / 2): Naive 0.576 / 0.718 /
+/// 0.564; EWC separate λ=100 0.750 / 0.762 / 0.694; EWC online 0.700 / 0.768 / 0.652; SI 0.774 /
+/// 0.796 / 0.770; MAS 0.792 / 0.780 / 0.780 — each at least 0.044 above Naive, so the asserted
+/// margin is 0.03.
 #[test]
 fn regularisers_forget_less_than_naive_on_permuted_fmnist() {
     let dev = cl::default_device();
@@ -414,19 +415,21 @@ fn regularisers_forget_less_than_naive_on_permuted_fmnist() {
             permuted_fmnist(&TransformedMnistConfig::new(3).with_seed(seed).with_dataset_root(fixture_dir())).unwrap();
         let naive = accuracies(Naive::builder(mlp(), opt(), dev.clone(), NaiveConfig::default()).unwrap(), &b, seed);
         let runs = [
-            // λ = 1500 in Avalanche's λ·ΣF(θ−θ*)² is the λ = 3000 these numbers were measured with (λ/2).
+            // λ = 100: with Avalanche's class-grouped sample order the Fisher is an order of
+            // magnitude larger than with the file order these tests once used (λ = 1500 then;
+            // it now diverges), as in Avalanche.
             (
-                "EWC separate λ=1500",
-                accuracies(Ewc::builder(mlp(), opt(), dev.clone(), EwcConfig::new(1500.0)).unwrap(), &b, seed),
+                "EWC separate λ=100",
+                accuracies(Ewc::builder(mlp(), opt(), dev.clone(), EwcConfig::new(100.0)).unwrap(), &b, seed),
             ),
             (
-                "EWC online λ=1500 decay 0.9",
+                "EWC online λ=100 decay 0.9",
                 accuracies(
                     Ewc::builder(
                         mlp(),
                         opt(),
                         dev.clone(),
-                        EwcConfig::new(1500.0).with_mode(EwcMode::Online { decay_factor: 0.9 }),
+                        EwcConfig::new(100.0).with_mode(EwcMode::Online { decay_factor: 0.9 }),
                     )
                     .unwrap(),
                     &b,
@@ -434,15 +437,10 @@ fn regularisers_forget_less_than_naive_on_permuted_fmnist() {
                 ),
             ),
             (
-                "SI λ=1000 (Ω ≥ 0)",
+                "SI λ=1000 (its defaults: Ω ≥ 0)",
                 accuracies(
-                    SynapticIntelligence::builder(
-                        mlp(),
-                        opt(),
-                        dev.clone(),
-                        SynapticIntelligenceConfig::new(1000.0).with_min_importance(Some(0.0)),
-                    )
-                    .unwrap(),
+                    SynapticIntelligence::builder(mlp(), opt(), dev.clone(), SynapticIntelligenceConfig::new(1000.0))
+                        .unwrap(),
                     &b,
                     seed,
                 ),

@@ -84,7 +84,10 @@ fn replay_forgets_less_than_naive_and_the_bounds_are_ordered() {
     assert!(replay_f < naive_f - 0.3, "replay {replay_f} vs naive {naive_f}");
     assert!(r > n + 0.2);
     assert!(c >= r - 0.05, "cumulative {c} vs replay {r}");
-    assert!(joint_acc >= c - 0.05, "joint {joint_acc} vs cumulative {c}");
+    // Joint training is an upper bound of replay; not of Cumulative at equal epochs per call,
+    // which passes over the first experiences five times (measured: joint 0.775, cumulative
+    // 0.833 on this seed).
+    assert!(joint_acc >= r - 0.05, "joint {joint_acc} vs replay {r}");
     // Joint training is done once.
     assert!(matches!(joint.train(&b.train_stream), Err(ClError::InvalidUse(_))));
 }

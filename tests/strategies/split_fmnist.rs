@@ -130,3 +130,42 @@ fn batches_are_normalised_like_avalanche() {
     }
     assert_eq!(&*batch.sample_shape, &[1, 28, 28]);
 }
+
+/// The labels of `targets` as (label, run length) blocks.
+fn blocks(targets: &[u32]) -> Vec<(u32, usize)> {
+    let mut out: Vec<(u32, usize)> = Vec::new();
+    for &t in targets {
+        match out.last_mut() {
+            Some((label, n)) if *label == t => *n += 1,
+            _ => out.push((t, 1)),
+        }
+    }
+    out
+}
+
+/// As Avalanche's `nc_benchmark`: each experience is its classes one after the other, in the
+/// order CPython iterates the set of their ids (`{9, 3}` gives 9 then 3, `{7, 4}` 4 then 7),
+/// each class's samples in file order.
+#[test]
+fn experiences_hold_their_classes_in_avalanches_order() {
+    let order = vec![5, 6, 1, 2, 0, 8, 9, 3, 7, 4];
+    let b =
+        split_fmnist(&SplitMnistConfig::new(5).with_fixed_class_order(order).with_dataset_root(fixture_dir())).unwrap();
+    let raw = cl::benchmarks::mnist_files::load_dir(cl::benchmarks::MnistKind::FashionMnist, &fixture_dir()).unwrap();
+    let count = |labels: &[u8], c: u32| labels.iter().filter(|&&l| u32::from(l) == c).count();
+    let expected_visits = [[5, 6], [1, 2], [0, 8], [9, 3], [4, 7]];
+    for (e, visit) in expected_visits.iter().enumerate() {
+        for (stream, labels) in [(&b.train_stream, &raw.train_labels), (&b.test_stream, &raw.test_labels)] {
+            let ds = &stream[e].dataset;
+            let expected: Vec<(u32, usize)> = visit.iter().map(|&c| (c, count(labels, c))).collect();
+            assert_eq!(blocks(&ds.targets()), expected, "experience {e} of {}", stream.name());
+        }
+        // Within a class, file order: the first sample of the experience is the first file
+        // sample of its first class.
+        let first = raw.train_labels.iter().position(|&l| u32::from(l) == visit[0]).unwrap();
+        let image = raw.rows * raw.cols;
+        let x: Vec<u8> =
+            b.train_stream[e].dataset.sample(0).unwrap().x.iter().map(|&v| (v * 255.0).round() as u8).collect();
+        assert_eq!(x, raw.train_images[first * image..(first + 1) * image], "experience {e}");
+    }
+}

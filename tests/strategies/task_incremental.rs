@@ -62,11 +62,12 @@ fn multi_head_naive_keeps_task_incremental_accuracy_while_class_incremental_forg
     let class_il = run(naive, &fixture_benchmark(seed), false);
     eprintln!("class-IL accuracy matrix {:?}", class_il.rows());
 
-    // Measured on the fixture, seed 1: task-IL final average 0.95, forgetting 0.01; class-IL
-    // forgetting 0.93 (with heads of 10 units started from the single-head classifier, an earlier
-    // version measured 0.86 / 0.10 on seed 1 and 0.92 / 0.00 on seed 2).
+    // Measured on the fixture with experiences in Avalanche's class-grouped sample order
+    // (task-IL final average / forgetting; class-IL forgetting): seed 1 0.83 / 0.15 (the shared
+    // trunk drifts so that task 3's head predicts one class at the end); 0.93; seed 2 0.86 / 0.09,
+    // 0.95; seed 3 0.88 / 0.08, 0.93. (With the file order, seed 1 gave 0.95 / 0.01.)
     assert!(task_il.average_accuracy(4).unwrap() > 0.8, "task-IL final average {:?}", task_il.average_accuracy(4));
-    assert!(task_il.forgetting().unwrap() < 0.15, "task-IL forgetting {:?}", task_il.forgetting());
+    assert!(task_il.forgetting().unwrap() < 0.2, "task-IL forgetting {:?}", task_il.forgetting());
     assert!(class_il.forgetting().unwrap() > 0.5, "class-IL forgetting {:?}", class_il.forgetting());
     assert!(task_il.average_accuracy(4).unwrap() > class_il.average_accuracy(4).unwrap() + 0.35);
 }

@@ -109,3 +109,79 @@ fn bad_arguments_are_errors() {
     assert_eq!(arg(rotated_fmnist(&config(1).with_rotations(vec![200.0]))), "rotations_in_range");
     assert_eq!(arg(permuted_fmnist(&config(1).with_rotations(vec![0.0]))), "rotations_only_for_rotated");
 }
+
+#[test]
+fn explicit_permutations_from_a_json_file_are_applied_and_checked() {
+    use cl::benchmarks::classic::Permutations;
+    let dir = tempfile::tempdir().unwrap();
+    // Experience 0: the identity; experience 1: the pixels reversed.
+    let identity: Vec<usize> = (0..784).collect();
+    let reversed: Vec<usize> = (0..784).rev().collect();
+    let file = dir.path().join("perms.json");
+    std::fs::write(&file, serde_json::to_string(&vec![identity.clone(), reversed.clone()]).unwrap()).unwrap();
+    let b = permuted_fmnist(&config(2).with_permutations(Permutations::File { file: file.clone() })).unwrap();
+    assert_eq!(b.seed, None, "nothing was drawn");
+    for (e, perm) in [identity.clone(), reversed.clone()].iter().enumerate() {
+        for ds in [&b.train_stream[e].dataset, &b.test_stream[e].dataset] {
+            let out = &values(ds, 1)[0];
+            let raw = normalized_raw(ds, 0);
+            for i in 0..784 {
+                assert!((out[i] - raw[perm[i]]).abs() < 1e-5, "experience {e}, pixel {i}");
+            }
+        }
+    }
+    // Inline lists give the same benchmark.
+    let inline =
+        permuted_fmnist(&config(2).with_permutations(Permutations::Lists(vec![identity.clone(), reversed]))).unwrap();
+    assert_eq!(values(&inline.train_stream[1].dataset, 2), values(&b.train_stream[1].dataset, 2));
+
+    // Errors name the experience and the fix.
+    let error = |perms: Permutations, n: usize| {
+        permuted_fmnist(&config(n).with_permutations(perms)).map(|_| ()).unwrap_err().to_string()
+    };
+    let mut twice = identity.clone();
+    twice[10] = 3;
+    let e = error(Permutations::Lists(vec![identity.clone(), twice]), 2);
+    assert!(e.contains("experience 1") && e.contains("3 appears twice") && e.contains("10 is missing"), "{e}");
+    let e = error(Permutations::Lists(vec![identity.clone()]), 2);
+    assert!(e.contains("1 permutations for 2 experiences"), "{e}");
+    let short: Vec<usize> = (0..783).collect();
+    std::fs::write(&file, serde_json::to_string(&vec![identity.clone(), short]).unwrap()).unwrap();
+    let e = error(Permutations::File { file: file.clone() }, 2);
+    assert!(e.contains("experience 1 has 783 entries") && e.contains("784"), "{e}");
+    std::fs::write(&file, "[[0, 1], oops").unwrap();
+    let e = error(Permutations::File { file: file.clone() }, 2);
+    assert!(e.contains("perms.json") && e.contains("JSON array"), "{e}");
+    let e = error(Permutations::File { file: dir.path().join("absent.json") }, 2);
+    assert!(e.contains("cannot read the permutations file"), "{e}");
+    // Only the permuted benchmarks take permutations.
+    let err = rotated_fmnist(&config(2).with_permutations(Permutations::Lists(vec![identity.clone(), identity])))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("only the permuted benchmarks"), "{err}");
+}
+
+/// As Avalanche's PermutedMNIST (`nc_benchmark` over the concatenated permuted datasets, one
+/// dataset per experience): each experience is class by class, the classes visited as CPython
+/// iterates the set of their concatenation ids — 30..39 for experience 3, in a 32-slot table:
+/// 32..39 first, then 30, 31, i.e. classes 2..9, 0, 1.
+#[test]
+fn permuted_experiences_hold_their_classes_in_avalanches_order() {
+    let b = permuted_fmnist(&config(4).with_seed(1)).unwrap();
+    let visit_of = |targets: Vec<u32>| {
+        let mut v: Vec<u32> = Vec::new();
+        for t in targets {
+            if v.last() != Some(&t) {
+                assert!(!v.contains(&t), "class {t} in two blocks");
+                v.push(t);
+            }
+        }
+        v
+    };
+    for e in 0..4 {
+        let expected: Vec<u32> = if e < 3 { (0..10).collect() } else { (2..10).chain(0..2).collect() };
+        assert_eq!(visit_of(b.train_stream[e].dataset.targets()), expected, "train experience {e}");
+        assert_eq!(visit_of(b.test_stream[e].dataset.targets()), expected, "test experience {e}");
+    }
+}

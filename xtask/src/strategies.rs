@@ -91,10 +91,15 @@ pub struct RegLambdas {
 // classes. On PermutedFMNIST RWalk λ = 1 / 10 / 50 gives 0.806 / 0.809 / 0.792 (forgetting
 // 0.035 / 0.021 / 0.007; Naive 0.774, 0.082): λ = 10.
 
-/// λ on SplitFMNIST (class-incremental); EWC 50 = the former 100 under `λ/2`.
+/// λ on SplitFMNIST (class-incremental); EWC 50 = the former 100 under `λ/2` (unchanged by the
+/// class-grouped sample order: 0.198 ± 0.018, MAS 0.427 ± 0.025, seeds 1–2).
 pub const SPLIT_LAMBDAS: RegLambdas = RegLambdas { ewc: 50.0, mas: 0.1, rwalk: 10.0 };
-/// λ on PermutedFMNIST (domain-incremental); EWC 1500 = the former 3000 under `λ/2`.
-pub const PERMUTED_LAMBDAS: RegLambdas = RegLambdas { ewc: 1500.0, mas: 1.0, rwalk: 10.0 };
+/// λ on PermutedFMNIST (domain-incremental). EWC 100: since experiences hold their samples in
+/// Avalanche's class-grouped order (issue 20), the Fisher (a pass without shuffling) is an
+/// order of magnitude larger and the former 1500 diverges (loss inf in experience 2, seeds 1
+/// and 2); λ = 100 gives 0.801 ± 0.008, forgetting 0.041 (1 epoch, seeds 1–2). MAS 1 is
+/// unchanged (0.767, forgetting 0.005).
+pub const PERMUTED_LAMBDAS: RegLambdas = RegLambdas { ewc: 100.0, mas: 1.0, rwalk: 10.0 };
 
 /// The λ of the regularisers on `benchmark`: [`SPLIT_LAMBDAS`] on [`SPLIT`], else
 /// [`PERMUTED_LAMBDAS`] (also on [`SPLIT_TIL`], where each task has its own head and the
@@ -768,7 +773,7 @@ mod tests {
         assert_eq!(reg_lambdas(PERMUTED), PERMUTED_LAMBDAS);
         assert_eq!(reg_lambdas(SPLIT_TIL), PERMUTED_LAMBDAS);
         // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
-        assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 1500.0));
+        assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 100.0));
         let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
         assert_eq!(split[5].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
         assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));

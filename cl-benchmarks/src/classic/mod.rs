@@ -8,7 +8,8 @@ mod split_mnist;
 
 pub use benchmark_config::BenchmarkConfig;
 pub use permuted_rotated::{
-    TransformedMnistConfig, permuted_fmnist, permuted_mnist, rotated_fmnist, rotated_mnist, transformed_benchmark,
+    Permutations, TransformedMnistConfig, permuted_fmnist, permuted_mnist, rotated_fmnist, rotated_mnist,
+    transformed_benchmark,
 };
 pub use split_cifar::{
     CIFAR10_MEAN_STD, CIFAR100_MEAN_STD, SplitCifarConfig, cifar_datasets, split_cifar10, split_cifar100,

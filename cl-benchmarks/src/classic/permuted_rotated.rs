@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::split_mnist::{FMNIST_MEAN_STD, MNIST_MEAN_STD, mnist_datasets};
 use crate::error::BenchmarkError;
 use crate::mnist_files::{self, MnistKind};
+use crate::scenarios::common::cpython_set_order;
 
 /// Options of [`permuted_mnist`] / [`rotated_mnist`] and their Fashion-MNIST variants
 /// (Avalanche's `PermutedMNIST(n_experiences, return_task_id, seed)` and
@@ -41,6 +42,12 @@ pub struct TransformedMnistConfig {
     /// drawn uniformly among the integers of that range when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotations_list: Option<Vec<f32>>,
+    /// For the permuted benchmarks: the pixel permutation of each experience (`out[i] =
+    /// in[p[i]]`, each a permutation of `0..784`), inline or in a JSON file (e.g. the
+    /// permutations of an Avalanche run, to compare on the same stream); drawn with `seed`
+    /// when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permutations: Option<Permutations>,
     /// Directory of the IDX files; searched for when `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset_root: Option<PathBuf>,
@@ -49,7 +56,14 @@ pub struct TransformedMnistConfig {
 impl TransformedMnistConfig {
     /// `n_experiences` experiences, seed 0, one task, data searched for.
     pub fn new(n_experiences: usize) -> Self {
-        Self { n_experiences, seed: 0, return_task_id: false, rotations_list: None, dataset_root: None }
+        Self {
+            n_experiences,
+            seed: 0,
+            return_task_id: false,
+            rotations_list: None,
+            permutations: None,
+            dataset_root: None,
+        }
     }
 
     /// Seed of the permutations or angles.
@@ -70,6 +84,12 @@ impl TransformedMnistConfig {
         self
     }
 
+    /// The pixel permutation of each experience (instead of drawing them with the seed).
+    pub fn with_permutations(mut self, permutations: Permutations) -> Self {
+        self.permutations = Some(permutations);
+        self
+    }
+
     /// The directory of the IDX files.
     pub fn with_dataset_root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dataset_root = Some(dir.into());
@@ -80,8 +100,89 @@ impl TransformedMnistConfig {
         self.validate()?;
         rule(C, "rotations_only_for_rotated", rotated || self.rotations_list.is_none(), || {
             "rotations_list is set, but only the rotated benchmarks take angles; remove it".to_string()
+        })?;
+        rule(C, "permutations_only_for_permuted", !rotated || self.permutations.is_none(), || {
+            "permutations is set, but only the permuted benchmarks take permutations; remove it".to_string()
         })
     }
+
+    /// The permutations of the experiences, read from their file if needed and checked
+    /// against the sample length; `None` when they are to be drawn with the seed.
+    fn resolve_permutations(&self, sample_len: usize) -> cl_core::Result<Option<Vec<Vec<usize>>>> {
+        let lists = match &self.permutations {
+            None => return Ok(None),
+            Some(Permutations::Lists(lists)) => lists.clone(),
+            Some(Permutations::File { file }) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    cl_core::ClError::config(
+                        "permutations",
+                        format!("cannot read the permutations file {}: {e}", file.display()),
+                    )
+                })?;
+                serde_json::from_str(&text).map_err(|e| {
+                    cl_core::ClError::config(
+                        "permutations",
+                        format!(
+                            "{}: {e}; the file must hold a JSON array of {} arrays, one permutation of 0..{sample_len} \
+                             per experience",
+                            file.display(),
+                            self.n_experiences
+                        ),
+                    )
+                })?
+            }
+        };
+        check_permutations(&lists, self.n_experiences, Some(sample_len))
+            .map_err(|m| cl_core::ClError::config("permutations", m))?;
+        Ok(Some(lists))
+    }
+}
+
+/// Explicit pixel permutations of the permuted benchmarks: one list per experience, inline or
+/// in a JSON file (`permutations = { file = "perms.json" }` in a config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Permutations {
+    /// One permutation of `0..784` per experience.
+    Lists(Vec<Vec<usize>>),
+    /// A JSON file holding an array of them.
+    File {
+        /// The file (relative paths from the working directory).
+        file: PathBuf,
+    },
+}
+
+/// Checks that `lists` holds `n` permutations of `0..len` (of `0..lists[0].len()` when `len`
+/// is unknown); the message names the experience and the fix.
+fn check_permutations(lists: &[Vec<usize>], n: usize, len: Option<usize>) -> Result<(), String> {
+    if lists.len() != n {
+        return Err(format!("{} permutations for {n} experiences: give one per experience", lists.len()));
+    }
+    let len = len.unwrap_or_else(|| lists.first().map_or(0, Vec::len));
+    for (e, p) in lists.iter().enumerate() {
+        if p.len() != len {
+            return Err(format!(
+                "the permutation of experience {e} has {} entries; it must have {len}, one per pixel",
+                p.len()
+            ));
+        }
+        let mut seen = vec![false; len];
+        for (i, &v) in p.iter().enumerate() {
+            if v >= len {
+                return Err(format!(
+                    "the permutation of experience {e} is not a permutation of 0..{len}: entry {i} is {v}"
+                ));
+            }
+            if std::mem::replace(&mut seen[v], true) {
+                let missing = seen.iter().position(|s| !s).unwrap_or(0);
+                return Err(format!(
+                    "the permutation of experience {e} is not a permutation of 0..{len}: {v} appears twice \
+                     (again at entry {i}) and {missing} is missing"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 const C: &str = "TransformedMnistConfig";
@@ -91,6 +192,11 @@ impl Validate for TransformedMnistConfig {
         rule(C, "n_experiences_positive", self.n_experiences > 0, || {
             "n_experiences = 0: there must be at least 1 experience".to_string()
         })?;
+        if let Some(Permutations::Lists(lists)) = &self.permutations {
+            rule(C, "permutations_valid", check_permutations(lists, self.n_experiences, None).is_ok(), || {
+                check_permutations(lists, self.n_experiences, None).unwrap_err()
+            })?;
+        }
         if let Some(list) = &self.rotations_list {
             rule(C, "rotations_one_per_experience", list.len() == self.n_experiences, || {
                 format!("{} angles for {} experiences: give one angle per experience", list.len(), self.n_experiences)
@@ -105,6 +211,14 @@ impl Validate for TransformedMnistConfig {
 
 /// Builds a benchmark whose experience `e` is the whole train/test set seen through
 /// `transform(e)`, followed by the normalisation. The samples are shared, not copied.
+///
+/// **Sample order** (Avalanche's, whose `PermutedMNIST`/`RotatedMNIST` are `nc_benchmark` over
+/// the transformed datasets concatenated with `one_dataset_per_exp`): each experience holds
+/// its classes one after the other, each class's samples in dataset order. Dataset `e`'s `k`
+/// classes become the ids `e·k .. e·k + k` in the concatenation, and the classes are visited in
+/// the order CPython iterates that `set`: ascending for the first experiences, rotated for later
+/// ones (experience 3 of PermutedMNIST, ids 30..39 in a 32-slot table, is visited 2, 3, …, 9,
+/// 0, 1).
 pub fn transformed_benchmark(
     train: &ClassificationDataset,
     test: &ClassificationDataset,
@@ -127,7 +241,8 @@ pub fn transformed_benchmark(
         let groups = TransformGroups::same(vec![t, normalize.clone()]);
         let task = if return_task_id { e as u32 } else { 0 };
         for (ds, name, out) in [(train, "train", &mut train_exps), (test, "test", &mut test_exps)] {
-            let view = ds.with_transforms(groups.clone())?.with_task_label(task);
+            let order = avalanche_order(ds, &classes, e);
+            let view = ds.with_transforms(groups.clone())?.subset(&order)?.with_task_label(task);
             let mut exp = Experience::new(e, view, name, n_classes);
             exp.previous_classes = if e > 0 { classes.clone() } else { Vec::new() };
             exp.classes_seen_so_far = classes.clone();
@@ -145,6 +260,25 @@ pub fn transformed_benchmark(
         class_mapping: (0..n_classes as u32).collect(),
         seed,
     })
+}
+
+/// The sample order of experience `e` (see [`transformed_benchmark`]): the indices of `ds`
+/// class by class, classes visited as CPython iterates the set of their ids in Avalanche's
+/// concatenation (`e·k + rank`, `k = classes.len()`); samples of other classes last.
+fn avalanche_order(ds: &ClassificationDataset, classes: &[u32], e: usize) -> Vec<usize> {
+    let k = classes.len();
+    let mut by_rank: Vec<Vec<usize>> = vec![Vec::new(); k + 1];
+    for (i, t) in ds.targets().into_iter().enumerate() {
+        by_rank[classes.binary_search(&t).unwrap_or(k)].push(i);
+    }
+    let base = (e as u64) * (k as u64);
+    let ids: Vec<u64> = (0..k as u64).map(|r| base + r).collect();
+    cpython_set_order(&ids)
+        .into_iter()
+        .map(|id| (id - base) as usize)
+        .chain(std::iter::once(k))
+        .flat_map(|r| std::mem::take(&mut by_rank[r]))
+        .collect()
 }
 
 fn load(
@@ -170,16 +304,16 @@ fn permuted(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmar
     config.validate_for(false)?;
     let (train, test, normalize) = load(kind, config)?;
     let len = train.sample_len();
+    let given = config.resolve_permutations(len)?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    transformed_benchmark(
-        &train,
-        &test,
-        config.n_experiences,
-        config.return_task_id,
-        normalize,
-        Some(config.seed),
-        |_| Ok(Arc::new(PixelPermutation::random(len, &mut rng)) as Arc<dyn Transform>),
-    )
+    let seed = given.is_none().then_some(config.seed);
+    transformed_benchmark(&train, &test, config.n_experiences, config.return_task_id, normalize, seed, |e| {
+        let permutation = match &given {
+            Some(lists) => PixelPermutation::new(lists[e].clone())?,
+            None => PixelPermutation::random(len, &mut rng),
+        };
+        Ok(Arc::new(permutation) as Arc<dyn Transform>)
+    })
 }
 
 fn rotated(kind: MnistKind, config: &TransformedMnistConfig) -> Result<Benchmark, BenchmarkError> {

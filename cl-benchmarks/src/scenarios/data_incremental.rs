@@ -197,11 +197,12 @@ mod tests {
 
     #[test]
     fn unshuffled_chunks_follow_the_data_and_timeline_is_filled() {
-        let b = bench(12); // experience 0: classes {0,1} = samples 0,1,4,5,8,9
+        // Experience 0: classes {0,1} = samples 0,4,8 then 1,5,9 (class by class, as Avalanche).
+        let b = bench(12);
         let d = data_incremental_benchmark(&b, &DataIncrementalConfig::new(4)).unwrap();
         assert_eq!(d.n_experiences(), 4);
-        assert_eq!(ids(&d.train_stream[0].dataset), vec![0, 1, 4, 5]);
-        assert_eq!(ids(&d.train_stream[1].dataset), vec![8, 9]);
+        assert_eq!(ids(&d.train_stream[0].dataset), vec![0, 4, 8, 1]);
+        assert_eq!(ids(&d.train_stream[1].dataset), vec![5, 9]);
         assert_eq!(d.train_stream[2].previous_classes, vec![0, 1]);
         assert_eq!(d.train_stream[1].future_classes, vec![2, 3]);
         assert_eq!(d.test_stream.len(), 2);

@@ -1,6 +1,6 @@
 //! Scenario generators over any classification dataset.
 
-mod common;
+pub(crate) mod common;
 mod data_incremental;
 mod dataset_benchmark;
 mod nc;

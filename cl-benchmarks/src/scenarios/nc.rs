@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::common::MAX_CLASS_ID;
+use super::common::{MAX_CLASS_ID, cpython_set_order};
 
 /// The order in which classes are assigned to experiences: Avalanche's `shuffle` and
 /// `fixed_class_order` arguments, which exclude each other.
@@ -282,6 +282,14 @@ fn per_exp_counts(
 /// Experiences are index views of the given datasets (no copy). `n_classes` is the number of
 /// classes of the benchmark (the classes present in `train`).
 ///
+/// **Sample order** (Avalanche's): an experience holds its classes one after the other, each
+/// class's samples in dataset order, the classes in the order CPython iterates the experience's
+/// `set` of class ids — ascending when the ids are small (the first experience of SplitFMNIST
+/// with class order `[5, 6, …]` is every 5, then every 6), but not always (`{9, 3}` is visited
+/// 9 then 3; see `cpython_set_order`). Training loaders shuffle, so this matters to the passes
+/// that read an experience in order: EWC's Fisher and MAS's importance see single-class
+/// mini-batches, as in Avalanche.
+///
 /// Errors ([`ClError::InvalidConfig`]): the rules of `config` ([`Validate`]) and those that
 /// depend on the data (`class_order_permutation`, `n_experiences_divides_classes`,
 /// `per_exp_classes_*`); an empty `train`, a test class absent from `train`, class ids
@@ -403,8 +411,10 @@ pub(crate) fn split_classes(
         let mut experiences = Vec::with_capacity(groups.len());
         let mut seen: BTreeSet<u32> = BTreeSet::new();
         for (e, group) in groups.iter().enumerate() {
-            let mut indices: Vec<usize> = group.iter().flat_map(|&c| idx[c as usize].iter().copied()).collect();
-            indices.sort_unstable();
+            // Avalanche's order: class by class, in the order CPython iterates the experience's
+            // set of classes, each class's samples in dataset order.
+            let visit = cpython_set_order(&group.iter().map(|&c| u64::from(c)).collect::<Vec<_>>());
+            let indices: Vec<usize> = visit.iter().flat_map(|&c| idx[c as usize].iter().copied()).collect();
             let mut view = ds.subset(&indices)?;
             if relabel {
                 view = view.with_class_mapping(&mapping)?;
@@ -573,7 +583,10 @@ mod tests {
             let originals = ds.targets();
             let exp0 = &b.train_stream[0].dataset;
             let first = b.original_classes_in_exp[0].clone();
-            let orig0: Vec<u32> = originals.iter().copied().filter(|c| first.contains(c)).collect();
+            // Class by class, in CPython's set order (Avalanche's sample order).
+            let visit = cpython_set_order(&first.iter().map(|&c| u64::from(c)).collect::<Vec<_>>());
+            let orig0: Vec<u32> =
+                visit.iter().flat_map(|&c| originals.iter().copied().filter(move |&o| u64::from(o) == c)).collect();
             let mapped: Vec<u32> = orig0.iter().map(|&c| b.class_mapping[c as usize]).collect();
             prop_assert_eq!(exp0.targets(), mapped);
         }

@@ -96,8 +96,8 @@ pub struct SynapticIntelligenceConfig {
     /// no lower clip: a parameter whose steps increased the loss (with momentum `Δθ` is not
     /// `−lr·g`, so `ω = Σ g·Δθ` can have either sign) gets a negative importance, the penalty
     /// is unbounded below, and training diverges — on SplitFMNIST with SGD 0.01/0.9 and
-    /// `si_lambda` = 1000, the loss reaches −∞ in the last experience for 2 of 5 seeds, with
-    /// the floor for none. Zero is also what Mammoth's SI gets by construction (it accumulates
+    /// `si_lambda` = 1000, the loss reaches −∞ in the last experience for 2 of 5 seeds; with
+    /// the floor, for none. Zero is also what Mammoth's SI gets by construction (it accumulates
     /// `lr·g² ≥ 0`), and the paper's importance is a sum of loss decreases.
     #[serde(default = "default_min_importance", with = "optional_number")]
     pub min_importance: Option<f64>,
