@@ -53,8 +53,8 @@ impl std::fmt::Debug for IdxArray {
 ///
 /// Memory is bounded by what the file declares: an uncompressed file's header is read first
 /// and its size checked against it before the data is read (exactly the declared size is
-/// allocated); a compressed file is read whole (its size on disk) and decompressed as
-/// [`parse_idx`] does.
+/// allocated; for a pipe, whose size is unknown, at most about twice it as the buffer grows);
+/// a compressed file is read whole (its size on disk) and decompressed as [`parse_idx`] does.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
     let path = path.as_ref();
     let io = |e| DataError::io(path, e);
@@ -70,12 +70,13 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray, DataError> {
     }
     let (dims, header_len, data_len) = parse_header(&head, path_buf)?;
     let in_head = head.len() - header_len;
-    if in_head > data_len {
-        return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual: in_head });
-    }
     // The size on disk, when it is known (a pipe reports 0), refuses a wrong file before its
     // data is read; the read itself is what counts (the file may change meanwhile).
     let on_disk = usize::try_from(file_len.saturating_sub(header_len as u64)).unwrap_or(usize::MAX);
+    if in_head > data_len {
+        let actual = if file_len > 0 { on_disk.max(in_head) } else { in_head };
+        return Err(DataError::TrailingData { path: path_buf(), dims, expected: data_len, actual });
+    }
     if file_len > 0 {
         check_data_len(&dims, data_len, on_disk.max(in_head), path_buf)?;
     }

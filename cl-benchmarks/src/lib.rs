@@ -121,7 +121,8 @@ mod tests {
         round_trip(BenchmarkConfig::SplitCifar100(SplitCifarConfig::new(10).with_seed(2)));
         round_trip(BenchmarkConfig::RotatedFmnist(TransformedMnistConfig::new(1).with_rotations(vec![45.0])));
         round_trip(BenchmarkConfig::PermutedFmnist(
-            TransformedMnistConfig::new(2).with_permutations(Permutations::Lists(vec![vec![1, 0, 2], vec![2, 1, 0]])),
+            TransformedMnistConfig::new(2)
+                .with_permutations(Permutations::Lists(vec![(0..784).collect(), (0..784).rev().collect()])),
         ));
         round_trip(BenchmarkConfig::PermutedMnist(
             TransformedMnistConfig::new(2).with_permutations(Permutations::File { file: "perms.json".into() }),

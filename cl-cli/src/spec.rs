@@ -355,8 +355,16 @@ pub fn load_spec(path: &Path) -> Result<RunSpec> {
 }
 
 /// Validates `spec` (an error naming `path` and, from a grid, the run) and resolves it.
-pub fn check_spec(spec: RunSpec, path: &Path, run: Option<String>) -> Result<RunSpec> {
-    spec.validate().map_err(|source| CliError::Invalid { path: path.to_path_buf(), run, source: Box::new(source) })?;
+///
+/// A permutations file of a permuted benchmark is read here (relative to `path`'s directory)
+/// and recorded as its lists: the run's id and `spec.json` are then the permutations
+/// themselves, and a missing or bad file is an error before any run starts.
+pub fn check_spec(mut spec: RunSpec, path: &Path, run: Option<String>) -> Result<RunSpec> {
+    let invalid = |source| CliError::Invalid { path: path.to_path_buf(), run: run.clone(), source: Box::new(source) };
+    if let BenchmarkConfig::PermutedMnist(c) | BenchmarkConfig::PermutedFmnist(c) = &mut spec.benchmark {
+        c.inline_permutations(path.parent().unwrap_or(Path::new("."))).map_err(invalid)?;
+    }
+    spec.validate().map_err(invalid)?;
     Ok(spec.resolved())
 }
 
@@ -494,6 +502,37 @@ train_mb_size = 128
         let path = Path::new("spec.toml");
         let value = parse_value(text, Format::Toml, path)?;
         check_spec(deserialize_spec(value, path, Some(text), None)?, path, None)
+    }
+
+    #[test]
+    fn a_permutations_file_is_read_relative_to_the_spec_and_recorded_as_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let perms: Vec<Vec<usize>> = vec![(0..784).collect(), (0..784).rev().collect()];
+        std::fs::create_dir(dir.path().join("specs")).unwrap();
+        std::fs::write(dir.path().join("specs/perms.json"), serde_json::to_string(&perms).unwrap()).unwrap();
+        let text = SPEC.replace(
+            "type = \"split_fmnist\"\nn_experiences = 5",
+            "type = \"permuted_fmnist\"\nn_experiences = 2\npermutations = { file = \"perms.json\" }",
+        );
+        let path = dir.path().join("specs/spec.toml");
+        std::fs::write(&path, &text).unwrap();
+        let spec = load_spec(&path).unwrap();
+        let BenchmarkConfig::PermutedFmnist(c) = &spec.benchmark else { panic!("{:?}", spec.benchmark) };
+        assert_eq!(c.permutations, Some(cl::benchmarks::classic::Permutations::Lists(perms.clone())));
+        // Same permutations inline: same run.
+        let inline = SPEC.replace(
+            "type = \"split_fmnist\"\nn_experiences = 5",
+            &format!("type = \"permuted_fmnist\"\nn_experiences = 2\npermutations = {:?}", perms),
+        );
+        assert_eq!(parse(&inline).unwrap().id(), spec.id());
+        // Other contents in the file: another run.
+        std::fs::write(dir.path().join("specs/perms.json"), serde_json::to_string(&[&perms[1], &perms[0]]).unwrap())
+            .unwrap();
+        assert_ne!(load_spec(&path).unwrap().id(), spec.id());
+        // A missing file is an error when the spec is loaded.
+        std::fs::remove_file(dir.path().join("specs/perms.json")).unwrap();
+        let err = load_spec(&path).unwrap_err().to_string();
+        assert!(err.contains("cannot read the permutations file") && err.contains("perms.json"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! within its bound for every input.
 //!
 //! Counting is off until [`enable`] (only `fuzz` turns it on): the other commands, which
-//! measure time, pay one relaxed load per allocation. When fuzzing, a single allocation over
+//! measure time, pay two relaxed loads per allocation. When fuzzing, a single allocation over
 //! [`set_limit`]'s limit is refused after printing the input being run as hex, and recorded
 //! ([`take_refused`]): an infallible allocation then aborts the process, as Rust does on any
 //! failed allocation; a fallible one (`try_reserve`, which `std::fs::read` and `read_to_end`

@@ -310,6 +310,8 @@ fn run_workers(options: &FuzzOptions) -> Result<Vec<TargetSummary>, String> {
         }
     }
     if !lost.is_empty() {
+        // What the other workers found is not lost with them.
+        eprintln!("summaries of the workers that finished: {}", serde_json::to_string(&merged).unwrap_or_default());
         return Err(format!(
             "{}; see its output above (an aborted worker printed the input it was running)",
             lost.join("; ")
@@ -534,8 +536,12 @@ impl Runner {
         }
     }
 
-    /// Restores what `run` changed on disk (the MNIST directory's mutated file).
+    /// Restores what `run` changed on disk: the MNIST directory's mutated file, the archive's
+    /// extracted files.
     fn after_run(&self, file: usize) {
+        if self.target == Target::Archive {
+            let _ = std::fs::remove_dir_all(self.dir.path().join("out"));
+        }
         if self.target == Target::MnistDir {
             let path = self.dir.path().join(MnistKind::FashionMnist.file_names()[file]);
             if let Err(e) = std::fs::write(&path, &self.mnist_files[file]) {
@@ -564,12 +570,11 @@ impl Runner {
                 std::fs::write(&archive, bytes).map_err(|e| e.to_string())?;
                 let out = self.dir.path().join("out");
                 let kind = CifarKind::Cifar10;
-                let result = extract_tar_gz(&archive, &out, kind.subdir(), &kind.file_names())
+                // `after_run` removes what was extracted, even after a panic.
+                extract_tar_gz(&archive, &out, kind.subdir(), &kind.file_names())
                     .and_then(|dir| cifar_files::load_dir(kind, &dir))
                     .map(drop)
-                    .map_err(|e| e.to_string());
-                let _ = std::fs::remove_dir_all(&out);
-                result
+                    .map_err(|e| e.to_string())
             }
             Target::Report => {
                 let text = String::from_utf8_lossy(bytes);

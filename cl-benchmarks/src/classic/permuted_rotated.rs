@@ -106,6 +106,18 @@ impl TransformedMnistConfig {
         })
     }
 
+    /// Replaces a permutations file by the lists it holds (checked), a relative path taken from
+    /// `base_dir`: what a run spec records, so that a run's identity is the permutations
+    /// themselves, not a path whose contents can change (`cl` does this when it loads a spec).
+    pub fn inline_permutations(&mut self, base_dir: &std::path::Path) -> cl_core::Result<()> {
+        if let Some(Permutations::File { file }) = &self.permutations {
+            let mut with_base = self.clone();
+            with_base.permutations = Some(Permutations::File { file: base_dir.join(file) });
+            self.permutations = with_base.resolve_permutations(MNIST_PIXELS)?.map(Permutations::Lists);
+        }
+        Ok(())
+    }
+
     /// The permutations of the experiences, read from their file if needed and checked
     /// against the sample length; `None` when they are to be drawn with the seed.
     fn resolve_permutations(&self, sample_len: usize) -> cl_core::Result<Option<Vec<Vec<usize>>>> {
@@ -132,8 +144,13 @@ impl TransformedMnistConfig {
                 })?
             }
         };
-        check_permutations(&lists, self.n_experiences, Some(sample_len))
-            .map_err(|m| cl_core::ClError::config("permutations", m))?;
+        check_permutations(&lists, self.n_experiences, Some(sample_len)).map_err(|m| {
+            let from = match &self.permutations {
+                Some(Permutations::File { file }) => format!(" (in {})", file.display()),
+                _ => String::new(),
+            };
+            cl_core::ClError::config("permutations", format!("{m}{from}"))
+        })?;
         Ok(Some(lists))
     }
 }
@@ -141,7 +158,10 @@ impl TransformedMnistConfig {
 /// Explicit pixel permutations of the permuted benchmarks: one list per experience, inline or
 /// in a JSON file (`permutations = { file = "perms.json" }` in a config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "one array of 0..784 per experience, or { file = \"perms.json\" } (a JSON file of such arrays)"
+)]
 pub enum Permutations {
     /// One permutation of `0..784` per experience.
     Lists(Vec<Vec<usize>>),
@@ -174,6 +194,11 @@ fn check_permutations(lists: &[Vec<usize>], n: usize, len: Option<usize>) -> Res
                 ));
             }
             if std::mem::replace(&mut seen[v], true) {
+                for &w in &p[i + 1..] {
+                    if w < len {
+                        seen[w] = true;
+                    }
+                }
                 let missing = seen.iter().position(|s| !s).unwrap_or(0);
                 return Err(format!(
                     "the permutation of experience {e} is not a permutation of 0..{len}: {v} appears twice \
@@ -187,15 +212,18 @@ fn check_permutations(lists: &[Vec<usize>], n: usize, len: Option<usize>) -> Res
 
 const C: &str = "TransformedMnistConfig";
 
+/// Pixels of an MNIST / Fashion-MNIST image.
+const MNIST_PIXELS: usize = 28 * 28;
+
 impl Validate for TransformedMnistConfig {
     fn validate(&self) -> cl_core::Result<()> {
         rule(C, "n_experiences_positive", self.n_experiences > 0, || {
             "n_experiences = 0: there must be at least 1 experience".to_string()
         })?;
         if let Some(Permutations::Lists(lists)) = &self.permutations {
-            rule(C, "permutations_valid", check_permutations(lists, self.n_experiences, None).is_ok(), || {
-                check_permutations(lists, self.n_experiences, None).unwrap_err()
-            })?;
+            // MNIST and Fashion-MNIST images: 784 pixels.
+            let check = check_permutations(lists, self.n_experiences, Some(MNIST_PIXELS));
+            rule(C, "permutations_valid", check.is_ok(), || check.clone().unwrap_err())?;
         }
         if let Some(list) = &self.rotations_list {
             rule(C, "rotations_one_per_experience", list.len() == self.n_experiences, || {

@@ -112,7 +112,6 @@ pub(crate) fn original_classes_of(
     }
 }
 
-/// Test helpers: datasets whose single input value is the sample's index.
 /// The order in which CPython iterates `set(items)` for class ids (non-negative integers, whose
 /// hash is themselves): the order in which Avalanche's `nc_benchmark` visits the classes of an
 /// experience (`for sc in original_classes_in_exp[exp_id]`, a `set`), and so the order of the
@@ -143,7 +142,8 @@ pub(crate) fn cpython_set_order(items: &[u64]) -> Vec<u64> {
                 }
             }
             perturb >>= 5;
-            i = (i * 5 + 1 + perturb) & mask;
+            // `size_t` arithmetic in CPython: it wraps.
+            i = i.wrapping_mul(5).wrapping_add(1).wrapping_add(perturb) & mask;
         }
     }
     let mut table: Vec<Option<u64>> = vec![None; 8];
@@ -168,6 +168,7 @@ pub(crate) fn cpython_set_order(items: &[u64]) -> Vec<u64> {
     table.into_iter().flatten().collect()
 }
 
+/// Test helpers: datasets whose single input value is the sample's index.
 #[cfg(test)]
 pub(crate) mod testing {
     use cl_core::data::ClassificationDataset;

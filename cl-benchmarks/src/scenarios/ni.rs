@@ -150,8 +150,11 @@ impl Validate for NiConfig {
     }
 }
 
-/// The training-sample indices of each experience of a new-instances split (sorted, except a
-/// fixed assignment, returned as given).
+/// The training-sample indices of each experience of a new-instances split, in Avalanche's
+/// order (`NIScenario`): with `balance_experiences`, class by class in increasing class id,
+/// each class's samples in its (shuffled) order; otherwise the `min_class_patterns_in_exp`
+/// samples of every class first, then the experience's chunk of the remaining samples, then
+/// its extra sample if it gets one. A fixed assignment is returned as given.
 ///
 /// This is what [`ni_benchmark`] uses; keep it to reproduce a split exactly (pass it back as
 /// [`ExpAssignment::Fixed`]), as Avalanche's `get_reproducibility_data`.
@@ -274,9 +277,6 @@ pub fn ni_exp_assignment(train: &ClassificationDataset, config: &NiConfig) -> Re
                 exps[e].push(remaining[n_exp * avg + j]);
             }
         }
-    }
-    for exp in exps.iter_mut() {
-        exp.sort_unstable();
     }
     Ok(exps)
 }
