@@ -197,6 +197,11 @@ impl Validate for RunSpec {
     }
 }
 
+/// The revision of what the benchmark generators build from the same configuration, hashed
+/// into run ids: 2 since experiences hold their samples in Avalanche's class-grouped order
+/// (issue 20; 1 was the file order).
+pub const DATA_REVISION: u32 = 2;
+
 impl RunSpec {
     /// The spec as run: the benchmark's seed set to the run's seed, the labels `strategy` and
     /// `benchmark` filled in.
@@ -228,11 +233,13 @@ impl RunSpec {
     /// out) without what does not change the numbers — its labels, its checkpoint settings and
     /// the benchmark's `dataset_root` — so that the same run always has the same id and two
     /// different runs never share one. Stable within a version of `cl`: a new configuration
-    /// field with a default changes the ids.
+    /// field with a default changes the ids, and so does a change of the data the benchmarks
+    /// build ([`DATA_REVISION`]), so that a sweep never resumes a checkpoint made on other data.
     pub fn id(&self) -> String {
         let resolved = self.clone().resolved();
         let mut value = resolved.to_value();
         if let Some(map) = value.as_object_mut() {
+            map.insert("data_revision".into(), DATA_REVISION.into());
             map.remove("labels");
             map.remove("checkpoint");
             if let Some(serde_json::Value::Object(benchmark)) = map.get_mut("benchmark") {
