@@ -38,7 +38,7 @@ mod optional_number {
     }
 
     #[derive(Deserialize)]
-    #[serde(untagged)]
+    #[serde(untagged, expecting = "a number, or \"none\" for no lower clip")]
     enum Repr {
         Number(f64),
         Text(String),
@@ -620,6 +620,8 @@ mod tests {
         assert_eq!(json.min_importance, None);
         let err = SynapticIntelligenceConfig::from_toml("si_lambda = 0.5\nmin_importance = \"zero\"").unwrap_err();
         assert!(err.to_string().contains("\"none\""), "{err}");
+        let err = SynapticIntelligenceConfig::from_toml("si_lambda = 0.5\nmin_importance = true").unwrap_err();
+        assert!(err.to_string().contains("a number, or \"none\""), "{err}");
         assert!(c.excluded_parameters.is_empty());
         assert_eq!(SynapticIntelligenceConfig::from_toml("si_lambda = 0.5").unwrap(), c);
     }
