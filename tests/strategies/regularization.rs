@@ -196,6 +196,52 @@ fn ewc_fisher_is_the_squared_gradient_and_the_online_fisher_decays() {
     }
 }
 
+/// As Avalanche: an `nc_benchmark` experience holds its classes one after the other, so the
+/// Fisher pass (batches of `train_mb_size`, in order) sees single-class mini-batches; the
+/// Fisher is the mean of their squared gradients — not that of the file order's mixed batches.
+#[test]
+fn ewc_fisher_is_averaged_over_the_class_grouped_batches_of_the_experience() {
+    // 12 samples, classes 0 and 1 alternating in the file: experience 0 = every 0, then every 1.
+    let ds = generated(12, &[0, 1, 2, 3]).subset(&(0..12).filter(|i| i % 4 < 2).collect::<Vec<_>>()).unwrap();
+    assert_eq!(ds.targets(), [0, 1, 0, 1, 0, 1]);
+    let b = nc_benchmark(&ds, &ds, &NcConfig::new(1, false).with_class_order(ClassOrder::Sorted)).unwrap();
+    let exp = &b.train_stream[0];
+    assert_eq!(exp.dataset.targets(), [0, 0, 0, 1, 1, 1]);
+    let (ewc, state) = Shared::new(EwcPlugin::new(EwcConfig::new(0.0)).unwrap());
+    let mut s = Naive::builder(tiny_mlp(2), sgd(0.0), cl::default_device(), NaiveConfig::default())
+        .unwrap()
+        .train_mb_size(3) // two batches: the three 0s, then the three 1s
+        .plugin(ewc)
+        .build()
+        .unwrap();
+    s.train(exp).unwrap();
+    let dev = s.state().settings().device().clone();
+    let fisher_of = |batches: &[Vec<usize>]| -> HashMap<ParamId, Vec<f64>> {
+        let mut sum: HashMap<ParamId, Vec<f64>> = HashMap::new();
+        for idx in batches {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            let batch = exp.dataset.eval().batch(idx, &dev, &mut rng).unwrap();
+            for (id, g2) in hand_fisher(s.model(), &batch) {
+                let acc = sum.entry(id).or_insert_with(|| vec![0.0; g2.len()]);
+                acc.iter_mut().zip(&g2).for_each(|(a, v)| *a += v / batches.len() as f64);
+            }
+        }
+        sum
+    };
+    let grouped = fisher_of(&[vec![0, 1, 2], vec![3, 4, 5]]);
+    let mixed = fisher_of(&[vec![0, 3, 1], vec![4, 2, 5]]); // the file order's batches
+    let state = state.lock().unwrap();
+    let f = state.importance(0).unwrap();
+    let (mut total_grouped, mut total_mixed) = (0.0, 0.0);
+    for (id, e) in f.iter() {
+        assert_close(&vec_of(&e.values), &grouped[&id], 1e-4, 1e-9, "F = mean of the class-grouped batches' g²");
+        total_grouped += grouped[&id].iter().sum::<f64>();
+        total_mixed += mixed[&id].iter().sum::<f64>();
+    }
+    // Single-class batches have coherent gradients: a larger Fisher than mixed ones.
+    assert!(total_grouped > total_mixed, "{total_grouped} vs {total_mixed}");
+}
+
 trait ImportanceVec {
     fn to_vec_importance(&self, exp: u64, id: ParamId) -> Vec<f32>;
 }
