@@ -71,17 +71,12 @@ pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Backend
             }
             _ => {}
         }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        if !matches!(flag.as_str(), "--devices" | "--steps" | "--batch" | "--epochs" | "--data-dir" | "--seed") {
-            return Err(format!("unknown option `{arg}` for `backends`"));
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => it.next().ok_or_else(|| format!("{flag} needs a value"))?,
-        };
+        let (flag, value) = crate::option_value(
+            &arg,
+            &["--devices", "--steps", "--batch", "--epochs", "--data-dir", "--seed"],
+            "backends",
+            &mut it,
+        )?;
         let positive = |v: &str| match v.parse::<usize>() {
             Ok(0) => Err(format!("{flag} must be positive, got 0")),
             Ok(n) => Ok(n),

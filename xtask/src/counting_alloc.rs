@@ -119,29 +119,27 @@ fn removed(size: usize) {
     }
 }
 
+/// A new allocation of `layout` by `allocate`, unless over the limit; counted if it succeeded.
+fn counted(layout: Layout, allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if !allowed(layout.size()) {
+        return std::ptr::null_mut();
+    }
+    let p = allocate();
+    if !p.is_null() {
+        added(layout.size());
+    }
+    p
+}
+
 // SAFETY: every method forwards to `System` with the caller's arguments; the counters do not
 // affect what is returned except that an over-limit request returns null (a failed allocation).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !allowed(layout.size()) {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            added(layout.size());
-        }
-        p
+        counted(layout, || unsafe { System.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !allowed(layout.size()) {
-            return std::ptr::null_mut();
-        }
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            added(layout.size());
-        }
-        p
+        counted(layout, || unsafe { System.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

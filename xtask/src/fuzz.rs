@@ -132,17 +132,12 @@ pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<FuzzOpt
             options.worker = true;
             continue;
         }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        if !matches!(flag.as_str(), "--target" | "--execs" | "--seed" | "--jobs" | "--max-len" | "--max-alloc") {
-            return Err(format!("unknown option `{arg}` for `fuzz`"));
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => it.next().ok_or_else(|| format!("{flag} needs a value"))?,
-        };
+        let (flag, value) = crate::option_value(
+            &arg,
+            &["--target", "--execs", "--seed", "--jobs", "--max-len", "--max-alloc"],
+            "fuzz",
+            &mut it,
+        )?;
         let number = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} `{v}`: {e}"));
         match flag.as_str() {
             "--target" => {

@@ -153,20 +153,12 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
             options.sweep = true;
             continue;
         }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        if !matches!(
-            flag.as_str(),
-            "--epochs" | "--data-dir" | "--seed" | "--batch" | "--methods" | "--backend" | "--device"
-        ) {
-            return Err(format!("unknown option `{arg}` for `bench`"));
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => it.next().ok_or_else(|| format!("{flag} needs a value"))?,
-        };
+        let (flag, value) = option_value(
+            &arg,
+            &["--epochs", "--data-dir", "--seed", "--batch", "--methods", "--backend", "--device"],
+            "bench",
+            &mut it,
+        )?;
         match flag.as_str() {
             "--epochs" => options.epochs = parse_epochs(&value)?,
             "--data-dir" => options.data_dir = Some(PathBuf::from(value)),
@@ -178,6 +170,28 @@ fn parse_bench_args(mut it: impl Iterator<Item = String>) -> Result<Command, Str
         }
     }
     Ok(Command::Bench(options))
+}
+
+/// Splits an option that takes a value (`--flag value` or `--flag=value`) among `known` options
+/// of `command`: `(flag, value)`, or a message naming the unknown option or the missing value.
+pub(crate) fn option_value(
+    arg: &str,
+    known: &[&str],
+    command: &str,
+    rest: &mut impl Iterator<Item = String>,
+) -> Result<(String, String), String> {
+    let (flag, inline) = match arg.split_once('=') {
+        Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+        _ => (arg.to_string(), None),
+    };
+    if !known.contains(&flag.as_str()) {
+        return Err(format!("unknown option `{arg}` for `{command}`"));
+    }
+    let value = match inline {
+        Some(v) => v,
+        None => rest.next().ok_or_else(|| format!("{flag} needs a value"))?,
+    };
+    Ok((flag, value))
 }
 
 /// Parses `report <results.json> [--out DIR]` (also `--out=DIR`).
