@@ -29,7 +29,7 @@ pub use callback::{Callback, MetricResults};
 pub use clock::Clock;
 pub use criterion::{Criterion, CrossEntropyLoss};
 pub use error::{ClError, Result};
-pub use model::{Adaptation, DynamicModule, Model};
+pub use model::{Adaptation, DynamicModule, Model, ModelPart, freeze, frozen_parameters, unfreeze};
 pub use optim::{AdamSpec, AdamWSpec, OptimizerSpec, SgdSpec};
 pub use scenario::{Benchmark, Experience, Stream};
 pub use strategy::steps::defaults as step_defaults;

@@ -7,11 +7,11 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
 use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
-use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use cl_core::{ClError, Model, ModelPart, Plugin, Result, StatePart, StrategyState, freeze};
 use serde::{Deserialize, Serialize};
 
 use crate::persist::bad_entry;
-use crate::regularization::{drop_grads, for_each_param, in_layer, last_linear_layer};
+use crate::regularization::{for_each_param, last_linear_layer};
 
 /// CWR*'s hyper-parameters, with the defaults of Avalanche's `CWRStarPlugin(model,
 /// cwr_layer_name=None, freeze_remaining_model=True)`.
@@ -34,7 +34,8 @@ pub struct CwrStarConfig {
     /// (Avalanche's `get_last_fc_layer`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cwr_layer_name: Option<String>,
-    /// Train only the CWR layer from the second experience on (default `true`).
+    /// Train only the CWR layer from the second experience on, the rest of the model frozen as
+    /// Avalanche freezes it (no gradient, evaluation mode: [`cl_core::freeze`]; default `true`).
     pub freeze_remaining_model: bool,
 }
 
@@ -83,7 +84,12 @@ impl Validate for CwrStarConfig {
 ///   `reset_weights`, sets the **whole** weight to 0 and loads the consolidated column of each
 ///   current class that was already consolidated (so in an experience with only new classes
 ///   the whole weight is 0). From the second experience on, with `freeze_remaining_model`,
-///   only the CWR layer trains (see below).
+///   everything but the CWR layer is frozen as Avalanche's `freeze_other_layers` freezes it
+///   (`freeze_everything` then `unfreeze_everything(cwr_layer)`), through [`cl_core::freeze`]:
+///   the frozen layers get no gradient (so no optimizer step: no momentum or weight decay
+///   either) and behave as in evaluation — dropout off, batch-norm running statistics used and
+///   kept — while the CWR layer trains. As in Avalanche nothing is unfrozen afterwards (a
+///   model rebuilt from a checkpoint is frozen again at the next experience).
 /// - `after_training_exp`: consolidation. With `avg` the mean of all the weights of the
 ///   current classes' columns, for each current class `j`: `w'_j = w_j − avg`; if `j` was
 ///   consolidated before, `wpast_j = √(past_j / cur_j)`,
@@ -94,17 +100,11 @@ impl Validate for CwrStarConfig {
 ///
 /// The layer is modified through a [`ModuleMapper`] that replaces the weight tensor with
 /// [`Param::map`], keeping its id (optimizer state stays attached) and its `require_grad`.
-/// Declares [`StatePart::Model`] (the weight resets and loads, through `map_model`) and
-/// [`StatePart::Gradients`] (the freezing).
+/// Declares [`StatePart::Model`] (the weight resets and loads and the freezing, through
+/// `map_model`).
 ///
 /// # Differences from Avalanche
 ///
-/// - Freezing: Avalanche sets `requires_grad = False` and evaluation mode on every other
-///   layer. Here, in `before_update`, the gradients of every parameter outside the CWR layer
-///   are **removed** from `state.grads` (keyed by `ParamId`), so the optimizer does not touch
-///   them at all — the same as PyTorch skipping parameters without a gradient (no momentum or
-///   weight-decay step either) — but batch-norm statistics keep updating and dropout stays on
-///   in the frozen layers.
 /// - Avalanche stores the consolidation state on the model (`model.saved_weights`, ...); here
 ///   it lives in the plugin ([`consolidated_weights`](Self::consolidated_weights), ...).
 ///
@@ -311,7 +311,7 @@ impl CwrStarPlugin {
 
 impl<M: Model> Plugin<M> for CwrStarPlugin {
     fn writes(&self) -> Vec<StatePart> {
-        vec![StatePart::Model, StatePart::Gradients]
+        vec![StatePart::Model]
     }
 
     fn before_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -332,24 +332,12 @@ impl<M: Model> Plugin<M> for CwrStarPlugin {
                 w.set_column(*c as usize, saved);
             }
         }
-        self.write_weight(state, w)
-    }
-
-    fn before_update(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        if !self.freeze_now {
-            return Ok(());
+        self.write_weight(state, w)?;
+        if self.freeze_now {
+            // freeze_other_layers: freeze_everything(model); unfreeze_everything(cwr_layer).
+            let part = ModelPart::all_but([self.layer.as_str()]);
+            state.map_model(|m| freeze(m, &part))?;
         }
-        let layer = self.layer.as_str();
-        let mut found = false;
-        for_each_param(state.model(), |name, _, _, _, _| found |= in_layer(name, layer));
-        if !found {
-            return Err(unknown_layer(layer));
-        }
-        let Some(mut grads) = state.grads.take() else {
-            return Ok(());
-        };
-        drop_grads(state.model(), &mut grads, |path| !in_layer(path, layer));
-        state.grads = Some(grads);
         Ok(())
     }
 
@@ -484,6 +472,6 @@ mod tests {
         let linear = burn::nn::LinearConfig::new(3, 2).init(&Default::default());
         assert_eq!(CwrStarPlugin::new(&linear, CwrStarConfig::default()).unwrap().layer_name(), "");
         let writes = Plugin::<Tiny>::writes(&CwrStarPlugin::new(&model, CwrStarConfig::default()).unwrap());
-        assert_eq!(writes, vec![StatePart::Model, StatePart::Gradients]);
+        assert_eq!(writes, vec![StatePart::Model]);
     }
 }

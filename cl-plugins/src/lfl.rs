@@ -4,11 +4,11 @@ use burn::tensor::Tensor;
 use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::MiniBatch;
-use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use cl_core::{ClError, Model, ModelPart, Plugin, Result, StatePart, StrategyState, freeze};
 use serde::{Deserialize, Serialize};
 
 use crate::persist::{opt_model, put_opt_model};
-use crate::regularization::{drop_grads, in_layer, last_linear_layer};
+use crate::regularization::last_linear_layer;
 use crate::weights::ExperienceWeight;
 
 /// LFL's hyper-parameter: Avalanche's `LFLPlugin(lambda_e)` (required, no default).
@@ -62,9 +62,10 @@ impl Validate for LflConfig {
 /// (`model().valid()`: no autodiff, dropout off, unaffected by later updates) and freezes the
 /// current model's last linear layer (Avalanche's `get_last_fc_layer`: the last
 /// `burn::nn::Linear` in field order, e.g. `classifier` of `SimpleMlp`) for the rest of
-/// training: from then on the gradients of its weight and bias are removed before every update
-/// (`before_update`), so the optimizer leaves them alone, as PyTorch's optimizers skip the
-/// parameters Avalanche sets to `requires_grad = False`. From the second experience on,
+/// training, through [`cl_core::freeze`]: its weight and bias no longer require gradients, so
+/// the optimizer leaves them alone, as PyTorch's optimizers skip the parameters Avalanche sets
+/// to `requires_grad = False` (a model rebuilt from a checkpoint is frozen again at the start of
+/// the next experience). From the second experience on,
 /// `before_backward` adds
 ///
 /// `lambda_e · mean((f(x) − f_prev(x))²)`
@@ -156,7 +157,7 @@ fn mse(a: Tensor<2>, b: Tensor<2>) -> Result<Tensor<1>> {
 
 impl<M: Model> Plugin<M> for LflPlugin<M> {
     fn writes(&self) -> Vec<StatePart> {
-        vec![StatePart::Loss, StatePart::Gradients]
+        vec![StatePart::Loss, StatePart::Model]
     }
 
     fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -197,15 +198,12 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
         Ok(())
     }
 
-    fn before_update(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        let Some(layer) = &self.frozen_layer else {
-            return Ok(());
-        };
-        if let Some(mut grads) = state.grads.take() {
-            drop_grads(state.model(), &mut grads, |path| in_layer(path, layer));
-            state.grads = Some(grads);
+    fn before_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        // Idempotent; freezes again a model rebuilt from a checkpoint.
+        match &self.frozen_layer {
+            Some(layer) => state.map_model(|m| freeze(m, &ModelPart::layers([layer.as_str()]))),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -217,6 +215,7 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
                     .into(),
             )
         })?;
+        state.map_model(|m| freeze(m, &ModelPart::layers([layer.as_str()])))?;
         self.frozen_layer = Some(layer);
         Ok(())
     }

@@ -523,6 +523,69 @@ fn cwr_star_freezes_the_rest_of_the_model_after_the_first_experience() {
     }
 }
 
+/// What the training model looks like at each training iteration: the frozen parameters, the
+/// hidden layers' dropout flags, and whether two forward passes of the hidden layers on the
+/// same batch agree (they differ while dropout is on).
+struct ModeProbe(Arc<Mutex<Vec<(u64, Vec<String>, Vec<bool>, bool)>>>);
+
+impl Plugin<SimpleMlp> for ModeProbe {
+    fn before_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+        let m = s.model();
+        let x = s.mbatch.as_ref().expect("a batch").x.clone();
+        let (a, b) = (host2(m.features(x.clone())), host2(m.features(x)));
+        let flags = m.features.iter().map(|l| l.dropout.training.is_enabled()).collect();
+        self.0.lock().unwrap().push((s.clock().train_exp_counter, cl::core::frozen_parameters(m), flags, a == b));
+        Ok(())
+    }
+}
+
+fn host2(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+/// Avalanche's `freeze_other_layers` puts the frozen layers in evaluation mode: from the second
+/// experience on, the hidden layers' dropout is off while the classifier trains (two forward
+/// passes agree on the training device), and only the classifier requires gradients; in the
+/// first experience dropout is on and nothing is frozen. Evaluation in between leaves the
+/// freezing as it was.
+#[test]
+fn cwr_star_frozen_layers_run_in_evaluation_mode() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let model = SimpleMlpConfig::new()
+        .with_input_size(4)
+        .with_hidden_size(64)
+        .with_num_classes(4)
+        .with_drop_rate(0.5)
+        .init(&cl::default_device())
+        .unwrap();
+    let mut s = CwrStar::builder(
+        model,
+        OptimizerSpec::sgd(0.1).with_momentum(0.9),
+        cl::default_device(),
+        CwrStarConfig::default().with_cwr_layer_name("classifier"),
+    )
+    .unwrap()
+    .train_mb_size(3)
+    .seed(5)
+    .plugin(ModeProbe(log.clone()))
+    .build()
+    .unwrap();
+    let stream = cwr_stream();
+    s.train(&stream.experiences()[0]).unwrap();
+    s.eval(&stream).unwrap();
+    s.train(&stream.experiences()[1]).unwrap();
+    let log = log.lock().unwrap();
+    let (exp0, exp1): (Vec<_>, Vec<_>) = log.iter().partition(|r| r.0 == 0);
+    assert!(!exp0.is_empty() && !exp1.is_empty());
+    for (_, frozen, flags, same) in &exp0 {
+        assert!(frozen.is_empty() && flags.iter().all(|f| *f) && !same, "experience 0 trains everything");
+    }
+    for (_, frozen, flags, same) in &exp1 {
+        assert_eq!(frozen, &["features.0.linear.weight", "features.0.linear.bias"]);
+        assert!(flags.iter().all(|f| !f) && *same, "dropout off in the frozen layers");
+    }
+}
+
 #[test]
 fn cwr_star_rejects_an_unknown_layer() {
     let opt = || OptimizerSpec::sgd(0.1);
@@ -550,7 +613,7 @@ fn cwr_star_rejects_an_unknown_layer() {
         CwrStarConfig::default().with_cwr_layer_name("classifier").with_freeze_remaining_model(true),
     )
     .unwrap();
-    assert_eq!(Plugin::<SimpleMlp>::writes(&cwr), vec![StatePart::Model, StatePart::Gradients]);
+    assert_eq!(Plugin::<SimpleMlp>::writes(&cwr), vec![StatePart::Model]);
     assert!(
         CwrStar::builder(
             tiny_mlp(2),

@@ -87,6 +87,9 @@ pub enum BenchError {
     Write(PathBuf, String),
     /// The device asked for is not available in this build.
     Device(DeviceError),
+    /// An input file (e.g. another library's results) is missing or malformed; the message
+    /// names the file and how to make it.
+    Input(String),
 }
 
 impl fmt::Display for BenchError {
@@ -97,6 +100,7 @@ impl fmt::Display for BenchError {
             Self::MissingMetric(name) => write!(f, "the evaluator did not report `{name}`"),
             Self::Write(path, e) => write!(f, "cannot write {}: {e}", path.display()),
             Self::Device(e) => write!(f, "{e} (xtask: `cargo run --release -p xtask --features tch -- bench ...`)"),
+            Self::Input(message) => write!(f, "{message}"),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! cargo xtask setup-libtorch [--venv DIR]
 //! cargo run --release -p xtask --features tch -- backends [--devices flex,libtorch-cpu,cuda:0]
 //! cargo xtask fuzz [--target idx,mnist-dir,cifar,archive,report] [--execs N] [--seed S] [--jobs N]
+//! cargo xtask fidelity [--avalanche target/fidelity/avalanche.json] [--seeds 1,2,3] [--fisher]
 //! ```
 //!
 //! This file parses the command line and dispatches; the work is in [`bench`] (training runs),
@@ -19,6 +20,7 @@ mod checkpoint_cost;
 mod counting_alloc;
 mod data;
 mod eval_cost;
+mod fidelity;
 mod fuzz;
 mod loaders;
 mod provenance;
@@ -67,6 +69,10 @@ commands:
   backends the backends side by side in one run: SimpleMlp and SimpleCNN training steps and
            the SplitFMNIST Naive run per device, with ratios (target/bench/backends.json
            and .md); backends beyond flex need xtask built with their feature
+  fidelity cl's side of the comparisons with Avalanche 0.6 on the real data (PermutedFMNIST:
+           Naive, EWC λ 10/100/1000, MAS λ 0.1/1, CWR*; SplitFMNIST: Naive, CWR*; 3 seeds),
+           next to Avalanche's numbers from scripts/avalanche_fidelity.py when given
+           (target/fidelity/fidelity.json and .md)
 
 bench options:
   --epochs LIST     comma-separated training epochs per experience, one run each (default 1,4)
@@ -105,6 +111,8 @@ enum Command {
     Backends(backends::BackendsOptions),
     /// `fuzz`: the readers of untrusted files under mutated inputs.
     Fuzz(fuzz::FuzzOptions),
+    /// `fidelity`: the comparisons with Avalanche.
+    Fidelity(fidelity::FidelityOptions),
     /// `report <results.json> [--out DIR]`: pictures of a results file.
     Report {
         /// The results file.
@@ -126,6 +134,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         "setup-libtorch" => Ok(setup_libtorch::parse_args(it)?.map_or(Command::Help, Command::SetupLibtorch)),
         "backends" => Ok(backends::parse_args(it)?.map_or(Command::Help, Command::Backends)),
         "fuzz" => Ok(fuzz::parse_args(it)?.map_or(Command::Help, Command::Fuzz)),
+        "fidelity" => Ok(fidelity::parse_args(it)?.map_or(Command::Help, Command::Fidelity)),
         "data" => match it.next() {
             None => Ok(Command::Data),
             Some(extra) => Err(format!("`data` takes no argument, got `{extra}`")),
@@ -268,7 +277,13 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).init();
     match command {
         Command::Help => {
-            println!("{USAGE}\n\n{}\n\n{}\n\n{}", setup_libtorch::USAGE, backends::USAGE, fuzz::USAGE);
+            println!(
+                "{USAGE}\n\n{}\n\n{}\n\n{}\n\n{}",
+                setup_libtorch::USAGE,
+                backends::USAGE,
+                fuzz::USAGE,
+                fidelity::USAGE
+            );
             ExitCode::SUCCESS
         }
         Command::SetupLibtorch(options) => {
@@ -286,6 +301,16 @@ fn main() -> ExitCode {
             match fuzz::run(&options, root) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Fidelity(options) => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new("."));
+            match fidelity::run(&options, root) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE

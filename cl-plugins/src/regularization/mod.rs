@@ -32,7 +32,7 @@ pub use params::{ParamEntry, ParamFilter, ParamTensors, all_params, flat_grads, 
 pub use rwalk::{RWALK_EPS, RWalkConfig, RWalkPlugin};
 pub use si::{SynapticIntelligenceConfig, SynapticIntelligencePlugin};
 
-pub(crate) use params::{drop_grads, for_each_param, in_layer, last_linear_layer};
+pub(crate) use params::{for_each_param, last_linear_layer};
 
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;

@@ -119,36 +119,6 @@ pub(crate) fn last_linear_layer<M: Module>(module: &M) -> Option<String> {
     last
 }
 
-/// Whether the parameter at `path` belongs to the layer at `layer` (`""`: the whole module).
-pub(crate) fn in_layer(path: &str, layer: &str) -> bool {
-    layer.is_empty() || path.strip_prefix(layer).is_some_and(|rest| rest.starts_with('.'))
-}
-
-/// Removes from `grads` the gradient of every float parameter of `module` whose path `drop`
-/// accepts: the optimizer then leaves those parameters alone (no momentum or weight-decay step
-/// either), as PyTorch's optimizers skip parameters whose `grad` is `None`.
-pub(crate) fn drop_grads<M: Module>(module: &M, grads: &mut GradientsParams, drop: impl Fn(&str) -> bool) {
-    struct DropGrads<'a, F: Fn(&str) -> bool> {
-        path: Vec<String>,
-        drop: F,
-        grads: &'a mut GradientsParams,
-    }
-    impl<F: Fn(&str) -> bool> ModuleVisitor for DropGrads<'_, F> {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if (self.drop)(&self.path.join(".")) {
-                let _ = self.grads.remove::<D>(param.id);
-            }
-        }
-    }
-    module.visit(&mut DropGrads { path: Vec::new(), drop, grads });
-}
-
 /// Indices, in the flattened `new_dims` array, of the elements of the flattened `old_dims`
 /// array (each old index maps to the same multi-index in the new array). `None` if the ranks
 /// differ or a dimension shrank.

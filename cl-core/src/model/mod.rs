@@ -10,6 +10,10 @@ use crate::data::MiniBatch;
 use crate::error::Result;
 use crate::scenario::Experience;
 
+mod freeze;
+
+pub use freeze::{ModelPart, freeze, frozen_parameters, unfreeze};
+
 /// A classifier the strategies can train: a Burn [`Module`] with a forward pass over
 /// [`MiniBatch`]es.
 ///

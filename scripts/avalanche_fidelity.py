@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Avalanche 0.6's side of `cargo xtask fidelity`: the same protocol in Avalanche, on the same files.
+
+Runs, for each seed, Avalanche 0.6 strategies on PermutedFMNIST (5 experiences, Avalanche's
+`PermutedMNIST` code path on Fashion-MNIST with its mean/std) and class-incremental SplitFMNIST
+(5 experiences, Avalanche's `SplitFMNIST`), with SimpleMLP, SGD(lr 0.01, momentum 0.9), batch 128,
+eval batch 1000, 1 epoch per experience and an evaluation on the whole test stream after each
+experience (the protocol of `cargo xtask bench` / `cargo xtask fidelity`). Writes one JSON file:
+final average accuracy, Avalanche's stream forgetting and the accuracy matrix (accuracy on each
+test experience after each training experience) of each run; the
+permutations and class orders Avalanche drew for each seed (cl runs the same tasks from them);
+with --fisher, EWC's importances after the first experience, per parameter tensor (mean, max).
+
+    python -m venv /tmp/avenv && /tmp/avenv/bin/pip install torch==2.9.0 torchvision==0.24.0 avalanche-lib==0.6.0
+    /tmp/avenv/bin/python scripts/avalanche_fidelity.py --out target/fidelity/avalanche.json
+    cargo xtask fidelity --avalanche target/fidelity/avalanche.json
+
+Runs are named `<benchmark>/<strategy>` with `strategy` one of naive, ewc:<lambda>, mas:<lambda>,
+si:<lambda>, cwr (the default list is every run the fidelity table compares); --runs takes a
+comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
+stay 0 — it accumulates through views — so it trains as Naive.) Data: the four Fashion-MNIST IDX .gz files in --data-dir (Debian's
+dataset-fashion-mnist by default), unpacked once for torchvision under --work-dir.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+
+DEFAULT_RUNS = [
+    "PermutedFMNIST/naive",
+    "PermutedFMNIST/ewc:10",
+    "PermutedFMNIST/ewc:100",
+    "PermutedFMNIST/ewc:1000",
+    "PermutedFMNIST/mas:0.1",
+    "PermutedFMNIST/mas:1",
+    "PermutedFMNIST/si:1",
+    "PermutedFMNIST/cwr",
+    "SplitFMNIST/naive",
+    "SplitFMNIST/si:1",
+    "SplitFMNIST/cwr",
+]
+FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
+FMNIST_MEAN_STD = (0.2860, 0.3530)
+N_EXPERIENCES = 5
+LR, MOMENTUM, TRAIN_MB, EVAL_MB, EPOCHS = 0.01, 0.9, 128, 1000, 1
+MAS_ALPHA = 0.5
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--work-dir", default="target/fidelity/avalanche-data")
+    p.add_argument("--out", default="target/fidelity/avalanche.json")
+    p.add_argument("--seeds", default="1,2,3")
+    p.add_argument("--runs", default=",".join(DEFAULT_RUNS))
+    p.add_argument("--fisher", action="store_true", help="record EWC's importances after experience 0")
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args()
+
+
+def prepare_data(data_dir, work_dir):
+    """torchvision's FashionMNIST reads the unpacked IDX files from <root>/FashionMNIST/raw."""
+    raw = os.path.join(work_dir, "FashionMNIST", "raw")
+    os.makedirs(raw, exist_ok=True)
+    for name in FILES:
+        dst = os.path.join(raw, name)
+        if os.path.exists(dst):
+            continue
+        src = os.path.join(data_dir, name + ".gz")
+        if not os.path.exists(src):
+            sys.exit(f"missing {src}: install Debian's dataset-fashion-mnist or give --data-dir")
+        with gzip.open(src, "rb") as f, open(dst + ".part", "wb") as g:
+            shutil.copyfileobj(f, g)
+        os.replace(dst + ".part", dst)
+    return work_dir
+
+
+def permuted_fmnist(seed, root):
+    """Avalanche's PermutedMNIST on Fashion-MNIST: `get_mnist_dataset` returns Fashion-MNIST and
+    the transforms normalise with Fashion-MNIST's mean and std (cl's `permuted_fmnist`)."""
+    import numpy as np
+    from torchvision import transforms
+    import avalanche.benchmarks.classic.cmnist as cmnist
+    from torchvision.datasets import FashionMNIST
+
+    class TensorFMNIST(FashionMNIST):
+        """Avalanche's TensorMNIST (`external_datasets/mnist.py`) on Fashion-MNIST: [1, 28, 28]
+        float tensors in [0, 1], the input PixelsPermutation and Normalize expect."""
+
+        def __getitem__(self, index):
+            img = self.data[index].float().unsqueeze(0) / 255.0
+            return img, int(self.targets[index])
+
+        @property
+        def raw_folder(self):
+            return os.path.join(self.root, "FashionMNIST", "raw")
+
+    cmnist.get_mnist_dataset = lambda r: (TensorFMNIST(r, train=True), TensorFMNIST(r, train=False))
+    norm = transforms.Compose([transforms.Normalize((FMNIST_MEAN_STD[0],), (FMNIST_MEAN_STD[1],))])
+    bench = cmnist.PermutedMNIST(
+        n_experiences=N_EXPERIENCES, seed=seed, train_transform=norm, eval_transform=norm, dataset_root=root
+    )
+    # The permutations PermutedMNIST drew: the same RandomState sequence.
+    rng = np.random.RandomState(seed)
+    perms = [rng.permutation(784).tolist() for _ in range(N_EXPERIENCES)]
+    return bench, {"permutations": perms}
+
+
+def split_fmnist(seed, root):
+    from avalanche.benchmarks.classic import SplitFMNIST
+
+    bench = SplitFMNIST(n_experiences=N_EXPERIENCES, seed=seed, dataset_root=root)
+    return bench, {"class_order": [int(c) for c in bench.classes_order]}
+
+
+def make_strategy(kind, model, evaluator):
+    import torch
+    from avalanche.training.supervised import EWC, MAS, CWRStar, Naive, SynapticIntelligence
+
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    crit = torch.nn.CrossEntropyLoss()
+    common = dict(train_mb_size=TRAIN_MB, train_epochs=EPOCHS, eval_mb_size=EVAL_MB, device="cpu", evaluator=evaluator)
+    name, _, value = kind.partition(":")
+    if name == "naive":
+        return Naive(model=model, optimizer=opt, criterion=crit, **common)
+    if name == "ewc":
+        return EWC(model=model, optimizer=opt, criterion=crit, ewc_lambda=float(value), mode="separate", **common)
+    if name == "mas":
+        return MAS(model=model, optimizer=opt, criterion=crit, lambda_reg=float(value), alpha=MAS_ALPHA, **common)
+    if name == "si":
+        return SynapticIntelligence(model=model, optimizer=opt, criterion=crit, si_lambda=float(value), **common)
+    if name == "cwr":
+        return CWRStar(model=model, optimizer=opt, criterion=crit, cwr_layer_name="classifier", **common)
+    sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr)")
+
+
+def fisher_summary(strategy):
+    from avalanche.training.plugins import EWCPlugin
+
+    for p in strategy.plugins:
+        if isinstance(p, EWCPlugin) and 0 in p.importances:
+            return {
+                name: {"mean": float(d.data.mean()), "max": float(d.data.max()), "shape": list(d.data.shape)}
+                for name, d in p.importances[0].items()
+            }
+    return None
+
+
+def run(benchmark_name, kind, seed, root, want_fisher):
+    import torch
+    from avalanche.evaluation.metrics import accuracy_metrics, forgetting_metrics
+    from avalanche.models import SimpleMLP
+    from avalanche.training.determinism.rng_manager import RNGManager
+    from avalanche.training.plugins import EvaluationPlugin
+
+    RNGManager.set_random_seeds(seed)
+    bench, drawn = (permuted_fmnist if benchmark_name == "PermutedFMNIST" else split_fmnist)(seed, root)
+    model = SimpleMLP(num_classes=10)
+    evaluator = EvaluationPlugin(
+        accuracy_metrics(experience=True, stream=True), forgetting_metrics(stream=True), loggers=[]
+    )
+    strategy = make_strategy(kind, model, evaluator)
+    start = time.perf_counter()
+    fisher = None
+    results = {}
+    matrix = []
+    for i, exp in enumerate(bench.train_stream):
+        strategy.train(exp)
+        if i == 0 and want_fisher:
+            fisher = fisher_summary(strategy)
+        results = strategy.eval(bench.test_stream)
+        matrix.append(
+            [float(results[f"Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp{e:03d}"]) for e in range(N_EXPERIENCES)]
+        )
+    elapsed = time.perf_counter() - start
+    acc = results["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    forgetting = results.get("StreamForgetting/eval_phase/test_stream")
+    out = {
+        "benchmark": benchmark_name,
+        "strategy": kind,
+        "seed": seed,
+        "final_accuracy": float(acc),
+        "forgetting": None if forgetting is None else float(forgetting),
+        "accuracy_matrix": matrix,
+        "seconds": elapsed,
+        **drawn,
+    }
+    if fisher is not None:
+        out["fisher_exp0"] = fisher
+    return out
+
+
+def main():
+    args = parse_args()
+    import torch
+    import avalanche
+
+    torch.set_num_threads(args.threads)
+    root = prepare_data(args.data_dir, args.work_dir)
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    runs = [r for r in args.runs.split(",") if r]
+    records = []
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    for spec in runs:
+        benchmark_name, _, kind = spec.partition("/")
+        if benchmark_name not in ("PermutedFMNIST", "SplitFMNIST"):
+            sys.exit(f"unknown benchmark in {spec!r} (PermutedFMNIST, SplitFMNIST)")
+        for seed in seeds:
+            want_fisher = args.fisher and kind.startswith("ewc")
+            r = run(benchmark_name, kind, seed, root, want_fisher)
+            forgetting = "-" if r["forgetting"] is None else f"{r['forgetting']:.4f}"
+            print(f"{spec} seed {seed}: accuracy {r['final_accuracy']:.4f}, forgetting {forgetting}, {r['seconds']:.1f} s",
+                  flush=True)
+            records.append(r)
+            document = {
+                "library": "avalanche",
+                "avalanche_version": getattr(avalanche, "__version__", "unknown"),
+                "torch_version": torch.__version__,
+                "python": platform.python_version(),
+                "threads": args.threads,
+                "protocol": {
+                    "model": "SimpleMLP(num_classes=10)",
+                    "optimizer": f"SGD(lr={LR}, momentum={MOMENTUM})",
+                    "train_mb_size": TRAIN_MB,
+                    "eval_mb_size": EVAL_MB,
+                    "train_epochs": EPOCHS,
+                    "n_experiences": N_EXPERIENCES,
+                    "mas_alpha": MAS_ALPHA,
+                },
+                "seeds": seeds,
+                "runs": records,
+            }
+            with open(args.out + ".part", "w") as f:
+                json.dump(document, f, indent=1)
+            os.replace(args.out + ".part", args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

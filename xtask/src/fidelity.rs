@@ -1,0 +1,769 @@
+//! `cargo xtask fidelity`: `cl`'s side of the comparisons with Avalanche 0.6, on the real data,
+//! next to Avalanche's own numbers when a results file of `scripts/avalanche_fidelity.py` is
+//! given. A later change that moves a strategy away from Avalanche shows in its table.
+//!
+//! The protocol is the script's: PermutedFMNIST and class-incremental SplitFMNIST, 5
+//! experiences, SimpleMlp (weights from the seed), SGD(lr 0.01, momentum 0.9), batch 128, eval
+//! batch 1000, 1 epoch per experience, the whole test stream evaluated after each experience.
+//! With `--avalanche FILE`, each seed runs on the tasks Avalanche drew for it: the pixel
+//! permutations of its `PermutedMNIST` and the class order of its `SplitFMNIST` (without it,
+//! `cl`'s own seeded ones, so the numbers compare in distribution only). Forgetting is computed
+//! from each side's accuracy matrix in the same way ([`AccuracyMatrix::forgetting`], Avalanche's
+//! `StreamForgetting`). With `--fisher`, EWC's importance after the first experience is
+//! summarised per parameter tensor (mean, max) and set against Avalanche's.
+//!
+//! Writes `target/fidelity/fidelity.json` (every run, the summary, provenance) and
+//! `target/fidelity/fidelity.md` (the tables).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cl::benchmarks::SplitConfig;
+use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
+use cl::core::evaluation::{AccuracyMatrix, MetricName};
+use cl::plugins::CwrStarConfig;
+use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
+use cl::prelude::*;
+use cl::strategies::{NaiveConfig, StrategyConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::bench::{BenchError, metric};
+use crate::provenance::Provenance;
+
+/// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
+pub const DEFAULT_RUNS: [&str; 11] = [
+    "PermutedFMNIST/naive",
+    "PermutedFMNIST/ewc:10",
+    "PermutedFMNIST/ewc:100",
+    "PermutedFMNIST/ewc:1000",
+    "PermutedFMNIST/mas:0.1",
+    "PermutedFMNIST/mas:1",
+    "PermutedFMNIST/si:1",
+    "PermutedFMNIST/cwr",
+    "SplitFMNIST/naive",
+    "SplitFMNIST/si:1",
+    "SplitFMNIST/cwr",
+];
+const N_EXPERIENCES: usize = 5;
+const LR: f64 = 0.01;
+const MOMENTUM: f64 = 0.9;
+const TRAIN_MB: usize = 128;
+const EVAL_MB: usize = 1000;
+const MAS_ALPHA: f64 = 0.5;
+/// Final accuracy at or below which a run counts as diverged (chance is 0.10).
+const DIVERGED_BELOW: f64 = 0.15;
+/// The agreement the fidelity target asks for, in accuracy points.
+const TARGET_POINTS: f64 = 1.5;
+
+/// The usage of `fidelity`, part of `cargo xtask --help`.
+pub const USAGE: &str = "\
+fidelity options:
+  --avalanche FILE  results of scripts/avalanche_fidelity.py: its numbers go next to cl's, and
+                    each seed runs on the permutations and class order Avalanche drew for it
+                    (may be given several times: the files' runs are merged)
+  --seeds LIST      comma-separated seeds (default 1,2,3)
+  --runs LIST       comma-separated <benchmark>/<strategy>: PermutedFMNIST or SplitFMNIST,
+                    naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr (default: the eleven of
+                    the table)
+  --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
+  --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)";
+
+/// Options of `fidelity`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FidelityOptions {
+    /// The Avalanche results files (their runs merged).
+    pub avalanche: Vec<PathBuf>,
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// The runs.
+    pub runs: Vec<RunSpec>,
+    /// Compare EWC's Fisher after the first experience.
+    pub fisher: bool,
+    /// Directory of the Fashion-MNIST files.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Default for FidelityOptions {
+    fn default() -> Self {
+        Self {
+            avalanche: Vec::new(),
+            seeds: vec![1, 2, 3],
+            runs: DEFAULT_RUNS.iter().map(|r| r.parse().expect("the default runs parse")).collect(),
+            fisher: false,
+            data_dir: None,
+        }
+    }
+}
+
+/// A benchmark of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Bench {
+    /// PermutedFMNIST (5 experiences, domain-incremental).
+    PermutedFMNIST,
+    /// SplitFMNIST (5 experiences, class-incremental).
+    SplitFMNIST,
+}
+
+/// A strategy of the comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Method {
+    /// Naive fine-tuning.
+    Naive,
+    /// EWC (separate mode) with this λ.
+    Ewc(f64),
+    /// MAS with this λ (α 0.5).
+    Mas(f64),
+    /// Synaptic Intelligence with this λ and its other defaults (importances floored at 0).
+    Si(f64),
+    /// CWR* on the classifier, the rest frozen from the second experience.
+    Cwr,
+}
+
+/// One `<benchmark>/<strategy>` of the comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSpec {
+    /// The benchmark.
+    pub bench: Bench,
+    /// The strategy.
+    pub method: Method,
+    /// The text it was parsed from (the key shared with the script's records).
+    pub name: String,
+}
+
+impl std::str::FromStr for RunSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (bench, strategy) = s
+            .split_once('/')
+            .ok_or_else(|| format!("run `{s}`: write <benchmark>/<strategy>, e.g. PermutedFMNIST/ewc:100"))?;
+        let bench = match bench {
+            "PermutedFMNIST" => Bench::PermutedFMNIST,
+            "SplitFMNIST" => Bench::SplitFMNIST,
+            other => return Err(format!("run `{s}`: unknown benchmark `{other}` (PermutedFMNIST, SplitFMNIST)")),
+        };
+        let (name, value) = strategy.split_once(':').map_or((strategy, None), |(n, v)| (n, Some(v)));
+        let lambda = |v: Option<&str>| -> Result<f64, String> {
+            let v = v.ok_or_else(|| format!("run `{s}`: give λ, e.g. {name}:100"))?;
+            match v.parse::<f64>() {
+                Ok(l) if l.is_finite() && l >= 0.0 => Ok(l),
+                _ => Err(format!("run `{s}`: λ `{v}` is not a non-negative number")),
+            }
+        };
+        let method = match (name, value) {
+            ("naive", None) => Method::Naive,
+            ("cwr", None) => Method::Cwr,
+            ("ewc", v) => Method::Ewc(lambda(v)?),
+            ("mas", v) => Method::Mas(lambda(v)?),
+            ("si", v) => Method::Si(lambda(v)?),
+            _ => {
+                return Err(format!("run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr)"));
+            }
+        };
+        Ok(Self { bench, method, name: s.to_string() })
+    }
+}
+
+/// Parses the options of `fidelity` (`--flag value` or `--flag=value`); `Ok(None)` for `--help`.
+pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<FidelityOptions>, String> {
+    let mut o = FidelityOptions::default();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--fisher" => {
+                o.fisher = true;
+                continue;
+            }
+            _ => {}
+        }
+        let (flag, value) =
+            crate::option_value(&arg, &["--avalanche", "--seeds", "--runs", "--data-dir"], "fidelity", &mut it)?;
+        match flag.as_str() {
+            "--avalanche" => o.avalanche.push(PathBuf::from(value)),
+            "--seeds" => {
+                o.seeds = value
+                    .split(',')
+                    .map(|s| s.trim().parse::<u64>().map_err(|e| format!("--seeds `{s}`: {e}")))
+                    .collect::<Result<_, _>>()?;
+                o.seeds.dedup();
+            }
+            "--runs" => o.runs = value.split(',').map(str::parse).collect::<Result<_, _>>()?,
+            _ => o.data_dir = Some(PathBuf::from(value)),
+        }
+    }
+    Ok(Some(o))
+}
+
+/// One run of the script's results file (the fields read here).
+#[derive(Debug, Clone, Deserialize)]
+struct AvalancheRun {
+    benchmark: Bench,
+    strategy: String,
+    seed: u64,
+    final_accuracy: f64,
+    accuracy_matrix: Vec<Vec<f64>>,
+    #[serde(default)]
+    permutations: Option<Vec<Vec<usize>>>,
+    #[serde(default)]
+    class_order: Option<Vec<u32>>,
+    #[serde(default)]
+    fisher_exp0: Option<BTreeMap<String, TensorStats>>,
+}
+
+/// The script's results file.
+#[derive(Debug, Clone, Deserialize)]
+struct AvalancheFile {
+    avalanche_version: String,
+    torch_version: String,
+    runs: Vec<AvalancheRun>,
+}
+
+/// Mean and max of one importance tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TensorStats {
+    /// Mean over the tensor's values.
+    pub mean: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+/// One side's outcome of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Library (`cl` or `avalanche`).
+    pub library: &'static str,
+    /// `<benchmark>/<strategy>`.
+    pub run: String,
+    /// The seed.
+    pub seed: u64,
+    /// Mean over test experiences after the last experience; `None` if the run failed.
+    pub final_accuracy: Option<f64>,
+    /// [`AccuracyMatrix::forgetting`] of the accuracy matrix.
+    pub forgetting: Option<f64>,
+    /// Accuracy on each test experience after each training experience.
+    pub accuracy_matrix: Vec<Vec<f64>>,
+    /// Why the run failed (cl: e.g. a non-finite loss).
+    pub error: Option<String>,
+    /// EWC's importance after the first experience, per tensor (Avalanche's names).
+    pub fisher_exp0: Option<BTreeMap<String, TensorStats>>,
+    /// Training plus evaluation, seconds (cl only).
+    pub seconds: Option<f64>,
+}
+
+impl Outcome {
+    fn diverged(&self) -> bool {
+        self.error.is_some() || self.final_accuracy.is_none_or(|a| a.is_nan() || a <= DIVERGED_BELOW)
+    }
+}
+
+/// Mean and sample standard deviation.
+fn mean_std(values: &[f64]) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    Some((mean, var.sqrt()))
+}
+
+/// Avalanche's name of a `cl` SimpleMlp parameter (`features.0.linear.weight` →
+/// `features.0.weight`; the classifier's is the same).
+fn avalanche_param_name(cl_name: &str) -> String {
+    cl_name.replace(".linear.", ".")
+}
+
+/// The accuracy matrix as an [`AccuracyMatrix`] (for its forgetting).
+fn forgetting_of(rows: &[Vec<f64>]) -> Option<f64> {
+    let mut m = AccuracyMatrix::new(rows.first().map_or(0, Vec::len));
+    for (i, row) in rows.iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            m.set(i, j, *v);
+        }
+    }
+    m.forgetting()
+}
+
+fn strategy_config(method: &Method) -> StrategyConfig {
+    match method {
+        Method::Naive => StrategyConfig::Naive(NaiveConfig::default()),
+        Method::Ewc(l) => StrategyConfig::Ewc(EwcConfig::new(*l)),
+        Method::Mas(l) => StrategyConfig::Mas(MasConfig::default().with_lambda_reg(*l).with_alpha(MAS_ALPHA)),
+        Method::Si(l) => StrategyConfig::SynapticIntelligence(SynapticIntelligenceConfig::new(*l)),
+        Method::Cwr => StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
+    }
+}
+
+/// Runs one spec with one seed on `benchmark`: the protocol of the module docs.
+fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Outcome {
+    let mut outcome = Outcome {
+        library: "cl",
+        run: spec.name.clone(),
+        seed,
+        final_accuracy: None,
+        forgetting: None,
+        accuracy_matrix: Vec::new(),
+        error: None,
+        fisher_exp0: None,
+        seconds: None,
+    };
+    let start = Instant::now();
+    let result = (|| -> Result<(), BenchError> {
+        let device = cl::default_device();
+        let model = SimpleMlpConfig::new().with_num_classes(benchmark.n_classes).with_seed(Some(seed)).init(&device)?;
+        let optimizer = OptimizerSpec::sgd(LR).with_momentum(MOMENTUM);
+        let mut strategy = strategy_config(&spec.method)
+            .builder(model, optimizer, device)?
+            .train_mb_size(TRAIN_MB)
+            .train_epochs(1)
+            .eval_mb_size(EVAL_MB)
+            .seed(seed)
+            .build()?;
+        for experience in &benchmark.train_stream {
+            strategy.train(experience)?;
+            if fisher && experience.current_experience == 0 {
+                outcome.fisher_exp0 = strategy.plugin::<EwcPlugin>().and_then(|p| p.importance(0)).map(|imp| {
+                    imp.iter()
+                        .map(|(id, entry)| {
+                            let v = imp.to_vec(id).unwrap_or_default();
+                            let mean = v.iter().map(|x| *x as f64).sum::<f64>() / v.len().max(1) as f64;
+                            let max = v.iter().fold(f64::NEG_INFINITY, |m, x| m.max(*x as f64));
+                            (avalanche_param_name(&entry.name), TensorStats { mean, max })
+                        })
+                        .collect()
+                });
+            }
+            let results = strategy.eval(&benchmark.test_stream)?;
+            let row = (0..benchmark.test_stream.len())
+                .map(|j| metric(&results, &MetricName::test_exp_accuracy(0, j)))
+                .collect::<Result<Vec<_>, _>>()?;
+            outcome.accuracy_matrix.push(row);
+        }
+        Ok(())
+    })();
+    outcome.seconds = Some(start.elapsed().as_secs_f64());
+    match result {
+        Ok(()) => {
+            let last = outcome.accuracy_matrix.last().cloned().unwrap_or_default();
+            outcome.final_accuracy = Some(last.iter().sum::<f64>() / last.len().max(1) as f64);
+            outcome.forgetting = forgetting_of(&outcome.accuracy_matrix);
+        }
+        Err(e) => outcome.error = Some(e.to_string()),
+    }
+    outcome
+}
+
+/// One line of the accuracy table.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryRow {
+    /// `<benchmark>/<strategy>`.
+    pub run: String,
+    /// Avalanche's final accuracy, mean and sample std over the seeds that did not diverge.
+    pub avalanche: Option<(f64, f64)>,
+    /// cl's, likewise.
+    pub cl: Option<(f64, f64)>,
+    /// Forgetting, Avalanche then cl (means over the seeds that did not diverge).
+    pub forgetting: (Option<f64>, Option<f64>),
+    /// Seeds that diverged, Avalanche then cl (out of `seeds`).
+    pub diverged: (usize, usize),
+    /// Seeds run on each side.
+    pub seeds: (usize, usize),
+    /// cl − Avalanche, accuracy points.
+    pub difference_points: Option<f64>,
+    /// `within 1.5` / `differs` / `both diverge` / `divergence differs` / `no Avalanche runs`.
+    pub verdict: String,
+}
+
+fn summarise(run: &str, avalanche: &[&Outcome], cl: &[&Outcome]) -> SummaryRow {
+    let ok =
+        |o: &[&Outcome]| -> Vec<f64> { o.iter().filter(|o| !o.diverged()).filter_map(|o| o.final_accuracy).collect() };
+    let forgetting = |o: &[&Outcome]| {
+        let f: Vec<f64> = o.iter().filter(|o| !o.diverged()).filter_map(|o| o.forgetting).collect();
+        mean_std(&f).map(|(m, _)| m)
+    };
+    let diverged = |o: &[&Outcome]| o.iter().filter(|o| o.diverged()).count();
+    let (a, c) = (mean_std(&ok(avalanche)), mean_std(&ok(cl)));
+    let difference_points = a.zip(c).map(|(a, c)| (c.0 - a.0) * 100.0);
+    let (da, dc) = (diverged(avalanche), diverged(cl));
+    let verdict = if avalanche.is_empty() {
+        "no Avalanche runs".to_string()
+    } else if da == avalanche.len() && dc == cl.len() {
+        "both diverge".to_string()
+    } else if (da > 0) != (dc > 0) {
+        format!("divergence differs ({da} vs {dc} seeds)")
+    } else {
+        match difference_points {
+            Some(d) if d.abs() <= TARGET_POINTS => format!("within {TARGET_POINTS}"),
+            Some(_) => "differs".to_string(),
+            None => "incomplete".to_string(),
+        }
+    };
+    SummaryRow {
+        run: run.to_string(),
+        avalanche: a,
+        cl: c,
+        forgetting: (forgetting(avalanche), forgetting(cl)),
+        diverged: (da, dc),
+        seeds: (avalanche.len(), cl.len()),
+        difference_points,
+        verdict,
+    }
+}
+
+/// One line of the Fisher table: a parameter tensor's mean importance on each side (averaged
+/// over seeds) and their ratio.
+#[derive(Debug, Clone, Serialize)]
+pub struct FisherRow {
+    /// Avalanche's name of the tensor.
+    pub tensor: String,
+    /// Mean importance, Avalanche (mean over seeds).
+    pub avalanche_mean: f64,
+    /// Mean importance, cl (mean over seeds).
+    pub cl_mean: f64,
+    /// Avalanche / cl.
+    pub ratio: f64,
+    /// Largest importance, Avalanche then cl (max over seeds).
+    pub max: (f64, f64),
+}
+
+fn fisher_rows(avalanche: &[&Outcome], cl: &[&Outcome]) -> Vec<FisherRow> {
+    let gather = |o: &[&Outcome]| {
+        let mut by: BTreeMap<String, Vec<TensorStats>> = BTreeMap::new();
+        for f in o.iter().filter_map(|o| o.fisher_exp0.as_ref()) {
+            for (k, v) in f {
+                by.entry(k.clone()).or_default().push(*v);
+            }
+        }
+        by
+    };
+    let (a, c) = (gather(avalanche), gather(cl));
+    a.iter()
+        .filter_map(|(name, av)| {
+            let cv = c.get(name)?;
+            let m = |v: &[TensorStats]| v.iter().map(|s| s.mean).sum::<f64>() / v.len() as f64;
+            let mx = |v: &[TensorStats]| v.iter().map(|s| s.max).fold(f64::NEG_INFINITY, f64::max);
+            let (am, cm) = (m(av), m(cv));
+            Some(FisherRow {
+                tensor: name.clone(),
+                avalanche_mean: am,
+                cl_mean: cm,
+                ratio: am / cm,
+                max: (mx(av), mx(cv)),
+            })
+        })
+        .collect()
+}
+
+/// The outcomes of run `name`.
+fn of_run<'a>(outcomes: &'a [Outcome], name: &str) -> Vec<&'a Outcome> {
+    outcomes.iter().filter(|o| o.run == name).collect()
+}
+
+/// The first PermutedFMNIST run with a Fisher summary of each seed (the Fisher after the first
+/// experience does not depend on EWC's λ).
+fn fisher_runs(outcomes: &[Outcome]) -> Vec<&Outcome> {
+    let mut seen = Vec::new();
+    outcomes
+        .iter()
+        .filter(|o| o.fisher_exp0.is_some() && o.run.starts_with("PermutedFMNIST/"))
+        .filter(|o| {
+            let first = !seen.contains(&o.seed);
+            seen.push(o.seed);
+            first
+        })
+        .collect()
+}
+
+fn load_avalanche(path: &Path) -> Result<AvalancheFile, BenchError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        BenchError::Input(format!("reading {}: {e} (make it with scripts/avalanche_fidelity.py)", path.display()))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        BenchError::Input(format!("{}: not a results file of scripts/avalanche_fidelity.py: {e}", path.display()))
+    })
+}
+
+/// The benchmark `bench` for `seed`: Avalanche's tasks for that seed when `avalanche` has them.
+fn load_benchmark(
+    bench: Bench,
+    seed: u64,
+    avalanche: Option<&AvalancheFile>,
+    data_dir: Option<&Path>,
+) -> Result<(Benchmark, &'static str), BenchError> {
+    let drawn = avalanche.into_iter().flat_map(|f| &f.runs).filter(|r| r.seed == seed && r.benchmark == bench);
+    match bench {
+        Bench::PermutedFMNIST => {
+            let mut config = TransformedMnistConfig::new(N_EXPERIENCES).with_seed(seed);
+            let mut origin = "cl's seeded permutations";
+            if let Some(p) = drawn.filter_map(|r| r.permutations.clone()).next() {
+                config = config.with_permutations(Permutations::Lists(p));
+                origin = "Avalanche's permutations";
+            }
+            if let Some(dir) = data_dir {
+                config = config.with_dataset_root(dir);
+            }
+            Ok((permuted_fmnist(&config).map_err(BenchError::Data)?, origin))
+        }
+        Bench::SplitFMNIST => {
+            let mut config = SplitConfig::new(N_EXPERIENCES).with_seed(seed);
+            let mut origin = "cl's seeded class order";
+            if let Some(order) = drawn.filter_map(|r| r.class_order.clone()).next() {
+                config = config.with_fixed_class_order(order);
+                origin = "Avalanche's class order";
+            }
+            if let Some(dir) = data_dir {
+                config = config.with_dataset_root(dir);
+            }
+            Ok((cl::benchmarks::split_fmnist(&config).map_err(BenchError::Data)?, origin))
+        }
+    }
+}
+
+fn fmt_acc(v: Option<(f64, f64)>) -> String {
+    v.map_or("–".into(), |(m, s)| format!("{m:.4} ± {s:.4}"))
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.4}"))
+}
+
+/// The markdown tables.
+fn markdown(rows: &[SummaryRow], fisher: &[FisherRow], header: &str) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "{header}\n");
+    let _ = writeln!(
+        md,
+        "| run | Avalanche accuracy | cl accuracy | cl − Avalanche (points) | forgetting Avalanche / cl | diverged (Avalanche / cl) | verdict |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---|");
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} / {} | {}/{} / {}/{} | {} |",
+            r.run,
+            fmt_acc(r.avalanche),
+            fmt_acc(r.cl),
+            r.difference_points.map_or("–".into(), |d| format!("{d:+.2}")),
+            fmt_opt(r.forgetting.0),
+            fmt_opt(r.forgetting.1),
+            r.diverged.0,
+            r.seeds.0,
+            r.diverged.1,
+            r.seeds.1,
+            r.verdict
+        );
+    }
+    if !fisher.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nEWC's Fisher after the first PermutedFMNIST experience (mean over the tensor, averaged over seeds):\n"
+        );
+        let _ = writeln!(md, "| tensor | Avalanche mean | cl mean | Avalanche / cl | max Avalanche / cl |");
+        let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+        for f in fisher {
+            let _ = writeln!(
+                md,
+                "| {} | {:.3e} | {:.3e} | {:.2} | {:.3e} / {:.3e} |",
+                f.tensor, f.avalanche_mean, f.cl_mean, f.ratio, f.max.0, f.max.1
+            );
+        }
+    }
+    md
+}
+
+/// Runs the comparison, prints the tables and writes `target/fidelity/`.
+pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), BenchError> {
+    let mut avalanche: Option<AvalancheFile> = None;
+    for path in &options.avalanche {
+        let file = load_avalanche(path)?;
+        match &mut avalanche {
+            Some(merged) => merged.runs.extend(file.runs),
+            None => avalanche = Some(file),
+        }
+    }
+    let provenance = Provenance::collect(workspace_root);
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut origins = BTreeMap::new();
+    for &seed in &options.seeds {
+        for bench in [Bench::PermutedFMNIST, Bench::SplitFMNIST] {
+            let specs: Vec<&RunSpec> = options.runs.iter().filter(|r| r.bench == bench).collect();
+            if specs.is_empty() {
+                continue;
+            }
+            let (benchmark, origin) = load_benchmark(bench, seed, avalanche.as_ref(), options.data_dir.as_deref())?;
+            origins.insert(format!("{bench:?} seed {seed}"), origin);
+            for spec in specs {
+                let fisher = options.fisher && matches!(spec.method, Method::Ewc(_));
+                let o = run_cl(spec, seed, &benchmark, fisher);
+                match (&o.error, o.final_accuracy) {
+                    (Some(e), _) => println!("{} seed {seed}: FAILED ({e})", spec.name),
+                    (None, acc) => println!(
+                        "{} seed {seed} ({origin}): accuracy {}, forgetting {}, {:.1} s",
+                        spec.name,
+                        fmt_opt(acc),
+                        fmt_opt(o.forgetting),
+                        o.seconds.unwrap_or(f64::NAN)
+                    ),
+                }
+                outcomes.push(o);
+            }
+        }
+    }
+    let avalanche_outcomes: Vec<Outcome> = avalanche
+        .iter()
+        .flat_map(|f| &f.runs)
+        .filter(|r| options.seeds.contains(&r.seed))
+        .map(|r| Outcome {
+            library: "avalanche",
+            run: format!("{:?}/{}", r.benchmark, r.strategy),
+            seed: r.seed,
+            final_accuracy: Some(r.final_accuracy),
+            forgetting: forgetting_of(&r.accuracy_matrix),
+            accuracy_matrix: r.accuracy_matrix.clone(),
+            error: None,
+            fisher_exp0: r.fisher_exp0.clone(),
+            seconds: None,
+        })
+        .collect();
+    let rows: Vec<SummaryRow> = options
+        .runs
+        .iter()
+        .map(|spec| summarise(&spec.name, &of_run(&avalanche_outcomes, &spec.name), &of_run(&outcomes, &spec.name)))
+        .collect();
+    let fisher = if options.fisher {
+        fisher_rows(&fisher_runs(&avalanche_outcomes), &fisher_runs(&outcomes))
+    } else {
+        Vec::new()
+    };
+    let header = match &avalanche {
+        Some(f) => format!(
+            "Fidelity: cl {} vs Avalanche {} (torch {}), seeds {:?}; tasks: {}",
+            env!("CARGO_PKG_VERSION"),
+            f.avalanche_version,
+            f.torch_version,
+            options.seeds,
+            origins
+                .values()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => format!("Fidelity: cl only (no --avalanche file), seeds {:?}", options.seeds),
+    };
+    let md = markdown(&rows, &fisher, &header);
+    println!("\n{md}");
+    let dir = workspace_root.join("target/fidelity");
+    std::fs::create_dir_all(&dir).map_err(|e| BenchError::Write(dir.clone(), e.to_string()))?;
+    let json = serde_json::json!({
+        "protocol": {
+            "model": "SimpleMlp (784-512-10, dropout 0.5), weights from the seed",
+            "optimizer": format!("SGD(lr={LR}, momentum={MOMENTUM})"),
+            "train_mb_size": TRAIN_MB, "eval_mb_size": EVAL_MB, "train_epochs": 1,
+            "n_experiences": N_EXPERIENCES, "mas_alpha": MAS_ALPHA,
+        },
+        "seeds": options.seeds,
+        "tasks": origins,
+        "avalanche_file": options.avalanche,
+        "summary": rows,
+        "fisher": fisher,
+        "cl_runs": outcomes,
+        "avalanche_runs": avalanche_outcomes,
+        "provenance": provenance,
+    });
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| BenchError::Write(path.clone(), e.to_string()))
+    };
+    write("fidelity.json", serde_json::to_string_pretty(&json).unwrap_or_default())?;
+    write("fidelity.md", md)?;
+    println!("written {} and fidelity.md", dir.join("fidelity.json").display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Result<Option<FidelityOptions>, String> {
+        parse_args(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn runs_parse_and_bad_ones_say_what_is_expected() {
+        let o = args("--runs PermutedFMNIST/ewc:100,SplitFMNIST/cwr --seeds 4,5 --fisher").unwrap().unwrap();
+        assert_eq!(o.runs[0].method, Method::Ewc(100.0));
+        assert_eq!((o.runs[1].bench, &o.runs[1].method), (Bench::SplitFMNIST, &Method::Cwr));
+        assert_eq!((o.seeds.as_slice(), o.fisher), (&[4, 5][..], true));
+        assert_eq!(FidelityOptions::default().runs.len(), DEFAULT_RUNS.len());
+        for (bad, needle) in [
+            ("--runs ewc:100", "<benchmark>/<strategy>"),
+            ("--runs MNIST/naive", "unknown benchmark"),
+            ("--runs SplitFMNIST/ewc", "give λ"),
+            ("--runs SplitFMNIST/ewc:-1", "non-negative"),
+            ("--runs SplitFMNIST/lwf", "unknown strategy"),
+            ("--seeds x", "--seeds"),
+            ("--frob", "unknown option"),
+        ] {
+            let e = args(bad).unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        assert_eq!(args("--help").unwrap(), None);
+    }
+
+    fn outcome(run: &str, seed: u64, acc: Option<f64>, error: Option<&str>) -> Outcome {
+        Outcome {
+            library: "cl",
+            run: run.into(),
+            seed,
+            final_accuracy: acc,
+            forgetting: acc.map(|a| 1.0 - a),
+            accuracy_matrix: Vec::new(),
+            error: error.map(String::from),
+            fisher_exp0: None,
+            seconds: None,
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let a = [outcome("r", 1, Some(0.80), None), outcome("r", 2, Some(0.82), None)];
+        let c = [outcome("r", 1, Some(0.805), None), outcome("r", 2, Some(0.82), None)];
+        let row = summarise("r", &a.iter().collect::<Vec<_>>(), &c.iter().collect::<Vec<_>>());
+        assert_eq!(row.verdict, "within 1.5");
+        assert!((row.difference_points.unwrap() - 0.25).abs() < 1e-9);
+        assert!((row.avalanche.unwrap().1 - 0.02f64.hypot(0.0) / 2f64.sqrt()).abs() < 1e-9, "sample std");
+        let far = [outcome("r", 1, Some(0.70), None), outcome("r", 2, Some(0.72), None)];
+        assert_eq!(summarise("r", &a.iter().collect::<Vec<_>>(), &far.iter().collect::<Vec<_>>()).verdict, "differs");
+        let div_a = [outcome("r", 1, Some(0.10), None)];
+        let div_c = [outcome("r", 1, None, Some("non-finite loss"))];
+        let both = summarise("r", &div_a.iter().collect::<Vec<_>>(), &div_c.iter().collect::<Vec<_>>());
+        assert_eq!((both.verdict.as_str(), both.diverged), ("both diverge", (1, 1)));
+        let one = summarise("r", &div_a.iter().collect::<Vec<_>>(), &a[..1].iter().collect::<Vec<_>>());
+        assert!(one.verdict.starts_with("divergence differs"), "{}", one.verdict);
+        assert_eq!(summarise("r", &[], &c.iter().collect::<Vec<_>>()).verdict, "no Avalanche runs");
+    }
+
+    #[test]
+    fn forgetting_matches_avalanches_stream_forgetting() {
+        // Avalanche 0.6, PermutedFMNIST EWC λ=100 seed 1: StreamForgetting 0.0266.
+        let m = vec![
+            vec![0.8423, 0.1106, 0.1267, 0.1494, 0.1693],
+            vec![0.8338, 0.8334, 0.1721, 0.1763, 0.1716],
+            vec![0.8314, 0.8185, 0.8375, 0.21, 0.1807],
+            vec![0.8273, 0.8106, 0.8121, 0.8335, 0.1907],
+            vec![0.8303, 0.8102, 0.8028, 0.7969, 0.8351],
+        ];
+        assert!((forgetting_of(&m).unwrap() - 0.0266).abs() < 5e-5);
+    }
+
+    #[test]
+    fn parameter_names_map_to_avalanches() {
+        assert_eq!(avalanche_param_name("features.0.linear.weight"), "features.0.weight");
+        assert_eq!(avalanche_param_name("classifier.bias"), "classifier.bias");
+    }
+}
