@@ -68,7 +68,9 @@ fidelity options:
                     naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr (default: the eleven of
                     the table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
-  --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)";
+  --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
+  --reuse FILE      an earlier target/fidelity/fidelity.json: its cl runs (same run, seed and
+                    tasks) are kept instead of run again";
 
 /// Options of `fidelity`.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +85,8 @@ pub struct FidelityOptions {
     pub fisher: bool,
     /// Directory of the Fashion-MNIST files.
     pub data_dir: Option<PathBuf>,
+    /// An earlier `fidelity.json` whose cl runs are kept (not run again).
+    pub reuse: Option<PathBuf>,
 }
 
 impl Default for FidelityOptions {
@@ -93,6 +97,7 @@ impl Default for FidelityOptions {
             runs: DEFAULT_RUNS.iter().map(|r| r.parse().expect("the default runs parse")).collect(),
             fisher: false,
             data_dir: None,
+            reuse: None,
         }
     }
 }
@@ -179,8 +184,12 @@ pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Fidelit
             }
             _ => {}
         }
-        let (flag, value) =
-            crate::option_value(&arg, &["--avalanche", "--seeds", "--runs", "--data-dir"], "fidelity", &mut it)?;
+        let (flag, value) = crate::option_value(
+            &arg,
+            &["--avalanche", "--seeds", "--runs", "--data-dir", "--reuse"],
+            "fidelity",
+            &mut it,
+        )?;
         match flag.as_str() {
             "--avalanche" => o.avalanche.push(PathBuf::from(value)),
             "--seeds" => {
@@ -191,6 +200,7 @@ pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Fidelit
                 o.seeds.dedup();
             }
             "--runs" => o.runs = value.split(',').map(str::parse).collect::<Result<_, _>>()?,
+            "--reuse" => o.reuse = Some(PathBuf::from(value)),
             _ => o.data_dir = Some(PathBuf::from(value)),
         }
     }
@@ -231,10 +241,10 @@ pub struct TensorStats {
 }
 
 /// One side's outcome of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     /// Library (`cl` or `avalanche`).
-    pub library: &'static str,
+    pub library: String,
     /// `<benchmark>/<strategy>`.
     pub run: String,
     /// The seed.
@@ -251,6 +261,10 @@ pub struct Outcome {
     pub fisher_exp0: Option<BTreeMap<String, TensorStats>>,
     /// Training plus evaluation, seconds (cl only).
     pub seconds: Option<f64>,
+    /// Whose tasks the run trained on (cl only): Avalanche's permutations or class order, or
+    /// cl's seeded ones.
+    #[serde(default)]
+    pub tasks: String,
 }
 
 impl Outcome {
@@ -300,7 +314,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
 /// Runs one spec with one seed on `benchmark`: the protocol of the module docs.
 fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Outcome {
     let mut outcome = Outcome {
-        library: "cl",
+        library: "cl".into(),
         run: spec.name.clone(),
         seed,
         final_accuracy: None,
@@ -309,6 +323,7 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
         error: None,
         fisher_exp0: None,
         seconds: None,
+        tasks: String::new(),
     };
     let start = Instant::now();
     let result = (|| -> Result<(), BenchError> {
@@ -585,6 +600,21 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
         }
     }
     let provenance = Provenance::collect(workspace_root);
+    let reusable: Vec<Outcome> = match &options.reuse {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| BenchError::Input(format!("reading {}: {e}", path.display())))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| BenchError::Input(format!("{}: not a fidelity.json: {e}", path.display())))?;
+            serde_json::from_value(value.get("cl_runs").cloned().unwrap_or_default()).map_err(|e| {
+                BenchError::Input(format!(
+                    "{}: its cl_runs are not runs of `cargo xtask fidelity`: {e}",
+                    path.display()
+                ))
+            })?
+        }
+        None => Vec::new(),
+    };
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut origins = BTreeMap::new();
     for &seed in &options.seeds {
@@ -597,7 +627,24 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
             origins.insert(format!("{bench:?} seed {seed}"), origin);
             for spec in specs {
                 let fisher = options.fisher && matches!(spec.method, Method::Ewc(_));
-                let o = run_cl(spec, seed, &benchmark, fisher);
+                let kept = reusable.iter().find(|o| {
+                    o.run == spec.name && o.seed == seed && o.tasks == origin && (!fisher || o.fisher_exp0.is_some())
+                });
+                let o = match kept {
+                    Some(o) => {
+                        println!(
+                            "{} seed {seed}: kept from {}",
+                            spec.name,
+                            options.reuse.as_deref().unwrap_or(Path::new("")).display()
+                        );
+                        o.clone()
+                    }
+                    None => {
+                        let mut o = run_cl(spec, seed, &benchmark, fisher);
+                        o.tasks = origin.to_string();
+                        o
+                    }
+                };
                 match (&o.error, o.final_accuracy) {
                     (Some(e), _) => println!("{} seed {seed}: FAILED ({e})", spec.name),
                     (None, acc) => println!(
@@ -617,7 +664,7 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
         .flat_map(|f| &f.runs)
         .filter(|r| options.seeds.contains(&r.seed))
         .map(|r| Outcome {
-            library: "avalanche",
+            library: "avalanche".into(),
             run: format!("{:?}/{}", r.benchmark, r.strategy),
             seed: r.seed,
             final_accuracy: Some(r.final_accuracy),
@@ -626,6 +673,7 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
             error: None,
             fisher_exp0: r.fisher_exp0.clone(),
             seconds: None,
+            tasks: "Avalanche's".into(),
         })
         .collect();
     let rows: Vec<SummaryRow> = options
@@ -717,7 +765,7 @@ mod tests {
 
     fn outcome(run: &str, seed: u64, acc: Option<f64>, error: Option<&str>) -> Outcome {
         Outcome {
-            library: "cl",
+            library: "cl".into(),
             run: run.into(),
             seed,
             final_accuracy: acc,
@@ -726,6 +774,7 @@ mod tests {
             error: error.map(String::from),
             fisher_exp0: None,
             seconds: None,
+            tasks: String::new(),
         }
     }
 
@@ -759,6 +808,23 @@ mod tests {
             vec![0.8303, 0.8102, 0.8028, 0.7969, 0.8351],
         ];
         assert!((forgetting_of(&m).unwrap() - 0.0266).abs() < 5e-5);
+    }
+
+    /// The script's default list is this one, in the same order (the two sides of one table).
+    #[test]
+    fn the_script_runs_the_same_default_list() {
+        let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/avalanche_fidelity.py"))
+            .expect("scripts/avalanche_fidelity.py");
+        let block = script.split("DEFAULT_RUNS = [").nth(1).and_then(|b| b.split(']').next()).expect("DEFAULT_RUNS");
+        let listed: Vec<&str> = block.split('"').skip(1).step_by(2).collect();
+        assert_eq!(listed, DEFAULT_RUNS);
+        for constant in [
+            "N_EXPERIENCES = 5",
+            "LR, MOMENTUM, TRAIN_MB, EVAL_MB, EPOCHS = 0.01, 0.9, 128, 1000, 1",
+            "MAS_ALPHA = 0.5",
+        ] {
+            assert!(script.contains(constant), "the script's protocol: {constant}");
+        }
     }
 
     #[test]
