@@ -147,7 +147,8 @@ pub mod prelude {
         LwfPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
     };
     pub use cl_strategies::{
-        AGem, Cumulative, CumulativeConfig, CwrStar, Ewc, FromScratchTraining, GDumb, Gem, JointTraining,
-        JointTrainingConfig, Lfl, Lwf, Mas, Naive, NaiveConfig, RWalk, Replay, StrategyConfig, SynapticIntelligence,
+        AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, Ewc, FromScratchTraining,
+        GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Naive, NaiveConfig, RWalk, Replay,
+        StrategyConfig, SynapticIntelligence,
     };
 }

@@ -7,7 +7,8 @@
 //!
 //! - the template with default or overridden steps: [`Naive`], [`Cumulative`] (overrides the
 //!   training dataset adaptation), [`JointTraining`] (overrides which experiences a `train` call
-//!   trains on);
+//!   trains on), [`Der`] (DER/DER++: memory rows in each batch, logit matching) and [`ErAce`]
+//!   (a second forward pass over the memory, asymmetric cross-entropy);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -18,8 +19,11 @@
 #![warn(missing_docs)]
 
 mod cumulative;
+mod der;
 mod distillation;
+mod er_ace;
 mod joint;
+mod memory;
 mod method;
 mod naive;
 mod projection;
@@ -27,7 +31,9 @@ mod regularization;
 mod rehearsal;
 
 pub use cumulative::{Cumulative, CumulativeConfig, CumulativeSteps};
+pub use der::{Der, DerConfig, DerSteps, der_loss};
 pub use distillation::{AGem, Lwf};
+pub use er_ace::{ErAce, ErAceConfig, ErAceSteps, ace_loss};
 pub use joint::{JointSteps, JointTraining, JointTrainingConfig, union_experience};
 pub use method::StrategyConfig;
 pub use naive::{Naive, NaiveConfig};

@@ -11,8 +11,8 @@ use cl_plugins::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AGem, Cumulative, CumulativeConfig, CwrStar, Ewc, FromScratchTraining, GDumb, Gem, JointTraining,
-    JointTrainingConfig, Lfl, Lwf, Mas, Naive, NaiveConfig, RWalk, Replay, SynapticIntelligence,
+    AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, Ewc, FromScratchTraining, GDumb,
+    Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Naive, NaiveConfig, RWalk, Replay, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -79,11 +79,15 @@ pub enum StrategyConfig {
     Gem(GemConfig),
     #[serde(rename = "cwr_star")]
     CwrStar(CwrStarConfig),
+    #[serde(rename = "der")]
+    Der(DerConfig),
+    #[serde(rename = "er_ace")]
+    ErAce(ErAceConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 17] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -99,6 +103,8 @@ impl StrategyConfig {
         "agem",
         "gem",
         "cwr_star",
+        "der",
+        "er_ace",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -119,6 +125,8 @@ impl StrategyConfig {
             Self::AGem(_) => "agem",
             Self::Gem(_) => "gem",
             Self::CwrStar(_) => "cwr_star",
+            Self::Der(_) => "der",
+            Self::ErAce(_) => "er_ace",
         }
     }
 
@@ -141,6 +149,8 @@ impl StrategyConfig {
             Self::AGem(c) => AGem::builder(model, optimizer, device, c),
             Self::Gem(c) => Gem::builder(model, optimizer, device, c),
             Self::CwrStar(c) => CwrStar::builder(model, optimizer, device, c),
+            Self::Der(c) => Der::builder(model, optimizer, device, c),
+            Self::ErAce(c) => ErAce::builder(model, optimizer, device, c),
         }
     }
 }
@@ -164,6 +174,8 @@ impl Validate for StrategyConfig {
             Self::AGem(c) => c.validate(),
             Self::Gem(c) => c.validate(),
             Self::CwrStar(c) => c.validate(),
+            Self::Der(c) => c.validate(),
+            Self::ErAce(c) => c.validate(),
         }
     }
 }

@@ -32,6 +32,8 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::AGem(AGemConfig::new(16).with_sample_size(8)),
         StrategyConfig::Gem(GemConfig::new(16).with_memory_strength(0.25)),
         StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
+        StrategyConfig::Der(DerConfig::new(10).with_batch_size_mem(4).with_alpha(0.3).with_beta(0.2).with_seed(3)),
+        StrategyConfig::ErAce(ErAceConfig::new(10).with_batch_size_mem(3).with_seed(2)),
     ]
 }
 

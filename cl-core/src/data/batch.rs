@@ -51,4 +51,24 @@ impl MiniBatch {
         let first = *self.task_labels.first()?;
         self.task_labels.iter().all(|&t| t == first).then_some(first)
     }
+
+    /// The samples of `self` followed by those of `other` (e.g. a memory batch in front of the
+    /// current one, as Avalanche's `DER` concatenates them); an error if the sample shapes
+    /// differ.
+    pub fn concat(&self, other: &MiniBatch) -> crate::Result<MiniBatch> {
+        if self.sample_shape != other.sample_shape {
+            return Err(crate::ClError::SampleShapeMismatch {
+                left: self.sample_shape.to_vec(),
+                right: other.sample_shape.to_vec(),
+            });
+        }
+        Ok(MiniBatch {
+            x: Tensor::cat(vec![self.x.clone(), other.x.clone()], 0),
+            y: Tensor::cat(vec![self.y.clone(), other.y.clone()], 0),
+            t: Tensor::cat(vec![self.t.clone(), other.t.clone()], 0),
+            targets: [self.targets.as_slice(), other.targets.as_slice()].concat(),
+            task_labels: [self.task_labels.as_slice(), other.task_labels.as_slice()].concat(),
+            sample_shape: self.sample_shape.clone(),
+        })
+    }
 }

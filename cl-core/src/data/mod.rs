@@ -2,6 +2,7 @@
 //! data loaders.
 
 mod batch;
+mod cycling;
 mod dataset;
 mod group_loader;
 mod image_transforms;
@@ -11,6 +12,7 @@ mod storage;
 mod transform;
 
 pub use batch::MiniBatch;
+pub use cycling::CyclingSampler;
 pub use dataset::{ClassificationDataset, Sample};
 pub use group_loader::{
     GroupBalancedDataLoader, GroupBalancedDataLoaderConfig, TaskBalancedDataLoader, balanced_batch_sizes,

@@ -50,6 +50,18 @@ pub trait TemplateSteps<M: Model>: Any + Send {
     fn model_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::model_adaptation(state)
     }
+    /// The strategy's own work at the start of a training experience, after the optimizer is
+    /// ready and before the plugins' `before_training_exp` (default: nothing). Avalanche's
+    /// templates override `_before_training_exp` and call `super()` last, e.g. `DER` builds its
+    /// replay loader there and `ER_ACE` adds the experience to its memory.
+    fn before_training_exp(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
+        Ok(())
+    }
+    /// The strategy's own work at the end of a training experience, before the plugins'
+    /// `after_training_exp` (default: nothing); e.g. `DER` stores samples and their logits.
+    fn after_training_exp(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
+        Ok(())
+    }
     /// Prepares the optimizer (default: built from the recipe on the first experience, or when
     /// `reset_optimizer_state` is set; otherwise kept with its state, as in Avalanche ≥ 0.4).
     fn make_optimizer(&mut self, state: &mut StrategyState<M>) -> Result<()> {

@@ -376,6 +376,7 @@ impl<M: Model> Strategy<M> {
             self.state.model_adapted = false;
             self.before_training_exp()?;
             self.train_exp()?;
+            self.steps.after_training_exp(&mut self.state)?;
             self.fire(Callback::AfterTrainingExp)?;
             if let Some(RunCall::Train { done, .. }) = self.journal.get_mut(index) {
                 *done += 1;
@@ -455,6 +456,7 @@ impl<M: Model> Strategy<M> {
         self.steps.model_adaptation(&mut self.state)?;
         self.check_outputs()?;
         self.steps.make_optimizer(&mut self.state)?;
+        self.steps.before_training_exp(&mut self.state)?;
         self.fire(Callback::BeforeTrainingExp)
     }
 

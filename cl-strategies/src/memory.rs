@@ -1,0 +1,91 @@
+//! What the replay templates (`Der`, `ErAce`) share: the memory loader of an experience
+//! (Avalanche's `cycle(DataLoader(buffer, batch_size_mem, shuffle=True, drop_last=True))`), the
+//! logits of a dataset, and label checks.
+
+use burn::tensor::{Device, Tensor};
+use cl_core::data::{ClassificationDataset, CyclingSampler, MiniBatch};
+use cl_core::{ClError, Model, Result, StrategyState};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// The memory batches of one experience: a cycling shuffled pass over the memory, each batch
+/// built with the memory's own (training) transforms, with the matching rows of a parallel
+/// dataset (DER's stored logits) when there is one.
+pub(crate) struct MemoryBatches {
+    samples: ClassificationDataset,
+    extra: Option<ClassificationDataset>,
+    sampler: CyclingSampler,
+    rng: ChaCha8Rng,
+}
+
+impl MemoryBatches {
+    /// Batches of `batch_size` samples of `samples` (and the same rows of `extra`), seeded.
+    pub(crate) fn new(
+        samples: ClassificationDataset,
+        extra: Option<ClassificationDataset>,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        let sampler = CyclingSampler::new(samples.len(), batch_size, seed)?;
+        Ok(Self { samples, extra, sampler, rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_BA7C4) })
+    }
+
+    /// The next memory batch on `device`, with the same rows of the parallel dataset.
+    pub(crate) fn next(&mut self, device: &Device) -> Result<(MiniBatch, Option<Tensor<2>>)> {
+        let rows = self.sampler.next_batch();
+        let batch = self.samples.batch(rows, device, &mut self.rng)?;
+        let extra = match &self.extra {
+            Some(extra) => Some(extra.batch(rows, device, &mut self.rng)?.x),
+            None => None,
+        };
+        Ok((batch, extra))
+    }
+}
+
+/// The seed of an experience's memory batches: the experience's seed, apart from the data
+/// loader's.
+pub(crate) fn memory_seed<M: Model>(state: &StrategyState<M>) -> u64 {
+    state.experience_seed() ^ 0x4D45_4D4F_5259_0001
+}
+
+/// An error if a label has no output unit (instead of an out-of-bounds gather).
+pub(crate) fn check_outputs(targets: &[u32], outputs: usize) -> Result<()> {
+    match targets.iter().find(|&&y| y as usize >= outputs) {
+        Some(&label) => Err(ClError::LabelOutOfRange { label, outputs }),
+        None => Ok(()),
+    }
+}
+
+/// The logits of every sample of `data` (evaluation view, in order, batches of `batch_size`) by
+/// `model` (an evaluation copy) on `device`, read back once: `(values, outputs)`, row-major.
+pub(crate) fn run_logits<M: Model>(
+    model: &M,
+    data: &ClassificationDataset,
+    device: &Device,
+    batch_size: usize,
+    seed: u64,
+) -> Result<(Vec<f32>, usize)> {
+    let eval = data.eval();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let indices: Vec<usize> = (0..eval.len()).collect();
+    let mut outs = Vec::with_capacity(eval.len().div_ceil(batch_size.max(1)));
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let batch = eval.batch(chunk, device, &mut rng)?;
+        model.check_batch(&batch)?;
+        outs.push(model.forward(&batch));
+    }
+    let all = Tensor::cat(outs, 0);
+    let outputs = all.dims()[1];
+    let values = all
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| ClError::InvalidUse(format!("reading the model's logits back: {e:?}")))?;
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(ClError::InvalidUse(format!(
+            "the model's logit {} of sample {} is not finite: the model diverged before its outputs were stored",
+            i % outputs.max(1),
+            i / outputs.max(1)
+        )));
+    }
+    Ok((values, outputs))
+}
