@@ -16,7 +16,7 @@ with --fisher, EWC's importances after the first experience, per parameter tenso
     cargo xtask fidelity --avalanche target/fidelity/avalanche.json
 
 Runs are named `<benchmark>/<strategy>` with `strategy` one of naive, ewc:<lambda>, mas:<lambda>,
-si:<lambda>, cwr (the default list is every run the fidelity table compares); --runs takes a
+si:<lambda>, cwr, der:<mem_size> (DER++), er_ace:<mem_size> (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
 stay 0 — it accumulates through views — so it trains as Naive.) Data: the four Fashion-MNIST IDX .gz files in --data-dir (Debian's
 dataset-fashion-mnist by default), unpacked once for torchvision under --work-dir.
@@ -43,6 +43,8 @@ DEFAULT_RUNS = [
     "SplitFMNIST/naive",
     "SplitFMNIST/si:1",
     "SplitFMNIST/cwr",
+    "SplitFMNIST/der:500",
+    "SplitFMNIST/er_ace:500",
 ]
 FILES = [
     "train-images-idx3-ubyte",
@@ -125,7 +127,7 @@ def split_fmnist(seed, root):
 
 def make_strategy(kind, model, evaluator):
     import torch
-    from avalanche.training.supervised import EWC, MAS, CWRStar, Naive, SynapticIntelligence
+    from avalanche.training.supervised import DER, ER_ACE, EWC, MAS, CWRStar, Naive, SynapticIntelligence
 
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     crit = torch.nn.CrossEntropyLoss()
@@ -141,7 +143,13 @@ def make_strategy(kind, model, evaluator):
         return SynapticIntelligence(model=model, optimizer=opt, criterion=crit, si_lambda=float(value), **common)
     if name == "cwr":
         return CWRStar(model=model, optimizer=opt, criterion=crit, cwr_layer_name="classifier", **common)
-    sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr)")
+    if name == "der":
+        # DER++ with Avalanche's defaults: alpha 0.1, beta 0.5, batch_size_mem = train_mb_size.
+        return DER(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
+    if name == "er_ace":
+        # Avalanche's default batch_size_mem=10.
+        return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
+    sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>, er_ace:<mem>)")
 
 
 def fisher_summary(strategy):

@@ -108,14 +108,16 @@ pub struct LflPlugin<M: Model> {
     config: LflConfig,
     prev_model: Option<M>,
     checked: bool,
-    frozen_layer: Option<String>,
+    /// Every layer frozen so far, in the order they were frozen (the last linear layer after
+    /// each experience; several with a model whose last layer changes, e.g. a new head).
+    frozen_layers: Vec<String>,
 }
 
 impl<M: Model> LflPlugin<M> {
     /// An LFL plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules.
     pub fn new(config: LflConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config, prev_model: None, checked: false, frozen_layer: None })
+        Ok(Self { config, prev_model: None, checked: false, frozen_layers: Vec::new() })
     }
 
     /// The hyper-parameters.
@@ -128,9 +130,15 @@ impl<M: Model> LflPlugin<M> {
         self.prev_model.as_ref()
     }
 
-    /// The path of the frozen last linear layer (after the first experience).
+    /// The path of the last linear layer frozen (after the first experience).
     pub fn frozen_layer(&self) -> Option<&str> {
-        self.frozen_layer.as_deref()
+        self.frozen_layers.last().map(String::as_str)
+    }
+
+    /// Every layer frozen so far (Avalanche's `requires_grad = False` is never undone), in the
+    /// order they were frozen.
+    pub fn frozen_layers(&self) -> &[String] {
+        &self.frozen_layers
     }
 }
 
@@ -199,11 +207,13 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
     }
 
     fn before_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        // Idempotent; freezes again a model rebuilt from a checkpoint.
-        match &self.frozen_layer {
-            Some(layer) => state.map_model(|m| freeze(m, &ModelPart::layers([layer.as_str()]))),
-            None => Ok(()),
+        // Idempotent; freezes again every layer frozen so far in a model rebuilt from a
+        // checkpoint.
+        if self.frozen_layers.is_empty() {
+            return Ok(());
         }
+        let part = ModelPart::layers(self.frozen_layers.iter().map(String::as_str));
+        state.map_model(|m| freeze(m, &part))
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -216,23 +226,30 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
             )
         })?;
         state.map_model(|m| freeze(m, &ModelPart::layers([layer.as_str()])))?;
-        self.frozen_layer = Some(layer);
+        if !self.frozen_layers.contains(&layer) {
+            self.frozen_layers.push(layer);
+        }
         Ok(())
     }
 
     /// The configuration (checked on load), the frozen previous model (a Burn record), the
-    /// path of the frozen layer and whether the model's features were checked.
+    /// paths of the frozen layers and whether the model's features were checked. A checkpoint
+    /// of an earlier version (one `frozen_layer` entry) loads too.
     fn save_state(&self, out: &mut StateDict) -> Result<()> {
         out.put("config", &self.config)?;
         put_opt_model(out, "prev_model", self.prev_model.as_ref())?;
-        out.put("frozen_layer", &self.frozen_layer)?;
+        out.put("frozen_layers", &self.frozen_layers)?;
         out.put("checked", &self.checked)
     }
 
     fn load_state(&mut self, state: &StateDict, strategy: &StrategyState<M>) -> Result<()> {
         state.check_config("config", &self.config)?;
         self.prev_model = opt_model(state, "prev_model", strategy)?;
-        self.frozen_layer = state.get("frozen_layer")?;
+        self.frozen_layers = if state.contains("frozen_layers") {
+            state.get("frozen_layers")?
+        } else {
+            state.get::<Option<String>>("frozen_layer")?.into_iter().collect()
+        };
         self.checked = state.get("checked")?;
         Ok(())
     }
@@ -264,6 +281,44 @@ mod tests {
         assert_eq!(fresh.frozen_layer(), Some("classifier"));
         assert_eq!(fresh.checked, lfl.checked);
         assert_mismatch(&state, &mut LflPlugin::new(LflConfig::new(0.5)).unwrap(), s.state());
+    }
+
+    /// Every frozen layer is saved and frozen again after a resume (a model whose last linear
+    /// layer changes, e.g. a new head per task, has several); a checkpoint of the earlier
+    /// single-entry format loads.
+    #[test]
+    fn checkpoint_keeps_every_frozen_layer_and_reads_the_old_entry() {
+        use crate::persist::test_util::restore;
+        let mut s = Strategy::builder(Tiny::new(4), sgd(0.3), device())
+            .train_mb_size(3)
+            .plugin(LflPlugin::<Tiny>::new(LflConfig::new(1.0)).unwrap())
+            .build()
+            .unwrap();
+        s.train(&stream(1, 6)).unwrap();
+        let lfl = s.plugin_mut::<LflPlugin<Tiny>>().unwrap();
+        lfl.frozen_layers.insert(0, "hidden".into());
+        let lfl = s.plugin::<LflPlugin<Tiny>>().unwrap();
+        let mut fresh = LflPlugin::<Tiny>::new(LflConfig::new(1.0)).unwrap();
+        let state = restore(lfl, &mut fresh, s.state());
+        assert_eq!(fresh.frozen_layers(), ["hidden", "classifier"]);
+        assert_eq!(fresh.frozen_layer(), Some("classifier"));
+
+        // A resumed plugin freezes all of them at the next experience: here the whole model,
+        // which the loop reports as an error instead of a panic in Burn's backward.
+        let mut resumed =
+            Strategy::builder(Tiny::new(4), sgd(0.3), device()).train_mb_size(3).plugin(fresh).build().unwrap();
+        let err = resumed.train(&stream(1, 6)).unwrap_err();
+        assert!(err.to_string().contains("no trainable parameter"), "{err}");
+
+        // The earlier format: one `frozen_layer` entry.
+        let mut old = StateDict::new("LflPlugin");
+        old.put("config", &LflConfig::new(1.0)).unwrap();
+        old.put("checked", &state.get::<bool>("checked").unwrap()).unwrap();
+        crate::persist::put_opt_model::<Tiny>(&mut old, "prev_model", None).unwrap();
+        old.put("frozen_layer", &Some("classifier")).unwrap();
+        let mut fresh = LflPlugin::<Tiny>::new(LflConfig::new(1.0)).unwrap();
+        Plugin::<Tiny>::load_state(&mut fresh, &old, s.state()).unwrap();
+        assert_eq!(fresh.frozen_layers(), ["classifier"]);
     }
 
     #[test]

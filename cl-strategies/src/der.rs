@@ -125,10 +125,10 @@ pub fn der_loss(
 ) -> Tensor<1> {
     let n = out.dims()[0];
     let m = stored.dims()[0];
-    let current = criterion.loss(out.clone().slice([m..n]), y.clone().slice([m..n]));
-    let memory_out = out.slice([0..m]);
+    let current = criterion.loss(out.clone().narrow(0, m, n - m), y.clone().narrow(0, m, n - m));
+    let memory_out = out.narrow(0, 0, m);
     let mse = (memory_out.clone() - stored).powi_scalar(2).mean();
-    let replayed = criterion.loss(memory_out, y.slice([0..m]));
+    let replayed = criterion.loss(memory_out, y.narrow(0, 0, m));
     current + mse.mul_scalar(alpha) + replayed.mul_scalar(beta)
 }
 

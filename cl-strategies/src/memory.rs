@@ -27,7 +27,7 @@ impl MemoryBatches {
         seed: u64,
     ) -> Result<Self> {
         let sampler = CyclingSampler::new(samples.len(), batch_size, seed)?;
-        Ok(Self { samples, extra, sampler, rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_BA7C4) })
+        Ok(Self { samples, extra, sampler, rng: ChaCha8Rng::seed_from_u64(seed ^ 0x05EE_D0FB_A7C4) })
     }
 
     /// The next memory batch on `device`, with the same rows of the parallel dataset.

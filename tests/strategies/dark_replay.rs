@@ -225,8 +225,7 @@ fn er_ace_is_naive_on_the_first_experience_and_fills_its_memory_before_training(
             assert_eq!(memory.classes().into_iter().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
             assert_eq!(memory.len(), 8);
         }
-        let g = grads.lock().unwrap().clone();
-        g
+        std::mem::take(&mut *grads.lock().unwrap())
     };
     let (ace, naive) = (run(true), run(false));
     assert_eq!(ace.len(), 8);

@@ -26,14 +26,14 @@ use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::plugins::CwrStarConfig;
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
 use cl::prelude::*;
-use cl::strategies::{NaiveConfig, StrategyConfig};
+use cl::strategies::{DerConfig, ErAceConfig, NaiveConfig, StrategyConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchError, metric};
 use crate::provenance::Provenance;
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 11] = [
+pub const DEFAULT_RUNS: [&str; 13] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -45,6 +45,8 @@ pub const DEFAULT_RUNS: [&str; 11] = [
     "SplitFMNIST/naive",
     "SplitFMNIST/si:1",
     "SplitFMNIST/cwr",
+    "SplitFMNIST/der:500",
+    "SplitFMNIST/er_ace:500",
 ];
 const N_EXPERIENCES: usize = 5;
 const LR: f64 = 0.01;
@@ -124,6 +126,11 @@ pub enum Method {
     Si(f64),
     /// CWR* on the classifier, the rest frozen from the second experience.
     Cwr,
+    /// DER++ with this memory size and Avalanche's other defaults (α 0.1, β 0.5, memory batch =
+    /// train_mb_size).
+    Der(usize),
+    /// ER-ACE with this memory size and Avalanche's other defaults (memory batch 10).
+    ErAce(usize),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -158,14 +165,26 @@ impl std::str::FromStr for RunSpec {
                 _ => Err(format!("run `{s}`: λ `{v}` is not a non-negative number")),
             }
         };
+        let mem = |v: Option<&str>| -> Result<usize, String> {
+            let v = v.ok_or_else(|| format!("run `{s}`: give the memory size, e.g. {name}:500"))?;
+            match v.parse::<usize>() {
+                Ok(m) if m > 0 => Ok(m),
+                _ => Err(format!("run `{s}`: memory size `{v}` is not a positive integer")),
+            }
+        };
         let method = match (name, value) {
             ("naive", None) => Method::Naive,
             ("cwr", None) => Method::Cwr,
             ("ewc", v) => Method::Ewc(lambda(v)?),
             ("mas", v) => Method::Mas(lambda(v)?),
             ("si", v) => Method::Si(lambda(v)?),
+            ("der", v) => Method::Der(mem(v)?),
+            ("er_ace", v) => Method::ErAce(mem(v)?),
             _ => {
-                return Err(format!("run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr)"));
+                return Err(format!(
+                    "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
+                     er_ace:<mem>)"
+                ));
             }
         };
         Ok(Self { bench, method, name: s.to_string() })
@@ -196,8 +215,9 @@ pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Fidelit
                 o.seeds = value
                     .split(',')
                     .map(|s| s.trim().parse::<u64>().map_err(|e| format!("--seeds `{s}`: {e}")))
-                    .collect::<Result<_, _>>()?;
-                o.seeds.dedup();
+                    .collect::<Result<Vec<u64>, _>>()?;
+                let mut seen = std::collections::BTreeSet::new();
+                o.seeds.retain(|s| seen.insert(*s));
             }
             "--runs" => o.runs = value.split(',').map(str::parse).collect::<Result<_, _>>()?,
             "--reuse" => o.reuse = Some(PathBuf::from(value)),
@@ -308,6 +328,8 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Mas(l) => StrategyConfig::Mas(MasConfig::default().with_lambda_reg(*l).with_alpha(MAS_ALPHA)),
         Method::Si(l) => StrategyConfig::SynapticIntelligence(SynapticIntelligenceConfig::new(*l)),
         Method::Cwr => StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
+        Method::Der(m) => StrategyConfig::Der(DerConfig::new(*m)),
+        Method::ErAce(m) => StrategyConfig::ErAce(ErAceConfig::new(*m)),
     }
 }
 
@@ -393,6 +415,9 @@ pub struct SummaryRow {
 }
 
 fn summarise(run: &str, avalanche: &[&Outcome], cl: &[&Outcome]) -> SummaryRow {
+    // Only the seeds both sides ran are compared (all of cl's while Avalanche has none).
+    let (avalanche, cl) = shared_seeds(avalanche, cl);
+    let (avalanche, cl) = (avalanche.as_slice(), cl.as_slice());
     let ok =
         |o: &[&Outcome]| -> Vec<f64> { o.iter().filter(|o| !o.diverged()).filter_map(|o| o.final_accuracy).collect() };
     let forgetting = |o: &[&Outcome]| {
@@ -407,7 +432,7 @@ fn summarise(run: &str, avalanche: &[&Outcome], cl: &[&Outcome]) -> SummaryRow {
         "no Avalanche runs".to_string()
     } else if da == avalanche.len() && dc == cl.len() {
         "both diverge".to_string()
-    } else if (da > 0) != (dc > 0) {
+    } else if da != dc {
         format!("divergence differs ({da} vs {dc} seeds)")
     } else {
         match difference_points {
@@ -428,6 +453,18 @@ fn summarise(run: &str, avalanche: &[&Outcome], cl: &[&Outcome]) -> SummaryRow {
     }
 }
 
+/// The outcomes of each side for the seeds both have (`cl`'s all when `avalanche` is empty).
+fn shared_seeds<'a>(avalanche: &[&'a Outcome], cl: &[&'a Outcome]) -> (Vec<&'a Outcome>, Vec<&'a Outcome>) {
+    if avalanche.is_empty() {
+        return (Vec::new(), cl.to_vec());
+    }
+    let has = |side: &[&Outcome], seed: u64| side.iter().any(|o| o.seed == seed);
+    (
+        avalanche.iter().copied().filter(|o| has(cl, o.seed)).collect(),
+        cl.iter().copied().filter(|o| has(avalanche, o.seed)).collect(),
+    )
+}
+
 /// One line of the Fisher table: a parameter tensor's mean importance on each side (averaged
 /// over seeds) and their ratio.
 #[derive(Debug, Clone, Serialize)]
@@ -445,6 +482,8 @@ pub struct FisherRow {
 }
 
 fn fisher_rows(avalanche: &[&Outcome], cl: &[&Outcome]) -> Vec<FisherRow> {
+    let (avalanche, cl) = shared_seeds(avalanche, cl);
+    let (avalanche, cl) = (avalanche.as_slice(), cl.as_slice());
     let gather = |o: &[&Outcome]| {
         let mut by: BTreeMap<String, Vec<TensorStats>> = BTreeMap::new();
         for f in o.iter().filter_map(|o| o.fisher_exp0.as_ref()) {
@@ -599,6 +638,15 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
             None => avalanche = Some(file),
         }
     }
+    if let Some(merged) = &mut avalanche {
+        // A run given by several files counts once: the last file's.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut runs = std::mem::take(&mut merged.runs);
+        runs.reverse();
+        runs.retain(|r| seen.insert((format!("{:?}", r.benchmark), r.strategy.clone(), r.seed)));
+        runs.reverse();
+        merged.runs = runs;
+    }
     let provenance = Provenance::collect(workspace_root);
     let reusable: Vec<Outcome> = match &options.reuse {
         Some(path) => {
@@ -615,6 +663,10 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
         }
         None => Vec::new(),
     };
+    // A run that failed for another reason than divergence (an interrupted or broken run) is
+    // run again.
+    let reusable: Vec<Outcome> =
+        reusable.into_iter().filter(|o| o.error.as_deref().is_none_or(|e| e.contains("the model diverged"))).collect();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut origins = BTreeMap::new();
     for &seed in &options.seeds {
@@ -747,6 +799,8 @@ mod tests {
         assert_eq!(o.runs[0].method, Method::Ewc(100.0));
         assert_eq!((o.runs[1].bench, &o.runs[1].method), (Bench::SplitFMNIST, &Method::Cwr));
         assert_eq!((o.seeds.as_slice(), o.fisher), (&[4, 5][..], true));
+        let o = args("--runs SplitFMNIST/der:500,SplitFMNIST/er_ace:200").unwrap().unwrap();
+        assert_eq!((&o.runs[0].method, &o.runs[1].method), (&Method::Der(500), &Method::ErAce(200)));
         assert_eq!(FidelityOptions::default().runs.len(), DEFAULT_RUNS.len());
         for (bad, needle) in [
             ("--runs ewc:100", "<benchmark>/<strategy>"),
@@ -754,6 +808,8 @@ mod tests {
             ("--runs SplitFMNIST/ewc", "give λ"),
             ("--runs SplitFMNIST/ewc:-1", "non-negative"),
             ("--runs SplitFMNIST/lwf", "unknown strategy"),
+            ("--runs SplitFMNIST/der:0", "positive integer"),
+            ("--runs SplitFMNIST/er_ace", "give the memory size"),
             ("--seeds x", "--seeds"),
             ("--frob", "unknown option"),
         ] {
@@ -795,6 +851,27 @@ mod tests {
         let one = summarise("r", &div_a.iter().collect::<Vec<_>>(), &a[..1].iter().collect::<Vec<_>>());
         assert!(one.verdict.starts_with("divergence differs"), "{}", one.verdict);
         assert_eq!(summarise("r", &[], &c.iter().collect::<Vec<_>>()).verdict, "no Avalanche runs");
+        // Divergence counts are compared first: 3/3 vs 1/3 and 1/3 vs 2/3 are not agreements.
+        let three = |accs: [Option<f64>; 3]| -> Vec<Outcome> {
+            accs.iter().enumerate().map(|(i, a)| outcome("r", i as u64 + 1, *a, None)).collect()
+        };
+        let all_div = three([Some(0.1), Some(0.1), Some(0.1)]);
+        let one_div = three([Some(0.1), Some(0.8), Some(0.8)]);
+        let two_div = three([Some(0.1), Some(0.1), Some(0.8)]);
+        let v = |a: &[Outcome], c: &[Outcome]| {
+            summarise("r", &a.iter().collect::<Vec<_>>(), &c.iter().collect::<Vec<_>>()).verdict
+        };
+        assert_eq!(v(&all_div, &one_div), "divergence differs (3 vs 1 seeds)");
+        assert_eq!(v(&one_div, &two_div), "divergence differs (1 vs 2 seeds)");
+        // Only shared seeds count: Avalanche's extra seed 3 is left out.
+        let av = three([Some(0.80), Some(0.82), Some(0.20)]);
+        let row = summarise("r", &av.iter().collect::<Vec<_>>(), &c.iter().collect::<Vec<_>>());
+        assert_eq!((row.seeds, row.verdict.as_str()), ((2, 2), "within 1.5"));
+    }
+
+    #[test]
+    fn seeds_are_deduplicated_in_order() {
+        assert_eq!(args("--seeds 3,1,3,2,1").unwrap().unwrap().seeds, vec![3, 1, 2]);
     }
 
     #[test]

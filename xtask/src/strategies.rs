@@ -26,7 +26,7 @@ use cl::models::MtSimpleMlp;
 use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
-use cl::strategies::{CumulativeConfig, JointTrainingConfig, NaiveConfig, StrategyConfig};
+use cl::strategies::{CumulativeConfig, DerConfig, ErAceConfig, JointTrainingConfig, NaiveConfig, StrategyConfig};
 use serde::Serialize;
 
 use crate::bench::{BenchError, metric};
@@ -115,6 +115,8 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "Cumulative",
     "Replay",
     "GDumb",
+    "DER++",
+    "ER-ACE",
     "JointTraining",
     "EWC",
     "SI",
@@ -166,14 +168,16 @@ fn naive() -> Method {
     Method::new("Naive", StrategyConfig::Naive(NaiveConfig::default()))
 }
 
-/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb (memory
-/// [`MEM_SIZE`], GDumb's sampling seeded with `seed`) and JointTraining.
+/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb, DER++ and ER-ACE
+/// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults) and JointTraining.
 fn baselines(seed: u64) -> Vec<Method> {
     vec![
         naive(),
         Method::new("Cumulative", StrategyConfig::Cumulative(CumulativeConfig::default())),
         Method::new("Replay", StrategyConfig::Replay(ReplayConfig::new(MEM_SIZE))),
         Method::new("GDumb", StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(seed))),
+        Method::new("DER++", StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(seed))),
+        Method::new("ER-ACE", StrategyConfig::ErAce(ErAceConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
 }
@@ -213,7 +217,7 @@ fn methods(lambdas: RegLambdas) -> Vec<Method> {
     ]
 }
 
-/// The strategies run on `benchmark`, in run order: on [`SPLIT`] the five baselines then the
+/// The strategies run on `benchmark`, in run order: on [`SPLIT`] the seven baselines then the
 /// eight methods; on [`PERMUTED`] Naive then the eight methods; on [`SPLIT_TIL`] Naive then the
 /// methods but CWR* (which consolidates one named linear layer, not a multi-head classifier).
 /// The λ are those of `benchmark` ([`reg_lambdas`]).
@@ -247,11 +251,13 @@ fn settings(prefix: Option<&str>, config: &StrategyConfig) -> String {
     parts.join(", ")
 }
 
-/// The memory size of a rehearsal strategy (Replay, GDumb).
+/// The memory size of a rehearsal strategy (Replay, GDumb, DER++, ER-ACE).
 fn mem_size(config: &StrategyConfig) -> Option<usize> {
     match config {
         StrategyConfig::Replay(c) => Some(c.mem_size),
         StrategyConfig::GDumb(c) => Some(c.mem_size),
+        StrategyConfig::Der(c) => Some(c.mem_size),
+        StrategyConfig::ErAce(c) => Some(c.mem_size),
         _ => None,
     }
 }
@@ -752,7 +758,7 @@ mod tests {
         assert_eq!(labels(SPLIT_TIL), [&["Naive"][..], &methods[..7]].concat(), "no CWR* on the multi-head MLP");
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
-        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 2);
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 4);
     }
 
     #[test]
@@ -775,13 +781,13 @@ mod tests {
         // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
         assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 100.0));
         let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
-        assert_eq!(split[5].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
+        assert_eq!(split[7].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
         assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));
         let mas = |c: &StrategyConfig| match c {
             StrategyConfig::Mas(c) => (c.lambda_reg, c.alpha),
             other => panic!("not MAS: {other:?}"),
         };
-        assert_eq!(mas(&split[7].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
+        assert_eq!(mas(&split[9].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
         assert_eq!(mas(&permuted[3].config), (PERMUTED_LAMBDAS.mas, MAS_ALPHA));
         let StrategyConfig::RWalk(rwalk) = &permuted[4].config else { panic!("not RWalk") };
         assert_eq!(rwalk.ewc_lambda, PERMUTED_LAMBDAS.rwalk);

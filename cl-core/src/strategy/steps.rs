@@ -201,6 +201,15 @@ pub mod defaults {
     /// Backpropagates `state.loss` into `state.grads`.
     pub fn backward<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         let loss = state.loss.as_ref().ok_or(ClError::MissingState("loss"))?;
+        if !loss.is_tracked() {
+            // Nothing the loss depends on is trainable: Burn's backward would panic.
+            return Err(ClError::InvalidUse(
+                "the training loss depends on no trainable parameter: every parameter the forward pass uses is \
+                 frozen (cl_core::freeze, a plugin freezing layers, or Param::set_require_grad(false)); leave \
+                 some part of the model trainable, or evaluate instead of training"
+                    .into(),
+            ));
+        }
         let grads = loss.backward();
         state.grads = Some(GradientsParams::from_grads(grads, state.model()));
         Ok(())
