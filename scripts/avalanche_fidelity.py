@@ -16,7 +16,7 @@ with --fisher, EWC's importances after the first experience, per parameter tenso
     cargo xtask fidelity --avalanche target/fidelity/avalanche.json
 
 Runs are named `<benchmark>/<strategy>` with `strategy` one of naive, ewc:<lambda>, mas:<lambda>,
-si:<lambda>, cwr, der:<mem_size> (DER++), er_ace:<mem_size> (the default list is every run the fidelity table compares); --runs takes a
+si:<lambda>, cwr, der:<mem_size> (DER++), er_ace:<mem_size>, mir:<mem_size> (subsample 50, 10 replayed) (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
 stay 0 — it accumulates through views — so it trains as Naive.) Data: the four Fashion-MNIST IDX .gz files in --data-dir (Debian's
 dataset-fashion-mnist by default), unpacked once for torchvision under --work-dir.
@@ -45,6 +45,7 @@ DEFAULT_RUNS = [
     "SplitFMNIST/cwr",
     "SplitFMNIST/der:500",
     "SplitFMNIST/er_ace:500",
+    "SplitFMNIST/mir:500",
 ]
 FILES = [
     "train-images-idx3-ubyte",
@@ -56,6 +57,7 @@ FMNIST_MEAN_STD = (0.2860, 0.3530)
 N_EXPERIENCES = 5
 LR, MOMENTUM, TRAIN_MB, EVAL_MB, EPOCHS = 0.01, 0.9, 128, 1000, 1
 MAS_ALPHA = 0.5
+MIR_SUBSAMPLE, MIR_BATCH_SIZE_MEM = 50, 10
 
 
 def parse_args():
@@ -127,7 +129,7 @@ def split_fmnist(seed, root):
 
 def make_strategy(kind, model, evaluator):
     import torch
-    from avalanche.training.supervised import DER, ER_ACE, EWC, MAS, CWRStar, Naive, SynapticIntelligence
+    from avalanche.training.supervised import DER, ER_ACE, EWC, MAS, MIR, CWRStar, Naive, SynapticIntelligence
 
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     crit = torch.nn.CrossEntropyLoss()
@@ -149,7 +151,11 @@ def make_strategy(kind, model, evaluator):
     if name == "er_ace":
         # Avalanche's default batch_size_mem=10.
         return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
-    sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>, er_ace:<mem>)")
+    if name == "mir":
+        return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
+                   batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
+    sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>, er_ace:<mem>, "
+             "mir:<mem>)")
 
 
 def fisher_summary(strategy):
@@ -245,6 +251,8 @@ def main():
                     "train_epochs": EPOCHS,
                     "n_experiences": N_EXPERIENCES,
                     "mas_alpha": MAS_ALPHA,
+                    "mir_subsample": MIR_SUBSAMPLE,
+                    "mir_batch_size_mem": MIR_BATCH_SIZE_MEM,
                 },
                 "seeds": seeds,
                 "runs": records,

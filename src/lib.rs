@@ -144,11 +144,11 @@ pub mod prelude {
         AGemConfig, AGemPlugin, CheckpointConfig, CheckpointPlugin, CwrStarConfig, CwrStarPlugin, EarlyStoppingConfig,
         EarlyStoppingMode, EarlyStoppingPlugin, ExperienceWeight, FromScratchConfig, FromScratchPlugin, GDumbConfig,
         GDumbPlugin, GemConfig, GemPlugin, LflConfig, LflPlugin, LrSchedulerConfig, LrSchedulerPlugin, LwfConfig,
-        LwfPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
+        LwfPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
     };
     pub use cl_strategies::{
         AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, Ewc, FromScratchTraining,
-        GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Naive, NaiveConfig, RWalk, Replay,
+        GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, RWalk, Replay,
         StrategyConfig, SynapticIntelligence,
     };
 }

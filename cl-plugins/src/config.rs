@@ -12,7 +12,7 @@ use crate::regularization::{
 use crate::{
     AGemConfig, AGemPlugin, CwrStarConfig, CwrStarPlugin, EarlyStoppingConfig, EarlyStoppingPlugin, FromScratchConfig,
     FromScratchPlugin, GDumbConfig, GDumbPlugin, GemConfig, GemPlugin, LflConfig, LflPlugin, LrSchedulerConfig,
-    LrSchedulerPlugin, LwfConfig, LwfPlugin, ReplayConfig, ReplayPlugin,
+    LrSchedulerPlugin, LwfConfig, LwfPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin,
 };
 
 /// Every plugin of this crate that a configuration describes completely, with that
@@ -60,11 +60,13 @@ pub enum PluginConfig {
     Gem(GemConfig),
     #[serde(rename = "cwr_star")]
     CwrStar(CwrStarConfig),
+    #[serde(rename = "mir")]
+    Mir(MirConfig),
 }
 
 impl PluginConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "replay",
         "gdumb",
         "from_scratch",
@@ -79,6 +81,7 @@ impl PluginConfig {
         "agem",
         "gem",
         "cwr_star",
+        "mir",
     ];
 
     /// The plugin's name, as serialised.
@@ -98,6 +101,7 @@ impl PluginConfig {
             Self::AGem(_) => "agem",
             Self::Gem(_) => "gem",
             Self::CwrStar(_) => "cwr_star",
+            Self::Mir(_) => "mir",
         }
     }
 
@@ -119,6 +123,7 @@ impl PluginConfig {
             Self::AGem(c) => Box::new(AGemPlugin::new(c)?),
             Self::Gem(c) => Box::new(GemPlugin::new(c)?),
             Self::CwrStar(c) => Box::new(CwrStarPlugin::new(model, c)?),
+            Self::Mir(c) => Box::new(MirPlugin::new(c)?),
         })
     }
 }
@@ -141,6 +146,7 @@ impl Validate for PluginConfig {
             Self::AGem(c) => c.validate(),
             Self::Gem(c) => c.validate(),
             Self::CwrStar(c) => c.validate(),
+            Self::Mir(c) => c.validate(),
         }
     }
 }
@@ -168,6 +174,7 @@ mod tests {
             PluginConfig::AGem(AGemConfig::new(10)),
             PluginConfig::Gem(GemConfig::new(10)),
             PluginConfig::CwrStar(CwrStarConfig::default()),
+            PluginConfig::Mir(MirConfig::new(10).with_subsample(5)),
         ];
         for (plugin, name) in all.iter().zip(PluginConfig::NAMES) {
             assert_eq!(plugin.name(), name);

@@ -33,6 +33,7 @@
 mod checkpoint;
 mod config;
 mod gdumb;
+mod mir;
 mod persist;
 mod replay;
 pub mod storage;
@@ -41,6 +42,7 @@ mod training;
 pub use checkpoint::{CheckpointConfig, CheckpointPlugin};
 pub use config::PluginConfig;
 pub use gdumb::{GDumbConfig, GDumbPlugin};
+pub use mir::{MirConfig, MirPlugin};
 pub use replay::{ReplayConfig, ReplayPlugin};
 pub use training::{
     CustomSchedule, EarlyStoppingConfig, EarlyStoppingMode, EarlyStoppingPlugin, FnSchedule, FromScratchConfig,

@@ -10,7 +10,7 @@
 //!   trains on), [`Der`] (DER/DER++: memory rows in each batch, logit matching) and [`ErAce`]
 //!   (a second forward pass over the memory, asymmetric cross-entropy);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
-//!   [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
+//!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
 //!
 //! [`StrategyConfig`] names any of them with its configuration (serialisable), for strategies
@@ -39,7 +39,7 @@ pub use method::StrategyConfig;
 pub use naive::{Naive, NaiveConfig};
 pub use projection::{CwrStar, Gem};
 pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
-pub use rehearsal::{FromScratchTraining, GDumb, Replay};
+pub use rehearsal::{FromScratchTraining, GDumb, Mir, Replay};
 
 #[cfg(test)]
 mod checkpoint_tests;

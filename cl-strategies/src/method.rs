@@ -6,13 +6,14 @@ use cl_core::config::Validate;
 use cl_core::{Model, OptimizerSpec, Result, StrategyBuilder};
 use cl_plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl_plugins::{
-    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, ReplayConfig,
+    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, MirConfig, ReplayConfig,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
     AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, Ewc, FromScratchTraining, GDumb,
-    Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Naive, NaiveConfig, RWalk, Replay, SynapticIntelligence,
+    Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, RWalk, Replay,
+    SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -83,11 +84,13 @@ pub enum StrategyConfig {
     Der(DerConfig),
     #[serde(rename = "er_ace")]
     ErAce(ErAceConfig),
+    #[serde(rename = "mir")]
+    Mir(MirConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 17] = [
+    pub const NAMES: [&'static str; 18] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -105,6 +108,7 @@ impl StrategyConfig {
         "cwr_star",
         "der",
         "er_ace",
+        "mir",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -127,6 +131,7 @@ impl StrategyConfig {
             Self::CwrStar(_) => "cwr_star",
             Self::Der(_) => "der",
             Self::ErAce(_) => "er_ace",
+            Self::Mir(_) => "mir",
         }
     }
 
@@ -151,6 +156,7 @@ impl StrategyConfig {
             Self::CwrStar(c) => CwrStar::builder(model, optimizer, device, c),
             Self::Der(c) => Der::builder(model, optimizer, device, c),
             Self::ErAce(c) => ErAce::builder(model, optimizer, device, c),
+            Self::Mir(c) => Mir::builder(model, optimizer, device, c),
         }
     }
 }
@@ -176,6 +182,7 @@ impl Validate for StrategyConfig {
             Self::CwrStar(c) => c.validate(),
             Self::Der(c) => c.validate(),
             Self::ErAce(c) => c.validate(),
+            Self::Mir(c) => c.validate(),
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Rehearsal strategies: [`Replay`], [`GDumb`], and [`FromScratchTraining`] — Naive plus the
-//! plugin of the same name.
+//! Rehearsal strategies: [`Replay`], [`GDumb`], [`Mir`] and [`FromScratchTraining`] — Naive plus
+//! the plugin of the same name.
 
 use burn::tensor::Device;
 use cl_core::{Model, OptimizerSpec, Result, StrategyBuilder};
-use cl_plugins::{FromScratchConfig, FromScratchPlugin, GDumbConfig, GDumbPlugin, ReplayConfig, ReplayPlugin};
+use cl_plugins::{
+    FromScratchConfig, FromScratchPlugin, GDumbConfig, GDumbPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin,
+};
 
 /// Experience replay (Avalanche's `Replay`): Naive plus a [`ReplayPlugin`] (by default an
 /// experience-balanced memory of `mem_size = 200` samples, as Avalanche).
@@ -23,6 +25,23 @@ impl Replay {
         config: ReplayConfig,
     ) -> Result<StrategyBuilder<M>> {
         Ok(StrategyBuilder::new(model, optimizer, device).plugin(ReplayPlugin::new(config)?))
+    }
+}
+
+/// Maximally Interfered Retrieval (Avalanche's `MIR`): Naive plus a [`MirPlugin`] — each
+/// iteration replays the `batch_size_mem` memory samples (of a `subsample`) whose loss a virtual
+/// SGD step on the current batch increases most.
+pub struct Mir;
+
+impl Mir {
+    /// A builder: Naive's defaults plus the MIR plugin; an error if `config` breaks a rule.
+    pub fn builder<M: Model>(
+        model: M,
+        optimizer: OptimizerSpec,
+        device: Device,
+        config: MirConfig,
+    ) -> Result<StrategyBuilder<M>> {
+        Ok(StrategyBuilder::new(model, optimizer, device).plugin(MirPlugin::new(config)?))
     }
 }
 

@@ -8,8 +8,8 @@ use cl_core::{ClError, Experience, OptimizerSpec, Strategy};
 use cl_models::{SimpleMlp, SimpleMlpConfig};
 use cl_plugins::regularization::{EwcConfig, EwcMode, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl_plugins::{
-    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, ReplayConfig,
-    ReplayPlugin,
+    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, MirConfig,
+    ReplayConfig, ReplayPlugin,
 };
 
 use crate::*;
@@ -34,6 +34,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
         StrategyConfig::Der(DerConfig::new(10).with_batch_size_mem(4).with_alpha(0.3).with_beta(0.2).with_seed(3)),
         StrategyConfig::ErAce(ErAceConfig::new(10).with_batch_size_mem(3).with_seed(2)),
+        StrategyConfig::Mir(MirConfig::new(12).with_subsample(5).with_batch_size_mem(2).with_seed(1)),
     ]
 }
 

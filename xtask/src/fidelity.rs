@@ -23,8 +23,8 @@ use std::time::Instant;
 use cl::benchmarks::SplitConfig;
 use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
-use cl::plugins::CwrStarConfig;
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
+use cl::plugins::{CwrStarConfig, MirConfig};
 use cl::prelude::*;
 use cl::strategies::{DerConfig, ErAceConfig, NaiveConfig, StrategyConfig};
 use serde::{Deserialize, Serialize};
@@ -33,7 +33,7 @@ use crate::bench::{BenchError, metric};
 use crate::provenance::Provenance;
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 13] = [
+pub const DEFAULT_RUNS: [&str; 14] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -47,6 +47,7 @@ pub const DEFAULT_RUNS: [&str; 13] = [
     "SplitFMNIST/cwr",
     "SplitFMNIST/der:500",
     "SplitFMNIST/er_ace:500",
+    "SplitFMNIST/mir:500",
 ];
 const N_EXPERIENCES: usize = 5;
 const LR: f64 = 0.01;
@@ -54,6 +55,8 @@ const MOMENTUM: f64 = 0.9;
 const TRAIN_MB: usize = 128;
 const EVAL_MB: usize = 1000;
 const MAS_ALPHA: f64 = 0.5;
+/// MIR's subsample and replayed samples per iteration in the comparison.
+const MIR_SUBSAMPLE_BATCH: (usize, usize) = (50, 10);
 /// Final accuracy at or below which a run counts as diverged (chance is 0.10).
 const DIVERGED_BELOW: f64 = 0.15;
 /// The agreement the fidelity target asks for, in accuracy points.
@@ -131,6 +134,8 @@ pub enum Method {
     Der(usize),
     /// ER-ACE with this memory size and Avalanche's other defaults (memory batch 10).
     ErAce(usize),
+    /// MIR with this memory size, subsample 50 and 10 replayed samples per iteration.
+    Mir(usize),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -180,10 +185,11 @@ impl std::str::FromStr for RunSpec {
             ("si", v) => Method::Si(lambda(v)?),
             ("der", v) => Method::Der(mem(v)?),
             ("er_ace", v) => Method::ErAce(mem(v)?),
+            ("mir", v) => Method::Mir(mem(v)?),
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>)"
+                     er_ace:<mem>, mir:<mem>)"
                 ));
             }
         };
@@ -330,6 +336,9 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Cwr => StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
         Method::Der(m) => StrategyConfig::Der(DerConfig::new(*m)),
         Method::ErAce(m) => StrategyConfig::ErAce(ErAceConfig::new(*m)),
+        Method::Mir(m) => StrategyConfig::Mir(
+            MirConfig::new(*m).with_subsample(MIR_SUBSAMPLE_BATCH.0).with_batch_size_mem(MIR_SUBSAMPLE_BATCH.1),
+        ),
     }
 }
 
@@ -899,6 +908,7 @@ mod tests {
             "N_EXPERIENCES = 5",
             "LR, MOMENTUM, TRAIN_MB, EVAL_MB, EPOCHS = 0.01, 0.9, 128, 1000, 1",
             "MAS_ALPHA = 0.5",
+            "MIR_SUBSAMPLE, MIR_BATCH_SIZE_MEM = 50, 10",
         ] {
             assert!(script.contains(constant), "the script's protocol: {constant}");
         }

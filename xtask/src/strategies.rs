@@ -23,6 +23,7 @@ use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::burn::tensor::Device;
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::models::MtSimpleMlp;
+use cl::plugins::MirConfig;
 use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
@@ -117,6 +118,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "GDumb",
     "DER++",
     "ER-ACE",
+    "MIR",
     "JointTraining",
     "EWC",
     "SI",
@@ -168,8 +170,9 @@ fn naive() -> Method {
     Method::new("Naive", StrategyConfig::Naive(NaiveConfig::default()))
 }
 
-/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb, DER++ and ER-ACE
-/// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults) and JointTraining.
+/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb, DER++, ER-ACE and MIR
+/// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults, MIR subsample 50 and 10
+/// replayed per iteration) and JointTraining.
 fn baselines(seed: u64) -> Vec<Method> {
     vec![
         naive(),
@@ -178,6 +181,10 @@ fn baselines(seed: u64) -> Vec<Method> {
         Method::new("GDumb", StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new("DER++", StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new("ER-ACE", StrategyConfig::ErAce(ErAceConfig::new(MEM_SIZE).with_seed(seed))),
+        Method::new(
+            "MIR",
+            StrategyConfig::Mir(MirConfig::new(MEM_SIZE).with_subsample(50).with_batch_size_mem(10).with_seed(seed)),
+        ),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
 }
@@ -217,7 +224,7 @@ fn methods(lambdas: RegLambdas) -> Vec<Method> {
     ]
 }
 
-/// The strategies run on `benchmark`, in run order: on [`SPLIT`] the seven baselines then the
+/// The strategies run on `benchmark`, in run order: on [`SPLIT`] the eight baselines then the
 /// eight methods; on [`PERMUTED`] Naive then the eight methods; on [`SPLIT_TIL`] Naive then the
 /// methods but CWR* (which consolidates one named linear layer, not a multi-head classifier).
 /// The λ are those of `benchmark` ([`reg_lambdas`]).
@@ -251,13 +258,14 @@ fn settings(prefix: Option<&str>, config: &StrategyConfig) -> String {
     parts.join(", ")
 }
 
-/// The memory size of a rehearsal strategy (Replay, GDumb, DER++, ER-ACE).
+/// The memory size of a rehearsal strategy (Replay, GDumb, DER++, ER-ACE, MIR).
 fn mem_size(config: &StrategyConfig) -> Option<usize> {
     match config {
         StrategyConfig::Replay(c) => Some(c.mem_size),
         StrategyConfig::GDumb(c) => Some(c.mem_size),
         StrategyConfig::Der(c) => Some(c.mem_size),
         StrategyConfig::ErAce(c) => Some(c.mem_size),
+        StrategyConfig::Mir(c) => Some(c.mem_size),
         _ => None,
     }
 }
@@ -758,7 +766,7 @@ mod tests {
         assert_eq!(labels(SPLIT_TIL), [&["Naive"][..], &methods[..7]].concat(), "no CWR* on the multi-head MLP");
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
-        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 4);
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 5);
     }
 
     #[test]
@@ -781,13 +789,13 @@ mod tests {
         // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
         assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 100.0));
         let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
-        assert_eq!(split[7].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
+        assert_eq!(split[8].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
         assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));
         let mas = |c: &StrategyConfig| match c {
             StrategyConfig::Mas(c) => (c.lambda_reg, c.alpha),
             other => panic!("not MAS: {other:?}"),
         };
-        assert_eq!(mas(&split[9].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
+        assert_eq!(mas(&split[10].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
         assert_eq!(mas(&permuted[3].config), (PERMUTED_LAMBDAS.mas, MAS_ALPHA));
         let StrategyConfig::RWalk(rwalk) = &permuted[4].config else { panic!("not RWalk") };
         assert_eq!(rwalk.ewc_lambda, PERMUTED_LAMBDAS.rwalk);

@@ -27,6 +27,8 @@ pub struct CyclingSampler {
     batch_size: usize,
     pos: usize,
     rng: ChaCha8Rng,
+    /// Whether the last, smaller batch of a pass is yielded (`drop_last=False`).
+    keep_last: bool,
 }
 
 impl CyclingSampler {
@@ -39,21 +41,40 @@ impl CyclingSampler {
                  least 1 and at most the number of samples"
             )));
         }
+        Ok(Self::shuffled(len, batch_size, seed, false))
+    }
+
+    /// Like [`new`](Self::new) but each pass ends with its last, smaller batch (Avalanche's
+    /// `cycle(DataLoader(buffer, batch_size, shuffle=True))`, `drop_last=False`, as MIR's memory
+    /// loader); a batch size larger than `len` gives the whole shuffled memory each time. An
+    /// error if `len` or `batch_size` is 0.
+    pub fn keeping_last(len: usize, batch_size: usize, seed: u64) -> Result<Self> {
+        if batch_size == 0 || len == 0 {
+            return Err(ClError::InvalidUse(format!(
+                "a cycling sampler of batches of {batch_size} over {len} samples: both must be at least 1"
+            )));
+        }
+        Ok(Self::shuffled(len, batch_size, seed, true))
+    }
+
+    fn shuffled(len: usize, batch_size: usize, seed: u64, keep_last: bool) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut order: Vec<usize> = (0..len).collect();
         order.shuffle(&mut rng);
-        Ok(Self { order, batch_size, pos: 0, rng })
+        Self { order, batch_size, pos: 0, rng, keep_last }
     }
 
     /// The next batch of indices (a new shuffled pass starts when the current one has fewer
     /// than a batch left).
     pub fn next_batch(&mut self) -> &[usize] {
-        if self.pos + self.batch_size > self.order.len() {
+        let len = self.order.len();
+        let exhausted = if self.keep_last { self.pos >= len } else { self.pos + self.batch_size > len };
+        if exhausted {
             self.order.shuffle(&mut self.rng);
             self.pos = 0;
         }
         let start = self.pos;
-        self.pos += self.batch_size;
+        self.pos = (self.pos + self.batch_size).min(len);
         &self.order[start..self.pos]
     }
 
@@ -98,6 +119,18 @@ mod tests {
         assert_eq!((0..5).map(|_| b.next_batch().to_vec()).collect::<Vec<_>>(), first, "seeded");
         let mut c = CyclingSampler::new(7, 3, 2).unwrap();
         assert_ne!((0..5).map(|_| c.next_batch().to_vec()).collect::<Vec<_>>(), first);
+    }
+
+    #[test]
+    fn keeping_last_yields_the_partial_batch() {
+        let mut s = CyclingSampler::keeping_last(7, 3, 4).unwrap();
+        let sizes: Vec<usize> = (0..6).map(|_| s.next_batch().len()).collect();
+        assert_eq!(sizes, vec![3, 3, 1, 3, 3, 1]);
+        let mut big = CyclingSampler::keeping_last(4, 10, 0).unwrap();
+        let mut all = big.next_batch().to_vec();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2, 3]);
+        assert!(CyclingSampler::keeping_last(0, 3, 0).is_err());
     }
 
     #[test]
