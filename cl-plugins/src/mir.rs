@@ -104,7 +104,9 @@ impl Validate for MirConfig {
 /// At each iteration with a memory, in `before_backward`: `subsample` memory samples are drawn
 /// (a shuffled pass over the memory, cycled, the last batch of a pass smaller); a *virtual*
 /// model takes one plain SGD step on the current batch (`θ − lr·∇θ`, the strategy's current
-/// learning rate); the `batch_size_mem` drawn samples whose loss increases most from the model
+/// learning rate); both models score the drawn samples in training mode (dropout on, each pass
+/// its own mask: Avalanche's `eval()` calls are commented out), without recording a graph; the
+/// `batch_size_mem` drawn samples whose loss increases most from the model
 /// to the virtual model are replayed: the criterion on them (a forward pass of the training
 /// model) is added to the loss.
 ///
@@ -122,9 +124,6 @@ impl Validate for MirConfig {
 ///   criterion on the current batch (Burn's backward consumes the graph the loss is built on;
 ///   Avalanche differentiates the strategy's loss so far, with the same dropout mask and the
 ///   terms of plugins that ran before). Same in expectation for the criterion alone.
-/// - Both models score the subsample in evaluation mode (dropout off; Avalanche's code leaves
-///   them in training mode, its `eval()` calls commented out): the selection is not perturbed by
-///   dropout noise.
 ///
 /// ```
 /// use burn::tensor::Device;
@@ -212,6 +211,16 @@ fn per_sample_ce(out: Tensor<2>, y: Tensor<1, Int>) -> Result<Vec<f32>> {
         .map_err(|e| ClError::InvalidUse(format!("reading MIR's losses back: {e:?}")))
 }
 
+/// Every float parameter without gradient tracking (forward passes record no graph; dropout
+/// still follows the training flags).
+struct Untracked;
+
+impl ModuleMapper for Untracked {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.set_require_grad(false)
+    }
+}
+
 /// `θ − lr·g` for every float parameter with a gradient (the others unchanged): a virtual plain
 /// SGD step on an evaluation copy of the model.
 struct VirtualStep<'a> {
@@ -259,7 +268,7 @@ impl<M: Model> Plugin<M> for MirPlugin {
         };
         let rows = sampler.next_batch().to_vec();
         let settings = state.settings();
-        let (device, eval_device) = (settings.device().clone(), settings.eval_device().clone());
+        let device = settings.device().clone();
 
         // The virtual step: the criterion's gradient on the current batch.
         let model = state.model();
@@ -268,13 +277,16 @@ impl<M: Model> Plugin<M> for MirPlugin {
         check_labels(&batch.targets, out.dims()[1])?;
         let loss = settings.criterion().loss(out, batch.y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), model);
-        let eval = model.valid();
-        let virtual_model = eval.clone().map(&mut VirtualStep { grads: &grads, lr: state.lr() });
+        // Both models score in training mode (dropout on, as Avalanche's), on the training device,
+        // with untracked parameters: no graph is recorded.
+        let current = model.clone().map(&mut Untracked);
+        let virtual_model =
+            model.valid().map(&mut VirtualStep { grads: &grads, lr: state.lr() }).train().map(&mut Untracked);
 
-        // The most interfered samples: the largest loss increase, in evaluation mode.
-        let scored = memory.batch(&rows, &eval_device, rng)?;
-        eval.check_batch(&scored)?;
-        let before = eval.forward(&scored);
+        // The most interfered samples: the largest loss increase.
+        let scored = memory.batch(&rows, &device, rng)?;
+        current.check_batch(&scored)?;
+        let before = current.forward(&scored);
         check_labels(&scored.targets, before.dims()[1])?;
         let before = per_sample_ce(before, scored.y.clone())?;
         let after = per_sample_ce(virtual_model.forward(&scored), scored.y.clone())?;
