@@ -239,7 +239,8 @@ impl<M: Model> TemplateSteps<M> for DerSteps {
     /// ones (one forward pass over both), their stored logits kept for the loss.
     fn forward(&mut self, state: &mut StrategyState<M>) -> Result<Tensor<2>> {
         self.batch_logits = None;
-        if let Some(replay) = self.replay.as_mut() {
+        // Training batches only: a periodic evaluation during the experience sees its own data.
+        if let Some(replay) = self.replay.as_mut().filter(|_| state.is_training()) {
             let (memory, logits) = replay.next(state.batch_device())?;
             let current = state.mbatch.take().ok_or(ClError::MissingState("mbatch"))?;
             state.mbatch = Some(memory.concat(&current)?);

@@ -179,7 +179,8 @@ impl<M: Model> TemplateSteps<M> for ErAceSteps {
     fn forward(&mut self, state: &mut StrategyState<M>) -> Result<Tensor<2>> {
         self.buffer_out = None;
         let out = step_defaults::forward(state)?;
-        if let Some(replay) = self.replay.as_mut() {
+        // Training batches only: a periodic evaluation during the experience sees its own data.
+        if let Some(replay) = self.replay.as_mut().filter(|_| state.is_training()) {
             let (memory, _) = replay.next(state.batch_device())?;
             let model = state.forward_model();
             model.check_batch(&memory)?;

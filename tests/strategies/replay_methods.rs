@@ -122,6 +122,67 @@ fn der_batches_hold_memory_rows_in_front_and_the_loss_is_by_hand() {
     }
 }
 
+/// Records the size of every evaluation batch.
+struct EvalSizes(Arc<Mutex<Vec<usize>>>);
+
+impl Plugin<SimpleMlp> for EvalSizes {
+    fn after_eval_forward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+        let (batch, out) = (s.current_batch()?.len(), s.mb_output.as_ref().unwrap().dims()[0]);
+        assert_eq!(batch, out);
+        self.0.lock().unwrap().push(batch);
+        Ok(())
+    }
+}
+
+/// A periodic evaluation in the middle of an experience sees only the evaluated data: DER adds
+/// no memory rows and ER-ACE runs no memory pass there, and the memory loader continues as if
+/// no evaluation had happened (same weights as without it).
+#[test]
+fn periodic_evaluation_sees_no_memory_rows() {
+    let stream = distinct_stream(2, 18);
+    for der in [true, false] {
+        let build = |every: Option<usize>, sizes: Arc<Mutex<Vec<usize>>>| {
+            let builder = if der {
+                Der::builder(
+                    tiny_mlp(4),
+                    OptimizerSpec::sgd(0.1),
+                    cl::default_device(),
+                    DerConfig::new(10).with_batch_size_mem(4),
+                )
+                .unwrap()
+            } else {
+                ErAce::builder(
+                    tiny_mlp(4),
+                    OptimizerSpec::sgd(0.1),
+                    cl::default_device(),
+                    ErAceConfig::new(10).with_batch_size_mem(4),
+                )
+                .unwrap()
+            };
+            builder
+                .train_mb_size(6)
+                .train_epochs(3)
+                .eval_mb_size(7)
+                .eval_every(every)
+                .seed(3)
+                .plugin(EvalSizes(sizes))
+                .build()
+                .unwrap()
+        };
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let mut s = build(Some(1), sizes.clone());
+        let mut plain = build(None, Arc::new(Mutex::new(Vec::new())));
+        for e in 0..2 {
+            s.train_with_eval(&stream[e], &[&stream]).unwrap();
+            plain.train(&stream[e]).unwrap();
+        }
+        let sizes = sizes.lock().unwrap();
+        assert!(!sizes.is_empty());
+        assert!(sizes.iter().all(|&n| n == 7 || n == 36 % 7 || n == 18 % 7), "der {der}: {sizes:?}");
+        assert_eq!(key(&classifier_weight(s.model())), key(&classifier_weight(plain.model())), "der {der}");
+    }
+}
+
 /// The logits stored with a sample are the evaluation model's output at the end of the
 /// experience it came from, and never change afterwards; the memory stays within its size and
 /// balanced over classes.
