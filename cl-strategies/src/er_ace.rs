@@ -308,7 +308,12 @@ mod tests {
         for i in 0..3 {
             assert_eq!(g[i * 4 + 1], 0.0, "class 1 is absent from the batch");
             assert_eq!(g[i * 4 + 3], 0.0, "class 3 is absent from the batch");
-            assert!(g[i * 4] != 0.0 && g[i * 4 + 2] != 0.0);
+            // d/dz_c of ½·mean CE over columns {0, 2}: (softmax_c − [c = y]) / (2·3).
+            let z: f64 = [0, 2].iter().map(|&c| rows[i][c].exp()).sum();
+            for c in [0usize, 2] {
+                let expected = (rows[i][c].exp() / z - f64::from(u8::from(c == targets[i] as usize))) / 6.0;
+                assert!((f64::from(g[i * 4 + c]) - expected).abs() < 1e-6, "row {i} class {c}: {} vs {expected}", g[i * 4 + c]);
+            }
         }
         // A label without an output unit is an error, not an out-of-bounds gather.
         let out = Tensor::<2>::zeros([1, 2], &device);
