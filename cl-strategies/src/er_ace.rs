@@ -312,7 +312,11 @@ mod tests {
             let z: f64 = [0, 2].iter().map(|&c| rows[i][c].exp()).sum();
             for c in [0usize, 2] {
                 let expected = (rows[i][c].exp() / z - f64::from(u8::from(c == targets[i] as usize))) / 6.0;
-                assert!((f64::from(g[i * 4 + c]) - expected).abs() < 1e-6, "row {i} class {c}: {} vs {expected}", g[i * 4 + c]);
+                assert!(
+                    (f64::from(g[i * 4 + c]) - expected).abs() < 1e-6,
+                    "row {i} class {c}: {} vs {expected}",
+                    g[i * 4 + c]
+                );
             }
         }
         // A label without an output unit is an error, not an out-of-bounds gather.
