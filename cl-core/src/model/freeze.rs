@@ -94,6 +94,10 @@ fn in_layer(path: &str, layer: &str) -> bool {
 /// Freezes the `part` of `model` (see the [module docs](self)): no gradient, so no optimizer
 /// step, and evaluation-mode behaviour (dropout off, batch-norm running statistics used and
 /// kept). Idempotent; the rest of the model is left as it is.
+///
+/// Freeze an initialised model (a strategy's is: the builder initialises every parameter). A
+/// parameter still waiting for lazy initialisation shares its initialiser with the model's
+/// clones, so freezing it would be seen by them too.
 pub fn freeze<M: Module>(model: M, part: &ModelPart) -> M {
     model.map(&mut SetTrainable { part, trainable: false, path: Vec::new() })
 }
