@@ -3,6 +3,16 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 
+/// An error ([`ClError::LabelOutOfRange`](crate::ClError::LabelOutOfRange)) if a label has no
+/// output unit among `outputs`: what every loss over gathered logits checks first, instead of an
+/// out-of-bounds gather deep in a tensor op.
+pub fn check_labels(labels: &[u32], outputs: usize) -> crate::Result<()> {
+    match labels.iter().find(|&&y| y as usize >= outputs) {
+        Some(&label) => Err(crate::ClError::LabelOutOfRange { label, outputs }),
+        None => Ok(()),
+    }
+}
+
 /// A loss over logits and class targets, returning a scalar tensor (`[1]`).
 pub trait Criterion: Send + Sync {
     /// The loss of `logits` (`[batch, classes]`) against `targets` (`[batch]`).

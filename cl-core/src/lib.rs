@@ -27,7 +27,7 @@ mod strategy;
 // `data` and `evaluation` are reached through their module.
 pub use callback::{Callback, MetricResults};
 pub use clock::Clock;
-pub use criterion::{Criterion, CrossEntropyLoss};
+pub use criterion::{Criterion, CrossEntropyLoss, check_labels};
 pub use error::{ClError, Result};
 pub use model::{Adaptation, DynamicModule, Model, ModelPart, freeze, frozen_parameters, unfreeze};
 pub use optim::{AdamSpec, AdamWSpec, OptimizerSpec, SgdSpec};

@@ -233,10 +233,7 @@ pub(crate) fn memory_gradient<M: Model>(
     let batch = memory.batch(indices, settings.device(), rng)?;
     let model = state.model();
     let out = model.forward(&batch);
-    let [_, outputs] = out.dims();
-    if let Some(&label) = batch.targets.iter().find(|&&y| y as usize >= outputs) {
-        return Err(ClError::LabelOutOfRange { label, outputs });
-    }
+    cl_core::check_labels(&batch.targets, out.dims()[1])?;
     let loss = settings.criterion().loss(out, batch.y.clone());
     let grads = GradientsParams::from_grads(loss.backward(), model);
     Ok(AGemPlugin::flatten_gradients(model, &grads, settings.eval_device()))

@@ -161,9 +161,7 @@ impl<M: Model> LwfPlugin<M> {
 /// distributions over the `active` output units (torch's `kl_div(log_p, q, "batchmean")`).
 fn distillation_loss(out: Tensor<2>, prev_out: Tensor<2>, active: &[u32], temperature: f64) -> Result<Tensor<1>> {
     let [n, outputs] = out.dims();
-    if let Some(&label) = active.iter().find(|&&c| c as usize >= outputs) {
-        return Err(ClError::LabelOutOfRange { label, outputs });
-    }
+    cl_core::check_labels(active, outputs)?;
     let device = out.device();
     let idx = Tensor::<1, Int>::from_data(
         TensorData::new(active.iter().map(|&c| c as i64).collect::<Vec<_>>(), [active.len()]),

@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor};
 use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
 use cl_core::data::{ClassificationDataset, CyclingSampler};
-use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
+use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState, check_labels};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -328,14 +328,6 @@ impl<M: Model> Plugin<M> for MirPlugin {
         self.storage.load_state(state.dict("storage")?)?;
         self.replay = None;
         Ok(())
-    }
-}
-
-/// An error if a label has no output unit (instead of an out-of-bounds gather).
-fn check_labels(targets: &[u32], outputs: usize) -> Result<()> {
-    match targets.iter().find(|&&y| y as usize >= outputs) {
-        Some(&label) => Err(ClError::LabelOutOfRange { label, outputs }),
-        None => Ok(()),
     }
 }
 

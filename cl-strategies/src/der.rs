@@ -10,7 +10,7 @@ use cl_core::{
 use cl_plugins::storage::{ClassBalancedBuffer, ClassBalancedConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::memory::{MemoryBatches, check_outputs, memory_seed, run_logits};
+use crate::memory::{MemoryBatches, memory_seed, run_logits};
 
 /// The configuration of [`Der`], with the defaults of Avalanche's `DER(mem_size=200,
 /// batch_size_mem=None, alpha=0.1, beta=0.5)`: DER++ by default; `beta = 0` is DER.
@@ -130,6 +130,14 @@ pub fn der_loss(
     let mse = (memory_out.clone() - stored).powi_scalar(2).mean();
     let replayed = criterion.loss(memory_out, y.narrow(0, 0, m));
     current + mse.mul_scalar(alpha) + replayed.mul_scalar(beta)
+}
+
+/// The error of a model whose number of outputs changed after DER stored logits.
+fn grown_outputs(stored: usize, outputs: usize) -> ClError {
+    ClError::InvalidUse(format!(
+        "DER stored logits of {stored} outputs but the model now has {outputs}: DER needs a model whose output \
+         layer does not grow (e.g. SimpleMlp with num_classes set to every class of the benchmark)"
+    ))
 }
 
 /// The steps of [`Der`]: the memory (samples and their logits), the memory part of each
@@ -259,13 +267,9 @@ impl<M: Model> TemplateSteps<M> for DerSteps {
         let batch = state.current_batch()?;
         let outputs = out.dims()[1];
         let stored_outputs = stored.dims()[1];
-        check_outputs(&batch.targets, outputs)?;
+        cl_core::check_labels(&batch.targets, outputs)?;
         if stored_outputs != outputs {
-            return Err(ClError::InvalidUse(format!(
-                "DER stored logits of {stored_outputs} outputs but the model now has {outputs}: DER needs a model \
-                 whose output layer does not grow (e.g. SimpleMlp with num_classes set to every class of the \
-                 benchmark)"
-            )));
+            return Err(grown_outputs(stored_outputs, outputs));
         }
         Ok(der_loss(out, batch.y.clone(), stored, state.settings().criterion(), self.config.alpha, self.config.beta))
     }
@@ -290,10 +294,7 @@ impl<M: Model> TemplateSteps<M> for DerSteps {
         let logits = ClassificationDataset::from_f32(values, vec![outputs], data.targets())?;
         let before = self.logits.buffer().map(|b| b.sample_len());
         if let Some(previous) = before.filter(|&p| p != outputs) {
-            return Err(ClError::InvalidUse(format!(
-                "DER stored logits of {previous} outputs but the model now has {outputs}: DER needs a model whose \
-                 output layer does not grow (e.g. SimpleMlp with num_classes set to every class of the benchmark)"
-            )));
+            return Err(grown_outputs(previous, outputs));
         }
         self.samples.update_from_dataset(&data.train())?;
         self.logits.update_from_dataset(&logits)?;

@@ -10,7 +10,7 @@ use cl_core::{ClError, Model, OptimizerSpec, Result, StrategyBuilder, StrategySt
 use cl_plugins::storage::{ClassBalancedBuffer, ClassBalancedConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::memory::{MemoryBatches, check_outputs, memory_seed};
+use crate::memory::{MemoryBatches, memory_seed};
 
 /// The configuration of [`ErAce`], with the defaults of Avalanche's `ER_ACE(mem_size=200,
 /// batch_size_mem=10)`.
@@ -90,7 +90,7 @@ impl Validate for ErAceConfig {
 /// `buffer_term` is the memory term (the strategy's criterion on the memory batch).
 pub fn ace_loss(current_out: Tensor<2>, current_targets: &[u32], buffer_term: Tensor<1>) -> Result<Tensor<1>> {
     let [n, outputs] = current_out.dims();
-    check_outputs(current_targets, outputs)?;
+    cl_core::check_labels(current_targets, outputs)?;
     // torch.unique: the classes of the batch, increasing.
     let mut classes: Vec<u32> = current_targets.to_vec();
     classes.sort_unstable();
@@ -196,7 +196,7 @@ impl<M: Model> TemplateSteps<M> for ErAceSteps {
         let Some((memory_out, memory_y, memory_targets)) = self.buffer_out.take() else {
             return step_defaults::criterion(state);
         };
-        check_outputs(&memory_targets, memory_out.dims()[1])?;
+        cl_core::check_labels(&memory_targets, memory_out.dims()[1])?;
         let buffer_term = state.settings().criterion().loss(memory_out, memory_y);
         let out = state.mb_output.clone().ok_or(ClError::MissingState("mb_output"))?;
         ace_loss(out, &state.current_batch()?.targets, buffer_term)

@@ -48,14 +48,6 @@ pub(crate) fn memory_seed<M: Model>(state: &StrategyState<M>) -> u64 {
     state.experience_seed() ^ 0x4D45_4D4F_5259_0001
 }
 
-/// An error if a label has no output unit (instead of an out-of-bounds gather).
-pub(crate) fn check_outputs(targets: &[u32], outputs: usize) -> Result<()> {
-    match targets.iter().find(|&&y| y as usize >= outputs) {
-        Some(&label) => Err(ClError::LabelOutOfRange { label, outputs }),
-        None => Ok(()),
-    }
-}
-
 /// The logits of every sample of `data` (evaluation view, in order, batches of `batch_size`) by
 /// `model` (an evaluation copy) on `device`, read back once: `(values, outputs)`, row-major.
 pub(crate) fn run_logits<M: Model>(

@@ -191,10 +191,7 @@ pub mod defaults {
     pub fn criterion<M: Model>(state: &mut StrategyState<M>) -> Result<Tensor<1>> {
         let out = state.mb_output.clone().ok_or(ClError::MissingState("mb_output"))?;
         let batch = state.current_batch()?;
-        let [_, outputs] = out.dims();
-        if let Some(&label) = batch.targets.iter().find(|&&y| y as usize >= outputs) {
-            return Err(ClError::LabelOutOfRange { label, outputs });
-        }
+        crate::criterion::check_labels(&batch.targets, out.dims()[1])?;
         Ok(state.settings().criterion().loss(out, batch.y.clone()))
     }
 
