@@ -46,6 +46,12 @@ DEFAULT_RUNS = [
     "SplitFMNIST/der:500",
     "SplitFMNIST/er_ace:500",
     "SplitFMNIST/mir:500",
+    "SplitFMNIST/er_aml:2000",
+    "SplitFMNIST-online/naive",
+    "SplitFMNIST-online/replay:500",
+    "SplitFMNIST-online/er_ace:500",
+    "SplitFMNIST-online/der:500",
+    "SplitFMNIST-online/mir:500",
 ]
 FILES = [
     "train-images-idx3-ubyte",
@@ -58,6 +64,10 @@ N_EXPERIENCES = 5
 LR, MOMENTUM, TRAIN_MB, EVAL_MB, EPOCHS = 0.01, 0.9, 128, 1000, 1
 MAS_ALPHA = 0.5
 MIR_SUBSAMPLE, MIR_BATCH_SIZE_MEM = 50, 10
+# The online protocol (`SplitFMNIST-online`): Avalanche's examples/online_replay.py, each training
+# experience cut by split_online_stream([exp], experience_size) and trained on in one call,
+# mini-batches of ONLINE_MB, evaluation at the experience boundaries.
+ONLINE_EXPERIENCE_SIZE, ONLINE_MB = 10, 10
 
 
 def parse_args():
@@ -127,13 +137,13 @@ def split_fmnist(seed, root):
     return bench, {"class_order": [int(c) for c in bench.classes_order]}
 
 
-def make_strategy(kind, model, evaluator):
+def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
     import torch
-    from avalanche.training.supervised import DER, ER_ACE, EWC, MAS, MIR, CWRStar, Naive, SynapticIntelligence
+    from avalanche.training.supervised import DER, ER_ACE, ER_AML, EWC, MAS, MIR, CWRStar, Naive, SynapticIntelligence
 
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     crit = torch.nn.CrossEntropyLoss()
-    common = dict(train_mb_size=TRAIN_MB, train_epochs=EPOCHS, eval_mb_size=EVAL_MB, device="cpu", evaluator=evaluator)
+    common = dict(train_mb_size=train_mb, train_epochs=EPOCHS, eval_mb_size=EVAL_MB, device="cpu", evaluator=evaluator)
     name, _, value = kind.partition(":")
     if name == "naive":
         return Naive(model=model, optimizer=opt, criterion=crit, **common)
@@ -148,6 +158,16 @@ def make_strategy(kind, model, evaluator):
     if name == "der":
         # DER++ with Avalanche's defaults: alpha 0.1, beta 0.5, batch_size_mem = train_mb_size.
         return DER(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
+    if name == "replay":
+        from avalanche.training.plugins import ReplayPlugin
+
+        return Naive(model=model, optimizer=opt, criterion=crit, plugins=[ReplayPlugin(mem_size=int(value))],
+                     **common)
+    if name == "er_aml":
+        # The feature extractor: SimpleMLP's hidden layers on flattened inputs (model.features
+        # alone expects flat vectors).
+        return ER_AML(model=model, feature_extractor=lambda x: model.features(x.view(x.size(0), -1)), optimizer=opt,
+                      criterion=crit, mem_size=int(value), **common)
     if name == "er_ace":
         # Avalanche's default batch_size_mem=10.
         return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
@@ -155,7 +175,7 @@ def make_strategy(kind, model, evaluator):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>, er_ace:<mem>, "
-             "mir:<mem>)")
+             "er_aml:<mem>, mir:<mem>, replay:<mem>)")
 
 
 def fisher_summary(strategy):
@@ -178,18 +198,24 @@ def run(benchmark_name, kind, seed, root, want_fisher):
     from avalanche.training.plugins import EvaluationPlugin
 
     RNGManager.set_random_seeds(seed)
+    online = benchmark_name == "SplitFMNIST-online"
     bench, drawn = (permuted_fmnist if benchmark_name == "PermutedFMNIST" else split_fmnist)(seed, root)
     model = SimpleMLP(num_classes=10)
     evaluator = EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True), forgetting_metrics(stream=True), loggers=[]
     )
-    strategy = make_strategy(kind, model, evaluator)
+    strategy = make_strategy(kind, model, evaluator, ONLINE_MB if online else TRAIN_MB)
     start = time.perf_counter()
     fisher = None
     results = {}
     matrix = []
     for i, exp in enumerate(bench.train_stream):
-        strategy.train(exp)
+        if online:
+            from avalanche.benchmarks.scenarios.online import split_online_stream
+
+            strategy.train(split_online_stream([exp], experience_size=ONLINE_EXPERIENCE_SIZE))
+        else:
+            strategy.train(exp)
         if i == 0 and want_fisher:
             fisher = fisher_summary(strategy)
         results = strategy.eval(bench.test_stream)
@@ -228,8 +254,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     for spec in runs:
         benchmark_name, _, kind = spec.partition("/")
-        if benchmark_name not in ("PermutedFMNIST", "SplitFMNIST"):
-            sys.exit(f"unknown benchmark in {spec!r} (PermutedFMNIST, SplitFMNIST)")
+        if benchmark_name not in ("PermutedFMNIST", "SplitFMNIST", "SplitFMNIST-online"):
+            sys.exit(f"unknown benchmark in {spec!r} (PermutedFMNIST, SplitFMNIST, SplitFMNIST-online)")
         for seed in seeds:
             want_fisher = args.fisher and kind.startswith("ewc")
             r = run(benchmark_name, kind, seed, root, want_fisher)
@@ -253,6 +279,8 @@ def main():
                     "mas_alpha": MAS_ALPHA,
                     "mir_subsample": MIR_SUBSAMPLE,
                     "mir_batch_size_mem": MIR_BATCH_SIZE_MEM,
+                    "online_experience_size": ONLINE_EXPERIENCE_SIZE,
+                    "online_train_mb_size": ONLINE_MB,
                 },
                 "seeds": seeds,
                 "runs": records,

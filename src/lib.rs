@@ -147,8 +147,8 @@ pub mod prelude {
         LwfPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
     };
     pub use cl_strategies::{
-        AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, Ewc, FromScratchTraining,
-        GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, RWalk, Replay,
-        StrategyConfig, SynapticIntelligence,
+        AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc,
+        FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig,
+        RWalk, Replay, StrategyConfig, SynapticIntelligence,
     };
 }

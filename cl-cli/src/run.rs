@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use cl::benchmarks::split_online_experience;
 use cl::burn::tensor::Device;
 use cl::core::checkpoint::list_checkpoints;
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
@@ -21,7 +22,7 @@ use cl::core::{Benchmark, MetricResults, Model, Strategy};
 use cl::device::DeviceChoice;
 use cl::metrics::{LoggerConfig, MetricConfig};
 use cl::models::ModelVisitor;
-use cl::plugins::{CheckpointConfig, CheckpointPlugin};
+use cl::plugins::{CheckpointConfig, CheckpointPlugin, CheckpointUnit};
 use cl::strategies::StrategyConfig;
 use serde::{Deserialize, Serialize};
 
@@ -486,9 +487,13 @@ impl Protocol<'_> {
         }
         if spec.checkpoint.enabled {
             let dir = self.run_dir.join("checkpoints");
-            let config = CheckpointConfig::new(&dir)
+            let mut config = CheckpointConfig::new(&dir)
                 .with_every_experiences(spec.checkpoint.every_experiences)
                 .with_keep_last(spec.checkpoint.keep_last);
+            if spec.protocol.online.is_some() {
+                // One checkpoint per original experience, not one per sub-experience.
+                config = config.with_unit(CheckpointUnit::TrainCall);
+            }
             builder = builder.plugin(CheckpointPlugin::new(config)?).resume_latest(&dir);
         }
         Ok(builder.build()?)
@@ -542,12 +547,21 @@ impl Protocol<'_> {
                 train(&mut strategy, &|s| s.train_with_eval(&benchmark.train_stream, &[&benchmark.test_stream]))?;
             } else if joint {
                 train(&mut strategy, &|s| s.train(&benchmark.train_stream))?;
-            } else if periodic {
-                let experience = &benchmark.train_stream[i];
-                train(&mut strategy, &|s| s.train_with_eval(experience, &[&benchmark.test_stream]))?;
             } else {
                 let experience = &benchmark.train_stream[i];
-                train(&mut strategy, &|s| s.train(experience))?;
+                let online = match &self.spec.protocol.online {
+                    Some(online) => Some(split_online_experience(
+                        experience,
+                        &online.clone().with_seed(online_seed(self.spec.seed, i)),
+                    )?),
+                    None => None,
+                };
+                let experiences = online.as_deref().unwrap_or(std::slice::from_ref(experience));
+                if periodic {
+                    train(&mut strategy, &|s| s.train_with_eval(experiences, &[&benchmark.test_stream]))?;
+                } else {
+                    train(&mut strategy, &|s| s.train(experiences))?;
+                }
             }
             let t = Instant::now();
             let results = strategy.eval(&benchmark.test_stream)?;
@@ -586,4 +600,9 @@ impl Protocol<'_> {
             resumed_calls,
         })
     }
+}
+
+/// The seed of experience `index`'s online split in a run seeded `seed`.
+fn online_seed(seed: u64, index: usize) -> u64 {
+    seed ^ 0x4F4E_4C49_4E45_0000 ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

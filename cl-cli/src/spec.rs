@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use cl::benchmarks::BenchmarkConfig;
+use cl::benchmarks::{BenchmarkConfig, OnlineStreamConfig};
 use cl::core::config::{Validate, rule};
 use cl::core::{NonFiniteLoss, OptimizerSpec, PeriodicEval, TrainingConfig};
 use cl::device::DeviceChoice;
@@ -113,6 +113,15 @@ pub struct ProtocolConfig {
     /// What a NaN or infinite training loss does: `error` (default: the run fails naming where),
     /// `skip_batch`, `stop_experience` or `ignore` (Avalanche's behaviour).
     pub non_finite_loss: NonFiniteLoss,
+    /// The online protocol (Avalanche 0.6's `split_online_stream` examples): each training
+    /// experience is cut into sub-experiences of `experience_size` samples
+    /// ([`split_online_experience`](cl::benchmarks::split_online_experience)) trained on in
+    /// one `train` call — every strategy's per-experience callbacks run on each sub-experience
+    /// — and the evaluation runs at the original experience boundaries. The shuffle's `seed` is
+    /// replaced by the run's, mixed with the experience's index; checkpoints are written at the
+    /// end of each original experience. Default none: the batch protocol.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online: Option<OnlineStreamConfig>,
 }
 
 impl Default for ProtocolConfig {
@@ -126,6 +135,7 @@ impl Default for ProtocolConfig {
             reset_optimizer_state: t.reset_optimizer_state,
             eval_streams: vec![EvalStream::Test],
             non_finite_loss: t.non_finite_loss,
+            online: None,
         }
     }
 }
@@ -182,6 +192,19 @@ impl Validate for RunSpec {
                 broken.unwrap_or_default()
             )
         })?;
+        if let Some(online) = &self.protocol.online {
+            online.validate()?;
+            rule(
+                "ProtocolConfig",
+                "online_not_joint",
+                !matches!(self.strategy, StrategyConfig::JointTraining(_)),
+                || {
+                    "JointTraining trains once on the whole stream; the online protocol (protocol.online) needs a \
+                 strategy that trains experience by experience: remove protocol.online or choose another strategy"
+                        .into()
+                },
+            )?;
+        }
         if let Some(device) = &self.device {
             let parsed = device.parse::<DeviceChoice>();
             rule("RunSpec", "device_known", parsed.is_ok(), || {

@@ -46,12 +46,35 @@ pub struct CheckpointConfig {
     /// after each successful save.
     #[serde(default = "two")]
     pub keep_last: usize,
+    /// What a checkpoint follows: trained experiences (default) or whole `train` calls — for
+    /// online streams, whose sub-experiences are a mini-batch or two each, a checkpoint per
+    /// original experience rather than per sub-experience.
+    #[serde(default)]
+    pub unit: CheckpointUnit,
+}
+
+/// What [`CheckpointPlugin`] counts between checkpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointUnit {
+    /// A checkpoint after every `every_experiences` trained experiences (the default).
+    #[default]
+    Experience,
+    /// A checkpoint at the end of every `train` call (`every_experiences` is not used): the
+    /// online protocol trains one original experience's sub-experiences per call.
+    TrainCall,
 }
 
 impl CheckpointConfig {
     /// Checkpoints into `dir` after every experience, the last two kept.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), every_experiences: 1, keep_last: 2 }
+        Self { dir: dir.into(), every_experiences: 1, keep_last: 2, unit: CheckpointUnit::Experience }
+    }
+
+    /// Sets what is counted between checkpoints.
+    pub fn with_unit(mut self, unit: CheckpointUnit) -> Self {
+        self.unit = unit;
+        self
     }
 
     /// Sets the run directory.
@@ -177,6 +200,9 @@ impl<M: Model> Plugin<M> for CheckpointPlugin {
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        if self.config.unit == CheckpointUnit::TrainCall {
+            return Ok(());
+        }
         // The clock counts this experience after the plugins ran: `train_exp_counter + 1`
         // experiences are trained once this one ends.
         if (state.clock().train_exp_counter + 1).is_multiple_of(self.config.every_experiences as u64) {
@@ -188,7 +214,9 @@ impl<M: Model> Plugin<M> for CheckpointPlugin {
     fn after_training(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         // The end of the call, when its experiences complete a multiple of `every_experiences`
         // (the loop writes a request of the call's last experience here, once).
-        if state.clock().train_exp_counter.is_multiple_of(self.config.every_experiences as u64) {
+        if self.config.unit == CheckpointUnit::TrainCall
+            || state.clock().train_exp_counter.is_multiple_of(self.config.every_experiences as u64)
+        {
             state.request_checkpoint(self.request())?;
         }
         Ok(())
@@ -277,6 +305,23 @@ mod tests {
             assert_eq!(counters, expected, "every {every}, keep {keep}");
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+
+    /// With `unit = train_call`, one checkpoint at the end of each `train` call and none
+    /// between its experiences (the online protocol's sub-experiences).
+    #[test]
+    fn train_call_unit_checkpoints_at_the_end_of_each_call_only() {
+        let dir = temp_dir("train-call");
+        let config = CheckpointConfig::new(&dir).with_keep_last(10).with_unit(CheckpointUnit::TrainCall);
+        assert_eq!(CheckpointConfig::from_toml(&config.to_toml().unwrap()).unwrap(), config);
+        let mut s = tiny_builder().plugin(CheckpointPlugin::new(config).unwrap()).build().unwrap();
+        let data = stream(4, 6);
+        s.train(&data.experiences()[..3]).unwrap();
+        s.train(&data.experiences()[3]).unwrap();
+        let files = list_checkpoints(&dir).unwrap();
+        let counters: Vec<u64> = files.iter().map(|f| read_header(f).unwrap().clock.train_exp_counter).collect();
+        assert_eq!(counters, [3, 4]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A run checkpointed by the plugin inside one `train` call resumes from its first

@@ -39,7 +39,7 @@ mod replay;
 pub mod storage;
 mod training;
 
-pub use checkpoint::{CheckpointConfig, CheckpointPlugin};
+pub use checkpoint::{CheckpointConfig, CheckpointPlugin, CheckpointUnit};
 pub use config::PluginConfig;
 pub use gdumb::{GDumbConfig, GDumbPlugin};
 pub use mir::{MirConfig, MirPlugin};

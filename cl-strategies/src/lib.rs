@@ -7,8 +7,9 @@
 //!
 //! - the template with default or overridden steps: [`Naive`], [`Cumulative`] (overrides the
 //!   training dataset adaptation), [`JointTraining`] (overrides which experiences a `train` call
-//!   trains on), [`Der`] (DER/DER++: memory rows in each batch, logit matching) and [`ErAce`]
-//!   (a second forward pass over the memory, asymmetric cross-entropy);
+//!   trains on), [`Der`] (DER/DER++: memory rows in each batch, logit matching), [`ErAce`]
+//!   (a second forward pass over the memory, asymmetric cross-entropy) and [`ErAml`] (metric
+//!   learning of the incoming samples against memory positives and negatives);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -22,6 +23,7 @@ mod cumulative;
 mod der;
 mod distillation;
 mod er_ace;
+mod er_aml;
 mod joint;
 mod memory;
 mod method;
@@ -34,6 +36,7 @@ pub use cumulative::{Cumulative, CumulativeConfig, CumulativeSteps};
 pub use der::{Der, DerConfig, DerSteps, der_loss};
 pub use distillation::{AGem, Lwf};
 pub use er_ace::{ErAce, ErAceConfig, ErAceSteps, ace_loss};
+pub use er_aml::{ErAml, ErAmlConfig, ErAmlSteps, SupConForm, scale_by_norm, sup_con_loss};
 pub use joint::{JointSteps, JointTraining, JointTrainingConfig, union_experience};
 pub use method::StrategyConfig;
 pub use naive::{Naive, NaiveConfig};

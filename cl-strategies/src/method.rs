@@ -11,9 +11,9 @@ use cl_plugins::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, Ewc, FromScratchTraining, GDumb,
-    Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, RWalk, Replay,
-    SynapticIntelligence,
+    AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc,
+    FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, RWalk,
+    Replay, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -84,13 +84,15 @@ pub enum StrategyConfig {
     Der(DerConfig),
     #[serde(rename = "er_ace")]
     ErAce(ErAceConfig),
+    #[serde(rename = "er_aml")]
+    ErAml(ErAmlConfig),
     #[serde(rename = "mir")]
     Mir(MirConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 19] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -108,6 +110,7 @@ impl StrategyConfig {
         "cwr_star",
         "der",
         "er_ace",
+        "er_aml",
         "mir",
     ];
 
@@ -131,6 +134,7 @@ impl StrategyConfig {
             Self::CwrStar(_) => "cwr_star",
             Self::Der(_) => "der",
             Self::ErAce(_) => "er_ace",
+            Self::ErAml(_) => "er_aml",
             Self::Mir(_) => "mir",
         }
     }
@@ -156,6 +160,7 @@ impl StrategyConfig {
             Self::CwrStar(c) => CwrStar::builder(model, optimizer, device, c),
             Self::Der(c) => Der::builder(model, optimizer, device, c),
             Self::ErAce(c) => ErAce::builder(model, optimizer, device, c),
+            Self::ErAml(c) => ErAml::builder(model, optimizer, device, c),
             Self::Mir(c) => Mir::builder(model, optimizer, device, c),
         }
     }
@@ -182,6 +187,7 @@ impl Validate for StrategyConfig {
             Self::CwrStar(c) => c.validate(),
             Self::Der(c) => c.validate(),
             Self::ErAce(c) => c.validate(),
+            Self::ErAml(c) => c.validate(),
             Self::Mir(c) => c.validate(),
         }
     }

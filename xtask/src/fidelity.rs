@@ -20,20 +20,20 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cl::benchmarks::SplitConfig;
+use cl::benchmarks::{OnlineStreamConfig, SplitConfig, split_online_experience};
 use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
-use cl::plugins::{CwrStarConfig, MirConfig};
+use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
-use cl::strategies::{DerConfig, ErAceConfig, NaiveConfig, StrategyConfig};
+use cl::strategies::{DerConfig, ErAceConfig, ErAmlConfig, NaiveConfig, StrategyConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchError, metric};
 use crate::provenance::Provenance;
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 14] = [
+pub const DEFAULT_RUNS: [&str; 20] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -48,6 +48,12 @@ pub const DEFAULT_RUNS: [&str; 14] = [
     "SplitFMNIST/der:500",
     "SplitFMNIST/er_ace:500",
     "SplitFMNIST/mir:500",
+    "SplitFMNIST/er_aml:2000",
+    "SplitFMNIST-online/naive",
+    "SplitFMNIST-online/replay:500",
+    "SplitFMNIST-online/er_ace:500",
+    "SplitFMNIST-online/der:500",
+    "SplitFMNIST-online/mir:500",
 ];
 const N_EXPERIENCES: usize = 5;
 const LR: f64 = 0.01;
@@ -114,7 +120,28 @@ pub enum Bench {
     PermutedFMNIST,
     /// SplitFMNIST (5 experiences, class-incremental).
     SplitFMNIST,
+    /// SplitFMNIST on the online protocol: each experience cut into sub-experiences of
+    /// [`ONLINE_EXPERIENCE_SIZE`] samples trained on in one call, mini-batches of
+    /// [`ONLINE_MB`], evaluation at the experience boundaries (Avalanche's
+    /// `examples/online_replay.py`).
+    #[serde(rename = "SplitFMNIST-online")]
+    SplitFMNISTOnline,
 }
+
+impl Bench {
+    /// The benchmark whose tasks (class order, permutations) this one trains on.
+    fn tasks(self) -> Bench {
+        match self {
+            Bench::SplitFMNISTOnline => Bench::SplitFMNIST,
+            b => b,
+        }
+    }
+}
+
+/// Samples per online sub-experience.
+pub const ONLINE_EXPERIENCE_SIZE: usize = 10;
+/// Training mini-batch of the online protocol.
+pub const ONLINE_MB: usize = 10;
 
 /// A strategy of the comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +161,12 @@ pub enum Method {
     Der(usize),
     /// ER-ACE with this memory size and Avalanche's other defaults (memory batch 10).
     ErAce(usize),
+    /// ER-AML with this memory size and Avalanche's other defaults (memory batch 10,
+    /// temperatures 0.1 / 0.07).
+    ErAml(usize),
+    /// Replay (Avalanche's `ReplayPlugin(mem_size)`: experience-balanced memory, memory batch =
+    /// train_mb_size).
+    Replay(usize),
     /// MIR with this memory size, subsample 50 and 10 replayed samples per iteration.
     Mir(usize),
 }
@@ -160,7 +193,12 @@ impl std::str::FromStr for RunSpec {
         let bench = match bench {
             "PermutedFMNIST" => Bench::PermutedFMNIST,
             "SplitFMNIST" => Bench::SplitFMNIST,
-            other => return Err(format!("run `{s}`: unknown benchmark `{other}` (PermutedFMNIST, SplitFMNIST)")),
+            "SplitFMNIST-online" => Bench::SplitFMNISTOnline,
+            other => {
+                return Err(format!(
+                    "run `{s}`: unknown benchmark `{other}` (PermutedFMNIST, SplitFMNIST, SplitFMNIST-online)"
+                ));
+            }
         };
         let (name, value) = strategy.split_once(':').map_or((strategy, None), |(n, v)| (n, Some(v)));
         let lambda = |v: Option<&str>| -> Result<f64, String> {
@@ -185,11 +223,13 @@ impl std::str::FromStr for RunSpec {
             ("si", v) => Method::Si(lambda(v)?),
             ("der", v) => Method::Der(mem(v)?),
             ("er_ace", v) => Method::ErAce(mem(v)?),
+            ("er_aml", v) => Method::ErAml(mem(v)?),
+            ("replay", v) => Method::Replay(mem(v)?),
             ("mir", v) => Method::Mir(mem(v)?),
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, mir:<mem>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>)"
                 ));
             }
         };
@@ -336,6 +376,8 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Cwr => StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
         Method::Der(m) => StrategyConfig::Der(DerConfig::new(*m)),
         Method::ErAce(m) => StrategyConfig::ErAce(ErAceConfig::new(*m)),
+        Method::ErAml(m) => StrategyConfig::ErAml(ErAmlConfig::new(*m)),
+        Method::Replay(m) => StrategyConfig::Replay(ReplayConfig::new(*m)),
         Method::Mir(m) => StrategyConfig::Mir(
             MirConfig::new(*m).with_subsample(MIR_SUBSAMPLE_BATCH.0).with_batch_size_mem(MIR_SUBSAMPLE_BATCH.1),
         ),
@@ -361,15 +403,22 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
         let device = cl::default_device();
         let model = SimpleMlpConfig::new().with_num_classes(benchmark.n_classes).with_seed(Some(seed)).init(&device)?;
         let optimizer = OptimizerSpec::sgd(LR).with_momentum(MOMENTUM);
+        let online = spec.bench == Bench::SplitFMNISTOnline;
         let mut strategy = strategy_config(&spec.method)
             .builder(model, optimizer, device)?
-            .train_mb_size(TRAIN_MB)
+            .train_mb_size(if online { ONLINE_MB } else { TRAIN_MB })
             .train_epochs(1)
             .eval_mb_size(EVAL_MB)
             .seed(seed)
             .build()?;
         for experience in &benchmark.train_stream {
-            strategy.train(experience)?;
+            if online {
+                let config = OnlineStreamConfig::new(ONLINE_EXPERIENCE_SIZE)
+                    .with_seed(seed ^ (experience.current_experience as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                strategy.train(&split_online_experience(experience, &config)?)?;
+            } else {
+                strategy.train(experience)?;
+            }
             if fisher && experience.current_experience == 0 {
                 outcome.fisher_exp0 = strategy.plugin::<EwcPlugin>().and_then(|p| p.importance(0)).map(|imp| {
                     imp.iter()
@@ -556,7 +605,8 @@ fn load_benchmark(
     avalanche: Option<&AvalancheFile>,
     data_dir: Option<&Path>,
 ) -> Result<(Benchmark, &'static str), BenchError> {
-    let drawn = avalanche.into_iter().flat_map(|f| &f.runs).filter(|r| r.seed == seed && r.benchmark == bench);
+    let drawn =
+        avalanche.into_iter().flat_map(|f| &f.runs).filter(|r| r.seed == seed && r.benchmark.tasks() == bench.tasks());
     match bench {
         Bench::PermutedFMNIST => {
             let mut config = TransformedMnistConfig::new(N_EXPERIENCES).with_seed(seed);
@@ -570,7 +620,7 @@ fn load_benchmark(
             }
             Ok((permuted_fmnist(&config).map_err(BenchError::Data)?, origin))
         }
-        Bench::SplitFMNIST => {
+        Bench::SplitFMNIST | Bench::SplitFMNISTOnline => {
             let mut config = SplitConfig::new(N_EXPERIENCES).with_seed(seed);
             let mut origin = "cl's seeded class order";
             if let Some(order) = drawn.filter_map(|r| r.class_order.clone()).next() {
@@ -679,7 +729,7 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut origins = BTreeMap::new();
     for &seed in &options.seeds {
-        for bench in [Bench::PermutedFMNIST, Bench::SplitFMNIST] {
+        for bench in [Bench::PermutedFMNIST, Bench::SplitFMNIST, Bench::SplitFMNISTOnline] {
             let specs: Vec<&RunSpec> = options.runs.iter().filter(|r| r.bench == bench).collect();
             if specs.is_empty() {
                 continue;

@@ -172,6 +172,29 @@ pub fn split_online_stream(stream: &Stream, config: &OnlineStreamConfig) -> Resu
     Ok(out)
 }
 
+/// The online sub-experiences of one experience, numbered from 0, ready for
+/// `strategy.train(&subs)`: Avalanche 0.6's online protocol (`examples/online_replay.py`), which
+/// calls `split_online_stream([exp], experience_size)` on each experience of the train stream,
+/// trains on the result in one call and evaluates at the experience boundary.
+///
+/// The same as [`split_online_stream`] over a stream holding `experience` alone (stream name
+/// `<origin>_online`, class timeline within the experience), keeping the experiences only.
+///
+/// ```
+/// use cl_benchmarks::{NcConfig, OnlineStreamConfig, nc_benchmark, split_online_experience};
+/// # let data = cl_core::data::ClassificationDataset::from_f32(
+/// #     (0..40).map(|i| i as f32).collect(), vec![1], (0..40u32).map(|i| i % 4).collect())?;
+/// let benchmark = nc_benchmark(&data, &data, &NcConfig::new(2, false))?;
+/// let subs = split_online_experience(&benchmark.train_stream[1], &OnlineStreamConfig::new(8))?;
+/// assert_eq!(subs.iter().map(|e| e.dataset.len()).collect::<Vec<_>>(), [8, 8, 4]);
+/// assert_eq!(subs[0].current_experience, 0);
+/// # Ok::<(), cl_core::ClError>(())
+/// ```
+pub fn split_online_experience(experience: &Experience, config: &OnlineStreamConfig) -> Result<Vec<Experience>> {
+    let stream = Stream::new(experience.origin_stream.clone(), vec![experience.clone()]);
+    Ok(split_online_stream(&stream, config)?.into_iter().map(|o| o.experience).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::common::testing::{ids, indexed};
