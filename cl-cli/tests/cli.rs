@@ -80,6 +80,42 @@ fn a_run_writes_its_directory_and_a_rerun_finds_it_complete() {
     assert_eq!(resolved["labels"]["strategy"], "Fine-tuning");
 }
 
+/// `protocol.online`: each experience trained as sub-experiences of 10 samples in one call
+/// (one training experience each, one mini-batch of 10 each), evaluated at the experience
+/// boundaries, one checkpoint per original experience; the same spec twice gives the same
+/// numbers; JointTraining with it is refused when the spec is read.
+#[test]
+fn an_online_run_trains_sub_experiences_and_evaluates_at_the_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let online = small_spec("name = \"er_ace\"\nconfig = { mem_size = 100 }", 1)
+        .replace("train_mb_size = 32", "train_mb_size = 10\nonline = { experience_size = 10 }")
+        .replace("[protocol]", "[checkpoint]\nkeep_last = 10\n[protocol]");
+    write(dir.path(), "online.toml", &online);
+    let data = fixture();
+    let args = |run: &'static str| ["run", "online.toml", "--run-dir", run, "--data-dir", data.to_str().unwrap()];
+    let out = run_in(dir.path(), &args("a"));
+    assert!(out.status.success(), "{}", text(&out));
+    let r = results(&dir.path().join("a"));
+    assert_eq!(r["accuracy_matrix"].as_array().unwrap().len(), 5, "evaluated after each original experience");
+    // The fixture's 2000 training samples: 200 sub-experiences of 10, and a shorter last one for
+    // each experience whose size is not a multiple of 10.
+    let iterations = r["train_iterations"].as_u64().unwrap();
+    assert!((200..=205).contains(&iterations), "{iterations}: one mini-batch of 10 per sub-experience");
+    let checkpoints = std::fs::read_dir(dir.path().join("a/checkpoints")).unwrap().count();
+    assert_eq!(checkpoints, 5, "one checkpoint per original experience");
+    assert!(r["final_average_accuracy"].as_f64().unwrap() > 0.3, "{r}");
+    let again = run_in(dir.path(), &args("b"));
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(results(&dir.path().join("b"))["accuracy_matrix"], r["accuracy_matrix"]);
+
+    let joint = small_spec("name = \"joint_training\"", 1)
+        .replace("eval_mb_size", "online = { experience_size = 10 }\neval_mb_size");
+    write(dir.path(), "joint.toml", &joint);
+    let refused = run_in(dir.path(), &["run", "joint.toml", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("online_not_joint"), "{}", text(&refused));
+}
+
 #[test]
 fn a_killed_run_resumes_from_its_checkpoint_to_the_same_result() {
     let dir = tempfile::tempdir().unwrap();

@@ -34,6 +34,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
         StrategyConfig::Der(DerConfig::new(10).with_batch_size_mem(4).with_alpha(0.3).with_beta(0.2).with_seed(3)),
         StrategyConfig::ErAce(ErAceConfig::new(10).with_batch_size_mem(3).with_seed(2)),
+        StrategyConfig::ErAml(ErAmlConfig::new(10).with_batch_size_mem(3).with_temp(0.2).with_seed(2)),
         StrategyConfig::Mir(MirConfig::new(12).with_subsample(5).with_batch_size_mem(2).with_seed(1)),
     ]
 }

@@ -360,9 +360,10 @@ fn lwf_gem_agem_cwr_resume_bit_identical() {
 }
 
 #[test]
-fn der_er_ace_mir_resume_bit_identical() {
+fn der_er_ace_er_aml_mir_resume_bit_identical() {
     check(Case::new("der", serde_json::json!({"mem_size": 60, "batch_size_mem": 16})), &["iteration:30", "write:2"]);
     check(Case::new("er_ace", serde_json::json!({"mem_size": 60})), &["iteration:35"]);
+    check(Case::new("er_aml", serde_json::json!({"mem_size": 60})), &["iteration:35"]);
     check(
         Case::new("mir", serde_json::json!({"mem_size": 60, "subsample": 20, "batch_size_mem": 5})),
         &["iteration:40"],

@@ -20,8 +20,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cl::benchmarks::{OnlineStreamConfig, SplitConfig, split_online_experience};
 use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
+use cl::benchmarks::{OnlineStreamConfig, SplitConfig, split_online_experience};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
 use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
