@@ -68,7 +68,8 @@ pub use scenarios::{
     BenchmarkWithValidation, ClassIds, ClassOrder, DataIncrementalConfig, DatasetBenchmarkConfig, ExpAssignment,
     NcConfig, NiConfig, OnlineExperience, OnlineStreamConfig, TensorExperience, ValidationSize, ValidationStreamConfig,
     benchmark_with_validation_stream, data_incremental_benchmark, dataset_benchmark, nc_benchmark, nc_benchmark_multi,
-    ni_benchmark, ni_exp_assignment, split_online_experience, split_online_stream, tensors_benchmark,
+    ni_benchmark, ni_exp_assignment, online_split_seed, split_online_experience, split_online_stream,
+    tensors_benchmark,
 };
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use cl::benchmarks::split_online_experience;
+use cl::benchmarks::{online_split_seed, split_online_experience};
 use cl::burn::tensor::Device;
 use cl::core::checkpoint::list_checkpoints;
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
@@ -552,7 +552,7 @@ impl Protocol<'_> {
                 let online = match &self.spec.protocol.online {
                     Some(online) => Some(split_online_experience(
                         experience,
-                        &online.clone().with_seed(online_seed(self.spec.seed, i)),
+                        &online.clone().with_seed(online_split_seed(self.spec.seed, i)),
                     )?),
                     None => None,
                 };
@@ -600,9 +600,4 @@ impl Protocol<'_> {
             resumed_calls,
         })
     }
-}
-
-/// The seed of experience `index`'s online split in a run seeded `seed`.
-fn online_seed(seed: u64, index: usize) -> u64 {
-    seed ^ 0x4F4E_4C49_4E45_0000 ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

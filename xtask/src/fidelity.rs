@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
-use cl::benchmarks::{OnlineStreamConfig, SplitConfig, split_online_experience};
+use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
 use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
@@ -129,6 +129,15 @@ pub enum Bench {
 }
 
 impl Bench {
+    /// The name in run names (`SplitFMNIST-online/naive`) and the script's records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bench::PermutedFMNIST => "PermutedFMNIST",
+            Bench::SplitFMNIST => "SplitFMNIST",
+            Bench::SplitFMNISTOnline => "SplitFMNIST-online",
+        }
+    }
+
     /// The benchmark whose tasks (class order, permutations) this one trains on.
     fn tasks(self) -> Bench {
         match self {
@@ -414,7 +423,7 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
         for experience in &benchmark.train_stream {
             if online {
                 let config = OnlineStreamConfig::new(ONLINE_EXPERIENCE_SIZE)
-                    .with_seed(seed ^ (experience.current_experience as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    .with_seed(online_split_seed(seed, experience.current_experience));
                 strategy.train(&split_online_experience(experience, &config)?)?;
             } else {
                 strategy.train(experience)?;
@@ -702,7 +711,7 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
         let mut seen = std::collections::BTreeSet::new();
         let mut runs = std::mem::take(&mut merged.runs);
         runs.reverse();
-        runs.retain(|r| seen.insert((format!("{:?}", r.benchmark), r.strategy.clone(), r.seed)));
+        runs.retain(|r| seen.insert((r.benchmark.name(), r.strategy.clone(), r.seed)));
         runs.reverse();
         merged.runs = runs;
     }
@@ -735,7 +744,7 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
                 continue;
             }
             let (benchmark, origin) = load_benchmark(bench, seed, avalanche.as_ref(), options.data_dir.as_deref())?;
-            origins.insert(format!("{bench:?} seed {seed}"), origin);
+            origins.insert(format!("{} seed {seed}", bench.name()), origin);
             for spec in specs {
                 let fisher = options.fisher && matches!(spec.method, Method::Ewc(_));
                 let kept = reusable.iter().find(|o| {
@@ -776,7 +785,7 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
         .filter(|r| options.seeds.contains(&r.seed))
         .map(|r| Outcome {
             library: "avalanche".into(),
-            run: format!("{:?}/{}", r.benchmark, r.strategy),
+            run: format!("{}/{}", r.benchmark.name(), r.strategy),
             seed: r.seed,
             final_accuracy: Some(r.final_accuracy),
             forgetting: forgetting_of(&r.accuracy_matrix),

@@ -18,8 +18,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use cl::benchmarks::SplitConfig;
 use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
+use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::burn::tensor::Device;
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::models::MtSimpleMlp;
@@ -27,7 +27,9 @@ use cl::plugins::MirConfig;
 use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
-use cl::strategies::{CumulativeConfig, DerConfig, ErAceConfig, JointTrainingConfig, NaiveConfig, StrategyConfig};
+use cl::strategies::{
+    CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, JointTrainingConfig, NaiveConfig, StrategyConfig,
+};
 use serde::Serialize;
 
 use crate::bench::{BenchError, metric};
@@ -39,6 +41,15 @@ pub const SPLIT: &str = "SplitFMNIST";
 /// experience and class ids from 0 in each (`return_task_id`, `class_ids_from_zero_in_each_exp`),
 /// learned by a multi-head MLP (`MtSimpleMlp`, one 2-unit head per task).
 pub const SPLIT_TIL: &str = "SplitFMNIST-TIL";
+/// Name of the online benchmark in records: SplitFMNIST (the same class order) on the online
+/// protocol — each experience cut into sub-experiences of [`ONLINE_EXPERIENCE_SIZE`] samples
+/// ([`split_online_experience`]) trained on in one call, mini-batches of [`ONLINE_MB`], one
+/// pass, evaluation at the experience boundaries (Avalanche's `examples/online_replay.py`).
+pub const SPLIT_ONLINE: &str = "SplitFMNIST-online";
+/// Samples per online sub-experience.
+pub const ONLINE_EXPERIENCE_SIZE: usize = 10;
+/// Training mini-batch of the online protocol.
+pub const ONLINE_MB: usize = 10;
 /// Name of the domain-incremental benchmark in records.
 pub const PERMUTED: &str = "PermutedFMNIST";
 /// Experiences of PermutedFMNIST.
@@ -118,6 +129,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "GDumb",
     "DER++",
     "ER-ACE",
+    "ER-AML",
     "MIR",
     "JointTraining",
     "EWC",
@@ -170,7 +182,7 @@ fn naive() -> Method {
     Method::new("Naive", StrategyConfig::Naive(NaiveConfig::default()))
 }
 
-/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb, DER++, ER-ACE and MIR
+/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb, DER++, ER-ACE, ER-AML and MIR
 /// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults, MIR subsample 50 and 10
 /// replayed per iteration) and JointTraining.
 fn baselines(seed: u64) -> Vec<Method> {
@@ -181,12 +193,22 @@ fn baselines(seed: u64) -> Vec<Method> {
         Method::new("GDumb", StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new("DER++", StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new("ER-ACE", StrategyConfig::ErAce(ErAceConfig::new(MEM_SIZE).with_seed(seed))),
+        Method::new("ER-AML", StrategyConfig::ErAml(ErAmlConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new(
             "MIR",
             StrategyConfig::Mir(MirConfig::new(MEM_SIZE).with_subsample(50).with_batch_size_mem(10).with_seed(seed)),
         ),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
+}
+
+/// The methods of the online protocol ([`SPLIT_ONLINE`]): Naive, Replay, ER-ACE, DER++, ER-AML
+/// and MIR, memory [`MEM_SIZE`] (MIR: subsample 50, 10 replayed).
+fn online_methods(seed: u64) -> Vec<Method> {
+    let keep = ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR"];
+    let mut list: Vec<Method> = baselines(seed).into_iter().filter(|m| keep.contains(&m.label)).collect();
+    list.sort_by_key(|m| keep.iter().position(|k| *k == m.label));
+    list
 }
 
 /// The eight methods compared on every benchmark, with the given λ: EWC, SI, MAS, RWalk, LwF,
@@ -229,6 +251,9 @@ fn methods(lambdas: RegLambdas) -> Vec<Method> {
 /// methods but CWR* (which consolidates one named linear layer, not a multi-head classifier).
 /// The λ are those of `benchmark` ([`reg_lambdas`]).
 pub fn comparison(benchmark: &str, seed: u64) -> Vec<Method> {
+    if benchmark == SPLIT_ONLINE {
+        return online_methods(seed);
+    }
     let mut list = if benchmark == SPLIT { baselines(seed) } else { vec![naive()] };
     list.extend(methods(reg_lambdas(benchmark)));
     if benchmark == SPLIT_TIL {
@@ -265,6 +290,7 @@ fn mem_size(config: &StrategyConfig) -> Option<usize> {
         StrategyConfig::GDumb(c) => Some(c.mem_size),
         StrategyConfig::Der(c) => Some(c.mem_size),
         StrategyConfig::ErAce(c) => Some(c.mem_size),
+        StrategyConfig::ErAml(c) => Some(c.mem_size),
         StrategyConfig::Mir(c) => Some(c.mem_size),
         _ => None,
     }
@@ -399,6 +425,30 @@ pub fn run(
     let mut records = record_all(SPLIT, split, split_load_time_s, runs);
 
     let selected = |benchmark: &str| comparison(benchmark, seed).iter().any(|m| is_selected(only, m.label));
+    if selected(SPLIT_ONLINE) {
+        println!(
+            "\n== strategies on {SPLIT_ONLINE}: SimpleMlp, SGD(lr={LR}, momentum={MOMENTUM}), sub-experiences of \
+             {ONLINE_EXPERIENCE_SIZE} samples, batch {ONLINE_MB}, one pass, evaluation batch {batch_size} after each \
+             experience, seed {seed}, memory {MEM_SIZE} =="
+        );
+        let online = Protocol::Online { seed };
+        let runs = run_methods_with(
+            SPLIT_ONLINE,
+            split,
+            &comparison(SPLIT_ONLINE, seed),
+            None,
+            simple_mlp(split, seed),
+            (ONLINE_MB, batch_size),
+            seed,
+            only,
+            online,
+        );
+        let mut online_records: Vec<StrategyRecord> = runs
+            .into_iter()
+            .map(|r| record(SPLIT_ONLINE, split, split_load_time_s, r, ONLINE_MB, seed, timestamp, provenance))
+            .collect();
+        records.append(&mut online_records);
+    }
     if !selected(SPLIT_TIL) && !selected(PERMUTED) {
         print_records(&records);
         return Ok(records);
@@ -505,6 +555,34 @@ fn run_methods<M: Model>(
     seed: u64,
     only: Option<&[String]>,
 ) -> Vec<Run> {
+    run_methods_with(name, benchmark, methods, prefix, model, (batch_size, batch_size), seed, only, Protocol::Batch)
+}
+
+/// How the experiences are trained on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Protocol {
+    /// One `train` call per experience.
+    Batch,
+    /// Each experience as online sub-experiences in one call ([`SPLIT_ONLINE`]).
+    Online {
+        /// The run's seed (the splits' shuffles derive from it).
+        seed: u64,
+    },
+}
+
+/// [`run_methods`] with `(train, eval)` mini-batch sizes and a [`Protocol`].
+#[allow(clippy::too_many_arguments)]
+fn run_methods_with<M: Model>(
+    name: &'static str,
+    benchmark: &Benchmark,
+    methods: &[Method],
+    prefix: Option<&str>,
+    model: impl Fn(&Device) -> Result<M, BenchError>,
+    (train_mb, eval_mb): (usize, usize),
+    seed: u64,
+    only: Option<&[String]>,
+    protocol: Protocol,
+) -> Vec<Run> {
     let device = cl::default_device();
     methods
         .iter()
@@ -516,8 +594,11 @@ fn run_methods<M: Model>(
             mem_size: mem_size(&m.config),
             result: guarded(m.label, name, || {
                 let builder = m.config.builder(model(&device)?, optimizer(), device.clone())?;
-                let strategy = configure(builder, batch_size, seed).build()?;
-                run_protocol(m.label, &m.config, strategy, benchmark)
+                let strategy = configure(builder, train_mb, seed).eval_mb_size(eval_mb).build()?;
+                match protocol {
+                    Protocol::Batch => run_protocol(m.label, &m.config, strategy, benchmark),
+                    Protocol::Online { seed } => over_stream(m.label, strategy, benchmark, Some(seed)),
+                }
             }),
         })
         .collect()
@@ -543,7 +624,7 @@ fn run_protocol<M: Model>(
 ) -> Result<Measured, BenchError> {
     match config {
         StrategyConfig::JointTraining(_) => joint_run(name, strategy, benchmark),
-        _ => over_stream(name, strategy, benchmark),
+        _ => over_stream(name, strategy, benchmark, None),
     }
 }
 
@@ -620,15 +701,30 @@ fn configure<M: Model>(builder: StrategyBuilder<M>, batch_size: usize, seed: u64
 }
 
 /// Trains on each experience in turn, evaluating on the whole test stream after each (the
-/// accuracy of test experience `j` is read under its task label).
-fn over_stream<M: Model>(name: &str, mut strategy: Strategy<M>, benchmark: &Benchmark) -> Result<Measured, BenchError> {
+/// accuracy of test experience `j` is read under its task label); with `online = Some(seed)`
+/// each experience is trained on as its online sub-experiences, in one call.
+fn over_stream<M: Model>(
+    name: &str,
+    mut strategy: Strategy<M>,
+    benchmark: &Benchmark,
+    online: Option<u64>,
+) -> Result<Measured, BenchError> {
     let n = benchmark.n_experiences();
     let mut matrix = AccuracyMatrix::new(n);
     let (mut train_time_s, mut eval_time_s) = (0.0, 0.0);
     let wall = Instant::now();
     for experience in &benchmark.train_stream {
         let t = Instant::now();
-        strategy.train(experience)?;
+        match online {
+            Some(seed) => {
+                let config = OnlineStreamConfig::new(ONLINE_EXPERIENCE_SIZE)
+                    .with_seed(online_split_seed(seed, experience.current_experience));
+                strategy.train(&split_online_experience(experience, &config)?)?;
+            }
+            None => {
+                strategy.train(experience)?;
+            }
+        }
         train_time_s += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let results = strategy.eval(&benchmark.test_stream)?;
@@ -766,7 +862,10 @@ mod tests {
         assert_eq!(labels(SPLIT_TIL), [&["Naive"][..], &methods[..7]].concat(), "no CWR* on the multi-head MLP");
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
-        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 5);
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 6);
+        assert_eq!(labels(SPLIT_ONLINE), ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR"]);
+        let online = comparison(SPLIT_ONLINE, 7);
+        assert_eq!(online[3].config, StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(7)), "the same configs");
     }
 
     #[test]
@@ -789,13 +888,13 @@ mod tests {
         // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
         assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 100.0));
         let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
-        assert_eq!(split[8].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
+        assert_eq!(split[9].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
         assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));
         let mas = |c: &StrategyConfig| match c {
             StrategyConfig::Mas(c) => (c.lambda_reg, c.alpha),
             other => panic!("not MAS: {other:?}"),
         };
-        assert_eq!(mas(&split[10].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
+        assert_eq!(mas(&split[11].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
         assert_eq!(mas(&permuted[3].config), (PERMUTED_LAMBDAS.mas, MAS_ALPHA));
         let StrategyConfig::RWalk(rwalk) = &permuted[4].config else { panic!("not RWalk") };
         assert_eq!(rwalk.ewc_lambda, PERMUTED_LAMBDAS.rwalk);

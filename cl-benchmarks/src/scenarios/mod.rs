@@ -13,7 +13,9 @@ pub use dataset_benchmark::{DatasetBenchmarkConfig, TensorExperience, dataset_be
 pub use nc::{ClassIds, ClassOrder, NcConfig, nc_benchmark, nc_benchmark_multi};
 pub(crate) use nc::{per_exp_keys, split_classes, validate_split};
 pub use ni::{ExpAssignment, NiConfig, ni_benchmark, ni_exp_assignment};
-pub use online::{OnlineExperience, OnlineStreamConfig, split_online_experience, split_online_stream};
+pub use online::{
+    OnlineExperience, OnlineStreamConfig, online_split_seed, split_online_experience, split_online_stream,
+};
 pub use validation::{
     BenchmarkWithValidation, ValidationSize, ValidationStreamConfig, benchmark_with_validation_stream,
 };

@@ -172,6 +172,13 @@ pub fn split_online_stream(stream: &Stream, config: &OnlineStreamConfig) -> Resu
     Ok(out)
 }
 
+/// The seed of experience `index`'s online split in a run seeded `run_seed` (what `cl run`'s
+/// `protocol.online` and `cargo xtask bench` / `fidelity` use): a different shuffle per
+/// experience, the same for the same run.
+pub fn online_split_seed(run_seed: u64, index: usize) -> u64 {
+    run_seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// The online sub-experiences of one experience, numbered from 0, ready for
 /// `strategy.train(&subs)`: Avalanche 0.6's online protocol (`examples/online_replay.py`), which
 /// calls `split_online_stream([exp], experience_size)` on each experience of the train stream,
