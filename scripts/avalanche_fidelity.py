@@ -16,7 +16,9 @@ with --fisher, EWC's importances after the first experience, per parameter tenso
     cargo xtask fidelity --avalanche target/fidelity/avalanche.json
 
 Runs are named `<benchmark>/<strategy>` with `strategy` one of naive, ewc:<lambda>, mas:<lambda>,
-si:<lambda>, cwr, der:<mem_size> (DER++), er_ace:<mem_size>, mir:<mem_size> (subsample 50, 10 replayed) (the default list is every run the fidelity table compares); --runs takes a
+si:<lambda>, cwr, der:<mem_size> (DER++), er_ace:<mem_size>, er_aml:<mem_size>, mir:<mem_size> (subsample 50,
+10 replayed), replay:<mem_size>, scr:<mem_size> (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
+PermutedFMNIST, SplitFMNIST or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
 stay 0 — it accumulates through views — so it trains as Naive.) Data: the four Fashion-MNIST IDX .gz files in --data-dir (Debian's
 dataset-fashion-mnist by default), unpacked once for torchvision under --work-dir.
@@ -168,6 +170,18 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         # alone expects flat vectors).
         return ER_AML(model=model, feature_extractor=lambda x: model.features(x.view(x.size(0), -1)), optimizer=opt,
                       criterion=crit, mem_size=int(value), **common)
+    if name == "scr":
+        # Avalanche's SCRModel over SimpleMLP's hidden layers (flattened input) with a
+        # Linear(512, 512)-ReLU-Linear(512, 128) projection: cl's SimpleMlpConfig::init_scr(128).
+        from avalanche.models import SCRModel
+        from avalanche.training.supervised import SCR
+
+        scr_model = SCRModel(
+            feature_extractor=torch.nn.Sequential(torch.nn.Flatten(), model.features),
+            projection=torch.nn.Sequential(torch.nn.Linear(512, 512), torch.nn.ReLU(), torch.nn.Linear(512, 128)),
+        )
+        opt = torch.optim.SGD(scr_model.parameters(), lr=LR, momentum=MOMENTUM)
+        return SCR(model=scr_model, optimizer=opt, mem_size=int(value), **common)
     if name == "er_ace":
         # Avalanche's default batch_size_mem=10.
         return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
@@ -175,7 +189,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, replay:<mem>)")
+             "er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>)")
 
 
 def fisher_summary(strategy):

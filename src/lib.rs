@@ -149,6 +149,6 @@ pub mod prelude {
     pub use cl_strategies::{
         AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc,
         FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig,
-        RWalk, Replay, StrategyConfig, SynapticIntelligence,
+        RWalk, Replay, Scr, ScrConfig, StrategyConfig, SynapticIntelligence,
     };
 }

@@ -25,6 +25,7 @@ mod dynamic;
 mod headed;
 mod model_config;
 mod ncm;
+mod projection;
 mod simple_cnn;
 mod simple_mlp;
 
@@ -33,6 +34,7 @@ pub use dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadC
 pub use headed::{Backbone, Head, HeadedModel};
 pub use model_config::{ModelConfig, ModelVisitor};
 pub use ncm::{NcmClassifier, NcmConfig, class_means};
+pub use projection::{ProjectionHead, ScrMlp, l2_normalize};
 pub use simple_cnn::{CNN_FEATURES, CNN_MIN_SIDE, CnnTrunk, MtSimpleCnn, SimpleCnn, SimpleCnnConfig};
 pub use simple_mlp::{HiddenLayer, IncrementalMlp, MlpTrunk, MtSimpleMlp, SimpleMlp, SimpleMlpConfig, seeded_linear};
 

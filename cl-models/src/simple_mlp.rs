@@ -183,6 +183,27 @@ impl SimpleMlpConfig {
         Ok(HeadedModel::new(trunk, head))
     }
 
+    /// Avalanche's `SCRModel(feature_extractor, projection)` over this configuration's trunk: a
+    /// [`ProjectionHead`](crate::ProjectionHead) of `hidden_size` hidden units and
+    /// `projection_size` outputs on the normalised features (`num_classes` is not used); head
+    /// weights drawn from the config's seed + 1 (seed 0 without one).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// let model = cl_models::SimpleMlpConfig::new().init_scr(128, &Device::flex()).unwrap();
+    /// assert_eq!(model.classifier.output_size(), 128);
+    /// ```
+    pub fn init_scr(&self, projection_size: usize, device: &Device) -> Result<crate::ScrMlp> {
+        self.validate()?;
+        rule("SimpleMlpConfig", "projection_size_positive", projection_size > 0, || {
+            "the projection of an SCR model needs at least 1 output".into()
+        })?;
+        let trunk = self.build(device).into_headed().features;
+        let head =
+            crate::ProjectionHead::new(self.hidden_size, self.hidden_size, projection_size, self.head_seed(), device);
+        Ok(HeadedModel::new(trunk, head))
+    }
+
     /// The trunk of this configuration with Avalanche's `IncrementalClassifier(hidden_size)`
     /// (2 initial outputs, masking on); `num_classes` is not used. Weights are drawn from the
     /// config's seed + 1 (seed 0 without one).
@@ -338,9 +359,16 @@ pub struct MlpTrunk {
     hidden_size: usize,
 }
 
+impl MlpTrunk {
+    /// The hidden representation of flattened inputs `[batch, input_size]`.
+    pub fn embed_tensor(&self, x: Tensor<2>) -> Tensor<2> {
+        self.layers.iter().fold(x, |x, layer| layer.forward(x))
+    }
+}
+
 impl Backbone for MlpTrunk {
     fn embed(&self, batch: &MiniBatch) -> Tensor<2> {
-        self.layers.iter().fold(batch.x.clone(), |x, layer| layer.forward(x))
+        self.embed_tensor(batch.x.clone())
     }
 
     fn feature_size(&self) -> usize {

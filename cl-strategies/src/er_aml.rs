@@ -541,6 +541,7 @@ mod tests {
 
     /// Avalanche's `__sup_con_loss` in loops: the [2B, 2B] matrix with its
     /// broadcasting (`avalanche`), or row-wise (`standard`).
+    #[allow(clippy::needless_range_loop)] // the indices of the formula
     fn by_hand(a: &[Vec<f64>], ya: &[u32], f: &[Vec<f64>], yf: &[u32], temp: f64, base: f64, avalanche: bool) -> f64 {
         let b = a.len();
         let rows: Vec<&Vec<f64>> = (0..2 * b).map(|i| &a[i % b]).collect();

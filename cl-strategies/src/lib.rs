@@ -9,7 +9,8 @@
 //!   training dataset adaptation), [`JointTraining`] (overrides which experiences a `train` call
 //!   trains on), [`Der`] (DER/DER++: memory rows in each batch, logit matching), [`ErAce`]
 //!   (a second forward pass over the memory, asymmetric cross-entropy) and [`ErAml`] (metric
-//!   learning of the incoming samples against memory positives and negatives);
+//!   learning of the incoming samples against memory positives and negatives) and [`Scr`] (a
+//!   contrastive loss over two views, nearest class mean at evaluation);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -31,6 +32,7 @@ mod naive;
 mod projection;
 mod regularization;
 mod rehearsal;
+mod scr;
 
 pub use cumulative::{Cumulative, CumulativeConfig, CumulativeSteps};
 pub use der::{Der, DerConfig, DerSteps, der_loss};
@@ -43,6 +45,7 @@ pub use naive::{Naive, NaiveConfig};
 pub use projection::{CwrStar, Gem};
 pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
 pub use rehearsal::{FromScratchTraining, GDumb, Mir, Replay};
+pub use scr::{SCR_BASE_TEMPERATURE, Scr, ScrConfig, ScrSteps, scr_loss};
 
 #[cfg(test)]
 mod checkpoint_tests;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc,
     FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, RWalk,
-    Replay, SynapticIntelligence,
+    Replay, Scr, ScrConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -88,11 +88,13 @@ pub enum StrategyConfig {
     ErAml(ErAmlConfig),
     #[serde(rename = "mir")]
     Mir(MirConfig),
+    #[serde(rename = "scr")]
+    Scr(ScrConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 20] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -112,6 +114,7 @@ impl StrategyConfig {
         "er_ace",
         "er_aml",
         "mir",
+        "scr",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -136,6 +139,7 @@ impl StrategyConfig {
             Self::ErAce(_) => "er_ace",
             Self::ErAml(_) => "er_aml",
             Self::Mir(_) => "mir",
+            Self::Scr(_) => "scr",
         }
     }
 
@@ -162,6 +166,7 @@ impl StrategyConfig {
             Self::ErAce(c) => ErAce::builder(model, optimizer, device, c),
             Self::ErAml(c) => ErAml::builder(model, optimizer, device, c),
             Self::Mir(c) => Mir::builder(model, optimizer, device, c),
+            Self::Scr(c) => Scr::builder(model, optimizer, device, c),
         }
     }
 }
@@ -189,6 +194,7 @@ impl Validate for StrategyConfig {
             Self::ErAce(c) => c.validate(),
             Self::ErAml(c) => c.validate(),
             Self::Mir(c) => c.validate(),
+            Self::Scr(c) => c.validate(),
         }
     }
 }

@@ -36,6 +36,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::ErAce(ErAceConfig::new(10).with_batch_size_mem(3).with_seed(2)),
         StrategyConfig::ErAml(ErAmlConfig::new(10).with_batch_size_mem(3).with_temp(0.2).with_seed(2)),
         StrategyConfig::Mir(MirConfig::new(12).with_subsample(5).with_batch_size_mem(2).with_seed(1)),
+        StrategyConfig::Scr(ScrConfig::new(10).with_batch_size_mem(4).with_seed(3)),
     ]
 }
 

@@ -31,6 +31,8 @@ enum ModelKind {
     Incremental,
     /// SimpleMLP trunk with a multi-head classifier (task-incremental SplitFMNIST).
     MultiHead,
+    /// SimpleMLP trunk with SCR's projection head.
+    Scr,
 }
 
 /// One run configuration of the crash tests.
@@ -216,6 +218,7 @@ fn run_case(case: &Case, dir: &Path, resume: bool) -> cl::core::Result<Outcome> 
         ModelKind::Mlp => drive(config.init(&device)?, case, dir, resume),
         ModelKind::Incremental => drive(config.with_num_classes(2).init_incremental(&device)?, case, dir, resume),
         ModelKind::MultiHead => drive(config.with_num_classes(2).init_multitask(&device)?, case, dir, resume),
+        ModelKind::Scr => drive(config.init_scr(16, &device)?, case, dir, resume),
     }
 }
 
@@ -360,10 +363,14 @@ fn lwf_gem_agem_cwr_resume_bit_identical() {
 }
 
 #[test]
-fn der_er_ace_er_aml_mir_resume_bit_identical() {
+fn der_er_ace_er_aml_scr_mir_resume_bit_identical() {
     check(Case::new("der", serde_json::json!({"mem_size": 60, "batch_size_mem": 16})), &["iteration:30", "write:2"]);
     check(Case::new("er_ace", serde_json::json!({"mem_size": 60})), &["iteration:35"]);
     check(Case::new("er_aml", serde_json::json!({"mem_size": 60})), &["iteration:35"]);
+    check(
+        Case::new("scr", serde_json::json!({"mem_size": 60, "batch_size_mem": 16})).model(ModelKind::Scr),
+        &["iteration:35", "eval_iteration:7"],
+    );
     check(
         Case::new("mir", serde_json::json!({"mem_size": 60, "subsample": 20, "batch_size_mem": 5})),
         &["iteration:40"],

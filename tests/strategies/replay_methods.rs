@@ -1,4 +1,4 @@
-//! DER/DER++, ER-ACE, ER-AML and MIR: their mechanisms on generated data (memory rows in front of the batch
+//! DER/DER++, ER-ACE, ER-AML, SCR and MIR: their mechanisms on generated data (memory rows in front of the batch
 //! and DER's loss by hand, stored logits never updated, ER-ACE's masked classes without
 //! gradient) and their effect on the Fashion-MNIST fixture (less forgetting than Naive).
 
@@ -9,8 +9,9 @@ use crate::common::*;
 use cl::benchmarks::{OnlineStreamConfig, split_online_experience};
 use cl::core::Criterion;
 use cl::core::{Result, StrategyState};
+use cl::models::ScrMlp;
 use cl::prelude::*;
-use cl::strategies::{DerSteps, ErAceSteps, ErAmlSteps};
+use cl::strategies::{DerSteps, ErAceSteps, ErAmlSteps, ScrSteps};
 
 const INPUT: usize = 4;
 
@@ -365,8 +366,157 @@ fn er_aml_is_naive_first_and_then_learns_the_incoming_batch_through_its_features
     assert_ne!(key(&ace), key(&ace_zeroed), "ER-ACE's loss reads them (the check can fail)");
 }
 
+/// What SCR's forward passes see: training batch sizes, and the first evaluation batch's inputs
+/// and outputs.
+#[derive(Default)]
+struct ScrSeen {
+    train_batches: Vec<(usize, usize)>,
+    eval: Option<(Vec<f32>, Vec<f32>, usize)>,
+}
+
+struct ScrProbe(Arc<Mutex<ScrSeen>>);
+
+impl Plugin<ScrMlp> for ScrProbe {
+    fn after_training_iteration(&mut self, s: &mut StrategyState<ScrMlp>) -> Result<()> {
+        let exp = s.current_experience()?.current_experience;
+        let rows = s.mb_output.as_ref().unwrap().dims()[0];
+        self.0.lock().unwrap().train_batches.push((exp, rows));
+        Ok(())
+    }
+
+    fn after_eval_forward(&mut self, s: &mut StrategyState<ScrMlp>) -> Result<()> {
+        let mut seen = self.0.lock().unwrap();
+        if seen.eval.is_none() {
+            let b = s.current_batch()?;
+            let out = s.mb_output.clone().unwrap();
+            let width = out.dims()[1];
+            seen.eval =
+                Some((b.x.clone().into_data().try_to_vec().unwrap(), out.into_data().try_to_vec().unwrap(), width));
+        }
+        Ok(())
+    }
+}
+
+/// Unit-norm rows.
+fn unit(v: &[f32]) -> Vec<f64> {
+    let n = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    v.iter().map(|x| f64::from(*x) / n.max(1e-12)).collect()
+}
+
+/// The class means SCR computes from its memory, by hand: the unit-norm features of each class's
+/// memory samples (model in evaluation mode) averaged, then scaled to unit norm.
+fn scr_means_by_hand(s: &Strategy<ScrMlp>) -> std::collections::BTreeMap<u32, Vec<f64>> {
+    let memory = s.steps_as::<ScrSteps>().unwrap().storage().buffer().unwrap();
+    let model = s.model().valid();
+    let mut sums: std::collections::BTreeMap<u32, (Vec<f64>, usize)> = Default::default();
+    for i in 0..memory.len() {
+        let sample = memory.sample(i).unwrap();
+        let x = cl::burn::tensor::Tensor::<2>::from_data(
+            cl::burn::tensor::TensorData::new(sample.x.clone(), [1, INPUT]),
+            &cl::default_device(),
+        );
+        let f: Vec<f32> = model.features.embed_tensor(x).into_data().try_to_vec().unwrap();
+        let e = sums.entry(sample.y).or_insert((vec![0.0; f.len()], 0));
+        for (a, b) in e.0.iter_mut().zip(unit(&f)) {
+            *a += b;
+        }
+        e.1 += 1;
+    }
+    sums.into_iter()
+        .map(|(c, (sum, n))| {
+            let mean: Vec<f32> = sum.iter().map(|v| (v / n as f64) as f32).collect();
+            (c, unit(&mean))
+        })
+        .collect()
+}
+
+/// SCR: each training batch is the current samples plus, from the second experience, the memory
+/// rows, twice (the second view); the class means are those of the memory's unit-norm features
+/// (by hand), merged with momentum 0.5 into the previous ones; an evaluation output is minus the
+/// distance of the unit-norm features to each class mean, by hand.
+#[test]
+fn scr_batches_class_means_and_nearest_mean_outputs_by_hand() {
+    let seen = Arc::new(Mutex::new(ScrSeen::default()));
+    let (mb, bm) = (5, 3);
+    let model = SimpleMlpConfig::new()
+        .with_input_size(INPUT)
+        .with_hidden_size(8)
+        .with_drop_rate(0.0)
+        .with_seed(Some(4))
+        .init_scr(6, &cl::default_device())
+        .unwrap();
+    let mut s =
+        Scr::builder(model, OptimizerSpec::sgd(0.1), cl::default_device(), ScrConfig::new(8).with_batch_size_mem(bm))
+            .unwrap()
+            .train_mb_size(mb)
+            .eval_mb_size(7)
+            .seed(3)
+            .plugin(ScrProbe(seen.clone()))
+            .build()
+            .unwrap();
+    let stream = distinct_stream(2, 20);
+    s.train(&stream[0]).unwrap();
+    let first = scr_means_by_hand(&s);
+    let means = s.steps_as::<ScrSteps>().unwrap().class_means();
+    assert_eq!(means.keys().copied().collect::<Vec<_>>(), [0, 1]);
+    for (c, m) in &first {
+        for (a, b) in means[c].iter().zip(m) {
+            assert!((f64::from(*a) - b).abs() < 1e-5, "class {c}: {:?} vs {m:?}", means[c]);
+        }
+    }
+    s.train(&stream[1]).unwrap();
+    let second = scr_means_by_hand(&s);
+    let means = s.steps_as::<ScrSteps>().unwrap().class_means();
+    for (c, m) in &second {
+        // Classes 0 and 1 had a mean: 0.5·new + 0.5·old; 2 and 3 are new.
+        let want: Vec<f64> = match first.get(c) {
+            Some(old) => m.iter().zip(old).map(|(n, o)| 0.5 * n + 0.5 * o).collect(),
+            None => m.clone(),
+        };
+        for (a, b) in means[c].iter().zip(&want) {
+            assert!((f64::from(*a) - b).abs() < 1e-5, "class {c}: {:?} vs {want:?}", means[c]);
+        }
+    }
+    {
+        let seen = seen.lock().unwrap();
+        for &(exp, rows) in &seen.train_batches {
+            assert_eq!(rows % 2, 0, "two views");
+            if exp == 0 {
+                assert_eq!(rows, 2 * mb, "no memory yet");
+            } else {
+                // The memory's passes end with their shorter batch (8 = 3 + 3 + 2).
+                assert!((2 * (mb + 2)..=2 * (mb + bm)).contains(&rows), "(current + memory) × 2 views: {rows}");
+            }
+        }
+        assert!(seen.eval.is_none());
+    }
+    s.eval(&stream[0]).unwrap();
+    let (x, out, width) = seen.lock().unwrap().eval.clone().unwrap();
+    assert_eq!(width, 4, "one output per class with a mean");
+    let model = s.model().valid();
+    let rows = x.len() / INPUT;
+    let f: Vec<f32> = model
+        .features
+        .embed_tensor(cl::burn::tensor::Tensor::<2>::from_data(
+            cl::burn::tensor::TensorData::new(x, [rows, INPUT]),
+            &cl::default_device(),
+        ))
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    let hidden = f.len() / rows;
+    for i in 0..rows {
+        let z = unit(&f[i * hidden..(i + 1) * hidden]);
+        for c in 0..4u32 {
+            let d = z.iter().zip(&means[&c]).map(|(a, b)| (a - f64::from(*b)).powi(2)).sum::<f64>().sqrt();
+            let got = f64::from(out[i * 4 + c as usize]);
+            assert!((got + d).abs() < 1e-4, "row {i} class {c}: {got} vs −{d}");
+        }
+    }
+}
+
 /// Final average accuracy of `builder` on the fixture's SplitFMNIST after the whole stream.
-fn final_accuracy(builder: StrategyBuilder<SimpleMlp>, b: &Benchmark) -> f64 {
+fn final_accuracy<M: Model>(builder: StrategyBuilder<M>, b: &Benchmark) -> f64 {
     let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(250).build().unwrap();
     for exp in &b.train_stream {
         s.train(exp).unwrap();
@@ -375,10 +525,10 @@ fn final_accuracy(builder: StrategyBuilder<SimpleMlp>, b: &Benchmark) -> f64 {
     (0..5).map(|j| res[&MetricName::test_exp_accuracy(0, j).to_string()]).sum::<f64>() / 5.0
 }
 
-/// Replay with DER++, DER, ER-ACE, ER-AML and MIR beats Naive's final accuracy on class-incremental
+/// Replay with DER++, DER, ER-ACE, ER-AML, SCR and MIR beats Naive's final accuracy on class-incremental
 /// SplitFMNIST, at every seed.
 #[test]
-fn der_er_ace_er_aml_and_mir_forget_less_than_naive_on_split_fmnist() {
+fn der_er_ace_er_aml_scr_and_mir_forget_less_than_naive_on_split_fmnist() {
     let model = || SimpleMlpConfig::new().init(&cl::default_device()).unwrap();
     let opt = || OptimizerSpec::sgd(0.01).with_momentum(0.9);
     let dev = cl::default_device;
@@ -395,12 +545,15 @@ fn der_er_ace_er_aml_and_mir_forget_less_than_naive_on_split_fmnist() {
         let mir_config = MirConfig::new(200).with_subsample(50).with_batch_size_mem(10);
         let mir = final_accuracy(Mir::builder(model(), opt(), dev(), mir_config).unwrap().seed(seed), &b);
         let aml = final_accuracy(ErAml::builder(model(), opt(), dev(), ErAmlConfig::new(200)).unwrap().seed(seed), &b);
+        let scr_model = SimpleMlpConfig::new().init_scr(128, &dev()).unwrap();
+        let scr = final_accuracy(Scr::builder(scr_model, opt(), dev(), ScrConfig::new(200)).unwrap().seed(seed), &b);
         println!(
-            "seed {seed}: Naive {naive:.4}  DER++ {derpp:.4}  DER {der:.4}  ER-ACE {ace:.4}  MIR {mir:.4}  ER-AML {aml:.4}"
+            "seed {seed}: Naive {naive:.4}  DER++ {derpp:.4}  DER {der:.4}  ER-ACE {ace:.4}  MIR {mir:.4}  ER-AML \
+             {aml:.4}  SCR {scr:.4}"
         );
         // Measured (seeds 1-3): Naive 0.16-0.20, DER++ 0.66-0.75, DER 0.54-0.66, ER-ACE 0.68-0.75,
         // ER-AML 0.65-0.76.
-        for (name, acc) in [("DER++", derpp), ("DER", der), ("ER-ACE", ace), ("ER-AML", aml)] {
+        for (name, acc) in [("DER++", derpp), ("DER", der), ("ER-ACE", ace), ("ER-AML", aml), ("SCR", scr)] {
             assert!(acc > naive + 0.25, "seed {seed}: {name} {acc:.4} vs Naive {naive:.4}");
         }
         // MIR (Avalanche's rule: the previous experience's classes are not replayed) gains less:
@@ -486,14 +639,14 @@ fn mir_replays_the_most_interfered_samples() {
 }
 
 /// The online protocol on the fixture (each experience cut into sub-experiences of 10 samples,
-/// mini-batches of 10, one pass, evaluation at the experience boundaries): replay, ER-ACE, DER++
-/// and ER-AML beat Naive's final accuracy at every seed.
+/// mini-batches of 10, one pass, evaluation at the experience boundaries): replay, ER-ACE, DER++,
+/// ER-AML and SCR beat Naive's final accuracy at every seed.
 #[test]
 fn online_replay_methods_forget_less_than_online_naive() {
     let model = || SimpleMlpConfig::new().init(&cl::default_device()).unwrap();
     let opt = || OptimizerSpec::sgd(0.01).with_momentum(0.9);
     let dev = cl::default_device;
-    let online = |builder: StrategyBuilder<SimpleMlp>, b: &Benchmark, seed: u64| {
+    fn online<M: Model>(builder: StrategyBuilder<M>, b: &Benchmark, seed: u64) -> f64 {
         let mut s = builder.train_mb_size(10).eval_mb_size(250).seed(seed).build().unwrap();
         let mut trained = 0;
         for exp in &b.train_stream {
@@ -505,7 +658,7 @@ fn online_replay_methods_forget_less_than_online_naive() {
         assert_eq!(s.state().clock().train_exp_counter, trained as u64, "one training experience per sub-experience");
         let res = s.eval(&b.test_stream).unwrap();
         (0..5).map(|j| res[&MetricName::test_exp_accuracy(0, j).to_string()]).sum::<f64>() / 5.0
-    };
+    }
     for seed in 1..=3 {
         let b = fixture_benchmark(seed);
         let naive = online(Naive::builder(model(), opt(), dev(), NaiveConfig::default()).unwrap(), &b, seed);
@@ -513,12 +666,15 @@ fn online_replay_methods_forget_less_than_online_naive() {
         let ace = online(ErAce::builder(model(), opt(), dev(), ErAceConfig::new(200)).unwrap(), &b, seed);
         let derpp = online(Der::builder(model(), opt(), dev(), DerConfig::new(200)).unwrap(), &b, seed);
         let aml = online(ErAml::builder(model(), opt(), dev(), ErAmlConfig::new(200)).unwrap(), &b, seed);
+        let scr_model = SimpleMlpConfig::new().init_scr(128, &dev()).unwrap();
+        let scr = online(Scr::builder(scr_model, opt(), dev(), ScrConfig::new(200)).unwrap(), &b, seed);
         println!(
-            "online seed {seed}: Naive {naive:.4}  Replay {replay:.4}  ER-ACE {ace:.4}  DER++ {derpp:.4}  ER-AML {aml:.4}"
+            "online seed {seed}: Naive {naive:.4}  Replay {replay:.4}  ER-ACE {ace:.4}  DER++ {derpp:.4}  ER-AML \
+             {aml:.4}  SCR {scr:.4}"
         );
         // Measured (seeds 1-3): Naive 0.17-0.20, Replay 0.65-0.73, ER-ACE 0.69-0.74, DER++ 0.55-0.68,
         // ER-AML 0.59-0.74.
-        for (name, acc) in [("Replay", replay), ("ER-ACE", ace), ("DER++", derpp), ("ER-AML", aml)] {
+        for (name, acc) in [("Replay", replay), ("ER-ACE", ace), ("DER++", derpp), ("ER-AML", aml), ("SCR", scr)] {
             assert!(acc > naive + 0.25, "seed {seed}: online {name} {acc:.4} vs Naive {naive:.4}");
         }
     }

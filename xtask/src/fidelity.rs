@@ -26,11 +26,12 @@ use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
 use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
-use cl::strategies::{DerConfig, ErAceConfig, ErAmlConfig, NaiveConfig, StrategyConfig};
+use cl::strategies::{DerConfig, ErAceConfig, ErAmlConfig, NaiveConfig, ScrConfig, StrategyConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchError, metric};
 use crate::provenance::Provenance;
+use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
 pub const DEFAULT_RUNS: [&str; 20] = [
@@ -147,11 +148,6 @@ impl Bench {
     }
 }
 
-/// Samples per online sub-experience.
-pub const ONLINE_EXPERIENCE_SIZE: usize = 10;
-/// Training mini-batch of the online protocol.
-pub const ONLINE_MB: usize = 10;
-
 /// A strategy of the comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Method {
@@ -176,6 +172,9 @@ pub enum Method {
     /// Replay (Avalanche's `ReplayPlugin(mem_size)`: experience-balanced memory, memory batch =
     /// train_mb_size).
     Replay(usize),
+    /// SCR with this memory size and Avalanche's other defaults (memory batch 100, temperature
+    /// 0.1, identity augmentation), on [`SimpleMlpConfig::init_scr`]`(SCR_PROJECTION)`.
+    Scr(usize),
     /// MIR with this memory size, subsample 50 and 10 replayed samples per iteration.
     Mir(usize),
 }
@@ -234,11 +233,12 @@ impl std::str::FromStr for RunSpec {
             ("er_ace", v) => Method::ErAce(mem(v)?),
             ("er_aml", v) => Method::ErAml(mem(v)?),
             ("replay", v) => Method::Replay(mem(v)?),
+            ("scr", v) => Method::Scr(mem(v)?),
             ("mir", v) => Method::Mir(mem(v)?),
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>)"
                 ));
             }
         };
@@ -387,6 +387,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::ErAce(m) => StrategyConfig::ErAce(ErAceConfig::new(*m)),
         Method::ErAml(m) => StrategyConfig::ErAml(ErAmlConfig::new(*m)),
         Method::Replay(m) => StrategyConfig::Replay(ReplayConfig::new(*m)),
+        Method::Scr(m) => StrategyConfig::Scr(ScrConfig::new(*m)),
         Method::Mir(m) => StrategyConfig::Mir(
             MirConfig::new(*m).with_subsample(MIR_SUBSAMPLE_BATCH.0).with_batch_size_mem(MIR_SUBSAMPLE_BATCH.1),
         ),
@@ -408,46 +409,18 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
         tasks: String::new(),
     };
     let start = Instant::now();
-    let result = (|| -> Result<(), BenchError> {
-        let device = cl::default_device();
-        let model = SimpleMlpConfig::new().with_num_classes(benchmark.n_classes).with_seed(Some(seed)).init(&device)?;
-        let optimizer = OptimizerSpec::sgd(LR).with_momentum(MOMENTUM);
-        let online = spec.bench == Bench::SplitFMNISTOnline;
-        let mut strategy = strategy_config(&spec.method)
-            .builder(model, optimizer, device)?
-            .train_mb_size(if online { ONLINE_MB } else { TRAIN_MB })
-            .train_epochs(1)
-            .eval_mb_size(EVAL_MB)
-            .seed(seed)
-            .build()?;
-        for experience in &benchmark.train_stream {
-            if online {
-                let config = OnlineStreamConfig::new(ONLINE_EXPERIENCE_SIZE)
-                    .with_seed(online_split_seed(seed, experience.current_experience));
-                strategy.train(&split_online_experience(experience, &config)?)?;
-            } else {
-                strategy.train(experience)?;
-            }
-            if fisher && experience.current_experience == 0 {
-                outcome.fisher_exp0 = strategy.plugin::<EwcPlugin>().and_then(|p| p.importance(0)).map(|imp| {
-                    imp.iter()
-                        .map(|(id, entry)| {
-                            let v = imp.to_vec(id).unwrap_or_default();
-                            let mean = v.iter().map(|x| *x as f64).sum::<f64>() / v.len().max(1) as f64;
-                            let max = v.iter().fold(f64::NEG_INFINITY, |m, x| m.max(*x as f64));
-                            (avalanche_param_name(&entry.name), TensorStats { mean, max })
-                        })
-                        .collect()
-                });
-            }
-            let results = strategy.eval(&benchmark.test_stream)?;
-            let row = (0..benchmark.test_stream.len())
-                .map(|j| metric(&results, &MetricName::test_exp_accuracy(0, j)))
-                .collect::<Result<Vec<_>, _>>()?;
-            outcome.accuracy_matrix.push(row);
-        }
-        Ok(())
-    })();
+    let device = cl::default_device();
+    let config = SimpleMlpConfig::new().with_num_classes(benchmark.n_classes).with_seed(Some(seed));
+    let result = match spec.method {
+        Method::Scr(_) => config
+            .init_scr(SCR_PROJECTION, &device)
+            .map_err(BenchError::from)
+            .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
+        _ => config
+            .init(&device)
+            .map_err(BenchError::from)
+            .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
+    };
     outcome.seconds = Some(start.elapsed().as_secs_f64());
     match result {
         Ok(()) => {
@@ -458,6 +431,55 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
         Err(e) => outcome.error = Some(e.to_string()),
     }
     outcome
+}
+
+/// The protocol of the module docs for one run of `model`, filling `outcome`'s accuracy matrix
+/// (and Fisher summary).
+fn train_cl<M: Model>(
+    spec: &RunSpec,
+    seed: u64,
+    benchmark: &Benchmark,
+    fisher: bool,
+    model: M,
+    outcome: &mut Outcome,
+) -> Result<(), BenchError> {
+    let device = cl::default_device();
+    let optimizer = OptimizerSpec::sgd(LR).with_momentum(MOMENTUM);
+    let online = spec.bench == Bench::SplitFMNISTOnline;
+    let mut strategy = strategy_config(&spec.method)
+        .builder(model, optimizer, device)?
+        .train_mb_size(if online { ONLINE_MB } else { TRAIN_MB })
+        .train_epochs(1)
+        .eval_mb_size(EVAL_MB)
+        .seed(seed)
+        .build()?;
+    for experience in &benchmark.train_stream {
+        if online {
+            let config = OnlineStreamConfig::new(ONLINE_EXPERIENCE_SIZE)
+                .with_seed(online_split_seed(seed, experience.current_experience));
+            strategy.train(&split_online_experience(experience, &config)?)?;
+        } else {
+            strategy.train(experience)?;
+        }
+        if fisher && experience.current_experience == 0 {
+            outcome.fisher_exp0 = strategy.plugin::<EwcPlugin>().and_then(|p| p.importance(0)).map(|imp| {
+                imp.iter()
+                    .map(|(id, entry)| {
+                        let v = imp.to_vec(id).unwrap_or_default();
+                        let mean = v.iter().map(|x| *x as f64).sum::<f64>() / v.len().max(1) as f64;
+                        let max = v.iter().fold(f64::NEG_INFINITY, |m, x| m.max(*x as f64));
+                        (avalanche_param_name(&entry.name), TensorStats { mean, max })
+                    })
+                    .collect()
+            });
+        }
+        let results = strategy.eval(&benchmark.test_stream)?;
+        let row = (0..benchmark.test_stream.len())
+            .map(|j| metric(&results, &MetricName::test_exp_accuracy(0, j)))
+            .collect::<Result<Vec<_>, _>>()?;
+        outcome.accuracy_matrix.push(row);
+    }
+    Ok(())
 }
 
 /// One line of the accuracy table.

@@ -28,7 +28,7 @@ use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticInt
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, JointTrainingConfig, NaiveConfig, StrategyConfig,
+    CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, JointTrainingConfig, NaiveConfig, ScrConfig, StrategyConfig,
 };
 use serde::Serialize;
 
@@ -50,6 +50,8 @@ pub const SPLIT_ONLINE: &str = "SplitFMNIST-online";
 pub const ONLINE_EXPERIENCE_SIZE: usize = 10;
 /// Training mini-batch of the online protocol.
 pub const ONLINE_MB: usize = 10;
+/// Width of SCR's projection head.
+pub const SCR_PROJECTION: usize = 128;
 /// Name of the domain-incremental benchmark in records.
 pub const PERMUTED: &str = "PermutedFMNIST";
 /// Experiences of PermutedFMNIST.
@@ -130,6 +132,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "DER++",
     "ER-ACE",
     "ER-AML",
+    "SCR",
     "MIR",
     "JointTraining",
     "EWC",
@@ -182,7 +185,9 @@ fn naive() -> Method {
     Method::new("Naive", StrategyConfig::Naive(NaiveConfig::default()))
 }
 
-/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb, DER++, ER-ACE, ER-AML and MIR
+/// The baselines run on SplitFMNIST only: Naive, Cumulative, Replay, GDumb, DER++, ER-ACE, ER-AML, SCR
+/// (on [`SimpleMlpConfig::init_scr`]`(`[`SCR_PROJECTION`]`)`, Avalanche's defaults: 100 memory rows
+/// per batch, temperature 0.1, no augmentation) and MIR
 /// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults, MIR subsample 50 and 10
 /// replayed per iteration) and JointTraining.
 fn baselines(seed: u64) -> Vec<Method> {
@@ -194,6 +199,7 @@ fn baselines(seed: u64) -> Vec<Method> {
         Method::new("DER++", StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new("ER-ACE", StrategyConfig::ErAce(ErAceConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new("ER-AML", StrategyConfig::ErAml(ErAmlConfig::new(MEM_SIZE).with_seed(seed))),
+        Method::new("SCR", StrategyConfig::Scr(ScrConfig::new(MEM_SIZE).with_seed(seed))),
         Method::new(
             "MIR",
             StrategyConfig::Mir(MirConfig::new(MEM_SIZE).with_subsample(50).with_batch_size_mem(10).with_seed(seed)),
@@ -202,10 +208,10 @@ fn baselines(seed: u64) -> Vec<Method> {
     ]
 }
 
-/// The methods of the online protocol ([`SPLIT_ONLINE`]): Naive, Replay, ER-ACE, DER++, ER-AML
-/// and MIR, memory [`MEM_SIZE`] (MIR: subsample 50, 10 replayed).
+/// The methods of the online protocol ([`SPLIT_ONLINE`]): Naive, Replay, ER-ACE, DER++, ER-AML,
+/// MIR and SCR, memory [`MEM_SIZE`] (MIR: subsample 50, 10 replayed).
 fn online_methods(seed: u64) -> Vec<Method> {
-    let keep = ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR"];
+    let keep = ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR"];
     let mut list: Vec<Method> = baselines(seed).into_iter().filter(|m| keep.contains(&m.label)).collect();
     list.sort_by_key(|m| keep.iter().position(|k| *k == m.label));
     list
@@ -291,6 +297,7 @@ fn mem_size(config: &StrategyConfig) -> Option<usize> {
         StrategyConfig::Der(c) => Some(c.mem_size),
         StrategyConfig::ErAce(c) => Some(c.mem_size),
         StrategyConfig::ErAml(c) => Some(c.mem_size),
+        StrategyConfig::Scr(c) => Some(c.mem_size),
         StrategyConfig::Mir(c) => Some(c.mem_size),
         _ => None,
     }
@@ -592,16 +599,35 @@ fn run_methods_with<M: Model>(
             hyperparameters: settings(prefix, &m.config),
             config: config_json(&m.config),
             mem_size: mem_size(&m.config),
-            result: guarded(m.label, name, || {
-                let builder = m.config.builder(model(&device)?, optimizer(), device.clone())?;
-                let strategy = configure(builder, train_mb, seed).eval_mb_size(eval_mb).build()?;
-                match protocol {
-                    Protocol::Batch => run_protocol(m.label, &m.config, strategy, benchmark),
-                    Protocol::Online { seed } => over_stream(m.label, strategy, benchmark, Some(seed)),
+            result: guarded(m.label, name, || match m.config {
+                // SCR trains a projection head and classifies by class means: its own model.
+                StrategyConfig::Scr(_) => {
+                    device.seed(seed);
+                    let model = SimpleMlpConfig::new().init_scr(SCR_PROJECTION, &device)?;
+                    run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
                 }
+                _ => run_one_method(m, model(&device)?, &device, (train_mb, eval_mb), seed, benchmark, protocol),
             }),
         })
         .collect()
+}
+
+/// Builds `m` on `model` with the shared settings and runs `protocol` on `benchmark`.
+fn run_one_method<M: Model>(
+    m: &Method,
+    model: M,
+    device: &Device,
+    (train_mb, eval_mb): (usize, usize),
+    seed: u64,
+    benchmark: &Benchmark,
+    protocol: Protocol,
+) -> Result<Measured, BenchError> {
+    let builder = m.config.builder(model, optimizer(), device.clone())?;
+    let strategy = configure(builder, train_mb, seed).eval_mb_size(eval_mb).build()?;
+    match protocol {
+        Protocol::Batch => run_protocol(m.label, &m.config, strategy, benchmark),
+        Protocol::Online { seed } => over_stream(m.label, strategy, benchmark, Some(seed)),
+    }
 }
 
 /// A SimpleMlp for `benchmark`, built right after seeding the device, so that every strategy
@@ -862,8 +888,8 @@ mod tests {
         assert_eq!(labels(SPLIT_TIL), [&["Naive"][..], &methods[..7]].concat(), "no CWR* on the multi-head MLP");
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
-        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 6);
-        assert_eq!(labels(SPLIT_ONLINE), ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR"]);
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 7);
+        assert_eq!(labels(SPLIT_ONLINE), ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR"]);
         let online = comparison(SPLIT_ONLINE, 7);
         assert_eq!(online[3].config, StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(7)), "the same configs");
     }
@@ -888,13 +914,13 @@ mod tests {
         // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
         assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 100.0));
         let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
-        assert_eq!(split[9].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
+        assert_eq!(split[10].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
         assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));
         let mas = |c: &StrategyConfig| match c {
             StrategyConfig::Mas(c) => (c.lambda_reg, c.alpha),
             other => panic!("not MAS: {other:?}"),
         };
-        assert_eq!(mas(&split[11].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
+        assert_eq!(mas(&split[12].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
         assert_eq!(mas(&permuted[3].config), (PERMUTED_LAMBDAS.mas, MAS_ALPHA));
         let StrategyConfig::RWalk(rwalk) = &permuted[4].config else { panic!("not RWalk") };
         assert_eq!(rwalk.ewc_lambda, PERMUTED_LAMBDAS.rwalk);
