@@ -10,7 +10,9 @@
 //!   seen) and [`MultiHeadClassifier`] (one head per task label), giving [`MtSimpleMlp`] and
 //!   [`MtSimpleCnn`] (Avalanche's `MTSimpleMLP` and `MTSimpleCNN`) and [`IncrementalMlp`];
 //!   [`HeadedModel::as_multitask`] is Avalanche's `as_multitask`;
-//! - [`NcmClassifier`]: nearest class mean on the features (Avalanche's `NCMClassifier`).
+//! - [`NcmClassifier`]: nearest class mean on the features (Avalanche's `NCMClassifier`);
+//! - [`ScrMlp`]: the `SimpleMlp` trunk with a [`ProjectionHead`] (Avalanche's `SCRModel`), for
+//!   supervised contrastive replay.
 //!
 //! Every model is built from a configuration ([`SimpleMlpConfig`], [`SimpleCnnConfig`],
 //! [`IncrementalClassifierConfig`], [`MultiHeadConfig`], [`NcmConfig`]) in `cl`'s config idiom
@@ -32,7 +34,7 @@ mod simple_mlp;
 pub use dropout::SeededDropout;
 pub use dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
 pub use headed::{Backbone, Head, HeadedModel};
-pub use model_config::{ModelConfig, ModelVisitor};
+pub use model_config::{ModelConfig, ModelVisitor, ScrMlpConfig};
 pub use ncm::{NcmClassifier, NcmConfig, class_means};
 pub use projection::{ProjectionHead, ScrMlp, l2_normalize};
 pub use simple_cnn::{CNN_FEATURES, CNN_MIN_SIDE, CnnTrunk, MtSimpleCnn, SimpleCnn, SimpleCnnConfig};

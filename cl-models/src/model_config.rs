@@ -53,6 +53,90 @@ pub enum ModelConfig {
     /// [`IncrementalMlp`](crate::IncrementalMlp), by [`SimpleMlpConfig::init_incremental`]
     /// (`num_classes` is not used).
     IncrementalMlp(SimpleMlpConfig),
+    /// [`ScrMlp`](crate::ScrMlp) (Avalanche's `SCRModel` on `SimpleMLP`'s hidden layers), by
+    /// [`SimpleMlpConfig::init_scr`]: the fields of `simple_mlp` and `projection_size`.
+    #[doc(alias = "SCRModel")]
+    ScrMlp(ScrMlpConfig),
+}
+
+/// The configuration of an [`ScrMlp`](crate::ScrMlp): a [`SimpleMlpConfig`] (its fields at the
+/// same level; `num_classes` is not used) and the width of the projection.
+///
+/// ```
+/// use cl_core::config::ConfigFile;
+/// use cl_models::{ModelConfig, ScrMlpConfig};
+/// let config = ModelConfig::from_toml("type = \"scr_mlp\"\nhidden_size = 64\nprojection_size = 32").unwrap();
+/// let ModelConfig::ScrMlp(scr) = config else { panic!() };
+/// assert_eq!((scr.mlp.hidden_size, scr.projection_size), (64, 32));
+/// assert!(ModelConfig::from_toml("type = \"scr_mlp\"\nprojection = 3").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ScrMlpFields", into = "ScrMlpFields")]
+pub struct ScrMlpConfig {
+    /// The trunk (the fields of `simple_mlp`).
+    pub mlp: SimpleMlpConfig,
+    /// Width of the projection (default 128).
+    pub projection_size: usize,
+}
+
+fn default_projection() -> usize {
+    128
+}
+
+/// [`ScrMlpConfig`] as written in a file: the fields of [`SimpleMlpConfig`] and
+/// `projection_size` at one level, unknown keys rejected (serde's `flatten` would accept them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ScrMlpFields {
+    num_classes: usize,
+    input_size: usize,
+    hidden_size: usize,
+    hidden_layers: usize,
+    drop_rate: f64,
+    #[serde(with = "crate::simple_mlp::host_seed")]
+    seed: Option<u64>,
+    projection_size: usize,
+}
+
+impl Default for ScrMlpFields {
+    fn default() -> Self {
+        ScrMlpConfig::default().into()
+    }
+}
+
+impl From<ScrMlpFields> for ScrMlpConfig {
+    fn from(f: ScrMlpFields) -> Self {
+        let mlp = SimpleMlpConfig {
+            num_classes: f.num_classes,
+            input_size: f.input_size,
+            hidden_size: f.hidden_size,
+            hidden_layers: f.hidden_layers,
+            drop_rate: f.drop_rate,
+            seed: f.seed,
+        };
+        Self { mlp, projection_size: f.projection_size }
+    }
+}
+
+impl From<ScrMlpConfig> for ScrMlpFields {
+    fn from(c: ScrMlpConfig) -> Self {
+        let m = c.mlp;
+        Self {
+            num_classes: m.num_classes,
+            input_size: m.input_size,
+            hidden_size: m.hidden_size,
+            hidden_layers: m.hidden_layers,
+            drop_rate: m.drop_rate,
+            seed: m.seed,
+            projection_size: c.projection_size,
+        }
+    }
+}
+
+impl Default for ScrMlpConfig {
+    fn default() -> Self {
+        Self { mlp: SimpleMlpConfig::new(), projection_size: default_projection() }
+    }
 }
 
 /// What to do with a model built by [`ModelConfig::init_with`], whatever its type (a closure
@@ -74,6 +158,7 @@ impl ModelConfig {
             Self::MtSimpleMlp(_) => "mt_simple_mlp",
             Self::MtSimpleCnn(_) => "mt_simple_cnn",
             Self::IncrementalMlp(_) => "incremental_mlp",
+            Self::ScrMlp(_) => "scr_mlp",
         }
     }
 
@@ -85,6 +170,7 @@ impl ModelConfig {
             Self::MtSimpleMlp(c) => visitor.visit(c.init_multitask(device)?),
             Self::MtSimpleCnn(c) => visitor.visit(c.init_multitask(device)?),
             Self::IncrementalMlp(c) => visitor.visit(c.init_incremental(device)?),
+            Self::ScrMlp(c) => visitor.visit(c.mlp.init_scr(c.projection_size, device)?),
         }
     }
 }
@@ -95,6 +181,12 @@ impl Validate for ModelConfig {
         match self {
             Self::SimpleMlp(c) | Self::MtSimpleMlp(c) | Self::IncrementalMlp(c) => c.validate(),
             Self::SimpleCnn(c) | Self::MtSimpleCnn(c) => c.validate(),
+            Self::ScrMlp(c) => {
+                c.mlp.validate()?;
+                cl_core::config::rule("ScrMlpConfig", "projection_size_positive", c.projection_size > 0, || {
+                    "the projection of an SCR model needs at least 1 output".into()
+                })
+            }
         }
     }
 }

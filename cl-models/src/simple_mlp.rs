@@ -217,7 +217,7 @@ impl SimpleMlpConfig {
 
 /// Serde of [`SimpleMlpConfig::seed`]: an integer, or `"device"` (also JSON's `null`) for `None`
 /// — TOML has no null, and a missing field means the default `Some(0)`.
-mod host_seed {
+pub(crate) mod host_seed {
     use std::fmt;
 
     use serde::de::{self, Visitor};

@@ -134,7 +134,8 @@ fn model_config_round_trips_every_variant() {
         ModelConfig::SimpleCnn(cnn.clone()),
         ModelConfig::MtSimpleMlp(mlp.clone()),
         ModelConfig::MtSimpleCnn(cnn),
-        ModelConfig::IncrementalMlp(mlp),
+        ModelConfig::IncrementalMlp(mlp.clone()),
+        ModelConfig::ScrMlp(crate::ScrMlpConfig { mlp, projection_size: 16 }),
     ] {
         round_trip(&config);
         assert!(config.to_json().contains(&format!("\"type\": \"{}\"", config.name())));
