@@ -4,13 +4,15 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use cl_core::checkpoint::StateDict;
-use cl_core::config::{Validate, rule};
+use cl_core::config::Validate;
 use cl_core::data::ClassificationDataset;
 use cl_core::{ClError, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps, step_defaults};
 use cl_plugins::storage::{ClassBalancedBuffer, ClassBalancedConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::memory::{MemoryBatches, memory_seed};
+use crate::memory::{
+    MemoryBatches, MemoryOutput, load_memory, memory_forward, memory_seed, memory_size_rules, save_memory,
+};
 
 /// The configuration of [`ErAce`], with the defaults of Avalanche's `ER_ACE(mem_size=200,
 /// batch_size_mem=10)`.
@@ -69,16 +71,7 @@ impl ErAceConfig {
 impl Validate for ErAceConfig {
     /// `mem_size_positive`, `batch_size_mem_positive`, `batch_size_mem_at_most_mem_size`.
     fn validate(&self) -> Result<()> {
-        const C: &str = "ErAceConfig";
-        rule(C, "mem_size_positive", self.mem_size > 0, || "mem_size must be at least 1".into())?;
-        rule(C, "batch_size_mem_positive", self.batch_size_mem > 0, || "batch_size_mem must be at least 1".into())?;
-        rule(C, "batch_size_mem_at_most_mem_size", self.batch_size_mem <= self.mem_size, || {
-            format!(
-                "batch_size_mem = {} is larger than mem_size = {}: the memory could never fill a batch and \
-                 nothing would be replayed (Avalanche silently trains without replay); use at most mem_size",
-                self.batch_size_mem, self.mem_size
-            )
-        })
+        memory_size_rules("ErAceConfig", self.mem_size, self.batch_size_mem)
     }
 }
 
@@ -115,7 +108,7 @@ pub struct ErAceSteps {
     storage: ClassBalancedBuffer,
     replay: Option<MemoryBatches>,
     /// The memory batch's output and labels of the current iteration.
-    buffer_out: Option<(Tensor<2>, Tensor<1, Int>, Vec<u32>)>,
+    buffer_out: Option<MemoryOutput>,
 }
 
 impl std::fmt::Debug for ErAceSteps {
@@ -181,11 +174,7 @@ impl<M: Model> TemplateSteps<M> for ErAceSteps {
         let out = step_defaults::forward(state)?;
         // Training batches only: a periodic evaluation during the experience sees its own data.
         if let Some(replay) = self.replay.as_mut().filter(|_| state.is_training()) {
-            let (memory, _) = replay.next(state.batch_device())?;
-            let model = state.forward_model();
-            model.check_batch(&memory)?;
-            let memory_out = model.forward(&memory);
-            self.buffer_out = Some((memory_out, memory.y, memory.targets));
+            self.buffer_out = Some(memory_forward(replay, state)?);
         }
         Ok(out)
     }
@@ -210,16 +199,11 @@ impl<M: Model> TemplateSteps<M> for ErAceSteps {
 
     /// The configuration (checked on load) and the memory.
     fn save_state(&self, out: &mut StateDict) -> Result<()> {
-        out.put("config", &self.config)?;
-        let mut storage = StateDict::new(format!("{} (storage)", out.component()));
-        self.storage.save_state(&mut storage)?;
-        out.put_dict("storage", storage);
-        Ok(())
+        save_memory(out, &self.config, &self.storage)
     }
 
     fn load_state(&mut self, state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
-        state.check_config("config", &self.config)?;
-        self.storage.load_state(state.dict("storage")?)?;
+        load_memory(state, &self.config, &mut self.storage)?;
         self.replay = None;
         self.buffer_out = None;
         Ok(())

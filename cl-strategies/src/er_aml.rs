@@ -11,7 +11,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::memory::{MemoryBatches, memory_seed};
+use crate::memory::{
+    MemoryBatches, MemoryOutput, load_memory, memory_forward, memory_seed, memory_size_rules, save_memory,
+};
 
 /// How [`sup_con_loss`] normalises the similarities.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,15 +131,7 @@ impl Validate for ErAmlConfig {
     /// `temp_positive`, `base_temp_positive`.
     fn validate(&self) -> Result<()> {
         const C: &str = "ErAmlConfig";
-        rule(C, "mem_size_positive", self.mem_size > 0, || "mem_size must be at least 1".into())?;
-        rule(C, "batch_size_mem_positive", self.batch_size_mem > 0, || "batch_size_mem must be at least 1".into())?;
-        rule(C, "batch_size_mem_at_most_mem_size", self.batch_size_mem <= self.mem_size, || {
-            format!(
-                "batch_size_mem = {} is larger than mem_size = {}: the memory could never fill a batch and \
-                 nothing would be replayed (Avalanche silently trains without replay); use at most mem_size",
-                self.batch_size_mem, self.mem_size
-            )
-        })?;
+        memory_size_rules(C, self.mem_size, self.batch_size_mem)?;
         rule(C, "temp_positive", self.temp.is_finite() && self.temp > 0.0, || {
             format!("temp = {} must be a finite number > 0 (default 0.1)", self.temp)
         })?;
@@ -296,7 +290,7 @@ pub struct ErAmlSteps {
     storage: ClassBalancedBuffer,
     replay: Option<AmlReplay>,
     /// The memory batch's output and labels of the current iteration.
-    buffer_out: Option<(Tensor<2>, burn::tensor::Tensor<1, burn::tensor::Int>, Vec<u32>)>,
+    buffer_out: Option<MemoryOutput>,
 }
 
 impl std::fmt::Debug for ErAmlSteps {
@@ -400,11 +394,7 @@ impl<M: Model> TemplateSteps<M> for ErAmlSteps {
         self.buffer_out = None;
         let out = step_defaults::forward(state)?;
         if let Some(replay) = self.replay.as_mut().filter(|_| state.is_training()) {
-            let (memory, _) = replay.batches.next(state.batch_device())?;
-            let model = state.forward_model();
-            model.check_batch(&memory)?;
-            let memory_out = model.forward(&memory);
-            self.buffer_out = Some((memory_out, memory.y, memory.targets));
+            self.buffer_out = Some(memory_forward(&mut replay.batches, state)?);
         }
         Ok(out)
     }
@@ -445,16 +435,11 @@ impl<M: Model> TemplateSteps<M> for ErAmlSteps {
 
     /// The configuration (checked on load) and the memory.
     fn save_state(&self, out: &mut StateDict) -> Result<()> {
-        out.put("config", &self.config)?;
-        let mut storage = StateDict::new(format!("{} (storage)", out.component()));
-        self.storage.save_state(&mut storage)?;
-        out.put_dict("storage", storage);
-        Ok(())
+        save_memory(out, &self.config, &self.storage)
     }
 
     fn load_state(&mut self, state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
-        state.check_config("config", &self.config)?;
-        self.storage.load_state(state.dict("storage")?)?;
+        load_memory(state, &self.config, &mut self.storage)?;
         self.replay = None;
         self.buffer_out = None;
         Ok(())

@@ -1,12 +1,17 @@
-//! What the replay templates (`Der`, `ErAce`) share: the memory loader of an experience
-//! (Avalanche's `cycle(DataLoader(buffer, batch_size_mem, shuffle=True, drop_last=True))`), the
-//! logits of a dataset, and label checks.
+//! What the replay templates (`Der`, `ErAce`, `ErAml`, `Scr`) share: the memory loader of an
+//! experience (Avalanche's `cycle(DataLoader(buffer, batch_size_mem, shuffle=True,
+//! drop_last=True))`) and the memory batch's forward pass, the memory size rules, the
+//! checkpoint entries of a class-balanced memory, and the logits of a dataset.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
+use cl_core::checkpoint::StateDict;
+use cl_core::config::rule;
 use cl_core::data::{ClassificationDataset, CyclingSampler, MiniBatch};
 use cl_core::{ClError, Model, Result, StrategyState};
+use cl_plugins::storage::ClassBalancedBuffer;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
 
 /// The memory batches of one experience: a cycling shuffled pass over the memory, each batch
 /// built with the memory's own (training) transforms, with the matching rows of a parallel
@@ -40,6 +45,52 @@ impl MemoryBatches {
         };
         Ok((batch, extra))
     }
+}
+
+/// A memory batch's output by the model being trained, its labels on the device and on the host.
+pub(crate) type MemoryOutput = (Tensor<2>, Tensor<1, Int>, Vec<u32>);
+
+/// The next memory batch of `replay` through the model being trained (a second forward pass,
+/// as Avalanche's `ER_ACE` and `ER_AML`).
+pub(crate) fn memory_forward<M: Model>(replay: &mut MemoryBatches, state: &StrategyState<M>) -> Result<MemoryOutput> {
+    let (memory, _) = replay.next(state.batch_device())?;
+    let model = state.forward_model();
+    model.check_batch(&memory)?;
+    let out = model.forward(&memory);
+    Ok((out, memory.y, memory.targets))
+}
+
+/// The rules of a memory of `mem_size` samples replayed `batch_size_mem` at a time:
+/// `mem_size_positive`, `batch_size_mem_positive`, `batch_size_mem_at_most_mem_size`.
+pub(crate) fn memory_size_rules(component: &'static str, mem_size: usize, batch_size_mem: usize) -> Result<()> {
+    rule(component, "mem_size_positive", mem_size > 0, || "mem_size must be at least 1".into())?;
+    rule(component, "batch_size_mem_positive", batch_size_mem > 0, || "batch_size_mem must be at least 1".into())?;
+    rule(component, "batch_size_mem_at_most_mem_size", batch_size_mem <= mem_size, || {
+        format!(
+            "batch_size_mem = {batch_size_mem} is larger than mem_size = {mem_size}: the memory could never fill a \
+             batch and nothing would be replayed (Avalanche silently trains without replay); use at most mem_size"
+        )
+    })
+}
+
+/// Saves a strategy's configuration (`config`, checked on load) and its class-balanced memory
+/// (`storage`, a nested dictionary).
+pub(crate) fn save_memory<C: Serialize>(out: &mut StateDict, config: &C, storage: &ClassBalancedBuffer) -> Result<()> {
+    out.put("config", config)?;
+    let mut dict = StateDict::new(format!("{} (storage)", out.component()));
+    storage.save_state(&mut dict)?;
+    out.put_dict("storage", dict);
+    Ok(())
+}
+
+/// Restores what [`save_memory`] saved, after checking the configuration.
+pub(crate) fn load_memory<C: Serialize>(
+    state: &StateDict,
+    config: &C,
+    storage: &mut ClassBalancedBuffer,
+) -> Result<()> {
+    state.check_config("config", config)?;
+    storage.load_state(state.dict("storage")?)
 }
 
 /// The seed of an experience's memory batches: the experience's seed, apart from the data

@@ -16,6 +16,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::memory::{load_memory, save_memory};
+
 /// The configuration of [`Scr`], with the defaults of Avalanche's `SCR(mem_size=100,
 /// temperature=0.1, batch_size_mem=100, augmentations=identity)`.
 ///
@@ -374,10 +376,7 @@ impl<M: Model> TemplateSteps<M> for ScrSteps {
 
     /// The configuration (checked on load), the memory and the class means.
     fn save_state(&self, out: &mut StateDict) -> Result<()> {
-        out.put("config", &self.config)?;
-        let mut storage = StateDict::new(format!("{} (storage)", out.component()));
-        self.storage.save_state(&mut storage)?;
-        out.put_dict("storage", storage);
+        save_memory(out, &self.config, &self.storage)?;
         let means = self.class_means();
         let width = self.ncm.as_ref().map_or(0, NcmClassifier::feature_size);
         out.put("ncm_width", &width)?;
@@ -390,8 +389,7 @@ impl<M: Model> TemplateSteps<M> for ScrSteps {
     }
 
     fn load_state(&mut self, state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
-        state.check_config("config", &self.config)?;
-        self.storage.load_state(state.dict("storage")?)?;
+        load_memory(state, &self.config, &mut self.storage)?;
         let width: usize = state.get("ncm_width")?;
         let classes: Vec<u32> = state.get("ncm_classes")?;
         let values =
