@@ -13,10 +13,32 @@ use rand_chacha::ChaCha8Rng;
 use crate::headed::{Head, HeadedModel};
 use crate::simple_mlp::{MlpTrunk, seeded_linear};
 
-/// `x / max(‖x‖₂, 1e-12)` per row (torch's `F.normalize(x, p=2, dim=1)`).
+/// `x / max(‖x‖₂, 1e-12)` per row (torch's `F.normalize(x, p=2, dim=1)`), with torch's
+/// gradient at a zero row: the norm is `sqrt(max(Σx², 1e-24))`, whose gradient is 0 there (a
+/// plain `sqrt` then `clamp_min` gives `0 · ∞ = NaN` — an all-zero ReLU row would poison the
+/// whole step).
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+    let norm = x.clone().powi_scalar(2).sum_dim(1).clamp_min(1e-24).sqrt();
     x.div(norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn l2_normalize_values_and_a_finite_gradient_at_a_zero_row() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 4.0, 0.0, 0.0], [2, 2]), &device).require_grad();
+        let y = l2_normalize(x.clone());
+        assert_eq!(y.clone().into_data().try_to_vec::<f32>().unwrap(), [0.6, 0.8, 0.0, 0.0]);
+        let grads = y.sum().backward();
+        let g = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+        // torch's F.normalize there: x / eps, so 1 / eps (the norm's own gradient is 0).
+        assert_eq!(&g[2..], &[1e12, 1e12]);
+    }
 }
 
 /// The projection network of supervised contrastive replay (Mai et al., 2021), the

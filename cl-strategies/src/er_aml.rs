@@ -141,9 +141,11 @@ impl Validate for ErAmlConfig {
     }
 }
 
-/// Rows scaled to unit L2 norm (Avalanche's `__scale_by_norm`: `x / (‖x‖₂ + 1e-5)`).
+/// Rows scaled to unit L2 norm (Avalanche's `__scale_by_norm`: `x / (‖x‖₂ + 1e-5)`), with
+/// torch's gradient at a zero row (`torch.norm`'s is 0 there; `sqrt` of `Σx² = 0` would give
+/// `0 · ∞ = NaN`): the norm is `sqrt(max(Σx², 1e-30))`.
 pub fn scale_by_norm(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().add_scalar(1e-5);
+    let norm = x.clone().powi_scalar(2).sum_dim(1).clamp_min(1e-30).sqrt().add_scalar(1e-5);
     x.div(norm)
 }
 
@@ -702,14 +704,18 @@ mod tests {
     }
 
     #[test]
-    fn scale_by_norm_is_avalanches() {
-        let device = Device::flex();
-        let x = scale_by_norm(tensor(&[vec![3.0, 4.0], vec![0.0, 0.0]], &device));
-        let v = x.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    fn scale_by_norm_is_avalanches_with_a_finite_gradient_at_a_zero_row() {
+        let device = Device::flex().autodiff();
+        let input = tensor(&[vec![3.0, 4.0], vec![0.0, 0.0]], &device).require_grad();
+        let x = scale_by_norm(input.clone());
+        let v = x.clone().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         let want = [3.0 / (5.0 + 1e-5), 4.0 / (5.0 + 1e-5), 0.0, 0.0];
         for (a, b) in v.iter().zip(want) {
             assert!((f64::from(*a) - b).abs() < 1e-6, "{v:?}");
         }
+        let grads = x.sum().backward();
+        let g = input.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|v| v.is_finite()), "a zero row must not give NaN: {g:?}");
     }
 
     #[test]
