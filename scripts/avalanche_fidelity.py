@@ -49,11 +49,10 @@ DEFAULT_RUNS = [
     "SplitFMNIST/er_ace:500",
     "SplitFMNIST/mir:500",
     "SplitFMNIST/er_aml:2000",
+    "SplitFMNIST/scr:500",
     "SplitFMNIST-online/naive",
-    "SplitFMNIST-online/replay:500",
     "SplitFMNIST-online/er_ace:500",
-    "SplitFMNIST-online/der:500",
-    "SplitFMNIST-online/mir:500",
+    "SplitFMNIST-online/scr:500",
 ]
 FILES = [
     "train-images-idx3-ubyte",

@@ -49,9 +49,11 @@ commands:
            one run per --epochs value; writes target/bench/splitfmnist_naive_<E>ep.json
            and target/bench/summary.md; then compares strategies with SGD(lr=0.01,
            momentum=0.9), 1 epoch per experience: on SplitFMNIST Naive, Cumulative,
-           Replay (500), GDumb (500), JointTraining, EWC, SI, MAS, RWalk, LwF, A-GEM, GEM
-           and CWR*; on PermutedFMNIST (5 experiences) Naive and the last eight
-           (target/bench/strategies.json); then times one epoch of each data loader
+           Replay, GDumb, DER++, ER-ACE, ER-AML, SCR, MIR (memory 500), JointTraining,
+           EWC, SI, MAS, RWalk, LwF, A-GEM, GEM and CWR*; on SplitFMNIST-online (sub-
+           experiences of 10 samples, batch 10) Naive, Replay, ER-ACE, DER++, ER-AML,
+           MIR and SCR; on SplitFMNIST-TIL and PermutedFMNIST (5 experiences) Naive and
+           the last eight (target/bench/strategies.json); then times one epoch of each data loader
            with no model (target/bench/loaders.json); times the test-stream evaluation
            with all metrics against a bare forward pass (target/bench/eval_cost.json);
            measures checkpoints: size and save/load time of SimpleMLP + replay 500 +
@@ -81,7 +83,7 @@ bench options:
   --batch N         training and evaluation mini-batch size (default 128)
   --skip-strategies skip the strategies comparison
   --skip-loaders    skip the data-loading measurement
-  --sweep           also run specs/strategies-split-fmnist.toml (13 strategies x 3 seeds) with
+  --sweep           also run specs/strategies-split-fmnist.toml (18 strategies x 3 seeds) with
                     `cl sweep --jobs 2` and report its parallel efficiency (target/bench/sweep.json;
                     needs `cargo build --release --workspace --bins` first)
   --methods LIST    comma-separated strategies of the comparison to run, any case (e.g.
