@@ -11,7 +11,7 @@ use cl_plugins::storage::{ClassBalancedBuffer, ClassBalancedConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::memory::{
-    MemoryBatches, MemoryOutput, load_memory, memory_forward, memory_seed, memory_size_rules, save_memory,
+    MemoryBatches, MemoryOutput, load_memory, memory_forward, memory_seed, memory_size_rules, memory_term, save_memory,
 };
 
 /// The configuration of [`ErAce`], with the defaults of Avalanche's `ER_ACE(mem_size=200,
@@ -182,11 +182,10 @@ impl<M: Model> TemplateSteps<M> for ErAceSteps {
     /// Without memory, the strategy's criterion; with it, [`ace_loss`] with the criterion on the
     /// memory batch as the memory term.
     fn criterion(&mut self, state: &mut StrategyState<M>) -> Result<Tensor<1>> {
-        let Some((memory_out, memory_y, memory_targets)) = self.buffer_out.take() else {
+        let Some(memory) = self.buffer_out.take() else {
             return step_defaults::criterion(state);
         };
-        cl_core::check_labels(&memory_targets, memory_out.dims()[1])?;
-        let buffer_term = state.settings().criterion().loss(memory_out, memory_y);
+        let buffer_term = memory_term(state, memory)?;
         let out = state.mb_output.clone().ok_or(ClError::MissingState("mb_output"))?;
         ace_loss(out, &state.current_batch()?.targets, buffer_term)
     }

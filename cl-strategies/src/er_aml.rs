@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::memory::{
-    MemoryBatches, MemoryOutput, load_memory, memory_forward, memory_seed, memory_size_rules, save_memory,
+    MemoryBatches, MemoryOutput, load_memory, memory_forward, memory_seed, memory_size_rules, memory_term, save_memory,
 };
 
 /// How [`sup_con_loss`] normalises the similarities.
@@ -406,11 +406,10 @@ impl<M: Model> TemplateSteps<M> for ErAmlSteps {
     /// against the features of a positive and a negative memory sample each (the incoming
     /// batch's own output enters the loss only through its features).
     fn criterion(&mut self, state: &mut StrategyState<M>) -> Result<Tensor<1>> {
-        let Some((memory_out, memory_y, memory_targets)) = self.buffer_out.take() else {
+        let Some(memory) = self.buffer_out.take() else {
             return step_defaults::criterion(state);
         };
-        cl_core::check_labels(&memory_targets, memory_out.dims()[1])?;
-        let buffer_term = state.settings().criterion().loss(memory_out, memory_y);
+        let buffer_term = memory_term(state, memory)?;
         let replay = self.replay.as_mut().ok_or(ClError::MissingState("ER-AML replay"))?;
         let batch = state.current_batch()?;
         let rows = replay.pick(&batch.targets, &batch.task_labels, self.config.same_task_neg)?;

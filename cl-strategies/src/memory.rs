@@ -60,6 +60,13 @@ pub(crate) fn memory_forward<M: Model>(replay: &mut MemoryBatches, state: &Strat
     Ok((out, memory.y, memory.targets))
 }
 
+/// The strategy's criterion on a memory batch's output (its labels checked against the outputs
+/// first): the memory term of ER-ACE and ER-AML.
+pub(crate) fn memory_term<M: Model>(state: &StrategyState<M>, (out, y, targets): MemoryOutput) -> Result<Tensor<1>> {
+    cl_core::check_labels(&targets, out.dims()[1])?;
+    Ok(state.settings().criterion().loss(out, y))
+}
+
 /// The rules of a memory of `mem_size` samples replayed `batch_size_mem` at a time:
 /// `mem_size_positive`, `batch_size_mem_positive`, `batch_size_mem_at_most_mem_size`.
 pub(crate) fn memory_size_rules(component: &'static str, mem_size: usize, batch_size_mem: usize) -> Result<()> {

@@ -300,32 +300,7 @@ impl ClassificationDataset {
     /// Every sample keeps the transforms of the dataset it came from; the result has `self`'s
     /// mode (train/eval view).
     pub fn concat(&self, other: &Self) -> Result<Self> {
-        if self.sample_shape != other.sample_shape {
-            return Err(ClError::SampleShapeMismatch {
-                left: self.sample_shape.to_vec(),
-                right: other.sample_shape.to_vec(),
-            });
-        }
-        for mode in [TransformMode::Train, TransformMode::Eval] {
-            let (a, b) = (
-                self.transforms().output_shape(mode, &self.sample_shape),
-                other.transforms().output_shape(mode, &other.sample_shape),
-            );
-            if a != b {
-                return Err(ClError::SampleShapeMismatch { left: a, right: b });
-            }
-        }
-        let mut parts: Vec<Part> = self.parts.to_vec();
-        parts.extend(other.parts.iter().cloned());
-        let mut offsets: Vec<usize> = self.offsets.to_vec();
-        let base = self.len();
-        offsets.extend(other.offsets[1..].iter().map(|o| o + base));
-        Ok(Self {
-            parts: parts.into(),
-            offsets: offsets.into(),
-            sample_shape: self.sample_shape.clone(),
-            mode: self.mode,
-        })
+        Self::concat_all([self, other]).map(|c| c.expect("two datasets"))
     }
 
     /// The concatenation of `datasets` in order, built in one pass (O(total parts); folding
