@@ -16,9 +16,12 @@ with --fisher, EWC's importances after the first experience, per parameter tenso
     cargo xtask fidelity --avalanche target/fidelity/avalanche.json
 
 Runs are named `<benchmark>/<strategy>` with `strategy` one of naive, ewc:<lambda>, mas:<lambda>,
-si:<lambda>, cwr, der:<mem_size> (DER++), er_ace:<mem_size>, er_aml:<mem_size>, mir:<mem_size> (subsample 50,
+si:<lambda>, cwr, der:<mem_size> (DER++), er_ace:<mem_size>, er_aml:<mem_size>, packnet:<prune_proportion> (PackNetModel
+over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCHS after pruning; on SplitFMNIST-task),
+mir:<mem_size> (subsample 50,
 10 replayed), replay:<mem_size>, scr:<mem_size> (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
-PermutedFMNIST, SplitFMNIST or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
+PermutedFMNIST, SplitFMNIST, SplitFMNIST-task (task-incremental: SplitFMNIST with return_task_id=True, experience i has
+task label i, original class labels, one head) or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
 stay 0 — it accumulates through views — so it trains as Naive.) Data: the four Fashion-MNIST IDX .gz files in --data-dir (Debian's
 dataset-fashion-mnist by default), unpacked once for torchvision under --work-dir.
@@ -53,6 +56,7 @@ DEFAULT_RUNS = [
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
+    "SplitFMNIST-task/packnet:0.5",
 ]
 FILES = [
     "train-images-idx3-ubyte",
@@ -69,6 +73,9 @@ MIR_SUBSAMPLE, MIR_BATCH_SIZE_MEM = 50, 10
 # experience cut by split_online_stream([exp], experience_size) and trained on in one call,
 # mini-batches of ONLINE_MB, evaluation at the experience boundaries.
 ONLINE_EXPERIENCE_SIZE, ONLINE_MB = 10, 10
+# PackNet needs a post-pruning phase: PACKNET_EPOCHS epochs per experience, the last
+# PACKNET_POST_PRUNE_EPOCHS of them after pruning.
+PACKNET_EPOCHS, PACKNET_POST_PRUNE_EPOCHS = 2, 1
 
 
 def parse_args():
@@ -131,10 +138,10 @@ def permuted_fmnist(seed, root):
     return bench, {"permutations": perms}
 
 
-def split_fmnist(seed, root):
+def split_fmnist(seed, root, return_task_id=False):
     from avalanche.benchmarks.classic import SplitFMNIST
 
-    bench = SplitFMNIST(n_experiences=N_EXPERIENCES, seed=seed, dataset_root=root)
+    bench = SplitFMNIST(n_experiences=N_EXPERIENCES, seed=seed, dataset_root=root, return_task_id=return_task_id)
     return bench, {"class_order": [int(c) for c in bench.classes_order]}
 
 
@@ -181,6 +188,14 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         )
         opt = torch.optim.SGD(scr_model.parameters(), lr=LR, momentum=MOMENTUM)
         return SCR(model=scr_model, optimizer=opt, mem_size=int(value), **common)
+    if name == "packnet":
+        from avalanche.models.packnet import PackNetModel
+        from avalanche.training.supervised.strategy_wrappers import PackNet
+
+        packnet_model = PackNetModel(model)
+        opt = torch.optim.SGD(packnet_model.parameters(), lr=LR, momentum=MOMENTUM)
+        return PackNet(model=packnet_model, optimizer=opt, criterion=crit, post_prune_epochs=PACKNET_POST_PRUNE_EPOCHS,
+                       prune_proportion=float(value), **{**common, "train_epochs": PACKNET_EPOCHS})
     if name == "er_ace":
         # Avalanche's default batch_size_mem=10.
         return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
@@ -188,7 +203,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>)")
+             "er_aml:<mem>, mir:<mem>, packnet:<prune_proportion>, replay:<mem>, scr:<mem>)")
 
 
 def fisher_summary(strategy):
@@ -212,7 +227,11 @@ def run(benchmark_name, kind, seed, root, want_fisher):
 
     RNGManager.set_random_seeds(seed)
     online = benchmark_name == "SplitFMNIST-online"
-    bench, drawn = (permuted_fmnist if benchmark_name == "PermutedFMNIST" else split_fmnist)(seed, root)
+    task_il = benchmark_name == "SplitFMNIST-task"
+    if benchmark_name == "PermutedFMNIST":
+        bench, drawn = permuted_fmnist(seed, root)
+    else:
+        bench, drawn = split_fmnist(seed, root, return_task_id=task_il)
     model = SimpleMLP(num_classes=10)
     evaluator = EvaluationPlugin(
         accuracy_metrics(experience=True, stream=True), forgetting_metrics(stream=True), loggers=[]
@@ -233,10 +252,18 @@ def run(benchmark_name, kind, seed, root, want_fisher):
             fisher = fisher_summary(strategy)
         results = strategy.eval(bench.test_stream)
         matrix.append(
-            [float(results[f"Top1_Acc_Exp/eval_phase/test_stream/Task000/Exp{e:03d}"]) for e in range(N_EXPERIENCES)]
+            [
+                float(results[f"Top1_Acc_Exp/eval_phase/test_stream/Task{e if task_il else 0:03d}/Exp{e:03d}"])
+                for e in range(N_EXPERIENCES)
+            ]
         )
     elapsed = time.perf_counter() - start
-    acc = results["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
+    if task_il:
+        # One stream accuracy per task label in Avalanche: the whole stream's is their mean
+        # (every test experience holds 2 000 samples).
+        acc = sum(matrix[-1]) / N_EXPERIENCES
+    else:
+        acc = results["Top1_Acc_Stream/eval_phase/test_stream/Task000"]
     forgetting = results.get("StreamForgetting/eval_phase/test_stream")
     out = {
         "benchmark": benchmark_name,
@@ -267,8 +294,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     for spec in runs:
         benchmark_name, _, kind = spec.partition("/")
-        if benchmark_name not in ("PermutedFMNIST", "SplitFMNIST", "SplitFMNIST-online"):
-            sys.exit(f"unknown benchmark in {spec!r} (PermutedFMNIST, SplitFMNIST, SplitFMNIST-online)")
+        if benchmark_name not in ("PermutedFMNIST", "SplitFMNIST", "SplitFMNIST-task", "SplitFMNIST-online"):
+            sys.exit(f"unknown benchmark in {spec!r} (PermutedFMNIST, SplitFMNIST, SplitFMNIST-task, SplitFMNIST-online)")
         for seed in seeds:
             want_fisher = args.fisher and kind.startswith("ewc")
             r = run(benchmark_name, kind, seed, root, want_fisher)
@@ -294,6 +321,8 @@ def main():
                     "mir_batch_size_mem": MIR_BATCH_SIZE_MEM,
                     "online_experience_size": ONLINE_EXPERIENCE_SIZE,
                     "online_train_mb_size": ONLINE_MB,
+                    "packnet_train_epochs": PACKNET_EPOCHS,
+                    "packnet_post_prune_epochs": PACKNET_POST_PRUNE_EPOCHS,
                 },
                 "seeds": seeds,
                 "runs": records,

@@ -46,6 +46,24 @@ fn stream() -> Vec<Experience> {
     vec![experience(0, [0, 1]), experience(1, [2, 3]), experience(2, [4, 5])]
 }
 
+/// [`stream`], with task label `i` on experience `i` for the task-incremental strategies.
+fn stream_for(config: &StrategyConfig) -> Vec<Experience> {
+    match config {
+        StrategyConfig::PackNet(_) => stream()
+            .into_iter()
+            .map(|e| {
+                Experience::new(
+                    e.current_experience,
+                    e.dataset.with_task_label(e.current_experience as u32),
+                    "train",
+                    6,
+                )
+            })
+            .collect(),
+        _ => stream(),
+    }
+}
+
 /// A fresh, empty directory for one test's checkpoints.
 fn run_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cl-strategies-{}-{name}", std::process::id()));
@@ -146,7 +164,7 @@ fn run_in_one_call(
     dir: &std::path::Path,
     resume: Option<PathBuf>,
 ) -> cl_core::Result<Outcome> {
-    let s = stream();
+    let s = stream_for(config);
     let plugin = CheckpointPlugin::new(CheckpointConfig::new(dir).with_keep_last(10))?;
     let mut builder =
         config.builder(model(), OptimizerSpec::sgd(0.05), device())?.train_mb_size(4).train_epochs(2).seed(3);
@@ -167,7 +185,7 @@ fn run_per_experience(
     save: Option<(usize, &std::path::Path)>,
     resume: Option<&std::path::Path>,
 ) -> cl_core::Result<Outcome> {
-    let s = stream();
+    let s = stream_for(config);
     let mut builder =
         config.builder(model(), OptimizerSpec::sgd(0.05), device())?.train_mb_size(4).train_epochs(2).seed(3);
     if let Some(path) = resume {

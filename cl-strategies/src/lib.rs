@@ -10,7 +10,8 @@
 //!   trains on), [`Der`] (DER/DER++: memory rows in each batch, logit matching), [`ErAce`]
 //!   (a second forward pass over the memory, asymmetric cross-entropy) and [`ErAml`] (metric
 //!   learning of the incoming samples against memory positives and negatives) and [`Scr`] (a
-//!   contrastive loss over two views, nearest class mean at evaluation);
+//!   contrastive loss over two views, nearest class mean at evaluation) and [`PackNet`] (masked
+//!   forward passes per task, pruning and freezing at epoch and experience boundaries);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -29,6 +30,7 @@ mod joint;
 mod memory;
 mod method;
 mod naive;
+pub mod packnet;
 mod projection;
 mod regularization;
 mod rehearsal;
@@ -42,6 +44,7 @@ pub use er_aml::{ErAml, ErAmlConfig, ErAmlSteps, SupConForm, scale_by_norm, sup_
 pub use joint::{JointSteps, JointTraining, JointTrainingConfig, union_experience};
 pub use method::StrategyConfig;
 pub use naive::{Naive, NaiveConfig};
+pub use packnet::{PackNet, PackNetConfig, PackNetSteps, PruneProportion};
 pub use projection::{CwrStar, Gem};
 pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
 pub use rehearsal::{FromScratchTraining, GDumb, Mir, Replay};

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc,
-    FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, RWalk,
-    Replay, Scr, ScrConfig, SynapticIntelligence,
+    FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig,
+    PackNet, PackNetConfig, RWalk, Replay, Scr, ScrConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -90,11 +90,13 @@ pub enum StrategyConfig {
     Mir(MirConfig),
     #[serde(rename = "scr")]
     Scr(ScrConfig),
+    #[serde(rename = "packnet")]
+    PackNet(PackNetConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 21] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -115,6 +117,7 @@ impl StrategyConfig {
         "er_aml",
         "mir",
         "scr",
+        "packnet",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -140,6 +143,7 @@ impl StrategyConfig {
             Self::ErAml(_) => "er_aml",
             Self::Mir(_) => "mir",
             Self::Scr(_) => "scr",
+            Self::PackNet(_) => "packnet",
         }
     }
 
@@ -167,6 +171,7 @@ impl StrategyConfig {
             Self::ErAml(c) => ErAml::builder(model, optimizer, device, c),
             Self::Mir(c) => Mir::builder(model, optimizer, device, c),
             Self::Scr(c) => Scr::builder(model, optimizer, device, c),
+            Self::PackNet(c) => PackNet::builder(model, optimizer, device, c),
         }
     }
 }
@@ -195,6 +200,7 @@ impl Validate for StrategyConfig {
             Self::ErAml(c) => c.validate(),
             Self::Mir(c) => c.validate(),
             Self::Scr(c) => c.validate(),
+            Self::PackNet(c) => c.validate(),
         }
     }
 }

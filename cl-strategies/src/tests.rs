@@ -37,6 +37,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::ErAml(ErAmlConfig::new(10).with_batch_size_mem(3).with_temp(0.2).with_seed(2)),
         StrategyConfig::Mir(MirConfig::new(12).with_subsample(5).with_batch_size_mem(2).with_seed(1)),
         StrategyConfig::Scr(ScrConfig::new(10).with_batch_size_mem(4).with_seed(3)),
+        StrategyConfig::PackNet(PackNetConfig::new(1, PruneProportion::PerExperience(vec![0.5, 0.25, 0.75]))),
     ]
 }
 
@@ -94,7 +95,8 @@ fn a_list_of_different_strategies_is_built_from_names_and_configs() {
     let device = Device::flex();
     let strategies: Vec<Strategy<SimpleMlp>> = every_strategy()
         .iter()
-        .map(|config| config.builder(model(&device), OptimizerSpec::sgd(0.01), device.clone())?.build())
+        // Two epochs: PackNet fine-tunes for one after pruning.
+        .map(|config| config.builder(model(&device), OptimizerSpec::sgd(0.01), device.clone())?.train_epochs(2).build())
         .collect::<cl_core::Result<_>>()
         .unwrap();
     assert_eq!(strategies.len(), StrategyConfig::NAMES.len());

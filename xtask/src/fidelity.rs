@@ -26,7 +26,9 @@ use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
 use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
-use cl::strategies::{DerConfig, ErAceConfig, ErAmlConfig, NaiveConfig, ScrConfig, StrategyConfig};
+use cl::strategies::{
+    DerConfig, ErAceConfig, ErAmlConfig, NaiveConfig, PackNetConfig, PruneProportion, ScrConfig, StrategyConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchError, metric};
@@ -34,7 +36,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 19] = [
+pub const DEFAULT_RUNS: [&str; 20] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -54,6 +56,7 @@ pub const DEFAULT_RUNS: [&str; 19] = [
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
+    "SplitFMNIST-task/packnet:0.5",
 ];
 const N_EXPERIENCES: usize = 5;
 const LR: f64 = 0.01;
@@ -63,6 +66,10 @@ const EVAL_MB: usize = 1000;
 const MAS_ALPHA: f64 = 0.5;
 /// MIR's subsample and replayed samples per iteration in the comparison.
 const MIR_SUBSAMPLE_BATCH: (usize, usize) = (50, 10);
+/// PackNet's epochs per experience in the comparison, and how many of them come after pruning.
+pub const PACKNET_EPOCHS: usize = 2;
+/// See [`PACKNET_EPOCHS`].
+pub const PACKNET_POST_PRUNE_EPOCHS: usize = 1;
 /// Final accuracy at or below which a run counts as diverged (chance is 0.10).
 const DIVERGED_BELOW: f64 = 0.15;
 /// The agreement the fidelity target asks for, in accuracy points.
@@ -75,9 +82,11 @@ fidelity options:
                     each seed runs on the permutations and class order Avalanche drew for it
                     (may be given several times: the files' runs are merged)
   --seeds LIST      comma-separated seeds (default 1,2,3)
-  --runs LIST       comma-separated <benchmark>/<strategy>: PermutedFMNIST or SplitFMNIST,
-                    naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr (default: the eleven of
-                    the table)
+  --runs LIST       comma-separated <benchmark>/<strategy>: benchmark PermutedFMNIST,
+                    SplitFMNIST, SplitFMNIST-online or SplitFMNIST-task (task labels); strategy
+                    naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>,
+                    er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>,
+                    packnet:<proportion> (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
   --reuse FILE      an earlier target/fidelity/fidelity.json: its cl runs (same run, seed and
@@ -126,6 +135,11 @@ pub enum Bench {
     /// `examples/online_replay.py`).
     #[serde(rename = "SplitFMNIST-online")]
     SplitFMNISTOnline,
+    /// Task-incremental SplitFMNIST (Avalanche's `SplitFMNIST(return_task_id=True)`): the
+    /// class-incremental tasks with task label `i` on experience `i`, original class labels,
+    /// one 10-unit head; accuracy of test experience `i` is read under task `i`.
+    #[serde(rename = "SplitFMNIST-task")]
+    SplitFMNISTTask,
 }
 
 impl Bench {
@@ -135,13 +149,14 @@ impl Bench {
             Bench::PermutedFMNIST => "PermutedFMNIST",
             Bench::SplitFMNIST => "SplitFMNIST",
             Bench::SplitFMNISTOnline => "SplitFMNIST-online",
+            Bench::SplitFMNISTTask => "SplitFMNIST-task",
         }
     }
 
     /// The benchmark whose tasks (class order, permutations) this one trains on.
     fn tasks(self) -> Bench {
         match self {
-            Bench::SplitFMNISTOnline => Bench::SplitFMNIST,
+            Bench::SplitFMNISTOnline | Bench::SplitFMNISTTask => Bench::SplitFMNIST,
             b => b,
         }
     }
@@ -176,6 +191,9 @@ pub enum Method {
     Scr(usize),
     /// MIR with this memory size, subsample 50 and 10 replayed samples per iteration.
     Mir(usize),
+    /// PackNet pruning this proportion per task, [`PACKNET_EPOCHS`] epochs per experience of
+    /// which the last [`PACKNET_POST_PRUNE_EPOCHS`] after pruning.
+    PackNet(f64),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -201,9 +219,11 @@ impl std::str::FromStr for RunSpec {
             "PermutedFMNIST" => Bench::PermutedFMNIST,
             "SplitFMNIST" => Bench::SplitFMNIST,
             "SplitFMNIST-online" => Bench::SplitFMNISTOnline,
+            "SplitFMNIST-task" => Bench::SplitFMNISTTask,
             other => {
                 return Err(format!(
-                    "run `{s}`: unknown benchmark `{other}` (PermutedFMNIST, SplitFMNIST, SplitFMNIST-online)"
+                    "run `{s}`: unknown benchmark `{other}` (PermutedFMNIST, SplitFMNIST, SplitFMNIST-online, \
+                     SplitFMNIST-task)"
                 ));
             }
         };
@@ -234,10 +254,17 @@ impl std::str::FromStr for RunSpec {
             ("replay", v) => Method::Replay(mem(v)?),
             ("scr", v) => Method::Scr(mem(v)?),
             ("mir", v) => Method::Mir(mem(v)?),
+            ("packnet", v) => {
+                let v = v.ok_or_else(|| format!("run `{s}`: give the proportion pruned, e.g. packnet:0.5"))?;
+                match v.parse::<f64>() {
+                    Ok(p) if (0.0..=1.0).contains(&p) => Method::PackNet(p),
+                    _ => return Err(format!("run `{s}`: proportion `{v}` is not a number in [0, 1]")),
+                }
+            }
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, packnet:<proportion>, replay:<mem>, scr:<mem>)"
                 ));
             }
         };
@@ -390,6 +417,9 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Mir(m) => StrategyConfig::Mir(
             MirConfig::new(*m).with_subsample(MIR_SUBSAMPLE_BATCH.0).with_batch_size_mem(MIR_SUBSAMPLE_BATCH.1),
         ),
+        Method::PackNet(p) => {
+            StrategyConfig::PackNet(PackNetConfig::new(PACKNET_POST_PRUNE_EPOCHS, PruneProportion::Constant(*p)))
+        }
     }
 }
 
@@ -445,10 +475,12 @@ fn train_cl<M: Model>(
     let device = cl::default_device();
     let optimizer = OptimizerSpec::sgd(LR).with_momentum(MOMENTUM);
     let online = spec.bench == Bench::SplitFMNISTOnline;
+    let task_il = spec.bench == Bench::SplitFMNISTTask;
+    let epochs = if matches!(spec.method, Method::PackNet(_)) { PACKNET_EPOCHS } else { 1 };
     let mut strategy = strategy_config(&spec.method)
         .builder(model, optimizer, device)?
         .train_mb_size(if online { ONLINE_MB } else { TRAIN_MB })
-        .train_epochs(1)
+        .train_epochs(epochs)
         .eval_mb_size(EVAL_MB)
         .seed(seed)
         .build()?;
@@ -474,7 +506,7 @@ fn train_cl<M: Model>(
         }
         let results = strategy.eval(&benchmark.test_stream)?;
         let row = (0..benchmark.test_stream.len())
-            .map(|j| metric(&results, &MetricName::test_exp_accuracy(0, j)))
+            .map(|j| metric(&results, &MetricName::test_exp_accuracy(if task_il { j as u32 } else { 0 }, j)))
             .collect::<Result<Vec<_>, _>>()?;
         outcome.accuracy_matrix.push(row);
     }
@@ -650,8 +682,9 @@ fn load_benchmark(
             }
             Ok((permuted_fmnist(&config).map_err(BenchError::Data)?, origin))
         }
-        Bench::SplitFMNIST | Bench::SplitFMNISTOnline => {
-            let mut config = SplitConfig::new(N_EXPERIENCES).with_seed(seed);
+        Bench::SplitFMNIST | Bench::SplitFMNISTOnline | Bench::SplitFMNISTTask => {
+            let mut config =
+                SplitConfig::new(N_EXPERIENCES).with_seed(seed).with_return_task_id(bench == Bench::SplitFMNISTTask);
             let mut origin = "cl's seeded class order";
             if let Some(order) = drawn.filter_map(|r| r.class_order.clone()).next() {
                 config = config.with_fixed_class_order(order);
@@ -759,7 +792,7 @@ pub fn run(options: &FidelityOptions, workspace_root: &Path) -> Result<(), Bench
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut origins = BTreeMap::new();
     for &seed in &options.seeds {
-        for bench in [Bench::PermutedFMNIST, Bench::SplitFMNIST, Bench::SplitFMNISTOnline] {
+        for bench in [Bench::PermutedFMNIST, Bench::SplitFMNIST, Bench::SplitFMNISTOnline, Bench::SplitFMNISTTask] {
             let specs: Vec<&RunSpec> = options.runs.iter().filter(|r| r.bench == bench).collect();
             if specs.is_empty() {
                 continue;

@@ -199,6 +199,7 @@ impl<M: Model> StrategyBuilder<M> {
         let settings = Settings::new(self.config, self.optimizer, self.criterion, device);
         let mut state = StrategyState::new(model, settings);
         state.writers = writers;
+        self.steps.check(&state)?;
         let evaluator = self.evaluator.unwrap_or_else(|| Box::new(EvaluationPlugin::default()));
         let mut strategy = Strategy::from_parts(state, self.steps, self.plugins, evaluator);
         if let Some(resume) = &self.resume {

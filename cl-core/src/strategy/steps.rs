@@ -19,6 +19,14 @@ use crate::scenario::Experience;
 /// The steps of the template that a strategy may override. Each default calls the function of
 /// the same name in [`defaults`], which an override may call too.
 pub trait TemplateSteps<M: Model>: Any + Send {
+    /// Checks the strategy the steps are built into (its settings and model), once, when the
+    /// builder builds it: a rule that involves the training settings (e.g. `PackNet`'s
+    /// post-pruning epochs fewer than `train_epochs`) or the model's layers fails here with a
+    /// typed error rather than in the middle of training. Default: nothing to check.
+    fn check(&self, _state: &StrategyState<M>) -> Result<()> {
+        Ok(())
+    }
+
     /// A name for checkpoints and messages (default: the type's name); a checkpoint resumes only
     /// into steps of the same name.
     fn name(&self) -> String {
@@ -55,6 +63,13 @@ pub trait TemplateSteps<M: Model>: Any + Send {
     /// templates override `_before_training_exp` and call `super()` last, e.g. `DER` builds its
     /// replay loader there and `ER_ACE` adds the experience to its memory.
     fn before_training_exp(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
+        Ok(())
+    }
+    /// The strategy's own work at the start of a training epoch, before the plugins'
+    /// `before_training_epoch` (default: nothing); e.g. `PackNet` prunes the model when its
+    /// post-pruning epochs begin (Avalanche's `PackNetPlugin.before_training_epoch`).
+    /// `state.clock().train_exp_epochs` is the number of epochs already done on the experience.
+    fn before_training_epoch(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
         Ok(())
     }
     /// The strategy's own work at the end of a training experience, before the plugins'

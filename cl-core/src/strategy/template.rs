@@ -462,6 +462,7 @@ impl<M: Model> Strategy<M> {
 
     fn train_exp(&mut self) -> Result<()> {
         for _ in 0..self.state.settings().train_epochs() {
+            self.steps.before_training_epoch(&mut self.state)?;
             self.fire(Callback::BeforeTrainingEpoch)?;
             if self.state.stop_requested {
                 self.state.stop_requested = false;
