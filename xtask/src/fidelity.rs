@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchError, metric};
 use crate::provenance::Provenance;
-use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, SCR_PROJECTION};
+use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
 pub const DEFAULT_RUNS: [&str; 20] = [
@@ -66,9 +66,7 @@ const EVAL_MB: usize = 1000;
 const MAS_ALPHA: f64 = 0.5;
 /// MIR's subsample and replayed samples per iteration in the comparison.
 const MIR_SUBSAMPLE_BATCH: (usize, usize) = (50, 10);
-/// PackNet's epochs per experience in the comparison, and how many of them come after pruning.
-pub const PACKNET_EPOCHS: usize = 2;
-/// See [`PACKNET_EPOCHS`].
+/// PackNet's epochs after pruning in the comparison (of [`PACKNET_EPOCHS`] per experience).
 pub const PACKNET_POST_PRUNE_EPOCHS: usize = 1;
 /// Final accuracy at or below which a run counts as diverged (chance is 0.10).
 const DIVERGED_BELOW: f64 = 0.15;

@@ -1,9 +1,10 @@
 //! The strategies part of `bench`: on the full SplitFMNIST stream, Naive, Cumulative, Replay,
 //! GDumb, JointTraining, EWC, SI, MAS, RWalk, LwF, A-GEM, GEM and CWR*; on PermutedFMNIST
 //! (5 experiences), Naive and the last eight; on task-incremental SplitFMNIST ([`SPLIT_TIL`],
-//! a multi-head MLP), Naive and the last eight but CWR*. One configuration for all (SimpleMlp, SGD lr 0.01
-//! momentum 0.9, 1 epoch per experience) except the λ of EWC, MAS and RWalk, which are set per
-//! benchmark ([`reg_lambdas`]); timed, written as `target/bench/strategies.json`. `--methods`
+//! a multi-head MLP), Naive and the last eight but CWR*, then PackNet. One configuration for all
+//! (SimpleMlp, SGD lr 0.01 momentum 0.9, 1 epoch per experience — PackNet [`PACKNET_EPOCHS`], the
+//! last after pruning) except the λ of EWC, MAS and RWalk, which are set per benchmark
+//! ([`reg_lambdas`]); timed, written as `target/bench/strategies.json`. `--methods`
 //! restricts the runs to some strategies ([`is_selected`]).
 //!
 //! The strategies are data: [`comparison`] lists, per benchmark, [`Method`]s — a label and a
@@ -28,7 +29,8 @@ use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticInt
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, JointTrainingConfig, NaiveConfig, ScrConfig, StrategyConfig,
+    CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, JointTrainingConfig, NaiveConfig, PackNetConfig, ScrConfig,
+    StrategyConfig,
 };
 use serde::Serialize;
 
@@ -62,6 +64,9 @@ pub const LR: f64 = 0.01;
 pub const MOMENTUM: f64 = 0.9;
 /// Training epochs per experience (JointTraining: epochs over the union).
 pub const EPOCHS: usize = 1;
+/// PackNet's epochs per experience (in the bench and the fidelity comparison): the last one
+/// ([`PackNetConfig`]'s default `post_prune_epochs` = 1) after pruning.
+pub const PACKNET_EPOCHS: usize = 2;
 /// Memory size of Replay and GDumb.
 pub const MEM_SIZE: usize = 500;
 /// SI λ (importance clipped below at 0), the value of `tests/strategies/regularization.rs`.
@@ -143,6 +148,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "A-GEM",
     "GEM",
     "CWR*",
+    "PackNet",
 ];
 
 /// The canonical name of strategy `name` (any case), or `None` if there is no such strategy.
@@ -264,6 +270,7 @@ pub fn comparison(benchmark: &str, seed: u64) -> Vec<Method> {
     list.extend(methods(reg_lambdas(benchmark)));
     if benchmark == SPLIT_TIL {
         list.retain(|m| !matches!(m.config, StrategyConfig::CwrStar(_)));
+        list.push(Method::new("PackNet", StrategyConfig::PackNet(PackNetConfig::default())));
     }
     list
 }
@@ -277,6 +284,9 @@ pub(crate) fn config_json(config: &StrategyConfig) -> serde_json::Value {
 /// (empty for Naive), after `prefix` when given (`multi-head`).
 fn settings(prefix: Option<&str>, config: &StrategyConfig) -> String {
     let mut parts: Vec<String> = prefix.map(str::to_string).into_iter().collect();
+    if epochs_of(config) != EPOCHS {
+        parts.push(format!("{} epochs", epochs_of(config)));
+    }
     if let Some(fields) = config_json(config).get("config").and_then(|c| c.as_object()) {
         for (key, value) in fields {
             let value = match value {
@@ -377,6 +387,7 @@ struct Measured {
 /// One finished (or failed) run, before it becomes a [`StrategyRecord`].
 struct Run {
     strategy: &'static str,
+    epochs: usize,
     hyperparameters: String,
     config: serde_json::Value,
     mem_size: Option<usize>,
@@ -596,6 +607,7 @@ fn run_methods_with<M: Model>(
         .filter(|m| is_selected(only, m.label))
         .map(|m| Run {
             strategy: m.label,
+            epochs: epochs_of(&m.config),
             hyperparameters: settings(prefix, &m.config),
             config: config_json(&m.config),
             mem_size: mem_size(&m.config),
@@ -623,7 +635,7 @@ fn run_one_method<M: Model>(
     protocol: Protocol,
 ) -> Result<Measured, BenchError> {
     let builder = m.config.builder(model, optimizer(), device.clone())?;
-    let strategy = configure(builder, train_mb, seed).eval_mb_size(eval_mb).build()?;
+    let strategy = configure(builder, &m.config, train_mb, seed).eval_mb_size(eval_mb).build()?;
     match protocol {
         Protocol::Batch => run_protocol(m.label, &m.config, strategy, benchmark),
         Protocol::Online { seed } => over_stream(m.label, strategy, benchmark, Some(seed)),
@@ -687,7 +699,7 @@ fn record(
         config: run.config,
         n_experiences: benchmark.n_experiences(),
         classes_order: benchmark.classes_order.clone(),
-        epochs: EPOCHS,
+        epochs: run.epochs,
         batch_size,
         seed,
         lr: LR,
@@ -722,8 +734,22 @@ fn set_time_vs_naive(records: &mut [StrategyRecord]) {
 }
 
 /// The settings shared by all strategies: batch sizes, epochs, seed.
-fn configure<M: Model>(builder: StrategyBuilder<M>, batch_size: usize, seed: u64) -> StrategyBuilder<M> {
-    builder.train_mb_size(batch_size).train_epochs(EPOCHS).eval_mb_size(batch_size).seed(seed)
+fn configure<M: Model>(
+    builder: StrategyBuilder<M>,
+    config: &StrategyConfig,
+    batch_size: usize,
+    seed: u64,
+) -> StrategyBuilder<M> {
+    builder.train_mb_size(batch_size).train_epochs(epochs_of(config)).eval_mb_size(batch_size).seed(seed)
+}
+
+/// Training epochs per experience of `config`: [`EPOCHS`], but [`PACKNET_EPOCHS`] for PackNet
+/// (which fine-tunes for one epoch after pruning).
+pub fn epochs_of(config: &StrategyConfig) -> usize {
+    match config {
+        StrategyConfig::PackNet(_) => PACKNET_EPOCHS,
+        _ => EPOCHS,
+    }
 }
 
 /// Trains on each experience in turn, evaluating on the whole test stream after each (the
@@ -882,10 +908,18 @@ mod tests {
     #[test]
     fn comparison_lists() {
         let labels = |b| comparison(b, 1).into_iter().map(|m| m.label).collect::<Vec<_>>();
-        assert_eq!(labels(SPLIT), STRATEGY_NAMES, "--methods accepts the SplitFMNIST list");
+        assert_eq!(
+            [&labels(SPLIT)[..], &["PackNet"]].concat(),
+            STRATEGY_NAMES,
+            "--methods accepts the SplitFMNIST list and PackNet"
+        );
         let methods = ["EWC", "SI", "MAS", "RWalk", "LwF", "A-GEM", "GEM", "CWR*"];
         assert_eq!(labels(PERMUTED), [&["Naive"][..], &methods].concat());
-        assert_eq!(labels(SPLIT_TIL), [&["Naive"][..], &methods[..7]].concat(), "no CWR* on the multi-head MLP");
+        assert_eq!(
+            labels(SPLIT_TIL),
+            [&["Naive"][..], &methods[..7], &["PackNet"]].concat(),
+            "no CWR* on the multi-head MLP; PackNet (task-incremental) there only"
+        );
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
         assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 7);
@@ -901,7 +935,7 @@ mod tests {
             for m in comparison(benchmark, 1) {
                 let model = SimpleMlpConfig::new().init(&device).unwrap();
                 let builder = m.config.builder(model, optimizer(), device.clone()).unwrap();
-                assert!(configure(builder, 32, 1).build().is_ok(), "{} on {benchmark}", m.label);
+                assert!(configure(builder, &m.config, 32, 1).build().is_ok(), "{} on {benchmark}", m.label);
             }
         }
     }

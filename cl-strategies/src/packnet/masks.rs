@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use cl_core::checkpoint::StateDict;
 use cl_core::{ClError, Result};
@@ -162,24 +163,30 @@ fn weight_values<M: Module>(model: &M, paths: &HashMap<String, usize>) -> Vec<Op
     read.values
 }
 
-/// How the forward pass sees one weight tensor.
-#[derive(Debug, Clone)]
-enum Effective {
-    /// As stored: every value visible, and (when training) trainable.
-    Plain,
-    /// `w * visible` (evaluation of a task: the values of later tasks and pruned ones hidden).
-    Visible(Tensor<1>),
-    /// `w * trainable + detach(w) * fixed` (training: the current task's values get the
-    /// gradient, earlier tasks' values are used but get none, pruned values are hidden).
-    Split { trainable: Tensor<1>, fixed: Option<Tensor<1>> },
-}
-
-/// The masked views built for one (task, phase, device): rebuilt after each prune and freeze.
-struct Views {
-    key: (u8, bool, u8),
+/// A 0/1 mask per packed weight (`None`: all ones), built for one key and device.
+struct Masks {
+    key: MaskKey,
     device: Device,
     autodiff: bool,
-    weights: Vec<Effective>,
+    masks: Vec<Option<Tensor<1>>>,
+}
+
+/// What a mask keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MaskKey {
+    /// The values a forward pass for this task sees: tasks `0..=t` (pruned values hidden).
+    Visible { task: u8, task_count: u8 },
+    /// The values that train: the current task's, not pruned.
+    Trainable { task_count: u8 },
+}
+
+impl MaskKey {
+    fn keeps(self, t: u8) -> bool {
+        match self {
+            Self::Visible { task, .. } => t <= task,
+            Self::Trainable { task_count } => t == task_count,
+        }
+    }
 }
 
 /// The task that owns each weight of the model (Avalanche's per-layer `task_index`), the
@@ -190,7 +197,8 @@ pub struct TaskIndex {
     by_path: HashMap<String, usize>,
     biases: BTreeSet<String>,
     task_count: u8,
-    views: Vec<Views>,
+    /// Masks built so far for the current packing (cleared by prune and freeze).
+    masks: Vec<Masks>,
 }
 
 impl Clone for TaskIndex {
@@ -201,7 +209,7 @@ impl Clone for TaskIndex {
             by_path: self.by_path.clone(),
             biases: self.biases.clone(),
             task_count: self.task_count,
-            views: Vec::new(),
+            masks: Vec::new(),
         }
     }
 }
@@ -223,31 +231,36 @@ impl TaskIndex {
         &self.weights
     }
 
-    /// Adds the weights and biases of `model` it does not know yet (a first experience, or
-    /// heads a multi-head model added since), owned by the current task; an error if a known
-    /// weight changed shape (a growing classifier: PackNet needs fixed layers).
+    /// Packs the weights and biases of `model` on the first training experience (owned by task
+    /// 0); afterwards, checks that the packed weights kept their shapes (a growing classifier
+    /// is an error: PackNet needs fixed layers). Parameters the model adds later (the heads a
+    /// multi-head classifier adds for new tasks) are not packed, as in Avalanche, where
+    /// `PackNetModel` wraps the layers that exist when it is built: each such head trains with
+    /// its own task only.
     pub(crate) fn refresh<M: Module>(&mut self, model: &M) -> Result<()> {
         let layout = layout(model)?;
+        if self.weights.is_empty() {
+            for (path, dims) in layout.weights {
+                let len = dims.iter().product();
+                self.by_path.insert(path.clone(), self.weights.len());
+                self.weights.push(PackedWeight { path, dims, task_index: vec![self.task_count; len] });
+            }
+            self.biases = layout.biases.into_iter().collect();
+            self.masks.clear();
+            return Ok(());
+        }
         for (path, dims) in layout.weights {
-            match self.by_path.get(&path) {
-                Some(&k) if self.weights[k].dims != dims => {
-                    return Err(ClError::InvalidUse(format!(
-                        "PackNet: the weight `{path}` changed shape from {:?} to {dims:?} (a classifier that grows \
-                         with the classes seen); PackNet packs fixed layers: give the model all its outputs from \
-                         the start (e.g. SimpleMlp with num_classes), or use a multi-head model",
-                        self.weights[k].dims
-                    )));
-                }
-                Some(_) => {}
-                None => {
-                    let len = dims.iter().product();
-                    self.by_path.insert(path.clone(), self.weights.len());
-                    self.weights.push(PackedWeight { path, dims, task_index: vec![self.task_count; len] });
-                    self.views.clear();
-                }
+            if let Some(&k) = self.by_path.get(&path)
+                && self.weights[k].dims != dims
+            {
+                return Err(ClError::InvalidUse(format!(
+                    "PackNet: the weight `{path}` changed shape from {:?} to {dims:?} (a classifier that grows with \
+                     the classes seen); PackNet packs fixed layers: give the model all its outputs from the start \
+                     (e.g. SimpleMlp with num_classes), or use a multi-head model",
+                    self.weights[k].dims
+                )));
             }
         }
-        self.biases.extend(layout.biases);
         Ok(())
     }
 
@@ -269,7 +282,7 @@ impl TaskIndex {
                 w.task_index[i] = PRUNED;
             }
         }
-        self.views.clear();
+        self.masks.clear();
         Ok(())
     }
 
@@ -285,7 +298,7 @@ impl TaskIndex {
                 *t = self.task_count;
             }
         }
-        self.views.clear();
+        self.masks.clear();
         Ok(())
     }
 
@@ -295,38 +308,57 @@ impl TaskIndex {
     }
 
     /// `model` as task `task` sees it (Avalanche's `activate_task(min(task, task_count))`):
-    /// when `training` (task = the current one), earlier tasks' weights are used but detached,
-    /// pruned ones hidden, the biases detached once a task is packed; in evaluation, the
-    /// weights of later tasks and pruned ones are hidden. The parameters keep their ids, so the
-    /// gradients of the masked view are the stored model's.
+    /// the weights of later tasks and the pruned ones read as 0 (`w * visible`); when
+    /// `training` (the current task), only the pruned ones are hidden. The parameters keep
+    /// their ids, so the gradients of the view are the stored model's. A model with nothing
+    /// hidden is returned as it is.
     pub fn view<M: Module>(&mut self, model: M, task: u32, training: bool) -> M {
-        if self.weights.is_empty() {
+        let task_count = self.task_count;
+        let task = if training { task_count } else { task.min(u32::from(task_count)) as u8 };
+        let Some(k) = self.masks_for(&model, MaskKey::Visible { task, task_count }) else {
+            return model;
+        };
+        if self.masks[k].masks.iter().all(Option::is_none) {
             return model;
         }
-        let active = (task.min(u32::from(self.task_count))) as u8;
-        let key = (active, training, self.task_count);
-        let device = first_device(&model);
-        let Some(device) = device else { return model };
-        let autodiff = device.is_autodiff();
-        let found = self.views.iter().position(|v| v.key == key && v.device == device && v.autodiff == autodiff);
-        let k = match found {
-            Some(k) => k,
-            None => {
-                let weights =
-                    self.weights.iter().map(|w| effective(&w.task_index, active, training, &device)).collect();
-                self.views.push(Views { key, device, autodiff, weights });
-                self.views.len() - 1
-            }
+        let mut mapper = ApplyMask { path: Path::default(), by_path: &self.by_path, masks: &self.masks[k].masks };
+        model.map(&mut mapper)
+    }
+
+    /// Restricts `grads` (of `model`'s parameters) to what trains in the current task
+    /// (Avalanche's gradient hook `grad * unfrozen_mask`, and `requires_grad = False` on the
+    /// biases once a task is packed): the gradient of every packed weight is multiplied by the
+    /// mask of the current task's unpruned values — a zero gradient elsewhere, so that SGD's
+    /// momentum still moves pruned values as in PyTorch — and the biases' gradients are
+    /// dropped after the first task (no update at all).
+    pub(crate) fn mask_gradients<M: Module>(&mut self, model: &M, grads: &mut GradientsParams) {
+        let Some(k) = self.masks_for(model, MaskKey::Trainable { task_count: self.task_count }) else {
+            return;
         };
-        let detach_biases = training && self.task_count > 0;
-        let mut mapper = Mask {
+        let mut visitor = MaskGrads {
             path: Path::default(),
             by_path: &self.by_path,
-            biases: &self.biases,
-            views: &self.views[k].weights,
-            detach_biases,
+            masks: &self.masks[k].masks,
+            biases: (self.task_count > 0).then_some(&self.biases),
+            grads,
         };
-        model.map(&mut mapper)
+        model.visit(&mut visitor);
+    }
+
+    /// The index of the masks for `key` on `model`'s device, built if needed; `None` for a
+    /// model with nothing packed.
+    fn masks_for<M: Module>(&mut self, model: &M, key: MaskKey) -> Option<usize> {
+        if self.weights.is_empty() {
+            return None;
+        }
+        let device = first_device(model)?;
+        let autodiff = device.is_autodiff();
+        if let Some(k) = self.masks.iter().position(|m| m.key == key && m.device == device && m.autodiff == autodiff) {
+            return Some(k);
+        }
+        let masks = self.weights.iter().map(|w| mask(&w.task_index, |t| key.keeps(t), &device)).collect();
+        self.masks.push(Masks { key, device, autodiff, masks });
+        Some(self.masks.len() - 1)
     }
 
     /// Saves the task count and each weight's task index.
@@ -377,45 +409,24 @@ fn first_device<M: Module>(model: &M) -> Option<Device> {
     first.0
 }
 
-/// A 0/1 mask of the values whose task satisfies `keep`, and whether it keeps all / none.
-fn mask(task_index: &[u8], keep: impl Fn(u8) -> bool, device: &Device) -> (Option<Tensor<1>>, bool, bool) {
-    let values: Vec<f32> = task_index.iter().map(|&t| if keep(t) { 1.0 } else { 0.0 }).collect();
-    let all = values.iter().all(|&v| v == 1.0);
-    let none = values.iter().all(|&v| v == 0.0);
-    let n = values.len();
-    let tensor = (!all && !none).then(|| Tensor::<1>::from_data(TensorData::new(values, [n]), device));
-    (tensor, all, none)
-}
-
-fn effective(task_index: &[u8], active: u8, training: bool, device: &Device) -> Effective {
-    let zeros = || Tensor::<1>::zeros([task_index.len()], device);
-    if training {
-        // The current task's values train; earlier tasks' are used, frozen; pruned ones hidden.
-        let (trainable, all, none) = mask(task_index, |t| t == active, device);
-        let (fixed, _, no_fixed) = mask(task_index, |t| t < active, device);
-        match (all, none, no_fixed) {
-            (true, _, _) => Effective::Plain,
-            (_, true, _) => Effective::Split { trainable: zeros(), fixed: fixed.or_else(|| Some(zeros())) },
-            (_, _, true) => Effective::Split { trainable: trainable.unwrap_or_else(zeros), fixed: None },
-            _ => Effective::Split { trainable: trainable.unwrap_or_else(zeros), fixed },
-        }
-    } else {
-        match mask(task_index, |t| t <= active, device) {
-            (_, true, _) => Effective::Plain,
-            (visible, _, _) => Effective::Visible(visible.unwrap_or_else(zeros)),
-        }
+/// A 0/1 mask of the values whose task satisfies `keep` (`None` when it keeps them all).
+fn mask(task_index: &[u8], keep: impl Fn(u8) -> bool, device: &Device) -> Option<Tensor<1>> {
+    if task_index.iter().all(|&t| keep(t)) {
+        return None;
     }
+    let values: Vec<f32> = task_index.iter().map(|&t| if keep(t) { 1.0 } else { 0.0 }).collect();
+    let n = values.len();
+    Some(Tensor::<1>::from_data(TensorData::new(values, [n]), device))
 }
 
-struct Mask<'a> {
+/// Multiplies the packed weights by their masks.
+struct ApplyMask<'a> {
     path: Path,
     by_path: &'a HashMap<String, usize>,
-    biases: &'a BTreeSet<String>,
-    views: &'a [Effective],
-    detach_biases: bool,
+    masks: &'a [Option<Tensor<1>>],
 }
 
-impl ModuleMapper for Mask<'_> {
+impl ModuleMapper for ApplyMask<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.enter(name, container_type);
     }
@@ -426,24 +437,43 @@ impl ModuleMapper for Mask<'_> {
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (path, _, _) = self.path.current();
-        if let Some(&k) = self.by_path.get(&path) {
-            let shape = param.shape();
-            let view = &self.views[k];
-            return match view {
-                Effective::Plain => param,
-                Effective::Visible(mask) => param.map(|w| w * mask.clone().reshape(shape)),
-                Effective::Split { trainable, fixed } => param.map(|w| {
-                    let trained = w.clone() * trainable.clone().reshape(shape.clone());
-                    match fixed {
-                        Some(fixed) => trained + w.detach() * fixed.clone().reshape(shape),
-                        None => trained,
-                    }
-                }),
-            };
+        match self.by_path.get(&path).and_then(|&k| self.masks[k].as_ref()) {
+            Some(mask) => {
+                let shape = param.shape();
+                param.map(|w| w * mask.clone().reshape(shape))
+            }
+            None => param,
         }
-        if self.detach_biases && self.biases.contains(&path) {
-            return param.map(|b| b.detach());
+    }
+}
+
+/// Multiplies the packed weights' gradients by their masks and drops the frozen biases'.
+struct MaskGrads<'a> {
+    path: Path,
+    by_path: &'a HashMap<String, usize>,
+    masks: &'a [Option<Tensor<1>>],
+    biases: Option<&'a BTreeSet<String>>,
+    grads: &'a mut GradientsParams,
+}
+
+impl ModuleVisitor for MaskGrads<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let (path, _, _) = self.path.current();
+        if let Some(mask) = self.by_path.get(&path).and_then(|&k| self.masks[k].as_ref()) {
+            if let Some(grad) = self.grads.remove::<D>(param.id) {
+                let shape = grad.shape();
+                self.grads.register(param.id, grad * mask.clone().reshape(shape));
+            }
+        } else if self.biases.is_some_and(|b| b.contains(&path)) {
+            let _ = self.grads.remove::<D>(param.id);
         }
-        param
     }
 }

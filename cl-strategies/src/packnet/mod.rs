@@ -21,7 +21,9 @@
 //!   layers is packed as it is (Avalanche wraps it in `PackNetModel`); other trainable layers
 //!   (normalisation, embeddings) are refused when the strategy is built, as
 //!   `PackNetModel.wrap` refuses them, and a classifier that grows with the classes is refused
-//!   (its masks would no longer fit);
+//!   (its masks would no longer fit); as in Avalanche (which wraps the layers that exist when
+//!   `PackNetModel` is built), layers the model adds later — the heads a multi-head classifier
+//!   adds for new tasks — are not packed: each trains with its own task only;
 //! - `prune_proportion` is one proportion or one per experience (Avalanche also takes a Python
 //!   callable, which a serialisable configuration cannot hold);
 //! - misuse is a typed error, where Avalanche raises a `StateError` after the fact or trains

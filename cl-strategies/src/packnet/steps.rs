@@ -4,7 +4,7 @@
 use burn::tensor::Tensor;
 use cl_core::checkpoint::StateDict;
 use cl_core::data::MiniBatch;
-use cl_core::{ClError, Model, Result, StrategyState, TemplateSteps};
+use cl_core::{ClError, Model, Result, StrategyState, TemplateSteps, step_defaults};
 
 use super::PackNetConfig;
 use super::masks::{self, TaskIndex};
@@ -12,11 +12,12 @@ use super::masks::{self, TaskIndex};
 /// The steps of [`PackNet`](super::PackNet):
 /// - `make_optimizer`: a fresh optimizer at every experience (Avalanche's
 ///   `PackNetPlugin.before_training_exp`);
-/// - `before_training_exp`: the model's new weights join the current task; the experience's
-///   task label must be the next task to pack;
+/// - `before_training_exp`: packs the model's layers on the first experience (checks their
+///   shapes afterwards); the experience's task label must be the next task to pack;
 /// - `before_training_epoch`: prunes at the first post-pruning epoch
 ///   (`PackNetPlugin.before_training_epoch`);
 /// - `forward`: the model as the batch's task sees it ([`TaskIndex::view`]);
+/// - `backward`: only the current task's weights keep their gradient;
 /// - `after_training_exp`: freezes the task (`PackNetPlugin.after_training_exp`).
 ///
 /// Reachable after build with `strategy.steps_as::<PackNetSteps>()`.
@@ -133,6 +134,16 @@ impl<M: Model> TemplateSteps<M> for PackNetSteps {
         let task = batch_task(batch)?;
         let view = self.index.view(model.clone(), task, state.is_training());
         Ok(view.forward(batch))
+    }
+
+    /// The default backward pass, then only the current task's weights keep their gradient
+    /// ([`TaskIndex`]'s gradient masks; the biases' is dropped after the first task).
+    fn backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        step_defaults::backward(state)?;
+        let mut grads = state.grads.take().ok_or(ClError::MissingState("grads"))?;
+        self.index.mask_gradients(state.model(), &mut grads);
+        state.grads = Some(grads);
+        Ok(())
     }
 
     /// Saves the configuration, the number of tasks packed and each weight's task.
