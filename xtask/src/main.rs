@@ -71,9 +71,10 @@ commands:
   backends the backends side by side in one run: SimpleMlp and SimpleCNN training steps and
            the SplitFMNIST Naive run per device, with ratios (target/bench/backends.json
            and .md); backends beyond flex need xtask built with their feature
-  fidelity cl's side of the comparisons with Avalanche 0.6 on the real data (PermutedFMNIST:
-           Naive, EWC λ 10/100/1000, MAS λ 0.1/1, CWR*; SplitFMNIST: Naive, CWR*; 3 seeds),
-           next to Avalanche's numbers from scripts/avalanche_fidelity.py when given
+  fidelity cl's side of the comparisons with Avalanche 0.6 on the real data (the 20 runs of
+           the README's fidelity tables on PermutedFMNIST, SplitFMNIST, SplitFMNIST-online and
+           SplitFMNIST-task; 3 seeds), next to Avalanche's numbers from
+           scripts/avalanche_fidelity.py when given
            (target/fidelity/fidelity.json and .md)
 
 bench options:
