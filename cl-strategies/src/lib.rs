@@ -11,7 +11,8 @@
 //!   (a second forward pass over the memory, asymmetric cross-entropy) and [`ErAml`] (metric
 //!   learning of the incoming samples against memory positives and negatives) and [`Scr`] (a
 //!   contrastive loss over two views, nearest class mean at evaluation) and [`PackNet`] (masked
-//!   forward passes per task, pruning and freezing at epoch and experience boundaries);
+//!   forward passes per task, pruning and freezing at epoch and experience boundaries) and [`Bic`]
+//!   (held-out split, replay, distillation, a bias layer fitted after each experience);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -21,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod bic;
 mod cumulative;
 mod der;
 mod distillation;
@@ -36,6 +38,7 @@ mod regularization;
 mod rehearsal;
 mod scr;
 
+pub use bic::{BiasLayer, Bic, BicConfig, BicDistillation, BicSteps, bic_distillation, fit_bias_layer};
 pub use cumulative::{Cumulative, CumulativeConfig, CumulativeSteps};
 pub use der::{Der, DerConfig, DerSteps, der_loss};
 pub use distillation::{AGem, Lwf};

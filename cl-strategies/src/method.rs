@@ -11,9 +11,9 @@ use cl_plugins::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc,
-    FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig,
-    PackNet, PackNetConfig, RWalk, Replay, Scr, ScrConfig, SynapticIntelligence,
+    AGem, Bic, BicConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
+    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive,
+    NaiveConfig, PackNet, PackNetConfig, RWalk, Replay, Scr, ScrConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -92,11 +92,13 @@ pub enum StrategyConfig {
     Scr(ScrConfig),
     #[serde(rename = "packnet")]
     PackNet(PackNetConfig),
+    #[serde(rename = "bic")]
+    Bic(BicConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 21] = [
+    pub const NAMES: [&'static str; 22] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -118,6 +120,7 @@ impl StrategyConfig {
         "mir",
         "scr",
         "packnet",
+        "bic",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -144,6 +147,7 @@ impl StrategyConfig {
             Self::Mir(_) => "mir",
             Self::Scr(_) => "scr",
             Self::PackNet(_) => "packnet",
+            Self::Bic(_) => "bic",
         }
     }
 
@@ -172,6 +176,7 @@ impl StrategyConfig {
             Self::Mir(c) => Mir::builder(model, optimizer, device, c),
             Self::Scr(c) => Scr::builder(model, optimizer, device, c),
             Self::PackNet(c) => PackNet::builder(model, optimizer, device, c),
+            Self::Bic(c) => Bic::builder(model, optimizer, device, c),
         }
     }
 }
@@ -201,6 +206,7 @@ impl Validate for StrategyConfig {
             Self::Mir(c) => c.validate(),
             Self::Scr(c) => c.validate(),
             Self::PackNet(c) => c.validate(),
+            Self::Bic(c) => c.validate(),
         }
     }
 }

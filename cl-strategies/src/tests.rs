@@ -38,6 +38,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::Mir(MirConfig::new(12).with_subsample(5).with_batch_size_mem(2).with_seed(1)),
         StrategyConfig::Scr(ScrConfig::new(10).with_batch_size_mem(4).with_seed(3)),
         StrategyConfig::PackNet(PackNetConfig::new(1, PruneProportion::PerExperience(vec![0.5, 0.25, 0.75]))),
+        StrategyConfig::Bic(BicConfig::new(20).with_val_percentage(0.3).with_stage_2_epochs(7).with_seed(4)),
     ]
 }
 

@@ -27,7 +27,8 @@ use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntel
 use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    DerConfig, ErAceConfig, ErAmlConfig, NaiveConfig, PackNetConfig, PruneProportion, ScrConfig, StrategyConfig,
+    BicConfig, DerConfig, ErAceConfig, ErAmlConfig, NaiveConfig, PackNetConfig, PruneProportion, ScrConfig,
+    StrategyConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +37,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 20] = [
+pub const DEFAULT_RUNS: [&str; 21] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -53,6 +54,7 @@ pub const DEFAULT_RUNS: [&str; 20] = [
     "SplitFMNIST/mir:500",
     "SplitFMNIST/er_aml:2000",
     "SplitFMNIST/scr:500",
+    "SplitFMNIST/bic:500",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -83,7 +85,7 @@ fidelity options:
   --runs LIST       comma-separated <benchmark>/<strategy>: benchmark PermutedFMNIST,
                     SplitFMNIST, SplitFMNIST-online or SplitFMNIST-task (task labels); strategy
                     naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>,
-                    er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>,
+                    er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>,
                     packnet:<proportion> (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
@@ -189,6 +191,9 @@ pub enum Method {
     Scr(usize),
     /// MIR with this memory size, subsample 50 and 10 replayed samples per iteration.
     Mir(usize),
+    /// BiC with this memory size and Avalanche's other defaults (10 % held out, 200 stage-2
+    /// epochs at lr 0.1, λ = old / all classes).
+    Bic(usize),
     /// PackNet pruning this proportion per task, [`PACKNET_EPOCHS`] epochs per experience of
     /// which the last [`PACKNET_POST_PRUNE_EPOCHS`] after pruning.
     PackNet(f64),
@@ -252,6 +257,7 @@ impl std::str::FromStr for RunSpec {
             ("replay", v) => Method::Replay(mem(v)?),
             ("scr", v) => Method::Scr(mem(v)?),
             ("mir", v) => Method::Mir(mem(v)?),
+            ("bic", v) => Method::Bic(mem(v)?),
             ("packnet", v) => {
                 let v = v.ok_or_else(|| format!("run `{s}`: give the proportion pruned, e.g. packnet:0.5"))?;
                 match v.parse::<f64>() {
@@ -262,7 +268,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, packnet:<proportion>, replay:<mem>, scr:<mem>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, packnet:<proportion>, replay:<mem>, scr:<mem>)"
                 ));
             }
         };
@@ -415,6 +421,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Mir(m) => StrategyConfig::Mir(
             MirConfig::new(*m).with_subsample(MIR_SUBSAMPLE_BATCH.0).with_batch_size_mem(MIR_SUBSAMPLE_BATCH.1),
         ),
+        Method::Bic(m) => StrategyConfig::Bic(BicConfig::new(*m)),
         Method::PackNet(p) => {
             StrategyConfig::PackNet(PackNetConfig::new(PACKNET_POST_PRUNE_EPOCHS, PruneProportion::Constant(*p)))
         }

@@ -71,7 +71,7 @@ commands:
   backends the backends side by side in one run: SimpleMlp and SimpleCNN training steps and
            the SplitFMNIST Naive run per device, with ratios (target/bench/backends.json
            and .md); backends beyond flex need xtask built with their feature
-  fidelity cl's side of the comparisons with Avalanche 0.6 on the real data (the 20 runs of
+  fidelity cl's side of the comparisons with Avalanche 0.6 on the real data (the 21 runs of
            the README's fidelity tables on PermutedFMNIST, SplitFMNIST, SplitFMNIST-online and
            SplitFMNIST-task; 3 seeds), next to Avalanche's numbers from
            scripts/avalanche_fidelity.py when given
@@ -84,7 +84,7 @@ bench options:
   --batch N         training and evaluation mini-batch size (default 128)
   --skip-strategies skip the strategies comparison
   --skip-loaders    skip the data-loading measurement
-  --sweep           also run specs/strategies-split-fmnist.toml (18 strategies x 3 seeds) with
+  --sweep           also run specs/strategies-split-fmnist.toml (19 strategies x 3 seeds) with
                     `cl sweep --jobs 2` and report its parallel efficiency (target/bench/sweep.json;
                     needs `cargo build --release --workspace --bins` first)
   --methods LIST    comma-separated strategies of the comparison to run, any case (e.g.
