@@ -743,10 +743,11 @@ mod tests {
                 avalanche -= (old[i][c] / t).exp() / denom * log_softmax_row(r)[c];
             }
         }
-        for (i, r) in new.iter().enumerate() {
-            let denom: f64 = old[i].iter().map(|v| (v / t).exp()).sum();
-            for c in 0..2 {
-                standard -= (old[i][c] / t).exp() / denom * log_softmax_row(r)[c];
+        for (r, o) in new.iter().zip(&old) {
+            let denom: f64 = o.iter().map(|v| (v / t).exp()).sum();
+            let log_p = log_softmax_row(r);
+            for (v, lp) in o.iter().zip(log_p) {
+                standard -= (v / t).exp() / denom * lp;
             }
         }
         let value = |form| f64::from(bic_distillation(tensor(&new), tensor(&old), t, form).into_scalar::<f32>());

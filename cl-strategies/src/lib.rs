@@ -12,7 +12,9 @@
 //!   learning of the incoming samples against memory positives and negatives) and [`Scr`] (a
 //!   contrastive loss over two views, nearest class mean at evaluation) and [`PackNet`] (masked
 //!   forward passes per task, pruning and freezing at epoch and experience boundaries) and [`Bic`]
-//!   (held-out split, replay, distillation, a bias layer fitted after each experience);
+//!   (held-out split, replay, distillation, a bias layer fitted after each experience) and
+//!   [`LaMaml`] (look-ahead steps with learned per-weight rates, first order, in `backward` and
+//!   `optimizer_step`);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -29,6 +31,7 @@ mod distillation;
 mod er_ace;
 mod er_aml;
 mod joint;
+mod lamaml;
 mod memory;
 mod method;
 mod naive;
@@ -45,6 +48,7 @@ pub use distillation::{AGem, Lwf};
 pub use er_ace::{ErAce, ErAceConfig, ErAceSteps, ace_loss};
 pub use er_aml::{ErAml, ErAmlConfig, ErAmlSteps, SupConForm, scale_by_norm, sup_con_loss};
 pub use joint::{JointSteps, JointTraining, JointTrainingConfig, union_experience};
+pub use lamaml::{LaMaml, LaMamlConfig, LaMamlSteps};
 pub use method::StrategyConfig;
 pub use naive::{Naive, NaiveConfig};
 pub use packnet::{PackNet, PackNetConfig, PackNetSteps, PruneProportion};

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AGem, Bic, BicConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
-    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive,
-    NaiveConfig, PackNet, PackNetConfig, RWalk, Replay, Scr, ScrConfig, SynapticIntelligence,
+    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl,
+    Lwf, Mas, Mir, Naive, NaiveConfig, PackNet, PackNetConfig, RWalk, Replay, Scr, ScrConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -94,11 +94,13 @@ pub enum StrategyConfig {
     PackNet(PackNetConfig),
     #[serde(rename = "bic")]
     Bic(BicConfig),
+    #[serde(rename = "lamaml")]
+    LaMaml(LaMamlConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 22] = [
+    pub const NAMES: [&'static str; 23] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -121,6 +123,7 @@ impl StrategyConfig {
         "scr",
         "packnet",
         "bic",
+        "lamaml",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -148,6 +151,7 @@ impl StrategyConfig {
             Self::Scr(_) => "scr",
             Self::PackNet(_) => "packnet",
             Self::Bic(_) => "bic",
+            Self::LaMaml(_) => "lamaml",
         }
     }
 
@@ -177,6 +181,7 @@ impl StrategyConfig {
             Self::Scr(c) => Scr::builder(model, optimizer, device, c),
             Self::PackNet(c) => PackNet::builder(model, optimizer, device, c),
             Self::Bic(c) => Bic::builder(model, optimizer, device, c),
+            Self::LaMaml(c) => LaMaml::builder(model, optimizer, device, c),
         }
     }
 }
@@ -207,6 +212,7 @@ impl Validate for StrategyConfig {
             Self::Scr(c) => c.validate(),
             Self::PackNet(c) => c.validate(),
             Self::Bic(c) => c.validate(),
+            Self::LaMaml(c) => c.validate(),
         }
     }
 }

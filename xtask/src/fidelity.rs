@@ -27,8 +27,8 @@ use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntel
 use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, DerConfig, ErAceConfig, ErAmlConfig, NaiveConfig, PackNetConfig, PruneProportion, ScrConfig,
-    StrategyConfig,
+    BicConfig, DerConfig, ErAceConfig, ErAmlConfig, LaMamlConfig, NaiveConfig, PackNetConfig, PruneProportion,
+    ScrConfig, StrategyConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +85,7 @@ fidelity options:
   --runs LIST       comma-separated <benchmark>/<strategy>: benchmark PermutedFMNIST,
                     SplitFMNIST, SplitFMNIST-online or SplitFMNIST-task (task labels); strategy
                     naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>,
-                    er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>,
+                    er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>, lamaml:<mem>,
                     packnet:<proportion> (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
@@ -194,6 +194,8 @@ pub enum Method {
     /// BiC with this memory size and Avalanche's other defaults (10 % held out, 200 stage-2
     /// epochs at lr 0.1, λ = old / all classes).
     Bic(usize),
+    /// LaMAML (first order) with a reservoir of this size and Avalanche's other defaults.
+    LaMaml(usize),
     /// PackNet pruning this proportion per task, [`PACKNET_EPOCHS`] epochs per experience of
     /// which the last [`PACKNET_POST_PRUNE_EPOCHS`] after pruning.
     PackNet(f64),
@@ -258,6 +260,7 @@ impl std::str::FromStr for RunSpec {
             ("scr", v) => Method::Scr(mem(v)?),
             ("mir", v) => Method::Mir(mem(v)?),
             ("bic", v) => Method::Bic(mem(v)?),
+            ("lamaml", v) => Method::LaMaml(mem(v)?),
             ("packnet", v) => {
                 let v = v.ok_or_else(|| format!("run `{s}`: give the proportion pruned, e.g. packnet:0.5"))?;
                 match v.parse::<f64>() {
@@ -268,7 +271,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, packnet:<proportion>, replay:<mem>, scr:<mem>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, packnet:<proportion>, replay:<mem>, scr:<mem>)"
                 ));
             }
         };
@@ -422,6 +425,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
             MirConfig::new(*m).with_subsample(MIR_SUBSAMPLE_BATCH.0).with_batch_size_mem(MIR_SUBSAMPLE_BATCH.1),
         ),
         Method::Bic(m) => StrategyConfig::Bic(BicConfig::new(*m)),
+        Method::LaMaml(m) => StrategyConfig::LaMaml(LaMamlConfig::default().with_max_buffer_size(*m)),
         Method::PackNet(p) => {
             StrategyConfig::PackNet(PackNetConfig::new(PACKNET_POST_PRUNE_EPOCHS, PruneProportion::Constant(*p)))
         }

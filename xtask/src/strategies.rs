@@ -29,8 +29,8 @@ use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticInt
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, JointTrainingConfig, NaiveConfig, PackNetConfig,
-    ScrConfig, StrategyConfig,
+    BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, JointTrainingConfig, LaMamlConfig, NaiveConfig,
+    PackNetConfig, ScrConfig, StrategyConfig,
 };
 use serde::Serialize;
 
@@ -140,6 +140,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "SCR",
     "MIR",
     "BiC",
+    "LaMAML",
     "JointTraining",
     "EWC",
     "SI",
@@ -212,6 +213,10 @@ fn baselines(seed: u64) -> Vec<Method> {
             StrategyConfig::Mir(MirConfig::new(MEM_SIZE).with_subsample(50).with_batch_size_mem(10).with_seed(seed)),
         ),
         Method::new("BiC", StrategyConfig::Bic(BicConfig::new(MEM_SIZE).with_seed(seed))),
+        Method::new(
+            "LaMAML",
+            StrategyConfig::LaMaml(LaMamlConfig::default().with_max_buffer_size(MEM_SIZE).with_seed(seed)),
+        ),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
 }
@@ -312,6 +317,7 @@ fn mem_size(config: &StrategyConfig) -> Option<usize> {
         StrategyConfig::Scr(c) => Some(c.mem_size),
         StrategyConfig::Mir(c) => Some(c.mem_size),
         StrategyConfig::Bic(c) => Some(c.mem_size),
+        StrategyConfig::LaMaml(c) => Some(c.max_buffer_size),
         _ => None,
     }
 }
@@ -925,7 +931,7 @@ mod tests {
         );
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
-        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 8);
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 9);
         assert_eq!(labels(SPLIT_ONLINE), ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR"]);
         let online = comparison(SPLIT_ONLINE, 7);
         assert_eq!(online[3].config, StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(7)), "the same configs");
@@ -951,13 +957,13 @@ mod tests {
         // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
         assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 100.0));
         let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
-        assert_eq!(split[11].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
+        assert_eq!(split[12].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
         assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));
         let mas = |c: &StrategyConfig| match c {
             StrategyConfig::Mas(c) => (c.lambda_reg, c.alpha),
             other => panic!("not MAS: {other:?}"),
         };
-        assert_eq!(mas(&split[13].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
+        assert_eq!(mas(&split[14].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
         assert_eq!(mas(&permuted[3].config), (PERMUTED_LAMBDAS.mas, MAS_ALPHA));
         let StrategyConfig::RWalk(rwalk) = &permuted[4].config else { panic!("not RWalk") };
         assert_eq!(rwalk.ewc_lambda, PERMUTED_LAMBDAS.rwalk);
