@@ -16,7 +16,7 @@ with --fisher, EWC's importances after the first experience, per parameter tenso
     cargo xtask fidelity --avalanche target/fidelity/avalanche.json
 
 Runs are named `<benchmark>/<strategy>` with `strategy` one of naive, ewc:<lambda>, mas:<lambda>,
-si:<lambda>, cwr, bic:<mem_size> (BiC, its other defaults), lamaml:<mem_size> (first-order LaMAML, reservoir of mem_size), der:<mem_size> (DER++), er_ace:<mem_size>, er_aml:<mem_size>, packnet:<prune_proportion> (PackNetModel
+si:<lambda>, cwr, bic:<mem_size> (BiC, its other defaults), lamaml:<mem_size> (first-order LaMAML, reservoir of mem_size), generative_replay (its default VAE), der:<mem_size> (DER++), er_ace:<mem_size>, er_aml:<mem_size>, packnet:<prune_proportion> (PackNetModel
 over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCHS after pruning; on SplitFMNIST-task),
 mir:<mem_size> (subsample 50,
 10 replayed), replay:<mem_size>, scr:<mem_size> (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
@@ -223,6 +223,12 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         opt = torch.optim.SGD(wrapped.parameters(), lr=LR, momentum=MOMENTUM)
         return LaMAML(model=wrapped, optimizer=opt, criterion=crit, second_order=False, max_buffer_size=int(value),
                       **common)
+    if name == "generative_replay":
+        # Avalanche's GenerativeReplay with its default generator: MlpVAE((1, 28, 28), nhid=2),
+        # Adam(lr 0.01, weight decay 1e-4), trained after each experience.
+        from avalanche.training.supervised import GenerativeReplay
+
+        return GenerativeReplay(model=model, optimizer=opt, criterion=crit, **common)
     if name == "packnet":
         from avalanche.models.packnet import PackNetModel
         from avalanche.training.supervised.strategy_wrappers import PackNet
@@ -238,7 +244,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, packnet:<prune_proportion>, replay:<mem>, scr:<mem>)")
+             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>)")
 
 
 def fisher_summary(strategy):

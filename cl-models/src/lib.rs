@@ -30,6 +30,7 @@ mod ncm;
 mod projection;
 mod simple_cnn;
 mod simple_mlp;
+mod vae;
 
 pub use dropout::SeededDropout;
 pub use dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
@@ -39,6 +40,7 @@ pub use ncm::{NcmClassifier, NcmConfig, class_means};
 pub use projection::{ProjectionHead, ScrMlp, l2_normalize};
 pub use simple_cnn::{CNN_FEATURES, CNN_MIN_SIDE, CnnTrunk, MtSimpleCnn, SimpleCnn, SimpleCnnConfig};
 pub use simple_mlp::{HiddenLayer, IncrementalMlp, MlpTrunk, MtSimpleMlp, SimpleMlp, SimpleMlpConfig, seeded_linear};
+pub use vae::{MlpVae, MlpVaeConfig, vae_loss};
 
 #[cfg(test)]
 mod checkpoint_tests;

@@ -14,7 +14,8 @@
 //!   forward passes per task, pruning and freezing at epoch and experience boundaries) and [`Bic`]
 //!   (held-out split, replay, distillation, a bias layer fitted after each experience) and
 //!   [`LaMaml`] (look-ahead steps with learned per-weight rates, first order, in `backward` and
-//!   `optimizer_step`);
+//!   `optimizer_step`) and [`GenerativeReplay`] (generated samples labelled by the previous
+//!   solver in each batch; a VAE trained after each experience by a strategy of its own);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -30,6 +31,7 @@ mod der;
 mod distillation;
 mod er_ace;
 mod er_aml;
+mod generative_replay;
 mod joint;
 mod lamaml;
 mod memory;
@@ -47,6 +49,7 @@ pub use der::{Der, DerConfig, DerSteps, der_loss};
 pub use distillation::{AGem, Lwf};
 pub use er_ace::{ErAce, ErAceConfig, ErAceSteps, ace_loss};
 pub use er_aml::{ErAml, ErAmlConfig, ErAmlSteps, SupConForm, scale_by_norm, sup_con_loss};
+pub use generative_replay::{GenerativeReplay, GenerativeReplayConfig, GenerativeReplaySteps, VaeSteps};
 pub use joint::{JointSteps, JointTraining, JointTrainingConfig, union_experience};
 pub use lamaml::{LaMaml, LaMamlConfig, LaMamlSteps};
 pub use method::StrategyConfig;

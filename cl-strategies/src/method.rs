@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AGem, Bic, BicConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
-    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl,
-    Lwf, Mas, Mir, Naive, NaiveConfig, PackNet, PackNetConfig, RWalk, Replay, Scr, ScrConfig, SynapticIntelligence,
+    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, JointTraining,
+    JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, PackNet, PackNetConfig, RWalk,
+    Replay, Scr, ScrConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -96,11 +97,13 @@ pub enum StrategyConfig {
     Bic(BicConfig),
     #[serde(rename = "lamaml")]
     LaMaml(LaMamlConfig),
+    #[serde(rename = "generative_replay")]
+    GenerativeReplay(GenerativeReplayConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 23] = [
+    pub const NAMES: [&'static str; 24] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -124,6 +127,7 @@ impl StrategyConfig {
         "packnet",
         "bic",
         "lamaml",
+        "generative_replay",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -152,6 +156,7 @@ impl StrategyConfig {
             Self::PackNet(_) => "packnet",
             Self::Bic(_) => "bic",
             Self::LaMaml(_) => "lamaml",
+            Self::GenerativeReplay(_) => "generative_replay",
         }
     }
 
@@ -182,6 +187,7 @@ impl StrategyConfig {
             Self::PackNet(c) => PackNet::builder(model, optimizer, device, c),
             Self::Bic(c) => Bic::builder(model, optimizer, device, c),
             Self::LaMaml(c) => LaMaml::builder(model, optimizer, device, c),
+            Self::GenerativeReplay(c) => GenerativeReplay::builder(model, optimizer, device, c),
         }
     }
 }
@@ -213,6 +219,7 @@ impl Validate for StrategyConfig {
             Self::PackNet(c) => c.validate(),
             Self::Bic(c) => c.validate(),
             Self::LaMaml(c) => c.validate(),
+            Self::GenerativeReplay(c) => c.validate(),
         }
     }
 }

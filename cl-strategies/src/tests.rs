@@ -40,6 +40,11 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::PackNet(PackNetConfig::new(1, PruneProportion::PerExperience(vec![0.5, 0.25, 0.75]))),
         StrategyConfig::Bic(BicConfig::new(20).with_val_percentage(0.3).with_stage_2_epochs(7).with_seed(4)),
         StrategyConfig::LaMaml(LaMamlConfig::default().with_n_inner_updates(2).with_max_buffer_size(8).with_seed(6)),
+        StrategyConfig::GenerativeReplay(
+            GenerativeReplayConfig::default()
+                .with_generator(cl_models::MlpVaeConfig::default().with_input_size(4))
+                .with_replay_size(Some(3)),
+        ),
     ]
 }
 

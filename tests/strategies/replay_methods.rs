@@ -784,3 +784,27 @@ fn lamaml_forgets_less_than_naive_on_split_fmnist() {
         assert!(lamaml > naive + 0.2, "seed {seed}: LaMAML {lamaml:.4} vs Naive {naive:.4}");
     }
 }
+
+/// Generative replay (Avalanche's default VAE generator) beats Naive's final accuracy on
+/// class-incremental SplitFMNIST, at every seed.
+#[test]
+fn generative_replay_forgets_less_than_naive_on_split_fmnist() {
+    use cl::strategies::{GenerativeReplay, GenerativeReplayConfig};
+    let model = || SimpleMlpConfig::new().init(&cl::default_device()).unwrap();
+    let opt = || OptimizerSpec::sgd(0.01).with_momentum(0.9);
+    let dev = cl::default_device;
+    for seed in 1..=3 {
+        let b = fixture_benchmark(seed);
+        let naive =
+            final_accuracy(Naive::builder(model(), opt(), dev(), NaiveConfig::default()).unwrap().seed(seed), &b);
+        let gr = final_accuracy(
+            GenerativeReplay::builder(model(), opt(), dev(), GenerativeReplayConfig::default().with_seed(seed))
+                .unwrap()
+                .seed(seed),
+            &b,
+        );
+        println!("seed {seed}: Naive {naive:.4}  GenerativeReplay {gr:.4}");
+        // Measured (seeds 1-3): Naive 0.16-0.20, GenerativeReplay 0.43-0.55.
+        assert!(gr > naive + 0.15, "seed {seed}: GenerativeReplay {gr:.4} vs Naive {naive:.4}");
+    }
+}

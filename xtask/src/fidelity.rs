@@ -27,8 +27,8 @@ use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntel
 use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, DerConfig, ErAceConfig, ErAmlConfig, LaMamlConfig, NaiveConfig, PackNetConfig, PruneProportion,
-    ScrConfig, StrategyConfig,
+    BicConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, LaMamlConfig, NaiveConfig, PackNetConfig,
+    PruneProportion, ScrConfig, StrategyConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +85,7 @@ fidelity options:
   --runs LIST       comma-separated <benchmark>/<strategy>: benchmark PermutedFMNIST,
                     SplitFMNIST, SplitFMNIST-online or SplitFMNIST-task (task labels); strategy
                     naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>,
-                    er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>, lamaml:<mem>,
+                    er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>, lamaml:<mem>, generative_replay,
                     packnet:<proportion> (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
@@ -196,6 +196,8 @@ pub enum Method {
     Bic(usize),
     /// LaMAML (first order) with a reservoir of this size and Avalanche's other defaults.
     LaMaml(usize),
+    /// Generative replay with Avalanche's default VAE generator.
+    GenerativeReplay,
     /// PackNet pruning this proportion per task, [`PACKNET_EPOCHS`] epochs per experience of
     /// which the last [`PACKNET_POST_PRUNE_EPOCHS`] after pruning.
     PackNet(f64),
@@ -250,6 +252,7 @@ impl std::str::FromStr for RunSpec {
         let method = match (name, value) {
             ("naive", None) => Method::Naive,
             ("cwr", None) => Method::Cwr,
+            ("generative_replay", None) => Method::GenerativeReplay,
             ("ewc", v) => Method::Ewc(lambda(v)?),
             ("mas", v) => Method::Mas(lambda(v)?),
             ("si", v) => Method::Si(lambda(v)?),
@@ -271,7 +274,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, packnet:<proportion>, replay:<mem>, scr:<mem>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>)"
                 ));
             }
         };
@@ -425,6 +428,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
             MirConfig::new(*m).with_subsample(MIR_SUBSAMPLE_BATCH.0).with_batch_size_mem(MIR_SUBSAMPLE_BATCH.1),
         ),
         Method::Bic(m) => StrategyConfig::Bic(BicConfig::new(*m)),
+        Method::GenerativeReplay => StrategyConfig::GenerativeReplay(GenerativeReplayConfig::default()),
         Method::LaMaml(m) => StrategyConfig::LaMaml(LaMamlConfig::default().with_max_buffer_size(*m)),
         Method::PackNet(p) => {
             StrategyConfig::PackNet(PackNetConfig::new(PACKNET_POST_PRUNE_EPOCHS, PruneProportion::Constant(*p)))

@@ -29,8 +29,8 @@ use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticInt
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, JointTrainingConfig, LaMamlConfig, NaiveConfig,
-    PackNetConfig, ScrConfig, StrategyConfig,
+    BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, JointTrainingConfig,
+    LaMamlConfig, NaiveConfig, PackNetConfig, ScrConfig, StrategyConfig,
 };
 use serde::Serialize;
 
@@ -141,6 +141,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "MIR",
     "BiC",
     "LaMAML",
+    "GenerativeReplay",
     "JointTraining",
     "EWC",
     "SI",
@@ -216,6 +217,10 @@ fn baselines(seed: u64) -> Vec<Method> {
         Method::new(
             "LaMAML",
             StrategyConfig::LaMaml(LaMamlConfig::default().with_max_buffer_size(MEM_SIZE).with_seed(seed)),
+        ),
+        Method::new(
+            "GenerativeReplay",
+            StrategyConfig::GenerativeReplay(GenerativeReplayConfig::default().with_seed(seed)),
         ),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
@@ -957,13 +962,13 @@ mod tests {
         // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
         assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 100.0));
         let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
-        assert_eq!(split[12].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
+        assert_eq!(split[13].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
         assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));
         let mas = |c: &StrategyConfig| match c {
             StrategyConfig::Mas(c) => (c.lambda_reg, c.alpha),
             other => panic!("not MAS: {other:?}"),
         };
-        assert_eq!(mas(&split[14].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
+        assert_eq!(mas(&split[15].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
         assert_eq!(mas(&permuted[3].config), (PERMUTED_LAMBDAS.mas, MAS_ALPHA));
         let StrategyConfig::RWalk(rwalk) = &permuted[4].config else { panic!("not RWalk") };
         assert_eq!(rwalk.ewc_lambda, PERMUTED_LAMBDAS.rwalk);
