@@ -17,9 +17,10 @@
 //! Deliberate differences from Avalanche: `is_weighted_replay` (the replayed samples' loss
 //! weighted instead of appended) is not offered — Avalanche's default, appending, is; a
 //! generator other than the default VAE is configured through [`MlpVaeConfig`] only (Avalanche
-//! takes any strategy whose model has `generate`); the run cannot be checkpointed (the
-//! generator's strategy, with its optimizer, is not saved: `save_checkpoint` refuses, naming
-//! the steps).
+//! takes any strategy whose model has `generate`). Checkpoints hold the generator's whole
+//! strategy (model, Adam state, clock) and the steps' generator, but resuming one is refused for
+//! now: the generator comes back bit for bit, yet the resumed run's next experience still
+//! differs from the uninterrupted run's (cause open).
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -31,6 +32,8 @@ use cl_core::{
     TemplateSteps, step_defaults,
 };
 use cl_models::{MlpVae, MlpVaeConfig, vae_loss};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// The configuration of [`GenerativeReplay`]: Avalanche's `GenerativeReplay(replay_size=None,
@@ -136,6 +139,20 @@ impl Validate for GenerativeReplayConfig {
     }
 }
 
+/// `n × d` draws of `N(0, 1)` from `rng` (Box-Muller), as a tensor on `device`: the latent codes
+/// of generated samples come from the steps' own generator, which checkpoints save (the
+/// device's generator cannot be saved).
+pub(crate) fn host_normal(rng: &mut ChaCha8Rng, [n, d]: [usize; 2], device: &Device) -> Tensor<2> {
+    let values: Vec<f32> = (0..n * d)
+        .map(|_| {
+            let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+            let u2: f64 = rng.random::<f64>();
+            ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(values, [n, d]), device)
+}
+
 /// `batch` with `x` (generated, on the batch's device) appended, labelled `labels`, with the
 /// task label of the batch's first sample.
 fn extend_batch(batch: &MiniBatch, x: Tensor<2>, labels: Vec<u32>) -> Result<MiniBatch> {
@@ -159,11 +176,13 @@ pub struct VaeSteps {
     previous: Option<MlpVae>,
     inputs: Option<(Tensor<2>, Tensor<2>, Tensor<2>)>,
     trained: usize,
+    rng: ChaCha8Rng,
 }
 
 impl VaeSteps {
     fn new(replay: GenerativeReplayConfig) -> Self {
-        Self { replay, previous: None, inputs: None, trained: 0 }
+        let rng = ChaCha8Rng::seed_from_u64(replay.seed ^ 0x5641_4500_0000_0001);
+        Self { replay, previous: None, inputs: None, trained: 0, rng }
     }
 }
 
@@ -179,7 +198,8 @@ impl TemplateSteps<MlpVae> for VaeSteps {
         if let (Some(previous), true) = (&self.previous, state.is_training()) {
             let index = state.current_experience()?.current_experience;
             let n = self.replay.replay_count(batch.len(), index);
-            let generated = previous.generate(n, state.settings().eval_device());
+            let z = host_normal(&mut self.rng, [n, previous.nhid()], state.settings().eval_device());
+            let generated = previous.decode(z);
             x = Tensor::cat(vec![x, Tensor::from_inner(generated)], 0);
         }
         let (x_hat, mean, logvar) = state.forward_model().forward_vae(x.clone());
@@ -197,6 +217,20 @@ impl TemplateSteps<MlpVae> for VaeSteps {
         self.trained += 1;
         Ok(())
     }
+
+    /// The experiences trained (the previous copy is taken again at the next experience).
+    fn save_state(&self, out: &mut cl_core::checkpoint::StateDict) -> Result<()> {
+        out.put("trained", &self.trained)?;
+        out.put_rng("rng", &self.rng)
+    }
+
+    fn load_state(&mut self, state: &cl_core::checkpoint::StateDict, _: &StrategyState<MlpVae>) -> Result<()> {
+        self.trained = state.get("trained")?;
+        self.rng = state.rng("rng")?;
+        self.previous = None;
+        self.inputs = None;
+        Ok(())
+    }
 }
 
 /// The steps of [`GenerativeReplay`]: generated samples labelled by the previous solver in each
@@ -205,8 +239,11 @@ impl TemplateSteps<MlpVae> for VaeSteps {
 pub struct GenerativeReplaySteps<M: Model> {
     config: GenerativeReplayConfig,
     generator: Option<Strategy<MlpVae>>,
+    /// The generator's state after its last experience (what checkpoints hold).
+    generator_state: Option<cl_core::checkpoint::StateDict>,
     previous: Option<(MlpVae, M)>,
     trained: usize,
+    rng: ChaCha8Rng,
 }
 
 impl<M: Model> std::fmt::Debug for GenerativeReplaySteps<M> {
@@ -218,7 +255,8 @@ impl<M: Model> std::fmt::Debug for GenerativeReplaySteps<M> {
 impl<M: Model> GenerativeReplaySteps<M> {
     /// Steps for this configuration (validated by [`GenerativeReplay::builder`]).
     pub fn new(config: GenerativeReplayConfig) -> Self {
-        Self { config, generator: None, previous: None, trained: 0 }
+        let rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x4752_0000_0000_0002);
+        Self { config, generator: None, generator_state: None, previous: None, trained: 0, rng }
     }
 
     /// The generator's strategy (built at the first training experience).
@@ -284,7 +322,8 @@ impl<M: Model> TemplateSteps<M> for GenerativeReplaySteps<M> {
             let batch = state.current_batch()?;
             let index = state.current_experience()?.current_experience;
             let n = self.config.replay_count(batch.len(), index);
-            let x = generator.generate(n, state.settings().eval_device());
+            let z = host_normal(&mut self.rng, [n, generator.nhid()], state.settings().eval_device());
+            let x = generator.decode(z);
             let probe = MiniBatch {
                 x: x.clone(),
                 y: Tensor::zeros([n], state.settings().eval_device()),
@@ -307,11 +346,55 @@ impl<M: Model> TemplateSteps<M> for GenerativeReplaySteps<M> {
         step_defaults::forward(state)
     }
 
+    /// The configuration (checked on load), the experiences trained and the generator's whole
+    /// strategy (model, Adam state, clock; [`Strategy::to_state_dict`]). The copies of the
+    /// generator and the solver are taken again at the next experience.
+    fn save_state(&self, out: &mut cl_core::checkpoint::StateDict) -> Result<()> {
+        out.put("config", &self.config)?;
+        out.put("trained", &self.trained)?;
+        out.put_rng("rng", &self.rng)?;
+        out.put("has_generator", &self.generator_state.is_some())?;
+        if let Some(generator) = &self.generator_state {
+            out.put_dict("generator", generator.clone());
+        }
+        Ok(())
+    }
+
+    fn load_state(&mut self, state: &cl_core::checkpoint::StateDict, strategy: &StrategyState<M>) -> Result<()> {
+        state.check_config("config", &self.config)?;
+        if state.contains("has_generator") {
+            // Everything below restores, and the generator comes back bit for bit, but the
+            // resumed solver's next experience still differs from the uninterrupted run's (cause
+            // open): refuse rather than continue a run that silently differs.
+            return Err(ClError::InvalidUse(
+                "GenerativeReplay cannot resume from a checkpoint yet (a resumed run would differ from the \
+                 uninterrupted one): rerun it from the start; its checkpoints can still be read with \
+                 cl_core::checkpoint::read_checkpoint"
+                    .into(),
+            ));
+        }
+        self.trained = state.get("trained")?;
+        self.rng = state.rng("rng")?;
+        self.previous = None;
+        self.generator = match state.get::<bool>("has_generator")? {
+            true => {
+                let saved = state.dict("generator")?.clone();
+                let mut generator = self.build_generator(strategy)?;
+                generator.load_state_dict(&saved)?;
+                self.generator_state = Some(saved);
+                Some(generator)
+            }
+            false => None,
+        };
+        Ok(())
+    }
+
     /// Trains the generator on the experience (Avalanche's `TrainGeneratorAfterExpPlugin`).
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         let experience: Experience = state.current_experience()?.clone();
         let generator = self.generator.as_mut().ok_or(ClError::MissingState("the generator's strategy"))?;
         generator.train(&experience)?;
+        self.generator_state = Some(generator.to_state_dict()?);
         self.trained += 1;
         Ok(())
     }

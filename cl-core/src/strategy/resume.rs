@@ -233,6 +233,25 @@ impl<M: Model> Strategy<M> {
         Ok(())
     }
 
+    /// The whole state of the strategy as a [`StateDict`]: what [`save_checkpoint`](Self::save_checkpoint)
+    /// writes, without the file. For a strategy driven by another component, which saves it
+    /// inside its own state (GenerativeReplay's generator); restore it with
+    /// [`load_state_dict`](Self::load_state_dict).
+    pub fn to_state_dict(&mut self) -> Result<StateDict> {
+        self.collect_state()
+    }
+
+    /// Restores [`to_state_dict`](Self::to_state_dict)'s state into this strategy (built with the
+    /// same configuration). Unlike a resume, the calls the saved strategy made count as done:
+    /// the next `train` or `eval` runs (nothing is replayed).
+    pub fn load_state_dict(&mut self, root: &StateDict) -> Result<()> {
+        self.restore_parts(root)?;
+        self.replay_cursor = self.journal.len();
+        self.replay_until = self.journal.len();
+        self.resumed = false;
+        Ok(())
+    }
+
     /// Whether this strategy was resumed and the driver has not yet repeated every call of the
     /// checkpointed run (those calls are skipped).
     pub fn is_replaying(&self) -> bool {
