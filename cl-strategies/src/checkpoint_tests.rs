@@ -262,9 +262,6 @@ fn every_strategy_resumed_between_experiences_ends_as_the_uninterrupted_run() {
         if matches!(config, StrategyConfig::JointTraining(_)) {
             continue; // trains once; see joint_training_resumed_after_its_train_call_refuses_a_second_one
         }
-        if matches!(config, StrategyConfig::GenerativeReplay(_)) {
-            continue; // resuming is refused; see generative_replay_writes_checkpoints_but_refuses_to_resume
-        }
         let path = dir.join(format!("{}.clckpt", config.name()));
         let full = run_per_experience(&config, Some((1, &path)), None)
             .unwrap_or_else(|e| panic!("{}: the uninterrupted run: {e}", config.name()));
@@ -307,16 +304,5 @@ fn a_growing_model_resumes_with_cumulative() {
     let full = run(build(false), true);
     let resumed = run(build(true), false);
     assert_eq!(resumed, full);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn generative_replay_writes_checkpoints_but_refuses_to_resume() {
-    let config = every_strategy().into_iter().find(|c| matches!(c, StrategyConfig::GenerativeReplay(_))).unwrap();
-    let dir = run_dir("generative_replay");
-    let path = dir.join("gr.clckpt");
-    run_per_experience(&config, Some((1, &path)), None).unwrap();
-    let err = run_per_experience(&config, None, Some(&path)).unwrap_err();
-    assert!(err.to_string().contains("GenerativeReplay cannot resume"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

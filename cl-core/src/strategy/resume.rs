@@ -56,6 +56,11 @@ impl<M: Model> Strategy<M> {
         root.put_dict("strategy", strategy);
 
         let model = self.state.model();
+        // Burn's running states (batch-norm statistics) hold their last update apart until they
+        // are synchronised, and a record reads the value before it ("outdated by one update"):
+        // `valid()` synchronises them, in place (the copy shares them), so the record holds
+        // what the model would use next. Without it, a resumed BatchNorm model differed.
+        let _synchronised = model.valid();
         let mut extra = StateDict::new(format!("model `{}`", crate::config::short_type_name::<M>()));
         model.save_extra_state(&mut extra)?;
         root.put_dict("model_extra", extra);
