@@ -178,14 +178,7 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
             .ok_or_else(|| self.config.lambda_e.missing(&Plugin::<M>::name(self), "lambda_e", trained))?;
         let batch = state.current_batch()?;
         // A plain copy of the batch, for the frozen model (no autodiff).
-        let plain = MiniBatch {
-            x: batch.x.clone().inner(),
-            y: batch.y.clone().inner(),
-            t: batch.t.clone().inner(),
-            targets: batch.targets.clone(),
-            task_labels: batch.task_labels.clone(),
-            sample_shape: batch.sample_shape.clone(),
-        };
+        let plain = batch.inner();
         let Some(prev_model) = &self.prev_model else {
             if !self.checked {
                 // Fail early, on the first iteration, for a model without features (Avalanche

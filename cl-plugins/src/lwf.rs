@@ -200,14 +200,7 @@ impl<M: Model> Plugin<M> for LwfPlugin<M> {
         let batch = state.current_batch()?;
         // The teacher runs without autodiff on a plain copy of the batch; its logits join the
         // loss as constants.
-        let plain = MiniBatch {
-            x: batch.x.clone().inner(),
-            y: batch.y.clone().inner(),
-            t: batch.t.clone().inner(),
-            targets: batch.targets.clone(),
-            task_labels: batch.task_labels.clone(),
-            sample_shape: batch.sample_shape.clone(),
-        };
+        let plain = batch.inner();
         let loss = match prev_model.forward_all_tasks(&plain) {
             // Multi-task model: distill every previous head on the batch (Avalanche's
             // `forward_all_tasks` branch), over the classes that head was trained on.

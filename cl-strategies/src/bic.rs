@@ -528,14 +528,7 @@ impl<M: Model> TemplateSteps<M> for BicSteps<M> {
             return Ok(ce);
         }
         let batch = state.current_batch()?;
-        let plain = MiniBatch {
-            x: batch.x.clone().inner(),
-            y: batch.y.clone().inner(),
-            t: batch.t.clone().inner(),
-            targets: batch.targets.clone(),
-            task_labels: batch.task_labels.clone(),
-            sample_shape: batch.sample_shape.clone(),
-        };
+        let plain = batch.inner();
         let mut old_out = previous.forward(&plain);
         if !initial.is_empty()
             && let Some(bias) = &self.bias

@@ -36,6 +36,19 @@ impl MiniBatch {
         self.targets.is_empty()
     }
 
+    /// The same batch without autodiff (tensors on the inner backend): the input of a frozen
+    /// evaluation copy of a model (`Module::valid`), e.g. a teacher in distillation.
+    pub fn inner(&self) -> MiniBatch {
+        MiniBatch {
+            x: self.x.clone().inner(),
+            y: self.y.clone().inner(),
+            t: self.t.clone().inner(),
+            targets: self.targets.clone(),
+            task_labels: self.task_labels.clone(),
+            sample_shape: self.sample_shape.clone(),
+        }
+    }
+
     /// The inputs as `[batch, channels, height, width]` images (sample shape `[C, H, W]`).
     ///
     /// # Panics
