@@ -3,7 +3,6 @@
 use burn::tensor::Tensor;
 use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
-use cl_core::data::MiniBatch;
 use cl_core::{ClError, Model, ModelPart, Plugin, Result, StatePart, StrategyState, freeze};
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,6 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, finite_positive, rule};
-use cl_core::data::MiniBatch;
 use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 

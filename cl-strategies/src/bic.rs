@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 use burn::tensor::{Device, Tensor, TensorData};
 use cl_core::checkpoint::StateDict;
 use cl_core::config::Validate;
-use cl_core::data::{ClassificationDataset, DataLoaderConfig, MiniBatch, ReplayDataLoader, ReplayDataLoaderConfig};
+use cl_core::data::{ClassificationDataset, DataLoaderConfig, ReplayDataLoader, ReplayDataLoaderConfig};
 use cl_core::{ClError, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps, step_defaults};
 use cl_plugins::storage::{
     ExperienceBalancedBuffer, ExperienceBalancedConfig, ReservoirConfig, ReservoirSamplingBuffer,
