@@ -283,8 +283,12 @@ impl ModuleMapper for KaimingInit {
 /// `Σ ‖t‖²` over the entries, then each scaled by `clip / (norm + 1e-6)` when that is below 1
 /// (PyTorch's `clip_grad_norm_`).
 fn clip_global_norm(grads: ParamTensors, clip: f64) -> ParamTensors {
-    let total: f64 =
-        grads.iter().map(|(_, e)| e.values.clone().powi_scalar(2).sum().into_scalar::<f64>()).sum::<f64>().sqrt();
+    // One host read: the squares summed on the device.
+    let total = grads
+        .iter()
+        .map(|(_, e)| e.values.clone().powi_scalar(2).sum())
+        .reduce(|a, b| a + b)
+        .map_or(0.0, |t| t.into_scalar::<f64>().sqrt());
     let coef = clip / (total + 1e-6);
     if coef < 1.0 { grads.map(|t| t.mul_scalar(coef)) } else { grads }
 }
@@ -295,6 +299,22 @@ fn zip_with(a: &ParamTensors, b: &ParamTensors, f: impl Fn(Tensor<1>, Tensor<1>)
     for (id, e) in a.iter() {
         if let Some(other) = b.get(id) {
             out.insert(id, e.name.clone(), e.dims.clone(), f(e.values.clone(), other.values.clone()));
+        }
+    }
+    out
+}
+
+/// `f(a, b, c)` entry by entry (entries of `a` missing in `b` or `c` are dropped).
+fn zip3(
+    a: &ParamTensors,
+    b: &ParamTensors,
+    c: &ParamTensors,
+    f: impl Fn(Tensor<1>, Tensor<1>, Tensor<1>) -> Tensor<1>,
+) -> ParamTensors {
+    let mut out = ParamTensors::default();
+    for (id, e) in a.iter() {
+        if let (Some(x), Some(y)) = (b.get(id), c.get(id)) {
+            out.insert(id, e.name.clone(), e.dims.clone(), f(e.values.clone(), x.values.clone(), y.values.clone()));
         }
     }
     out
@@ -350,13 +370,14 @@ impl LaMamlSteps {
         weights: &ParamTensors,
         batch: &MiniBatch,
         device: &Device,
-    ) -> Result<(f64, ParamTensors)> {
+    ) -> Result<(Tensor<1>, ParamTensors)> {
         let fast = state.model().clone().map(&mut SetParams { values: weights, track: true });
         fast.check_batch(batch)?;
         let out = fast.forward(batch);
         cl_core::check_labels(&batch.targets, out.dims()[1])?;
         let loss = state.settings().criterion().loss(out, batch.y.clone());
-        let value = loss.clone().into_scalar::<f64>();
+        // The value stays on the device (no host read per pass).
+        let value = loss.clone().inner();
         let grads = GradientsParams::from_grads(loss.backward(), &fast);
         Ok((value, ParamTensors::grads_of(&fast, &grads, device, &all_params)))
     }
@@ -430,26 +451,28 @@ impl<M: Model> TemplateSteps<M> for LaMamlSteps {
         let mut steps_sum: Option<ParamTensors> = None;
         let mut model_grad: Option<ParamTensors> = None;
         let mut alpha_grad: Option<ParamTensors> = None;
-        let mut meta_loss = 0.0;
+        let mut meta_loss: Option<Tensor<1>> = None;
         for i in 0..n {
             let start = (i * chunk).min(b);
             let len = chunk.min(b - start);
             if len > 0 {
                 let (_, g) = Self::loss_and_grad(state, &weights, &rows(&batch, start, len), &device)?;
                 let g = g.map(|t| t.clamp(-clip, clip));
-                weights = zip_with(&weights, &zip_with(&alpha, &g, |a, g| a * g), |w, step| w - step);
+                weights = zip3(&weights, &alpha, &g, |w, a, g| w - a * g);
                 steps_sum = Some(match steps_sum {
                     Some(s) => zip_with(&s, &g, |s, g| s + g),
                     None => g,
                 });
             }
             let (value, h) = Self::loss_and_grad(state, &weights, &mixed, &device)?;
-            meta_loss += value;
+            meta_loss = Some(match meta_loss {
+                Some(m) => m + value,
+                None => value,
+            });
             if let Some(s) = &steps_sum {
-                let term = zip_with(s, &h, |s, h| (s * h).neg());
                 alpha_grad = Some(match alpha_grad {
-                    Some(acc) => zip_with(&acc, &term, |a, t| a + t),
-                    None => term,
+                    Some(acc) => zip3(&acc, s, &h, |a, s, h| a - s * h),
+                    None => zip_with(s, &h, |s, h| (s * h).neg()),
                 });
             }
             model_grad = Some(match model_grad {
@@ -465,8 +488,8 @@ impl<M: Model> TemplateSteps<M> for LaMamlSteps {
         let mut register = Register { grads: &mut grads, values: &model_grad };
         state.model().visit(&mut register);
         state.grads = Some(grads);
-        let loss_device = state.settings().device().clone();
-        state.loss = Some(Tensor::<1>::from_floats([(meta_loss * scale) as f32], &loss_device));
+        let meta_loss = meta_loss.expect("n ≥ 1").mul_scalar(scale);
+        state.loss = Some(Tensor::<1>::from_inner(meta_loss).to_device(state.settings().device()));
         Ok(())
     }
 
