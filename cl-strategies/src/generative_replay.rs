@@ -142,14 +142,16 @@ impl Validate for GenerativeReplayConfig {
 /// of generated samples come from the steps' own generator, which checkpoints save (the
 /// device's generator cannot be saved).
 pub(crate) fn host_normal(rng: &mut ChaCha8Rng, [n, d]: [usize; 2], device: &Device) -> Tensor<2> {
-    let values: Vec<f32> = (0..n * d)
-        .map(|_| {
-            let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-            let u2: f64 = rng.random::<f64>();
-            ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-        })
-        .collect();
+    let values: Vec<f32> = (0..n * d).map(|_| standard_normal(rng)).collect();
     Tensor::from_data(TensorData::new(values, [n, d]), device)
+}
+
+/// One draw of `N(0, 1)` from `rng` (Box-Muller), for draws that must come from a generator
+/// the steps own and checkpoint.
+pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
 /// `batch` with `x` (generated, on the batch's device) appended, labelled `labels`, with the

@@ -43,10 +43,12 @@ use cl_core::data::{ClassificationDataLoader, DataLoaderConfig, MiniBatch};
 use cl_core::{ClError, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps, step_defaults};
 use cl_plugins::regularization::{ParamTensors, all_params};
 use cl_plugins::storage::{ReservoirConfig, ReservoirSamplingBuffer};
+use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::generative_replay::standard_normal;
 
 /// The configuration of [`LaMaml`]: Avalanche's `LaMAML(n_inner_updates=5, grad_clip_norm=1.0,
 /// learn_lr=True, lr_alpha=0.25, sync_update=False, alpha_init=0.1, max_buffer_size=200,
@@ -234,15 +236,6 @@ struct KaimingInit {
     rng: ChaCha8Rng,
 }
 
-impl KaimingInit {
-    fn normal(&mut self) -> f32 {
-        // Box-Muller.
-        let u1: f64 = self.rng.random::<f64>().max(f64::MIN_POSITIVE);
-        let u2: f64 = self.rng.random::<f64>();
-        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-    }
-}
-
 impl ModuleMapper for KaimingInit {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.path.push(name.to_string());
@@ -269,7 +262,7 @@ impl ModuleMapper for KaimingInit {
             // Burn's Linear weight is [in, out]; Conv2d's [out, in / groups, kh, kw].
             let fan_in = if layer == "Linear" { dims[0] } else { dims[1..].iter().product() };
             let std = (2.0 / fan_in.max(1) as f64).sqrt() as f32;
-            (0..n).map(|_| self.normal() * std).collect()
+            (0..n).map(|_| standard_normal(&mut self.rng) * std).collect()
         };
         param.map(|t| {
             let device = t.device();
@@ -499,16 +492,13 @@ impl<M: Model> TemplateSteps<M> for LaMamlSteps {
         if self.config.learn_lr
             && let (Some(alpha), Some(g)) = (self.alpha.take(), self.alpha_grads.take())
         {
+            // Parameters without a meta-gradient keep their rates.
             let lr = self.config.lr_alpha;
-            self.alpha = Some(zip_with(&alpha, &g, |a, g| a - g.mul_scalar(lr)));
-            if self.alpha.as_ref().is_some_and(|a| a.len() < alpha.len()) {
-                // Parameters without a meta-gradient keep their rates.
-                let mut merged = alpha;
-                for (id, e) in self.alpha.take().unwrap_or_default().iter() {
-                    merged.insert(id, e.name.clone(), e.dims.clone(), e.values.clone());
-                }
-                self.alpha = Some(merged);
+            let mut alpha = alpha;
+            for (id, g) in g.iter() {
+                alpha.update(id, |a| a - g.values.clone().mul_scalar(lr));
             }
+            self.alpha = Some(alpha);
         }
         self.alpha_grads = None;
         if self.config.sync_update {
