@@ -334,3 +334,108 @@ fn the_last_metrics_are_visible_to_plugins_after_an_eval() {
     assert_eq!(*s.state().last_metrics(), results);
     assert!(results.contains_key("Top1_Acc_Stream/eval_phase/test_stream/Task000"));
 }
+
+/// Adds `c·Σ w²` on the classifier's weight: through autodiff (`add_loss`) or with its
+/// closed-form gradient `2c·w` (`add_loss_with_gradient`). Records the loss after backward.
+struct L2OnClassifier {
+    c: f32,
+    closed_form: bool,
+    losses: Vec<f32>,
+}
+
+impl Plugin<SimpleMlp> for L2OnClassifier {
+    fn writes(&self) -> Vec<StatePart> {
+        vec![StatePart::Loss]
+    }
+    fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+        let w = s.model().classifier.weight.val();
+        if self.closed_form {
+            let w = w.without_autodiff();
+            let n = w.shape().num_elements();
+            let value = w.clone().powi_scalar(2).sum().mul_scalar(self.c);
+            let gradient = w.reshape([n]).mul_scalar(2.0 * self.c);
+            s.add_loss_with_gradient(value, vec![(s.model().classifier.weight.id, gradient)])
+        } else {
+            s.add_loss(w.powi_scalar(2).sum().mul_scalar(self.c))
+        }
+    }
+    fn after_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+        self.losses.push(s.loss.clone().unwrap().into_scalar::<f32>());
+        Ok(())
+    }
+}
+
+fn l2(closed_form: bool) -> L2OnClassifier {
+    L2OnClassifier { c: 0.7, closed_form, losses: Vec::new() }
+}
+
+/// A term with a closed-form gradient trains exactly as the same term back-propagated: same
+/// losses (the value is in the loss) and the same weights after 6 updates.
+#[test]
+fn a_closed_form_gradient_equals_the_back_propagated_one() {
+    let stream = generated_stream("train", 1, 6);
+    let run = |closed_form: bool| {
+        let mut s = builder(tiny_mlp(2), 0.1).plugin(l2(closed_form)).build().unwrap();
+        s.train(&stream).unwrap();
+        let losses = s.plugin::<L2OnClassifier>().unwrap().losses.clone();
+        (
+            losses,
+            classifier_weight(s.model()),
+            s.model().features[0].linear.weight.val().into_data().try_to_vec::<f32>().unwrap(),
+        )
+    };
+    let (autodiff, closed) = (run(false), run(true));
+    assert_eq!(autodiff.0.len(), 6);
+    for (a, b) in autodiff.0.iter().zip(&closed.0) {
+        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "loss {a} vs {b}");
+    }
+    for (a, b) in autodiff.1.iter().zip(&closed.1).chain(autodiff.2.iter().zip(&closed.2)) {
+        assert!((a - b).abs() <= 1e-6, "weight {a} vs {b}");
+    }
+    let plain = {
+        let mut s = builder(tiny_mlp(2), 0.1).build().unwrap();
+        s.train(&stream).unwrap();
+        classifier_weight(s.model())
+    };
+    assert_ne!(plain, closed.1, "the term changes the training");
+}
+
+/// A frozen parameter gets no closed-form gradient: it does not move.
+#[test]
+fn a_closed_form_gradient_skips_frozen_parameters() {
+    let stream = generated_stream("train", 1, 6);
+    let model = cl::core::freeze(tiny_mlp(2), &cl::core::ModelPart::layers(["classifier"]));
+    let before = classifier_weight(&model);
+    let mut s = builder(model, 0.1).plugin(l2(true)).build().unwrap();
+    s.train(&stream).unwrap();
+    assert_eq!(classifier_weight(s.model()), before);
+}
+
+/// Steps whose backward ignores the pending closed-form gradients are refused at the first
+/// update, with the fix; without the `Loss` declaration the term is refused too.
+#[test]
+fn closed_form_gradients_left_pending_are_an_error() {
+    struct OwnBackward;
+    impl TemplateSteps<SimpleMlp> for OwnBackward {
+        fn backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+            let loss = s.loss.clone().unwrap();
+            s.grads = Some(GradientsParams::from_grads(loss.backward(), s.model()));
+            Ok(())
+        }
+    }
+    let stream = generated_stream("train", 1, 6);
+    let mut s = builder(tiny_mlp(2), 0.1).steps(OwnBackward).plugin(l2(true)).build().unwrap();
+    let err = s.train(&stream).unwrap_err();
+    assert!(matches!(err, ClError::InvalidUse(_)), "{err:?}");
+    assert!(err.to_string().contains("apply_pending_gradients"), "{err}");
+
+    struct Undeclared;
+    impl Plugin<SimpleMlp> for Undeclared {
+        fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+            let value = Tensor::<1>::from_floats([1.0], s.settings().device());
+            s.add_loss_with_gradient(value, Vec::new())
+        }
+    }
+    let mut s = builder(tiny_mlp(2), 0.1).plugin(Undeclared).build().unwrap();
+    assert!(matches!(s.train(&stream).unwrap_err(), ClError::UndeclaredWrite { .. }));
+}

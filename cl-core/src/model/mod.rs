@@ -11,8 +11,10 @@ use crate::error::Result;
 use crate::scenario::Experience;
 
 mod freeze;
+mod gradients;
 
 pub use freeze::{ModelPart, freeze, frozen_parameters, unfreeze};
+pub(crate) use gradients::add_flat_gradients;
 
 /// A classifier the strategies can train: a Burn [`Module`] with a forward pass over
 /// [`MiniBatch`]es.

@@ -1,5 +1,6 @@
 //! [`StrategyState`]: what a plugin sees of the running strategy, and what it may change.
 
+use burn::module::ParamId;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 
@@ -74,6 +75,10 @@ pub struct StrategyState<M: Model> {
     pub loss: Option<Tensor<1>>,
     /// Gradients between backward and update, keyed by parameter id.
     pub grads: Option<GradientsParams>,
+    /// Closed-form gradients of loss terms added with
+    /// [`add_loss_with_gradient`](Self::add_loss_with_gradient), flattened, keyed by parameter
+    /// id, waiting for the backward step to add them to `grads`.
+    pub(crate) pending_gradients: Vec<(ParamId, Tensor<1>)>,
 }
 
 impl<M: Model> StrategyState<M> {
@@ -102,6 +107,7 @@ impl<M: Model> StrategyState<M> {
             mb_output: None,
             loss: None,
             grads: None,
+            pending_gradients: Vec::new(),
         }
     }
 
@@ -221,6 +227,49 @@ impl<M: Model> StrategyState<M> {
             None => term,
         });
         Ok(())
+    }
+
+    /// Adds a loss term whose gradient is known in closed form: `value` (a scalar, not part of
+    /// any autodiff graph) is added to the loss, so the loss reported and checked for
+    /// non-finite values includes it, and `gradient` — the term's gradient per parameter,
+    /// flattened row-major, on the training device without autodiff — is added to
+    /// `state.grads` by the backward step, right after back-propagation and before the
+    /// `after_backward` callbacks, as if the term had been back-propagated. A parameter that
+    /// does not require gradients (frozen) gets none. This is how the quadratic penalties of
+    /// EWC, SI, MAS and RWalk cost one pass over the parameters instead of an autodiff graph
+    /// per step. Needs [`StatePart::Loss`].
+    ///
+    /// A strategy whose steps override `backward` without
+    /// [`step_defaults::backward`](crate::step_defaults::backward) must add them itself with
+    /// [`apply_pending_gradients`](Self::apply_pending_gradients); the loop refuses to update
+    /// with gradients left pending ([`ClError::InvalidUse`]).
+    pub fn add_loss_with_gradient(&mut self, value: Tensor<1>, gradient: Vec<(ParamId, Tensor<1>)>) -> Result<()> {
+        self.permit(StatePart::Loss)?;
+        // A tensor without autodiff is a constant when added to one with it.
+        let value = value.without_autodiff();
+        self.loss = Some(match self.loss.take() {
+            Some(l) => l + value,
+            None => value,
+        });
+        self.pending_gradients.extend(gradient);
+        Ok(())
+    }
+
+    /// Adds the gradients pending from [`add_loss_with_gradient`](Self::add_loss_with_gradient)
+    /// to `grads` (reshaped to each parameter's shape; a parameter without a gradient entry gets
+    /// one, a frozen parameter none) and clears them. The default backward step calls it.
+    pub fn apply_pending_gradients(&mut self, grads: &mut GradientsParams) {
+        if self.pending_gradients.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending_gradients);
+        let Some(model) = self.model.as_ref() else { return };
+        crate::model::add_flat_gradients(model, grads, pending);
+    }
+
+    /// Whether closed-form gradients are waiting for the backward step.
+    pub fn has_pending_gradients(&self) -> bool {
+        !self.pending_gradients.is_empty()
     }
 
     /// Asks the loop to stop training the current experience: the current epoch ends after

@@ -210,7 +210,8 @@ pub mod defaults {
         Ok(state.settings().criterion().loss(out, batch.y.clone()))
     }
 
-    /// Backpropagates `state.loss` into `state.grads`.
+    /// Backpropagates `state.loss` into `state.grads`, then adds the closed-form gradients of
+    /// the terms added with [`StrategyState::add_loss_with_gradient`].
     pub fn backward<M: Model>(state: &mut StrategyState<M>) -> Result<()> {
         let loss = state.loss.as_ref().ok_or(ClError::MissingState("loss"))?;
         if !loss.is_tracked() {
@@ -223,7 +224,9 @@ pub mod defaults {
             ));
         }
         let grads = loss.backward();
-        state.grads = Some(GradientsParams::from_grads(grads, state.model()));
+        let mut grads = GradientsParams::from_grads(grads, state.model());
+        state.apply_pending_gradients(&mut grads);
+        state.grads = Some(grads);
         Ok(())
     }
 

@@ -437,6 +437,7 @@ impl<M: Model> Strategy<M> {
         s.mb_output = None;
         s.loss = None;
         s.grads = None;
+        s.pending_gradients.clear();
         s.eval_model = None;
         s.eval_stream = None;
         s.model_adapted = false;
@@ -492,6 +493,7 @@ impl<M: Model> Strategy<M> {
             self.fire(Callback::BeforeTrainingIteration)?;
             self.state.loss = None;
             self.state.grads = None;
+            self.state.pending_gradients.clear();
             self.fire(Callback::BeforeForward)?;
             let out = self.steps.forward(&mut self.state)?;
             self.state.mb_output = Some(out);
@@ -514,6 +516,15 @@ impl<M: Model> Strategy<M> {
                 }
             }
             self.steps.backward(&mut self.state)?;
+            if self.state.has_pending_gradients() {
+                return Err(ClError::InvalidUse(
+                    "a plugin added a loss term with a closed-form gradient (StrategyState::add_loss_with_gradient: \
+                     EWC, SI, MAS, RWalk), but the strategy's backward step did not apply it: call \
+                     cl_core::step_defaults::backward, or StrategyState::apply_pending_gradients after computing the \
+                     gradients"
+                        .into(),
+                ));
+            }
             self.fire(Callback::AfterBackward)?;
             self.fire(Callback::BeforeUpdate)?;
             self.steps.optimizer_step(&mut self.state)?;

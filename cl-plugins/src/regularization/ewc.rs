@@ -10,6 +10,7 @@ use cl_core::{Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamTensors, all_params, pad_to, params, put_params, weighted_sq_distance};
+use super::quadratic::{PenaltyCache, QuadraticPenalty};
 use super::{GradReduce, eval_mode_autodiff_copy, importance_pass};
 
 /// How EWC keeps the importances of past experiences (Avalanche's `mode` and `decay_factor`,
@@ -110,6 +111,13 @@ impl Validate for EwcConfig {
 /// [`EwcMode::Separate`], one term with the running Fisher and the latest θ* in
 /// [`EwcMode::Online`] (`F ← decay_factor·F + F_new`).
 ///
+/// The terms are folded once per experience into one quadratic per parameter
+/// ([`QuadraticPenalty`]: `Σ_k F_k·(θ − θ*_k)² = A·(θ − m)² + const`), and each step adds the
+/// penalty's value to the loss and its gradient `2λ·A·(θ − m)` directly to the gradients
+/// ([`StrategyState::add_loss_with_gradient`]), instead of back-propagating through
+/// `k` terms: a few passes over the parameters per step, whatever the number of experiences.
+/// [`penalty`](Self::penalty) builds the same penalty through autodiff.
+///
 /// Parameters that appear later (new heads) are not penalised; a parameter that grew is
 /// penalised on its old part (Avalanche's `ParamData.expand`).
 ///
@@ -140,6 +148,7 @@ pub struct EwcPlugin {
     config: EwcConfig,
     saved_params: BTreeMap<u64, ParamTensors>,
     importances: BTreeMap<u64, ParamTensors>,
+    folded: PenaltyCache,
 }
 
 impl EwcPlugin {
@@ -147,7 +156,12 @@ impl EwcPlugin {
     /// if `config` breaks one of its rules ([`EwcConfig::validate`](Validate::validate)).
     pub fn new(config: EwcConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config, saved_params: BTreeMap::new(), importances: BTreeMap::new() })
+        Ok(Self {
+            config,
+            saved_params: BTreeMap::new(),
+            importances: BTreeMap::new(),
+            folded: PenaltyCache::default(),
+        })
     }
 
     /// The hyper-parameters, as given.
@@ -176,21 +190,36 @@ impl EwcPlugin {
     pub fn set_importance_data(&mut self, exp: u64, importance: ParamTensors, saved_params: ParamTensors) {
         self.importances.insert(exp, importance);
         self.saved_params.insert(exp, saved_params);
+        self.folded.invalidate();
+    }
+
+    /// The experiences whose Fisher and θ* enter the penalty while training experience
+    /// `exp_counter`: all past ones in separate mode, the latest in online mode.
+    fn penalised_experiences(&self, exp_counter: u64) -> Vec<u64> {
+        match self.config.mode {
+            _ if exp_counter == 0 => Vec::new(),
+            EwcMode::Separate => (0..exp_counter).collect(),
+            EwcMode::Online { .. } => vec![exp_counter - 1],
+        }
+    }
+
+    /// The penalty of [`penalty`](Self::penalty) folded into one quadratic per parameter
+    /// ([`QuadraticPenalty`]), as the plugin applies it: `None` on the first experience.
+    pub fn folded_penalty(&self, exp_counter: u64, device: &Device) -> Option<QuadraticPenalty> {
+        let terms: Vec<(&ParamTensors, &ParamTensors)> = self
+            .penalised_experiences(exp_counter)
+            .into_iter()
+            .filter_map(|e| Some((self.importances.get(&e)?, self.saved_params.get(&e)?)))
+            .collect();
+        (!terms.is_empty()).then(|| QuadraticPenalty::fold(self.config.ewc_lambda, &terms, device))
     }
 
     /// The penalty `λ·Σ F·(θ−θ*)²` for `model` while training experience `exp_counter`
     /// (`None` on the first experience), differentiable w.r.t. the model's parameters; its
     /// gradient is `2λ·F·(θ−θ*)`.
     pub fn penalty<M: Model>(&self, model: &M, exp_counter: u64, device: &Device) -> Option<Tensor<1>> {
-        if exp_counter == 0 {
-            return None;
-        }
-        let exps: Vec<u64> = match self.config.mode {
-            EwcMode::Separate => (0..exp_counter).collect(),
-            EwcMode::Online { .. } => vec![exp_counter - 1],
-        };
         let mut total: Option<Tensor<1>> = None;
-        for e in exps {
+        for e in self.penalised_experiences(exp_counter) {
             let (Some(imp), Some(theta)) = (self.importances.get(&e), self.saved_params.get(&e)) else {
                 continue;
             };
@@ -237,10 +266,10 @@ impl<M: Model> Plugin<M> for EwcPlugin {
 
     fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         let exp = state.clock().train_exp_counter;
-        if let Some(p) = self.penalty(state.model(), exp, state.settings().device()) {
-            state.add_loss(p)?;
-        }
-        Ok(())
+        let mut folded = std::mem::take(&mut self.folded);
+        let result = folded.add_to_loss(state, exp, |device| self.folded_penalty(exp, device));
+        self.folded = folded;
+        result
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -251,6 +280,7 @@ impl<M: Model> Plugin<M> for EwcPlugin {
         })?;
         let store = state.settings().eval_device().clone();
         self.update_importances(fisher, t, &store);
+        self.folded.invalidate();
         self.saved_params.insert(t, ParamTensors::values_of(state.model(), &store, &all_params));
         if t > 0 && !self.keeps_importance_data() {
             self.saved_params.remove(&(t - 1));
@@ -280,6 +310,7 @@ impl<M: Model> Plugin<M> for EwcPlugin {
         };
         self.importances = read("importances")?;
         self.saved_params = read("saved_params")?;
+        self.folded.invalidate();
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamTensors, all_params, opt_params, pad_to, put_opt_params, weighted_sq_distance};
+use super::quadratic::{PenaltyCache, QuadraticPenalty};
 use super::{GradReduce, importance_pass};
 
 /// The hyper-parameters of MAS, with Avalanche's defaults: `MASPlugin(lambda_reg=1.0,
@@ -71,7 +72,8 @@ impl Validate for MasConfig {
 /// `train_mb_size`, the model in training mode as Avalanche); it is merged as
 /// `Ω ← α·Ω + (1−α)·Ω_new` (the first experience sets Ω; a parameter new since then starts at
 /// `Ω_new`), and θ* ← θ. From the second experience on, `before_backward` adds
-/// `λ·Σ Ω·(θ−θ*)²` to the loss.
+/// `λ·Σ Ω·(θ−θ*)²` to the loss, with its closed-form gradient `2λ·Ω·(θ−θ*)` added directly to
+/// the gradients ([`QuadraticPenalty`], no autodiff graph).
 ///
 /// # Differences from Avalanche
 ///
@@ -97,13 +99,14 @@ pub struct MasPlugin {
     config: MasConfig,
     params: Option<ParamTensors>,
     importance: Option<ParamTensors>,
+    folded: PenaltyCache,
 }
 
 impl MasPlugin {
     /// A MAS plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules.
     pub fn new(config: MasConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config, params: None, importance: None })
+        Ok(Self { config, params: None, importance: None, folded: PenaltyCache::default() })
     }
 
     /// The hyper-parameters.
@@ -136,6 +139,16 @@ impl MasPlugin {
         let (imp, params) = (self.importance.as_ref()?, self.params.as_ref()?);
         weighted_sq_distance(model, imp, params, device).map(|p| p.mul_scalar(self.config.lambda_reg))
     }
+
+    /// [`penalty`](Self::penalty) folded into one quadratic per parameter
+    /// ([`QuadraticPenalty`]), as the plugin applies it (value and closed-form gradient).
+    pub fn folded_penalty(&self, exp: u64, device: &Device) -> Option<QuadraticPenalty> {
+        if exp == 0 {
+            return None;
+        }
+        let (imp, params) = (self.importance.as_ref()?, self.params.as_ref()?);
+        Some(QuadraticPenalty::fold(self.config.lambda_reg, &[(imp, params)], device))
+    }
 }
 
 impl<M: Model> Plugin<M> for MasPlugin {
@@ -148,10 +161,10 @@ impl<M: Model> Plugin<M> for MasPlugin {
         if exp > 0 && (self.importance.is_none() || self.params.is_none()) {
             return Err(ClError::MissingState("MAS importance (train the experiences in order)"));
         }
-        if let Some(p) = self.penalty(state.model(), exp, state.settings().device()) {
-            state.add_loss(p)?;
-        }
-        Ok(())
+        let mut folded = std::mem::take(&mut self.folded);
+        let result = folded.add_to_loss(state, exp, |device| self.folded_penalty(exp, device));
+        self.folded = folded;
+        result
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -169,6 +182,7 @@ impl<M: Model> Plugin<M> for MasPlugin {
             }
         }
         self.importance = Some(curr);
+        self.folded.invalidate();
         Ok(())
     }
 
@@ -184,6 +198,7 @@ impl<M: Model> Plugin<M> for MasPlugin {
         let device = strategy.settings().eval_device();
         self.importance = opt_params(state, "importance", device)?;
         self.params = opt_params(state, "params", device)?;
+        self.folded.invalidate();
         Ok(())
     }
 }

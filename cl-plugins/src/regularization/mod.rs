@@ -21,6 +21,7 @@
 mod ewc;
 mod mas;
 mod params;
+mod quadratic;
 mod rwalk;
 mod si;
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub(crate) mod test_support;
 pub use ewc::{EwcConfig, EwcMode, EwcPlugin};
 pub use mas::{MasConfig, MasPlugin};
 pub use params::{ParamEntry, ParamFilter, ParamTensors, all_params, flat_grads, weighted_sq_distance};
+pub use quadratic::QuadraticPenalty;
 pub use rwalk::{RWALK_EPS, RWalkConfig, RWalkPlugin};
 pub use si::{SynapticIntelligenceConfig, SynapticIntelligencePlugin};
 

@@ -15,6 +15,7 @@ use super::params::{
     ParamTensors, all_params, flat_grads, for_each_param, opt_params, pad_to, params, put_opt_params, put_params,
     weighted_sq_distance,
 };
+use super::quadratic::{PenaltyCache, QuadraticPenalty};
 
 /// The damping of the score's denominator: `torch.finfo(torch.float32).eps`, as Avalanche.
 pub const RWALK_EPS: f64 = f32::EPSILON as f64;
@@ -100,7 +101,9 @@ impl Validate for RWalkConfig {
 /// `before_training` resets `L` and the scores of the current experience to 0 and θ_c to θ.
 /// `after_training_exp`: `F*` = the running Fisher, θ* = θ, the experience scores become
 /// `S = s` on the first experience and `S ← ½·(S + s)` afterwards, and the penalty weights
-/// `P = F*/max(F*) + relu(S)/max(S)` (maxima over all parameters); `s ← 0`.
+/// `P = F*/max(F*) + relu(S)/max(S)` (maxima over all parameters); `s ← 0`. From the second
+/// experience on, `before_backward` adds `λ·Σ P·(θ−θ*)²` to the loss and its gradient
+/// `2λ·P·(θ−θ*)` directly to the gradients ([`QuadraticPenalty`], no autodiff graph).
 ///
 /// # Differences from Avalanche
 ///
@@ -148,6 +151,7 @@ pub struct RWalkPlugin {
     exp_params: Option<ParamTensors>,
     exp_importance: Option<ParamTensors>,
     exp_penalties: Option<ParamTensors>,
+    folded: PenaltyCache,
 }
 
 /// The gradients in `grads` of the parameters of `module` that have one (Avalanche's
@@ -190,6 +194,7 @@ impl RWalkPlugin {
             exp_params: None,
             exp_importance: None,
             exp_penalties: None,
+            folded: PenaltyCache::default(),
         })
     }
 
@@ -241,6 +246,16 @@ impl RWalkPlugin {
         }
         let (weights, params) = (self.exp_penalties.as_ref()?, self.exp_params.as_ref()?);
         weighted_sq_distance(model, weights, params, device).map(|p| p.mul_scalar(self.config.ewc_lambda))
+    }
+
+    /// [`penalty`](Self::penalty) folded into one quadratic per parameter
+    /// ([`QuadraticPenalty`]), as the plugin applies it (value and closed-form gradient).
+    pub fn folded_penalty(&self, exp: u64, device: &Device) -> Option<QuadraticPenalty> {
+        if exp == 0 {
+            return None;
+        }
+        let (weights, params) = (self.exp_penalties.as_ref()?, self.exp_params.as_ref()?);
+        Some(QuadraticPenalty::fold(self.config.ewc_lambda, &[(weights, params)], device))
     }
 
     /// `F ← α·g² + (1−α)·F` over the parameters with a gradient (Avalanche's
@@ -314,10 +329,10 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
         if exp > 0 && (self.exp_penalties.is_none() || self.exp_params.is_none()) {
             return Err(ClError::MissingState("RWalk penalty weights (train the experiences in order)"));
         }
-        if let Some(p) = self.penalty(state.model(), exp, state.settings().device()) {
-            state.add_loss(p)?;
-        }
-        Ok(())
+        let mut folded = std::mem::take(&mut self.folded);
+        let result = folded.add_to_loss(state, exp, |device| self.folded_penalty(exp, device));
+        self.folded = folded;
+        result
     }
 
     fn after_training_iteration(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -380,6 +395,7 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
         self.exp_scores = Some(scores);
         self.exp_importance = Some(fisher);
         self.exp_penalties = Some(weights);
+        self.folded.invalidate();
         Ok(())
     }
 
@@ -414,6 +430,7 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
             exp_params: opt_params(state, "exp_params", d)?,
             exp_importance: opt_params(state, "exp_importance", d)?,
             exp_penalties: opt_params(state, "exp_penalties", d)?,
+            folded: PenaltyCache::default(),
         };
         Ok(())
     }

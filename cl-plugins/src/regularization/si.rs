@@ -8,6 +8,7 @@ use cl_core::{ClError, Model, Plugin, Result, StatePart, StrategyState};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamTensors, params, put_params, weighted_sq_distance};
+use super::quadratic::{PenaltyCache, QuadraticPenalty};
 use crate::weights::ExperienceWeight;
 
 /// Avalanche's default `eps`.
@@ -183,7 +184,9 @@ impl Validate for SynapticIntelligenceConfig {
 /// - `after_training_exp`: `W += ω / ((θ − θ*)² + eps)` (W accumulates over experiences),
 ///   importance `Ω = min(−W, clip_to)` (and `max(·, min_importance)` if set), θ* ← θ;
 /// - `before_backward`: adds `λ_exp/2·Σ Ω·(θ − θ*)²` (zero before the first importance), with
-///   `λ_exp` the entry of `si_lambda` for the current experience (the last one past the end).
+///   `λ_exp` the entry of `si_lambda` for the current experience (the last one past the end);
+///   its gradient `λ_exp·Ω·(θ − θ*)` is added to the gradients in closed form
+///   ([`QuadraticPenalty`], no autodiff graph).
 ///
 /// With plain SGD at rate `lr`, `Δθ = −lr·g`, so `−ω = lr·Σ g²`.
 ///
@@ -233,6 +236,7 @@ pub struct SynapticIntelligencePlugin {
     trajectory: ParamTensors,
     cum_trajectory: ParamTensors,
     has_importance: bool,
+    folded: PenaltyCache,
 }
 
 /// One element of an `fnmatch` pattern.
@@ -353,6 +357,7 @@ impl SynapticIntelligencePlugin {
             trajectory: ParamTensors::default(),
             cum_trajectory: ParamTensors::default(),
             has_importance: false,
+            folded: PenaltyCache::default(),
         })
     }
 
@@ -409,6 +414,13 @@ impl SynapticIntelligencePlugin {
         weighted_sq_distance(model, &self.importance, &self.theta_star, device)
             .map(|p| p.mul_scalar(self.lambda(exp) / 2.0))
     }
+
+    /// [`penalty`](Self::penalty) folded into one quadratic per parameter
+    /// ([`QuadraticPenalty`]), as the plugin applies it (value and closed-form gradient).
+    pub fn folded_penalty(&self, exp: u64, device: &Device) -> Option<QuadraticPenalty> {
+        self.has_importance
+            .then(|| QuadraticPenalty::fold(self.lambda(exp) / 2.0, &[(&self.importance, &self.theta_star)], device))
+    }
 }
 
 impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
@@ -431,15 +443,17 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
         self.importance = importance;
         self.cum_trajectory = cum;
         self.theta_star = theta;
+        self.folded.invalidate();
         self.trajectory = trajectory;
         Ok(())
     }
 
     fn before_backward(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        if let Some(p) = self.penalty(state.model(), state.clock().train_exp_counter, state.settings().device()) {
-            state.add_loss(p)?;
-        }
-        Ok(())
+        let exp = state.clock().train_exp_counter;
+        let mut folded = std::mem::take(&mut self.folded);
+        let result = folded.add_to_loss(state, exp, |device| self.folded_penalty(exp, device));
+        self.folded = folded;
+        result
     }
 
     fn before_update(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -486,6 +500,7 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
         });
         self.theta_star = new_theta;
         self.has_importance = true;
+        self.folded.invalidate();
         Ok(())
     }
 
@@ -521,6 +536,7 @@ impl<M: Model> Plugin<M> for SynapticIntelligencePlugin {
             trajectory,
             cum_trajectory,
             has_importance,
+            folded: PenaltyCache::default(),
         };
         Ok(())
     }
