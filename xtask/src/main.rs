@@ -17,11 +17,13 @@
 mod backends;
 mod bench;
 mod checkpoint_cost;
+mod compare;
 mod counting_alloc;
 mod data;
 mod eval_cost;
 mod fidelity;
 mod fuzz;
+mod iteration_clock;
 mod loaders;
 mod provenance;
 mod report;
@@ -71,6 +73,11 @@ commands:
   backends the backends side by side in one run: SimpleMlp and SimpleCNN training steps and
            the SplitFMNIST Naive run per device, with ratios (target/bench/backends.json
            and .md); backends beyond flex need xtask built with their feature
+  compare  cl against a plain PyTorch training loop (scripts/torch_loop.py) on the same machine
+           in one run: SplitFMNIST, SimpleMLP, SGD(lr=0.01, momentum=0.9), batch 128, eval
+           batch 1000, the two alternating --repeats times; min and median times and the
+           ratio (target/bench/compare.json and .md); needs a Python with torch (--python,
+           or `cargo xtask setup-libtorch`)
   fidelity cl's side of the comparisons with Avalanche 0.6 on the real data (the 21 runs of
            the README's fidelity tables on PermutedFMNIST, SplitFMNIST, SplitFMNIST-online and
            SplitFMNIST-task; 3 seeds), next to Avalanche's numbers from
@@ -116,6 +123,8 @@ enum Command {
     Fuzz(fuzz::FuzzOptions),
     /// `fidelity`: the comparisons with Avalanche.
     Fidelity(fidelity::FidelityOptions),
+    /// `compare`: cl against a plain PyTorch loop.
+    Compare(compare::CompareOptions),
     /// `report <results.json> [--out DIR]`: pictures of a results file.
     Report {
         /// The results file.
@@ -138,6 +147,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         "backends" => Ok(backends::parse_args(it)?.map_or(Command::Help, Command::Backends)),
         "fuzz" => Ok(fuzz::parse_args(it)?.map_or(Command::Help, Command::Fuzz)),
         "fidelity" => Ok(fidelity::parse_args(it)?.map_or(Command::Help, Command::Fidelity)),
+        "compare" => Ok(compare::parse_args(it)?.map_or(Command::Help, Command::Compare)),
         "data" => match it.next() {
             None => Ok(Command::Data),
             Some(extra) => Err(format!("`data` takes no argument, got `{extra}`")),
@@ -281,11 +291,12 @@ fn main() -> ExitCode {
     match command {
         Command::Help => {
             println!(
-                "{USAGE}\n\n{}\n\n{}\n\n{}\n\n{}",
+                "{USAGE}\n\n{}\n\n{}\n\n{}\n\n{}\n\n{}",
                 setup_libtorch::USAGE,
                 backends::USAGE,
                 fuzz::USAGE,
-                fidelity::USAGE
+                fidelity::USAGE,
+                compare::USAGE
             );
             ExitCode::SUCCESS
         }
@@ -314,6 +325,16 @@ fn main() -> ExitCode {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new("."));
             match fidelity::run(&options, root) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Compare(options) => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(std::path::Path::new("."));
+            match compare::run(&options, root) {
+                Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE

@@ -35,6 +35,7 @@ use cl::strategies::{
 use serde::Serialize;
 
 use crate::bench::{BenchError, metric};
+use crate::iteration_clock::IterationClock;
 use crate::provenance::Provenance;
 
 /// Name of the class-incremental benchmark in records.
@@ -363,6 +364,14 @@ pub struct StrategyRecord {
     pub wall_time_s: f64,
     /// `wall_time_s` over Naive's on the same benchmark (`null` if either failed).
     pub wall_time_vs_naive: Option<f64>,
+    /// Mean milliseconds of one training iteration (next batch, the plugins' iteration
+    /// callbacks, forward, backward, update), apart from the work at experience and epoch
+    /// boundaries (importance passes, memory updates); the first iteration of each epoch is
+    /// not timed ([`IterationClock`]). `null` for a failed run.
+    pub ms_per_iteration: Option<f64>,
+    /// `ms_per_iteration` over Naive's on the same benchmark: the per-step overhead of the
+    /// strategy (`null` if either is missing).
+    pub iteration_vs_naive: Option<f64>,
     /// Sum of the `train` calls.
     pub train_time_s: f64,
     /// Sum of the `eval(test_stream)` calls.
@@ -396,6 +405,7 @@ struct Measured {
     eval_time_s: f64,
     wall_time_s: f64,
     train_iterations: u64,
+    seconds_per_iteration: Option<f64>,
 }
 
 /// One finished (or failed) run, before it becomes a [`StrategyRecord`].
@@ -649,7 +659,10 @@ fn run_one_method<M: Model>(
     protocol: Protocol,
 ) -> Result<Measured, BenchError> {
     let builder = m.config.builder(model, optimizer(), device.clone())?;
-    let strategy = configure(builder, &m.config, train_mb, seed).eval_mb_size(eval_mb).build()?;
+    let strategy = configure(builder, &m.config, train_mb, seed)
+        .eval_mb_size(eval_mb)
+        .plugin(IterationClock::default())
+        .build()?;
     match protocol {
         Protocol::Batch => run_protocol(m.label, &m.config, strategy, benchmark),
         Protocol::Online { seed } => over_stream(m.label, strategy, benchmark, Some(seed)),
@@ -702,6 +715,7 @@ fn record(
                 eval_time_s: f64::NAN,
                 wall_time_s: f64::NAN,
                 train_iterations: 0,
+                seconds_per_iteration: None,
             },
             Some(e),
         ),
@@ -722,6 +736,8 @@ fn record(
         load_time_s,
         wall_time_s: m.wall_time_s,
         wall_time_vs_naive: None,
+        ms_per_iteration: m.seconds_per_iteration.map(|s| s * 1e3),
+        iteration_vs_naive: None,
         train_time_s: m.train_time_s,
         eval_time_s: m.eval_time_s,
         train_iterations: m.train_iterations,
@@ -742,8 +758,15 @@ fn set_time_vs_naive(records: &mut [StrategyRecord]) {
         .filter(|r| r.strategy == "Naive" && r.error.is_none() && r.wall_time_s > 0.0)
         .map(|r| (r.benchmark, r.wall_time_s))
         .collect();
+    let naive_step: Vec<(&'static str, f64)> = records
+        .iter()
+        .filter(|r| r.strategy == "Naive" && r.error.is_none())
+        .filter_map(|r| Some((r.benchmark, r.ms_per_iteration.filter(|ms| *ms > 0.0)?)))
+        .collect();
     for r in records.iter_mut().filter(|r| r.error.is_none()) {
         r.wall_time_vs_naive = naive.iter().find(|(b, _)| *b == r.benchmark).map(|(_, wall)| r.wall_time_s / wall);
+        r.iteration_vs_naive =
+            naive_step.iter().find(|(b, _)| *b == r.benchmark).and_then(|(_, naive)| Some(r.ms_per_iteration? / naive));
     }
 }
 
@@ -810,6 +833,7 @@ fn over_stream<M: Model>(
         eval_time_s,
         wall_time_s,
         train_iterations: strategy.state().clock().train_iterations,
+        seconds_per_iteration: strategy.plugin::<IterationClock>().and_then(IterationClock::seconds_per_iteration),
     })
 }
 
@@ -833,6 +857,7 @@ fn joint_run<M: Model>(name: &str, mut joint: Strategy<M>, benchmark: &Benchmark
         eval_time_s,
         wall_time_s,
         train_iterations: joint.state().clock().train_iterations,
+        seconds_per_iteration: joint.plugin::<IterationClock>().and_then(IterationClock::seconds_per_iteration),
     })
 }
 
@@ -884,6 +909,8 @@ mod tests {
             load_time_s: 0.0,
             wall_time_s: wall,
             wall_time_vs_naive: None,
+            ms_per_iteration: Some(wall),
+            iteration_vs_naive: None,
             train_time_s: wall,
             eval_time_s: 0.0,
             train_iterations: 0,
@@ -908,6 +935,8 @@ mod tests {
         set_time_vs_naive(&mut records);
         let ratios: Vec<_> = records.iter().map(|r| r.wall_time_vs_naive).collect();
         assert_eq!(ratios, vec![Some(1.0), Some(1.5), None, Some(1.0), Some(2.5)]);
+        let steps: Vec<_> = records.iter().map(|r| r.iteration_vs_naive).collect();
+        assert_eq!(steps, vec![Some(1.0), Some(1.5), None, Some(1.0), Some(2.5)]);
         let json = serde_json::to_value(&records[2]).unwrap();
         assert_eq!(json["benchmark"], SPLIT);
         assert_eq!(json["error"], "boom");

@@ -1,0 +1,70 @@
+//! [`IterationClock`]: the time of the training iterations themselves, apart from the work
+//! at experience and epoch boundaries (importance passes, memory updates, a generator's
+//! training), for the per-iteration columns of the strategies comparison.
+
+use std::time::Instant;
+
+use cl::core::{Model, Plugin, Result, StrategyState};
+
+/// Measures the interval between consecutive `after_training_iteration` callbacks within an
+/// epoch: one whole iteration (next batch, every plugin's iteration callbacks, forward,
+/// backward, update). Added last, so the interval ends after every other plugin's
+/// `after_training_iteration`. The first iteration of each epoch is not timed (its interval
+/// would include the epoch's start).
+#[derive(Debug, Default)]
+pub struct IterationClock {
+    last: Option<Instant>,
+    total_s: f64,
+    timed: u64,
+}
+
+impl IterationClock {
+    /// Mean seconds per timed iteration (`None` when none was timed).
+    pub fn seconds_per_iteration(&self) -> Option<f64> {
+        (self.timed > 0).then(|| self.total_s / self.timed as f64)
+    }
+}
+
+impl<M: Model> Plugin<M> for IterationClock {
+    fn before_training_epoch(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
+        self.last = None;
+        Ok(())
+    }
+
+    fn after_training_iteration(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            self.total_s += (now - last).as_secs_f64();
+            self.timed += 1;
+        }
+        self.last = Some(now);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cl::prelude::*;
+
+    /// Over 2 epochs of 3 iterations, 4 intervals are timed (not the first of each epoch).
+    #[test]
+    fn times_every_iteration_but_the_first_of_each_epoch() {
+        let device = cl::default_device();
+        let data =
+            cl::core::data::ClassificationDataset::from_f32(vec![0.5; 6 * 4], vec![4], vec![0, 1, 0, 1, 0, 1]).unwrap();
+        let stream = Stream::new("train", vec![Experience::new(0, data, "train", 2)]);
+        let model =
+            SimpleMlpConfig::new().with_input_size(4).with_hidden_size(4).with_num_classes(2).init(&device).unwrap();
+        let mut s = Strategy::builder(model, OptimizerSpec::sgd(0.1), device)
+            .train_mb_size(2)
+            .train_epochs(2)
+            .plugin(IterationClock::default())
+            .build()
+            .unwrap();
+        s.train(&stream).unwrap();
+        let clock = s.plugin::<IterationClock>().unwrap();
+        assert_eq!(clock.timed, 4);
+        assert!(clock.seconds_per_iteration().unwrap() > 0.0);
+    }
+}
