@@ -17,13 +17,21 @@ use burn::tensor::{Tensor, TensorData};
 struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// The increment of the state per draw.
+    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    /// The output function: the draw whose state is `z`.
     #[inline]
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
+    fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    #[cfg(test)]
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(Self::GAMMA);
+        Self::mix(self.0)
     }
 }
 
@@ -83,18 +91,59 @@ impl SeededDropout {
         let scale = (1.0 / keep) as f32;
         // P(u32 < threshold) = keep.
         let threshold = (keep * 4_294_967_296.0).min(u32::MAX as f64) as u32;
-        let mut mask = vec![0.0f32; n];
-        {
+        // SplitMix64 is counter-based: draw `i` is `mix(state + (i + 1)·γ)`, so the draws are
+        // computed independently (no dependency chain) and the state advances by `draws·γ`.
+        let draws = n.div_ceil(2) as u64;
+        let start = {
             let mut rng = self.rng.0.lock().expect("mask rng poisoned");
-            for pair in mask.chunks_mut(2) {
-                let r = rng.next_u64();
-                let halves = [r as u32, (r >> 32) as u32];
-                for (m, h) in pair.iter_mut().zip(halves) {
-                    *m = if h < threshold { scale } else { 0.0 };
-                }
-            }
+            let start = rng.0;
+            rng.0 = start.wrapping_add(draws.wrapping_mul(SplitMix64::GAMMA));
+            start
+        };
+        // Branch-free (a data-dependent branch mispredicts on half the elements at p = 0.5):
+        // the scale's bits, or'ed with nothing, under an all-ones or all-zeros mask.
+        let scale_bits = scale.to_bits();
+        let pick = |h: u32| f32::from_bits(((h < threshold) as u32).wrapping_neg() & scale_bits);
+        let mut mask = vec![0.0f32; 2 * draws as usize];
+        for (i, pair) in mask.chunks_exact_mut(2).enumerate() {
+            let r = SplitMix64::mix(start.wrapping_add((i as u64 + 1).wrapping_mul(SplitMix64::GAMMA)));
+            pair[0] = pick(r as u32);
+            pair[1] = pick((r >> 32) as u32);
         }
+        mask.truncate(n);
         let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &input.device());
         input * mask
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    /// The mask is the sequential SplitMix64 stream (two elements per draw, low half first; an
+    /// odd count drops the last half), and the state advances by one step per draw, so masks
+    /// continue across calls exactly as the stream does.
+    #[test]
+    fn mask_follows_the_sequential_stream() {
+        let device = Device::default().autodiff();
+        let layer = SeededDropout::new(0.3, 7);
+        let threshold = (0.7f64 * 4_294_967_296.0) as u32;
+        let scale = (1.0 / 0.7f64) as f32;
+        let mut reference = SplitMix64(7);
+        for n in [15usize, 8, 1] {
+            let out = layer.forward(Tensor::<1>::ones([n], &device));
+            let got = out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+            let mut want = Vec::new();
+            while want.len() < n {
+                let r = reference.next_u64();
+                for h in [r as u32, (r >> 32) as u32] {
+                    want.push(if h < threshold { scale } else { 0.0 });
+                }
+            }
+            want.truncate(n);
+            assert_eq!(got, want, "n = {n}");
+            assert_eq!(layer.rng_state(), reference.0, "state after n = {n}");
+        }
     }
 }
