@@ -27,6 +27,7 @@ mod dynamic;
 mod headed;
 mod model_config;
 mod ncm;
+pub mod passes;
 mod projection;
 mod simple_cnn;
 mod simple_mlp;

@@ -212,7 +212,9 @@ impl CnnTrunk {
 
 impl Backbone for CnnTrunk {
     fn embed(&self, batch: &MiniBatch) -> Tensor<2> {
-        self.forward_images(batch.images())
+        let out = self.forward_images(batch.images());
+        crate::passes::record(out.dims()[0], out.is_tracked());
+        out
     }
 
     fn feature_size(&self) -> usize {

@@ -318,7 +318,9 @@ pub struct SimpleMlp {
 impl SimpleMlp {
     /// The hidden representation of flattened inputs `[batch, input_size]`.
     pub fn features(&self, x: Tensor<2>) -> Tensor<2> {
-        self.features.iter().fold(x, |x, layer| layer.forward(x))
+        let out = self.features.iter().fold(x, |x, layer| layer.forward(x));
+        crate::passes::record(out.dims()[0], out.is_tracked());
+        out
     }
 
     /// Logits of flattened inputs `[batch, input_size]`.
@@ -362,7 +364,9 @@ pub struct MlpTrunk {
 impl MlpTrunk {
     /// The hidden representation of flattened inputs `[batch, input_size]`.
     pub fn embed_tensor(&self, x: Tensor<2>) -> Tensor<2> {
-        self.layers.iter().fold(x, |x, layer| layer.forward(x))
+        let out = self.layers.iter().fold(x, |x, layer| layer.forward(x));
+        crate::passes::record(out.dims()[0], out.is_tracked());
+        out
     }
 }
 

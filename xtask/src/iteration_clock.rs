@@ -14,14 +14,22 @@ use cl::core::{Model, Plugin, Result, StrategyState};
 #[derive(Debug, Default)]
 pub struct IterationClock {
     last: Option<Instant>,
-    total_s: f64,
-    timed: u64,
+    /// Seconds and timed iterations of the first training experience, then of the later ones.
+    first: (f64, u64),
+    later: (f64, u64),
 }
 
 impl IterationClock {
-    /// Mean seconds per timed iteration (`None` when none was timed).
+    /// Mean seconds per timed iteration, over all experiences (`None` when none was timed).
     pub fn seconds_per_iteration(&self) -> Option<f64> {
-        (self.timed > 0).then(|| self.total_s / self.timed as f64)
+        let (s, n) = (self.first.0 + self.later.0, self.first.1 + self.later.1);
+        (n > 0).then(|| s / n as f64)
+    }
+
+    /// Mean seconds per timed iteration of the experiences after the first — where penalties,
+    /// replay and projections are active (`None` when none was timed).
+    pub fn seconds_per_later_iteration(&self) -> Option<f64> {
+        (self.later.1 > 0).then(|| self.later.0 / self.later.1 as f64)
     }
 }
 
@@ -31,11 +39,12 @@ impl<M: Model> Plugin<M> for IterationClock {
         Ok(())
     }
 
-    fn after_training_iteration(&mut self, _state: &mut StrategyState<M>) -> Result<()> {
+    fn after_training_iteration(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         let now = Instant::now();
         if let Some(last) = self.last {
-            self.total_s += (now - last).as_secs_f64();
-            self.timed += 1;
+            let bucket = if state.clock().train_exp_counter == 0 { &mut self.first } else { &mut self.later };
+            bucket.0 += (now - last).as_secs_f64();
+            bucket.1 += 1;
         }
         self.last = Some(now);
         Ok(())
@@ -64,7 +73,8 @@ mod tests {
             .unwrap();
         s.train(&stream).unwrap();
         let clock = s.plugin::<IterationClock>().unwrap();
-        assert_eq!(clock.timed, 4);
+        assert_eq!(clock.first.1, 4);
         assert!(clock.seconds_per_iteration().unwrap() > 0.0);
+        assert_eq!(clock.seconds_per_later_iteration(), None, "one experience only");
     }
 }

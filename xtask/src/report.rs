@@ -75,9 +75,11 @@ pub fn markdown_table(records: &[BenchRecord]) -> String {
 }
 
 /// The "strategies" section of `summary.md`: one table per benchmark, one row per strategy;
-/// `time vs Naive` is the wall time over Naive's on the same benchmark, `ms/it` the mean time of
-/// one training iteration without the experience-boundary work and `it vs Naive` its ratio to
-/// Naive's (the per-step overhead). A failed run shows its error instead of numbers.
+/// `time vs Naive` is the wall time over Naive's on the same benchmark, `work vs Naive` the
+/// inherent cost (samples forwarded, a backpropagated one counting three, over Naive's), `ms/it` the mean time of
+/// one training iteration without the experience-boundary work, `ms/it after exp 1` the same over
+/// the experiences after the first (penalties, replay, projections active) and `vs Naive` its ratio
+/// to Naive's (the per-step cost). A failed run shows its error instead of numbers.
 pub fn strategies_table(records: &[StrategyRecord]) -> String {
     let mut s = String::from("\n## strategies\n");
     let mut benchmarks: Vec<&str> = Vec::new();
@@ -97,8 +99,8 @@ pub fn strategies_table(records: &[StrategyRecord]) -> String {
             r.benchmark, r.benchmark, r.n_experiences, r.lr, r.momentum, r.epochs, r.batch_size, r.seed
         );
         s.push_str(
-            "| strategy | settings | final avg acc | forgetting | train it | train (s) | eval (s) | wall (s) | time vs Naive | ms/it | it vs Naive |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| strategy | settings | final avg acc | forgetting | train it | train (s) | eval (s) | wall (s) | time vs Naive | work vs Naive | ms/it | ms/it after exp 1 | vs Naive |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for r in rows {
             let settings = if r.hyperparameters.is_empty() { "-" } else { r.hyperparameters.as_str() };
@@ -106,7 +108,7 @@ pub fn strategies_table(records: &[StrategyRecord]) -> String {
                 None => {
                     let _ = writeln!(
                         s,
-                        "| {} | {} | {:.4} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+                        "| {} | {} | {:.4} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
                         r.strategy,
                         settings,
                         r.final_average_accuracy,
@@ -116,13 +118,15 @@ pub fn strategies_table(records: &[StrategyRecord]) -> String {
                         r.eval_time_s,
                         r.wall_time_s,
                         strategies::format_ratio(r.wall_time_vs_naive),
+                        strategies::format_ratio(r.work_vs_naive),
                         r.ms_per_iteration.map_or("-".into(), |ms| format!("{ms:.2}")),
+                        r.ms_per_later_iteration.map_or("-".into(), |ms| format!("{ms:.2}")),
                         strategies::format_ratio(r.iteration_vs_naive)
                     );
                 }
                 Some(e) => {
                     let e = e.replace('|', "\\|").replace('\n', " ");
-                    let _ = writeln!(s, "| {} | {} | error: {e} | | | | | | | | |", r.strategy, settings);
+                    let _ = writeln!(s, "| {} | {} | error: {e} | | | | | | | | | | |", r.strategy, settings);
                 }
             }
         }

@@ -36,6 +36,7 @@ use serde::Serialize;
 
 use crate::bench::{BenchError, metric};
 use crate::iteration_clock::IterationClock;
+use cl::models::passes::TrunkPasses;
 use crate::provenance::Provenance;
 
 /// Name of the class-incremental benchmark in records.
@@ -369,8 +370,21 @@ pub struct StrategyRecord {
     /// boundaries (importance passes, memory updates); the first iteration of each epoch is
     /// not timed ([`IterationClock`]). `null` for a failed run.
     pub ms_per_iteration: Option<f64>,
-    /// `ms_per_iteration` over Naive's on the same benchmark: the per-step overhead of the
-    /// strategy (`null` if either is missing).
+    /// `ms_per_iteration` over the experiences after the first, where penalties, replay and
+    /// projections are active (`null` for a failed run or a single training).
+    pub ms_per_later_iteration: Option<f64>,
+    /// Samples forwarded through the model's trunk during training (its own steps, importance
+    /// passes, memory gradients, teachers; evaluation excluded), counted by
+    /// [`TrunkPasses`](cl::models::passes::TrunkPasses); `null` for a failed run.
+    pub train_forward_samples: Option<u64>,
+    /// Of those, the samples forwarded through an autodiff graph (backpropagated).
+    pub train_tracked_samples: Option<u64>,
+    /// The inherent cost: the training work `forward + 2·tracked` (a backward costs about two
+    /// forwards) over Naive's on the same benchmark — what the strategy's arithmetic alone
+    /// would make its training time, next to `iteration_vs_naive` and `wall_time_vs_naive`.
+    pub work_vs_naive: Option<f64>,
+    /// `ms_per_later_iteration` over Naive's on the same benchmark: the per-step cost of the
+    /// strategy once it is active (`null` if either is missing).
     pub iteration_vs_naive: Option<f64>,
     /// Sum of the `train` calls.
     pub train_time_s: f64,
@@ -406,6 +420,8 @@ struct Measured {
     wall_time_s: f64,
     train_iterations: u64,
     seconds_per_iteration: Option<f64>,
+    seconds_per_later_iteration: Option<f64>,
+    passes: TrunkPasses,
 }
 
 /// One finished (or failed) run, before it becomes a [`StrategyRecord`].
@@ -716,6 +732,8 @@ fn record(
                 wall_time_s: f64::NAN,
                 train_iterations: 0,
                 seconds_per_iteration: None,
+                seconds_per_later_iteration: None,
+                passes: TrunkPasses::default(),
             },
             Some(e),
         ),
@@ -737,6 +755,10 @@ fn record(
         wall_time_s: m.wall_time_s,
         wall_time_vs_naive: None,
         ms_per_iteration: m.seconds_per_iteration.map(|s| s * 1e3),
+        ms_per_later_iteration: m.seconds_per_later_iteration.map(|s| s * 1e3),
+        train_forward_samples: error.is_none().then_some(m.passes.forward),
+        train_tracked_samples: error.is_none().then_some(m.passes.tracked),
+        work_vs_naive: None,
         iteration_vs_naive: None,
         train_time_s: m.train_time_s,
         eval_time_s: m.eval_time_s,
@@ -761,12 +783,20 @@ fn set_time_vs_naive(records: &mut [StrategyRecord]) {
     let naive_step: Vec<(&'static str, f64)> = records
         .iter()
         .filter(|r| r.strategy == "Naive" && r.error.is_none())
-        .filter_map(|r| Some((r.benchmark, r.ms_per_iteration.filter(|ms| *ms > 0.0)?)))
+        .filter_map(|r| Some((r.benchmark, r.ms_per_later_iteration.filter(|ms| *ms > 0.0)?)))
+        .collect();
+    let work = |r: &StrategyRecord| Some(r.train_forward_samples? + 2 * r.train_tracked_samples?).filter(|w| *w > 0);
+    let naive_work: Vec<(&'static str, u64)> = records
+        .iter()
+        .filter(|r| r.strategy == "Naive" && r.error.is_none())
+        .filter_map(|r| Some((r.benchmark, work(r)?)))
         .collect();
     for r in records.iter_mut().filter(|r| r.error.is_none()) {
         r.wall_time_vs_naive = naive.iter().find(|(b, _)| *b == r.benchmark).map(|(_, wall)| r.wall_time_s / wall);
         r.iteration_vs_naive =
-            naive_step.iter().find(|(b, _)| *b == r.benchmark).and_then(|(_, naive)| Some(r.ms_per_iteration? / naive));
+            naive_step.iter().find(|(b, _)| *b == r.benchmark).and_then(|(_, naive)| Some(r.ms_per_later_iteration? / naive));
+        r.work_vs_naive =
+            naive_work.iter().find(|(b, _)| *b == r.benchmark).and_then(|(_, naive)| Some(work(r)? as f64 / *naive as f64));
     }
 }
 
@@ -802,8 +832,10 @@ fn over_stream<M: Model>(
     let mut matrix = AccuracyMatrix::new(n);
     let (mut train_time_s, mut eval_time_s) = (0.0, 0.0);
     let wall = Instant::now();
+    let mut passes = TrunkPasses::default();
     for experience in &benchmark.train_stream {
         let t = Instant::now();
+        let before = TrunkPasses::now();
         match online {
             Some(seed) => {
                 let config = OnlineStreamConfig::new(ONLINE_EXPERIENCE_SIZE)
@@ -815,6 +847,7 @@ fn over_stream<M: Model>(
             }
         }
         train_time_s += t.elapsed().as_secs_f64();
+        passes = passes.plus(TrunkPasses::since(before));
         let t = Instant::now();
         let results = strategy.eval(&benchmark.test_stream)?;
         eval_time_s += t.elapsed().as_secs_f64();
@@ -834,6 +867,10 @@ fn over_stream<M: Model>(
         wall_time_s,
         train_iterations: strategy.state().clock().train_iterations,
         seconds_per_iteration: strategy.plugin::<IterationClock>().and_then(IterationClock::seconds_per_iteration),
+        seconds_per_later_iteration: strategy
+            .plugin::<IterationClock>()
+            .and_then(IterationClock::seconds_per_later_iteration),
+        passes,
     })
 }
 
@@ -842,7 +879,9 @@ fn joint_run<M: Model>(name: &str, mut joint: Strategy<M>, benchmark: &Benchmark
     let n = benchmark.n_experiences();
     let wall = Instant::now();
     let t = Instant::now();
+    let before = TrunkPasses::now();
     joint.train(&benchmark.train_stream)?;
+    let passes = TrunkPasses::since(before);
     let train_time_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let results = joint.eval(&benchmark.test_stream)?;
@@ -858,6 +897,8 @@ fn joint_run<M: Model>(name: &str, mut joint: Strategy<M>, benchmark: &Benchmark
         wall_time_s,
         train_iterations: joint.state().clock().train_iterations,
         seconds_per_iteration: joint.plugin::<IterationClock>().and_then(IterationClock::seconds_per_iteration),
+        seconds_per_later_iteration: None,
+        passes,
     })
 }
 
@@ -910,6 +951,10 @@ mod tests {
             wall_time_s: wall,
             wall_time_vs_naive: None,
             ms_per_iteration: Some(wall),
+            ms_per_later_iteration: Some(wall),
+            train_forward_samples: Some(wall as u64),
+            train_tracked_samples: Some(0),
+            work_vs_naive: None,
             iteration_vs_naive: None,
             train_time_s: wall,
             eval_time_s: 0.0,
@@ -937,6 +982,8 @@ mod tests {
         assert_eq!(ratios, vec![Some(1.0), Some(1.5), None, Some(1.0), Some(2.5)]);
         let steps: Vec<_> = records.iter().map(|r| r.iteration_vs_naive).collect();
         assert_eq!(steps, vec![Some(1.0), Some(1.5), None, Some(1.0), Some(2.5)]);
+        let work: Vec<_> = records.iter().map(|r| r.work_vs_naive).collect();
+        assert_eq!(work, vec![Some(1.0), Some(1.5), None, Some(1.0), Some(2.5)]);
         let json = serde_json::to_value(&records[2]).unwrap();
         assert_eq!(json["benchmark"], SPLIT);
         assert_eq!(json["error"], "boom");

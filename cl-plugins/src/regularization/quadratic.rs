@@ -132,7 +132,9 @@ impl QuadraticPenalty {
             }
             let d = current.without_autodiff() - f.centre.clone();
             let g = f.weight.clone() * d.clone();
-            let v = (g.clone() * d).sum();
+            // Σ g·d as a [1, n]·[n, 1] product: one pass, no n-sized temporary.
+            let n = d.dims()[0];
+            let v = g.clone().reshape([1, n]).matmul(d.reshape([n, 1])).reshape([1]);
             value = Some(match value.take() {
                 Some(s) => s + v,
                 None => v,
