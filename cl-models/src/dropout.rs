@@ -105,10 +105,21 @@ impl SeededDropout {
         let scale_bits = scale.to_bits();
         let pick = |h: u32| f32::from_bits(((h < threshold) as u32).wrapping_neg() & scale_bits);
         let mut mask = vec![0.0f32; 2 * draws as usize];
-        for (i, pair) in mask.chunks_exact_mut(2).enumerate() {
-            let r = SplitMix64::mix(start.wrapping_add((i as u64 + 1).wrapping_mul(SplitMix64::GAMMA)));
-            pair[0] = pick(r as u32);
-            pair[1] = pick((r >> 32) as u32);
+        let fill = |offset: usize, chunk: &mut [f32]| {
+            for (i, pair) in chunk.chunks_exact_mut(2).enumerate() {
+                let draw = (offset / 2 + i) as u64 + 1;
+                let r = SplitMix64::mix(start.wrapping_add(draw.wrapping_mul(SplitMix64::GAMMA)));
+                pair[0] = pick(r as u32);
+                pair[1] = pick((r >> 32) as u32);
+            }
+        };
+        // Large masks (a 128 × 512 activation) are filled in parallel: the draws are independent.
+        const CHUNK: usize = 16 * 1024;
+        if mask.len() >= 2 * CHUNK {
+            use rayon::prelude::*;
+            mask.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| fill(c * CHUNK, chunk));
+        } else {
+            fill(0, &mut mask);
         }
         mask.truncate(n);
         let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &input.device());
@@ -131,7 +142,7 @@ mod tests {
         let threshold = (0.7f64 * 4_294_967_296.0) as u32;
         let scale = (1.0 / 0.7f64) as f32;
         let mut reference = SplitMix64(7);
-        for n in [15usize, 8, 1] {
+        for n in [15usize, 8, 1, 100_003] {
             let out = layer.forward(Tensor::<1>::ones([n], &device));
             let got = out.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
             let mut want = Vec::new();
