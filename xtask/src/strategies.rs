@@ -36,8 +36,8 @@ use serde::Serialize;
 
 use crate::bench::{BenchError, metric};
 use crate::iteration_clock::IterationClock;
-use cl::models::passes::TrunkPasses;
 use crate::provenance::Provenance;
+use cl::models::passes::TrunkPasses;
 
 /// Name of the class-incremental benchmark in records.
 pub const SPLIT: &str = "SplitFMNIST";
@@ -793,10 +793,14 @@ fn set_time_vs_naive(records: &mut [StrategyRecord]) {
         .collect();
     for r in records.iter_mut().filter(|r| r.error.is_none()) {
         r.wall_time_vs_naive = naive.iter().find(|(b, _)| *b == r.benchmark).map(|(_, wall)| r.wall_time_s / wall);
-        r.iteration_vs_naive =
-            naive_step.iter().find(|(b, _)| *b == r.benchmark).and_then(|(_, naive)| Some(r.ms_per_later_iteration? / naive));
-        r.work_vs_naive =
-            naive_work.iter().find(|(b, _)| *b == r.benchmark).and_then(|(_, naive)| Some(work(r)? as f64 / *naive as f64));
+        r.iteration_vs_naive = naive_step
+            .iter()
+            .find(|(b, _)| *b == r.benchmark)
+            .and_then(|(_, naive)| Some(r.ms_per_later_iteration? / naive));
+        r.work_vs_naive = naive_work
+            .iter()
+            .find(|(b, _)| *b == r.benchmark)
+            .and_then(|(_, naive)| Some(work(r)? as f64 / *naive as f64));
     }
 }
 
