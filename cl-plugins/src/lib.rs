@@ -60,6 +60,6 @@ mod weights;
 pub use agem::{AGemConfig, AGemPlugin};
 pub use cwr_star::{CwrStarConfig, CwrStarPlugin};
 pub use gem::{GemConfig, GemPlugin, gem_project, gem_project_with_ridge};
-pub use lfl::{LflConfig, LflPlugin};
+pub use lfl::{LflConfig, LflMode, LflPlugin};
 pub use lwf::{LwfConfig, LwfPlugin};
 pub use weights::ExperienceWeight;

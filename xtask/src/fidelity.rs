@@ -24,7 +24,7 @@ use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmn
 use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
-use cl::plugins::{CwrStarConfig, MirConfig, ReplayConfig};
+use cl::plugins::{CwrStarConfig, LflConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
     BicConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, LaMamlConfig, NaiveConfig, PackNetConfig,
@@ -37,7 +37,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 21] = [
+pub const DEFAULT_RUNS: [&str; 22] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -49,6 +49,7 @@ pub const DEFAULT_RUNS: [&str; 21] = [
     "SplitFMNIST/naive",
     "SplitFMNIST/si:1",
     "SplitFMNIST/cwr",
+    "SplitFMNIST/lfl:1",
     "SplitFMNIST/der:500",
     "SplitFMNIST/er_ace:500",
     "SplitFMNIST/mir:500",
@@ -173,6 +174,8 @@ pub enum Method {
     Mas(f64),
     /// Synaptic Intelligence with this λ and its other defaults (importances floored at 0).
     Si(f64),
+    /// LFL with this λ_e, in Avalanche's mode (evaluation mode once the penalty applies).
+    Lfl(f64),
     /// CWR* on the classifier, the rest frozen from the second experience.
     Cwr,
     /// DER++ with this memory size and Avalanche's other defaults (α 0.1, β 0.5, memory batch =
@@ -256,6 +259,7 @@ impl std::str::FromStr for RunSpec {
             ("ewc", v) => Method::Ewc(lambda(v)?),
             ("mas", v) => Method::Mas(lambda(v)?),
             ("si", v) => Method::Si(lambda(v)?),
+            ("lfl", v) => Method::Lfl(lambda(v)?),
             ("der", v) => Method::Der(mem(v)?),
             ("er_ace", v) => Method::ErAce(mem(v)?),
             ("er_aml", v) => Method::ErAml(mem(v)?),
@@ -273,7 +277,7 @@ impl std::str::FromStr for RunSpec {
             }
             _ => {
                 return Err(format!(
-                    "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, cwr, der:<mem>, \
+                    "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, lfl:<λ>, cwr, der:<mem>, \
                      er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>)"
                 ));
             }
@@ -418,6 +422,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Ewc(l) => StrategyConfig::Ewc(EwcConfig::new(*l)),
         Method::Mas(l) => StrategyConfig::Mas(MasConfig::default().with_lambda_reg(*l).with_alpha(MAS_ALPHA)),
         Method::Si(l) => StrategyConfig::SynapticIntelligence(SynapticIntelligenceConfig::new(*l)),
+        Method::Lfl(l) => StrategyConfig::Lfl(LflConfig::new(*l)),
         Method::Cwr => StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
         Method::Der(m) => StrategyConfig::Der(DerConfig::new(*m)),
         Method::ErAce(m) => StrategyConfig::ErAce(ErAceConfig::new(*m)),

@@ -118,6 +118,62 @@ pub fn frozen_parameters<M: Module>(model: &M) -> Vec<String> {
     visitor.frozen
 }
 
+/// Avalanche's `model.train(mode)` as far as Burn has it: sets every training flag of `model`
+/// (dropout, batch normalisation: `Param<Flag>`) to `training`, leaving the parameters'
+/// `require_grad` as they are (a model on the autodiff device keeps training, in evaluation
+/// mode when `training` is false). Returns the model and the paths of the flags it changed, so
+/// that exactly those can be switched back with [`set_training_flags`] (flags a freeze turned
+/// off stay off).
+///
+/// ```
+/// use burn::nn::{Dropout, DropoutConfig};
+/// use cl_core::{set_training_flags, set_training_mode};
+/// #[derive(burn::module::Module, Debug)]
+/// struct Net { drop: Dropout }
+/// let net = Net { drop: DropoutConfig::new(0.5).init() };
+/// let (net, changed) = set_training_mode(net, false); // Avalanche's model.eval()
+/// assert_eq!(changed, ["drop.training"]);
+/// assert!(!net.drop.training.is_enabled());
+/// let net = set_training_flags(net, &changed, true);
+/// assert!(net.drop.training.is_enabled());
+/// ```
+pub fn set_training_mode<M: Module>(model: M, training: bool) -> (M, Vec<String>) {
+    let mut mapper = SetFlags { only: None, value: training, path: Vec::new(), changed: Vec::new() };
+    let model = model.map(&mut mapper);
+    (model, mapper.changed)
+}
+
+/// Sets the training flags at `paths` (as [`set_training_mode`] returns them) to `training`.
+pub fn set_training_flags<M: Module>(model: M, paths: &[String], training: bool) -> M {
+    model.map(&mut SetFlags { only: Some(paths), value: training, path: Vec::new(), changed: Vec::new() })
+}
+
+struct SetFlags<'a> {
+    only: Option<&'a [String]>,
+    value: bool,
+    path: Vec<String>,
+    changed: Vec<String>,
+}
+
+impl ModuleMapper for SetFlags<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_flag(&mut self, flag: Param<Flag>) -> Param<Flag> {
+        let path = self.path.join(".");
+        if self.only.is_some_and(|only| !only.contains(&path)) || flag.is_enabled() == self.value {
+            return flag;
+        }
+        self.changed.push(path);
+        flag.with_value(self.value)
+    }
+}
+
 struct SetTrainable<'a> {
     part: &'a ModelPart,
     trainable: bool,

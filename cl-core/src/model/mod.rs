@@ -13,7 +13,7 @@ use crate::scenario::Experience;
 mod freeze;
 mod gradients;
 
-pub use freeze::{ModelPart, freeze, frozen_parameters, unfreeze};
+pub use freeze::{ModelPart, freeze, frozen_parameters, set_training_flags, set_training_mode, unfreeze};
 pub(crate) use gradients::add_flat_gradients;
 
 /// A classifier the strategies can train: a Burn [`Module`] with a forward pass over
