@@ -16,7 +16,7 @@ with --fisher, EWC's importances after the first experience, per parameter tenso
     cargo xtask fidelity --avalanche target/fidelity/avalanche.json
 
 Runs are named `<benchmark>/<strategy>` with `strategy` one of naive, ewc:<lambda>, mas:<lambda>,
-si:<lambda>, lfl:<lambda_e>, cwr, bic:<mem_size> (BiC, its other defaults), lamaml:<mem_size> (first-order LaMAML, reservoir of mem_size), generative_replay (its default VAE), der:<mem_size> (DER++), er_ace:<mem_size>, er_aml:<mem_size>, packnet:<prune_proportion> (PackNetModel
+si:<lambda>, rwalk:<lambda> (ewc_alpha 0.9, delta_t 10), lfl:<lambda_e>, cwr, bic:<mem_size> (BiC, its other defaults), lamaml:<mem_size> (first-order LaMAML, reservoir of mem_size), generative_replay (its default VAE), der:<mem_size> (DER++), er_ace:<mem_size>, er_aml:<mem_size>, packnet:<prune_proportion> (PackNetModel
 over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCHS after pruning; on SplitFMNIST-task),
 mir:<mem_size> (subsample 50,
 10 replayed), replay:<mem_size>, scr:<mem_size> (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
@@ -44,6 +44,7 @@ DEFAULT_RUNS = [
     "PermutedFMNIST/mas:0.1",
     "PermutedFMNIST/mas:1",
     "PermutedFMNIST/si:1",
+    "PermutedFMNIST/rwalk:10",
     "PermutedFMNIST/cwr",
     "SplitFMNIST/naive",
     "SplitFMNIST/si:1",
@@ -163,6 +164,13 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MAS(model=model, optimizer=opt, criterion=crit, lambda_reg=float(value), alpha=MAS_ALPHA, **common)
     if name == "si":
         return SynapticIntelligence(model=model, optimizer=opt, criterion=crit, si_lambda=float(value), **common)
+    if name == "rwalk":
+        # Avalanche's RWalkPlugin (0.6 has no RWalk strategy) with its defaults besides lambda:
+        # ewc_alpha 0.9, delta_t 10.
+        from avalanche.training.plugins import RWalkPlugin
+
+        return Naive(model=model, optimizer=opt, criterion=crit,
+                     plugins=[RWalkPlugin(ewc_lambda=float(value), ewc_alpha=0.9, delta_t=10)], **common)
     if name == "lfl":
         # Avalanche's LFL: lambda_e on the MSE of SimpleMLP's features (get_features) against the
         # previous model's; its classifier frozen after each experience.
@@ -250,7 +258,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
     if name == "mir":
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
-    sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, lfl:<lambda_e>, cwr, der:<mem>, er_ace:<mem>, "
+    sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda_e>, cwr, der:<mem>, er_ace:<mem>, "
              "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>)")
 
 

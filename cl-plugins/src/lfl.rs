@@ -3,11 +3,10 @@
 use burn::tensor::Tensor;
 use cl_core::checkpoint::StateDict;
 use cl_core::config::{Validate, rule};
-use cl_core::{
-    ClError, Model, ModelPart, Plugin, Result, StatePart, StrategyState, freeze, set_training_flags, set_training_mode,
-};
+use cl_core::{ClError, Model, ModelPart, Plugin, Result, StatePart, StrategyState, freeze};
 use serde::{Deserialize, Serialize};
 
+use crate::mode::{EvalModeSwitch, ModeAfterPass};
 use crate::persist::{opt_model, put_opt_model};
 use crate::regularization::last_linear_layer;
 use crate::weights::ExperienceWeight;
@@ -29,36 +28,20 @@ pub struct LflConfig {
     /// strategy's `train_exp_counter` (a list too short for an experience is an error when
     /// that experience trains, as Avalanche's `IndexError`); finite and `>= 0`.
     pub lambda_e: ExperienceWeight,
-    /// The mode the model trains in once the penalty applies (default: Avalanche's).
+    /// The mode the model trains in once the penalty applies (default: Avalanche's, evaluation
+    /// mode from the first penalised iteration of an experience on).
     #[serde(default)]
-    pub mode: LflMode,
-}
-
-/// In which mode LFL computes the features and the model trains from the second experience on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LflMode {
-    /// Avalanche's: the penalty calls `model.eval()` before computing both models' features
-    /// and never switches back, so from the first penalised iteration of an experience on the
-    /// model trains in evaluation mode (dropout off, batch norm on its running statistics) —
-    /// the features of the penalty, and the forward passes of the following iterations. The
-    /// next experience starts in training mode again (Avalanche's `train()` calls
-    /// `model.train()`).
-    #[default]
-    Avalanche,
-    /// Training mode throughout: the penalty's features are computed in the mode the strategy
-    /// trains in (dropout on), as the paper's method would.
-    Training,
+    pub mode: ModeAfterPass,
 }
 
 impl LflConfig {
     /// `lambda_e`: a number or one value per experience, in Avalanche's mode.
     pub fn new(lambda_e: impl Into<ExperienceWeight>) -> Self {
-        Self { lambda_e: lambda_e.into(), mode: LflMode::Avalanche }
+        Self { lambda_e: lambda_e.into(), mode: ModeAfterPass::Avalanche }
     }
 
     /// Sets the mode.
-    pub fn with_mode(mut self, mode: LflMode) -> Self {
+    pub fn with_mode(mut self, mode: ModeAfterPass) -> Self {
         self.mode = mode;
         self
     }
@@ -109,12 +92,12 @@ impl Validate for LflConfig {
 /// `before_training`). A model without a `Linear` layer fails at the end of the first
 /// experience, as Avalanche's `No fc layer found`.
 ///
-/// With [`LflMode::Avalanche`] (the default) the penalty switches the model to evaluation mode
+/// With [`ModeAfterPass::Avalanche`] (the default, the config's `mode`) the penalty switches the model to evaluation mode
 /// as Avalanche's `compute_features` does (`model.eval()`, never undone within the
 /// experience): the features of both models are computed without dropout, and the iterations
 /// after the first penalised one train in evaluation mode too; the training flags switched off
 /// ([`cl_core::set_training_mode`]) are switched back on after the experience.
-/// [`LflMode::Training`] keeps the strategy's training mode throughout.
+/// [`ModeAfterPass::Training`] keeps the strategy's training mode throughout.
 ///
 /// # Differences from Avalanche
 ///
@@ -138,9 +121,8 @@ pub struct LflPlugin<M: Model> {
     config: LflConfig,
     prev_model: Option<M>,
     checked: bool,
-    /// The training flags switched off in this experience ([`LflMode::Avalanche`]), switched
-    /// back on after it; `None` while the model is in training mode.
-    eval_flags: Option<Vec<String>>,
+    /// The training flags switched off in this experience ([`ModeAfterPass::Avalanche`]).
+    eval_mode: EvalModeSwitch,
     /// Every layer frozen so far, in the order they were frozen (the last linear layer after
     /// each experience; several with a model whose last layer changes, e.g. a new head).
     frozen_layers: Vec<String>,
@@ -150,7 +132,13 @@ impl<M: Model> LflPlugin<M> {
     /// An LFL plugin; an error ([`ClError::InvalidConfig`]) if `config` breaks one of its rules.
     pub fn new(config: LflConfig) -> Result<Self> {
         config.validate()?;
-        Ok(Self { config, prev_model: None, checked: false, eval_flags: None, frozen_layers: Vec::new() })
+        Ok(Self {
+            config,
+            prev_model: None,
+            checked: false,
+            eval_mode: EvalModeSwitch::default(),
+            frozen_layers: Vec::new(),
+        })
     }
 
     /// The hyper-parameters.
@@ -221,16 +209,8 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
             }
             return Ok(());
         };
-        if self.config.mode == LflMode::Avalanche && self.eval_flags.is_none() {
-            // Avalanche's `model.eval()` in `compute_features`, called whatever lambda_e.
-            let mut changed = Vec::new();
-            state.map_model(|m| {
-                let (m, c) = set_training_mode(m, false);
-                changed = c;
-                m
-            })?;
-            self.eval_flags = Some(changed);
-        }
+        // Avalanche's `model.eval()` in `compute_features`, called whatever lambda_e.
+        self.eval_mode.enter(self.config.mode, state)?;
         if lambda_e == 0.0 {
             return Ok(());
         }
@@ -254,10 +234,8 @@ impl<M: Model> Plugin<M> for LflPlugin<M> {
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
-        if let Some(flags) = self.eval_flags.take() {
-            // Avalanche's next `train()` call: `model.train()`.
-            state.map_model(|m| set_training_flags(m, &flags, true))?;
-        }
+        // Avalanche's next `train()` call: `model.train()`.
+        self.eval_mode.leave(state)?;
         self.prev_model = Some(state.model().valid());
         let layer = last_linear_layer(state.model()).ok_or_else(|| {
             ClError::InvalidUse(
@@ -364,13 +342,17 @@ mod tests {
 
     #[test]
     fn config_round_trips() {
-        for c in [LflConfig::new(0.5), LflConfig::new(vec![0.0, 2.0, 1.5]).with_mode(LflMode::Training)] {
+        for c in [LflConfig::new(0.5), LflConfig::new(vec![0.0, 2.0, 1.5]).with_mode(ModeAfterPass::Training)] {
             assert_eq!(LflConfig::from_json(&c.to_json()).unwrap(), c);
             assert_eq!(LflConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
         }
         assert!(LflConfig::from_json("{}").is_err(), "lambda_e is required");
-        assert_eq!(LflConfig::from_toml("lambda_e = 1.0").unwrap().mode, LflMode::Avalanche, "Avalanche's by default");
-        assert_eq!(LflConfig::from_toml("lambda_e = 1.0\nmode = \"training\"").unwrap().mode, LflMode::Training);
+        assert_eq!(
+            LflConfig::from_toml("lambda_e = 1.0").unwrap().mode,
+            ModeAfterPass::Avalanche,
+            "Avalanche's by default"
+        );
+        assert_eq!(LflConfig::from_toml("lambda_e = 1.0\nmode = \"training\"").unwrap().mode, ModeAfterPass::Training);
     }
 
     /// Avalanche's mode: from the first penalised iteration of an experience on, the model
@@ -378,32 +360,14 @@ mod tests {
     /// next experience starts in training mode again; the training mode keeps dropout on.
     #[test]
     fn avalanche_mode_trains_in_evaluation_mode_once_the_penalty_applies() {
-        use cl_models::{SimpleMlp, SimpleMlpConfig};
-        struct FlagProbe(Vec<(u64, bool)>);
-        impl Plugin<SimpleMlp> for FlagProbe {
-            fn after_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
-                self.0.push((s.clock().train_exp_counter, s.model().features[0].dropout.training.is_enabled()));
-                Ok(())
-            }
-        }
-        for (mode, later) in [(LflMode::Avalanche, false), (LflMode::Training, true)] {
-            let model = SimpleMlpConfig::new().with_input_size(4).with_hidden_size(8).with_num_classes(6);
-            let mut s = Strategy::builder(model.init(&device()).unwrap(), sgd(0.1), device())
-                .train_mb_size(3)
-                .plugin(LflPlugin::<SimpleMlp>::new(LflConfig::new(1.0).with_mode(mode)).unwrap())
-                .plugin(FlagProbe(Vec::new()))
-                .build()
-                .unwrap();
-            s.train(&stream(3, 6)).unwrap();
-            let seen = &s.plugin::<FlagProbe>().unwrap().0;
+        use crate::regularization::test_support::dropout_seen_with;
+        for (mode, later) in [(ModeAfterPass::Avalanche, false), (ModeAfterPass::Training, true)] {
+            let (seen, after) = dropout_seen_with(LflPlugin::new(LflConfig::new(1.0).with_mode(mode)).unwrap());
             assert_eq!(seen.len(), 6, "{mode:?}");
             for (exp, on) in seen {
-                assert_eq!(*on, *exp == 0 || later, "{mode:?}: experience {exp}");
+                assert_eq!(on, exp == 0 || later, "{mode:?}: experience {exp}");
             }
-            assert!(
-                s.model().features[0].dropout.training.is_enabled(),
-                "{mode:?}: training mode after the experience"
-            );
+            assert!(after, "{mode:?}: training mode after the experience");
         }
     }
 

@@ -23,7 +23,7 @@ use std::time::Instant;
 use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
 use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
-use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, SynapticIntelligenceConfig};
+use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{CwrStarConfig, LflConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
@@ -34,10 +34,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchError, metric};
 use crate::provenance::Provenance;
-use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, SCR_PROJECTION};
+use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, RWALK_ALPHA_DELTA_T, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 22] = [
+pub const DEFAULT_RUNS: [&str; 23] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -45,6 +45,7 @@ pub const DEFAULT_RUNS: [&str; 22] = [
     "PermutedFMNIST/mas:0.1",
     "PermutedFMNIST/mas:1",
     "PermutedFMNIST/si:1",
+    "PermutedFMNIST/rwalk:10",
     "PermutedFMNIST/cwr",
     "SplitFMNIST/naive",
     "SplitFMNIST/si:1",
@@ -176,6 +177,9 @@ pub enum Method {
     Si(f64),
     /// LFL with this λ_e, in Avalanche's mode (evaluation mode once the penalty applies).
     Lfl(f64),
+    /// RWalk with this λ, α 0.9, Δt 10, in Avalanche's mode (evaluation mode from the first
+    /// gradient pass of each experience).
+    RWalk(f64),
     /// CWR* on the classifier, the rest frozen from the second experience.
     Cwr,
     /// DER++ with this memory size and Avalanche's other defaults (α 0.1, β 0.5, memory batch =
@@ -260,6 +264,7 @@ impl std::str::FromStr for RunSpec {
             ("mas", v) => Method::Mas(lambda(v)?),
             ("si", v) => Method::Si(lambda(v)?),
             ("lfl", v) => Method::Lfl(lambda(v)?),
+            ("rwalk", v) => Method::RWalk(lambda(v)?),
             ("der", v) => Method::Der(mem(v)?),
             ("er_ace", v) => Method::ErAce(mem(v)?),
             ("er_aml", v) => Method::ErAml(mem(v)?),
@@ -277,7 +282,7 @@ impl std::str::FromStr for RunSpec {
             }
             _ => {
                 return Err(format!(
-                    "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, lfl:<λ>, cwr, der:<mem>, \
+                    "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, rwalk:<λ>, lfl:<λ>, cwr, der:<mem>, \
                      er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>)"
                 ));
             }
@@ -423,6 +428,12 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Mas(l) => StrategyConfig::Mas(MasConfig::default().with_lambda_reg(*l).with_alpha(MAS_ALPHA)),
         Method::Si(l) => StrategyConfig::SynapticIntelligence(SynapticIntelligenceConfig::new(*l)),
         Method::Lfl(l) => StrategyConfig::Lfl(LflConfig::new(*l)),
+        Method::RWalk(l) => StrategyConfig::RWalk(
+            RWalkConfig::default()
+                .with_ewc_lambda(*l)
+                .with_ewc_alpha(RWALK_ALPHA_DELTA_T.0)
+                .with_delta_t(RWALK_ALPHA_DELTA_T.1),
+        ),
         Method::Cwr => StrategyConfig::CwrStar(CwrStarConfig::default().with_cwr_layer_name("classifier")),
         Method::Der(m) => StrategyConfig::Der(DerConfig::new(*m)),
         Method::ErAce(m) => StrategyConfig::ErAce(ErAceConfig::new(*m)),

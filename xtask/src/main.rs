@@ -78,7 +78,7 @@ commands:
            batch 1000, the two alternating --repeats times; min and median times and the
            ratio (target/bench/compare.json and .md); needs a Python with torch (--python,
            or `cargo xtask setup-libtorch`)
-  fidelity cl's side of the comparisons with Avalanche 0.6 on the real data (the 22 runs of
+  fidelity cl's side of the comparisons with Avalanche 0.6 on the real data (the 23 runs of
            the README's fidelity tables on PermutedFMNIST, SplitFMNIST, SplitFMNIST-online and
            SplitFMNIST-task; 3 seeds), next to Avalanche's numbers from
            scripts/avalanche_fidelity.py when given

@@ -16,6 +16,7 @@ use super::params::{
     weighted_sq_distance,
 };
 use super::quadratic::{PenaltyCache, QuadraticPenalty};
+use crate::mode::{EvalModeSwitch, ModeAfterPass};
 
 /// The damping of the score's denominator: `torch.finfo(torch.float32).eps`, as Avalanche.
 pub const RWALK_EPS: f64 = f32::EPSILON as f64;
@@ -41,12 +42,16 @@ pub struct RWalkConfig {
     pub ewc_alpha: f64,
     /// The scores are accumulated every `delta_t` training iterations (`>= 1`; default 10).
     pub delta_t: u64,
+    /// The mode the model trains in after the gradient pass of the first iteration of each
+    /// experience (default: Avalanche's, evaluation mode — its `_update_grad` calls
+    /// `model.eval()` and never switches back).
+    pub mode: ModeAfterPass,
 }
 
 impl Default for RWalkConfig {
     /// Avalanche's defaults: λ = 0.1, α = 0.9, Δt = 10.
     fn default() -> Self {
-        Self { ewc_lambda: 0.1, ewc_alpha: 0.9, delta_t: 10 }
+        Self { ewc_lambda: 0.1, ewc_alpha: 0.9, delta_t: 10, mode: ModeAfterPass::Avalanche }
     }
 }
 
@@ -66,6 +71,12 @@ impl RWalkConfig {
     /// Sets `delta_t`.
     pub fn with_delta_t(mut self, delta_t: u64) -> Self {
         self.delta_t = delta_t;
+        self
+    }
+
+    /// Sets the mode the model trains in after the gradient pass.
+    pub fn with_mode(mut self, mode: ModeAfterPass) -> Self {
+        self.mode = mode;
         self
     }
 }
@@ -112,9 +123,12 @@ impl Validate for RWalkConfig {
 /// Avalanche's normal use):
 /// - a normalising maximum that is not a positive finite number (Avalanche divides by it,
 ///   giving NaN when it is 0) makes that term zero;
-/// - Avalanche calls `model.eval()` for the gradient and never switches back, so the rest of
-///   the experience trains without dropout; here only the gradient copy is in evaluation mode
-///   and training keeps dropout;
+/// - none in the mode by default: Avalanche calls `model.eval()` for the gradient and never
+///   switches back, so the whole experience trains without dropout; with
+///   [`ModeAfterPass::Avalanche`] (the default `mode`) the model's training flags are switched
+///   off before the first gradient pass of each experience and back on after it (the gradient
+///   itself is computed on a copy in evaluation mode either way); [`ModeAfterPass::Training`]
+///   keeps dropout in training;
 /// - parameters that appear after `before_training` get zero accumulators instead of a
 ///   `KeyError`. As Avalanche, parameters that appear after the first experience get no
 ///   score (the merge keeps the keys of `S`) and hence no penalty, a parameter that grew is
@@ -152,6 +166,7 @@ pub struct RWalkPlugin {
     exp_importance: Option<ParamTensors>,
     exp_penalties: Option<ParamTensors>,
     folded: PenaltyCache,
+    eval_mode: EvalModeSwitch,
 }
 
 /// The gradients in `grads` of the parameters of `module` that have one (Avalanche's
@@ -195,6 +210,7 @@ impl RWalkPlugin {
             exp_importance: None,
             exp_penalties: None,
             folded: PenaltyCache::default(),
+            eval_mode: EvalModeSwitch::default(),
         })
     }
 
@@ -299,7 +315,7 @@ impl RWalkPlugin {
 
 impl<M: Model> Plugin<M> for RWalkPlugin {
     fn writes(&self) -> Vec<StatePart> {
-        vec![StatePart::Loss]
+        vec![StatePart::Loss, StatePart::Model]
     }
 
     fn before_training(&mut self, state: &mut StrategyState<M>) -> Result<()> {
@@ -312,6 +328,8 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
     }
 
     fn before_training_iteration(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        // Avalanche's `_update_grad` calls `model.eval()` before the strategy's forward pass.
+        self.eval_mode.enter(self.config.mode, state)?;
         let store = state.settings().eval_device().clone();
         let batch = state.current_batch()?;
         let model = eval_mode_autodiff_copy(state.model());
@@ -363,6 +381,8 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
     }
 
     fn after_training_exp(&mut self, state: &mut StrategyState<M>) -> Result<()> {
+        // Avalanche's next `train()` call: `model.train()`.
+        self.eval_mode.leave(state)?;
         let store = state.settings().eval_device().clone();
         let model = state.model();
         let fisher = self
@@ -431,6 +451,7 @@ impl<M: Model> Plugin<M> for RWalkPlugin {
             exp_importance: opt_params(state, "exp_importance", d)?,
             exp_penalties: opt_params(state, "exp_penalties", d)?,
             folded: PenaltyCache::default(),
+            eval_mode: EvalModeSwitch::default(),
         };
         Ok(())
     }
@@ -480,15 +501,36 @@ mod tests {
         assert_mismatch::<Tiny, _>(&state, &mut RWalkPlugin::new(config.with_delta_t(4)).unwrap(), s.state());
     }
 
+    /// Avalanche's mode: the model trains in evaluation mode from the first gradient pass of
+    /// every experience (Avalanche's `model.eval()` before the forward pass), training mode
+    /// again after it; the training mode keeps dropout on.
+    #[test]
+    fn avalanche_mode_trains_in_evaluation_mode() {
+        use crate::regularization::test_support::dropout_seen_with;
+        for (mode, on) in [(ModeAfterPass::Avalanche, false), (ModeAfterPass::Training, true)] {
+            let (seen, after) = dropout_seen_with(RWalkPlugin::new(RWalkConfig::default().with_mode(mode)).unwrap());
+            assert_eq!(seen.len(), 6, "{mode:?}");
+            assert!(seen.iter().all(|(_, o)| *o == on), "{mode:?}: {seen:?}");
+            assert!(after, "{mode:?}: training mode after the experience");
+        }
+    }
+
     #[test]
     fn defaults_are_avalanches() {
-        assert_eq!(RWalkConfig::default(), RWalkConfig { ewc_lambda: 0.1, ewc_alpha: 0.9, delta_t: 10 });
+        assert_eq!(
+            RWalkConfig::default(),
+            RWalkConfig { ewc_lambda: 0.1, ewc_alpha: 0.9, delta_t: 10, mode: ModeAfterPass::Avalanche }
+        );
         assert_eq!(RWalkConfig::from_toml("").unwrap(), RWalkConfig::default());
     }
 
     #[test]
     fn config_round_trips() {
-        let c = RWalkConfig::default().with_ewc_lambda(2.0).with_ewc_alpha(0.5).with_delta_t(3);
+        let c = RWalkConfig::default()
+            .with_ewc_lambda(2.0)
+            .with_ewc_alpha(0.5)
+            .with_delta_t(3)
+            .with_mode(ModeAfterPass::Training);
         assert_eq!(RWalkConfig::from_json(&c.to_json()).unwrap(), c);
         assert_eq!(RWalkConfig::from_toml(&c.to_toml().unwrap()).unwrap(), c);
     }

@@ -99,3 +99,27 @@ impl<M: Model> Plugin<M> for LossProbe {
         Ok(())
     }
 }
+
+/// Trains a SimpleMLP (4 inputs, dropout 0.5) with `plugin` over 3 experiences of 6 samples
+/// (batch 3) and returns, per iteration, the experience and whether its first dropout layer was
+/// on at `after_training_iteration`, and whether it is on after training.
+pub fn dropout_seen_with(plugin: impl Plugin<cl_models::SimpleMlp>) -> (Vec<(u64, bool)>, bool) {
+    use cl_models::{SimpleMlp, SimpleMlpConfig};
+    struct FlagProbe(Vec<(u64, bool)>);
+    impl Plugin<SimpleMlp> for FlagProbe {
+        fn after_training_iteration(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+            self.0.push((s.clock().train_exp_counter, s.model().features[0].dropout.training.is_enabled()));
+            Ok(())
+        }
+    }
+    let model = SimpleMlpConfig::new().with_input_size(4).with_hidden_size(8).with_num_classes(6);
+    let mut s = cl_core::Strategy::builder(model.init(&device()).unwrap(), sgd(0.1), device())
+        .train_mb_size(3)
+        .plugin(plugin)
+        .plugin(FlagProbe(Vec::new()))
+        .build()
+        .unwrap();
+    s.train(&stream(3, 6)).unwrap();
+    let seen = s.plugin::<FlagProbe>().unwrap().0.clone();
+    (seen, s.model().features[0].dropout.training.is_enabled())
+}
