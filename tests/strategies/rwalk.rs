@@ -35,7 +35,7 @@ struct Shared(Arc<Mutex<RWalkPlugin>>);
 
 impl<M: Model> Plugin<M> for Shared {
     fn writes(&self) -> Vec<StatePart> {
-        vec![StatePart::Loss]
+        Plugin::<M>::writes(&*self.0.lock().unwrap())
     }
     fn before_training(&mut self, s: &mut StrategyState<M>) -> Result<()> {
         self.0.lock().unwrap().before_training(s)
