@@ -371,7 +371,9 @@ pub struct StrategyRecord {
     /// not timed ([`IterationClock`]). `null` for a failed run.
     pub ms_per_iteration: Option<f64>,
     /// `ms_per_iteration` over the experiences after the first, where penalties, replay and
-    /// projections are active (`null` for a failed run or a single training).
+    /// projections are active (`null` for a failed run or a single training). On the online
+    /// protocol the intervals run across sub-experience boundaries (their memory updates are
+    /// part of an online step).
     pub ms_per_later_iteration: Option<f64>,
     /// Samples forwarded through the model's trunk during training (its own steps, importance
     /// passes, memory gradients, teachers; evaluation excluded), counted by
@@ -677,7 +679,10 @@ fn run_one_method<M: Model>(
     let builder = m.config.builder(model, optimizer(), device.clone())?;
     let strategy = configure(builder, &m.config, train_mb, seed)
         .eval_mb_size(eval_mb)
-        .plugin(IterationClock::default())
+        .plugin(match protocol {
+            Protocol::Batch => IterationClock::default(),
+            Protocol::Online { .. } => IterationClock::across_experiences(),
+        })
         .build()?;
     match protocol {
         Protocol::Batch => run_protocol(m.label, &m.config, strategy, benchmark),
