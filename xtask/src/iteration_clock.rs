@@ -110,7 +110,8 @@ mod tests {
         let stream = |first: usize| {
             Stream::new("train", (first..first + 3).map(|i| Experience::new(i, data(), "train", 2)).collect())
         };
-        let model = SimpleMlpConfig::new().with_input_size(4).with_hidden_size(4).with_num_classes(2).init(&device).unwrap();
+        let model =
+            SimpleMlpConfig::new().with_input_size(4).with_hidden_size(4).with_num_classes(2).init(&device).unwrap();
         let mut s = Strategy::builder(model, OptimizerSpec::sgd(0.1), device)
             .train_mb_size(2)
             .plugin(IterationClock::across_experiences())
