@@ -438,4 +438,21 @@ fn closed_form_gradients_left_pending_are_an_error() {
     }
     let mut s = builder(tiny_mlp(2), 0.1).plugin(Undeclared).build().unwrap();
     assert!(matches!(s.train(&stream).unwrap_err(), ClError::UndeclaredWrite { .. }));
+
+    // A gradient of the wrong length is an error naming the parameter, not a panic in reshape.
+    struct WrongLength;
+    impl Plugin<SimpleMlp> for WrongLength {
+        fn writes(&self) -> Vec<StatePart> {
+            vec![StatePart::Loss]
+        }
+        fn before_backward(&mut self, s: &mut StrategyState<SimpleMlp>) -> Result<()> {
+            let device = s.settings().device().clone().without_autodiff();
+            let value = Tensor::<1>::from_floats([0.0], &device);
+            let gradient = Tensor::<1>::zeros([3], &device);
+            s.add_loss_with_gradient(value, vec![(s.model().classifier.weight.id, gradient)])
+        }
+    }
+    let mut s = builder(tiny_mlp(2), 0.1).plugin(WrongLength).build().unwrap();
+    let err = s.train(&stream).unwrap_err();
+    assert!(matches!(err, ClError::InvalidUse(_)) && err.to_string().contains("classifier.weight"), "{err}");
 }

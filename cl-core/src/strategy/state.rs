@@ -236,8 +236,8 @@ impl<M: Model> StrategyState<M> {
     /// `state.grads` by the backward step, right after back-propagation and before the
     /// `after_backward` callbacks, as if the term had been back-propagated. A parameter that
     /// does not require gradients (frozen) gets none. This is how the quadratic penalties of
-    /// EWC, SI, MAS and RWalk cost one pass over the parameters instead of an autodiff graph
-    /// per step. Needs [`StatePart::Loss`].
+    /// EWC, SI, MAS and RWalk cost a few passes over the parameters instead of an autodiff
+    /// graph per step. Needs [`StatePart::Loss`].
     ///
     /// A strategy whose steps override `backward` without
     /// [`step_defaults::backward`](crate::step_defaults::backward) must add them itself with
@@ -257,14 +257,18 @@ impl<M: Model> StrategyState<M> {
 
     /// Adds the gradients pending from [`add_loss_with_gradient`](Self::add_loss_with_gradient)
     /// to `grads` (reshaped to each parameter's shape; a parameter without a gradient entry gets
-    /// one, a frozen parameter none) and clears them. The default backward step calls it.
-    pub fn apply_pending_gradients(&mut self, grads: &mut GradientsParams) {
+    /// one, a frozen parameter none) and clears them. The default backward step calls it. A
+    /// gradient whose length is not its parameter's number of elements is
+    /// [`ClError::InvalidUse`] naming the parameter.
+    pub fn apply_pending_gradients(&mut self, grads: &mut GradientsParams) -> Result<()> {
         if self.pending_gradients.is_empty() {
-            return;
+            return Ok(());
         }
         let pending = std::mem::take(&mut self.pending_gradients);
-        let Some(model) = self.model.as_ref() else { return };
-        crate::model::add_flat_gradients(model, grads, pending);
+        match self.model.as_ref() {
+            Some(model) => crate::model::add_flat_gradients(model, grads, pending),
+            None => Err(ClError::MissingState("model")),
+        }
     }
 
     /// Whether closed-form gradients are waiting for the backward step.

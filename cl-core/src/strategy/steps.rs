@@ -225,7 +225,7 @@ pub mod defaults {
         }
         let grads = loss.backward();
         let mut grads = GradientsParams::from_grads(grads, state.model());
-        state.apply_pending_gradients(&mut grads);
+        state.apply_pending_gradients(&mut grads)?;
         state.grads = Some(grads);
         Ok(())
     }
