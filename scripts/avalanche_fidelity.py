@@ -19,7 +19,8 @@ Runs are named `<benchmark>/<strategy>` with `strategy` one of naive, ewc:<lambd
 si:<lambda>, rwalk:<lambda> (ewc_alpha 0.9, delta_t 10), lfl:<lambda_e>, cwr, bic:<mem_size> (BiC, its other defaults), lamaml:<mem_size> (first-order LaMAML, reservoir of mem_size), generative_replay (its default VAE), der:<mem_size> (DER++), er_ace:<mem_size>, er_aml:<mem_size>, packnet:<prune_proportion> (PackNetModel
 over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCHS after pruning; on SplitFMNIST-task),
 mir:<mem_size> (subsample 50,
-10 replayed), replay:<mem_size>, scr:<mem_size> (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
+10 replayed), replay:<mem_size>, scr:<mem_size>, slda:<shrinkage> (StreamingLDA on the
+normalised pixels: feature extractor Flatten, no training) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
 PermutedFMNIST, SplitFMNIST, SplitFMNIST-task (task-incremental: SplitFMNIST with return_task_id=True, experience i has
 task label i, original class labels, one head) or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
@@ -56,6 +57,7 @@ DEFAULT_RUNS = [
     "SplitFMNIST/er_aml:2000",
     "SplitFMNIST/scr:500",
     "SplitFMNIST/bic:500",
+    "SplitFMNIST/slda:0.0001",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -252,6 +254,15 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         opt = torch.optim.SGD(packnet_model.parameters(), lr=LR, momentum=MOMENTUM)
         return PackNet(model=packnet_model, optimizer=opt, criterion=crit, post_prune_epochs=PACKNET_POST_PRUNE_EPOCHS,
                        prune_proportion=float(value), **{**common, "train_epochs": PACKNET_EPOCHS})
+    if name == "slda":
+        # Avalanche's StreamingLDA on the normalised pixels (feature extractor torch.nn.Flatten(),
+        # input_size 784, num_classes 10), shrinkage <value>, streaming covariance; fitted one
+        # sample at a time in the loader's order, predictions re-inverting the covariance at
+        # every training mini-batch (its `predict`).
+        from avalanche.training.supervised import StreamingLDA
+
+        return StreamingLDA(slda_model=torch.nn.Flatten(), criterion=crit, input_size=784, num_classes=10,
+                            shrinkage_param=float(value), streaming_update_sigma=True, **common)
     if name == "er_ace":
         # Avalanche's default batch_size_mem=10.
         return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
@@ -259,7 +270,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda_e>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>)")
+             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>)")
 
 
 def fisher_summary(strategy):

@@ -11,6 +11,8 @@
 //!   [`MtSimpleCnn`] (Avalanche's `MTSimpleMLP` and `MTSimpleCNN`) and [`IncrementalMlp`];
 //!   [`HeadedModel::as_multitask`] is Avalanche's `as_multitask`;
 //! - [`NcmClassifier`]: nearest class mean on the features (Avalanche's `NCMClassifier`);
+//! - [`Flatten`]: the input itself as features (`torch.nn.Flatten()`), for streaming classifiers
+//!   on raw inputs;
 //! - [`ScrMlp`]: the `SimpleMlp` trunk with a [`ProjectionHead`] (Avalanche's `SCRModel`), for
 //!   supervised contrastive replay.
 //!
@@ -24,6 +26,7 @@
 
 mod dropout;
 mod dynamic;
+mod flatten;
 mod headed;
 mod model_config;
 mod ncm;
@@ -35,6 +38,7 @@ mod vae;
 
 pub use dropout::SeededDropout;
 pub use dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
+pub use flatten::{Flatten, FlattenConfig};
 pub use headed::{Backbone, Head, HeadedModel};
 pub use model_config::{ModelConfig, ModelVisitor, ScrMlpConfig};
 pub use ncm::{NcmClassifier, NcmConfig, class_means};

@@ -5,7 +5,7 @@ use cl_core::config::Validate;
 use cl_core::{Model, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::{SimpleCnnConfig, SimpleMlpConfig};
+use crate::{FlattenConfig, SimpleCnnConfig, SimpleMlpConfig};
 
 /// One of the built-in models and its configuration, tagged by `type`
 /// (`{"type": "simple_mlp", "hidden_size": 256}`, or in TOML `type = "simple_cnn"` next to the
@@ -57,6 +57,9 @@ pub enum ModelConfig {
     /// [`SimpleMlpConfig::init_scr`]: the fields of `simple_mlp` and `projection_size`.
     #[doc(alias = "SCRModel")]
     ScrMlp(ScrMlpConfig),
+    /// The flattened input as output and features, no parameters (`torch.nn.Flatten()`; the
+    /// feature extractor of `StreamingLda` on raw inputs).
+    Flatten(FlattenConfig),
 }
 
 /// The configuration of an [`ScrMlp`](crate::ScrMlp): a [`SimpleMlpConfig`] (its fields at the
@@ -159,6 +162,7 @@ impl ModelConfig {
             Self::MtSimpleCnn(_) => "mt_simple_cnn",
             Self::IncrementalMlp(_) => "incremental_mlp",
             Self::ScrMlp(_) => "scr_mlp",
+            Self::Flatten(_) => "flatten",
         }
     }
 
@@ -171,6 +175,7 @@ impl ModelConfig {
             Self::MtSimpleCnn(c) => visitor.visit(c.init_multitask(device)?),
             Self::IncrementalMlp(c) => visitor.visit(c.init_incremental(device)?),
             Self::ScrMlp(c) => visitor.visit(c.mlp.init_scr(c.projection_size, device)?),
+            Self::Flatten(c) => visitor.visit(c.init()?),
         }
     }
 }
@@ -179,6 +184,7 @@ impl Validate for ModelConfig {
     /// The rules of the variant's config.
     fn validate(&self) -> Result<()> {
         match self {
+            Self::Flatten(c) => c.validate(),
             Self::SimpleMlp(c) | Self::MtSimpleMlp(c) | Self::IncrementalMlp(c) => c.validate(),
             Self::SimpleCnn(c) | Self::MtSimpleCnn(c) => c.validate(),
             Self::ScrMlp(c) => {

@@ -15,7 +15,9 @@
 //!   (held-out split, replay, distillation, a bias layer fitted after each experience) and
 //!   [`LaMaml`] (look-ahead steps with learned per-weight rates, first order, in `backward` and
 //!   `optimizer_step`) and [`GenerativeReplay`] (generated samples labelled by the previous
-//!   solver in each batch; a VAE trained after each experience by a strategy of its own);
+//!   solver in each batch; a VAE trained after each experience by a strategy of its own) and
+//!   [`StreamingLda`] (no back-propagation: class means and a shared covariance of a frozen
+//!   model's features, fitted in the optimizer step's place);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -42,6 +44,7 @@ mod projection;
 mod regularization;
 mod rehearsal;
 mod scr;
+mod slda;
 
 pub use bic::{BiasLayer, Bic, BicConfig, BicDistillation, BicSteps, bic_distillation, fit_bias_layer};
 pub use cumulative::{Cumulative, CumulativeConfig, CumulativeSteps};
@@ -59,6 +62,7 @@ pub use projection::{CwrStar, Gem};
 pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
 pub use rehearsal::{FromScratchTraining, GDumb, Mir, Replay};
 pub use scr::{SCR_BASE_TEMPERATURE, Scr, ScrConfig, ScrSteps, scr_loss};
+pub use slda::{LdaWeights, SldaFeatures, SldaStatistics, StreamingLda, StreamingLdaConfig, StreamingLdaSteps};
 
 #[cfg(test)]
 mod checkpoint_tests;

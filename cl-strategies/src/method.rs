@@ -14,7 +14,7 @@ use crate::{
     AGem, Bic, BicConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
     ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, JointTraining,
     JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, PackNet, PackNetConfig, RWalk,
-    Replay, Scr, ScrConfig, SynapticIntelligence,
+    Replay, Scr, ScrConfig, StreamingLda, StreamingLdaConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -99,11 +99,13 @@ pub enum StrategyConfig {
     LaMaml(LaMamlConfig),
     #[serde(rename = "generative_replay")]
     GenerativeReplay(GenerativeReplayConfig),
+    #[serde(rename = "streaming_lda")]
+    StreamingLda(StreamingLdaConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 24] = [
+    pub const NAMES: [&'static str; 25] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -128,6 +130,7 @@ impl StrategyConfig {
         "bic",
         "lamaml",
         "generative_replay",
+        "streaming_lda",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -157,6 +160,7 @@ impl StrategyConfig {
             Self::Bic(_) => "bic",
             Self::LaMaml(_) => "lamaml",
             Self::GenerativeReplay(_) => "generative_replay",
+            Self::StreamingLda(_) => "streaming_lda",
         }
     }
 
@@ -188,6 +192,7 @@ impl StrategyConfig {
             Self::Bic(c) => Bic::builder(model, optimizer, device, c),
             Self::LaMaml(c) => LaMaml::builder(model, optimizer, device, c),
             Self::GenerativeReplay(c) => GenerativeReplay::builder(model, optimizer, device, c),
+            Self::StreamingLda(c) => StreamingLda::builder(model, optimizer, device, c),
         }
     }
 }
@@ -220,6 +225,7 @@ impl Validate for StrategyConfig {
             Self::Bic(c) => c.validate(),
             Self::LaMaml(c) => c.validate(),
             Self::GenerativeReplay(c) => c.validate(),
+            Self::StreamingLda(c) => c.validate(),
         }
     }
 }

@@ -45,6 +45,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
                 .with_generator(cl_models::MlpVaeConfig::default().with_input_size(4))
                 .with_replay_size(Some(3)),
         ),
+        StrategyConfig::StreamingLda(StreamingLdaConfig::new(6).with_shrinkage(0.01)),
     ]
 }
 

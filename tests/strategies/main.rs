@@ -23,6 +23,7 @@ mod rehearsal;
 mod replay_methods;
 mod rwalk;
 mod split_fmnist;
+mod streaming_lda;
 mod task_incremental;
 mod training_plugins;
 mod transformed_mnist;

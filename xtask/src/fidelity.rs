@@ -23,12 +23,13 @@ use std::time::Instant;
 use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
 use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
+use cl::models::FlattenConfig;
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{CwrStarConfig, LflConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
     BicConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, LaMamlConfig, NaiveConfig, PackNetConfig,
-    PruneProportion, ScrConfig, StrategyConfig,
+    PruneProportion, ScrConfig, StrategyConfig, StreamingLdaConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +38,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, RWALK_ALPHA_DELTA_T, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 23] = [
+pub const DEFAULT_RUNS: [&str; 24] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -57,6 +58,7 @@ pub const DEFAULT_RUNS: [&str; 23] = [
     "SplitFMNIST/er_aml:2000",
     "SplitFMNIST/scr:500",
     "SplitFMNIST/bic:500",
+    "SplitFMNIST/slda:0.0001",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -86,9 +88,10 @@ fidelity options:
   --seeds LIST      comma-separated seeds (default 1,2,3)
   --runs LIST       comma-separated <benchmark>/<strategy>: benchmark PermutedFMNIST,
                     SplitFMNIST, SplitFMNIST-online or SplitFMNIST-task (task labels); strategy
-                    naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, cwr, der:<mem>,
-                    er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>, lamaml:<mem>, generative_replay,
-                    packnet:<proportion> (default: every run of the README's table)
+                    naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda>, cwr,
+                    der:<mem>, er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>,
+                    lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>
+                    (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
   --reuse FILE      an earlier target/fidelity/fidelity.json: its cl runs (same run, seed and
@@ -208,6 +211,9 @@ pub enum Method {
     /// PackNet pruning this proportion per task, [`PACKNET_EPOCHS`] epochs per experience of
     /// which the last [`PACKNET_POST_PRUNE_EPOCHS`] after pruning.
     PackNet(f64),
+    /// Streaming LDA with this shrinkage on the normalised pixels ([`cl::models::Flatten`] as
+    /// the feature extractor, 10 classes, streaming covariance): no training of a network.
+    Slda(f64),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -273,6 +279,13 @@ impl std::str::FromStr for RunSpec {
             ("mir", v) => Method::Mir(mem(v)?),
             ("bic", v) => Method::Bic(mem(v)?),
             ("lamaml", v) => Method::LaMaml(mem(v)?),
+            ("slda", v) => {
+                let v = v.ok_or_else(|| format!("run `{s}`: give the shrinkage, e.g. slda:0.0001"))?;
+                match v.parse::<f64>() {
+                    Ok(p) if p > 0.0 && p <= 1.0 => Method::Slda(p),
+                    _ => return Err(format!("run `{s}`: shrinkage `{v}` is not a number in (0, 1]")),
+                }
+            }
             ("packnet", v) => {
                 let v = v.ok_or_else(|| format!("run `{s}`: give the proportion pruned, e.g. packnet:0.5"))?;
                 match v.parse::<f64>() {
@@ -283,7 +296,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, rwalk:<λ>, lfl:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>)"
                 ));
             }
         };
@@ -449,6 +462,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::PackNet(p) => {
             StrategyConfig::PackNet(PackNetConfig::new(PACKNET_POST_PRUNE_EPOCHS, PruneProportion::Constant(*p)))
         }
+        Method::Slda(s) => StrategyConfig::StreamingLda(StreamingLdaConfig::new(10).with_shrinkage(*s)),
     }
 }
 
@@ -472,6 +486,10 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
     let result = match spec.method {
         Method::Scr(_) => config
             .init_scr(SCR_PROJECTION, &device)
+            .map_err(BenchError::from)
+            .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
+        Method::Slda(_) => FlattenConfig::new(784)
+            .init()
             .map_err(BenchError::from)
             .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
         _ => config

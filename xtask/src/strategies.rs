@@ -23,14 +23,14 @@ use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::burn::tensor::Device;
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
-use cl::models::MtSimpleMlp;
+use cl::models::{FlattenConfig, MtSimpleMlp};
 use cl::plugins::MirConfig;
 use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
     BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, JointTrainingConfig,
-    LaMamlConfig, NaiveConfig, PackNetConfig, ScrConfig, StrategyConfig,
+    LaMamlConfig, NaiveConfig, PackNetConfig, ScrConfig, StrategyConfig, StreamingLdaConfig,
 };
 use serde::Serialize;
 
@@ -144,6 +144,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "BiC",
     "LaMAML",
     "GenerativeReplay",
+    "StreamingLDA",
     "JointTraining",
     "EWC",
     "SI",
@@ -200,7 +201,8 @@ fn naive() -> Method {
 /// (on [`SimpleMlpConfig::init_scr`]`(`[`SCR_PROJECTION`]`)`, Avalanche's defaults: 100 memory rows
 /// per batch, temperature 0.1, no augmentation) and MIR
 /// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults, MIR subsample 50 and 10
-/// replayed per iteration) and JointTraining.
+/// replayed per iteration), StreamingLDA (Avalanche's defaults, on the normalised pixels through
+/// [`FlattenConfig`]) and JointTraining.
 fn baselines(seed: u64) -> Vec<Method> {
     vec![
         naive(),
@@ -224,6 +226,7 @@ fn baselines(seed: u64) -> Vec<Method> {
             "GenerativeReplay",
             StrategyConfig::GenerativeReplay(GenerativeReplayConfig::default().with_seed(seed)),
         ),
+        Method::new("StreamingLDA", StrategyConfig::StreamingLda(StreamingLdaConfig::new(10))),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
 }
@@ -660,6 +663,12 @@ fn run_methods_with<M: Model>(
                     let model = SimpleMlpConfig::new().init_scr(SCR_PROJECTION, &device)?;
                     run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
                 }
+                // Streaming LDA on the normalised pixels: no network to train.
+                StrategyConfig::StreamingLda(_) => {
+                    let width = benchmark.train_stream.experiences().first().map_or(784, |e| e.dataset.sample_len());
+                    let model = FlattenConfig::new(width).init()?;
+                    run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
+                }
                 _ => run_one_method(m, model(&device)?, &device, (train_mb, eval_mb), seed, benchmark, protocol),
             }),
         })
@@ -1047,13 +1056,15 @@ mod tests {
         // EWC follows Avalanche's λ·ΣF(θ−θ*)²: half the former λ/2 values 100 and 3000.
         assert_eq!((SPLIT_LAMBDAS.ewc, PERMUTED_LAMBDAS.ewc), (50.0, 100.0));
         let (split, permuted) = (comparison(SPLIT, 1), comparison(PERMUTED, 1));
-        assert_eq!(split[13].config, StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
+        let by_label =
+            |list: &[Method], label: &str| list.iter().find(|m| m.label == label).expect(label).config.clone();
+        assert_eq!(by_label(&split, "EWC"), StrategyConfig::Ewc(EwcConfig::new(SPLIT_LAMBDAS.ewc)));
         assert_eq!(permuted[1].config, StrategyConfig::Ewc(EwcConfig::new(PERMUTED_LAMBDAS.ewc)));
         let mas = |c: &StrategyConfig| match c {
             StrategyConfig::Mas(c) => (c.lambda_reg, c.alpha),
             other => panic!("not MAS: {other:?}"),
         };
-        assert_eq!(mas(&split[15].config), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
+        assert_eq!(mas(&by_label(&split, "MAS")), (SPLIT_LAMBDAS.mas, MAS_ALPHA));
         assert_eq!(mas(&permuted[3].config), (PERMUTED_LAMBDAS.mas, MAS_ALPHA));
         let StrategyConfig::RWalk(rwalk) = &permuted[4].config else { panic!("not RWalk") };
         assert_eq!(rwalk.ewc_lambda, PERMUTED_LAMBDAS.rwalk);

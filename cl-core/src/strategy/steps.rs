@@ -38,6 +38,14 @@ pub trait TemplateSteps<M: Model>: Any + Send {
     fn train_experiences<'a>(&mut self, experiences: &'a [Experience]) -> Result<Cow<'a, [Experience]>> {
         Ok(Cow::Borrowed(experiences))
     }
+    /// The number of class outputs of the [`forward`](Self::forward) step, checked against each
+    /// experience's classes after model adaptation (default: the model's
+    /// [`Model::num_outputs`]). Steps whose outputs are not the model's (a classifier of their
+    /// own on the model's features, e.g. `StreamingLda`) return theirs, or `None` to check the
+    /// labels themselves.
+    fn num_outputs(&self, state: &StrategyState<M>) -> Option<usize> {
+        state.model().num_outputs()
+    }
     /// Sets `state.adapted_dataset` for training (default: the experience's data, train view).
     fn train_dataset_adaptation(&mut self, state: &mut StrategyState<M>) -> Result<()> {
         defaults::train_dataset_adaptation(state)

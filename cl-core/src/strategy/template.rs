@@ -260,7 +260,7 @@ impl<M: Model> Strategy<M> {
     /// the current experience (dynamic models may have grown in the adaptation).
     fn check_outputs(&self) -> Result<()> {
         let exp = self.state.current_experience()?;
-        let Some(outputs) = self.state.model().num_outputs() else {
+        let Some(outputs) = self.steps.num_outputs(&self.state) else {
             return Ok(());
         };
         let max_class = exp.max_class().unwrap_or(0);
