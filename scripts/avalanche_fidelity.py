@@ -20,7 +20,8 @@ si:<lambda>, rwalk:<lambda> (ewc_alpha 0.9, delta_t 10), lfl:<lambda_e>, cwr, bi
 over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCHS after pruning; on SplitFMNIST-task),
 mir:<mem_size> (subsample 50,
 10 replayed), replay:<mem_size>, scr:<mem_size>, slda:<shrinkage> (StreamingLDA on the
-normalised pixels: feature extractor Flatten, no training) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
+normalised pixels: feature extractor Flatten, no training), icarl:<memory_size> (fixed memory, SimpleMLP's
+hidden layers as the feature extractor, its output layer as the training classifier) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
 PermutedFMNIST, SplitFMNIST, SplitFMNIST-task (task-incremental: SplitFMNIST with return_task_id=True, experience i has
 task label i, original class labels, one head) or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
@@ -58,6 +59,7 @@ DEFAULT_RUNS = [
     "SplitFMNIST/scr:500",
     "SplitFMNIST/bic:500",
     "SplitFMNIST/slda:0.0001",
+    "SplitFMNIST/icarl:2000",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -254,6 +256,17 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         opt = torch.optim.SGD(packnet_model.parameters(), lr=LR, momentum=MOMENTUM)
         return PackNet(model=packnet_model, optimizer=opt, criterion=crit, post_prune_epochs=PACKNET_POST_PRUNE_EPOCHS,
                        prune_proportion=float(value), **{**common, "train_epochs": PACKNET_EPOCHS})
+    if name == "icarl":
+        # Avalanche's ICaRL with a fixed memory of <value> samples, no buffer transform: the
+        # feature extractor is SimpleMLP's hidden layers (flattened input), the training
+        # classifier its output layer (same initial weights as the other runs).
+        from avalanche.training.supervised import ICaRL
+
+        feature_extractor = torch.nn.Sequential(torch.nn.Flatten(), model.features)
+        opt = torch.optim.SGD(list(feature_extractor.parameters()) + list(model.classifier.parameters()), lr=LR,
+                              momentum=MOMENTUM)
+        return ICaRL(feature_extractor=feature_extractor, classifier=model.classifier, optimizer=opt,
+                     memory_size=int(value), buffer_transform=None, fixed_memory=True, **common)
     if name == "slda":
         # Avalanche's StreamingLDA on the normalised pixels (feature extractor torch.nn.Flatten(),
         # input_size 784, num_classes 10), shrinkage <value>, streaming covariance; fitted one
@@ -270,7 +283,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda_e>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>)")
+             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>)")
 
 
 def fisher_summary(strategy):

@@ -34,7 +34,7 @@ mod checkpoint;
 mod config;
 mod gdumb;
 mod mir;
-mod persist;
+pub mod persist;
 mod replay;
 pub mod storage;
 mod training;

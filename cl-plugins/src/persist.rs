@@ -50,7 +50,7 @@ pub(crate) fn opt_tensor<const D: usize>(
 /// Stores an optional model: its dynamic layout ([`Model::save_extra_state`]: the outputs
 /// and active units of an incremental classifier, the heads of a multi-head one) and its
 /// parameters (a Burn record, parameter ids kept).
-pub(crate) fn put_opt_model<M: Model>(out: &mut StateDict, key: &str, model: Option<&M>) -> Result<()> {
+pub fn put_opt_model<M: Model>(out: &mut StateDict, key: &str, model: Option<&M>) -> Result<()> {
     out.put(&flag(key), &model.is_some())?;
     let Some(m) = model else {
         return Ok(());
@@ -69,7 +69,7 @@ pub(crate) fn put_opt_model<M: Model>(out: &mut StateDict, key: &str, model: Opt
 /// resumed model (a dynamic model that grew after the copy was taken, e.g. during a periodic
 /// evaluation on unseen classes) is an error of the layout's `load_extra_state` or of the
 /// record.
-pub(crate) fn opt_model<M: Model>(state: &StateDict, key: &str, strategy: &StrategyState<M>) -> Result<Option<M>> {
+pub fn opt_model<M: Model>(state: &StateDict, key: &str, strategy: &StrategyState<M>) -> Result<Option<M>> {
     if !state.get::<bool>(&flag(key))? {
         return Ok(None);
     }
@@ -106,7 +106,7 @@ pub(crate) fn opt_dataset(state: &StateDict, key: &str) -> Result<Option<Classif
 }
 
 /// Stores datasets in order (`key/len`, `key/0`, `key/1`, ...).
-pub(crate) fn put_datasets(out: &mut StateDict, key: &str, data: &[ClassificationDataset]) -> Result<()> {
+pub fn put_datasets(out: &mut StateDict, key: &str, data: &[ClassificationDataset]) -> Result<()> {
     out.put(&format!("{key}/len"), &data.len())?;
     for (i, d) in data.iter().enumerate() {
         out.put_dataset(&format!("{key}/{i}"), d)?;
@@ -115,7 +115,7 @@ pub(crate) fn put_datasets(out: &mut StateDict, key: &str, data: &[Classificatio
 }
 
 /// Reads datasets stored with [`put_datasets`].
-pub(crate) fn datasets(state: &StateDict, key: &str) -> Result<Vec<ClassificationDataset>> {
+pub fn datasets(state: &StateDict, key: &str) -> Result<Vec<ClassificationDataset>> {
     let n: usize = state.get(&format!("{key}/len"))?;
     (0..n).map(|i| state.dataset(&format!("{key}/{i}"))).collect()
 }

@@ -16,7 +16,8 @@
 //!   [`LaMaml`] (look-ahead steps with learned per-weight rates, first order, in `backward` and
 //!   `optimizer_step`) and [`GenerativeReplay`] (generated samples labelled by the previous
 //!   solver in each batch; a VAE trained after each experience by a strategy of its own) and
-//!   [`StreamingLda`] (no back-propagation: class means and a shared covariance of a frozen
+//!   [`Icarl`] (herding exemplars joined to the data, distillation on the old classes, nearest
+//!   mean of exemplars at evaluation) and [`StreamingLda`] (no back-propagation: class means and a shared covariance of a frozen
 //!   model's features, fitted in the optimizer step's place);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
@@ -34,6 +35,7 @@ mod distillation;
 mod er_ace;
 mod er_aml;
 mod generative_replay;
+mod icarl;
 mod joint;
 mod lamaml;
 mod memory;
@@ -53,6 +55,7 @@ pub use distillation::{AGem, Lwf};
 pub use er_ace::{ErAce, ErAceConfig, ErAceSteps, ace_loss};
 pub use er_aml::{ErAml, ErAmlConfig, ErAmlSteps, SupConForm, scale_by_norm, sup_con_loss};
 pub use generative_replay::{GenerativeReplay, GenerativeReplayConfig, GenerativeReplaySteps, VaeSteps};
+pub use icarl::{Icarl, IcarlConfig, IcarlSteps, TeacherMode, icarl_herding, icarl_loss};
 pub use joint::{JointSteps, JointTraining, JointTrainingConfig, union_experience};
 pub use lamaml::{LaMaml, LaMamlConfig, LaMamlSteps};
 pub use method::StrategyConfig;

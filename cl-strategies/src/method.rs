@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AGem, Bic, BicConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
-    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, JointTraining,
-    JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, PackNet, PackNetConfig, RWalk,
-    Replay, Scr, ScrConfig, StreamingLda, StreamingLdaConfig, SynapticIntelligence,
+    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, Icarl, IcarlConfig,
+    JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, PackNet,
+    PackNetConfig, RWalk, Replay, Scr, ScrConfig, StreamingLda, StreamingLdaConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -101,11 +101,13 @@ pub enum StrategyConfig {
     GenerativeReplay(GenerativeReplayConfig),
     #[serde(rename = "streaming_lda")]
     StreamingLda(StreamingLdaConfig),
+    #[serde(rename = "icarl")]
+    Icarl(IcarlConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 25] = [
+    pub const NAMES: [&'static str; 26] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -131,6 +133,7 @@ impl StrategyConfig {
         "lamaml",
         "generative_replay",
         "streaming_lda",
+        "icarl",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -161,6 +164,7 @@ impl StrategyConfig {
             Self::LaMaml(_) => "lamaml",
             Self::GenerativeReplay(_) => "generative_replay",
             Self::StreamingLda(_) => "streaming_lda",
+            Self::Icarl(_) => "icarl",
         }
     }
 
@@ -193,6 +197,7 @@ impl StrategyConfig {
             Self::LaMaml(c) => LaMaml::builder(model, optimizer, device, c),
             Self::GenerativeReplay(c) => GenerativeReplay::builder(model, optimizer, device, c),
             Self::StreamingLda(c) => StreamingLda::builder(model, optimizer, device, c),
+            Self::Icarl(c) => Icarl::builder(model, optimizer, device, c),
         }
     }
 }
@@ -226,6 +231,7 @@ impl Validate for StrategyConfig {
             Self::LaMaml(c) => c.validate(),
             Self::GenerativeReplay(c) => c.validate(),
             Self::StreamingLda(c) => c.validate(),
+            Self::Icarl(c) => c.validate(),
         }
     }
 }

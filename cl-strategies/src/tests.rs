@@ -46,6 +46,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
                 .with_replay_size(Some(3)),
         ),
         StrategyConfig::StreamingLda(StreamingLdaConfig::new(6).with_shrinkage(0.01)),
+        StrategyConfig::Icarl(IcarlConfig::new(8)),
     ]
 }
 

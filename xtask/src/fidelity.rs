@@ -28,8 +28,8 @@ use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, RWalkConfig, 
 use cl::plugins::{CwrStarConfig, LflConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, LaMamlConfig, NaiveConfig, PackNetConfig,
-    PruneProportion, ScrConfig, StrategyConfig, StreamingLdaConfig,
+    BicConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig, LaMamlConfig, NaiveConfig,
+    PackNetConfig, PruneProportion, ScrConfig, StrategyConfig, StreamingLdaConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, RWALK_ALPHA_DELTA_T, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 24] = [
+pub const DEFAULT_RUNS: [&str; 25] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -59,6 +59,7 @@ pub const DEFAULT_RUNS: [&str; 24] = [
     "SplitFMNIST/scr:500",
     "SplitFMNIST/bic:500",
     "SplitFMNIST/slda:0.0001",
+    "SplitFMNIST/icarl:2000",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -90,7 +91,7 @@ fidelity options:
                     SplitFMNIST, SplitFMNIST-online or SplitFMNIST-task (task labels); strategy
                     naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda>, cwr,
                     der:<mem>, er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>,
-                    lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>
+                    lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>, icarl:<mem>
                     (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
@@ -214,6 +215,9 @@ pub enum Method {
     /// Streaming LDA with this shrinkage on the normalised pixels ([`cl::models::Flatten`] as
     /// the feature extractor, 10 classes, streaming covariance): no training of a network.
     Slda(f64),
+    /// iCaRL with this fixed memory and Avalanche's other defaults (no buffer transform,
+    /// teacher in training mode) on SimpleMLP (its hidden layers are the feature extractor).
+    Icarl(usize),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -279,6 +283,7 @@ impl std::str::FromStr for RunSpec {
             ("mir", v) => Method::Mir(mem(v)?),
             ("bic", v) => Method::Bic(mem(v)?),
             ("lamaml", v) => Method::LaMaml(mem(v)?),
+            ("icarl", v) => Method::Icarl(mem(v)?),
             ("slda", v) => {
                 let v = v.ok_or_else(|| format!("run `{s}`: give the shrinkage, e.g. slda:0.0001"))?;
                 match v.parse::<f64>() {
@@ -296,7 +301,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, rwalk:<λ>, lfl:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>)"
                 ));
             }
         };
@@ -463,6 +468,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
             StrategyConfig::PackNet(PackNetConfig::new(PACKNET_POST_PRUNE_EPOCHS, PruneProportion::Constant(*p)))
         }
         Method::Slda(s) => StrategyConfig::StreamingLda(StreamingLdaConfig::new(10).with_shrinkage(*s)),
+        Method::Icarl(m) => StrategyConfig::Icarl(IcarlConfig::new(*m)),
     }
 }
 

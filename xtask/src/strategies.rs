@@ -29,8 +29,8 @@ use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticInt
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, JointTrainingConfig,
-    LaMamlConfig, NaiveConfig, PackNetConfig, ScrConfig, StrategyConfig, StreamingLdaConfig,
+    BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig,
+    JointTrainingConfig, LaMamlConfig, NaiveConfig, PackNetConfig, ScrConfig, StrategyConfig, StreamingLdaConfig,
 };
 use serde::Serialize;
 
@@ -145,6 +145,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "LaMAML",
     "GenerativeReplay",
     "StreamingLDA",
+    "iCaRL",
     "JointTraining",
     "EWC",
     "SI",
@@ -201,7 +202,7 @@ fn naive() -> Method {
 /// (on [`SimpleMlpConfig::init_scr`]`(`[`SCR_PROJECTION`]`)`, Avalanche's defaults: 100 memory rows
 /// per batch, temperature 0.1, no augmentation) and MIR
 /// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults, MIR subsample 50 and 10
-/// replayed per iteration), StreamingLDA (Avalanche's defaults, on the normalised pixels through
+/// replayed per iteration), iCaRL (fixed memory [`MEM_SIZE`]), StreamingLDA (Avalanche's defaults, on the normalised pixels through
 /// [`FlattenConfig`]) and JointTraining.
 fn baselines(seed: u64) -> Vec<Method> {
     vec![
@@ -227,6 +228,7 @@ fn baselines(seed: u64) -> Vec<Method> {
             StrategyConfig::GenerativeReplay(GenerativeReplayConfig::default().with_seed(seed)),
         ),
         Method::new("StreamingLDA", StrategyConfig::StreamingLda(StreamingLdaConfig::new(10))),
+        Method::new("iCaRL", StrategyConfig::Icarl(IcarlConfig::new(MEM_SIZE))),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
 }
@@ -328,6 +330,7 @@ fn mem_size(config: &StrategyConfig) -> Option<usize> {
         StrategyConfig::Mir(c) => Some(c.mem_size),
         StrategyConfig::Bic(c) => Some(c.mem_size),
         StrategyConfig::LaMaml(c) => Some(c.max_buffer_size),
+        StrategyConfig::Icarl(c) => Some(c.memory_size),
         _ => None,
     }
 }
