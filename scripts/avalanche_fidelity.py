@@ -20,7 +20,7 @@ si:<lambda>, rwalk:<lambda> (ewc_alpha 0.9, delta_t 10), lfl:<lambda_e>, cwr, bi
 over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCHS after pruning; on SplitFMNIST-task),
 mir:<mem_size> (subsample 50,
 10 replayed), replay:<mem_size>, scr:<mem_size>, slda:<shrinkage> (StreamingLDA on the
-normalised pixels: feature extractor Flatten, no training), icarl:<memory_size> (fixed memory, SimpleMLP's
+normalised pixels: feature extractor Flatten, no training), pnn (PNN(num_layers=1, hidden 100, MLP adapters) on SplitFMNIST-task), icarl:<memory_size> (fixed memory, SimpleMLP's
 hidden layers as the feature extractor, its output layer as the training classifier) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
 PermutedFMNIST, SplitFMNIST, SplitFMNIST-task (task-incremental: SplitFMNIST with return_task_id=True, experience i has
 task label i, original class labels, one head) or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
@@ -64,6 +64,7 @@ DEFAULT_RUNS = [
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
     "SplitFMNIST-task/packnet:0.5",
+    "SplitFMNIST-task/pnn",
 ]
 FILES = [
     "train-images-idx3-ubyte",
@@ -256,6 +257,15 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         opt = torch.optim.SGD(packnet_model.parameters(), lr=LR, momentum=MOMENTUM)
         return PackNet(model=packnet_model, optimizer=opt, criterion=crit, post_prune_epochs=PACKNET_POST_PRUNE_EPOCHS,
                        prune_proportion=float(value), **{**common, "train_epochs": PACKNET_EPOCHS})
+    if name == "pnn":
+        # Avalanche's PNNStrategy on its PNN with the defaults (1 layer, 100 hidden units per
+        # column, MLP adapters), task-incremental SplitFMNIST.
+        from avalanche.models import PNN
+        from avalanche.training.supervised import PNNStrategy
+
+        pnn = PNN(num_layers=1, in_features=784, hidden_features_per_column=100, adapter="mlp")
+        opt = torch.optim.SGD(pnn.parameters(), lr=LR, momentum=MOMENTUM)
+        return PNNStrategy(model=pnn, optimizer=opt, criterion=crit, **common)
     if name == "icarl":
         # Avalanche's ICaRL with a fixed memory of <value> samples, no buffer transform: the
         # feature extractor is SimpleMLP's hidden layers (flattened input), the training
@@ -283,7 +293,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda_e>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>)")
+             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn)")
 
 
 def fisher_summary(strategy):

@@ -11,6 +11,8 @@
 //!   [`MtSimpleCnn`] (Avalanche's `MTSimpleMLP` and `MTSimpleCNN`) and [`IncrementalMlp`];
 //!   [`HeadedModel::as_multitask`] is Avalanche's `as_multitask`;
 //! - [`NcmClassifier`]: nearest class mean on the features (Avalanche's `NCMClassifier`);
+//! - [`Pnn`]: a progressive neural network, one column per task with lateral adapters
+//!   (Avalanche's `PNN`);
 //! - [`Flatten`]: the input itself as features (`torch.nn.Flatten()`), for streaming classifiers
 //!   on raw inputs;
 //! - [`ScrMlp`]: the `SimpleMlp` trunk with a [`ProjectionHead`] (Avalanche's `SCRModel`), for
@@ -31,6 +33,7 @@ mod headed;
 mod model_config;
 mod ncm;
 pub mod passes;
+mod pnn;
 mod projection;
 mod simple_cnn;
 mod simple_mlp;
@@ -42,6 +45,7 @@ pub use flatten::{Flatten, FlattenConfig};
 pub use headed::{Backbone, Head, HeadedModel};
 pub use model_config::{ModelConfig, ModelVisitor, ScrMlpConfig};
 pub use ncm::{NcmClassifier, NcmConfig, class_means};
+pub use pnn::{ColumnPolicy, Pnn, PnnAdapter, PnnColumn, PnnConfig, PnnLayer};
 pub use projection::{ProjectionHead, ScrMlp, l2_normalize};
 pub use simple_cnn::{CNN_FEATURES, CNN_MIN_SIDE, CnnTrunk, MtSimpleCnn, SimpleCnn, SimpleCnnConfig};
 pub use simple_mlp::{HiddenLayer, IncrementalMlp, MlpTrunk, MtSimpleMlp, SimpleMlp, SimpleMlpConfig, seeded_linear};

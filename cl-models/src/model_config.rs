@@ -5,7 +5,7 @@ use cl_core::config::Validate;
 use cl_core::{Model, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::{FlattenConfig, SimpleCnnConfig, SimpleMlpConfig};
+use crate::{FlattenConfig, PnnConfig, SimpleCnnConfig, SimpleMlpConfig};
 
 /// One of the built-in models and its configuration, tagged by `type`
 /// (`{"type": "simple_mlp", "hidden_size": 256}`, or in TOML `type = "simple_cnn"` next to the
@@ -60,6 +60,9 @@ pub enum ModelConfig {
     /// The flattened input as output and features, no parameters (`torch.nn.Flatten()`; the
     /// feature extractor of `StreamingLda` on raw inputs).
     Flatten(FlattenConfig),
+    /// A progressive neural network (Avalanche's `PNN`), for `PnnStrategy`.
+    #[doc(alias = "PNN")]
+    Pnn(PnnConfig),
 }
 
 /// The configuration of an [`ScrMlp`](crate::ScrMlp): a [`SimpleMlpConfig`] (its fields at the
@@ -163,6 +166,7 @@ impl ModelConfig {
             Self::IncrementalMlp(_) => "incremental_mlp",
             Self::ScrMlp(_) => "scr_mlp",
             Self::Flatten(_) => "flatten",
+            Self::Pnn(_) => "pnn",
         }
     }
 
@@ -176,6 +180,7 @@ impl ModelConfig {
             Self::IncrementalMlp(c) => visitor.visit(c.init_incremental(device)?),
             Self::ScrMlp(c) => visitor.visit(c.mlp.init_scr(c.projection_size, device)?),
             Self::Flatten(c) => visitor.visit(c.init()?),
+            Self::Pnn(c) => visitor.visit(c.init(device)?),
         }
     }
 }
@@ -185,6 +190,7 @@ impl Validate for ModelConfig {
     fn validate(&self) -> Result<()> {
         match self {
             Self::Flatten(c) => c.validate(),
+            Self::Pnn(c) => c.validate(),
             Self::SimpleMlp(c) | Self::MtSimpleMlp(c) | Self::IncrementalMlp(c) => c.validate(),
             Self::SimpleCnn(c) | Self::MtSimpleCnn(c) => c.validate(),
             Self::ScrMlp(c) => {

@@ -49,7 +49,7 @@ fn stream() -> Vec<Experience> {
 /// [`stream`], with task label `i` on experience `i` for the task-incremental strategies.
 fn stream_for(config: &StrategyConfig) -> Vec<Experience> {
     match config {
-        StrategyConfig::PackNet(_) => stream()
+        StrategyConfig::PackNet(_) | StrategyConfig::Pnn(_) => stream()
             .into_iter()
             .map(|e| {
                 Experience::new(
@@ -185,9 +185,28 @@ fn run_per_experience(
     save: Option<(usize, &std::path::Path)>,
     resume: Option<&std::path::Path>,
 ) -> cl_core::Result<Outcome> {
+    match config {
+        // PNN trains its own model, one column per task label.
+        StrategyConfig::Pnn(_) => {
+            let pnn = cl_models::PnnConfig::new()
+                .with_in_features(INPUT)
+                .with_hidden_features_per_column(6)
+                .init(&device())?;
+            run_model(config, pnn, save, resume)
+        }
+        _ => run_model(config, model(), save, resume),
+    }
+}
+
+fn run_model<M: cl_core::Model>(
+    config: &StrategyConfig,
+    model: M,
+    save: Option<(usize, &std::path::Path)>,
+    resume: Option<&std::path::Path>,
+) -> cl_core::Result<Outcome> {
     let s = stream_for(config);
     let mut builder =
-        config.builder(model(), OptimizerSpec::sgd(0.05), device())?.train_mb_size(4).train_epochs(2).seed(3);
+        config.builder(model, OptimizerSpec::sgd(0.05), device())?.train_mb_size(4).train_epochs(2).seed(3);
     if let Some(path) = resume {
         builder = builder.resume_from(path);
     }

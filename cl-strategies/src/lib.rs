@@ -19,6 +19,8 @@
 //!   [`Icarl`] (herding exemplars joined to the data, distillation on the old classes, nearest
 //!   mean of exemplars at evaluation) and [`StreamingLda`] (no back-propagation: class means and a shared covariance of a frozen
 //!   model's features, fitted in the optimizer step's place);
+//! - Naive on a particular model: [`PnnStrategy`] (a progressive neural network, a column per
+//!   task);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
 //!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
@@ -42,6 +44,7 @@ mod memory;
 mod method;
 mod naive;
 pub mod packnet;
+mod pnn;
 mod projection;
 mod regularization;
 mod rehearsal;
@@ -61,6 +64,7 @@ pub use lamaml::{LaMaml, LaMamlConfig, LaMamlSteps};
 pub use method::StrategyConfig;
 pub use naive::{Naive, NaiveConfig};
 pub use packnet::{PackNet, PackNetConfig, PackNetSteps, PruneProportion};
+pub use pnn::{PnnStrategy, PnnStrategyConfig};
 pub use projection::{CwrStar, Gem};
 pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
 pub use rehearsal::{FromScratchTraining, GDumb, Mir, Replay};

@@ -14,7 +14,8 @@ use crate::{
     AGem, Bic, BicConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
     ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, Icarl, IcarlConfig,
     JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, PackNet,
-    PackNetConfig, RWalk, Replay, Scr, ScrConfig, StreamingLda, StreamingLdaConfig, SynapticIntelligence,
+    PackNetConfig, PnnStrategy, PnnStrategyConfig, RWalk, Replay, Scr, ScrConfig, StreamingLda, StreamingLdaConfig,
+    SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -103,11 +104,13 @@ pub enum StrategyConfig {
     StreamingLda(StreamingLdaConfig),
     #[serde(rename = "icarl")]
     Icarl(IcarlConfig),
+    #[serde(rename = "pnn")]
+    Pnn(PnnStrategyConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 26] = [
+    pub const NAMES: [&'static str; 27] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -134,6 +137,7 @@ impl StrategyConfig {
         "generative_replay",
         "streaming_lda",
         "icarl",
+        "pnn",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -165,6 +169,7 @@ impl StrategyConfig {
             Self::GenerativeReplay(_) => "generative_replay",
             Self::StreamingLda(_) => "streaming_lda",
             Self::Icarl(_) => "icarl",
+            Self::Pnn(_) => "pnn",
         }
     }
 
@@ -198,6 +203,7 @@ impl StrategyConfig {
             Self::GenerativeReplay(c) => GenerativeReplay::builder(model, optimizer, device, c),
             Self::StreamingLda(c) => StreamingLda::builder(model, optimizer, device, c),
             Self::Icarl(c) => Icarl::builder(model, optimizer, device, c),
+            Self::Pnn(c) => PnnStrategy::builder(model, optimizer, device, c),
         }
     }
 }
@@ -232,6 +238,7 @@ impl Validate for StrategyConfig {
             Self::GenerativeReplay(c) => c.validate(),
             Self::StreamingLda(c) => c.validate(),
             Self::Icarl(c) => c.validate(),
+            Self::Pnn(c) => c.validate(),
         }
     }
 }

@@ -23,13 +23,13 @@ use std::time::Instant;
 use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
 use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
-use cl::models::FlattenConfig;
+use cl::models::{ColumnPolicy, FlattenConfig, PnnConfig};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{CwrStarConfig, LflConfig, MirConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
     BicConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig, LaMamlConfig, NaiveConfig,
-    PackNetConfig, PruneProportion, ScrConfig, StrategyConfig, StreamingLdaConfig,
+    PackNetConfig, PnnStrategyConfig, PruneProportion, ScrConfig, StrategyConfig, StreamingLdaConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, RWALK_ALPHA_DELTA_T, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 25] = [
+pub const DEFAULT_RUNS: [&str; 26] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -64,6 +64,7 @@ pub const DEFAULT_RUNS: [&str; 25] = [
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
     "SplitFMNIST-task/packnet:0.5",
+    "SplitFMNIST-task/pnn",
 ];
 const N_EXPERIENCES: usize = 5;
 const LR: f64 = 0.01;
@@ -91,7 +92,7 @@ fidelity options:
                     SplitFMNIST, SplitFMNIST-online or SplitFMNIST-task (task labels); strategy
                     naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda>, cwr,
                     der:<mem>, er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>,
-                    lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>, icarl:<mem>
+                    lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training
                     (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
@@ -218,6 +219,10 @@ pub enum Method {
     /// iCaRL with this fixed memory and Avalanche's other defaults (no buffer transform,
     /// teacher in training mode) on SimpleMLP (its hidden layers are the feature extractor).
     Icarl(usize),
+    /// PNNStrategy on a PNN with Avalanche's defaults (1 layer, 100 hidden units per column, MLP
+    /// adapters) and this column policy: `pnn` is Avalanche's (columns added at evaluation too),
+    /// `pnn:training` cl's default.
+    Pnn(ColumnPolicy),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -270,6 +275,8 @@ impl std::str::FromStr for RunSpec {
             ("naive", None) => Method::Naive,
             ("cwr", None) => Method::Cwr,
             ("generative_replay", None) => Method::GenerativeReplay,
+            ("pnn", None) => Method::Pnn(ColumnPolicy::Avalanche),
+            ("pnn", Some("training")) => Method::Pnn(ColumnPolicy::Training),
             ("ewc", v) => Method::Ewc(lambda(v)?),
             ("mas", v) => Method::Mas(lambda(v)?),
             ("si", v) => Method::Si(lambda(v)?),
@@ -301,7 +308,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, rwalk:<λ>, lfl:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training)"
                 ));
             }
         };
@@ -469,6 +476,7 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         }
         Method::Slda(s) => StrategyConfig::StreamingLda(StreamingLdaConfig::new(10).with_shrinkage(*s)),
         Method::Icarl(m) => StrategyConfig::Icarl(IcarlConfig::new(*m)),
+        Method::Pnn(_) => StrategyConfig::Pnn(PnnStrategyConfig::default()),
     }
 }
 
@@ -492,6 +500,12 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
     let result = match spec.method {
         Method::Scr(_) => config
             .init_scr(SCR_PROJECTION, &device)
+            .map_err(BenchError::from)
+            .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
+        Method::Pnn(policy) => PnnConfig::new()
+            .with_columns(policy)
+            .with_seed(seed)
+            .init(&device)
             .map_err(BenchError::from)
             .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
         Method::Slda(_) => FlattenConfig::new(784)

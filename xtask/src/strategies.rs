@@ -23,14 +23,15 @@ use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::burn::tensor::Device;
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
-use cl::models::{FlattenConfig, MtSimpleMlp};
+use cl::models::{FlattenConfig, MtSimpleMlp, PnnConfig};
 use cl::plugins::MirConfig;
 use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::prelude::*;
 use cl::strategies::{
     BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig,
-    JointTrainingConfig, LaMamlConfig, NaiveConfig, PackNetConfig, ScrConfig, StrategyConfig, StreamingLdaConfig,
+    JointTrainingConfig, LaMamlConfig, NaiveConfig, PackNetConfig, PnnStrategyConfig, ScrConfig, StrategyConfig,
+    StreamingLdaConfig,
 };
 use serde::Serialize;
 
@@ -156,6 +157,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "GEM",
     "CWR*",
     "PackNet",
+    "PNN",
 ];
 
 /// The canonical name of strategy `name` (any case), or `None` if there is no such strategy.
@@ -279,7 +281,8 @@ fn methods(lambdas: RegLambdas) -> Vec<Method> {
 
 /// The strategies run on `benchmark`, in run order: on [`SPLIT`] the eight baselines then the
 /// eight methods; on [`PERMUTED`] Naive then the eight methods; on [`SPLIT_TIL`] Naive then the
-/// methods but CWR* (which consolidates one named linear layer, not a multi-head classifier).
+/// methods but CWR* (which consolidates one named linear layer, not a multi-head classifier), then
+/// PackNet and PNN (on its own model, `PnnConfig`'s defaults).
 /// The λ are those of `benchmark` ([`reg_lambdas`]).
 pub fn comparison(benchmark: &str, seed: u64) -> Vec<Method> {
     if benchmark == SPLIT_ONLINE {
@@ -290,6 +293,7 @@ pub fn comparison(benchmark: &str, seed: u64) -> Vec<Method> {
     if benchmark == SPLIT_TIL {
         list.retain(|m| !matches!(m.config, StrategyConfig::CwrStar(_)));
         list.push(Method::new("PackNet", StrategyConfig::PackNet(PackNetConfig::default())));
+        list.push(Method::new("PNN", StrategyConfig::Pnn(PnnStrategyConfig::default())));
     }
     list
 }
@@ -666,6 +670,12 @@ fn run_methods_with<M: Model>(
                     let model = SimpleMlpConfig::new().init_scr(SCR_PROJECTION, &device)?;
                     run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
                 }
+                // PNN trains its own network, a column per task (Avalanche's defaults).
+                StrategyConfig::Pnn(_) => {
+                    let width = benchmark.train_stream.experiences().first().map_or(784, |e| e.dataset.sample_len());
+                    let model = PnnConfig::new().with_in_features(width).with_seed(seed).init(&device)?;
+                    run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
+                }
                 // Streaming LDA on the normalised pixels: no network to train.
                 StrategyConfig::StreamingLda(_) => {
                     let width = benchmark.train_stream.experiences().first().map_or(784, |e| e.dataset.sample_len());
@@ -1020,20 +1030,20 @@ mod tests {
     fn comparison_lists() {
         let labels = |b| comparison(b, 1).into_iter().map(|m| m.label).collect::<Vec<_>>();
         assert_eq!(
-            [&labels(SPLIT)[..], &["PackNet"]].concat(),
+            [&labels(SPLIT)[..], &["PackNet", "PNN"]].concat(),
             STRATEGY_NAMES,
-            "--methods accepts the SplitFMNIST list and PackNet"
+            "--methods accepts the SplitFMNIST list, PackNet and PNN"
         );
         let methods = ["EWC", "SI", "MAS", "RWalk", "LwF", "A-GEM", "GEM", "CWR*"];
         assert_eq!(labels(PERMUTED), [&["Naive"][..], &methods].concat());
         assert_eq!(
             labels(SPLIT_TIL),
-            [&["Naive"][..], &methods[..7], &["PackNet"]].concat(),
-            "no CWR* on the multi-head MLP; PackNet (task-incremental) there only"
+            [&["Naive"][..], &methods[..7], &["PackNet", "PNN"]].concat(),
+            "no CWR* on the multi-head MLP; PackNet and PNN (task-incremental) there only"
         );
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
-        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 9);
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 10);
         assert_eq!(labels(SPLIT_ONLINE), ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR"]);
         let online = comparison(SPLIT_ONLINE, 7);
         assert_eq!(online[3].config, StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(7)), "the same configs");
