@@ -188,3 +188,26 @@ fn the_training_config_round_trips_and_is_checked_at_build() {
     let spec = OptimizerSpec::sgd(0.1).with_momentum(0.9).with_weight_decay(1e-4);
     assert_eq!(OptimizerSpec::from_toml(&spec.to_toml().unwrap()).unwrap(), spec);
 }
+
+/// A model taken from a trained strategy starts a new strategy with its trained weights (it is
+/// on the autodiff backend already; building used to panic in burn-autodiff), and the new
+/// strategy trains it; the first strategy's model is untouched.
+#[test]
+fn a_trained_model_starts_another_strategy() {
+    let b = fixture_benchmark(1);
+    let dev = cl::default_device;
+    let model = SimpleMlpConfig::new().with_seed(Some(1)).init(&dev()).unwrap();
+    let mut first =
+        Naive::builder(model, sgd(), dev(), NaiveConfig::default()).unwrap().train_mb_size(64).build().unwrap();
+    first.train(&b.train_stream[0]).unwrap();
+    let before = classifier_weight(first.model());
+    let mut second = Naive::builder(first.model().clone(), sgd(), dev(), NaiveConfig::default())
+        .unwrap()
+        .train_mb_size(64)
+        .build()
+        .unwrap();
+    assert_eq!(classifier_weight(second.model()), before, "the trained weights carry over");
+    second.train(&b.train_stream[1]).unwrap();
+    assert_ne!(classifier_weight(second.model()), before, "the new strategy trains them");
+    assert_eq!(classifier_weight(first.model()), before, "the first strategy's model is its own");
+}

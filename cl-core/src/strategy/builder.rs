@@ -194,7 +194,10 @@ impl<M: Model> StrategyBuilder<M> {
         let writers = check_plugin_compatibility(&self.plugins)?;
         let device = self.device.autodiff();
         device.seed(self.config.seed);
-        let mut model = self.model.to_device(&device).train();
+        // `fork` rather than `to_device`: a model taken from another strategy is already on the
+        // autodiff backend with tensors of its graph, which `train()` cannot re-track (a panic in
+        // burn-autodiff); `fork` detaches them (keeping which parameters require gradients).
+        let mut model = self.model.fork(&device).train();
         model.seed(self.config.seed);
         let settings = Settings::new(self.config, self.optimizer, self.criterion, device);
         let mut state = StrategyState::new(model, settings);
