@@ -446,13 +446,16 @@ fn substitute_seed(value: &mut serde_json::Value, seed: &serde_json::Value) {
 }
 
 /// Adds `config = {}` to the strategy and to plugins written with their name only; gives the
-/// model the run's seed when it has none (its initial weights then follow the run's seed);
+/// model the run's seed when it has none and has weights (its initial weights then follow the
+/// run's seed);
 /// replaces [`SEED_PLACEHOLDER`] by the run's seed.
 fn normalise(value: &mut serde_json::Value) {
     let seed = value.get("seed").cloned().unwrap_or(serde_json::Value::from(0));
     substitute_seed(value, &seed);
+    // `flatten` has no weights, hence no seed.
     if let Some(serde_json::Value::Object(model)) = value.get_mut("model")
         && !model.contains_key("seed")
+        && model.get("type").and_then(serde_json::Value::as_str) != Some("flatten")
     {
         model.insert("seed".into(), seed.clone());
     }
