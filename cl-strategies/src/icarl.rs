@@ -12,8 +12,10 @@ use cl_core::data::{ClassificationDataset, TransformGroups, TransformSpec};
 use cl_core::{
     Adaptation, ClError, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps, step_defaults,
 };
-use cl_models::{Head, NcmClassifier, NcmConfig};
+use cl_models::{Head, NcmClassifier};
 use cl_plugins::persist;
+
+use crate::memory::{load_class_means, ncm_of_width, save_class_means};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -402,16 +404,7 @@ impl<M: Model> IcarlSteps<M> {
     }
 
     fn ncm_for(&mut self, width: usize) -> Result<&mut NcmClassifier> {
-        if self.ncm.as_ref().is_some_and(|n| n.feature_size() != width) {
-            return Err(ClError::InvalidUse(format!(
-                "iCaRL's class means have {} values but the model's features now have {width}",
-                self.ncm.as_ref().map_or(0, NcmClassifier::feature_size)
-            )));
-        }
-        if self.ncm.is_none() {
-            self.ncm = Some(NcmConfig::new(width).with_normalize(true).init()?);
-        }
-        Ok(self.ncm.as_mut().expect("set above"))
+        ncm_of_width(&mut self.ncm, width, "iCaRL")
     }
 }
 
@@ -524,14 +517,7 @@ impl<M: Model> TemplateSteps<M> for IcarlSteps<M> {
         out.put("observed_classes", &self.observed_classes)?;
         out.put("old_classes", &self.old_classes)?;
         persist::put_opt_model(out, "teacher", self.teacher.as_ref())?;
-        let means = self.class_means();
-        let width = self.ncm.as_ref().map_or(0, NcmClassifier::feature_size);
-        out.put("ncm_width", &width)?;
-        out.put("ncm_classes", &means.keys().copied().collect::<Vec<u32>>())?;
-        out.put_data(
-            "ncm_means",
-            TensorData::new(means.values().flatten().copied().collect::<Vec<f32>>(), [means.len() * width]),
-        );
+        save_class_means(out, self.ncm.as_ref())?;
         Ok(())
     }
 
@@ -564,19 +550,7 @@ impl<M: Model> TemplateSteps<M> for IcarlSteps<M> {
             TeacherMode::Training => cl_core::set_training_mode(t, true).0,
             TeacherMode::Evaluation => t,
         });
-        let width: usize = state.get("ncm_width")?;
-        let classes: Vec<u32> = state.get("ncm_classes")?;
-        let values =
-            state.data("ncm_means")?.convert::<f32>().try_into_vec::<f32>().map_err(|e| ClError::CheckpointEntry {
-                component: state.component().to_string(),
-                key: "ncm_means".into(),
-                reason: format!("{e:?}"),
-            })?;
-        self.ncm = None;
-        if width > 0 {
-            let means = classes.iter().zip(values.chunks(width)).map(|(&c, m)| (c, m.to_vec())).collect();
-            self.ncm_for(width)?.replace_class_means(means)?;
-        }
+        self.ncm = load_class_means(state, "iCaRL")?;
         Ok(())
     }
 }

@@ -1,13 +1,15 @@
 //! What the replay templates (`Der`, `ErAce`, `ErAml`, `Scr`) share: the memory loader of an
 //! experience (Avalanche's `cycle(DataLoader(buffer, batch_size_mem, shuffle=True,
 //! drop_last=True))`) and the memory batch's forward pass, the memory size rules, the
-//! checkpoint entries of a class-balanced memory, and the logits of a dataset.
+//! checkpoint entries of a class-balanced memory, the logits of a dataset, and the class means of a
+//! nearest-class-mean classifier (`Scr`, `Icarl`).
 
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use cl_core::checkpoint::StateDict;
 use cl_core::config::rule;
 use cl_core::data::{ClassificationDataset, CyclingSampler, MiniBatch};
 use cl_core::{ClError, Model, Result, StrategyState};
+use cl_models::{NcmClassifier, NcmConfig};
 use cl_plugins::storage::ClassBalancedBuffer;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -138,4 +140,63 @@ pub(crate) fn run_logits<M: Model>(
         )));
     }
     Ok((values, outputs))
+}
+
+/// The nearest-class-mean classifier of `ncm` for features `width` wide, created (unit-norm
+/// features) on first use; a typed error when the feature extractor changed width since.
+pub(crate) fn ncm_of_width<'a>(
+    ncm: &'a mut Option<NcmClassifier>,
+    width: usize,
+    component: &str,
+) -> Result<&'a mut NcmClassifier> {
+    if let Some(existing) = ncm.as_ref().filter(|n| n.feature_size() != width) {
+        return Err(ClError::InvalidUse(format!(
+            "{component}'s class means have {} values but the model's features now have {width}: the feature \
+             extractor changed width",
+            existing.feature_size()
+        )));
+    }
+    if ncm.is_none() {
+        *ncm = Some(NcmConfig::new(width).with_normalize(true).init()?);
+    }
+    Ok(ncm.as_mut().expect("set above"))
+}
+
+/// Writes the class means of `ncm` (none before the first experience ends) to the checkpoint.
+pub(crate) fn save_class_means(out: &mut StateDict, ncm: Option<&NcmClassifier>) -> Result<()> {
+    let means = ncm.map(|n| n.class_means().clone()).unwrap_or_default();
+    let width = ncm.map_or(0, NcmClassifier::feature_size);
+    out.put("ncm_width", &width)?;
+    out.put("ncm_classes", &means.keys().copied().collect::<Vec<u32>>())?;
+    out.put_data(
+        "ncm_means",
+        TensorData::new(means.values().flatten().copied().collect::<Vec<f32>>(), [means.len() * width]),
+    );
+    Ok(())
+}
+
+/// Reads back what [`save_class_means`] wrote: the classifier, or none when no means were saved.
+pub(crate) fn load_class_means(state: &StateDict, component: &str) -> Result<Option<NcmClassifier>> {
+    let width: usize = state.get("ncm_width")?;
+    let classes: Vec<u32> = state.get("ncm_classes")?;
+    let values =
+        state.data("ncm_means")?.convert::<f32>().try_into_vec::<f32>().map_err(|e| ClError::CheckpointEntry {
+            component: state.component().to_string(),
+            key: "ncm_means".into(),
+            reason: format!("{e:?}"),
+        })?;
+    if width == 0 {
+        return Ok(None);
+    }
+    if values.len() != classes.len() * width {
+        return Err(ClError::CheckpointEntry {
+            component: state.component().to_string(),
+            key: "ncm_means".into(),
+            reason: format!("{} values for {} classes of width {width}", values.len(), classes.len()),
+        });
+    }
+    let mut ncm = None;
+    let means = classes.iter().zip(values.chunks(width)).map(|(&c, m)| (c, m.to_vec())).collect();
+    ncm_of_width(&mut ncm, width, component)?.replace_class_means(means)?;
+    Ok(ncm)
 }

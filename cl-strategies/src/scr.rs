@@ -10,13 +10,13 @@ use cl_core::data::{DataLoaderConfig, MiniBatch, ReplayDataLoader, ReplayDataLoa
 use cl_core::{
     Adaptation, ClError, Model, OptimizerSpec, Result, StrategyBuilder, StrategyState, TemplateSteps, step_defaults,
 };
-use cl_models::{Head, NcmClassifier, NcmConfig, l2_normalize};
+use cl_models::{Head, NcmClassifier, l2_normalize};
 use cl_plugins::storage::{ClassBalancedBuffer, ClassBalancedConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::memory::{load_memory, save_memory};
+use crate::memory::{load_class_means, load_memory, ncm_of_width, save_class_means, save_memory};
 
 /// The configuration of [`Scr`], with the defaults of Avalanche's `SCR(mem_size=100,
 /// temperature=0.1, batch_size_mem=100, augmentations=identity)`.
@@ -206,17 +206,7 @@ impl ScrSteps {
     }
 
     fn ncm(&mut self, feature_size: usize) -> Result<&mut NcmClassifier> {
-        if self.ncm.as_ref().is_some_and(|n| n.feature_size() != feature_size) {
-            return Err(ClError::InvalidUse(format!(
-                "SCR's class means have {} values but the model's features now have {feature_size}: the feature \
-                 extractor changed width",
-                self.ncm.as_ref().map_or(0, NcmClassifier::feature_size)
-            )));
-        }
-        if self.ncm.is_none() {
-            self.ncm = Some(NcmConfig::new(feature_size).with_normalize(true).init()?);
-        }
-        Ok(self.ncm.as_mut().expect("set above"))
+        ncm_of_width(&mut self.ncm, feature_size, "SCR")
     }
 
     /// Avalanche's `compute_class_means`: for each class of the memory, the mean of its samples'
@@ -377,33 +367,14 @@ impl<M: Model> TemplateSteps<M> for ScrSteps {
     /// The configuration (checked on load), the memory and the class means.
     fn save_state(&self, out: &mut StateDict) -> Result<()> {
         save_memory(out, &self.config, &self.storage)?;
-        let means = self.class_means();
-        let width = self.ncm.as_ref().map_or(0, NcmClassifier::feature_size);
-        out.put("ncm_width", &width)?;
-        out.put("ncm_classes", &means.keys().copied().collect::<Vec<u32>>())?;
-        out.put_data(
-            "ncm_means",
-            TensorData::new(means.values().flatten().copied().collect::<Vec<f32>>(), [means.len() * width]),
-        );
+        save_class_means(out, self.ncm.as_ref())?;
         Ok(())
     }
 
     fn load_state(&mut self, state: &StateDict, _strategy: &StrategyState<M>) -> Result<()> {
         load_memory(state, &self.config, &mut self.storage)?;
-        let width: usize = state.get("ncm_width")?;
-        let classes: Vec<u32> = state.get("ncm_classes")?;
-        let values =
-            state.data("ncm_means")?.convert::<f32>().try_into_vec::<f32>().map_err(|e| ClError::CheckpointEntry {
-                component: state.component().to_string(),
-                key: "ncm_means".into(),
-                reason: format!("{e:?}"),
-            })?;
-        self.ncm = None;
+        self.ncm = load_class_means(state, "SCR")?;
         self.targets = None;
-        if width > 0 {
-            let means = classes.iter().zip(values.chunks(width)).map(|(&c, m)| (c, m.to_vec())).collect();
-            self.ncm(width)?.replace_class_means(means)?;
-        }
         Ok(())
     }
 }
