@@ -21,7 +21,7 @@ over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCH
 mir:<mem_size> (subsample 50,
 10 replayed), replay:<mem_size>, scr:<mem_size>, slda:<shrinkage> (StreamingLDA on the
 normalised pixels: feature extractor Flatten, no training), pnn (PNN(num_layers=1, hidden 100, MLP adapters) on SplitFMNIST-task), icarl:<memory_size> (fixed memory, SimpleMLP's
-hidden layers as the feature extractor, its output layer as the training classifier) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
+hidden layers as the feature extractor, its output layer as the training classifier), gss:<mem_size>[:<mem_strength>] (GSS_greedy, mem_strength 1 by default) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
 PermutedFMNIST, SplitFMNIST, SplitFMNIST-task (task-incremental: SplitFMNIST with return_task_id=True, experience i has
 task label i, original class labels, one head) or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
@@ -60,6 +60,7 @@ DEFAULT_RUNS = [
     "SplitFMNIST/bic:500",
     "SplitFMNIST/slda:0.0001",
     "SplitFMNIST/icarl:2000",
+    "SplitFMNIST/gss:1000",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -286,6 +287,15 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
 
         return StreamingLDA(slda_model=torch.nn.Flatten(), criterion=crit, input_size=784, num_classes=10,
                             shrinkage_param=float(value), streaming_update_sigma=True, **common)
+    if name == "gss":
+        # Avalanche's GSS_greedy: gss:<mem_size>[:<mem_strength>] (the strategy's default
+        # mem_strength 1), input_size [1, 28, 28]; its replay loader adds batch_size_mem = 32
+        # memory rows (ReplayDataLoader's default) to each mini-batch.
+        from avalanche.training.supervised import GSS_greedy
+
+        mem, _, strength = value.partition(":")
+        return GSS_greedy(model=model, optimizer=opt, criterion=crit, mem_size=int(mem),
+                          mem_strength=int(strength or 1), input_size=[1, 28, 28], **common)
     if name == "er_ace":
         # Avalanche's default batch_size_mem=10.
         return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
@@ -293,7 +303,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda_e>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn)")
+             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, gss:<mem>[:<strength>])")
 
 
 def fisher_summary(strategy):

@@ -143,12 +143,12 @@ pub mod prelude {
     pub use cl_plugins::{
         AGemConfig, AGemPlugin, CheckpointConfig, CheckpointPlugin, CwrStarConfig, CwrStarPlugin, EarlyStoppingConfig,
         EarlyStoppingMode, EarlyStoppingPlugin, ExperienceWeight, FromScratchConfig, FromScratchPlugin, GDumbConfig,
-        GDumbPlugin, GemConfig, GemPlugin, LflConfig, LflPlugin, LrSchedulerConfig, LrSchedulerPlugin, LwfConfig,
-        LwfPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
+        GDumbPlugin, GemConfig, GemPlugin, GssGreedyConfig, GssGreedyPlugin, LflConfig, LflPlugin, LrSchedulerConfig,
+        LrSchedulerPlugin, LwfConfig, LwfPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
     };
     pub use cl_strategies::{
         AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc,
-        FromScratchTraining, GDumb, Gem, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig,
-        RWalk, Replay, Scr, ScrConfig, StrategyConfig, SynapticIntelligence,
+        FromScratchTraining, GDumb, Gem, GssGreedy, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive,
+        NaiveConfig, RWalk, Replay, Scr, ScrConfig, StrategyConfig, SynapticIntelligence,
     };
 }

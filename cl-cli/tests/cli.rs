@@ -313,8 +313,8 @@ fn the_shipped_specs_are_valid() {
     let output = cl().args(&args).output().unwrap();
     assert!(output.status.success(), "{}", text(&output));
     let printed = text(&output);
-    assert!(printed.contains("strategies-split-fmnist.toml: a valid grid of 69 runs"), "{printed}");
-    assert!(printed.contains("online-split-fmnist.toml: a valid grid of 21 runs"), "{printed}");
+    assert!(printed.contains("strategies-split-fmnist.toml: a valid grid of 72 runs"), "{printed}");
+    assert!(printed.contains("online-split-fmnist.toml: a valid grid of 24 runs"), "{printed}");
 }
 
 #[test]

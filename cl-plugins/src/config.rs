@@ -11,8 +11,9 @@ use crate::regularization::{
 };
 use crate::{
     AGemConfig, AGemPlugin, CwrStarConfig, CwrStarPlugin, EarlyStoppingConfig, EarlyStoppingPlugin, FromScratchConfig,
-    FromScratchPlugin, GDumbConfig, GDumbPlugin, GemConfig, GemPlugin, LflConfig, LflPlugin, LrSchedulerConfig,
-    LrSchedulerPlugin, LwfConfig, LwfPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin,
+    FromScratchPlugin, GDumbConfig, GDumbPlugin, GemConfig, GemPlugin, GssGreedyConfig, GssGreedyPlugin, LflConfig,
+    LflPlugin, LrSchedulerConfig, LrSchedulerPlugin, LwfConfig, LwfPlugin, MirConfig, MirPlugin, ReplayConfig,
+    ReplayPlugin,
 };
 
 /// Every plugin of this crate that a configuration describes completely, with that
@@ -62,11 +63,13 @@ pub enum PluginConfig {
     CwrStar(CwrStarConfig),
     #[serde(rename = "mir")]
     Mir(MirConfig),
+    #[serde(rename = "gss_greedy")]
+    GssGreedy(GssGreedyConfig),
 }
 
 impl PluginConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "replay",
         "gdumb",
         "from_scratch",
@@ -82,6 +85,7 @@ impl PluginConfig {
         "gem",
         "cwr_star",
         "mir",
+        "gss_greedy",
     ];
 
     /// The plugin's name, as serialised.
@@ -102,6 +106,7 @@ impl PluginConfig {
             Self::Gem(_) => "gem",
             Self::CwrStar(_) => "cwr_star",
             Self::Mir(_) => "mir",
+            Self::GssGreedy(_) => "gss_greedy",
         }
     }
 
@@ -124,6 +129,7 @@ impl PluginConfig {
             Self::Gem(c) => Box::new(GemPlugin::new(c)?),
             Self::CwrStar(c) => Box::new(CwrStarPlugin::new(model, c)?),
             Self::Mir(c) => Box::new(MirPlugin::new(c)?),
+            Self::GssGreedy(c) => Box::new(GssGreedyPlugin::new(c)?),
         })
     }
 }
@@ -147,6 +153,7 @@ impl Validate for PluginConfig {
             Self::Gem(c) => c.validate(),
             Self::CwrStar(c) => c.validate(),
             Self::Mir(c) => c.validate(),
+            Self::GssGreedy(c) => c.validate(),
         }
     }
 }
@@ -175,6 +182,7 @@ mod tests {
             PluginConfig::Gem(GemConfig::new(10)),
             PluginConfig::CwrStar(CwrStarConfig::default()),
             PluginConfig::Mir(MirConfig::new(10).with_subsample(5)),
+            PluginConfig::GssGreedy(GssGreedyConfig::new(100).with_input_size(vec![1, 28, 28])),
         ];
         for (plugin, name) in all.iter().zip(PluginConfig::NAMES) {
             assert_eq!(plugin.name(), name);

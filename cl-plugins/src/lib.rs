@@ -3,7 +3,8 @@
 //! Plugins for the `cl-core` strategy template, each configured by a serialisable config with
 //! Avalanche's defaults and argument names (`XPlugin::new(XConfig)` validates it once):
 //!
-//! - rehearsal: [`ReplayPlugin`] ([`ReplayConfig`]) and [`GDumbPlugin`] ([`GDumbConfig`]), over
+//! - rehearsal: [`ReplayPlugin`] ([`ReplayConfig`]), [`GDumbPlugin`] ([`GDumbConfig`]),
+//!   [`MirPlugin`] and [`GssGreedyPlugin`] ([`GssGreedyConfig`]), over
 //!   the replay memories of [`storage`] (storage policies, chosen in a file with
 //!   [`storage::StoragePolicyConfig`]);
 //! - training control: [`EarlyStoppingPlugin`], [`LrSchedulerPlugin`] (PyTorch's schedules,
@@ -33,6 +34,7 @@
 mod checkpoint;
 mod config;
 mod gdumb;
+mod gss;
 mod mir;
 pub mod persist;
 mod replay;
@@ -42,6 +44,7 @@ mod training;
 pub use checkpoint::{CheckpointConfig, CheckpointPlugin, CheckpointUnit};
 pub use config::PluginConfig;
 pub use gdumb::{GDumbConfig, GDumbPlugin};
+pub use gss::{GssGreedyConfig, GssGreedyPlugin, ScoringGradient};
 pub use mir::{MirConfig, MirPlugin};
 pub use replay::{ReplayConfig, ReplayPlugin};
 pub use training::{

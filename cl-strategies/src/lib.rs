@@ -22,7 +22,7 @@
 //! - Naive on a particular model: [`PnnStrategy`] (a progressive neural network, a column per
 //!   task);
 //! - Naive plus the plugin of the same name from `cl-plugins`: [`Replay`], [`GDumb`],
-//!   [`Mir`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
+//!   [`Mir`], [`GssGreedy`], [`FromScratchTraining`], [`Ewc`], [`SynapticIntelligence`], [`Mas`], [`RWalk`], [`Lfl`],
 //!   [`Lwf`], [`AGem`], [`Gem`], [`CwrStar`].
 //!
 //! [`StrategyConfig`] names any of them with its configuration (serialisable), for strategies
@@ -67,7 +67,7 @@ pub use packnet::{PackNet, PackNetConfig, PackNetSteps, PruneProportion};
 pub use pnn::{PnnStrategy, PnnStrategyConfig};
 pub use projection::{CwrStar, Gem};
 pub use regularization::{Ewc, Lfl, Mas, RWalk, SynapticIntelligence};
-pub use rehearsal::{FromScratchTraining, GDumb, Mir, Replay};
+pub use rehearsal::{FromScratchTraining, GDumb, GssGreedy, Mir, Replay};
 pub use scr::{SCR_BASE_TEMPERATURE, Scr, ScrConfig, ScrSteps, scr_loss};
 pub use slda::{LdaWeights, SldaFeatures, SldaStatistics, StreamingLda, StreamingLdaConfig, StreamingLdaSteps};
 

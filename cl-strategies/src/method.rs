@@ -6,16 +6,17 @@ use cl_core::config::Validate;
 use cl_core::{Model, OptimizerSpec, Result, StrategyBuilder};
 use cl_plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl_plugins::{
-    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, MirConfig, ReplayConfig,
+    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, GssGreedyConfig, LflConfig, LwfConfig,
+    MirConfig, ReplayConfig,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
     AGem, Bic, BicConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
-    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, Icarl, IcarlConfig,
-    JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, PackNet,
-    PackNetConfig, PnnStrategy, PnnStrategyConfig, RWalk, Replay, Scr, ScrConfig, StreamingLda, StreamingLdaConfig,
-    SynapticIntelligence,
+    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, GssGreedy, Icarl,
+    IcarlConfig, JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig,
+    PackNet, PackNetConfig, PnnStrategy, PnnStrategyConfig, RWalk, Replay, Scr, ScrConfig, StreamingLda,
+    StreamingLdaConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -106,11 +107,13 @@ pub enum StrategyConfig {
     Icarl(IcarlConfig),
     #[serde(rename = "pnn")]
     Pnn(PnnStrategyConfig),
+    #[serde(rename = "gss_greedy")]
+    GssGreedy(GssGreedyConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 27] = [
+    pub const NAMES: [&'static str; 28] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -138,6 +141,7 @@ impl StrategyConfig {
         "streaming_lda",
         "icarl",
         "pnn",
+        "gss_greedy",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -170,6 +174,7 @@ impl StrategyConfig {
             Self::StreamingLda(_) => "streaming_lda",
             Self::Icarl(_) => "icarl",
             Self::Pnn(_) => "pnn",
+            Self::GssGreedy(_) => "gss_greedy",
         }
     }
 
@@ -204,6 +209,7 @@ impl StrategyConfig {
             Self::StreamingLda(c) => StreamingLda::builder(model, optimizer, device, c),
             Self::Icarl(c) => Icarl::builder(model, optimizer, device, c),
             Self::Pnn(c) => PnnStrategy::builder(model, optimizer, device, c),
+            Self::GssGreedy(c) => GssGreedy::builder(model, optimizer, device, c),
         }
     }
 }
@@ -239,6 +245,7 @@ impl Validate for StrategyConfig {
             Self::StreamingLda(c) => c.validate(),
             Self::Icarl(c) => c.validate(),
             Self::Pnn(c) => c.validate(),
+            Self::GssGreedy(c) => c.validate(),
         }
     }
 }

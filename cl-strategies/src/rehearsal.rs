@@ -1,10 +1,11 @@
-//! Rehearsal strategies: [`Replay`], [`GDumb`], [`Mir`] and [`FromScratchTraining`] — Naive plus
+//! Rehearsal strategies: [`Replay`], [`GDumb`], [`Mir`], [`GssGreedy`] and [`FromScratchTraining`] — Naive plus
 //! the plugin of the same name.
 
 use burn::tensor::Device;
 use cl_core::{Model, OptimizerSpec, Result, StrategyBuilder};
 use cl_plugins::{
-    FromScratchConfig, FromScratchPlugin, GDumbConfig, GDumbPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin,
+    FromScratchConfig, FromScratchPlugin, GDumbConfig, GDumbPlugin, GssGreedyConfig, GssGreedyPlugin, MirConfig,
+    MirPlugin, ReplayConfig, ReplayPlugin,
 };
 
 /// Experience replay (Avalanche's `Replay`): Naive plus a [`ReplayPlugin`] (by default an
@@ -42,6 +43,33 @@ impl Mir {
         config: MirConfig,
     ) -> Result<StrategyBuilder<M>> {
         Ok(StrategyBuilder::new(model, optimizer, device).plugin(MirPlugin::new(config)?))
+    }
+}
+
+/// GSS-greedy (Aljundi et al., "Gradient based sample selection for online continual
+/// learning", NeurIPS 2019; Avalanche's `GSS_greedy`, `avalanche/training/supervised/strategy_wrappers.py`):
+/// Naive plus a [`GssGreedyPlugin`] — a memory of `mem_size` samples chosen by the diversity of
+/// their gradients (each candidate's best cosine similarity to random memory subsets' gradients;
+/// conflicting mini-batches replace redundant samples), replayed `batch_size_mem` samples per
+/// mini-batch. Avalanche's defaults (`mem_size` 200, `mem_strength` 1); Avalanche's strategy
+/// also defaults to `train_mb_size = 1`, here the builder's usual default applies.
+///
+/// ```ignore
+/// let config = GssGreedyConfig::new(1000).with_input_size(vec![1, 28, 28]);
+/// let strategy = GssGreedy::builder(model, optimizer, device, config)?.train_mb_size(128).build()?;
+/// ```
+#[doc(alias = "GSS_greedy")]
+pub struct GssGreedy;
+
+impl GssGreedy {
+    /// A builder: Naive's defaults plus the GSS-greedy plugin; an error if `config` breaks a rule.
+    pub fn builder<M: Model>(
+        model: M,
+        optimizer: OptimizerSpec,
+        device: Device,
+        config: GssGreedyConfig,
+    ) -> Result<StrategyBuilder<M>> {
+        Ok(StrategyBuilder::new(model, optimizer, device).plugin(GssGreedyPlugin::new(config)?))
     }
 }
 

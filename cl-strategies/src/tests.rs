@@ -8,8 +8,8 @@ use cl_core::{ClError, Experience, OptimizerSpec, Strategy};
 use cl_models::{SimpleMlp, SimpleMlpConfig};
 use cl_plugins::regularization::{EwcConfig, EwcMode, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl_plugins::{
-    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, LflConfig, LwfConfig, MirConfig,
-    ReplayConfig, ReplayPlugin,
+    AGemConfig, CwrStarConfig, FromScratchConfig, GDumbConfig, GemConfig, GssGreedyConfig, LflConfig, LwfConfig,
+    MirConfig, ReplayConfig, ReplayPlugin,
 };
 
 use crate::*;
@@ -48,6 +48,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::StreamingLda(StreamingLdaConfig::new(6).with_shrinkage(0.01)),
         StrategyConfig::Icarl(IcarlConfig::new(8)),
         StrategyConfig::Pnn(PnnStrategyConfig::default()),
+        StrategyConfig::GssGreedy(GssGreedyConfig::new(12).with_batch_size_mem(2).with_seed(1)),
     ]
 }
 

@@ -345,6 +345,13 @@ fn ewc_separate_and_online_resume_bit_identical() {
         Case::new("ewc", serde_json::json!({"ewc_lambda": 5.0, "mode": {"online": {"decay_factor": 0.9}}})),
         &["iteration:40"],
     );
+    check(
+        Case::new(
+            "gss_greedy",
+            serde_json::json!({"mem_size": 60, "batch_size_mem": 8, "scoring_gradient": "add_to_step"}),
+        ),
+        &["iteration:40"],
+    );
 }
 
 #[test]
@@ -363,7 +370,7 @@ fn lwf_gem_agem_cwr_resume_bit_identical() {
 }
 
 #[test]
-fn der_er_ace_er_aml_scr_mir_resume_bit_identical() {
+fn der_er_ace_er_aml_scr_mir_gss_resume_bit_identical() {
     check(Case::new("der", serde_json::json!({"mem_size": 60, "batch_size_mem": 16})), &["iteration:30", "write:2"]);
     check(Case::new("er_ace", serde_json::json!({"mem_size": 60})), &["iteration:35"]);
     check(Case::new("er_aml", serde_json::json!({"mem_size": 60})), &["iteration:35"]);

@@ -15,6 +15,7 @@ mod determinism;
 mod divergence;
 mod dynamic_models;
 mod gem_cwr;
+mod gss;
 mod icarl;
 mod learning;
 mod lwf_agem;

@@ -25,7 +25,7 @@ use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_o
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::models::{ColumnPolicy, FlattenConfig, PnnConfig};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
-use cl::plugins::{CwrStarConfig, LflConfig, MirConfig, ReplayConfig};
+use cl::plugins::{CwrStarConfig, GssGreedyConfig, LflConfig, MirConfig, ReplayConfig, ScoringGradient};
 use cl::prelude::*;
 use cl::strategies::{
     BicConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig, LaMamlConfig, NaiveConfig,
@@ -38,7 +38,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, RWALK_ALPHA_DELTA_T, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 26] = [
+pub const DEFAULT_RUNS: [&str; 27] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -60,6 +60,7 @@ pub const DEFAULT_RUNS: [&str; 26] = [
     "SplitFMNIST/bic:500",
     "SplitFMNIST/slda:0.0001",
     "SplitFMNIST/icarl:2000",
+    "SplitFMNIST/gss:1000",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -92,7 +93,8 @@ fidelity options:
                     SplitFMNIST, SplitFMNIST-online or SplitFMNIST-task (task labels); strategy
                     naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda>, cwr,
                     der:<mem>, er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>,
-                    lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training
+                    lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training,
+                    gss:<mem> (Avalanche's scoring gradient), gss:<mem>:discard
                     (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
@@ -223,6 +225,11 @@ pub enum Method {
     /// adapters) and this column policy: `pnn` is Avalanche's (columns added at evaluation too),
     /// `pnn:training` cl's default.
     Pnn(ColumnPolicy),
+    /// GSS-greedy with this memory and Avalanche's other defaults (mem_strength 1, 32 replayed
+    /// per mini-batch, input_size [1, 28, 28]) and this scoring gradient: `gss:<mem>` is
+    /// Avalanche's (the last scoring gradient joins the update), `gss:<mem>:discard` cl's
+    /// default.
+    Gss(usize, ScoringGradient),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -291,6 +298,10 @@ impl std::str::FromStr for RunSpec {
             ("bic", v) => Method::Bic(mem(v)?),
             ("lamaml", v) => Method::LaMaml(mem(v)?),
             ("icarl", v) => Method::Icarl(mem(v)?),
+            ("gss", Some(v)) if v.ends_with(":discard") => {
+                Method::Gss(mem(v.strip_suffix(":discard"))?, ScoringGradient::Discard)
+            }
+            ("gss", v) => Method::Gss(mem(v)?, ScoringGradient::AddToStep),
             ("slda", v) => {
                 let v = v.ok_or_else(|| format!("run `{s}`: give the shrinkage, e.g. slda:0.0001"))?;
                 match v.parse::<f64>() {
@@ -308,7 +319,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, rwalk:<λ>, lfl:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training, gss:<mem>, gss:<mem>:discard)"
                 ));
             }
         };
@@ -477,6 +488,9 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Slda(s) => StrategyConfig::StreamingLda(StreamingLdaConfig::new(10).with_shrinkage(*s)),
         Method::Icarl(m) => StrategyConfig::Icarl(IcarlConfig::new(*m)),
         Method::Pnn(_) => StrategyConfig::Pnn(PnnStrategyConfig::default()),
+        Method::Gss(m, scoring) => StrategyConfig::GssGreedy(
+            GssGreedyConfig::new(*m).with_input_size(vec![1, 28, 28]).with_scoring_gradient(*scoring),
+        ),
     }
 }
 

@@ -91,7 +91,7 @@ bench options:
   --batch N         training and evaluation mini-batch size (default 128)
   --skip-strategies skip the strategies comparison
   --skip-loaders    skip the data-loading measurement
-  --sweep           also run specs/strategies-split-fmnist.toml (23 strategies x 3 seeds) with
+  --sweep           also run specs/strategies-split-fmnist.toml (24 strategies x 3 seeds) with
                     `cl sweep --jobs 2` and report its parallel efficiency (target/bench/sweep.json;
                     needs `cargo build --release --workspace --bins` first)
   --methods LIST    comma-separated strategies of the comparison to run, any case (e.g.

@@ -24,9 +24,9 @@ use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_o
 use cl::burn::tensor::Device;
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
 use cl::models::{FlattenConfig, MtSimpleMlp, PnnConfig};
-use cl::plugins::MirConfig;
 use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
+use cl::plugins::{GssGreedyConfig, MirConfig};
 use cl::prelude::*;
 use cl::strategies::{
     BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig,
@@ -147,6 +147,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "GenerativeReplay",
     "StreamingLDA",
     "iCaRL",
+    "GSS-greedy",
     "JointTraining",
     "EWC",
     "SI",
@@ -204,7 +205,8 @@ fn naive() -> Method {
 /// (on [`SimpleMlpConfig::init_scr`]`(`[`SCR_PROJECTION`]`)`, Avalanche's defaults: 100 memory rows
 /// per batch, temperature 0.1, no augmentation) and MIR
 /// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults, MIR subsample 50 and 10
-/// replayed per iteration), iCaRL (fixed memory [`MEM_SIZE`]), StreamingLDA (Avalanche's defaults, on the normalised pixels through
+/// replayed per iteration), iCaRL (fixed memory [`MEM_SIZE`]), GSS-greedy (memory [`MEM_SIZE`],
+/// Avalanche's other defaults: one memory subset, 32 replayed per mini-batch), StreamingLDA (Avalanche's defaults, on the normalised pixels through
 /// [`FlattenConfig`]) and JointTraining.
 fn baselines(seed: u64) -> Vec<Method> {
     vec![
@@ -231,14 +233,18 @@ fn baselines(seed: u64) -> Vec<Method> {
         ),
         Method::new("StreamingLDA", StrategyConfig::StreamingLda(StreamingLdaConfig::new(10))),
         Method::new("iCaRL", StrategyConfig::Icarl(IcarlConfig::new(MEM_SIZE))),
+        Method::new(
+            "GSS-greedy",
+            StrategyConfig::GssGreedy(GssGreedyConfig::new(MEM_SIZE).with_input_size(vec![1, 28, 28]).with_seed(seed)),
+        ),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
 }
 
 /// The methods of the online protocol ([`SPLIT_ONLINE`]): Naive, Replay, ER-ACE, DER++, ER-AML,
-/// MIR and SCR, memory [`MEM_SIZE`] (MIR: subsample 50, 10 replayed).
+/// MIR, SCR and GSS-greedy, memory [`MEM_SIZE`] (MIR: subsample 50, 10 replayed).
 fn online_methods(seed: u64) -> Vec<Method> {
-    let keep = ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR"];
+    let keep = ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR", "GSS-greedy"];
     let mut list: Vec<Method> = baselines(seed).into_iter().filter(|m| keep.contains(&m.label)).collect();
     list.sort_by_key(|m| keep.iter().position(|k| *k == m.label));
     list
@@ -322,7 +328,7 @@ fn settings(prefix: Option<&str>, config: &StrategyConfig) -> String {
     parts.join(", ")
 }
 
-/// The memory size of a rehearsal strategy (Replay, GDumb, DER++, ER-ACE, MIR).
+/// The memory size of a rehearsal strategy (Replay, GDumb, DER++, ER-ACE, MIR, iCaRL, GSS-greedy, ...).
 fn mem_size(config: &StrategyConfig) -> Option<usize> {
     match config {
         StrategyConfig::Replay(c) => Some(c.mem_size),
@@ -335,6 +341,7 @@ fn mem_size(config: &StrategyConfig) -> Option<usize> {
         StrategyConfig::Bic(c) => Some(c.mem_size),
         StrategyConfig::LaMaml(c) => Some(c.max_buffer_size),
         StrategyConfig::Icarl(c) => Some(c.memory_size),
+        StrategyConfig::GssGreedy(c) => Some(c.mem_size),
         _ => None,
     }
 }
@@ -1043,8 +1050,8 @@ mod tests {
         );
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
-        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 10);
-        assert_eq!(labels(SPLIT_ONLINE), ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR"]);
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 11);
+        assert_eq!(labels(SPLIT_ONLINE), ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR", "GSS-greedy"]);
         let online = comparison(SPLIT_ONLINE, 7);
         assert_eq!(online[3].config, StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(7)), "the same configs");
     }
