@@ -21,7 +21,7 @@ over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCH
 mir:<mem_size> (subsample 50,
 10 replayed), replay:<mem_size>, scr:<mem_size>, slda:<shrinkage> (StreamingLDA on the
 normalised pixels: feature extractor Flatten, no training), pnn (PNN(num_layers=1, hidden 100, MLP adapters) on SplitFMNIST-task), icarl:<memory_size> (fixed memory, SimpleMLP's
-hidden layers as the feature extractor, its output layer as the training classifier), gss:<mem_size>[:<mem_strength>] (GSS_greedy, mem_strength 1 by default) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
+hidden layers as the feature extractor, its output layer as the training classifier), gss:<mem_size>[:<mem_strength>] (GSS_greedy, mem_strength 1 by default), cope:<mem_size> (CoPE on SimpleMLP with 100 outputs, its other defaults; for SplitFMNIST-online) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
 PermutedFMNIST, SplitFMNIST, SplitFMNIST-task (task-incremental: SplitFMNIST with return_task_id=True, experience i has
 task label i, original class labels, one head) or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
@@ -64,6 +64,7 @@ DEFAULT_RUNS = [
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
+    "SplitFMNIST-online/cope:500",
     "SplitFMNIST-task/packnet:0.5",
     "SplitFMNIST-task/pnn",
 ]
@@ -85,6 +86,8 @@ ONLINE_EXPERIENCE_SIZE, ONLINE_MB = 10, 10
 # PackNet needs a post-pruning phase: PACKNET_EPOCHS epochs per experience, the last
 # PACKNET_POST_PRUNE_EPOCHS of them after pruning.
 PACKNET_EPOCHS, PACKNET_POST_PRUNE_EPOCHS = 2, 1
+# CoPE's embedding width (its p_size, Avalanche's default): the output width of its SimpleMLP.
+COPE_P_SIZE = 100
 
 
 def parse_args():
@@ -296,6 +299,17 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         mem, _, strength = value.partition(":")
         return GSS_greedy(model=model, optimizer=opt, criterion=crit, mem_size=int(mem),
                           mem_strength=int(strength or 1), input_size=[1, 28, 28], **common)
+    if name == "cope":
+        # Avalanche's CoPE with its defaults besides the memory (n_classes 10, p_size 100,
+        # alpha 0.99, T 0.1; the plugin's max_it_cnt 1) on SimpleMLP with COPE_P_SIZE outputs
+        # (the embedding; CoPE appends its L2 normalisation): the online protocol.
+        from avalanche.models import SimpleMLP
+        from avalanche.training.supervised import CoPE
+
+        cope_model = SimpleMLP(num_classes=COPE_P_SIZE)
+        opt = torch.optim.SGD(cope_model.parameters(), lr=LR, momentum=MOMENTUM)
+        return CoPE(model=cope_model, optimizer=opt, criterion=crit, mem_size=int(value), n_classes=10,
+                    p_size=COPE_P_SIZE, **common)
     if name == "er_ace":
         # Avalanche's default batch_size_mem=10.
         return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
@@ -303,7 +317,7 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda_e>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, gss:<mem>[:<strength>])")
+             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, gss:<mem>[:<strength>], cope:<mem>)")
 
 
 def fisher_summary(strategy):

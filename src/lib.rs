@@ -147,8 +147,8 @@ pub mod prelude {
         LrSchedulerPlugin, LwfConfig, LwfPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
     };
     pub use cl_strategies::{
-        AGem, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc,
-        FromScratchTraining, GDumb, Gem, GssGreedy, JointTraining, JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive,
-        NaiveConfig, RWalk, Replay, Scr, ScrConfig, StrategyConfig, SynapticIntelligence,
+        AGem, Cope, CopeConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
+        ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GssGreedy, JointTraining, JointTrainingConfig, Lfl, Lwf,
+        Mas, Mir, Naive, NaiveConfig, RWalk, Replay, Scr, ScrConfig, StrategyConfig, SynapticIntelligence,
     };
 }

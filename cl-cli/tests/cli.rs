@@ -314,7 +314,7 @@ fn the_shipped_specs_are_valid() {
     assert!(output.status.success(), "{}", text(&output));
     let printed = text(&output);
     assert!(printed.contains("strategies-split-fmnist.toml: a valid grid of 72 runs"), "{printed}");
-    assert!(printed.contains("online-split-fmnist.toml: a valid grid of 24 runs"), "{printed}");
+    assert!(printed.contains("online-split-fmnist.toml: a valid grid of 27 runs"), "{printed}");
 }
 
 #[test]

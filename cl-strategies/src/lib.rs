@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod bic;
+mod cope;
 mod cumulative;
 mod der;
 mod distillation;
@@ -52,6 +53,7 @@ mod scr;
 mod slda;
 
 pub use bic::{BiasLayer, Bic, BicConfig, BicDistillation, BicSteps, bic_distillation, fit_bias_layer};
+pub use cope::{Cope, CopeConfig, CopeSteps, ppp_loss};
 pub use cumulative::{Cumulative, CumulativeConfig, CumulativeSteps};
 pub use der::{Der, DerConfig, DerSteps, der_loss};
 pub use distillation::{AGem, Lwf};

@@ -12,10 +12,10 @@ use cl_plugins::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AGem, Bic, BicConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
-    ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, GssGreedy, Icarl,
-    IcarlConfig, JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig,
-    PackNet, PackNetConfig, PnnStrategy, PnnStrategyConfig, RWalk, Replay, Scr, ScrConfig, StreamingLda,
+    AGem, Bic, BicConfig, Cope, CopeConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig,
+    ErAml, ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, GssGreedy,
+    Icarl, IcarlConfig, JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive,
+    NaiveConfig, PackNet, PackNetConfig, PnnStrategy, PnnStrategyConfig, RWalk, Replay, Scr, ScrConfig, StreamingLda,
     StreamingLdaConfig, SynapticIntelligence,
 };
 
@@ -109,11 +109,13 @@ pub enum StrategyConfig {
     Pnn(PnnStrategyConfig),
     #[serde(rename = "gss_greedy")]
     GssGreedy(GssGreedyConfig),
+    #[serde(rename = "cope")]
+    Cope(CopeConfig),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 28] = [
+    pub const NAMES: [&'static str; 29] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -142,6 +144,7 @@ impl StrategyConfig {
         "icarl",
         "pnn",
         "gss_greedy",
+        "cope",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -175,6 +178,7 @@ impl StrategyConfig {
             Self::Icarl(_) => "icarl",
             Self::Pnn(_) => "pnn",
             Self::GssGreedy(_) => "gss_greedy",
+            Self::Cope(_) => "cope",
         }
     }
 
@@ -210,6 +214,7 @@ impl StrategyConfig {
             Self::Icarl(c) => Icarl::builder(model, optimizer, device, c),
             Self::Pnn(c) => PnnStrategy::builder(model, optimizer, device, c),
             Self::GssGreedy(c) => GssGreedy::builder(model, optimizer, device, c),
+            Self::Cope(c) => Cope::builder(model, optimizer, device, c),
         }
     }
 }
@@ -246,6 +251,7 @@ impl Validate for StrategyConfig {
             Self::Icarl(c) => c.validate(),
             Self::Pnn(c) => c.validate(),
             Self::GssGreedy(c) => c.validate(),
+            Self::Cope(c) => c.validate(),
         }
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::Icarl(IcarlConfig::new(8)),
         StrategyConfig::Pnn(PnnStrategyConfig::default()),
         StrategyConfig::GssGreedy(GssGreedyConfig::new(12).with_batch_size_mem(2).with_seed(1)),
+        StrategyConfig::Cope(CopeConfig::new(12).with_n_classes(6).with_p_size(6).with_max_it_cnt(3).with_seed(1)),
     ]
 }
 

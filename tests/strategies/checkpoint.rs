@@ -352,6 +352,7 @@ fn ewc_separate_and_online_resume_bit_identical() {
         ),
         &["iteration:40"],
     );
+    check(Case::new("cope", serde_json::json!({"mem_size": 60, "p_size": 10, "max_it_cnt": 5})), &["iteration:12"]);
 }
 
 #[test]
@@ -370,7 +371,7 @@ fn lwf_gem_agem_cwr_resume_bit_identical() {
 }
 
 #[test]
-fn der_er_ace_er_aml_scr_mir_gss_resume_bit_identical() {
+fn der_er_ace_er_aml_scr_mir_gss_cope_resume_bit_identical() {
     check(Case::new("der", serde_json::json!({"mem_size": 60, "batch_size_mem": 16})), &["iteration:30", "write:2"]);
     check(Case::new("er_ace", serde_json::json!({"mem_size": 60})), &["iteration:35"]);
     check(Case::new("er_aml", serde_json::json!({"mem_size": 60})), &["iteration:35"]);

@@ -11,6 +11,7 @@ mod api;
 mod bad_inputs;
 mod callback_order;
 mod checkpoint;
+mod cope;
 mod determinism;
 mod divergence;
 mod dynamic_models;

@@ -28,8 +28,8 @@ use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, RWalkConfig, 
 use cl::plugins::{CwrStarConfig, GssGreedyConfig, LflConfig, MirConfig, ReplayConfig, ScoringGradient};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig, LaMamlConfig, NaiveConfig,
-    PackNetConfig, PnnStrategyConfig, PruneProportion, ScrConfig, StrategyConfig, StreamingLdaConfig,
+    BicConfig, CopeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig, LaMamlConfig,
+    NaiveConfig, PackNetConfig, PnnStrategyConfig, PruneProportion, ScrConfig, StrategyConfig, StreamingLdaConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, RWALK_ALPHA_DELTA_T, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 27] = [
+pub const DEFAULT_RUNS: [&str; 28] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -64,6 +64,7 @@ pub const DEFAULT_RUNS: [&str; 27] = [
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
+    "SplitFMNIST-online/cope:500",
     "SplitFMNIST-task/packnet:0.5",
     "SplitFMNIST-task/pnn",
 ];
@@ -71,6 +72,8 @@ const N_EXPERIENCES: usize = 5;
 const LR: f64 = 0.01;
 const MOMENTUM: f64 = 0.9;
 const TRAIN_MB: usize = 128;
+/// CoPE's embedding width (Avalanche's default `p_size`): SimpleMlp's output width for CoPE.
+const COPE_P_SIZE: usize = 100;
 const EVAL_MB: usize = 1000;
 const MAS_ALPHA: f64 = 0.5;
 /// MIR's subsample and replayed samples per iteration in the comparison.
@@ -94,7 +97,8 @@ fidelity options:
                     naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda>, cwr,
                     der:<mem>, er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>,
                     lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training,
-                    gss:<mem> (Avalanche's scoring gradient), gss:<mem>:discard
+                    gss:<mem> (Avalanche's scoring gradient), gss:<mem>:discard, cope:<mem> (Avalanche's
+                    skipped sub-experiences), cope:<mem>:every
                     (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
@@ -230,6 +234,11 @@ pub enum Method {
     /// Avalanche's (the last scoring gradient joins the update), `gss:<mem>:discard` cl's
     /// default.
     Gss(usize, ScoringGradient),
+    /// CoPE with this memory and Avalanche's other defaults (10 classes, alpha 0.99, T 0.1, one
+    /// iteration per experience) on SimpleMlp with [`COPE_P_SIZE`] outputs (the embedding), and
+    /// whether the sub-experience after a stopped one is skipped: `cope:<mem>` is Avalanche's
+    /// (skipped, its template's carried-over stop flag), `cope:<mem>:every` cl's default.
+    Cope(usize, bool),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -302,6 +311,8 @@ impl std::str::FromStr for RunSpec {
                 Method::Gss(mem(v.strip_suffix(":discard"))?, ScoringGradient::Discard)
             }
             ("gss", v) => Method::Gss(mem(v)?, ScoringGradient::AddToStep),
+            ("cope", Some(v)) if v.ends_with(":every") => Method::Cope(mem(v.strip_suffix(":every"))?, false),
+            ("cope", v) => Method::Cope(mem(v)?, true),
             ("slda", v) => {
                 let v = v.ok_or_else(|| format!("run `{s}`: give the shrinkage, e.g. slda:0.0001"))?;
                 match v.parse::<f64>() {
@@ -319,7 +330,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, rwalk:<λ>, lfl:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training, gss:<mem>, gss:<mem>:discard)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training, gss:<mem>, gss:<mem>:discard, cope:<mem>, cope:<mem>:every)"
                 ));
             }
         };
@@ -488,6 +499,9 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Slda(s) => StrategyConfig::StreamingLda(StreamingLdaConfig::new(10).with_shrinkage(*s)),
         Method::Icarl(m) => StrategyConfig::Icarl(IcarlConfig::new(*m)),
         Method::Pnn(_) => StrategyConfig::Pnn(PnnStrategyConfig::default()),
+        Method::Cope(m, skip) => {
+            StrategyConfig::Cope(CopeConfig::new(*m).with_p_size(COPE_P_SIZE).with_skip_after_stop(*skip))
+        }
         Method::Gss(m, scoring) => StrategyConfig::GssGreedy(
             GssGreedyConfig::new(*m).with_input_size(vec![1, 28, 28]).with_scoring_gradient(*scoring),
         ),
@@ -512,6 +526,11 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
     let device = cl::default_device();
     let config = SimpleMlpConfig::new().with_num_classes(benchmark.n_classes).with_seed(Some(seed));
     let result = match spec.method {
+        Method::Cope(..) => config
+            .with_num_classes(COPE_P_SIZE)
+            .init(&device)
+            .map_err(BenchError::from)
+            .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
         Method::Scr(_) => config
             .init_scr(SCR_PROJECTION, &device)
             .map_err(BenchError::from)

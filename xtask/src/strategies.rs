@@ -29,7 +29,7 @@ use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, 
 use cl::plugins::{GssGreedyConfig, MirConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig,
+    BicConfig, CopeConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig,
     JointTrainingConfig, LaMamlConfig, NaiveConfig, PackNetConfig, PnnStrategyConfig, ScrConfig, StrategyConfig,
     StreamingLdaConfig,
 };
@@ -72,6 +72,8 @@ pub const EPOCHS: usize = 1;
 pub const PACKNET_EPOCHS: usize = 2;
 /// Memory size of Replay and GDumb.
 pub const MEM_SIZE: usize = 500;
+/// CoPE's embedding width (Avalanche's default `p_size`).
+pub const COPE_P_SIZE: usize = 100;
 /// SI λ (importance clipped below at 0), the value of `tests/strategies/regularization.rs`.
 pub const SI_LAMBDA: f64 = 1000.0;
 /// MAS α (weight of the old importance), the value of `tests/strategies/regularization.rs`.
@@ -159,6 +161,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "CWR*",
     "PackNet",
     "PNN",
+    "CoPE",
 ];
 
 /// The canonical name of strategy `name` (any case), or `None` if there is no such strategy.
@@ -242,11 +245,17 @@ fn baselines(seed: u64) -> Vec<Method> {
 }
 
 /// The methods of the online protocol ([`SPLIT_ONLINE`]): Naive, Replay, ER-ACE, DER++, ER-AML,
-/// MIR, SCR and GSS-greedy, memory [`MEM_SIZE`] (MIR: subsample 50, 10 replayed).
+/// MIR, SCR and GSS-greedy, memory [`MEM_SIZE`] (MIR: subsample 50, 10 replayed), and CoPE
+/// (made for this protocol: memory [`MEM_SIZE`], Avalanche's other defaults, SimpleMlp with
+/// [`COPE_P_SIZE`] outputs as the embedding).
 fn online_methods(seed: u64) -> Vec<Method> {
     let keep = ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR", "GSS-greedy"];
     let mut list: Vec<Method> = baselines(seed).into_iter().filter(|m| keep.contains(&m.label)).collect();
     list.sort_by_key(|m| keep.iter().position(|k| *k == m.label));
+    list.push(Method::new(
+        "CoPE",
+        StrategyConfig::Cope(CopeConfig::new(MEM_SIZE).with_p_size(COPE_P_SIZE).with_seed(seed)),
+    ));
     list
 }
 
@@ -342,6 +351,7 @@ fn mem_size(config: &StrategyConfig) -> Option<usize> {
         StrategyConfig::LaMaml(c) => Some(c.max_buffer_size),
         StrategyConfig::Icarl(c) => Some(c.memory_size),
         StrategyConfig::GssGreedy(c) => Some(c.mem_size),
+        StrategyConfig::Cope(c) => Some(c.mem_size),
         _ => None,
     }
 }
@@ -681,6 +691,12 @@ fn run_methods_with<M: Model>(
                 StrategyConfig::Pnn(_) => {
                     let width = benchmark.train_stream.experiences().first().map_or(784, |e| e.dataset.sample_len());
                     let model = PnnConfig::new().with_in_features(width).with_seed(seed).init(&device)?;
+                    run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
+                }
+                // CoPE's embedding: SimpleMlp with p_size outputs.
+                StrategyConfig::Cope(ref c) => {
+                    device.seed(seed);
+                    let model = SimpleMlpConfig::new().with_num_classes(c.p_size).init(&device)?;
                     run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
                 }
                 // Streaming LDA on the normalised pixels: no network to train.
@@ -1037,9 +1053,9 @@ mod tests {
     fn comparison_lists() {
         let labels = |b| comparison(b, 1).into_iter().map(|m| m.label).collect::<Vec<_>>();
         assert_eq!(
-            [&labels(SPLIT)[..], &["PackNet", "PNN"]].concat(),
+            [&labels(SPLIT)[..], &["PackNet", "PNN", "CoPE"]].concat(),
             STRATEGY_NAMES,
-            "--methods accepts the SplitFMNIST list, PackNet and PNN"
+            "--methods accepts the SplitFMNIST list, PackNet, PNN and CoPE"
         );
         let methods = ["EWC", "SI", "MAS", "RWalk", "LwF", "A-GEM", "GEM", "CWR*"];
         assert_eq!(labels(PERMUTED), [&["Naive"][..], &methods].concat());
@@ -1051,7 +1067,10 @@ mod tests {
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
         assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 11);
-        assert_eq!(labels(SPLIT_ONLINE), ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR", "GSS-greedy"]);
+        assert_eq!(
+            labels(SPLIT_ONLINE),
+            ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR", "GSS-greedy", "CoPE"]
+        );
         let online = comparison(SPLIT_ONLINE, 7);
         assert_eq!(online[3].config, StrategyConfig::Der(DerConfig::new(MEM_SIZE).with_seed(7)), "the same configs");
     }
