@@ -127,3 +127,24 @@ pub mod regularisers {
         OptimizerSpec::sgd(0.01).with_momentum(0.9)
     }
 }
+
+/// SimpleMlp (784-512-10) with initial-weight seed `seed`.
+pub fn seeded_mlp(seed: u64) -> SimpleMlp {
+    SimpleMlpConfig::new().with_seed(Some(seed)).init(&cl::default_device()).unwrap()
+}
+
+/// The fixture comparisons' optimizer: SGD, lr 0.01, momentum 0.9.
+pub fn sgd_momentum() -> OptimizerSpec {
+    OptimizerSpec::sgd(0.01).with_momentum(0.9)
+}
+
+/// Trains `builder` (batches of 32, 2 epochs, seed `seed`) on each experience of `b` and returns
+/// the final test-stream accuracy with the strategy.
+pub fn class_il_accuracy(builder: StrategyBuilder<SimpleMlp>, b: &Benchmark, seed: u64) -> (f64, Strategy<SimpleMlp>) {
+    let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(250).seed(seed).build().unwrap();
+    for exp in &b.train_stream {
+        s.train(exp).unwrap();
+    }
+    let acc = s.eval(&b.test_stream).unwrap()[&MetricName::test_stream_accuracy(0).to_string()];
+    (acc, s)
+}

@@ -7,23 +7,6 @@ use cl::plugins::{GssGreedyConfig, GssGreedyPlugin, ScoringGradient};
 use cl::prelude::*;
 use cl::strategies::GssGreedy;
 
-fn run(builder: StrategyBuilder<SimpleMlp>, b: &Benchmark, seed: u64) -> (f64, Strategy<SimpleMlp>) {
-    let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(250).seed(seed).build().unwrap();
-    for exp in &b.train_stream {
-        s.train(exp).unwrap();
-    }
-    let acc = s.eval(&b.test_stream).unwrap()[&MetricName::test_stream_accuracy(0).to_string()];
-    (acc, s)
-}
-
-fn model(seed: u64) -> SimpleMlp {
-    SimpleMlpConfig::new().with_seed(Some(seed)).init(&cl::default_device()).unwrap()
-}
-
-fn sgd() -> OptimizerSpec {
-    OptimizerSpec::sgd(0.01).with_momentum(0.9)
-}
-
 /// Over three class orders of the fixture (≈400 training samples per experience), memory 200,
 /// batches of 32 current + 32 replayed samples, 2 epochs, both scoring-gradient policies:
 /// GSS-greedy ends at 0.53–0.64 (Discard) and 0.59–0.64 (AddToStep), Naive at 0.21–0.26; the
@@ -32,11 +15,18 @@ fn sgd() -> OptimizerSpec {
 fn gss_greedy_beats_naive_on_class_incremental_split_fmnist() {
     for seed in 0..3 {
         let b = fixture_benchmark(seed);
-        let (plain, _) =
-            run(Naive::builder(model(seed), sgd(), cl::default_device(), NaiveConfig::default()).unwrap(), &b, seed);
+        let (plain, _) = class_il_accuracy(
+            Naive::builder(seeded_mlp(seed), sgd_momentum(), cl::default_device(), NaiveConfig::default()).unwrap(),
+            &b,
+            seed,
+        );
         for scoring in [ScoringGradient::Discard, ScoringGradient::AddToStep] {
             let config = GssGreedyConfig::new(200).with_input_size(vec![1, 28, 28]).with_scoring_gradient(scoring);
-            let (gss, s) = run(GssGreedy::builder(model(seed), sgd(), cl::default_device(), config).unwrap(), &b, seed);
+            let (gss, s) = class_il_accuracy(
+                GssGreedy::builder(seeded_mlp(seed), sgd_momentum(), cl::default_device(), config).unwrap(),
+                &b,
+                seed,
+            );
             let plugin = s.plugin::<GssGreedyPlugin>().unwrap();
             let classes = plugin.memory().unwrap().classes();
             assert_eq!(plugin.len(), 200);
