@@ -21,7 +21,7 @@ over SimpleMLP, PACKNET_EPOCHS epochs of which the last PACKNET_POST_PRUNE_EPOCH
 mir:<mem_size> (subsample 50,
 10 replayed), replay:<mem_size>, scr:<mem_size>, slda:<shrinkage> (StreamingLDA on the
 normalised pixels: feature extractor Flatten, no training), pnn (PNN(num_layers=1, hidden 100, MLP adapters) on SplitFMNIST-task), icarl:<memory_size> (fixed memory, SimpleMLP's
-hidden layers as the feature extractor, its output layer as the training classifier), gss:<mem_size>[:<mem_strength>] (GSS_greedy, mem_strength 1 by default), cope:<mem_size> (CoPE on SimpleMLP with 100 outputs, its other defaults; for SplitFMNIST-online) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
+hidden layers as the feature extractor, its output layer as the training classifier), gss:<mem_size>[:<mem_strength>] (GSS_greedy, mem_strength 1 by default), cope:<mem_size> (CoPE on SimpleMLP with 100 outputs, its other defaults; for SplitFMNIST-online), ar1:<rm_sz> (AR1 with its own defaults — SGD 0.001 then 5e-5, momentum 0.9, l2 0.0005, 4 epochs, batch 128 — on cl's LatentCnn in place of the pretrained MobileNet) (SCRModel over SimpleMLP's hidden layers, projection 512-512-128) on
 PermutedFMNIST, SplitFMNIST, SplitFMNIST-task (task-incremental: SplitFMNIST with return_task_id=True, experience i has
 task label i, original class labels, one head) or SplitFMNIST-online (the online protocol) (the default list is every run the fidelity table compares); --runs takes a
 comma-separated subset. (Avalanche's SI is listed for completeness: on the CPU its importances
@@ -61,6 +61,7 @@ DEFAULT_RUNS = [
     "SplitFMNIST/slda:0.0001",
     "SplitFMNIST/icarl:2000",
     "SplitFMNIST/gss:1000",
+    "SplitFMNIST/ar1:1500",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -86,6 +87,9 @@ ONLINE_EXPERIENCE_SIZE, ONLINE_MB = 10, 10
 # PackNet needs a post-pruning phase: PACKNET_EPOCHS epochs per experience, the last
 # PACKNET_POST_PRUNE_EPOCHS of them after pruning.
 PACKNET_EPOCHS, PACKNET_POST_PRUNE_EPOCHS = 2, 1
+# AR1 (its own optimizer, epochs and batch size): the learning rates of the first and later
+# experiences, the epochs.
+AR1_LR, AR1_INC_LR, AR1_EPOCHS = 0.001, 5e-5, 4
 # CoPE's embedding width (its p_size, Avalanche's default): the output width of its SimpleMLP.
 COPE_P_SIZE = 100
 
@@ -310,6 +314,8 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         opt = torch.optim.SGD(cope_model.parameters(), lr=LR, momentum=MOMENTUM)
         return CoPE(model=cope_model, optimizer=opt, criterion=crit, mem_size=int(value), n_classes=10,
                     p_size=COPE_P_SIZE, **common)
+    if name == "ar1":
+        return make_ar1(value, evaluator)
     if name == "er_ace":
         # Avalanche's default batch_size_mem=10.
         return ER_ACE(model=model, optimizer=opt, criterion=crit, mem_size=int(value), **common)
@@ -317,7 +323,72 @@ def make_strategy(kind, model, evaluator, train_mb=TRAIN_MB):
         return MIR(model=model, optimizer=opt, criterion=crit, mem_size=int(value), subsample=MIR_SUBSAMPLE,
                    batch_size_mem=MIR_BATCH_SIZE_MEM, **common)
     sys.exit(f"unknown strategy {kind!r} (naive, ewc:<lambda>, mas:<lambda>, si:<lambda>, rwalk:<lambda>, lfl:<lambda_e>, cwr, der:<mem>, er_ace:<mem>, "
-             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, gss:<mem>[:<strength>], cope:<mem>)")
+             "er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<prune_proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, gss:<mem>[:<strength>], cope:<mem>, ar1:<rm_sz>)")
+
+
+def latent_cnn_class():
+    """cl's `LatentCnn` in PyTorch, with the interface of Avalanche's `MobilenetV1` that `AR1`
+    builds (it cannot download the pretrained MobileNet): blocks of conv 3x3 (stride 2, padding 1,
+    no bias) -> BatchNorm2d (replaced by AR1 with BatchRenorm2D) -> ReLU, [16, 32] channels below
+    the latent layer (`lat_features`), [64, 64] above it then global average pooling
+    (`end_features`), `output` Linear(64, 10, bias=False)."""
+    import torch
+    from torch import nn
+
+    class ConvBlock(nn.Module):
+        """conv -> bn -> ReLU as named attributes, like pytorchcv's `ConvBlock` in MobileNet: AR1's
+        `replace_bn_with_brn` walks attributes by `dir()`, which skips the digit names of a
+        `Sequential`'s children, so a `BatchNorm2d` directly in a `Sequential` would stay one."""
+
+        def __init__(self, i, o):
+            super().__init__()
+            self.conv = nn.Conv2d(i, o, 3, stride=2, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(o)
+            self.activ = nn.ReLU()
+
+        def forward(self, x):
+            return self.activ(self.bn(self.conv(x)))
+
+    def block(i, o):
+        return [ConvBlock(i, o)]
+
+    class LatentCNN(nn.Module):
+        def __init__(self, pretrained=True, latent_layer_num=None):
+            super().__init__()
+            self.lat_features = nn.Sequential(*block(1, 16), *block(16, 32))
+            self.end_features = nn.Sequential(*block(32, 64), *block(64, 64), nn.AdaptiveAvgPool2d(1))
+            self.output = nn.Linear(64, 10, bias=False)
+
+        # MobilenetV1.forward, verbatim.
+        def forward(self, x, latent_input=None, return_lat_acts=False):
+            if latent_input is not None:
+                with torch.no_grad():
+                    orig_acts = self.lat_features(x)
+                lat_acts = torch.cat((orig_acts, latent_input), 0)
+            else:
+                orig_acts = self.lat_features(x)
+                lat_acts = orig_acts
+            x = self.end_features(lat_acts)
+            x = x.view(x.size(0), -1)
+            logits = self.output(x)
+            if return_lat_acts:
+                return logits, orig_acts
+            return logits
+
+    return LatentCNN
+
+
+def make_ar1(value, evaluator):
+    """ar1:<rm_sz>: Avalanche's AR1 with its defaults (4 epochs, batch 128, SGD
+    momentum 0.9, l2 0.0005, BatchRenorm settings) but the learning rates AR1_LR / AR1_INC_LR, on
+    `latent_cnn_class()` in place of the pretrained MobileNet (patched into ar1.py), freezing below
+    `end_features.0.conv` (the first layer above the latent one)."""
+    import avalanche.training.supervised.ar1 as ar1_module
+
+    ar1_module.MobilenetV1 = latent_cnn_class()
+    return ar1_module.AR1(lr=AR1_LR, inc_lr=AR1_INC_LR, rm_sz=int(value or 1500),
+                          freeze_below_layer="end_features.0.conv", train_epochs=AR1_EPOCHS, device="cpu",
+                          evaluator=evaluator)
 
 
 def fisher_summary(strategy):

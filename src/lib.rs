@@ -133,8 +133,9 @@ pub mod prelude {
         CsvLogger, EvaluationConfig, InteractiveLogger, JsonLinesLogger, TensorBoardLogger, TextLogger, all_metrics,
     };
     pub use cl_models::{
-        IncrementalClassifier, IncrementalClassifierConfig, ModelConfig, MultiHeadClassifier, MultiHeadConfig,
-        NcmClassifier, NcmConfig, SimpleCnn, SimpleCnnConfig, SimpleMlp, SimpleMlpConfig,
+        IncrementalClassifier, IncrementalClassifierConfig, LatentCnn, LatentCnnConfig, ModelConfig,
+        MultiHeadClassifier, MultiHeadConfig, NcmClassifier, NcmConfig, SimpleCnn, SimpleCnnConfig, SimpleMlp,
+        SimpleMlpConfig,
     };
     pub use cl_plugins::regularization::{
         EwcConfig, EwcMode, EwcPlugin, MasConfig, MasPlugin, RWalkConfig, RWalkPlugin, SynapticIntelligenceConfig,
@@ -147,8 +148,9 @@ pub mod prelude {
         LrSchedulerPlugin, LwfConfig, LwfPlugin, MirConfig, MirPlugin, ReplayConfig, ReplayPlugin, SchedulerConfig,
     };
     pub use cl_strategies::{
-        AGem, Cope, CopeConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig, ErAml,
-        ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GssGreedy, JointTraining, JointTrainingConfig, Lfl, Lwf,
-        Mas, Mir, Naive, NaiveConfig, RWalk, Replay, Scr, ScrConfig, StrategyConfig, SynapticIntelligence,
+        AGem, Ar1, Ar1Config, Cope, CopeConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce,
+        ErAceConfig, ErAml, ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GssGreedy, JointTraining,
+        JointTrainingConfig, Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, RWalk, Replay, Scr, ScrConfig, StrategyConfig,
+        SynapticIntelligence,
     };
 }

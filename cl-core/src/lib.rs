@@ -30,8 +30,8 @@ pub use clock::Clock;
 pub use criterion::{Criterion, CrossEntropyLoss, check_labels};
 pub use error::{ClError, Result};
 pub use model::{
-    Adaptation, DynamicModule, Model, ModelPart, freeze, frozen_parameters, set_training_flags, set_training_mode,
-    unfreeze,
+    Adaptation, BatchRenormSettings, DynamicModule, LatentReplay, Model, ModelPart, freeze, frozen_parameters,
+    set_training_flags, set_training_mode, unfreeze,
 };
 pub use optim::{AdamSpec, AdamWSpec, OptimizerSpec, SgdSpec};
 pub use scenario::{Benchmark, Experience, Stream};

@@ -26,10 +26,12 @@
 
 #![warn(missing_docs)]
 
+mod batch_renorm;
 mod dropout;
 mod dynamic;
 mod flatten;
 mod headed;
+mod latent_cnn;
 mod model_config;
 mod ncm;
 pub mod passes;
@@ -39,10 +41,12 @@ mod simple_cnn;
 mod simple_mlp;
 mod vae;
 
+pub use batch_renorm::BatchRenorm2d;
 pub use dropout::SeededDropout;
 pub use dynamic::{IncrementalClassifier, IncrementalClassifierConfig, MultiHeadClassifier, MultiHeadConfig};
 pub use flatten::{Flatten, FlattenConfig};
 pub use headed::{Backbone, Head, HeadedModel};
+pub use latent_cnn::{ConvBlock, LatentCnn, LatentCnnConfig};
 pub use model_config::{ModelConfig, ModelVisitor, ScrMlpConfig};
 pub use ncm::{NcmClassifier, NcmConfig, class_means};
 pub use pnn::{ColumnPolicy, Pnn, PnnAdapter, PnnColumn, PnnConfig, PnnLayer};

@@ -5,7 +5,7 @@ use cl_core::config::Validate;
 use cl_core::{Model, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::{FlattenConfig, PnnConfig, SimpleCnnConfig, SimpleMlpConfig};
+use crate::{FlattenConfig, LatentCnnConfig, PnnConfig, SimpleCnnConfig, SimpleMlpConfig};
 
 /// One of the built-in models and its configuration, tagged by `type`
 /// (`{"type": "simple_mlp", "hidden_size": 256}`, or in TOML `type = "simple_cnn"` next to the
@@ -63,6 +63,9 @@ pub enum ModelConfig {
     /// A progressive neural network (Avalanche's `PNN`), for `PnnStrategy`.
     #[doc(alias = "PNN")]
     Pnn(PnnConfig),
+    /// A convolutional network with batch renormalisation split at a latent layer
+    /// ([`LatentCnn`](crate::LatentCnn)), for `Ar1`'s latent replay.
+    LatentCnn(LatentCnnConfig),
 }
 
 /// The configuration of an [`ScrMlp`](crate::ScrMlp): a [`SimpleMlpConfig`] (its fields at the
@@ -167,6 +170,7 @@ impl ModelConfig {
             Self::ScrMlp(_) => "scr_mlp",
             Self::Flatten(_) => "flatten",
             Self::Pnn(_) => "pnn",
+            Self::LatentCnn(_) => "latent_cnn",
         }
     }
 
@@ -181,6 +185,7 @@ impl ModelConfig {
             Self::ScrMlp(c) => visitor.visit(c.mlp.init_scr(c.projection_size, device)?),
             Self::Flatten(c) => visitor.visit(c.init()?),
             Self::Pnn(c) => visitor.visit(c.init(device)?),
+            Self::LatentCnn(c) => visitor.visit(c.init(device)?),
         }
     }
 }
@@ -191,6 +196,7 @@ impl Validate for ModelConfig {
         match self {
             Self::Flatten(c) => c.validate(),
             Self::Pnn(c) => c.validate(),
+            Self::LatentCnn(c) => c.validate(),
             Self::SimpleMlp(c) | Self::MtSimpleMlp(c) | Self::IncrementalMlp(c) => c.validate(),
             Self::SimpleCnn(c) | Self::MtSimpleCnn(c) => c.validate(),
             Self::ScrMlp(c) => {

@@ -281,6 +281,37 @@ impl CwrStarPlugin {
         }
     }
 
+    /// Avalanche's `reset_weights(cur_class)`: the whole weight to 0, then the consolidated
+    /// columns of the current classes.
+    fn reset_weights<M: Model>(&self, state: &mut StrategyState<M>) -> Result<()> {
+        let mut w = self.read_weight(state.model())?;
+        self.check_classes(&w)?;
+        w.values.iter_mut().for_each(|v| *v = 0.0);
+        for c in &self.cur_class {
+            if let Some(saved) = self.saved_weights.get(c) {
+                w.set_column(*c as usize, saved);
+            }
+        }
+        self.write_weight(state, w)
+    }
+
+    /// AR1's addition after `before_training_exp` (Avalanche's `AR1._before_training_exp`):
+    /// the patterns replayed during the experience count for their classes
+    /// (`cur_j[c] += counts[c]`), the current classes become every class with a count, and the
+    /// weight is reset again for them (so the replayed classes' consolidated columns are
+    /// loaded, trained and consolidated with the new ones).
+    pub fn add_replayed_counts<M: Model>(
+        &mut self,
+        counts: &BTreeMap<u32, usize>,
+        state: &mut StrategyState<M>,
+    ) -> Result<()> {
+        for (&c, &n) in counts {
+            *self.cur_j.entry(c).or_insert(0) += n;
+        }
+        self.cur_class = self.cur_j.iter().filter(|(_, n)| **n > 0).map(|(c, _)| *c).collect();
+        self.reset_weights(state)
+    }
+
     /// Avalanche's `consolidate_weights`.
     fn consolidate(&mut self, w: &LayerWeight) {
         if self.cur_class.is_empty() {
@@ -323,16 +354,7 @@ impl<M: Model> Plugin<M> for CwrStarPlugin {
         }
         self.cur_class = counts.iter().filter(|(_, n)| **n > 0).map(|(c, _)| *c).collect();
         self.cur_j = counts;
-        // reset_weights: everything to 0, then the consolidated columns of current classes.
-        let mut w = self.read_weight(state.model())?;
-        self.check_classes(&w)?;
-        w.values.iter_mut().for_each(|v| *v = 0.0);
-        for c in &self.cur_class {
-            if let Some(saved) = self.saved_weights.get(c) {
-                w.set_column(*c as usize, saved);
-            }
-        }
-        self.write_weight(state, w)?;
+        self.reset_weights(state)?;
         if self.freeze_now {
             // freeze_other_layers: freeze_everything(model); unfreeze_everything(cwr_layer).
             let part = ModelPart::all_but([self.layer.as_str()]);

@@ -60,6 +60,16 @@ fn stream_for(config: &StrategyConfig) -> Vec<Experience> {
                 )
             })
             .collect(),
+        // AR1's LatentCnn takes images: the same samples as 1×2×2.
+        StrategyConfig::Ar1(_) => stream()
+            .into_iter()
+            .map(|e| {
+                let (x, y, _) = samples(&e.dataset);
+                let x = x.into_iter().map(f32::from_bits).collect();
+                let data = ClassificationDataset::from_f32(x, vec![1, 2, 2], y).unwrap();
+                Experience::new(e.current_experience, data, "train", 6)
+            })
+            .collect(),
         _ => stream(),
     }
 }
@@ -193,6 +203,17 @@ fn run_per_experience(
                 .with_hidden_features_per_column(6)
                 .init(&device())?;
             run_model(config, pnn, save, resume)
+        }
+        // AR1 needs a model split at a latent layer.
+        StrategyConfig::Ar1(_) => {
+            let cnn = cl_models::LatentCnnConfig::new()
+                .with_input_shape([1, 2, 2])
+                .with_lower_channels(vec![3])
+                .with_upper_channels(vec![4])
+                .with_num_classes(6)
+                .with_seed(1)
+                .init(&device())?;
+            run_model(config, cnn, save, resume)
         }
         _ => run_model(config, model(), save, resume),
     }

@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+mod ar1;
 mod bic;
 mod cope;
 mod cumulative;
@@ -52,6 +53,7 @@ mod rehearsal;
 mod scr;
 mod slda;
 
+pub use ar1::{Ar1, Ar1Config, Ar1Steps, ReplayLabels};
 pub use bic::{BiasLayer, Bic, BicConfig, BicDistillation, BicSteps, bic_distillation, fit_bias_layer};
 pub use cope::{Cope, CopeConfig, CopeSteps, ppp_loss};
 pub use cumulative::{Cumulative, CumulativeConfig, CumulativeSteps};

@@ -12,11 +12,11 @@ use cl_plugins::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AGem, Bic, BicConfig, Cope, CopeConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig, ErAce, ErAceConfig,
-    ErAml, ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay, GenerativeReplayConfig, GssGreedy,
-    Icarl, IcarlConfig, JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig, Lfl, Lwf, Mas, Mir, Naive,
-    NaiveConfig, PackNet, PackNetConfig, PnnStrategy, PnnStrategyConfig, RWalk, Replay, Scr, ScrConfig, StreamingLda,
-    StreamingLdaConfig, SynapticIntelligence,
+    AGem, Ar1, Ar1Config, Bic, BicConfig, Cope, CopeConfig, Cumulative, CumulativeConfig, CwrStar, Der, DerConfig,
+    ErAce, ErAceConfig, ErAml, ErAmlConfig, Ewc, FromScratchTraining, GDumb, Gem, GenerativeReplay,
+    GenerativeReplayConfig, GssGreedy, Icarl, IcarlConfig, JointTraining, JointTrainingConfig, LaMaml, LaMamlConfig,
+    Lfl, Lwf, Mas, Mir, Naive, NaiveConfig, PackNet, PackNetConfig, PnnStrategy, PnnStrategyConfig, RWalk, Replay, Scr,
+    ScrConfig, StreamingLda, StreamingLdaConfig, SynapticIntelligence,
 };
 
 /// Every named strategy of this crate with its configuration. Serialised as
@@ -111,11 +111,13 @@ pub enum StrategyConfig {
     GssGreedy(GssGreedyConfig),
     #[serde(rename = "cope")]
     Cope(CopeConfig),
+    #[serde(rename = "ar1")]
+    Ar1(Ar1Config),
 }
 
 impl StrategyConfig {
     /// The names accepted in the `name` field, in the order of the variants.
-    pub const NAMES: [&'static str; 29] = [
+    pub const NAMES: [&'static str; 30] = [
         "naive",
         "cumulative",
         "joint_training",
@@ -145,6 +147,7 @@ impl StrategyConfig {
         "pnn",
         "gss_greedy",
         "cope",
+        "ar1",
     ];
 
     /// The strategy's name, as serialised (`"ewc"`, `"cwr_star"`, ...).
@@ -179,6 +182,7 @@ impl StrategyConfig {
             Self::Pnn(_) => "pnn",
             Self::GssGreedy(_) => "gss_greedy",
             Self::Cope(_) => "cope",
+            Self::Ar1(_) => "ar1",
         }
     }
 
@@ -215,6 +219,7 @@ impl StrategyConfig {
             Self::Pnn(c) => PnnStrategy::builder(model, optimizer, device, c),
             Self::GssGreedy(c) => GssGreedy::builder(model, optimizer, device, c),
             Self::Cope(c) => Cope::builder(model, optimizer, device, c),
+            Self::Ar1(c) => Ar1::builder(model, optimizer, device, c),
         }
     }
 }
@@ -252,6 +257,7 @@ impl Validate for StrategyConfig {
             Self::Pnn(c) => c.validate(),
             Self::GssGreedy(c) => c.validate(),
             Self::Cope(c) => c.validate(),
+            Self::Ar1(c) => c.validate(),
         }
     }
 }

@@ -50,6 +50,7 @@ pub(crate) fn every_strategy() -> Vec<StrategyConfig> {
         StrategyConfig::Pnn(PnnStrategyConfig::default()),
         StrategyConfig::GssGreedy(GssGreedyConfig::new(12).with_batch_size_mem(2).with_seed(1)),
         StrategyConfig::Cope(CopeConfig::new(12).with_n_classes(6).with_p_size(6).with_max_it_cnt(3).with_seed(1)),
+        StrategyConfig::Ar1(Ar1Config::new().with_rm_sz(6).with_inc_lr(0.01).with_si_lambda(0.5).with_seed(2)),
     ]
 }
 
@@ -107,13 +108,13 @@ fn a_list_of_different_strategies_is_built_from_names_and_configs() {
     let device = Device::flex();
     let strategies: Vec<Strategy<SimpleMlp>> = every_strategy()
         .iter()
-        // PnnStrategy refuses any model but a PNN.
-        .filter(|config| !matches!(config, StrategyConfig::Pnn(_)))
+        // PnnStrategy refuses any model but a PNN, AR1 one without a latent layer.
+        .filter(|config| !matches!(config, StrategyConfig::Pnn(_) | StrategyConfig::Ar1(_)))
         // Two epochs: PackNet fine-tunes for one after pruning.
         .map(|config| config.builder(model(&device), OptimizerSpec::sgd(0.01), device.clone())?.train_epochs(2).build())
         .collect::<cl_core::Result<_>>()
         .unwrap();
-    assert_eq!(strategies.len(), StrategyConfig::NAMES.len() - 1);
+    assert_eq!(strategies.len(), StrategyConfig::NAMES.len() - 2);
     // The plugin of a plugin strategy is reachable after build, with its configuration.
     let replay = strategies[4].plugin::<ReplayPlugin>().expect("Replay holds a ReplayPlugin");
     assert_eq!(replay.config().mem_size, 64);

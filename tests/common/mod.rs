@@ -140,7 +140,7 @@ pub fn sgd_momentum() -> OptimizerSpec {
 
 /// Trains `builder` (batches of 32, 2 epochs, seed `seed`) on each experience of `b` and returns
 /// the final test-stream accuracy with the strategy.
-pub fn class_il_accuracy(builder: StrategyBuilder<SimpleMlp>, b: &Benchmark, seed: u64) -> (f64, Strategy<SimpleMlp>) {
+pub fn class_il_accuracy<M: Model>(builder: StrategyBuilder<M>, b: &Benchmark, seed: u64) -> (f64, Strategy<M>) {
     let mut s = builder.train_mb_size(32).train_epochs(2).eval_mb_size(250).seed(seed).build().unwrap();
     for exp in &b.train_stream {
         s.train(exp).unwrap();

@@ -33,6 +33,8 @@ enum ModelKind {
     MultiHead,
     /// SimpleMLP trunk with SCR's projection head.
     Scr,
+    /// A small `LatentCnn` (AR1's latent replay, batch renormalisation).
+    LatentCnn,
 }
 
 /// One run configuration of the crash tests.
@@ -219,6 +221,10 @@ fn run_case(case: &Case, dir: &Path, resume: bool) -> cl::core::Result<Outcome> 
         ModelKind::Incremental => drive(config.with_num_classes(2).init_incremental(&device)?, case, dir, resume),
         ModelKind::MultiHead => drive(config.with_num_classes(2).init_multitask(&device)?, case, dir, resume),
         ModelKind::Scr => drive(config.init_scr(16, &device)?, case, dir, resume),
+        ModelKind::LatentCnn => {
+            let cnn = LatentCnnConfig::new().with_lower_channels(vec![4]).with_upper_channels(vec![8]).with_seed(2);
+            drive(cnn.init(&device)?, case, dir, resume)
+        }
     }
 }
 
@@ -353,6 +359,12 @@ fn ewc_separate_and_online_resume_bit_identical() {
         &["iteration:40"],
     );
     check(Case::new("cope", serde_json::json!({"mem_size": 60, "p_size": 10, "max_it_cnt": 5})), &["iteration:12"]);
+    // AR1: the latent memory, CWR*'s state, the batch-renorm limits and running statistics.
+    check(
+        Case::new("ar1", serde_json::json!({"rm_sz": 50, "inc_lr": 0.005, "si_lambda": 0.1, "seed": 3}))
+            .model(ModelKind::LatentCnn),
+        &["iteration:30", "before_exp:3"],
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@
 mod common;
 
 mod api;
+mod ar1;
 mod bad_inputs;
 mod callback_order;
 mod checkpoint;

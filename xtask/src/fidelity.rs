@@ -23,13 +23,14 @@ use std::time::Instant;
 use cl::benchmarks::classic::{Permutations, TransformedMnistConfig, permuted_fmnist};
 use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
-use cl::models::{ColumnPolicy, FlattenConfig, PnnConfig};
+use cl::models::{ColumnPolicy, FlattenConfig, LatentCnnConfig, PnnConfig};
 use cl::plugins::regularization::{EwcConfig, EwcPlugin, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{CwrStarConfig, GssGreedyConfig, LflConfig, MirConfig, ReplayConfig, ScoringGradient};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, CopeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig, LaMamlConfig,
-    NaiveConfig, PackNetConfig, PnnStrategyConfig, PruneProportion, ScrConfig, StrategyConfig, StreamingLdaConfig,
+    Ar1Config, BicConfig, CopeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig,
+    LaMamlConfig, NaiveConfig, PackNetConfig, PnnStrategyConfig, PruneProportion, ReplayLabels, ScrConfig,
+    StrategyConfig, StreamingLdaConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +39,7 @@ use crate::provenance::Provenance;
 use crate::strategies::{ONLINE_EXPERIENCE_SIZE, ONLINE_MB, PACKNET_EPOCHS, RWALK_ALPHA_DELTA_T, SCR_PROJECTION};
 
 /// The runs of the fidelity table, `<benchmark>/<strategy>` (the script's default list).
-pub const DEFAULT_RUNS: [&str; 28] = [
+pub const DEFAULT_RUNS: [&str; 29] = [
     "PermutedFMNIST/naive",
     "PermutedFMNIST/ewc:10",
     "PermutedFMNIST/ewc:100",
@@ -61,6 +62,7 @@ pub const DEFAULT_RUNS: [&str; 28] = [
     "SplitFMNIST/slda:0.0001",
     "SplitFMNIST/icarl:2000",
     "SplitFMNIST/gss:1000",
+    "SplitFMNIST/ar1:1500",
     "SplitFMNIST-online/naive",
     "SplitFMNIST-online/er_ace:500",
     "SplitFMNIST-online/scr:500",
@@ -74,6 +76,9 @@ const MOMENTUM: f64 = 0.9;
 const TRAIN_MB: usize = 128;
 /// CoPE's embedding width (Avalanche's default `p_size`): SimpleMlp's output width for CoPE.
 const COPE_P_SIZE: usize = 100;
+/// AR1's learning rates (first experience, later ones) and epochs per experience (its own
+/// optimizer: SGD, momentum 0.9, weight decay 0.0005; batch 128).
+const AR1_LR_INC_LR_EPOCHS: (f64, f64, usize) = (0.001, 5e-5, 4);
 const EVAL_MB: usize = 1000;
 const MAS_ALPHA: f64 = 0.5;
 /// MIR's subsample and replayed samples per iteration in the comparison.
@@ -98,7 +103,8 @@ fidelity options:
                     der:<mem>, er_ace:<mem>, er_aml:<mem>, mir:<mem>, replay:<mem>, scr:<mem>, bic:<mem>,
                     lamaml:<mem>, generative_replay, packnet:<proportion>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training,
                     gss:<mem> (Avalanche's scoring gradient), gss:<mem>:discard, cope:<mem> (Avalanche's
-                    skipped sub-experiences), cope:<mem>:every
+                    skipped sub-experiences), cope:<mem>:every, ar1:<rm_sz> (Avalanche's replay
+                    labels), ar1:<rm_sz>:own
                     (default: every run of the README's table)
   --fisher          also compare EWC's Fisher after the first experience, per parameter tensor
   --data-dir DIR    directory holding the four Fashion-MNIST IDX files (default: searched for)
@@ -239,6 +245,10 @@ pub enum Method {
     /// whether the sub-experience after a stopped one is skipped: `cope:<mem>` is Avalanche's
     /// (skipped, its template's carried-over stop flag), `cope:<mem>:every` cl's default.
     Cope(usize, bool),
+    /// AR1 with this latent memory, Avalanche's other defaults and the learning rates and
+    /// epochs of [`AR1_LR_INC_LR_EPOCHS`], on [`LatentCnnConfig`]'s default network; the replay
+    /// labels: `ar1:<rm_sz>` Avalanche's (dataset order), `ar1:<rm_sz>:own` cl's default.
+    Ar1(usize, ReplayLabels),
 }
 
 /// One `<benchmark>/<strategy>` of the comparison.
@@ -313,6 +323,8 @@ impl std::str::FromStr for RunSpec {
             ("gss", v) => Method::Gss(mem(v)?, ScoringGradient::AddToStep),
             ("cope", Some(v)) if v.ends_with(":every") => Method::Cope(mem(v.strip_suffix(":every"))?, false),
             ("cope", v) => Method::Cope(mem(v)?, true),
+            ("ar1", Some(v)) if v.ends_with(":own") => Method::Ar1(mem(v.strip_suffix(":own"))?, ReplayLabels::Own),
+            ("ar1", v) => Method::Ar1(mem(v)?, ReplayLabels::DatasetOrder),
             ("slda", v) => {
                 let v = v.ok_or_else(|| format!("run `{s}`: give the shrinkage, e.g. slda:0.0001"))?;
                 match v.parse::<f64>() {
@@ -330,7 +342,7 @@ impl std::str::FromStr for RunSpec {
             _ => {
                 return Err(format!(
                     "run `{s}`: unknown strategy `{strategy}` (naive, ewc:<λ>, mas:<λ>, si:<λ>, rwalk:<λ>, lfl:<λ>, cwr, der:<mem>, \
-                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training, gss:<mem>, gss:<mem>:discard, cope:<mem>, cope:<mem>:every)"
+                     er_ace:<mem>, er_aml:<mem>, mir:<mem>, bic:<mem>, lamaml:<mem>, generative_replay, packnet:<proportion>, replay:<mem>, scr:<mem>, slda:<shrinkage>, icarl:<mem>, pnn, pnn:training, gss:<mem>, gss:<mem>:discard, cope:<mem>, cope:<mem>:every, ar1:<rm_sz>, ar1:<rm_sz>:own)"
                 ));
             }
         };
@@ -502,6 +514,9 @@ fn strategy_config(method: &Method) -> StrategyConfig {
         Method::Cope(m, skip) => {
             StrategyConfig::Cope(CopeConfig::new(*m).with_p_size(COPE_P_SIZE).with_skip_after_stop(*skip))
         }
+        Method::Ar1(m, labels) => StrategyConfig::Ar1(
+            Ar1Config::new().with_rm_sz(*m).with_inc_lr(AR1_LR_INC_LR_EPOCHS.1).with_replay_labels(*labels),
+        ),
         Method::Gss(m, scoring) => StrategyConfig::GssGreedy(
             GssGreedyConfig::new(*m).with_input_size(vec![1, 28, 28]).with_scoring_gradient(*scoring),
         ),
@@ -541,6 +556,12 @@ fn run_cl(spec: &RunSpec, seed: u64, benchmark: &Benchmark, fisher: bool) -> Out
             .init(&device)
             .map_err(BenchError::from)
             .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
+        Method::Ar1(..) => LatentCnnConfig::new()
+            .with_num_classes(benchmark.n_classes)
+            .with_seed(seed)
+            .init(&device)
+            .map_err(BenchError::from)
+            .and_then(|model| train_cl(spec, seed, benchmark, fisher, model, &mut outcome)),
         Method::Slda(_) => FlattenConfig::new(784)
             .init()
             .map_err(BenchError::from)
@@ -573,10 +594,19 @@ fn train_cl<M: Model>(
     outcome: &mut Outcome,
 ) -> Result<(), BenchError> {
     let device = cl::default_device();
-    let optimizer = OptimizerSpec::sgd(LR).with_momentum(MOMENTUM);
+    let ar1 = matches!(spec.method, Method::Ar1(..));
+    let optimizer = if ar1 {
+        Ar1Config::avalanche_optimizer().with_lr(AR1_LR_INC_LR_EPOCHS.0)
+    } else {
+        OptimizerSpec::sgd(LR).with_momentum(MOMENTUM)
+    };
     let online = spec.bench == Bench::SplitFMNISTOnline;
     let task_il = spec.bench == Bench::SplitFMNISTTask;
-    let epochs = if matches!(spec.method, Method::PackNet(_)) { PACKNET_EPOCHS } else { 1 };
+    let epochs = match spec.method {
+        Method::PackNet(_) => PACKNET_EPOCHS,
+        Method::Ar1(..) => AR1_LR_INC_LR_EPOCHS.2,
+        _ => 1,
+    };
     let mut strategy = strategy_config(&spec.method)
         .builder(model, optimizer, device)?
         .train_mb_size(if online { ONLINE_MB } else { TRAIN_MB })

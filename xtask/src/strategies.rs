@@ -23,15 +23,15 @@ use cl::benchmarks::classic::{TransformedMnistConfig, permuted_fmnist};
 use cl::benchmarks::{OnlineStreamConfig, SplitConfig, online_split_seed, split_online_experience};
 use cl::burn::tensor::Device;
 use cl::core::evaluation::{AccuracyMatrix, MetricName};
-use cl::models::{FlattenConfig, MtSimpleMlp, PnnConfig};
+use cl::models::{FlattenConfig, LatentCnnConfig, MtSimpleMlp, PnnConfig};
 use cl::plugins::regularization::{EwcConfig, MasConfig, RWalkConfig, SynapticIntelligenceConfig};
 use cl::plugins::{AGemConfig, CwrStarConfig, GDumbConfig, GemConfig, LwfConfig, ReplayConfig};
 use cl::plugins::{GssGreedyConfig, MirConfig};
 use cl::prelude::*;
 use cl::strategies::{
-    BicConfig, CopeConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig, IcarlConfig,
-    JointTrainingConfig, LaMamlConfig, NaiveConfig, PackNetConfig, PnnStrategyConfig, ScrConfig, StrategyConfig,
-    StreamingLdaConfig,
+    Ar1Config, BicConfig, CopeConfig, CumulativeConfig, DerConfig, ErAceConfig, ErAmlConfig, GenerativeReplayConfig,
+    IcarlConfig, JointTrainingConfig, LaMamlConfig, NaiveConfig, PackNetConfig, PnnStrategyConfig, ScrConfig,
+    StrategyConfig, StreamingLdaConfig,
 };
 use serde::Serialize;
 
@@ -150,6 +150,7 @@ pub const STRATEGY_NAMES: &[&str] = &[
     "StreamingLDA",
     "iCaRL",
     "GSS-greedy",
+    "AR1",
     "JointTraining",
     "EWC",
     "SI",
@@ -209,7 +210,8 @@ fn naive() -> Method {
 /// per batch, temperature 0.1, no augmentation) and MIR
 /// (memory [`MEM_SIZE`], seeded with `seed`; Avalanche's other defaults, MIR subsample 50 and 10
 /// replayed per iteration), iCaRL (fixed memory [`MEM_SIZE`]), GSS-greedy (memory [`MEM_SIZE`],
-/// Avalanche's other defaults: one memory subset, 32 replayed per mini-batch), StreamingLDA (Avalanche's defaults, on the normalised pixels through
+/// Avalanche's other defaults: one memory subset, 32 replayed per mini-batch), AR1 (latent memory
+/// [`MEM_SIZE`], Avalanche's other defaults, on [`LatentCnnConfig`]'s network), StreamingLDA (Avalanche's defaults, on the normalised pixels through
 /// [`FlattenConfig`]) and JointTraining.
 fn baselines(seed: u64) -> Vec<Method> {
     vec![
@@ -240,6 +242,7 @@ fn baselines(seed: u64) -> Vec<Method> {
             "GSS-greedy",
             StrategyConfig::GssGreedy(GssGreedyConfig::new(MEM_SIZE).with_input_size(vec![1, 28, 28]).with_seed(seed)),
         ),
+        Method::new("AR1", StrategyConfig::Ar1(Ar1Config::new().with_rm_sz(MEM_SIZE).with_seed(seed))),
         Method::new("JointTraining", StrategyConfig::JointTraining(JointTrainingConfig::default())),
     ]
 }
@@ -352,6 +355,7 @@ fn mem_size(config: &StrategyConfig) -> Option<usize> {
         StrategyConfig::Icarl(c) => Some(c.memory_size),
         StrategyConfig::GssGreedy(c) => Some(c.mem_size),
         StrategyConfig::Cope(c) => Some(c.mem_size),
+        StrategyConfig::Ar1(c) => Some(c.rm_sz),
         _ => None,
     }
 }
@@ -697,6 +701,12 @@ fn run_methods_with<M: Model>(
                 StrategyConfig::Cope(ref c) => {
                     device.seed(seed);
                     let model = SimpleMlpConfig::new().with_num_classes(c.p_size).init(&device)?;
+                    run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
+                }
+                // AR1 replays latent activations: a network split at a latent layer.
+                StrategyConfig::Ar1(_) => {
+                    let model =
+                        LatentCnnConfig::new().with_num_classes(benchmark.n_classes).with_seed(seed).init(&device)?;
                     run_one_method(m, model, &device, (train_mb, eval_mb), seed, benchmark, protocol)
                 }
                 // Streaming LDA on the normalised pixels: no network to train.
@@ -1066,7 +1076,7 @@ mod tests {
         );
         let split = comparison(SPLIT, 7);
         assert_eq!(split[3].config, StrategyConfig::GDumb(GDumbConfig::new(MEM_SIZE).with_seed(7)));
-        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 11);
+        assert_eq!(split.iter().map(|m| mem_size(&m.config)).filter(Option::is_some).count(), 12);
         assert_eq!(
             labels(SPLIT_ONLINE),
             ["Naive", "Replay", "ER-ACE", "DER++", "ER-AML", "MIR", "SCR", "GSS-greedy", "CoPE"]
@@ -1080,9 +1090,22 @@ mod tests {
         let device = cl::default_device();
         for benchmark in [SPLIT, PERMUTED] {
             for m in comparison(benchmark, 1) {
-                let model = SimpleMlpConfig::new().init(&device).unwrap();
-                let builder = m.config.builder(model, optimizer(), device.clone()).unwrap();
-                assert!(configure(builder, &m.config, 32, 1).build().is_ok(), "{} on {benchmark}", m.label);
+                let built = match m.config {
+                    // AR1 runs on a network split at a latent layer (as the comparison builds it).
+                    StrategyConfig::Ar1(_) => {
+                        let model = LatentCnnConfig::new().init(&device).unwrap();
+                        configure(m.config.builder(model, optimizer(), device.clone()).unwrap(), &m.config, 32, 1)
+                            .build()
+                            .map(|_| ())
+                    }
+                    _ => {
+                        let model = SimpleMlpConfig::new().init(&device).unwrap();
+                        configure(m.config.builder(model, optimizer(), device.clone()).unwrap(), &m.config, 32, 1)
+                            .build()
+                            .map(|_| ())
+                    }
+                };
+                assert!(built.is_ok(), "{} on {benchmark}", m.label);
             }
         }
     }

@@ -12,9 +12,11 @@ use crate::scenario::Experience;
 
 mod freeze;
 mod gradients;
+mod latent;
 
 pub use freeze::{ModelPart, freeze, frozen_parameters, set_training_flags, set_training_mode, unfreeze};
 pub(crate) use gradients::add_flat_gradients;
+pub use latent::{BatchRenormSettings, LatentReplay};
 
 /// A classifier the strategies can train: a Burn [`Module`] with a forward pass over
 /// [`MiniBatch`]es.
@@ -110,6 +112,12 @@ pub trait Model: Module + 'static {
     /// that the saved parameters fit.
     fn load_extra_state(&mut self, _state: &StateDict) -> Result<()> {
         Ok(())
+    }
+
+    /// The model split at a latent layer ([`LatentReplay`]), for AR1's latent replay; `None`
+    /// (the default) for models that do not expose one.
+    fn latent_replay(&self) -> Option<&dyn LatentReplay> {
+        None
     }
 }
 
