@@ -537,18 +537,13 @@ impl Ar1Steps {
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| ClError::InvalidUse(format!("reading AR1's latent activations back: {e:?}")))?;
-        let dataset_targets = if self.config.replay_labels == ReplayLabels::DatasetOrder {
-            Some(state.current_experience()?.dataset.targets())
-        } else {
-            None
-        };
+        let dataset_order = self.config.replay_labels == ReplayLabels::DatasetOrder;
         for (p, slot) in rows {
             let i = p - from;
             self.kept_x[slot] = values[i * d..(i + 1) * d].to_vec();
-            self.kept_y[slot] = match &dataset_targets {
-                Some(t) => t[p],
-                None => batch.targets[i],
-            };
+            // Avalanche's label: the dataset's p-th sample's, not this activation's own.
+            self.kept_y[slot] =
+                if dataset_order { state.current_experience()?.dataset.target(p)? } else { batch.targets[i] };
         }
         Ok(())
     }
